@@ -1,0 +1,261 @@
+//! One service line, resolved: the flow's rules, every prompt, and where
+//! calls go when the flow ends.
+
+use super::file::{HandoffFile, LineFile, PromptFile};
+use super::ConfigError;
+use crate::flow::{EntryRules, LineRules, Prompt, E164};
+use std::collections::HashMap;
+
+/// What the caller hears for one prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Speech {
+    Say { text: String, voice: Option<String>, language: Option<String> },
+    Play { url: String },
+}
+
+/// Where a finished flow sends the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handoff {
+    /// An absolute URL, or a path (`/demo/self-service`) on Vouch's public URL.
+    Redirect { url: String },
+    Enqueue {
+        queue: String,
+        workflow_sid: Option<String>,
+        wait_url: Option<url::Url>,
+        task_priority: Option<u32>,
+        task_timeout_secs: Option<u32>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub name: String,
+    pub numbers: Vec<String>,
+    pub rules: LineRules,
+    pub gather_timeout_secs: u8,
+    pub identifier_name: String,
+    /// What the CRM's verify endpoint is told the factor is.
+    pub factor: String,
+    pub factor_name: String,
+    pub next: Handoff,
+    pub agent: Handoff,
+    pub opt_out: Handoff,
+    /// `None`: silence (the prompt was configured as "").
+    prompts: HashMap<Prompt, Option<Speech>>,
+    ask_identifier: Option<Speech>,
+    ask_factor: Option<Speech>,
+}
+
+/// Twilio rejects longer `<Say>` texts for some voices (13521).
+const MAX_SAY_CHARS: usize = 3000;
+
+impl Line {
+    /// The speech for a prompt, or `None` when it is configured silent.
+    pub fn speech(&self, prompt: Prompt) -> Option<&Speech> {
+        match prompt {
+            Prompt::AskIdentifier => self.ask_identifier.as_ref(),
+            Prompt::AskFactor => self.ask_factor.as_ref(),
+            other => self.prompts.get(&other).and_then(Option::as_ref),
+        }
+    }
+
+    pub(super) fn resolve(name: &str, f: LineFile) -> Result<Self, ConfigError> {
+        let key = |k: &str| format!("lines.{name}.{k}");
+        if name.is_empty()
+            || name.len() > 32
+            || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError::new(format!("lines.{name}"), "a line name is 1–32 of a-z, 0-9, - and _"));
+        }
+        for (i, n) in f.numbers.iter().enumerate() {
+            if E164::parse(n).is_none() {
+                return Err(ConfigError::new(format!("lines.{name}.numbers[{i}]"), format!("{n:?} is not an E.164 number")));
+            }
+        }
+        let retries = f.retries.unwrap_or(3);
+        if retries > 10 {
+            return Err(ConfigError::new(key("retries"), "at most 10"));
+        }
+        let opt_out_key = match f.opt_out_key.as_deref().unwrap_or("*") {
+            "" => None,
+            k if k.len() == 1 && (k == "*" || k.as_bytes()[0].is_ascii_digit()) => k.chars().next(),
+            other => {
+                return Err(ConfigError::new(
+                    key("opt_out_key"),
+                    format!("{other:?} must be one key: 0-9 or * (# ends an entry), or \"\" to disable"),
+                ))
+            }
+        };
+        let gather_timeout_secs = f.gather_timeout_secs.unwrap_or(6);
+        if !(1..=60).contains(&gather_timeout_secs) {
+            return Err(ConfigError::new(key("gather_timeout_secs"), "must be 1..=60"));
+        }
+
+        let identifier_name = f.identifier.name.clone().unwrap_or_else(|| "account number".into());
+        let min = f.identifier.min_digits.unwrap_or(8);
+        let max = f.identifier.max_digits.unwrap_or(min.max(8));
+        if min == 0 || max > 32 || min > max {
+            return Err(ConfigError::new(key("identifier"), format!("digit bounds {min}..={max} need 1 <= min_digits <= max_digits <= 32")));
+        }
+        let identifier = EntryRules { min_digits: min, max_digits: max, opt_out_key };
+
+        let required = f.verification.required.unwrap_or(true);
+        let length = f.verification.length.unwrap_or(4);
+        if !(1..=16).contains(&length) {
+            return Err(ConfigError::new(key("verification.length"), "must be 1..=16 digits"));
+        }
+        let factor = f.verification.factor.clone().unwrap_or_else(|| "pin".into());
+        if factor.is_empty() || factor.len() > 32 || !factor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(ConfigError::new(key("verification.factor"), "1–32 of a-z, 0-9 and _"));
+        }
+        let factor_name = f.verification.name.clone().unwrap_or_else(|| factor.to_uppercase());
+        let verification = required.then_some(EntryRules { min_digits: length, max_digits: length, opt_out_key });
+
+        let voice = f.voice.clone();
+        let language = f.language.clone();
+        let speech = |k: &str, p: Option<PromptFile>, default: String| -> Result<Option<Speech>, ConfigError> {
+            resolve_prompt(&key(k), p, default, &voice, &language)
+        };
+        let star = if opt_out_key == Some('*') {
+            " If you don't have it, press star.".to_string()
+        } else if let Some(k) = opt_out_key {
+            format!(" If you don't have it, press {k}.")
+        } else {
+            String::new()
+        };
+        let fixed = if min == max { format!("{min}-digit ") } else { String::new() };
+        let ask_identifier = speech(
+            "identifier.prompt",
+            f.identifier.prompt.clone(),
+            format!("Please enter your {fixed}{identifier_name}, followed by the pound key.{star}"),
+        )?;
+        let ask_factor = speech(
+            "verification.prompt",
+            f.verification.prompt.clone(),
+            format!("For your security, please enter your {length}-digit {factor_name}, followed by the pound key."),
+        )?;
+        let p = f.prompts;
+        let mut prompts = HashMap::new();
+        for (prompt, k, given, default) in [
+            (Prompt::Welcome, "welcome", p.welcome, "Thank you for calling.".to_string()),
+            (Prompt::NotFound, "not_found", p.not_found, format!("Sorry, we couldn't find that {identifier_name}.")),
+            (
+                Prompt::InvalidIdentifier,
+                "invalid_identifier",
+                p.invalid_identifier,
+                format!("Sorry, that doesn't look like a valid {identifier_name}."),
+            ),
+            (Prompt::FactorRejected, "factor_rejected", p.factor_rejected, format!("Sorry, that {factor_name} wasn't accepted.")),
+            (Prompt::NoInput, "no_input", p.no_input, "Sorry, we didn't get that.".to_string()),
+            (Prompt::Verified, "verified", p.verified, "Thank you, you're verified.".to_string()),
+            (Prompt::OptedOut, "opted_out", p.opted_out, "No problem.".to_string()),
+            (Prompt::TooManyTries, "too_many_tries", p.too_many_tries, "Let's get you some help.".to_string()),
+            (
+                Prompt::CrmUnavailable,
+                "crm_unavailable",
+                p.crm_unavailable,
+                "We're sorry, we can't look up your details right now.".to_string(),
+            ),
+            (Prompt::ToAgent, "to_agent", p.to_agent, "Please hold while we connect you to an agent.".to_string()),
+        ] {
+            prompts.insert(prompt, speech(&format!("prompts.{k}"), given, default)?);
+        }
+
+        let agent = match f.agent {
+            Some(h) => resolve_handoff(&key("agent"), h)?,
+            None => Handoff::Enqueue {
+                queue: name.to_string(),
+                workflow_sid: None,
+                wait_url: None,
+                task_priority: None,
+                task_timeout_secs: None,
+            },
+        };
+        let next = match f.next {
+            Some(h) => resolve_handoff(&key("next"), h)?,
+            None => agent.clone(),
+        };
+        let opt_out = match f.opt_out {
+            Some(h) => resolve_handoff(&key("opt_out"), h)?,
+            None => agent.clone(),
+        };
+
+        Ok(Self {
+            name: name.to_string(),
+            numbers: f.numbers,
+            rules: LineRules {
+                name: name.to_string(),
+                caller_id_lookup: f.caller_id_lookup.unwrap_or(true),
+                identifier,
+                verification,
+                retries,
+            },
+            gather_timeout_secs,
+            identifier_name,
+            factor,
+            factor_name,
+            next,
+            agent,
+            opt_out,
+            prompts,
+            ask_identifier,
+            ask_factor,
+        })
+    }
+}
+
+fn resolve_prompt(
+    key: &str,
+    given: Option<PromptFile>,
+    default: String,
+    voice: &Option<String>,
+    language: &Option<String>,
+) -> Result<Option<Speech>, ConfigError> {
+    let say = |text: String, v: Option<String>, l: Option<String>| -> Result<Option<Speech>, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        if text.chars().count() > MAX_SAY_CHARS {
+            return Err(ConfigError::new(key, format!("longer than {MAX_SAY_CHARS} characters (Twilio error 13521)")));
+        }
+        Ok(Some(Speech::Say { text, voice: v.or_else(|| voice.clone()), language: l.or_else(|| language.clone()) }))
+    };
+    match given {
+        None => say(default, None, None),
+        Some(PromptFile::Text(t)) => say(t, None, None),
+        Some(PromptFile::Say { say: t, voice: v, language: l }) => say(t, v, l),
+        Some(PromptFile::Play { play }) => Ok(Some(Speech::Play { url: http_url(key, &play)?.to_string() })),
+    }
+}
+
+fn http_url(key: &str, raw: &str) -> Result<url::Url, ConfigError> {
+    let url = url::Url::parse(raw).map_err(|e| ConfigError::new(key, format!("{raw:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::new(key, format!("{raw:?} must be http:// or https://")));
+    }
+    Ok(url)
+}
+
+fn resolve_handoff(key: &str, h: HandoffFile) -> Result<Handoff, ConfigError> {
+    Ok(match h {
+        HandoffFile::Redirect { url } => {
+            if !url.starts_with('/') || url.starts_with("//") {
+                http_url(&format!("{key}.url"), &url)?;
+            }
+            Handoff::Redirect { url }
+        }
+        HandoffFile::Enqueue { queue, workflow_sid, wait_url, task_priority, task_timeout_secs } => {
+            if queue.trim().is_empty() || queue.chars().count() > 64 {
+                return Err(ConfigError::new(format!("{key}.queue"), "a queue name is 1–64 characters"));
+            }
+            if let Some(sid) = &workflow_sid {
+                let ok = sid.len() == 34 && sid.starts_with("WW") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
+                if !ok {
+                    return Err(ConfigError::new(format!("{key}.workflow_sid"), format!("{sid:?} is not a workflow SID (WW + 32 hex)")));
+                }
+            }
+            let wait_url = wait_url.map(|u| http_url(&format!("{key}.wait_url"), &u)).transpose()?;
+            Handoff::Enqueue { queue, workflow_sid, wait_url, task_priority, task_timeout_secs }
+        }
+    })
+}

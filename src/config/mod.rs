@@ -1,0 +1,250 @@
+//! Configuration: one TOML file (or the embedded demo) plus environment
+//! overrides, checked once at start-up into typed values. A bad value stops
+//! start-up with an error naming its key.
+
+mod file;
+mod line;
+mod secrets;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+pub use file::FileConfig;
+pub use line::{Handoff, Line, Speech};
+pub use secrets::{Secret, Secrets};
+
+/// The embedded demo configuration, used when no `--config` is given.
+pub const DEMO_CONFIG: &str = include_str!("../../demo/vouch.toml");
+
+/// A configuration problem, naming the key it is about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error at `{key}`: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { key: key.into(), message: message.into() }
+    }
+}
+
+/// Everything Vouch runs with, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: Server,
+    pub crm: Crm,
+    pub secrets: Secrets,
+    pub lines: Lines,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub port: u16,
+    /// The base URL Twilio reaches Vouch at; signatures are checked against it.
+    pub public_url: url::Url,
+    pub state_ttl: Duration,
+    pub webhook_deadline: Duration,
+    pub call_record_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Crm {
+    /// `None`: start the built-in demo CRM and use it.
+    pub url: Option<url::Url>,
+    pub auth_header: String,
+    pub token: Option<Secret>,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub cache_ttl: Duration,
+    pub negative_cache_ttl: Duration,
+    pub cache_capacity: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Lines {
+    by_name: BTreeMap<String, Line>,
+    by_number: HashMap<String, String>,
+    default: String,
+}
+
+impl Lines {
+    pub fn get(&self, name: &str) -> Option<&Line> {
+        self.by_name.get(name)
+    }
+
+    /// The line that claims `to`, and whether it was the default fallback.
+    pub fn for_number(&self, to: Option<&str>) -> (&Line, bool) {
+        match to.and_then(|n| self.by_number.get(n.trim())).and_then(|name| self.by_name.get(name)) {
+            Some(line) => (line, false),
+            None => (self.default(), true),
+        }
+    }
+
+    pub fn default(&self) -> &Line {
+        // Checked at load: the default line exists.
+        &self.by_name[&self.default]
+    }
+
+    pub fn default_name(&self) -> &str {
+        &self.default
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Line> {
+        self.by_name.values()
+    }
+}
+
+/// Where environment values come from (the process, or a map in tests).
+pub trait Env {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl Env for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl Config {
+    /// Parses and checks a TOML document, applying the environment.
+    pub fn from_toml(text: &str, env: &dyn Env) -> Result<Self, ConfigError> {
+        let de = toml::Deserializer::new(text);
+        let file: FileConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            ConfigError::new(if key == "." { "(file)".to_string() } else { key }, inner.message().trim().to_string())
+        })?;
+        Self::resolve(file, env)
+    }
+
+    /// Reads `path`, or the embedded demo when `None`.
+    pub fn load(path: Option<&std::path::Path>, env: &dyn Env) -> Result<Self, ConfigError> {
+        match path {
+            None => Self::from_toml(DEMO_CONFIG, env),
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError::new("--config", format!("cannot read {}: {e}", p.display())))?;
+                Self::from_toml(&text, env)
+            }
+        }
+    }
+
+    fn resolve(file: FileConfig, env: &dyn Env) -> Result<Self, ConfigError> {
+        let port = match env.var("PORT") {
+            Some(p) => p.trim().parse::<u16>().map_err(|_| ConfigError::new("PORT", format!("{p:?} is not a port number")))?,
+            None => file.server.port.unwrap_or(8080),
+        };
+        let (public_url, public_key) = match env.var("VOUCH_PUBLIC_URL") {
+            Some(u) => (u, "VOUCH_PUBLIC_URL"),
+            None => match &file.server.public_url {
+                Some(u) => (u.clone(), "server.public_url"),
+                None => (format!("http://localhost:{port}"), "server.public_url"),
+            },
+        };
+        let server = Server {
+            port,
+            public_url: parse_base_url(&public_url, public_key)?,
+            state_ttl: secs(file.server.state_ttl_secs, 1800, "server.state_ttl_secs", 60, 86_400)?,
+            webhook_deadline: millis(file.server.webhook_deadline_ms, 10_000, "server.webhook_deadline_ms", 1_000, 14_000)?,
+            call_record_ttl: secs(file.server.call_record_ttl_secs, 86_400, "server.call_record_ttl_secs", 60, 30 * 86_400)?,
+        };
+
+        let crm_url = match env.var("VOUCH_CRM_URL") {
+            Some(u) => Some(parse_base_url(&u, "VOUCH_CRM_URL")?),
+            None => file.crm.url.as_deref().map(|u| parse_base_url(u, "crm.url")).transpose()?,
+        };
+        let timeout = millis(file.crm.timeout_ms, 2_000, "crm.timeout_ms", 100, 10_000)?;
+        let connect_timeout = millis(file.crm.connect_timeout_ms, 500, "crm.connect_timeout_ms", 50, 10_000)?;
+        if timeout >= server.webhook_deadline {
+            return Err(ConfigError::new("crm.timeout_ms", "must be shorter than server.webhook_deadline_ms"));
+        }
+        let auth_header = file.crm.auth_header.clone().unwrap_or_else(|| "Authorization".into());
+        if auth_header.is_empty() || !auth_header.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(ConfigError::new("crm.auth_header", "must be an HTTP header name"));
+        }
+        let crm = Crm {
+            url: crm_url,
+            auth_header,
+            token: env.var("VOUCH_CRM_TOKEN").map(Secret::new),
+            connect_timeout,
+            timeout,
+            cache_ttl: secs(file.crm.cache_ttl_secs, 300, "crm.cache_ttl_secs", 0, 86_400)?,
+            negative_cache_ttl: secs(file.crm.negative_cache_ttl_secs, 30, "crm.negative_cache_ttl_secs", 0, 86_400)?,
+            cache_capacity: file.crm.cache_capacity.unwrap_or(100_000),
+        };
+
+        let secrets = Secrets::from_env(env)?;
+        let lines = resolve_lines(file.lines, file.default_line)?;
+        Ok(Self { server, crm, secrets, lines })
+    }
+}
+
+fn resolve_lines(files: BTreeMap<String, file::LineFile>, default: Option<String>) -> Result<Lines, ConfigError> {
+    if files.is_empty() {
+        return Err(ConfigError::new("lines", "at least one service line is needed, e.g. [lines.support]"));
+    }
+    let mut by_name = BTreeMap::new();
+    let mut by_number: HashMap<String, String> = HashMap::new();
+    for (name, lf) in files {
+        let line = Line::resolve(&name, lf)?;
+        for number in &line.numbers {
+            if let Some(other) = by_number.insert(number.clone(), name.clone()) {
+                return Err(ConfigError::new(
+                    format!("lines.{name}.numbers"),
+                    format!("{number} is already claimed by line {other:?}"),
+                ));
+            }
+        }
+        by_name.insert(name, line);
+    }
+    let default = match default {
+        Some(d) if by_name.contains_key(&d) => d,
+        Some(d) => return Err(ConfigError::new("default_line", format!("no line is named {d:?}"))),
+        None if by_name.len() == 1 => by_name.keys().next().cloned().unwrap_or_default(),
+        None => return Err(ConfigError::new("default_line", "required when there are several lines")),
+    };
+    Ok(Lines { by_name, by_number, default })
+}
+
+/// An absolute http(s) base URL, kept without a trailing slash.
+fn parse_base_url(raw: &str, key: &str) -> Result<url::Url, ConfigError> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    let url = url::Url::parse(trimmed).map_err(|e| ConfigError::new(key, format!("{raw:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::new(key, format!("{raw:?} must be an http:// or https:// URL")));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(key, "must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+fn secs(v: Option<u64>, default: u64, key: &str, min: u64, max: u64) -> Result<Duration, ConfigError> {
+    let v = v.unwrap_or(default);
+    if !(min..=max).contains(&v) {
+        return Err(ConfigError::new(key, format!("{v} is outside {min}..={max} seconds")));
+    }
+    Ok(Duration::from_secs(v))
+}
+
+fn millis(v: Option<u64>, default: u64, key: &str, min: u64, max: u64) -> Result<Duration, ConfigError> {
+    let v = v.unwrap_or(default);
+    if !(min..=max).contains(&v) {
+        return Err(ConfigError::new(key, format!("{v} is outside {min}..={max} ms")));
+    }
+    Ok(Duration::from_millis(v))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,83 @@
+//! Secrets, from the environment only: never from the TOML file that is
+//! committed with the app. With none set, Vouch runs in a labelled demo mode.
+
+use super::{ConfigError, Env};
+use rand::RngCore;
+
+/// A secret value that does not print itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// The demo auth token: published, so only for trying Vouch locally.
+pub const DEMO_AUTH_TOKEN: &str = "vouch-demo-auth-token-not-secret";
+/// The demo admin token: published, so only for trying Vouch locally.
+pub const DEMO_ADMIN_TOKEN: &str = "vouch-demo-admin-token-not-secret";
+
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    /// Primary first, then the optional secondary (for rotation).
+    pub auth_tokens: Vec<Secret>,
+    /// Keys for signing flow state; the first signs, all verify.
+    pub state_keys: Vec<Secret>,
+    pub admin_token: Option<Secret>,
+    /// The auth token is the published demo one.
+    pub demo_auth: bool,
+    /// The state key was generated at start-up (lost on restart).
+    pub random_state_key: bool,
+}
+
+impl Secrets {
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let primary = env.var("TWILIO_AUTH_TOKEN");
+        let demo_auth = primary.is_none();
+        let mut auth_tokens = vec![Secret::new(primary.unwrap_or_else(|| DEMO_AUTH_TOKEN.to_string()))];
+        if let Some(second) = env.var("TWILIO_AUTH_TOKEN_SECONDARY") {
+            auth_tokens.push(Secret::new(second));
+        }
+
+        let (state_keys, random_state_key) = match env.var("VOUCH_STATE_SECRET") {
+            Some(list) => {
+                let keys: Vec<Secret> =
+                    list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Secret::new).collect();
+                if keys.is_empty() || keys.iter().any(|k| k.expose().len() < 32) {
+                    return Err(ConfigError::new(
+                        "VOUCH_STATE_SECRET",
+                        "each comma-separated key must be at least 32 characters (e.g. `openssl rand -hex 32`)",
+                    ));
+                }
+                (keys, false)
+            }
+            None => {
+                let mut bytes = [0u8; 32];
+                rand::thread_rng().fill_bytes(&mut bytes);
+                (vec![Secret::new(hex::encode(bytes))], true)
+            }
+        };
+
+        let admin_token = match env.var("VOUCH_ADMIN_TOKEN") {
+            Some(t) if t.len() < 16 => {
+                return Err(ConfigError::new("VOUCH_ADMIN_TOKEN", "must be at least 16 characters"));
+            }
+            Some(t) => Some(Secret::new(t)),
+            None if demo_auth => Some(Secret::new(DEMO_ADMIN_TOKEN)),
+            None => None,
+        };
+        Ok(Self { auth_tokens, state_keys, admin_token, demo_auth, random_state_key })
+    }
+}

@@ -1,0 +1,402 @@
+//! The call flow as a pure state machine.
+//!
+//! Input: the flow state carried by the webhook (signed, in the action URL),
+//! what the caller keyed, and what the CRM said. Output: a [`Reply`] (what the
+//! caller hears next and where the call goes) and the next state. There is
+//! no I/O here: the web layer asks the CRM the question the entry implies,
+//! feeds the answer in, and renders the reply as TwiML.
+
+pub mod entry;
+pub mod phone;
+
+use serde::{Deserialize, Serialize};
+
+pub use entry::{Entry, EntryRules};
+pub use phone::{CallerNumber, E164};
+
+/// A customer as the CRM knows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: String,
+    pub name: String,
+}
+
+/// The three statuses an agent sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdvStatus {
+    Verified,
+    Identified,
+    Unidentified,
+}
+
+/// How the caller was identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdvMethod {
+    Ani,
+    Keyed,
+    None,
+}
+
+/// Which prompt a Gather is waiting on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Identify,
+    Verify,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Identify => "identify",
+            Self::Verify => "verify",
+        }
+    }
+}
+
+impl IdvStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::Identified => "identified",
+            Self::Unidentified => "unidentified",
+        }
+    }
+}
+
+impl IdvMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ani => "ani",
+            Self::Keyed => "keyed",
+            Self::None => "none",
+        }
+    }
+}
+
+/// The flow state between two webhooks of one call. It travels signed in
+/// the action URL, so it holds nothing the caller keyed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowState {
+    #[serde(rename = "l")]
+    pub line: String,
+    #[serde(rename = "s")]
+    pub stage: Stage,
+    /// Tries made at the identifier prompt so far.
+    #[serde(rename = "i")]
+    pub identify_attempts: u8,
+    /// Tries made at the verification prompt so far.
+    #[serde(rename = "v")]
+    pub verify_attempts: u8,
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<Customer>,
+    #[serde(rename = "m")]
+    pub method: IdvMethod,
+}
+
+/// The parts of a service line's configuration the flow decides with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineRules {
+    pub name: String,
+    pub caller_id_lookup: bool,
+    pub identifier: EntryRules,
+    /// `None`: identification alone is enough.
+    pub verification: Option<EntryRules>,
+    /// Re-asks after a failed try (so `retries + 1` tries in all).
+    pub retries: u8,
+}
+
+/// What the CRM said to a lookup, or why it was not asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Nobody asked (lookup disabled, or an unusable number).
+    NotAsked,
+    Found(Customer),
+    NotFound,
+    /// Several customers share the number.
+    Ambiguous,
+    /// Timeout, an unexpected status or an unparsable body.
+    Failed,
+}
+
+/// What the CRM said to a verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    NotAsked,
+    Verified,
+    Rejected,
+    Failed,
+}
+
+/// One step's input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// The call's first webhook, with the caller-ID lookup's answer.
+    Start { ani: Lookup },
+    /// An entry at the identifier prompt, with the CRM's answer if asked.
+    Identifier { entry: Entry, lookup: Lookup },
+    /// An entry at the verification prompt, with the CRM's answer if asked.
+    Factor { entry: Entry, verification: Verification },
+}
+
+/// Each prompt a line can configure. The reply names them; rendering picks
+/// the text or audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Prompt {
+    Welcome,
+    AskIdentifier,
+    AskFactor,
+    /// The identifier matched no customer.
+    NotFound,
+    /// The identifier had the wrong length or shape.
+    InvalidIdentifier,
+    /// The factor was wrong (or malformed: the caller is not told which).
+    FactorRejected,
+    /// The caller keyed nothing.
+    NoInput,
+    Verified,
+    OptedOut,
+    TooManyTries,
+    CrmUnavailable,
+    ToAgent,
+}
+
+/// Where a finished flow sends the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// The line's next step (self-service or an agent queue).
+    Next,
+    /// The line's agent queue.
+    Agent,
+    /// The line's opt-out path (the agent queue unless configured).
+    OptOut,
+}
+
+/// How the flow ended, for the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Handed to the line's next step after ID&V.
+    Completed,
+    /// Sent to an agent after running out of tries.
+    Agent,
+    OptedOut,
+    CrmUnavailable,
+}
+
+/// The context handed on with the call (the names in PRODUCT.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Context {
+    pub customer_id: Option<String>,
+    pub customer_name: Option<String>,
+    pub idv_status: IdvStatus,
+    pub idv_method: IdvMethod,
+    pub service_line: String,
+    pub opted_out: bool,
+}
+
+/// What happens next on the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Play `preface`, then ask at `state.stage` (a Gather).
+    Ask { preface: Vec<Prompt>, state: FlowState },
+    /// Play `preface`, then hand the call on.
+    Handoff {
+        preface: Vec<Prompt>,
+        to: Destination,
+        outcome: Outcome,
+        context: Context,
+        /// Tries made, for the record.
+        identify_attempts: u8,
+        verify_attempts: u8,
+    },
+}
+
+/// A misuse of the machine by its caller (the web layer), never by the
+/// person on the phone: it maps to a 4xx.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlowError {
+    #[error("an entry arrived for the {0} prompt but the call is at another step")]
+    WrongStage(&'static str),
+    #[error("the call's state names line {state:?} but the request is for {line:?}")]
+    WrongLine { state: String, line: String },
+}
+
+impl LineRules {
+    /// The initial state, before caller-ID lookup.
+    pub fn fresh_state(&self) -> FlowState {
+        FlowState {
+            line: self.name.clone(),
+            stage: Stage::Identify,
+            identify_attempts: 0,
+            verify_attempts: 0,
+            customer: None,
+            method: IdvMethod::None,
+        }
+    }
+
+    /// Whether a caller-ID lookup should be made for this number.
+    pub fn lookup_number<'a>(&self, caller: &'a CallerNumber) -> Option<&'a E164> {
+        if self.caller_id_lookup {
+            caller.usable()
+        } else {
+            None
+        }
+    }
+
+    fn tries(&self) -> u8 {
+        self.retries.saturating_add(1)
+    }
+}
+
+/// Advances the flow by one step. `state` is `None` only for `Input::Start`.
+pub fn step(rules: &LineRules, state: FlowState, input: Input) -> Result<Reply, FlowError> {
+    if state.line != rules.name {
+        return Err(FlowError::WrongLine { state: state.line, line: rules.name.clone() });
+    }
+    match input {
+        Input::Start { ani } => Ok(start(rules, state, ani)),
+        Input::Identifier { entry, lookup } => {
+            if state.stage != Stage::Identify {
+                return Err(FlowError::WrongStage(Stage::Identify.as_str()));
+            }
+            Ok(identifier(rules, state, entry, lookup))
+        }
+        Input::Factor { entry, verification } => {
+            if state.stage != Stage::Verify || state.customer.is_none() {
+                return Err(FlowError::WrongStage(Stage::Verify.as_str()));
+            }
+            Ok(factor(rules, state, entry, verification))
+        }
+    }
+}
+
+fn start(rules: &LineRules, state: FlowState, ani: Lookup) -> Reply {
+    match ani {
+        Lookup::Found(customer) => identified(rules, state, customer, IdvMethod::Ani, vec![Prompt::Welcome]),
+        // No match, a shared phone, no lookup or a CRM failure: ask.
+        Lookup::NotAsked | Lookup::NotFound | Lookup::Ambiguous | Lookup::Failed => Reply::Ask {
+            preface: vec![Prompt::Welcome],
+            state: FlowState { stage: Stage::Identify, ..state },
+        },
+    }
+}
+
+/// The caller is identified: verify them, or hand them on identified.
+fn identified(
+    rules: &LineRules,
+    state: FlowState,
+    customer: Customer,
+    method: IdvMethod,
+    preface: Vec<Prompt>,
+) -> Reply {
+    let state = FlowState { customer: Some(customer), method, ..state };
+    if rules.verification.is_some() {
+        Reply::Ask { preface, state: FlowState { stage: Stage::Verify, verify_attempts: 0, ..state } }
+    } else {
+        handoff(state, preface, Destination::Next, Outcome::Completed, IdvStatus::Identified, false)
+    }
+}
+
+fn identifier(rules: &LineRules, state: FlowState, entry: Entry, lookup: Lookup) -> Reply {
+    let attempts = state.identify_attempts.saturating_add(1);
+    let state = FlowState { identify_attempts: attempts, ..state };
+    let failure = match entry {
+        Entry::OptOut => {
+            return handoff(state, vec![Prompt::OptedOut], Destination::OptOut, Outcome::OptedOut, IdvStatus::Unidentified, true)
+        }
+        Entry::Silence => Prompt::NoInput,
+        Entry::Malformed => Prompt::InvalidIdentifier,
+        Entry::Digits(_) => match lookup {
+            Lookup::Found(customer) => return identified(rules, state, customer, IdvMethod::Keyed, Vec::new()),
+            Lookup::NotFound | Lookup::Ambiguous => Prompt::NotFound,
+            Lookup::Failed | Lookup::NotAsked => {
+                return handoff(
+                    state,
+                    vec![Prompt::CrmUnavailable],
+                    Destination::Agent,
+                    Outcome::CrmUnavailable,
+                    IdvStatus::Unidentified,
+                    false,
+                )
+            }
+        },
+    };
+    if attempts >= rules.tries() {
+        handoff(state, vec![failure, Prompt::TooManyTries], Destination::Agent, Outcome::Agent, IdvStatus::Unidentified, false)
+    } else {
+        Reply::Ask { preface: vec![failure], state }
+    }
+}
+
+fn factor(rules: &LineRules, state: FlowState, entry: Entry, verification: Verification) -> Reply {
+    let attempts = state.verify_attempts.saturating_add(1);
+    let state = FlowState { verify_attempts: attempts, ..state };
+    let failure = match entry {
+        Entry::OptOut => {
+            return handoff(state, vec![Prompt::OptedOut], Destination::OptOut, Outcome::OptedOut, IdvStatus::Identified, true)
+        }
+        Entry::Silence => Prompt::NoInput,
+        // A malformed factor is not announced as such: the caller learns
+        // only that it was not accepted.
+        Entry::Malformed => Prompt::FactorRejected,
+        Entry::Digits(_) => match verification {
+            Verification::Verified => {
+                return handoff(state, vec![Prompt::Verified], Destination::Next, Outcome::Completed, IdvStatus::Verified, false)
+            }
+            Verification::Rejected => Prompt::FactorRejected,
+            Verification::Failed | Verification::NotAsked => {
+                return handoff(
+                    state,
+                    vec![Prompt::CrmUnavailable],
+                    Destination::Agent,
+                    Outcome::CrmUnavailable,
+                    IdvStatus::Identified,
+                    false,
+                )
+            }
+        },
+    };
+    if attempts >= rules.tries() {
+        handoff(state, vec![failure, Prompt::TooManyTries], Destination::Agent, Outcome::Agent, IdvStatus::Identified, false)
+    } else {
+        Reply::Ask { preface: vec![failure], state }
+    }
+}
+
+fn handoff(
+    state: FlowState,
+    mut preface: Vec<Prompt>,
+    to: Destination,
+    outcome: Outcome,
+    status: IdvStatus,
+    opted_out: bool,
+) -> Reply {
+    if to == Destination::Agent {
+        preface.push(Prompt::ToAgent);
+    }
+    let (customer_id, customer_name) = match state.customer {
+        Some(c) => (Some(c.id), Some(c.name)),
+        None => (None, None),
+    };
+    Reply::Handoff {
+        preface,
+        to,
+        outcome,
+        context: Context {
+            customer_id,
+            customer_name,
+            idv_status: status,
+            idv_method: state.method,
+            service_line: state.line,
+            opted_out,
+        },
+        identify_attempts: state.identify_attempts,
+        verify_attempts: state.verify_attempts,
+    }
+}
+
+#[cfg(test)]
+mod tests;

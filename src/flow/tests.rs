@@ -1,0 +1,275 @@
+//! Every branch of the call flow, with retry counting at the boundaries.
+
+use super::*;
+
+fn rules(retries: u8, verify: bool) -> LineRules {
+    LineRules {
+        name: "support".into(),
+        caller_id_lookup: true,
+        identifier: EntryRules { min_digits: 8, max_digits: 8, opt_out_key: Some('*') },
+        verification: verify.then_some(EntryRules { min_digits: 4, max_digits: 4, opt_out_key: Some('*') }),
+        retries,
+    }
+}
+
+fn ada() -> Customer {
+    Customer { id: "12345678".into(), name: "Ada Lovelace".into() }
+}
+
+fn digits(d: &str) -> Entry {
+    Entry::Digits(d.into())
+}
+
+fn ask_state(reply: &Reply) -> &FlowState {
+    match reply {
+        Reply::Ask { state, .. } => state,
+        other => panic!("expected a question, got {other:?}"),
+    }
+}
+
+fn run(rules: &LineRules, state: FlowState, input: Input) -> Reply {
+    step(rules, state, input).expect("valid step")
+}
+
+/// A state at the verification prompt for Ada, identified by `method`.
+fn at_verify(rules: &LineRules, method: IdvMethod) -> FlowState {
+    FlowState { stage: Stage::Verify, customer: Some(ada()), method, ..rules.fresh_state() }
+}
+
+fn expect_handoff(reply: Reply) -> (Vec<Prompt>, Destination, Outcome, Context) {
+    match reply {
+        Reply::Handoff { preface, to, outcome, context, .. } => (preface, to, outcome, context),
+        other => panic!("expected a handoff, got {other:?}"),
+    }
+}
+
+#[test]
+fn caller_id_match_goes_straight_to_verification() {
+    let r = rules(3, true);
+    let reply = run(&r, r.fresh_state(), Input::Start { ani: Lookup::Found(ada()) });
+    let s = ask_state(&reply);
+    assert_eq!(s.stage, Stage::Verify);
+    assert_eq!(s.method, IdvMethod::Ani);
+    assert_eq!(s.customer, Some(ada()));
+    assert!(matches!(reply, Reply::Ask { ref preface, .. } if preface == &vec![Prompt::Welcome]));
+}
+
+#[test]
+fn caller_id_match_without_verification_hands_on_identified() {
+    let r = rules(3, false);
+    let (_, to, outcome, ctx) = expect_handoff(run(&r, r.fresh_state(), Input::Start { ani: Lookup::Found(ada()) }));
+    assert_eq!(to, Destination::Next);
+    assert_eq!(outcome, Outcome::Completed);
+    assert_eq!(ctx.idv_status, IdvStatus::Identified);
+    assert_eq!(ctx.idv_method, IdvMethod::Ani);
+    assert_eq!(ctx.customer_id.as_deref(), Some("12345678"));
+}
+
+#[test]
+fn no_match_shared_phone_no_lookup_or_crm_failure_all_ask_for_the_identifier() {
+    let r = rules(3, true);
+    for ani in [Lookup::NotAsked, Lookup::NotFound, Lookup::Ambiguous, Lookup::Failed] {
+        let reply = run(&r, r.fresh_state(), Input::Start { ani: ani.clone() });
+        let s = ask_state(&reply);
+        assert_eq!(s.stage, Stage::Identify, "{ani:?}");
+        assert_eq!(s.identify_attempts, 0);
+        assert_eq!(s.customer, None);
+    }
+}
+
+#[test]
+fn lookup_is_skipped_when_disabled_or_unusable() {
+    let mut r = rules(3, true);
+    let good = CallerNumber::parse(Some("+15551230001"));
+    assert!(r.lookup_number(&good).is_some());
+    assert!(r.lookup_number(&CallerNumber::parse(Some("anonymous"))).is_none());
+    r.caller_id_lookup = false;
+    assert!(r.lookup_number(&good).is_none());
+}
+
+#[test]
+fn a_known_identifier_moves_to_verification() {
+    let r = rules(3, true);
+    let reply = run(&r, r.fresh_state(), Input::Identifier { entry: digits("12345678"), lookup: Lookup::Found(ada()) });
+    let s = ask_state(&reply);
+    assert_eq!((s.stage, s.method, s.identify_attempts), (Stage::Verify, IdvMethod::Keyed, 1));
+}
+
+#[test]
+fn a_known_identifier_without_verification_hands_on_identified() {
+    let r = rules(3, false);
+    let (_, to, _, ctx) =
+        expect_handoff(run(&r, r.fresh_state(), Input::Identifier { entry: digits("12345678"), lookup: Lookup::Found(ada()) }));
+    assert_eq!(to, Destination::Next);
+    assert_eq!((ctx.idv_status, ctx.idv_method), (IdvStatus::Identified, IdvMethod::Keyed));
+}
+
+#[test]
+fn each_identifier_failure_is_a_try_with_its_own_prompt() {
+    let r = rules(3, true);
+    for (entry, lookup, prompt) in [
+        (Entry::Silence, Lookup::NotAsked, Prompt::NoInput),
+        (Entry::Malformed, Lookup::NotAsked, Prompt::InvalidIdentifier),
+        (digits("87654321"), Lookup::NotFound, Prompt::NotFound),
+        (digits("87654321"), Lookup::Ambiguous, Prompt::NotFound),
+    ] {
+        let reply = run(&r, r.fresh_state(), Input::Identifier { entry, lookup });
+        match reply {
+            Reply::Ask { preface, state } => {
+                assert_eq!(preface, vec![prompt]);
+                assert_eq!((state.stage, state.identify_attempts), (Stage::Identify, 1));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn identifier_retries_allow_exactly_retries_plus_one_tries() {
+    for retries in [0u8, 1, 3, 5] {
+        let r = rules(retries, true);
+        let mut state = r.fresh_state();
+        for attempt in 1..=retries {
+            let reply = run(&r, state, Input::Identifier { entry: Entry::Silence, lookup: Lookup::NotAsked });
+            state = ask_state(&reply).clone();
+            assert_eq!(state.identify_attempts, attempt);
+        }
+        let (preface, to, outcome, ctx) =
+            expect_handoff(run(&r, state, Input::Identifier { entry: Entry::Silence, lookup: Lookup::NotAsked }));
+        assert_eq!(to, Destination::Agent, "retries={retries}");
+        assert_eq!(outcome, Outcome::Agent);
+        assert_eq!(preface, vec![Prompt::NoInput, Prompt::TooManyTries, Prompt::ToAgent]);
+        assert_eq!((ctx.idv_status, ctx.idv_method), (IdvStatus::Unidentified, IdvMethod::None));
+        assert_eq!(ctx.customer_id, None);
+    }
+}
+
+#[test]
+fn the_last_try_can_still_succeed() {
+    let r = rules(3, true);
+    let state = FlowState { identify_attempts: 3, ..r.fresh_state() };
+    let reply = run(&r, state, Input::Identifier { entry: digits("12345678"), lookup: Lookup::Found(ada()) });
+    assert_eq!(ask_state(&reply).stage, Stage::Verify);
+}
+
+#[test]
+fn opting_out_at_the_identifier_goes_down_the_unauthenticated_path() {
+    let r = rules(3, true);
+    let (preface, to, outcome, ctx) =
+        expect_handoff(run(&r, r.fresh_state(), Input::Identifier { entry: Entry::OptOut, lookup: Lookup::NotAsked }));
+    assert_eq!((to, outcome), (Destination::OptOut, Outcome::OptedOut));
+    assert_eq!(preface, vec![Prompt::OptedOut]);
+    assert!(ctx.opted_out);
+    assert_eq!(ctx.idv_status, IdvStatus::Unidentified);
+}
+
+#[test]
+fn crm_failure_on_the_identifier_goes_to_an_agent_with_an_apology() {
+    let r = rules(3, true);
+    for lookup in [Lookup::Failed, Lookup::NotAsked] {
+        let (preface, to, outcome, ctx) =
+            expect_handoff(run(&r, r.fresh_state(), Input::Identifier { entry: digits("12345678"), lookup }));
+        assert_eq!((to, outcome), (Destination::Agent, Outcome::CrmUnavailable));
+        assert_eq!(preface, vec![Prompt::CrmUnavailable, Prompt::ToAgent]);
+        assert_eq!(ctx.idv_status, IdvStatus::Unidentified);
+    }
+}
+
+#[test]
+fn a_correct_factor_verifies_and_hands_on_to_the_next_step() {
+    let r = rules(3, true);
+    for method in [IdvMethod::Ani, IdvMethod::Keyed] {
+        let (preface, to, outcome, ctx) = expect_handoff(run(
+            &r,
+            at_verify(&r, method),
+            Input::Factor { entry: digits("1234"), verification: Verification::Verified },
+        ));
+        assert_eq!((to, outcome), (Destination::Next, Outcome::Completed));
+        assert_eq!(preface, vec![Prompt::Verified]);
+        assert_eq!(ctx.idv_status, IdvStatus::Verified);
+        assert_eq!(ctx.idv_method, method);
+        assert_eq!(ctx.customer_name.as_deref(), Some("Ada Lovelace"));
+        assert!(!ctx.opted_out);
+    }
+}
+
+#[test]
+fn factor_failures_retry_then_reach_an_agent_identified_only() {
+    for retries in [0u8, 3] {
+        let r = rules(retries, true);
+        let mut state = at_verify(&r, IdvMethod::Keyed);
+        let failures = [
+            (Entry::Silence, Verification::NotAsked, Prompt::NoInput),
+            (Entry::Malformed, Verification::NotAsked, Prompt::FactorRejected),
+            (digits("9999"), Verification::Rejected, Prompt::FactorRejected),
+        ];
+        for attempt in 1..=retries {
+            let (entry, verification, prompt) = failures[usize::from(attempt) % failures.len()].clone();
+            match run(&r, state, Input::Factor { entry, verification }) {
+                Reply::Ask { preface, state: next } => {
+                    assert_eq!(preface, vec![prompt]);
+                    assert_eq!((next.stage, next.verify_attempts), (Stage::Verify, attempt));
+                    state = next;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let (preface, to, outcome, ctx) = expect_handoff(run(
+            &r,
+            state,
+            Input::Factor { entry: digits("9999"), verification: Verification::Rejected },
+        ));
+        assert_eq!((to, outcome), (Destination::Agent, Outcome::Agent));
+        assert_eq!(preface, vec![Prompt::FactorRejected, Prompt::TooManyTries, Prompt::ToAgent]);
+        assert_eq!((ctx.idv_status, ctx.customer_id.as_deref()), (IdvStatus::Identified, Some("12345678")));
+    }
+}
+
+#[test]
+fn crm_failure_on_verification_keeps_the_identification() {
+    let r = rules(3, true);
+    let (_, to, outcome, ctx) = expect_handoff(run(
+        &r,
+        at_verify(&r, IdvMethod::Ani),
+        Input::Factor { entry: digits("1234"), verification: Verification::Failed },
+    ));
+    assert_eq!((to, outcome), (Destination::Agent, Outcome::CrmUnavailable));
+    assert_eq!((ctx.idv_status, ctx.idv_method), (IdvStatus::Identified, IdvMethod::Ani));
+}
+
+#[test]
+fn opting_out_at_verification_keeps_the_identification() {
+    let r = rules(3, true);
+    let (_, to, outcome, ctx) = expect_handoff(run(
+        &r,
+        at_verify(&r, IdvMethod::Keyed),
+        Input::Factor { entry: Entry::OptOut, verification: Verification::NotAsked },
+    ));
+    assert_eq!((to, outcome), (Destination::OptOut, Outcome::OptedOut));
+    assert!(ctx.opted_out);
+    assert_eq!(ctx.idv_status, IdvStatus::Identified);
+}
+
+#[test]
+fn entries_for_the_wrong_stage_or_line_are_refused() {
+    let r = rules(3, true);
+    let at_identify = r.fresh_state();
+    assert_eq!(
+        step(&r, at_identify.clone(), Input::Factor { entry: digits("1234"), verification: Verification::Verified }),
+        Err(FlowError::WrongStage("verify"))
+    );
+    assert_eq!(
+        step(&r, at_verify(&r, IdvMethod::Ani), Input::Identifier { entry: Entry::Silence, lookup: Lookup::NotAsked }),
+        Err(FlowError::WrongStage("identify"))
+    );
+    let other = FlowState { line: "sales".into(), ..at_identify };
+    assert!(matches!(step(&r, other, Input::Start { ani: Lookup::NotAsked }), Err(FlowError::WrongLine { .. })));
+}
+
+#[test]
+fn attempts_never_overflow() {
+    let r = rules(u8::MAX, true);
+    let state = FlowState { identify_attempts: u8::MAX, ..r.fresh_state() };
+    let reply = run(&r, state, Input::Identifier { entry: Entry::Silence, lookup: Lookup::NotAsked });
+    assert!(matches!(reply, Reply::Handoff { .. }));
+}

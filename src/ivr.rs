@@ -1,0 +1,175 @@
+//! Turns the flow's [`Reply`] into TwiML for one line: the prompts it names,
+//! a Gather whose action carries the signed state, or the handoff verb with
+//! the context. Pure: the URLs and the sealed state are passed in.
+
+use crate::config::{Handoff, Line, Speech};
+use crate::flow::{Context, Destination, Prompt, Reply, Stage};
+use crate::twilio::twiml::{Gather, Response, Speak, Task, Verb};
+
+/// Flex shows task attributes up to this size.
+pub const MAX_TASK_ATTRIBUTES: usize = 1024;
+
+/// Where action URLs point.
+pub struct Urls<'a> {
+    /// The public base URL, without a trailing slash.
+    pub base: &'a str,
+}
+
+impl Urls<'_> {
+    /// The action URL for an entry at `stage` on `line`.
+    pub fn entry(&self, line: &str, stage: Stage, token: &str) -> String {
+        format!("{}/voice/{line}/{}?state={token}", self.base, stage.as_str())
+    }
+
+    /// A configured URL: absolute as is, or a path on Vouch's public URL.
+    pub fn resolve(&self, url: &str) -> String {
+        if url.starts_with('/') && !url.starts_with("//") {
+            format!("{}{url}", self.base)
+        } else {
+            url.to_string()
+        }
+    }
+}
+
+fn speak(s: &Speech) -> Speak {
+    match s {
+        Speech::Say { text, voice, language } => Speak::Say { text: text.clone(), voice: voice.clone(), language: language.clone() },
+        Speech::Play { url } => Speak::Play { url: url.clone() },
+    }
+}
+
+fn prompts(line: &Line, names: &[Prompt]) -> Vec<Speak> {
+    names.iter().filter_map(|p| line.speech(*p)).map(speak).collect()
+}
+
+/// The TwiML for `reply`. `seal` signs the next state for the action URL.
+pub fn render(line: &Line, reply: &Reply, urls: &Urls<'_>, seal: impl FnOnce(&crate::flow::FlowState) -> String) -> Response {
+    let mut doc = Response::new();
+    match reply {
+        Reply::Ask { preface, state } => {
+            let (ask, rules) = match state.stage {
+                Stage::Identify => (Prompt::AskIdentifier, &line.rules.identifier),
+                Stage::Verify => (Prompt::AskFactor, line.rules.verification.as_ref().unwrap_or(&line.rules.identifier)),
+            };
+            let action = urls.entry(&line.name, state.stage, &seal(state));
+            let mut children = prompts(line, preface);
+            children.extend(prompts(line, &[ask]));
+            doc.push(Verb::Gather(Gather {
+                action: action.clone(),
+                timeout_secs: line.gather_timeout_secs,
+                finish_on_key: '#',
+                num_digits: (rules.min_digits == rules.max_digits).then_some(rules.max_digits),
+                children,
+            }));
+            // A Gather that times out falls through: come back with no Digits,
+            // which the flow counts as a silent try.
+            doc.push(Verb::Redirect { url: action });
+        }
+        Reply::Handoff { preface, to, context, .. } => {
+            for s in prompts(line, preface) {
+                doc.push(Verb::Speak(s));
+            }
+            let handoff = match to {
+                Destination::Next => &line.next,
+                Destination::Agent => &line.agent,
+                Destination::OptOut => &line.opt_out,
+            };
+            doc.push(handoff_verb(handoff, context, urls));
+        }
+    }
+    doc
+}
+
+/// The context as name/value pairs, in the order PRODUCT.md lists them.
+pub fn context_pairs(c: &Context) -> Vec<(&'static str, String)> {
+    vec![
+        ("customer_id", c.customer_id.clone().unwrap_or_default()),
+        ("customer_name", c.customer_name.clone().unwrap_or_default()),
+        ("idv_status", c.idv_status.as_str().to_string()),
+        ("idv_method", c.idv_method.as_str().to_string()),
+        ("service_line", c.service_line.clone()),
+        ("opted_out", c.opted_out.to_string()),
+    ]
+}
+
+fn handoff_verb(h: &Handoff, context: &Context, urls: &Urls<'_>) -> Verb {
+    match h {
+        Handoff::Redirect { url } => {
+            let base = urls.resolve(url);
+            let mut target = url::Url::parse(&base).unwrap_or_else(|_| {
+                // Checked at configuration time; fall back to the raw string.
+                url::Url::parse("http://invalid.invalid/").expect("static URL")
+            });
+            {
+                let mut q = target.query_pairs_mut();
+                for (k, v) in context_pairs(context) {
+                    q.append_pair(k, &v);
+                }
+            }
+            Verb::Redirect { url: target.to_string() }
+        }
+        Handoff::Enqueue { queue, workflow_sid, wait_url, task_priority, task_timeout_secs } => Verb::Enqueue {
+            queue: queue.clone(),
+            workflow_sid: workflow_sid.clone(),
+            wait_url: wait_url.as_ref().map(|u| u.to_string()),
+            task: workflow_sid.as_ref().map(|_| Task {
+                json: task_attributes(context),
+                priority: *task_priority,
+                timeout_secs: *task_timeout_secs,
+            }),
+        },
+    }
+}
+
+/// The TaskRouter attributes: the context, kept under Flex's limit by
+/// shortening the name (never by dropping the status).
+pub fn task_attributes(context: &Context) -> String {
+    let build = |name: &str| {
+        let mut map = serde_json::Map::new();
+        for (k, v) in context_pairs(context) {
+            let value = match k {
+                "customer_name" => serde_json::Value::String(name.to_string()),
+                "opted_out" => serde_json::Value::Bool(context.opted_out),
+                _ => serde_json::Value::String(v),
+            };
+            map.insert(k.to_string(), value);
+        }
+        serde_json::Value::Object(map).to_string()
+    };
+    let mut name: String = context.customer_name.clone().unwrap_or_default();
+    loop {
+        let json = build(&name);
+        if json.len() <= MAX_TASK_ATTRIBUTES || name.is_empty() {
+            return json;
+        }
+        // A character takes at most 6 bytes in JSON (`\uXXXX`): dropping
+        // excess/6 of them never cuts more than needed.
+        let excess = json.len() - MAX_TASK_ATTRIBUTES;
+        let keep = name.chars().count().saturating_sub(excess.div_ceil(6));
+        name = name.chars().take(keep).collect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{IdvMethod, IdvStatus};
+
+    #[test]
+    fn task_attributes_fit_flex_and_keep_the_status() {
+        let c = Context {
+            customer_id: Some("12345678".into()),
+            customer_name: Some("\u{1F600}\"<&".repeat(400)),
+            idv_status: IdvStatus::Verified,
+            idv_method: IdvMethod::Ani,
+            service_line: "support".into(),
+            opted_out: false,
+        };
+        let json = task_attributes(&c);
+        assert!(json.len() <= MAX_TASK_ATTRIBUTES, "{}", json.len());
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["idv_status"], "verified");
+        assert_eq!(v["opted_out"], false);
+        assert!(!v["customer_name"].as_str().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,122 @@
+//! Building and running the application: binds the listener (port 0 in
+//! tests), starts the demo CRM when no CRM URL is configured, and serves the
+//! route table with a span per request.
+
+use crate::config::Config;
+use crate::crm::{demo, CrmClient};
+use crate::routes::{self, AppState};
+use crate::state_token::StateSigner;
+use crate::store::CallStore;
+use crate::twilio::webhook::WebhookAuth;
+use actix_web::dev::{Server, Service};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use std::net::TcpListener;
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// Webhook bodies are a few kB; anything far bigger is not Twilio.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub struct Application {
+    server: Server,
+    port: u16,
+    public_base: String,
+    crm_url: String,
+    demo_crm: Option<Server>,
+}
+
+impl Application {
+    /// Binds `bind:port` from the configuration and prepares the server.
+    pub async fn build(config: Config, bind: &str) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind((bind, config.server.port))
+            .with_context(|| format!("Failed to bind {bind}:{}", config.server.port))?;
+        let port = listener.local_addr()?.port();
+        let mut config = config;
+        // The default public URL names the configured port; follow an
+        // ephemeral one (port 0) so signatures still match.
+        if config.server.public_url.host_str() == Some("localhost") && config.server.public_url.port() == Some(0) {
+            let _ = config.server.public_url.set_port(Some(port));
+        }
+
+        let (crm_base, demo_crm) = match &config.crm.url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let l = TcpListener::bind(("127.0.0.1", 0)).context("Failed to bind the demo CRM")?;
+                let url = url::Url::parse(&format!("http://127.0.0.1:{}", l.local_addr()?.port()))?;
+                (url, Some(demo::serve(l, demo::DemoData::embedded())?))
+            }
+        };
+        let crm = CrmClient::new(&config.crm, &crm_base).context("Failed to build the CRM client")?;
+        let public_base = config.server.public_url.as_str().trim_end_matches('/').to_string();
+        let signer = StateSigner::new(
+            config.secrets.state_keys.iter().map(|k| k.expose()),
+            config.server.state_ttl.as_secs(),
+        );
+        let auth = web::Data::new(WebhookAuth { tokens: config.secrets.auth_tokens.clone(), public_base: public_base.clone() });
+        let store = CallStore::new(config.server.call_record_ttl);
+        let state = web::Data::new(AppState { config: Arc::new(config), crm, signer, store, public_base: public_base.clone() });
+
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap_fn(|req, srv| {
+                    let span = tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.path(),
+                        call_sid = tracing::field::Empty,
+                    );
+                    let started = std::time::Instant::now();
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await;
+                        match &res {
+                            Ok(r) => tracing::info!(status = r.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "answered"),
+                            Err(e) => tracing::warn!(error = %e, "request failed"),
+                        }
+                        res
+                    }
+                    .instrument(span)
+                })
+                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .app_data(state.clone())
+                .app_data(auth.clone())
+                .configure(routes::configure)
+        })
+        .client_request_timeout(std::time::Duration::from_secs(5))
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+
+        Ok(Self { server, port, public_base, crm_url: crm_base.to_string(), demo_crm })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn public_base(&self) -> &str {
+        &self.public_base
+    }
+
+    pub fn crm_url(&self) -> &str {
+        &self.crm_url
+    }
+
+    pub fn is_using_demo_crm(&self) -> bool {
+        self.demo_crm.is_some()
+    }
+
+    /// Serves until the server stops (SIGTERM/SIGINT: gracefully).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        if let Some(crm) = self.demo_crm {
+            let handle = crm.handle();
+            tokio::spawn(crm);
+            let result = self.server.await;
+            handle.stop(true).await;
+            result
+        } else {
+            self.server.await
+        }
+    }
+}

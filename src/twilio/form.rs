@@ -1,0 +1,129 @@
+//! A strict `application/x-www-form-urlencoded` decoder that keeps repeated
+//! names and refuses invalid UTF-8 and NUL bytes (Twilio sends neither).
+
+use std::fmt;
+
+/// Decoded form (or query) parameters, in the order received.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Params(Vec<(String, String)>);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    #[error("parameter {0} is not valid UTF-8 once decoded")]
+    InvalidUtf8(usize),
+    #[error("parameter {0} contains a NUL byte")]
+    Nul(usize),
+    #[error("more than {MAX_PARAMS} parameters")]
+    TooMany,
+}
+
+/// Twilio sends a few dozen; anything past this is not Twilio.
+pub const MAX_PARAMS: usize = 256;
+
+impl Params {
+    pub fn parse(raw: &[u8]) -> Result<Self, FormError> {
+        let mut out = Vec::new();
+        for (i, pair) in raw.split(|b| *b == b'&').filter(|p| !p.is_empty()).enumerate() {
+            if i >= MAX_PARAMS {
+                return Err(FormError::TooMany);
+            }
+            let (name, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+                None => (pair, &b""[..]),
+            };
+            out.push((decode(name, i)?, decode(value, i)?));
+        }
+        Ok(Self(out))
+    }
+
+    pub fn from_pairs<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    }
+
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Encodes back to a form body.
+    pub fn encode(&self) -> String {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &self.0 {
+            s.append_pair(k, v);
+        }
+        s.finish()
+    }
+}
+
+/// Never prints values: `Digits` may hold a PIN.
+impl fmt::Debug for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(k, _)| k)).finish()
+    }
+}
+
+fn decode(raw: &[u8], index: usize) -> Result<String, FormError> {
+    let plus_as_space: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+    let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
+    if bytes.contains(&0) {
+        return Err(FormError::Nul(index));
+    }
+    String::from_utf8(bytes).map_err(|_| FormError::InvalidUtf8(index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_plus_percent_and_repeats() {
+        let p = Params::parse(b"From=%2B15551230001&Digits=1&Digits=2&Name=Zo%C3%AB+O%27Brien&Empty=&Bare").unwrap();
+        assert_eq!(p.get("From"), Some("+15551230001"));
+        assert_eq!(p.iter().filter(|(k, _)| *k == "Digits").count(), 2);
+        assert_eq!(p.get("Name"), Some("Zoë O'Brien"));
+        assert_eq!(p.get("Empty"), Some(""));
+        assert_eq!(p.get("Bare"), Some(""));
+    }
+
+    #[test]
+    fn refuses_invalid_utf8_and_nul() {
+        assert_eq!(Params::parse(b"a=%FF"), Err(FormError::InvalidUtf8(0)));
+        assert_eq!(Params::parse(b"a=1&b=%00"), Err(FormError::Nul(1)));
+        assert_eq!(Params::parse(&[b'a', b'=', 0xC3]), Err(FormError::InvalidUtf8(0)));
+    }
+
+    #[test]
+    fn refuses_too_many_params() {
+        let body = vec!["a=1"; MAX_PARAMS + 1].join("&");
+        assert_eq!(Params::parse(body.as_bytes()), Err(FormError::TooMany));
+    }
+
+    #[test]
+    fn round_trips_through_encode() {
+        let p = Params::from_pairs([("To", "+1 555"), ("X", "a&b=c")]);
+        assert_eq!(Params::parse(p.encode().as_bytes()).unwrap(), p);
+    }
+
+    #[test]
+    fn debug_hides_values() {
+        let p = Params::from_pairs([("Digits", "1234")]);
+        assert_eq!(format!("{p:?}"), "[\"Digits\"]");
+    }
+}

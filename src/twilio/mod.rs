@@ -1,0 +1,7 @@
+//! Everything Twilio-shaped: request signatures, webhook parameters, and
+//! TwiML. Pure functions, except the actix extractor in [`webhook`].
+
+pub mod form;
+pub mod signature;
+pub mod twiml;
+pub mod webhook;
