@@ -1,0 +1,134 @@
+//! A CRM that is down, slow or talking nonsense never strands a caller; the
+//! cache saves requests without ever caching a verification.
+
+use crate::helpers::*;
+use std::time::{Duration, Instant};
+use vouch::sim::End;
+
+fn fast_timeout_toml() -> String {
+    vouch::config::DEMO_CONFIG.replace("timeout_ms = 2000", "timeout_ms = 300")
+}
+
+async fn record(app: &TestApp, sid: &str) -> serde_json::Value {
+    app.api_call(sid, Some(ADMIN_TOKEN)).await.1
+}
+
+#[tokio::test]
+async fn a_crm_that_is_down_sends_keyed_callers_to_an_agent_with_an_apology() {
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let app = spawn_with(Options { crm_double: false, crm_url: Some(url), ..Options::default() }).await;
+    let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_ID}#")]).await;
+    // The failed caller-ID lookup fell back to asking; the failed id lookup went to an agent.
+    assert!(t.said().contains("account number"));
+    assert!(t.said().contains("we can't look up your details right now"), "{}", t.said());
+    assert!(matches!(&t.end, End::Enqueued { queue, .. } if queue == "support"));
+    let r = record(&app, &t.call_sid).await;
+    assert_eq!((r["outcome"].clone(), r["idv_status"].clone()), ("crm_unavailable".into(), "unidentified".into()));
+}
+
+#[tokio::test]
+async fn a_crm_failing_at_verification_keeps_the_status_reached_so_far() {
+    let app = spawn_app().await;
+    let crm = app.crm().clone();
+    let spec = vouch::sim::CallSpec { from: ADA_PHONE.into(), to: SUPPORT_NUMBER.into(), ..Default::default() };
+    // Caller ID works; then the CRM starts failing before the PIN is checked.
+    struct FailThenKey(TestCrm);
+    impl vouch::sim::Keypad for FailThenKey {
+        fn keys(&mut self, _: &[vouch::sim::Heard], _: &vouch::sim::twiml::Node) -> Option<String> {
+            self.0.set_mode(CrmMode::Status(503));
+            Some("1234#".into())
+        }
+    }
+    let t = app.phone.place(&spec, &mut FailThenKey(crm)).await.unwrap();
+    assert!(matches!(&t.end, End::Enqueued { .. }));
+    let r = record(&app, &t.call_sid).await;
+    assert_eq!((r["outcome"].clone(), r["idv_status"].clone()), ("crm_unavailable".into(), "identified".into()));
+    assert_eq!(r["idv_method"], "ani");
+}
+
+#[tokio::test]
+async fn garbage_and_error_statuses_are_crm_failures_not_no_match() {
+    for mode in [CrmMode::Garbage, CrmMode::Status(500), CrmMode::Status(401)] {
+        let app = spawn_app().await;
+        app.crm().set_mode(mode);
+        let t = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &[&format!("{GRACE_ID}#")]).await;
+        assert!(!t.said().contains("couldn't find"), "{mode:?} is not a 'no match'");
+        let r = record(&app, &t.call_sid).await;
+        assert_eq!(r["outcome"], "crm_unavailable", "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_crm_is_cut_off_by_the_default_two_second_timeout() {
+    let app = spawn_app().await;
+    app.crm().set_mode(CrmMode::Slow(Duration::from_secs(30)));
+    let started = Instant::now();
+    let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_ID}#")]).await;
+    let elapsed = started.elapsed();
+    assert!(matches!(&t.end, End::Enqueued { .. }));
+    for r in &t.requests {
+        assert!(r.elapsed < Duration::from_secs(3), "each webhook answered well inside 15 s: {:?}", r.elapsed);
+    }
+    assert!(elapsed < Duration::from_secs(8), "{elapsed:?}");
+    assert_eq!(record(&app, &t.call_sid).await["outcome"], "crm_unavailable");
+}
+
+#[tokio::test]
+async fn a_slow_crm_inside_the_timeout_is_waited_for() {
+    let app = spawn_with(Options { toml: fast_timeout_toml(), ..Options::default() }).await;
+    app.crm().set_mode(CrmMode::Slow(Duration::from_millis(100)));
+    let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_PIN}#")]).await;
+    assert!(t.said().contains("Your status is verified"));
+}
+
+#[tokio::test]
+async fn repeated_lookups_hit_the_cache_but_verifications_never_do() {
+    let app = spawn_app().await;
+    for _ in 0..3 {
+        let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_PIN}#")]).await;
+        assert!(t.said().contains("verified"));
+    }
+    assert_eq!(app.crm().count("phone"), 1, "caller-ID lookups are cached");
+    assert_eq!(app.crm().count("verify"), 3, "verifications are never cached");
+    for _ in 0..2 {
+        app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["99999999#", &format!("{GRACE_ID}#"), &format!("{GRACE_PIN}#")]).await;
+    }
+    assert_eq!(app.crm().count("phone"), 2, "a 'no match' is cached too");
+    assert_eq!(app.crm().count("id"), 2, "one request per distinct id");
+}
+
+#[tokio::test]
+async fn concurrent_lookups_of_one_number_share_one_crm_request() {
+    let app = spawn_app().await;
+    app.crm().set_mode(CrmMode::Slow(Duration::from_millis(300)));
+    let calls = (0..8).map(|_| app.call(ADA_PHONE, SUPPORT_NUMBER, &["1234#"]));
+    let transcripts = futures_util::future::join_all(calls).await;
+    assert!(transcripts.iter().all(|t| t.said().contains("verified")));
+    assert_eq!(app.crm().count("phone"), 1);
+}
+
+#[tokio::test]
+async fn failures_are_not_cached() {
+    let app = spawn_with(Options { toml: fast_timeout_toml(), ..Options::default() }).await;
+    app.crm().set_mode(CrmMode::Status(500));
+    app.call(ADA_PHONE, SUPPORT_NUMBER, &[]).await;
+    app.crm().set_mode(CrmMode::Normal);
+    let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_PIN}#")]).await;
+    assert!(t.said().contains("verified"), "the failed lookup was retried: {}", t.said());
+    assert_eq!(app.crm().count("phone"), 2);
+}
+
+#[tokio::test]
+async fn the_crm_gets_the_pin_in_the_body_and_a_bearer_token_when_configured() {
+    let app = spawn_with(Options { env: vec![("VOUCH_CRM_TOKEN", "crm-secret-token".into())], ..Options::default() }).await;
+    app.call(ADA_PHONE, SUPPORT_NUMBER, &["1234#"]).await;
+    let bodies = app.crm().verify_bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1);
+    let (auth, body) = bodies[0].split_once('\n').unwrap();
+    assert_eq!(auth, "Bearer crm-secret-token");
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!((v["factor"].as_str(), v["value"].as_str()), (Some("pin"), Some("1234")));
+}

@@ -1,0 +1,267 @@
+//! Every path of the call flow, placed as whole calls the way Twilio does.
+
+use crate::helpers::*;
+use vouch::sim::{CallSpec, End, Heard};
+
+fn redirected_context(end: &End) -> std::collections::HashMap<String, String> {
+    match end {
+        End::RedirectedAway { url } => query_of(url),
+        other => panic!("expected a redirect away, got {other:?}"),
+    }
+}
+
+fn gathers(t: &vouch::sim::Transcript) -> usize {
+    t.heard.iter().filter(|h| matches!(h, Heard::Gather { .. })).count()
+}
+
+fn self_service_line_toml() -> String {
+    // The demo config, with verified callers redirected to an external app.
+    vouch::config::DEMO_CONFIG.replace("url = \"/demo/self-service\"", "url = \"https://self.example.com/menu?src=ivr\"")
+}
+
+#[tokio::test]
+async fn a_caller_recognised_by_number_who_keys_the_right_pin_is_verified() {
+    let app = spawn_app().await;
+    let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_PIN}#")]).await;
+    // The demo's next step is its own self-service stand-in, which ends the call.
+    assert_eq!(t.end, End::Hangup);
+    assert!(t.said().contains("Hello Ada Lovelace. Your status is verified."), "{}", t.said());
+    assert_eq!(gathers(&t), 1, "asked only for the PIN");
+    let (status, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200);
+    assert_eq!(record["idv_status"], "verified");
+    assert_eq!(record["idv_method"], "ani");
+    assert_eq!(record["customer_id"], ADA_ID);
+    assert_eq!(record["outcome"], "self_service");
+    assert_eq!(record["verify_attempts"], 1);
+    assert_eq!(record["identify_attempts"], 0);
+}
+
+#[tokio::test]
+async fn the_redirect_to_a_self_service_app_carries_the_whole_context() {
+    let app = spawn_with(Options { toml: self_service_line_toml(), ..Options::default() }).await;
+    let t = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &[&format!("{GRACE_ID}#"), &format!("{GRACE_PIN}#")]).await;
+    let q = redirected_context(&t.end);
+    assert!(matches!(&t.end, End::RedirectedAway { url } if url.starts_with("https://self.example.com/menu?src=ivr&")));
+    assert_eq!(q["customer_id"], GRACE_ID);
+    assert_eq!(q["customer_name"], "Grace Hopper");
+    assert_eq!(q["idv_status"], "verified");
+    assert_eq!(q["idv_method"], "keyed");
+    assert_eq!(q["service_line"], "support");
+    assert_eq!(q["opted_out"], "false");
+    let mut names: Vec<&str> = q.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["customer_id", "customer_name", "idv_method", "idv_status", "opted_out", "service_line", "src"]);
+    assert!(!q.values().any(|v| v == GRACE_PIN), "no PIN in the URL");
+}
+
+#[tokio::test]
+async fn a_wrong_pin_four_times_reaches_an_agent_identified_only() {
+    let app = spawn_app().await;
+    let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &["9999#", "9998#", "9997#", "9996#", "1234#"]).await;
+    assert_eq!(gathers(&t), 4, "1 try + 3 retries");
+    assert!(matches!(&t.end, End::Enqueued { queue, .. } if queue == "support"), "{:?}", t.end);
+    assert_eq!(app.crm().count("verify"), 4);
+    let (_, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!(record["idv_status"], "identified");
+    assert_eq!(record["customer_name"], "Ada Lovelace");
+    assert_eq!(record["outcome"], "agent");
+    assert_eq!(record["verify_attempts"], 4);
+}
+
+#[tokio::test]
+async fn the_fourth_and_last_pin_try_can_still_succeed() {
+    let app = spawn_app().await;
+    let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &["9999#", "9998#", "9997#", "1234#"]).await;
+    assert_eq!(t.end, End::Hangup);
+    assert!(t.said().contains("Your status is verified"));
+}
+
+#[tokio::test]
+async fn an_unknown_number_is_asked_for_the_account_number_then_the_pin() {
+    let app = spawn_app().await;
+    let t = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &[&format!("{GRACE_ID}#"), &format!("{GRACE_PIN}#")]).await;
+    assert!(t.said().contains("Hello Grace Hopper. Your status is verified."), "{}", t.said());
+    assert!(t.said().contains("account number"));
+    assert_eq!(app.crm().count("phone"), 1);
+    assert_eq!(app.crm().count("id"), 1);
+    let (_, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!(record["idv_method"], "keyed");
+    assert_eq!(record["identify_attempts"], 1);
+}
+
+#[tokio::test]
+async fn withheld_and_odd_numbers_skip_the_caller_id_lookup() {
+    let app = spawn_app().await;
+    for from in ["anonymous", "+266696687", "Restricted", "Unknown", "", "5551230001", "client:alice"] {
+        let t = app.call(from, SUPPORT_NUMBER, &[&format!("{GRACE_ID}#"), &format!("{GRACE_PIN}#")]).await;
+        assert!(t.said().contains("Your status is verified"), "{from:?}: {}", t.said());
+    }
+    assert_eq!(app.crm().count("phone"), 0, "no caller-ID lookup for unusable numbers");
+}
+
+#[tokio::test]
+async fn a_shared_phone_asks_for_the_account_number() {
+    let app = spawn_app().await;
+    let t = app.call(SHARED_PHONE, SUPPORT_NUMBER, &["11113333#", "3333#"]).await;
+    assert!(t.said().contains("Hello Joan Turing"), "{}", t.said());
+    assert_eq!(gathers(&t), 2);
+}
+
+#[tokio::test]
+async fn opting_out_at_the_account_number_goes_to_an_agent_unidentified() {
+    let app = spawn_app().await;
+    let t = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["*"]).await;
+    assert!(matches!(&t.end, End::Enqueued { queue, .. } if queue == "support"));
+    assert!(t.said().contains("No problem."));
+    let (_, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!(record["opted_out"], true);
+    assert_eq!(record["idv_status"], "unidentified");
+    assert_eq!(record["outcome"], "opted_out");
+    assert_eq!(app.crm().count("id"), 0);
+}
+
+#[tokio::test]
+async fn opting_out_at_the_pin_keeps_the_identification() {
+    let app = spawn_app().await;
+    let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &["*#"]).await;
+    assert!(matches!(&t.end, End::Enqueued { .. }));
+    let (_, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!((record["opted_out"].clone(), record["idv_status"].clone()), (true.into(), "identified".into()));
+    assert_eq!(app.crm().count("verify"), 0);
+}
+
+#[tokio::test]
+async fn a_caller_who_stays_silent_at_every_prompt_ends_with_an_agent() {
+    let app = spawn_app().await;
+    let t = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &[]).await;
+    assert_eq!(gathers(&t), 4);
+    assert!(matches!(&t.end, End::Enqueued { queue, .. } if queue == "support"), "never a dead line: {:?}", t.end);
+    assert_eq!(t.said().matches("Sorry, we didn't get that.").count(), 4);
+    let (_, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!(record["identify_attempts"], 4);
+    assert_eq!(record["idv_status"], "unidentified");
+}
+
+#[tokio::test]
+async fn a_silent_caller_recognised_by_number_ends_with_an_agent_identified() {
+    let app = spawn_app().await;
+    let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &[]).await;
+    assert_eq!(gathers(&t), 4);
+    assert!(matches!(&t.end, End::Enqueued { .. }));
+    let (_, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!(record["idv_status"], "identified");
+}
+
+#[tokio::test]
+async fn malformed_entries_are_failed_tries_without_a_crm_call() {
+    let app = spawn_app().await;
+    // The Gather has numDigits=8, so a longer entry cannot be keyed.
+    let t = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["123#", "1234567#", "12*34#"]).await;
+    // "12*34" contains the opt-out key: that opts out, after two malformed tries.
+    assert!(t.said().matches("doesn't look like a valid account number").count() == 2, "{}", t.said());
+    assert_eq!(app.crm().count("id"), 0);
+    let (_, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!(record["outcome"], "opted_out");
+    assert_eq!(record["identify_attempts"], 3);
+}
+
+#[tokio::test]
+async fn unknown_account_numbers_retry_then_reach_an_agent_unidentified() {
+    let app = spawn_app().await;
+    let t = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["99999991#", "99999992#", "99999993#", "99999994#"]).await;
+    assert_eq!(t.said().matches("couldn't find that account number").count(), 4);
+    assert!(matches!(&t.end, End::Enqueued { .. }));
+    assert_eq!(app.crm().count("id"), 4);
+    let (_, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!((record["idv_status"].clone(), record["outcome"].clone()), ("unidentified".into(), "agent".into()));
+}
+
+#[tokio::test]
+async fn the_sales_line_is_chosen_by_the_dialled_number_and_skips_lookup_and_verification() {
+    let app = spawn_app().await;
+    let t = app.call(ADA_PHONE, SALES_NUMBER, &["1234567#"]).await;
+    assert!(t.said().contains("Welcome to Vouch Demo Bank sales."));
+    assert!(matches!(&t.heard[0], Heard::Say { voice: Some(v), .. } if v == "Polly.Matthew"));
+    assert!(matches!(&t.end, End::Enqueued { queue, .. } if queue == "sales"));
+    assert_eq!(app.crm().count("phone"), 0, "caller-ID lookup is off on this line");
+    let (_, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!(record["service_line"], "sales");
+    assert_eq!(record["idv_status"], "identified");
+    assert_eq!(record["customer_name"], "Dorothy Vaughan");
+    assert_eq!(record["outcome"], "agent");
+}
+
+#[tokio::test]
+async fn the_line_can_be_chosen_by_path_and_unclaimed_numbers_get_the_default_line() {
+    let app = spawn_app().await;
+    let spec = CallSpec { from: ADA_PHONE.into(), to: "+19998887777".into(), line: Some("sales".into()), ..CallSpec::default() };
+    let t = app.call_spec(&spec, &["1234567#"]).await;
+    assert!(matches!(&t.end, End::Enqueued { queue, .. } if queue == "sales"));
+    let t = app.call(ADA_PHONE, "+19998887777", &[&format!("{ADA_PIN}#")]).await;
+    assert!(t.said().contains("Thank you for calling Vouch Demo Bank."), "default line: {}", t.said());
+}
+
+#[tokio::test]
+async fn names_with_xml_special_characters_survive_twiml_and_urls() {
+    let app = spawn_with(Options { toml: self_service_line_toml(), ..Options::default() }).await;
+    let t = app.call("+447700900123", SUPPORT_NUMBER, &["5555#"]).await;
+    let q = redirected_context(&t.end);
+    assert_eq!(q["customer_name"], "Zoë O'Brien & <Sons> \"Ltd\"");
+    let t = spawn_app().await.call("+447700900123", SUPPORT_NUMBER, &["5555#"]).await;
+    assert!(t.said().contains("Hello Zoë O'Brien & <Sons> \"Ltd\"."), "{}", t.said());
+}
+
+#[tokio::test]
+async fn a_taskrouter_enqueue_carries_the_context_as_task_attributes() {
+    let toml = vouch::config::DEMO_CONFIG.replace(
+        "[lines.support.agent]\ntype = \"enqueue\"\nqueue = \"support\"",
+        "[lines.support.agent]\ntype = \"enqueue\"\nqueue = \"support\"\nworkflow_sid = \"WW0123456789abcdef0123456789abcdef\"\ntask_priority = 5",
+    );
+    assert_ne!(toml, vouch::config::DEMO_CONFIG);
+    let app = spawn_with(Options { toml, ..Options::default() }).await;
+    let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &["0000#", "0000#", "0000#", "0000#"]).await;
+    let End::Enqueued { workflow_sid, task, .. } = &t.end else { panic!("{:?}", t.end) };
+    assert_eq!(workflow_sid.as_deref(), Some("WW0123456789abcdef0123456789abcdef"));
+    let attrs: serde_json::Value = serde_json::from_str(task.as_deref().expect("a Task")).unwrap();
+    assert_eq!(attrs["customer_id"], ADA_ID);
+    assert_eq!(attrs["customer_name"], "Ada Lovelace");
+    assert_eq!(attrs["idv_status"], "identified");
+    assert_eq!(attrs["idv_method"], "ani");
+    assert_eq!(attrs["service_line"], "support");
+    assert_eq!(attrs["opted_out"], false);
+}
+
+#[tokio::test]
+async fn every_answer_is_small_well_formed_twiml_with_nothing_before_the_declaration() {
+    let app = spawn_app().await;
+    let t = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["", "123#", "99999999#", &format!("{GRACE_ID}#"), "", "1111#", "*"]).await;
+    assert!(t.requests.len() >= 6);
+    for r in &t.requests {
+        assert!(r.body.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response"), "{}", r.body);
+        assert!(r.body.len() < 64 * 1024);
+        let root = vouch::sim::twiml::parse(&r.body).expect("Twilio would accept it");
+        for gather in root.walk().into_iter().filter(|n| n.name == "Gather") {
+            assert!(gather.children.iter().all(|c| ["Say", "Play", "Pause"].contains(&c.name.as_str())));
+            assert_eq!(gather.attr("finishOnKey"), Some("#"));
+            assert!(gather.attr("action").is_some_and(|a| a.starts_with(&app.public)));
+        }
+        // After every Gather comes the fall-through for silence.
+        let verbs: Vec<&str> = root.children.iter().map(|n| n.name.as_str()).collect();
+        if let Some(i) = verbs.iter().position(|v| *v == "Gather") {
+            assert_eq!(verbs.get(i + 1), Some(&"Redirect"), "{verbs:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn prompts_can_be_audio_and_silence() {
+    let toml = vouch::config::DEMO_CONFIG.replace(
+        "welcome = \"Thank you for calling Vouch Demo Bank.\"",
+        "welcome = { play = \"https://cdn.example.com/welcome.mp3\" }\nverified = \"\"",
+    );
+    let app = spawn_with(Options { toml, ..Options::default() }).await;
+    let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &["1234#"]).await;
+    assert_eq!(t.heard[0], Heard::Play { url: "https://cdn.example.com/welcome.mp3".into() });
+    assert!(!t.said().contains("you're verified"), "the verified prompt is silenced");
+}

@@ -1,0 +1,325 @@
+//! Test helpers: a real Vouch on a random port, a real CRM double over HTTP,
+//! and a phone that signs its requests the way Twilio does.
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use vouch::config::Config;
+use vouch::crm::demo::DemoData;
+use vouch::sim::{CallSpec, Phone, Scripted, Transcript};
+use vouch::startup::Application;
+use vouch::twilio::form::Params;
+use vouch::twilio::signature;
+
+pub const AUTH_TOKEN: &str = "test-auth-token-0123456789abcdef";
+pub const SECONDARY_TOKEN: &str = "test-secondary-token-fedcba987654";
+pub const STATE_SECRET: &str = "test-state-secret-0123456789abcdef0123456789";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// Ada Lovelace: one customer on this number, PIN 1234.
+pub const ADA_PHONE: &str = "+15551230001";
+pub const ADA_ID: &str = "12345678";
+pub const ADA_PIN: &str = "1234";
+/// Grace Hopper, PIN 4321.
+pub const GRACE_ID: &str = "87654321";
+pub const GRACE_PIN: &str = "4321";
+/// Alan and Joan Turing share this number.
+pub const SHARED_PHONE: &str = "+15551230003";
+/// A number no customer has.
+pub const STRANGER_PHONE: &str = "+15559990000";
+pub const SUPPORT_NUMBER: &str = "+15005550006";
+pub const SALES_NUMBER: &str = "+15005550007";
+
+/// How the CRM double behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrmMode {
+    Normal,
+    /// Sleeps this long before answering.
+    Slow(Duration),
+    /// 200 with a body that is not JSON.
+    Garbage,
+    /// Answers this status.
+    Status(u16),
+}
+
+/// A CRM over real HTTP serving the demo customers, with a switchable
+/// failure mode and request counters.
+#[derive(Clone)]
+pub struct TestCrm {
+    pub url: String,
+    mode: Arc<Mutex<CrmMode>>,
+    counts: Arc<Mutex<HashMap<&'static str, usize>>>,
+    pub verify_bodies: Arc<Mutex<Vec<String>>>,
+}
+
+struct CrmState {
+    data: DemoData,
+    mode: Arc<Mutex<CrmMode>>,
+    counts: Arc<Mutex<HashMap<&'static str, usize>>>,
+    verify_bodies: Arc<Mutex<Vec<String>>>,
+    in_flight: AtomicUsize,
+}
+
+impl TestCrm {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind CRM double");
+        let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let mode = Arc::new(Mutex::new(CrmMode::Normal));
+        let counts = Arc::new(Mutex::new(HashMap::new()));
+        let verify_bodies = Arc::new(Mutex::new(Vec::new()));
+        let state = web::Data::new(CrmState {
+            data: DemoData::embedded(),
+            mode: mode.clone(),
+            counts: counts.clone(),
+            verify_bodies: verify_bodies.clone(),
+            in_flight: AtomicUsize::new(0),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .route("/customers", web::get().to(crm_by_phone))
+                .route("/customers/{id}", web::get().to(crm_by_id))
+                .route("/customers/{id}/verify", web::post().to(crm_verify))
+        })
+        .workers(2)
+        .disable_signals()
+        .listen(listener)
+        .expect("listen")
+        .run();
+        tokio::spawn(server);
+        Self { url, mode, counts, verify_bodies }
+    }
+
+    pub fn set_mode(&self, mode: CrmMode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    /// Requests seen of one kind: `phone`, `id` or `verify`.
+    pub fn count(&self, kind: &str) -> usize {
+        self.counts.lock().unwrap().get(kind).copied().unwrap_or(0)
+    }
+}
+
+async fn misbehave(state: &CrmState, kind: &'static str) -> Option<HttpResponse> {
+    *state.counts.lock().unwrap().entry(kind).or_default() += 1;
+    state.in_flight.fetch_add(1, Ordering::SeqCst);
+    let mode = *state.mode.lock().unwrap();
+    let out = match mode {
+        CrmMode::Normal => None,
+        CrmMode::Slow(d) => {
+            tokio::time::sleep(d).await;
+            None
+        }
+        CrmMode::Garbage => Some(HttpResponse::Ok().content_type("application/json").body("<html>oops</html>")),
+        CrmMode::Status(s) => Some(HttpResponse::build(actix_web::http::StatusCode::from_u16(s).unwrap()).finish()),
+    };
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    out
+}
+
+#[derive(serde::Deserialize)]
+struct PhoneQ {
+    phone: String,
+}
+
+async fn crm_by_phone(state: web::Data<CrmState>, q: web::Query<PhoneQ>) -> HttpResponse {
+    if let Some(r) = misbehave(&state, "phone").await {
+        return r;
+    }
+    let list: Vec<_> = state
+        .data
+        .customers
+        .iter()
+        .filter(|c| c.phones.contains(&q.phone))
+        .map(|c| serde_json::json!({"id": c.id, "name": c.name}))
+        .collect();
+    HttpResponse::Ok().json(serde_json::json!({ "customers": list }))
+}
+
+async fn crm_by_id(state: web::Data<CrmState>, id: web::Path<String>) -> HttpResponse {
+    if let Some(r) = misbehave(&state, "id").await {
+        return r;
+    }
+    match state.data.customers.iter().find(|c| c.id == *id) {
+        Some(c) => HttpResponse::Ok().json(serde_json::json!({"id": c.id, "name": c.name})),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+async fn crm_verify(state: web::Data<CrmState>, req: actix_web::HttpRequest, id: web::Path<String>, body: web::Bytes) -> HttpResponse {
+    if let Some(r) = misbehave(&state, "verify").await {
+        return r;
+    }
+    let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    state.verify_bodies.lock().unwrap().push(format!("{auth}\n{}", String::from_utf8_lossy(&body)));
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let ok = state.data.customers.iter().any(|c| c.id == *id && v["factor"] == "pin" && v["value"] == c.pin.as_str());
+    HttpResponse::Ok().json(serde_json::json!({ "verified": ok }))
+}
+
+/// A running Vouch and the phone to call it with.
+pub struct TestApp {
+    /// Where requests go (`http://127.0.0.1:PORT`).
+    pub address: String,
+    /// The public URL signatures are checked against (`http://localhost:PORT`).
+    pub public: String,
+    pub phone: Phone,
+    pub crm: Option<TestCrm>,
+    pub http: reqwest::Client,
+}
+
+/// How to start Vouch for a test.
+pub struct Options {
+    pub toml: String,
+    pub env: Vec<(&'static str, String)>,
+    /// Start a CRM double (else the built-in demo CRM is used).
+    pub crm_double: bool,
+    /// Point the CRM URL here instead (e.g. a closed port).
+    pub crm_url: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { toml: vouch::config::DEMO_CONFIG.to_string(), env: Vec::new(), crm_double: true, crm_url: None }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Options::default()).await
+}
+
+pub async fn spawn_with(opts: Options) -> TestApp {
+    let crm = opts.crm_double.then(TestCrm::start);
+    let mut env: HashMap<String, String> = [
+        ("PORT", "0".to_string()),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_string()),
+        ("TWILIO_AUTH_TOKEN_SECONDARY", SECONDARY_TOKEN.to_string()),
+        ("VOUCH_STATE_SECRET", STATE_SECRET.to_string()),
+        ("VOUCH_ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if let Some(url) = opts.crm_url.clone().or_else(|| crm.as_ref().map(|c| c.url.clone())) {
+        env.insert("VOUCH_CRM_URL".into(), url);
+    }
+    for (k, v) in opts.env {
+        env.insert(k.to_string(), v);
+    }
+    let config = Config::from_toml(&opts.toml, &env).expect("test configuration is valid");
+    let app = Application::build(config, "127.0.0.1").await.expect("application builds");
+    let port = app.port();
+    let public = app.public_base().to_string();
+    tokio::spawn(app.run_until_stopped());
+    let address = format!("http://127.0.0.1:{port}");
+    TestApp {
+        phone: Phone::new(&address, &public, AUTH_TOKEN),
+        address,
+        public,
+        crm,
+        http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+    }
+}
+
+/// A fresh, valid CallSid.
+pub fn call_sid() -> String {
+    vouch::sim::call::new_call_sid()
+}
+
+/// The parameters of a call's first webhook.
+pub fn call_params(call_sid: &str, from: &str, to: &str) -> Vec<(String, String)> {
+    let spec = CallSpec { from: from.into(), to: to.into(), ..CallSpec::default() };
+    Phone::call_params(&spec, call_sid)
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+impl TestApp {
+    /// Places a whole call with scripted keys (`""` = silence).
+    pub async fn call(&self, from: &str, to: &str, keys: &[&str]) -> Transcript {
+        let spec = CallSpec { from: from.into(), to: to.into(), ..CallSpec::default() };
+        self.call_spec(&spec, keys).await
+    }
+
+    pub async fn call_spec(&self, spec: &CallSpec, keys: &[&str]) -> Transcript {
+        let mut pad = Scripted::new(keys.iter().copied());
+        self.phone.place(spec, &mut pad).await.unwrap_or_else(|e| panic!("call failed: {e}"))
+    }
+
+    /// POSTs a form to `path_and_query`, signed with `token` for the public
+    /// URL (`None`: no signature header).
+    pub async fn post_form(&self, path_and_query: &str, params: &[(String, String)], token: Option<&str>) -> Answer {
+        let params = Params::from_pairs(params.iter().cloned());
+        let mut rb = self
+            .http
+            .post(format!("{}{path_and_query}", self.address))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(params.encode());
+        if let Some(token) = token {
+            rb = rb.header("X-Twilio-Signature", signature::sign(token, &format!("{}{path_and_query}", self.public), &params));
+        }
+        answer(rb.send().await.expect("request")).await
+    }
+
+    /// A raw POST with a chosen body, content type and signature.
+    pub async fn post_raw(&self, path_and_query: &str, content_type: &str, body: Vec<u8>, sig: Option<String>) -> Answer {
+        let mut rb = self.http.post(format!("{}{path_and_query}", self.address)).header("content-type", content_type).body(body);
+        if let Some(sig) = sig {
+            rb = rb.header("X-Twilio-Signature", sig);
+        }
+        answer(rb.send().await.expect("request")).await
+    }
+
+    /// `GET /api/calls/{sid}` with an optional bearer token.
+    pub async fn api_call(&self, sid: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut rb = self.http.get(format!("{}/api/calls/{sid}", self.address));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        let r = rb.send().await.expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or_default())
+    }
+
+    pub fn crm(&self) -> &TestCrm {
+        self.crm.as_ref().expect("this test app has a CRM double")
+    }
+}
+
+async fn answer(r: reqwest::Response) -> Answer {
+    let status = r.status().as_u16();
+    let content_type = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    Answer { status, content_type, body: r.text().await.unwrap_or_default() }
+}
+
+/// The query parameters of a URL, as a map.
+pub fn query_of(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url).expect("absolute URL").query_pairs().into_owned().collect()
+}
+
+/// The first `<Gather action>` of a TwiML document (parsed as Twilio would).
+pub fn gather_action(twiml: &str) -> String {
+    let root = vouch::sim::twiml::parse(twiml).expect("valid TwiML");
+    root.walk()
+        .into_iter()
+        .find(|n| n.name == "Gather")
+        .and_then(|g| g.attr("action"))
+        .expect("a Gather with an action")
+        .to_string()
+}
+
+/// The path and query of an absolute URL.
+pub fn path_and_query(url: &str) -> String {
+    let u = url::Url::parse(url).expect("absolute URL");
+    match u.query() {
+        Some(q) => format!("{}?{q}", u.path()),
+        None => u.path().to_string(),
+    }
+}
