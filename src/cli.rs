@@ -22,6 +22,9 @@ pub enum Command {
     Serve(ServeOpts),
     /// Run the built-in demo CRM alone.
     DemoCrm(DemoCrmOpts),
+    /// Check a configuration (and the environment) without serving, and
+    /// describe what each line will do.
+    CheckConfig(CheckConfigOpts),
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -32,6 +35,16 @@ pub struct ServeOpts {
     /// Address to bind.
     #[arg(long, default_value = "0.0.0.0", env = "VOUCH_BIND")]
     pub bind: String,
+}
+
+#[derive(Debug, Default, clap::Args)]
+pub struct CheckConfigOpts {
+    /// Configuration file (TOML). Default: the embedded demo configuration.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The same as FILE, spelled as for `serve`.
+    #[arg(long, short, value_name = "FILE", conflicts_with = "file")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,15 +60,33 @@ pub struct DemoCrmOpts {
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
+    let command = cli.command.unwrap_or(Command::Serve(ServeOpts { config: None, bind: "0.0.0.0".into() }));
+    if let Command::CheckConfig(opts) = command {
+        return check_config(opts);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    match cli.command.unwrap_or(Command::Serve(ServeOpts { config: None, bind: "0.0.0.0".into() })) {
+    match command {
         Command::Serve(opts) => rt.block_on(serve(opts)),
         Command::DemoCrm(opts) => rt.block_on(demo_crm(opts)),
+        Command::CheckConfig(opts) => check_config(opts),
     }
 }
 
+/// Loads the configuration as `serve` would and describes it; a bad value
+/// comes back as the error (`configuration error at `KEY`: …`), exit 1.
+fn check_config(opts: CheckConfigOpts) -> anyhow::Result<()> {
+    let path = opts.file.or(opts.config);
+    let config = Config::load(path.as_deref(), &ProcessEnv)?;
+    print!("{}", crate::check::describe(&config));
+    match &path {
+        Some(p) => println!("configuration OK: {}", p.display()),
+        None => println!("configuration OK: the embedded demo configuration"),
+    }
+    Ok(())
+}
+
 async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
-    let bind = std::env::var("VOUCH_BIND").unwrap_or(opts.bind);
+    let bind = opts.bind;
     let config = Config::load(opts.config.as_deref(), &ProcessEnv)?;
     let secrets = &config.secrets;
     if secrets.demo_auth {
@@ -77,13 +108,24 @@ async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
         port = app.port(),
         public_url = app.public_base(),
         crm = if app.is_using_demo_crm() { "built-in demo CRM" } else { "configured CRM" },
-        crm_url = app.crm_url(),
-        lines = ?lines,
+        crm_url = %redact_userinfo(app.crm_url()),
+        lines = %lines.join(","),
         "vouch listening on {bind}:{}", app.port()
     );
     app.run_until_stopped().await?;
     tracing::info!("vouch stopped");
     Ok(())
+}
+
+/// A URL without its password, for logs.
+fn redact_userinfo(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => raw.to_string(),
+    }
 }
 
 async fn demo_crm(opts: DemoCrmOpts) -> anyhow::Result<()> {

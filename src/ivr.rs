@@ -33,7 +33,9 @@ impl Urls<'_> {
 
 fn speak(s: &Speech) -> Speak {
     match s {
-        Speech::Say { text, voice, language } => Speak::Say { text: text.clone(), voice: voice.clone(), language: language.clone() },
+        Speech::Say { text, voice, language } => {
+            Speak::Say { text: text.clone(), voice: voice.clone(), language: language.clone() }
+        }
         Speech::Play { url } => Speak::Play { url: url.clone() },
     }
 }
@@ -43,13 +45,20 @@ fn prompts(line: &Line, names: &[Prompt]) -> Vec<Speak> {
 }
 
 /// The TwiML for `reply`. `seal` signs the next state for the action URL.
-pub fn render(line: &Line, reply: &Reply, urls: &Urls<'_>, seal: impl FnOnce(&crate::flow::FlowState) -> String) -> Response {
+pub fn render(
+    line: &Line,
+    reply: &Reply,
+    urls: &Urls<'_>,
+    seal: impl FnOnce(&crate::flow::FlowState) -> String,
+) -> Response {
     let mut doc = Response::new();
     match reply {
         Reply::Ask { preface, state } => {
             let (ask, rules) = match state.stage {
                 Stage::Identify => (Prompt::AskIdentifier, &line.rules.identifier),
-                Stage::Verify => (Prompt::AskFactor, line.rules.verification.as_ref().unwrap_or(&line.rules.identifier)),
+                Stage::Verify => {
+                    (Prompt::AskFactor, line.rules.verification.as_ref().unwrap_or(&line.rules.identifier))
+                }
             };
             let action = urls.entry(&line.name, state.stage, &seal(state));
             let mut children = prompts(line, preface);

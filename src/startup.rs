@@ -49,13 +49,15 @@ impl Application {
         };
         let crm = CrmClient::new(&config.crm, &crm_base).context("Failed to build the CRM client")?;
         let public_base = config.server.public_url.as_str().trim_end_matches('/').to_string();
-        let signer = StateSigner::new(
-            config.secrets.state_keys.iter().map(|k| k.expose()),
-            config.server.state_ttl.as_secs(),
-        );
-        let auth = web::Data::new(WebhookAuth { tokens: config.secrets.auth_tokens.clone(), public_base: public_base.clone() });
+        let signer =
+            StateSigner::new(config.secrets.state_keys.iter().map(|k| k.expose()), config.server.state_ttl.as_secs());
+        let auth = web::Data::new(WebhookAuth {
+            tokens: config.secrets.auth_tokens.clone(),
+            public_base: public_base.clone(),
+        });
         let store = CallStore::new(config.server.call_record_ttl);
-        let state = web::Data::new(AppState { config: Arc::new(config), crm, signer, store, public_base: public_base.clone() });
+        let state =
+            web::Data::new(AppState { config: Arc::new(config), crm, signer, store, public_base: public_base.clone() });
 
         let server = HttpServer::new(move || {
             App::new()
@@ -71,7 +73,11 @@ impl Application {
                     async move {
                         let res = fut.await;
                         match &res {
-                            Ok(r) => tracing::info!(status = r.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "answered"),
+                            Ok(r) => tracing::info!(
+                                status = r.status().as_u16(),
+                                elapsed_us = started.elapsed().as_micros() as u64,
+                                "answered"
+                            ),
                             Err(e) => tracing::warn!(error = %e, "request failed"),
                         }
                         res

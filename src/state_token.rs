@@ -83,7 +83,8 @@ impl StateSigner {
             return Err(StateError::Malformed);
         }
         let mut parts = token.split('.');
-        let (Some(kid), Some(payload), Some(mac), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(kid), Some(payload), Some(mac), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(StateError::Malformed);
         };
         let given = B64.decode(mac).map_err(|_| StateError::Malformed)?;

@@ -110,14 +110,8 @@ pub struct PromptsFile {
 #[serde(untagged)]
 pub enum PromptFile {
     Text(String),
-    Say {
-        say: String,
-        voice: Option<String>,
-        language: Option<String>,
-    },
-    Play {
-        play: String,
-    },
+    Say { say: String, voice: Option<String>, language: Option<String> },
+    Play { play: String },
 }
 
 /// Where a call goes. `type` picks the variant.

@@ -69,7 +69,10 @@ impl Line {
         }
         for (i, n) in f.numbers.iter().enumerate() {
             if E164::parse(n).is_none() {
-                return Err(ConfigError::new(format!("lines.{name}.numbers[{i}]"), format!("{n:?} is not an E.164 number")));
+                return Err(ConfigError::new(
+                    format!("lines.{name}.numbers[{i}]"),
+                    format!("{n:?} is not an E.164 number"),
+                ));
             }
         }
         let retries = f.retries.unwrap_or(3);
@@ -95,7 +98,10 @@ impl Line {
         let min = f.identifier.min_digits.unwrap_or(8);
         let max = f.identifier.max_digits.unwrap_or(min.max(8));
         if min == 0 || max > 32 || min > max {
-            return Err(ConfigError::new(key("identifier"), format!("digit bounds {min}..={max} need 1 <= min_digits <= max_digits <= 32")));
+            return Err(ConfigError::new(
+                key("identifier"),
+                format!("digit bounds {min}..={max} need 1 <= min_digits <= max_digits <= 32"),
+            ));
         }
         let identifier = EntryRules { min_digits: min, max_digits: max, opt_out_key };
 
@@ -145,7 +151,12 @@ impl Line {
                 p.invalid_identifier,
                 format!("Sorry, that doesn't look like a valid {identifier_name}."),
             ),
-            (Prompt::FactorRejected, "factor_rejected", p.factor_rejected, format!("Sorry, that {factor_name} wasn't accepted.")),
+            (
+                Prompt::FactorRejected,
+                "factor_rejected",
+                p.factor_rejected,
+                format!("Sorry, that {factor_name} wasn't accepted."),
+            ),
             (Prompt::NoInput, "no_input", p.no_input, "Sorry, we didn't get that.".to_string()),
             (Prompt::Verified, "verified", p.verified, "Thank you, you're verified.".to_string()),
             (Prompt::OptedOut, "opted_out", p.opted_out, "No problem.".to_string()),
@@ -251,7 +262,10 @@ fn resolve_handoff(key: &str, h: HandoffFile) -> Result<Handoff, ConfigError> {
             if let Some(sid) = &workflow_sid {
                 let ok = sid.len() == 34 && sid.starts_with("WW") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
                 if !ok {
-                    return Err(ConfigError::new(format!("{key}.workflow_sid"), format!("{sid:?} is not a workflow SID (WW + 32 hex)")));
+                    return Err(ConfigError::new(
+                        format!("{key}.workflow_sid"),
+                        format!("{sid:?} is not a workflow SID (WW + 32 hex)"),
+                    ));
                 }
             }
             let wait_url = wait_url.map(|u| http_url(&format!("{key}.wait_url"), &u)).transpose()?;

@@ -96,6 +96,13 @@ impl Lines {
     }
 }
 
+impl Secrets {
+    /// The admin token is the published demo one (no `VOUCH_ADMIN_TOKEN` in demo mode).
+    pub fn admin_token_is_demo(&self) -> bool {
+        self.admin_token.as_ref().is_some_and(|t| t.expose() == secrets::DEMO_ADMIN_TOKEN)
+    }
+}
+
 /// Where environment values come from (the process, or a map in tests).
 pub trait Env {
     fn var(&self, name: &str) -> Option<String>;
@@ -142,7 +149,9 @@ impl Config {
 
     fn resolve(file: FileConfig, env: &dyn Env) -> Result<Self, ConfigError> {
         let port = match env.var("PORT") {
-            Some(p) => p.trim().parse::<u16>().map_err(|_| ConfigError::new("PORT", format!("{p:?} is not a port number")))?,
+            Some(p) => {
+                p.trim().parse::<u16>().map_err(|_| ConfigError::new("PORT", format!("{p:?} is not a port number")))?
+            }
             None => file.server.port.unwrap_or(8080),
         };
         let (public_url, public_key) = match env.var("VOUCH_PUBLIC_URL") {
@@ -156,8 +165,20 @@ impl Config {
             port,
             public_url: parse_base_url(&public_url, public_key)?,
             state_ttl: secs(file.server.state_ttl_secs, 1800, "server.state_ttl_secs", 60, 86_400)?,
-            webhook_deadline: millis(file.server.webhook_deadline_ms, 10_000, "server.webhook_deadline_ms", 1_000, 14_000)?,
-            call_record_ttl: secs(file.server.call_record_ttl_secs, 86_400, "server.call_record_ttl_secs", 60, 30 * 86_400)?,
+            webhook_deadline: millis(
+                file.server.webhook_deadline_ms,
+                10_000,
+                "server.webhook_deadline_ms",
+                1_000,
+                14_000,
+            )?,
+            call_record_ttl: secs(
+                file.server.call_record_ttl_secs,
+                86_400,
+                "server.call_record_ttl_secs",
+                60,
+                30 * 86_400,
+            )?,
         };
 
         let crm_url = match env.var("VOUCH_CRM_URL") {

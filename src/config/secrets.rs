@@ -44,12 +44,18 @@ pub struct Secrets {
 
 impl Secrets {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        let primary = env.var("TWILIO_AUTH_TOKEN");
+        // Tokens pasted from files often carry a trailing newline.
+        let primary = env.var("TWILIO_AUTH_TOKEN").map(|t| t.trim().to_string());
+        let secondary = env.var("TWILIO_AUTH_TOKEN_SECONDARY").map(|t| t.trim().to_string());
         let demo_auth = primary.is_none();
-        let mut auth_tokens = vec![Secret::new(primary.unwrap_or_else(|| DEMO_AUTH_TOKEN.to_string()))];
-        if let Some(second) = env.var("TWILIO_AUTH_TOKEN_SECONDARY") {
-            auth_tokens.push(Secret::new(second));
+        if demo_auth && secondary.is_some() {
+            return Err(ConfigError::new(
+                "TWILIO_AUTH_TOKEN_SECONDARY",
+                "set without TWILIO_AUTH_TOKEN: set the primary token too",
+            ));
         }
+        let mut auth_tokens = vec![Secret::new(primary.unwrap_or_else(|| DEMO_AUTH_TOKEN.to_string()))];
+        auth_tokens.extend(secondary.map(Secret::new));
 
         let (state_keys, random_state_key) = match env.var("VOUCH_STATE_SECRET") {
             Some(list) => {
@@ -74,7 +80,7 @@ impl Secrets {
             Some(t) if t.len() < 16 => {
                 return Err(ConfigError::new("VOUCH_ADMIN_TOKEN", "must be at least 16 characters"));
             }
-            Some(t) => Some(Secret::new(t)),
+            Some(t) => Some(Secret::new(t.trim())),
             None if demo_auth => Some(Secret::new(DEMO_ADMIN_TOKEN)),
             None => None,
         };

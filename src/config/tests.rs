@@ -71,11 +71,17 @@ fn bad_values_name_their_key() {
         ("[lines.main.identifier]\nmin_digits = 9\nmax_digits = 8\n", "lines.main.identifier"),
         ("[lines.main.verification]\nlength = 0\n", "lines.main.verification.length"),
         ("[lines.main.next]\ntype = \"redirect\"\nurl = \"ftp://x\"\n", "lines.main.next.url"),
-        ("[lines.main.agent]\ntype = \"enqueue\"\nqueue = \"q\"\nworkflow_sid = \"nope\"\n", "lines.main.agent.workflow_sid"),
+        (
+            "[lines.main.agent]\ntype = \"enqueue\"\nqueue = \"q\"\nworkflow_sid = \"nope\"\n",
+            "lines.main.agent.workflow_sid",
+        ),
         ("[lines.main]\ncolour = \"blue\"\n", "lines.main"),
         ("[lines.a]\n[lines.b]\n", "default_line"),
         ("default_line = \"c\"\n[lines.a]\n", "default_line"),
-        ("default_line=\"a\"\n[lines.a]\nnumbers=[\"+15551112222\"]\n[lines.b]\nnumbers=[\"+15551112222\"]\n", "lines.b.numbers"),
+        (
+            "default_line=\"a\"\n[lines.a]\nnumbers=[\"+15551112222\"]\n[lines.b]\nnumbers=[\"+15551112222\"]\n",
+            "lines.b.numbers",
+        ),
         ("", "lines"),
         ("[crm]\ntimeout_ms = 12000\n[lines.a]\n", "crm.timeout_ms"),
         ("[server]\npublic_url = \"localhost\"\n[lines.a]\n", "server.public_url"),
@@ -88,7 +94,12 @@ fn bad_values_name_their_key() {
 
 #[test]
 fn bad_environment_values_name_the_variable() {
-    for (var, value) in [("PORT", "eighty"), ("VOUCH_STATE_SECRET", "short"), ("VOUCH_PUBLIC_URL", "nope"), ("VOUCH_ADMIN_TOKEN", "short")] {
+    for (var, value) in [
+        ("PORT", "eighty"),
+        ("VOUCH_STATE_SECRET", "short"),
+        ("VOUCH_PUBLIC_URL", "nope"),
+        ("VOUCH_ADMIN_TOKEN", "short"),
+    ] {
         let e = Config::from_toml(MINIMAL, &env(&[(var, value)])).expect_err(var);
         assert_eq!(e.key, var);
     }
@@ -97,4 +108,12 @@ fn bad_environment_values_name_the_variable() {
 #[test]
 fn secrets_do_not_print() {
     assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret([redacted])");
+}
+
+#[test]
+fn auth_tokens_are_trimmed_and_a_lone_secondary_is_refused() {
+    let c = Config::from_toml(MINIMAL, &env(&[("TWILIO_AUTH_TOKEN", "tok\n")])).expect("config");
+    assert_eq!(c.secrets.auth_tokens[0].expose(), "tok");
+    let e = Config::from_toml(MINIMAL, &env(&[("TWILIO_AUTH_TOKEN_SECONDARY", "second")])).expect_err("lone secondary");
+    assert_eq!(e.key, "TWILIO_AUTH_TOKEN_SECONDARY");
 }

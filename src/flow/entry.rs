@@ -47,20 +47,13 @@ impl Entry {
         if let Some(key) = rules.opt_out_key {
             // A non-digit opt-out key pressed anywhere is unambiguous; a digit
             // key only opts out on its own, or it would swallow real entries.
-            let opted = if key.is_ascii_digit() {
-                raw.len() == 1 && raw.starts_with(key)
-            } else {
-                raw.contains(key)
-            };
+            let opted = if key.is_ascii_digit() { raw.len() == 1 && raw.starts_with(key) } else { raw.contains(key) };
             if opted {
                 return Self::OptOut;
             }
         }
         let len = raw.chars().count();
-        if !raw.bytes().all(|b| b.is_ascii_digit())
-            || len < rules.min_digits
-            || len > rules.max_digits
-        {
+        if !raw.bytes().all(|b| b.is_ascii_digit()) || len < rules.min_digits || len > rules.max_digits {
             return Self::Malformed;
         }
         Self::Digits(raw.to_string())

@@ -277,10 +277,9 @@ fn start(rules: &LineRules, state: FlowState, ani: Lookup) -> Reply {
     match ani {
         Lookup::Found(customer) => identified(rules, state, customer, IdvMethod::Ani, vec![Prompt::Welcome]),
         // No match, a shared phone, no lookup or a CRM failure: ask.
-        Lookup::NotAsked | Lookup::NotFound | Lookup::Ambiguous | Lookup::Failed => Reply::Ask {
-            preface: vec![Prompt::Welcome],
-            state: FlowState { stage: Stage::Identify, ..state },
-        },
+        Lookup::NotAsked | Lookup::NotFound | Lookup::Ambiguous | Lookup::Failed => {
+            Reply::Ask { preface: vec![Prompt::Welcome], state: FlowState { stage: Stage::Identify, ..state } }
+        }
     }
 }
 
@@ -305,7 +304,14 @@ fn identifier(rules: &LineRules, state: FlowState, entry: Entry, lookup: Lookup)
     let state = FlowState { identify_attempts: attempts, ..state };
     let failure = match entry {
         Entry::OptOut => {
-            return handoff(state, vec![Prompt::OptedOut], Destination::OptOut, Outcome::OptedOut, IdvStatus::Unidentified, true)
+            return handoff(
+                state,
+                vec![Prompt::OptedOut],
+                Destination::OptOut,
+                Outcome::OptedOut,
+                IdvStatus::Unidentified,
+                true,
+            )
         }
         Entry::Silence => Prompt::NoInput,
         Entry::Malformed => Prompt::InvalidIdentifier,
@@ -325,7 +331,14 @@ fn identifier(rules: &LineRules, state: FlowState, entry: Entry, lookup: Lookup)
         },
     };
     if attempts >= rules.tries() {
-        handoff(state, vec![failure, Prompt::TooManyTries], Destination::Agent, Outcome::Agent, IdvStatus::Unidentified, false)
+        handoff(
+            state,
+            vec![failure, Prompt::TooManyTries],
+            Destination::Agent,
+            Outcome::Agent,
+            IdvStatus::Unidentified,
+            false,
+        )
     } else {
         Reply::Ask { preface: vec![failure], state }
     }
@@ -336,7 +349,14 @@ fn factor(rules: &LineRules, state: FlowState, entry: Entry, verification: Verif
     let state = FlowState { verify_attempts: attempts, ..state };
     let failure = match entry {
         Entry::OptOut => {
-            return handoff(state, vec![Prompt::OptedOut], Destination::OptOut, Outcome::OptedOut, IdvStatus::Identified, true)
+            return handoff(
+                state,
+                vec![Prompt::OptedOut],
+                Destination::OptOut,
+                Outcome::OptedOut,
+                IdvStatus::Identified,
+                true,
+            )
         }
         Entry::Silence => Prompt::NoInput,
         // A malformed factor is not announced as such: the caller learns
@@ -344,7 +364,14 @@ fn factor(rules: &LineRules, state: FlowState, entry: Entry, verification: Verif
         Entry::Malformed => Prompt::FactorRejected,
         Entry::Digits(_) => match verification {
             Verification::Verified => {
-                return handoff(state, vec![Prompt::Verified], Destination::Next, Outcome::Completed, IdvStatus::Verified, false)
+                return handoff(
+                    state,
+                    vec![Prompt::Verified],
+                    Destination::Next,
+                    Outcome::Completed,
+                    IdvStatus::Verified,
+                    false,
+                )
             }
             Verification::Rejected => Prompt::FactorRejected,
             Verification::Failed | Verification::NotAsked => {
@@ -360,7 +387,14 @@ fn factor(rules: &LineRules, state: FlowState, entry: Entry, verification: Verif
         },
     };
     if attempts >= rules.tries() {
-        handoff(state, vec![failure, Prompt::TooManyTries], Destination::Agent, Outcome::Agent, IdvStatus::Identified, false)
+        handoff(
+            state,
+            vec![failure, Prompt::TooManyTries],
+            Destination::Agent,
+            Outcome::Agent,
+            IdvStatus::Identified,
+            false,
+        )
     } else {
         Reply::Ask { preface: vec![failure], state }
     }

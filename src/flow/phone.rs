@@ -38,10 +38,8 @@ impl CallerNumber {
             return Self::Unusable(Unusable::Empty);
         }
         let lower = raw.to_ascii_lowercase();
-        if matches!(
-            lower.as_str(),
-            "anonymous" | "restricted" | "unknown" | "private" | "unavailable"
-        ) || raw == ANONYMOUS_PLACEHOLDER
+        if matches!(lower.as_str(), "anonymous" | "restricted" | "unknown" | "private" | "unavailable")
+            || raw == ANONYMOUS_PLACEHOLDER
             || raw == "266696687"
         {
             return Self::Unusable(Unusable::Withheld);
@@ -67,9 +65,8 @@ impl E164 {
     /// Accepts exactly `+` followed by 7–15 digits, the first not zero.
     pub fn parse(raw: &str) -> Option<Self> {
         let digits = raw.strip_prefix('+')?;
-        let ok = (7..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0');
+        let ok =
+            (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
         ok.then(|| Self(raw.to_string()))
     }
 
@@ -95,17 +92,7 @@ pub fn mask(value: &str) -> String {
     }
     let keep_head = if chars[0] == '+' { 2 } else { 0 };
     let keep_tail = 2;
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            if i < keep_head || i >= n - keep_tail {
-                *c
-            } else {
-                '*'
-            }
-        })
-        .collect()
+    chars.iter().enumerate().map(|(i, c)| if i < keep_head || i >= n - keep_tail { *c } else { '*' }).collect()
 }
 
 #[cfg(test)]

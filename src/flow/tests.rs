@@ -98,8 +98,11 @@ fn a_known_identifier_moves_to_verification() {
 #[test]
 fn a_known_identifier_without_verification_hands_on_identified() {
     let r = rules(3, false);
-    let (_, to, _, ctx) =
-        expect_handoff(run(&r, r.fresh_state(), Input::Identifier { entry: digits("12345678"), lookup: Lookup::Found(ada()) }));
+    let (_, to, _, ctx) = expect_handoff(run(
+        &r,
+        r.fresh_state(),
+        Input::Identifier { entry: digits("12345678"), lookup: Lookup::Found(ada()) },
+    ));
     assert_eq!(to, Destination::Next);
     assert_eq!((ctx.idv_status, ctx.idv_method), (IdvStatus::Identified, IdvMethod::Keyed));
 }

@@ -12,7 +12,9 @@ pub async fn self_service(hook: Webhook) -> actix_web::HttpResponse {
     let status = q.get("idv_status").unwrap_or("unidentified");
     let mut doc = Response::new();
     doc.push(Verb::Speak(Speak::Say {
-        text: format!("Hello {name}. Your status is {status}. This is where your self-service app takes over. Goodbye."),
+        text: format!(
+            "Hello {name}. Your status is {status}. This is where your self-service app takes over. Goodbye."
+        ),
         voice: None,
         language: None,
     }));

@@ -67,7 +67,7 @@ async fn begin(state: &AppState, line: &Line, hook: &Webhook) -> HttpResponse {
         Some(number) => within_deadline(state, state.crm.find_by_phone(number), Lookup::Failed).await,
         None => Lookup::NotAsked,
     };
-    tracing::info!(line = %line.name, caller = %mask(hook.params.get("From").unwrap_or("")), ani = ?lookup_kind(&ani), "call started");
+    tracing::info!(line = %line.name, caller = %mask(hook.params.get("From").unwrap_or("")), ani = lookup_kind(&ani), "call started");
     let reply = match flow::step(&line.rules, line.rules.fresh_state(), Input::Start { ani }) {
         Ok(r) => r,
         // Unreachable: a fresh state always matches its own line.
@@ -78,7 +78,11 @@ async fn begin(state: &AppState, line: &Line, hook: &Webhook) -> HttpResponse {
 }
 
 /// `POST /voice/{line}/{identify|verify}?state=…`.
-pub async fn entry(state: web::Data<AppState>, path: web::Path<(String, String)>, hook: Webhook) -> Result<HttpResponse, actix_web::Error> {
+pub async fn entry(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    hook: Webhook,
+) -> Result<HttpResponse, actix_web::Error> {
     let (line_name, stage_name) = path.into_inner();
     let line = state.config.lines.get(&line_name).ok_or_else(|| StepError::UnknownLine(line_name.clone()))?;
     let stage = match stage_name.as_str() {
@@ -102,7 +106,7 @@ pub async fn entry(state: web::Data<AppState>, path: web::Path<(String, String)>
                 Entry::Digits(id) => within_deadline(&state, state.crm.find_by_id(id), Lookup::Failed).await,
                 _ => Lookup::NotAsked,
             };
-            tracing::info!(entry = ?entry, lookup = ?lookup_kind(&lookup), attempt = flow_state.identify_attempts + 1, "identifier entered");
+            tracing::info!(entry = ?entry, lookup = lookup_kind(&lookup), attempt = flow_state.identify_attempts + 1, "identifier entered");
             Input::Identifier { entry, lookup }
         }
         Stage::Verify => {

@@ -10,23 +10,42 @@ use std::time::{Duration, Instant};
 /// What the caller heard, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Heard {
-    Say { text: String, voice: Option<String>, language: Option<String> },
-    Play { url: String },
-    Pause { seconds: u32 },
+    Say {
+        text: String,
+        voice: Option<String>,
+        language: Option<String>,
+    },
+    Play {
+        url: String,
+    },
+    Pause {
+        seconds: u32,
+    },
     /// A Gather started listening; `keys` is what the caller pressed
     /// (`None`: silence, the Gather timed out).
-    Gather { action: String, num_digits: Option<usize>, keys: Option<String> },
+    Gather {
+        action: String,
+        num_digits: Option<usize>,
+        keys: Option<String>,
+    },
 }
 
 /// How the call left the IVR.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum End {
     /// `<Enqueue>`: the queue, the TaskRouter workflow and task JSON if any.
-    Enqueued { queue: String, workflow_sid: Option<String>, task: Option<String>, wait_url: Option<String> },
+    Enqueued {
+        queue: String,
+        workflow_sid: Option<String>,
+        task: Option<String>,
+        wait_url: Option<String>,
+    },
     /// `<Dial>` with its nouns as parsed.
     Dialed(Node),
     /// A `<Redirect>` out of Vouch: to a self-service app, say.
-    RedirectedAway { url: String },
+    RedirectedAway {
+        url: String,
+    },
     Hangup,
     Rejected,
     /// The document ran out of verbs: Twilio hangs up.
@@ -249,7 +268,13 @@ impl Phone {
         }
     }
 
-    fn run(&self, doc: &Node, current: &str, heard: &mut Vec<Heard>, keypad: &mut dyn Keypad) -> Result<Next, SimError> {
+    fn run(
+        &self,
+        doc: &Node,
+        current: &str,
+        heard: &mut Vec<Heard>,
+        keypad: &mut dyn Keypad,
+    ) -> Result<Next, SimError> {
         for verb in &doc.children {
             match verb.name.as_str() {
                 "Say" | "Play" | "Pause" => heard.push(speak(verb)),

@@ -140,9 +140,15 @@ mod tests {
 
     #[test]
     fn url_variants_follow_twilio_python() {
-        assert_eq!(url_variants("https://a.com/x?y=1"), ["https://a.com/x?y=1".to_string(), "https://a.com:443/x?y=1".to_string()]);
+        assert_eq!(
+            url_variants("https://a.com/x?y=1"),
+            ["https://a.com/x?y=1".to_string(), "https://a.com:443/x?y=1".to_string()]
+        );
         assert_eq!(url_variants("http://a.com"), ["http://a.com".to_string(), "http://a.com:80".to_string()]);
-        assert_eq!(url_variants("http://a.com:8080/v"), ["http://a.com/v".to_string(), "http://a.com:8080/v".to_string()]);
+        assert_eq!(
+            url_variants("http://a.com:8080/v"),
+            ["http://a.com/v".to_string(), "http://a.com:8080/v".to_string()]
+        );
     }
 
     #[test]

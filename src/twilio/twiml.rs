@@ -177,7 +177,11 @@ mod tests {
     #[test]
     fn text_and_attributes_are_escaped() {
         let mut r = Response::new();
-        r.push(Verb::Speak(Speak::Say { text: "Zoë & <Sons> \"Ltd\"".into(), voice: Some("a\"b".into()), language: None }));
+        r.push(Verb::Speak(Speak::Say {
+            text: "Zoë & <Sons> \"Ltd\"".into(),
+            voice: Some("a\"b".into()),
+            language: None,
+        }));
         r.push(Verb::Redirect { url: "https://x.test/a?b=1&c=2".into() });
         let xml = r.render();
         assert!(xml.contains("Zoë &amp; &lt;Sons&gt;"), "{xml}");

@@ -70,7 +70,14 @@ pub fn valid_call_sid(sid: &str) -> bool {
 
 impl Webhook {
     /// Checks and decodes one request. Public for tests and fuzzing.
-    pub fn verify(auth: &WebhookAuth, method: &Method, path_and_query: &str, content_type: &str, signature: Option<&str>, body: &[u8]) -> Result<Self, WebhookError> {
+    pub fn verify(
+        auth: &WebhookAuth,
+        method: &Method,
+        path_and_query: &str,
+        content_type: &str,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<Self, WebhookError> {
         let url = format!("{}{}", auth.public_base, path_and_query);
         let query = Params::parse(path_and_query.split_once('?').map_or("", |(_, q)| q).as_bytes())?;
         let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
@@ -82,8 +89,10 @@ impl Webhook {
             let Some(hash) = query.get("bodySHA256") else {
                 return Err(WebhookError::ContentType(content_type.to_string()));
             };
-            let ok = signature.is_some_and(|s| signature::verify(tokens, &url, Body::Json { raw: body, body_sha256: hash }, s));
-            let json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).map_err(|_| WebhookError::Json)?;
+            let ok = signature
+                .is_some_and(|s| signature::verify(tokens, &url, Body::Json { raw: body, body_sha256: hash }, s));
+            let json: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(body).map_err(|_| WebhookError::Json)?;
             let pairs = json.into_iter().filter_map(|(k, v)| match v {
                 serde_json::Value::String(s) => Some((k, s)),
                 _ => None,

@@ -11,8 +11,16 @@ async fn the_call_api_needs_the_admin_token() {
     let (status, body) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
     assert_eq!(status, 200);
     for field in [
-        "call_sid", "service_line", "customer_id", "customer_name", "idv_status", "idv_method", "opted_out", "outcome",
-        "identify_attempts", "verify_attempts",
+        "call_sid",
+        "service_line",
+        "customer_id",
+        "customer_name",
+        "idv_status",
+        "idv_method",
+        "opted_out",
+        "outcome",
+        "identify_attempts",
+        "verify_attempts",
     ] {
         assert!(body.get(field).is_some(), "missing {field}: {body}");
     }

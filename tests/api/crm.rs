@@ -94,7 +94,8 @@ async fn repeated_lookups_hit_the_cache_but_verifications_never_do() {
     assert_eq!(app.crm().count("phone"), 1, "caller-ID lookups are cached");
     assert_eq!(app.crm().count("verify"), 3, "verifications are never cached");
     for _ in 0..2 {
-        app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["99999999#", &format!("{GRACE_ID}#"), &format!("{GRACE_PIN}#")]).await;
+        app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["99999999#", &format!("{GRACE_ID}#"), &format!("{GRACE_PIN}#")])
+            .await;
     }
     assert_eq!(app.crm().count("phone"), 2, "a 'no match' is cached too");
     assert_eq!(app.crm().count("id"), 2, "one request per distinct id");
@@ -123,7 +124,8 @@ async fn failures_are_not_cached() {
 
 #[tokio::test]
 async fn the_crm_gets_the_pin_in_the_body_and_a_bearer_token_when_configured() {
-    let app = spawn_with(Options { env: vec![("VOUCH_CRM_TOKEN", "crm-secret-token".into())], ..Options::default() }).await;
+    let app =
+        spawn_with(Options { env: vec![("VOUCH_CRM_TOKEN", "crm-secret-token".into())], ..Options::default() }).await;
     app.call(ADA_PHONE, SUPPORT_NUMBER, &["1234#"]).await;
     let bodies = app.crm().verify_bodies.lock().unwrap().clone();
     assert_eq!(bodies.len(), 1);

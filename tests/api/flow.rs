@@ -16,7 +16,8 @@ fn gathers(t: &vouch::sim::Transcript) -> usize {
 
 fn self_service_line_toml() -> String {
     // The demo config, with verified callers redirected to an external app.
-    vouch::config::DEMO_CONFIG.replace("url = \"/demo/self-service\"", "url = \"https://self.example.com/menu?src=ivr\"")
+    vouch::config::DEMO_CONFIG
+        .replace("url = \"/demo/self-service\"", "url = \"https://self.example.com/menu?src=ivr\"")
 }
 
 #[tokio::test]
@@ -195,7 +196,12 @@ async fn the_sales_line_is_chosen_by_the_dialled_number_and_skips_lookup_and_ver
 #[tokio::test]
 async fn the_line_can_be_chosen_by_path_and_unclaimed_numbers_get_the_default_line() {
     let app = spawn_app().await;
-    let spec = CallSpec { from: ADA_PHONE.into(), to: "+19998887777".into(), line: Some("sales".into()), ..CallSpec::default() };
+    let spec = CallSpec {
+        from: ADA_PHONE.into(),
+        to: "+19998887777".into(),
+        line: Some("sales".into()),
+        ..CallSpec::default()
+    };
     let t = app.call_spec(&spec, &["1234567#"]).await;
     assert!(matches!(&t.end, End::Enqueued { queue, .. } if queue == "sales"));
     let t = app.call(ADA_PHONE, "+19998887777", &[&format!("{ADA_PIN}#")]).await;
@@ -235,7 +241,9 @@ async fn a_taskrouter_enqueue_carries_the_context_as_task_attributes() {
 #[tokio::test]
 async fn every_answer_is_small_well_formed_twiml_with_nothing_before_the_declaration() {
     let app = spawn_app().await;
-    let t = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["", "123#", "99999999#", &format!("{GRACE_ID}#"), "", "1111#", "*"]).await;
+    let t = app
+        .call(STRANGER_PHONE, SUPPORT_NUMBER, &["", "123#", "99999999#", &format!("{GRACE_ID}#"), "", "1111#", "*"])
+        .await;
     assert!(t.requests.len() >= 6);
     for r in &t.requests {
         assert!(r.body.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response"), "{}", r.body);

@@ -149,7 +149,12 @@ async fn crm_by_id(state: web::Data<CrmState>, id: web::Path<String>) -> HttpRes
     }
 }
 
-async fn crm_verify(state: web::Data<CrmState>, req: actix_web::HttpRequest, id: web::Path<String>, body: web::Bytes) -> HttpResponse {
+async fn crm_verify(
+    state: web::Data<CrmState>,
+    req: actix_web::HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
     if let Some(r) = misbehave(&state, "verify").await {
         return r;
     }
@@ -263,14 +268,24 @@ impl TestApp {
             .header("content-type", "application/x-www-form-urlencoded")
             .body(params.encode());
         if let Some(token) = token {
-            rb = rb.header("X-Twilio-Signature", signature::sign(token, &format!("{}{path_and_query}", self.public), &params));
+            rb = rb.header(
+                "X-Twilio-Signature",
+                signature::sign(token, &format!("{}{path_and_query}", self.public), &params),
+            );
         }
         answer(rb.send().await.expect("request")).await
     }
 
     /// A raw POST with a chosen body, content type and signature.
-    pub async fn post_raw(&self, path_and_query: &str, content_type: &str, body: Vec<u8>, sig: Option<String>) -> Answer {
-        let mut rb = self.http.post(format!("{}{path_and_query}", self.address)).header("content-type", content_type).body(body);
+    pub async fn post_raw(
+        &self,
+        path_and_query: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        sig: Option<String>,
+    ) -> Answer {
+        let mut rb =
+            self.http.post(format!("{}{path_and_query}", self.address)).header("content-type", content_type).body(body);
         if let Some(sig) = sig {
             rb = rb.header("X-Twilio-Signature", sig);
         }

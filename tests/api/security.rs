@@ -72,11 +72,14 @@ async fn the_secondary_token_and_unknown_extra_parameters_are_accepted() {
 
 #[tokio::test]
 async fn a_url_signed_with_the_explicit_default_port_is_accepted() {
-    let app = spawn_with(Options { env: vec![("VOUCH_PUBLIC_URL", "https://ivr.example.com".into())], ..Options::default() }).await;
+    let app =
+        spawn_with(Options { env: vec![("VOUCH_PUBLIC_URL", "https://ivr.example.com".into())], ..Options::default() })
+            .await;
     let params = Params::from_pairs(first_params(&call_sid()));
     for signed_url in ["https://ivr.example.com/voice", "https://ivr.example.com:443/voice"] {
         let sig = signature::sign(AUTH_TOKEN, signed_url, &params);
-        let r = app.post_raw("/voice", "application/x-www-form-urlencoded", params.encode().into_bytes(), Some(sig)).await;
+        let r =
+            app.post_raw("/voice", "application/x-www-form-urlencoded", params.encode().into_bytes(), Some(sig)).await;
         assert_eq!(r.status, 200, "{signed_url}: {}", r.body);
         assert!(gather_action(&r.body).starts_with("https://ivr.example.com/voice/support/verify?state="));
     }
@@ -149,12 +152,16 @@ async fn an_expired_state_is_refused() {
     };
     let an_hour_ago = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 3600;
     let token = StateSigner::new([STATE_SECRET], 1800).seal(&state, &sid, an_hour_ago);
-    let r = app.post_form(&format!("/voice/support/verify?state={token}"), &with_digits(&sid, "1234"), Some(AUTH_TOKEN)).await;
+    let r = app
+        .post_form(&format!("/voice/support/verify?state={token}"), &with_digits(&sid, "1234"), Some(AUTH_TOKEN))
+        .await;
     assert_refused(&r, 400, "expired");
     // The same state, freshly sealed with the server's key, is accepted: the
     // refusal above was the expiry alone.
     let token = StateSigner::new([STATE_SECRET], 1800).seal(&state, &sid, an_hour_ago + 3600);
-    let r = app.post_form(&format!("/voice/support/verify?state={token}"), &with_digits(&sid, "1234"), Some(AUTH_TOKEN)).await;
+    let r = app
+        .post_form(&format!("/voice/support/verify?state={token}"), &with_digits(&sid, "1234"), Some(AUTH_TOKEN))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
@@ -184,10 +191,9 @@ async fn malformed_requests_get_a_4xx_with_a_reason() {
         let lossy = Params::from_pairs(url::form_urlencoded::parse(body).into_owned());
         signature::sign(AUTH_TOKEN, &url, &lossy)
     };
-    for (body, reason) in [
-        (b"CallSid=CA%FF&From=x".to_vec(), "not valid UTF-8"),
-        (b"CallSid=CA00&From=%00".to_vec(), "NUL"),
-    ] {
+    for (body, reason) in
+        [(b"CallSid=CA%FF&From=x".to_vec(), "not valid UTF-8"), (b"CallSid=CA00&From=%00".to_vec(), "NUL")]
+    {
         let sig = sign_raw(&body);
         let r = app.post_raw("/voice", "application/x-www-form-urlencoded", body, Some(sig)).await;
         assert_refused(&r, 400, reason);
