@@ -7,6 +7,7 @@ pub mod config;
 pub mod crm;
 pub mod flow;
 pub mod ivr;
+pub mod links;
 pub mod routes;
 pub mod sim;
 pub mod startup;

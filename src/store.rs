@@ -81,6 +81,14 @@ impl CallStore {
         self.records.get(call_sid).await
     }
 
+    /// The most recently updated calls, newest first.
+    pub async fn recent(&self, limit: usize) -> Vec<CallRecord> {
+        let mut all: Vec<CallRecord> = self.records.iter().map(|(_, r)| r).collect();
+        all.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then_with(|| b.started_at.cmp(&a.started_at)));
+        all.truncate(limit);
+        all
+    }
+
     pub async fn put(&self, record: CallRecord) {
         self.records.insert(record.call_sid.clone(), record).await;
     }
