@@ -43,6 +43,8 @@ pub struct CrmFile {
     pub cache_ttl_secs: Option<u64>,
     pub negative_cache_ttl_secs: Option<u64>,
     pub cache_capacity: Option<u64>,
+    /// CRM requests in flight at once; past it callers take the agent path.
+    pub max_in_flight: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -60,6 +60,7 @@ pub struct Crm {
     pub cache_ttl: Duration,
     pub negative_cache_ttl: Duration,
     pub cache_capacity: u64,
+    pub max_in_flight: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +204,10 @@ impl Config {
             cache_ttl: secs(file.crm.cache_ttl_secs, 300, "crm.cache_ttl_secs", 0, 86_400)?,
             negative_cache_ttl: secs(file.crm.negative_cache_ttl_secs, 30, "crm.negative_cache_ttl_secs", 0, 86_400)?,
             cache_capacity: file.crm.cache_capacity.unwrap_or(100_000),
+            max_in_flight: match file.crm.max_in_flight.unwrap_or(64) {
+                n @ 1..=10_000 => n,
+                n => return Err(ConfigError::new("crm.max_in_flight", format!("{n} is outside 1..=10000"))),
+            },
         };
 
         let secrets = Secrets::from_env(env)?;

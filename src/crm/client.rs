@@ -44,6 +44,8 @@ enum CrmError {
     Status(u16),
     #[error("unusable body: {0}")]
     Body(String),
+    #[error("too many CRM requests in flight")]
+    Saturated,
 }
 
 struct NegativeTtl {
@@ -87,6 +89,10 @@ pub struct CrmClient {
     auth: Option<(String, Secret)>,
     by_phone: Option<Cache<String, Found>>,
     by_id: Option<Cache<String, Found>>,
+    /// Bounds CRM requests in flight: a CRM that slows down must not pile
+    /// up every caller behind it. When full, a request fails at once and the
+    /// caller takes the agent path.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl CrmClient {
@@ -110,6 +116,7 @@ impl CrmClient {
             auth: settings.token.clone().map(|t| (settings.auth_header.clone(), t)),
             by_phone: cache(),
             by_id: cache(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight)),
         })
     }
 
@@ -206,6 +213,7 @@ impl CrmClient {
     }
 
     async fn send(&self, rb: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), CrmError> {
+        let _permit = self.in_flight.try_acquire().map_err(|_| CrmError::Saturated)?;
         let mut resp = rb.send().await.map_err(classify)?;
         let status = resp.status().as_u16();
         if resp.content_length().is_some_and(|n| n > MAX_BODY_BYTES as u64) {

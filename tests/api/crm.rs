@@ -134,3 +134,26 @@ async fn the_crm_gets_the_pin_in_the_body_and_a_bearer_token_when_configured() {
     let v: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!((v["factor"].as_str(), v["value"].as_str()), (Some("pin"), Some("1234")));
 }
+
+#[tokio::test]
+async fn a_saturated_crm_sends_callers_down_the_fallback_path_at_once() {
+    let toml = vouch::config::DEMO_CONFIG
+        .replace("negative_cache_ttl_secs = 30", "negative_cache_ttl_secs = 30\nmax_in_flight = 1");
+    let app = spawn_with(Options { toml, ..Options::default() }).await;
+    app.crm().set_mode(CrmMode::Slow(Duration::from_millis(800)));
+    let (first_sid, second_sid) = (call_sid(), call_sid());
+    let first_params = call_params(&first_sid, ADA_PHONE, SUPPORT_NUMBER);
+    let first = app.post_form("/voice", &first_params, Some(AUTH_TOKEN));
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = Instant::now();
+        let r =
+            app.post_form("/voice", &call_params(&second_sid, "+15551230002", SUPPORT_NUMBER), Some(AUTH_TOKEN)).await;
+        (r, started.elapsed())
+    };
+    let (first, (second, second_took)) = tokio::join!(first, second);
+    assert!(first.body.contains("PIN"), "the first caller was looked up: {}", first.body);
+    assert!(second.body.contains("account number"), "the second caller is asked instead: {}", second.body);
+    assert!(second_took < Duration::from_millis(400), "without waiting for the CRM: {second_took:?}");
+    assert_eq!(app.crm().count("phone"), 1);
+}
