@@ -8,6 +8,7 @@ pub mod crm;
 pub mod flow;
 pub mod ivr;
 pub mod links;
+pub mod record;
 pub mod routes;
 pub mod sim;
 pub mod startup;
