@@ -121,7 +121,9 @@ pub async fn run(opts: ReplayOpts) -> anyhow::Result<()> {
         outln!("  (sent to {target_url})");
     }
     for (k, v) in req.params.iter() {
-        outln!("  {k} = {v}");
+        // The substituted value may be a real PIN: keep it out of CI logs.
+        let shown = if k == "Digits" && opts.digits.as_deref() == Some(v) { "(the --digits value)" } else { v };
+        outln!("  {k} = {shown}");
     }
     for note in &req.notes {
         outln!("note: {note}");

@@ -89,6 +89,7 @@ fn recordings_redact_verification_digits_and_replay_against_the_server() {
     let (out, stdout, stderr) = server.run(&["replay", files[2].file(), "--digits", "5555"], &[]);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("/demo/self-service?customer_id=24681357"), "{stdout}");
+    assert!(stdout.contains("  Digits = (the --digits value)\n") && !stdout.contains("5555"), "{stdout}");
 }
 
 #[test]
