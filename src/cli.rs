@@ -25,6 +25,10 @@ pub enum Command {
     /// Check a configuration (and the environment) without serving, and
     /// describe what each line will do.
     CheckConfig(CheckConfigOpts),
+    /// Place a call against a running Vouch from the terminal, as Twilio would.
+    Simulate(crate::simulate::SimulateOpts),
+    /// Send a recorded webhook (or a copied curl command) again, re-signed.
+    Replay(crate::replay::ReplayOpts),
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -35,6 +39,10 @@ pub struct ServeOpts {
     /// Address to bind.
     #[arg(long, default_value = "0.0.0.0", env = "VOUCH_BIND")]
     pub bind: String,
+    /// Write every verified webhook to a file in DIR, for `vouch replay`
+    /// (what callers key for verification is redacted).
+    #[arg(long, value_name = "DIR")]
+    pub record_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -60,7 +68,8 @@ pub struct DemoCrmOpts {
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
-    let command = cli.command.unwrap_or(Command::Serve(ServeOpts { config: None, bind: "0.0.0.0".into() }));
+    let command =
+        cli.command.unwrap_or(Command::Serve(ServeOpts { config: None, bind: "0.0.0.0".into(), record_dir: None }));
     if let Command::CheckConfig(opts) = command {
         return check_config(opts);
     }
@@ -69,6 +78,8 @@ pub fn run() -> anyhow::Result<()> {
         Command::Serve(opts) => rt.block_on(serve(opts)),
         Command::DemoCrm(opts) => rt.block_on(demo_crm(opts)),
         Command::CheckConfig(opts) => check_config(opts),
+        Command::Simulate(opts) => rt.block_on(crate::simulate::run(opts)),
+        Command::Replay(opts) => rt.block_on(crate::replay::run(opts)),
     }
 }
 
@@ -87,7 +98,14 @@ fn check_config(opts: CheckConfigOpts) -> anyhow::Result<()> {
 
 async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
     let bind = opts.bind;
-    let config = Config::load(opts.config.as_deref(), &ProcessEnv)?;
+    let mut config = Config::load(opts.config.as_deref(), &ProcessEnv)?;
+    config.server.record_dir = opts.record_dir;
+    if let Some(dir) = &config.server.record_dir {
+        tracing::warn!(
+            dir = %dir.display(),
+            "recording every webhook for `vouch replay`: the files hold caller numbers and identifiers (verification digits are redacted)"
+        );
+    }
     let secrets = &config.secrets;
     if secrets.demo_auth {
         tracing::warn!(

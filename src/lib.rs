@@ -1,15 +1,36 @@
 //! Vouch: caller identification and verification for Twilio voice IVRs.
 #![forbid(unsafe_code)]
 
+/// `println!` for command output that a closed stdout (`vouch simulate |
+/// head`) cannot turn into a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` likewise.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod check;
 pub mod cli;
 pub mod config;
 pub mod crm;
+pub mod endpoint;
 pub mod flow;
 pub mod ivr;
 pub mod links;
+pub mod record;
+pub mod replay;
 pub mod routes;
 pub mod sim;
+pub mod simulate;
 pub mod startup;
 pub mod state_token;
 pub mod store;

@@ -4,6 +4,7 @@
 
 use crate::config::Config;
 use crate::crm::{demo, CrmClient};
+use crate::record::Recorder;
 use crate::routes::{self, AppState};
 use crate::state_token::StateSigner;
 use crate::store::CallStore;
@@ -55,6 +56,14 @@ impl Application {
             tokens: config.secrets.auth_tokens.clone(),
             public_base: public_base.clone(),
         });
+        let recorder = match &config.server.record_dir {
+            Some(dir) => Some(web::Data::new(
+                Recorder::create(dir)
+                    .with_context(|| format!("Failed to prepare the record directory {}", dir.display()))?,
+            )),
+            None => None,
+        };
+        let shutdown_timeout = config.server.shutdown_timeout.as_secs();
         let store = CallStore::new(config.server.call_record_ttl);
         let state =
             web::Data::new(AppState { config: Arc::new(config), crm, signer, store, public_base: public_base.clone() });
@@ -87,10 +96,15 @@ impl Application {
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(state.clone())
                 .app_data(auth.clone())
+                .configure(|cfg| {
+                    if let Some(recorder) = &recorder {
+                        cfg.app_data(recorder.clone());
+                    }
+                })
                 .configure(routes::configure)
         })
         .client_request_timeout(std::time::Duration::from_secs(5))
-        .shutdown_timeout(10)
+        .shutdown_timeout(shutdown_timeout)
         .listen(listener)?
         .run();
 
@@ -113,7 +127,10 @@ impl Application {
         self.demo_crm.is_some()
     }
 
-    /// Serves until the server stops (SIGTERM/SIGINT: gracefully).
+    /// Serves until the server stops. SIGTERM stops it gracefully: no new
+    /// connections, and in-flight webhooks get `server.shutdown_timeout_secs`
+    /// to finish (Fly.io sends SIGTERM when it replaces a machine during a
+    /// deploy). SIGINT and SIGQUIT stop it at once.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         if let Some(crm) = self.demo_crm {
             let handle = crm.handle();

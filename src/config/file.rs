@@ -29,6 +29,8 @@ pub struct ServerFile {
     /// Every webhook is answered within this, whatever the CRM does.
     pub webhook_deadline_ms: Option<u64>,
     pub call_record_ttl_secs: Option<u64>,
+    /// On SIGTERM, in-flight webhooks get this long to finish.
+    pub shutdown_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -47,6 +47,11 @@ pub struct Server {
     pub state_ttl: Duration,
     pub webhook_deadline: Duration,
     pub call_record_ttl: Duration,
+    /// How long in-flight webhooks get to finish after SIGTERM.
+    pub shutdown_timeout: Duration,
+    /// `serve --record-dir`: where every verified webhook is written, for
+    /// `vouch replay`. Set by the command line, never by the file.
+    pub record_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +185,9 @@ impl Config {
                 60,
                 30 * 86_400,
             )?,
+            // Fly.io's kill_timeout tops out at 300 s; 0 would drop calls mid-sentence.
+            shutdown_timeout: secs(file.server.shutdown_timeout_secs, 10, "server.shutdown_timeout_secs", 1, 300)?,
+            record_dir: None,
         };
 
         let crm_url = match env.var("VOUCH_CRM_URL") {

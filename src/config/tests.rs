@@ -59,6 +59,10 @@ fn defaults_apply_to_a_minimal_line() {
     assert!(l.rules.verification.is_some());
     assert!(matches!(&l.agent, Handoff::Enqueue { queue, .. } if queue == "main"));
     assert!(l.speech(crate::flow::Prompt::AskIdentifier).is_some());
+    assert_eq!(c.server.shutdown_timeout, Duration::from_secs(10));
+    assert_eq!(c.server.record_dir, None, "only the command line sets a record dir");
+    let c = Config::from_toml("[server]\nshutdown_timeout_secs = 25\n[lines.a]\n", &env(&[])).expect("config");
+    assert_eq!(c.server.shutdown_timeout, Duration::from_secs(25));
 }
 
 #[test]
@@ -86,6 +90,8 @@ fn bad_values_name_their_key() {
         ("[crm]\ntimeout_ms = 12000\n[lines.a]\n", "crm.timeout_ms"),
         ("[server]\npublic_url = \"localhost\"\n[lines.a]\n", "server.public_url"),
         ("[lines.Main]\n", "lines.Main"),
+        ("[server]\nshutdown_timeout_secs = 0\n[lines.a]\n", "server.shutdown_timeout_secs"),
+        ("[server]\nshutdown_timeout_secs = 301\n[lines.a]\n", "server.shutdown_timeout_secs"),
     ] {
         let e = err(toml);
         assert!(e.key.starts_with(key), "{toml:?}: expected key {key}, got {e}");

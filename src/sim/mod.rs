@@ -5,6 +5,7 @@
 //! scripted keys.
 
 pub mod call;
+pub mod status;
 pub mod twiml;
 
 pub use call::{CallSpec, End, Heard, Keypad, Phone, Scripted, SimError, Transcript};

@@ -5,6 +5,7 @@
 use super::form::{FormError, Params};
 use super::signature::{self, Body};
 use crate::config::Secret;
+use crate::record::{self, Recorder, Recording};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
@@ -140,6 +141,9 @@ impl FromRequest for Webhook {
             match result {
                 Ok(w) => {
                     tracing::Span::current().record("call_sid", w.call_sid.as_str());
+                    if let Some(recorder) = req.app_data::<actix_web::web::Data<Recorder>>() {
+                        record(recorder, req.method().as_str(), path_and_query, &w);
+                    }
                     Ok(w)
                 }
                 Err(e) => {
@@ -148,5 +152,14 @@ impl FromRequest for Webhook {
                 }
             }
         })
+    }
+}
+
+/// `serve --record-dir`: writes the verified request, redacted. A failure is
+/// logged and never fails the webhook: the caller matters more than the file.
+fn record(recorder: &Recorder, method: &str, path_and_query: &str, hook: &Webhook) {
+    let recording = Recording::of(method, path_and_query, &hook.params, record::now_ms());
+    if let Err(e) = recorder.write(&hook.call_sid, &recording) {
+        tracing::warn!(error = %e, dir = %recorder.dir().display(), "could not record the webhook");
     }
 }

@@ -1,0 +1,127 @@
+//! The end of a simulated call in words: each request with its timing, then
+//! the handoff (queue and task attributes, redirect and its context, or the
+//! Dial and its nouns) as the next party would receive it.
+
+use crate::sim::twiml::{self, Node};
+use crate::sim::{End, Transcript};
+use std::fmt::Write as _;
+
+/// The path of a URL, with a long query shortened to `?…`.
+fn short(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) if u.query().is_some() => format!("{}?…", u.path()),
+        Ok(u) => u.path().to_string(),
+        Err(_) => url.to_string(),
+    }
+}
+
+/// `── requests ──` and one line per webhook.
+pub fn requests(t: &Transcript) -> String {
+    let mut out = String::from("── requests ──\n");
+    for r in &t.requests {
+        let ms = r.elapsed.as_secs_f64() * 1000.0;
+        let _ = writeln!(out, "  POST {} → {} in {ms:.1} ms", short(&r.url), r.status);
+    }
+    out
+}
+
+/// A URL's query parameters, one `name = value` line each.
+fn query_lines(url: &str) -> String {
+    let mut out = String::new();
+    if let Ok(u) = url::Url::parse(url) {
+        for (k, v) in u.query_pairs() {
+            let _ = writeln!(out, "  {k} = {v}");
+        }
+    }
+    out
+}
+
+/// A TwiML node and its children, indented.
+fn tree(node: &Node, depth: usize, out: &mut String) {
+    let attrs: Vec<String> = node.attrs.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    let text = node.text.trim();
+    let _ = write!(out, "{}<{}>", "  ".repeat(depth + 1), node.name);
+    if !attrs.is_empty() {
+        let _ = write!(out, " {}", attrs.join(" "));
+    }
+    if !text.is_empty() {
+        let _ = write!(out, " {text}");
+    }
+    out.push('\n');
+    for child in &node.children {
+        tree(child, depth + 1, out);
+    }
+}
+
+/// The `<Dial>` of the call's last document, as a tree.
+fn last_dial(t: &Transcript) -> String {
+    let mut out = String::new();
+    let doc = t.requests.last().and_then(|r| twiml::parse(&r.body).ok());
+    if let Some(dial) = doc.as_ref().and_then(|d| d.walk().into_iter().find(|n| n.name == "Dial")) {
+        tree(dial, 0, &mut out);
+    }
+    out
+}
+
+/// The last redirect within Vouch that carried a handoff context, if any.
+fn internal_handoff(t: &Transcript) -> Option<&str> {
+    t.requests
+        .iter()
+        .rev()
+        .map(|r| r.url.as_str())
+        .find(|u| url::Url::parse(u).is_ok_and(|u| u.query_pairs().any(|(k, _)| k == "idv_status")))
+}
+
+/// `── handoff ──` and where the call went, with its context.
+pub fn handoff(t: &Transcript) -> String {
+    let mut out = String::from("── handoff ──\n");
+    match &t.end {
+        End::Enqueued { queue, workflow_sid, task, wait_url, .. } => {
+            let _ = writeln!(out, "Enqueue into queue {queue:?}");
+            if let Some(w) = workflow_sid {
+                let _ = writeln!(out, "  TaskRouter workflow {w}");
+            }
+            if let Some(w) = wait_url {
+                let _ = writeln!(out, "  wait URL {w}");
+            }
+            match task.as_deref().map(serde_json::from_str::<serde_json::Value>) {
+                Some(Ok(json)) => {
+                    let pretty = serde_json::to_string_pretty(&json).unwrap_or_default();
+                    let _ = writeln!(out, "task attributes (what Flex shows the agent):\n{pretty}");
+                }
+                Some(Err(e)) => {
+                    let _ = writeln!(out, "task attributes are not JSON ({e}): {}", task.as_deref().unwrap_or(""));
+                }
+                None => {
+                    out.push_str("  (no task attributes: the agent sees the context via the admin API or screen pop)\n")
+                }
+            }
+        }
+        End::RedirectedAway { url, .. } => {
+            let _ = writeln!(out, "Redirect away from Vouch to {url}\ncontext:");
+            out.push_str(&query_lines(url));
+        }
+        dialed @ End::Dialed { .. } => {
+            out.push_str("Dial (the agent side):\n");
+            out.push_str(&last_dial(t));
+            let _ = writeln!(out, "as recorded by the simulator: {dialed:#?}");
+        }
+        End::Hangup | End::Rejected | End::Ended => {
+            let how = match t.end {
+                End::Hangup => "<Hangup>",
+                End::Rejected => "<Reject>",
+                _ => "the document ran out of verbs",
+            };
+            match internal_handoff(t) {
+                Some(url) => {
+                    let _ = writeln!(out, "Redirect within Vouch to {}, which ended with {how}\ncontext:", short(url));
+                    out.push_str(&query_lines(url));
+                }
+                None => {
+                    let _ = writeln!(out, "the call ended with {how}, handed to no one");
+                }
+            }
+        }
+    }
+    out
+}
