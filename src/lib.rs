@@ -1,6 +1,7 @@
 //! Vouch: caller identification and verification for Twilio voice IVRs.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod check;
 pub mod cli;
 pub mod config;
