@@ -45,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/agent/calls/{call_sid}", web::get().to(agent::screen_pop))
         .service(
             web::resource("/agent/login")
+                .app_data(agent::login_form_config())
                 .route(web::get().to(agent::login_form))
                 .route(web::post().to(agent::login_submit))
                 .default_service(web::to(agent::method_not_allowed)),

@@ -44,6 +44,10 @@ async fn a_wrong_password_or_unknown_user_gets_the_form_again() {
     assert!(body.contains("Wrong name or password."), "{body}");
     let r = app.http.post(format!("{}/agent/login", app.address)).form(&[("name", AGENT)]).send().await.unwrap();
     assert_eq!(r.status(), 400, "a form without a password is a bad request");
+    assert!(r.text().await.unwrap().contains("missing field `password`"));
+    let r = app.http.post(format!("{}/agent/login", app.address)).json(&[AGENT]).send().await.unwrap();
+    assert_eq!(r.status(), 415);
+    assert!(r.text().await.unwrap().contains("application/x-www-form-urlencoded"));
 }
 
 #[tokio::test]

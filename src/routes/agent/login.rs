@@ -39,6 +39,24 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// A login form that does not decode gets a 4xx naming what was wrong.
+pub fn form_config() -> web::FormConfig {
+    web::FormConfig::default().limit(8 * 1024).error_handler(|err, _| {
+        let status = actix_web::ResponseError::status_code(&err);
+        let reason = match &err {
+            actix_web::error::UrlencodedError::ContentType => {
+                "the login form must be sent as application/x-www-form-urlencoded".to_string()
+            }
+            other => format!("the login form did not decode: {other}"),
+        };
+        actix_web::error::InternalError::from_response(
+            err,
+            HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(format!("{reason}\n")),
+        )
+        .into()
+    })
+}
+
 pub fn login_page(status: StatusCode, notice: Option<String>, next: String, name: String, demo: bool) -> HttpResponse {
     html(status, &LoginPage { session_user: None, notice, next, name, demo })
 }

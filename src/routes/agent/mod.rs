@@ -9,7 +9,7 @@ mod view;
 
 pub use calls::{list, screen_pop};
 pub use guard::{Authenticated, Refused};
-pub use login::{form as login_form, logout, submit as login_submit};
+pub use login::{form as login_form, form_config as login_form_config, logout, submit as login_submit};
 pub use view::{moment, CallView, Moment};
 
 /// The stylesheet, embedded so the binary stays self-contained.
