@@ -77,6 +77,15 @@ pub fn describe(config: &Config) -> String {
         (None, _) => "not set".to_string(),
     };
     secret("VOUCH_CRM_TOKEN", &crm_token);
+    let users = &s.users;
+    let logins = if users.demo {
+        "demo mode (published demo login: name demo, password demo)".to_string()
+    } else if users.source.is_none() {
+        "not set (no logins: agent pages open only from signed screen-pop links)".to_string()
+    } else {
+        format!("set ({} users, {} API tokens)", users.user_count(), users.token_count())
+    };
+    secret(users.source.unwrap_or("VOUCH_USERS_FILE"), &logins);
 
     let host = config.server.public_url.host_str().unwrap_or("");
     if !s.demo_auth && matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
@@ -202,6 +211,7 @@ mod tests {
         assert!(text.contains("  VOUCH_STATE_SECRET: demo mode"));
         assert!(text.contains("  VOUCH_ADMIN_TOKEN: demo mode"));
         assert!(text.contains("  VOUCH_CRM_TOKEN: not set"));
+        assert!(text.contains("  VOUCH_USERS_FILE: demo mode (published demo login: name demo, password demo)"));
         assert!(!text.contains("note:"));
     }
 

@@ -3,6 +3,7 @@
 use crate::config::{Config, ProcessEnv};
 use crate::startup::Application;
 use crate::telemetry::{self, LogFormat};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -29,6 +30,9 @@ pub enum Command {
     Simulate(crate::simulate::SimulateOpts),
     /// Send a recorded webhook (or a copied curl command) again, re-signed.
     Replay(crate::replay::ReplayOpts),
+    /// Read a password from standard input and print its Argon2id hash, for
+    /// a user's `password_hash` in VOUCH_USERS_FILE.
+    HashPassword,
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -70,8 +74,10 @@ pub fn run() -> anyhow::Result<()> {
     telemetry::init(cli.log_format);
     let command =
         cli.command.unwrap_or(Command::Serve(ServeOpts { config: None, bind: "0.0.0.0".into(), record_dir: None }));
-    if let Command::CheckConfig(opts) = command {
-        return check_config(opts);
+    match command {
+        Command::CheckConfig(opts) => return check_config(opts),
+        Command::HashPassword => return hash_password(),
+        _ => {}
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match command {
@@ -80,7 +86,25 @@ pub fn run() -> anyhow::Result<()> {
         Command::CheckConfig(opts) => check_config(opts),
         Command::Simulate(opts) => rt.block_on(crate::simulate::run(opts)),
         Command::Replay(opts) => rt.block_on(crate::replay::run(opts)),
+        Command::HashPassword => hash_password(),
     }
+}
+
+/// Reads one line (typed, or piped: `printf %s 'pw' | vouch hash-password`)
+/// and prints its hash. Only the line ending is removed: spaces count.
+fn hash_password() -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        eprint!("Password (shown as you type; end with Enter): ");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("Failed to read the password from standard input")?;
+    let password = line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line);
+    if password.is_empty() {
+        anyhow::bail!("no password on standard input");
+    }
+    println!("{}", crate::auth::password::hash(password)?);
+    Ok(())
 }
 
 /// Loads the configuration as `serve` would and describes it; a bad value
@@ -120,6 +144,19 @@ async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
         Some(_) if secrets.demo_auth => tracing::warn!("admin API uses the published DEMO admin token"),
         Some(_) => {}
     }
+    let users = &secrets.users;
+    if users.demo {
+        tracing::warn!("no users configured: the agent pages accept the published DEMO login (name demo, password demo); set VOUCH_USERS_FILE");
+    } else if users.user_count() + users.token_count() == 0 {
+        tracing::info!("no users configured (VOUCH_USERS_FILE): agent pages open only from signed screen-pop links");
+    } else {
+        tracing::info!(
+            users = users.user_count(),
+            api_tokens = users.token_count(),
+            source = users.source.unwrap_or("-"),
+            "agent logins loaded"
+        );
+    }
     let lines: Vec<String> = config.lines.iter().map(|l| l.name.clone()).collect();
     let app = Application::build(config, &bind).await?;
     tracing::info!(
@@ -130,6 +167,7 @@ async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
         lines = %lines.join(","),
         "vouch listening on {bind}:{}", app.port()
     );
+    tracing::info!("agent desk: {}/agent", app.public_base());
     app.run_until_stopped().await?;
     tracing::info!("vouch stopped");
     Ok(())

@@ -18,6 +18,7 @@ macro_rules! out {
     }};
 }
 
+pub mod auth;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -9,6 +9,15 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+/// How long a screen-pop link opens its page: the call, its wrap-up, and
+/// a margin for an agent who looks back at it later in the shift.
+pub const SCREEN_POP_TTL_SECS: u64 = 12 * 3600;
+
+/// The path a screen-pop link signs (exactly this: the page checks it).
+pub fn screen_pop_path(call_sid: &str) -> String {
+    format!("/agent/calls/{call_sid}")
+}
+
 #[derive(Clone)]
 pub struct LinkSigner {
     /// Derived keys: the first signs, all verify.

@@ -2,8 +2,10 @@
 //! tests), starts the demo CRM when no CRM URL is configured, and serves the
 //! route table with a span per request.
 
+use crate::auth::session::SessionSigner;
 use crate::config::Config;
 use crate::crm::{demo, CrmClient};
+use crate::links::{LinkSigner, SCREEN_POP_TTL_SECS};
 use crate::record::Recorder;
 use crate::routes::{self, AppState};
 use crate::state_token::StateSigner;
@@ -64,9 +66,18 @@ impl Application {
             None => None,
         };
         let shutdown_timeout = config.server.shutdown_timeout.as_secs();
+        let links = LinkSigner::new(config.secrets.state_keys.iter().map(|k| k.expose()), SCREEN_POP_TTL_SECS);
+        let sessions = SessionSigner::new(config.secrets.state_keys.iter().map(|k| k.expose()));
         let store = CallStore::new(config.server.call_record_ttl);
-        let state =
-            web::Data::new(AppState { config: Arc::new(config), crm, signer, store, public_base: public_base.clone() });
+        let state = web::Data::new(AppState {
+            config: Arc::new(config),
+            crm,
+            signer,
+            store,
+            public_base: public_base.clone(),
+            links,
+            sessions,
+        });
 
         let server = HttpServer::new(move || {
             App::new()

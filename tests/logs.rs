@@ -1,6 +1,7 @@
 //! Runs the real `vouch` binary at trace level with JSON logs, places calls
-//! that key PINs (right and wrong) and identifiers, and checks that no keyed
-//! PIN and no unmasked caller number or identifier reaches the logs.
+//! that key PINs (right and wrong) and identifiers, logs in to the agent
+//! pages, and checks that no keyed PIN, no password and no unmasked caller
+//! number or identifier reaches the logs.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -55,6 +56,18 @@ async fn keyed_pins_and_unmasked_numbers_never_reach_the_logs() {
         let t = phone.place(&spec, &mut Scripted::new(keys.clone())).await.expect("call completes");
         assert!(!t.requests.is_empty());
     }
+    // Failed and successful logins: neither the password nor a typed name
+    // that is not a user (people type passwords there) may be logged.
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for (name, password) in [("nobody-zq7", "pw-9f8e7d6c-wrong"), ("demo", "pw-5a4b3c2d-wrong"), ("demo", "demo")] {
+        let r = http
+            .post(format!("http://127.0.0.1:{port}/agent/login"))
+            .form(&[("name", name), ("password", password)])
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(r.status().as_u16(), if password == "demo" { 303 } else { 401 });
+    }
     // Let the last lines flush, then stop the server.
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline
@@ -78,9 +91,35 @@ async fn keyed_pins_and_unmasked_numbers_never_reach_the_logs() {
         }
     }
     for pin in KEYED_PINS {
-        assert!(!logs.contains(pin), "keyed PIN {pin} appears in the logs");
+        let hit = logs.lines().find(|l| contains_token(l, pin));
+        assert!(hit.is_none(), "keyed PIN {pin} appears in the logs: {hit:?}");
     }
+    for secret in ["nobody-zq7", "pw-9f8e7d6c-wrong", "pw-5a4b3c2d-wrong"] {
+        assert!(!logs.contains(secret), "{secret} appears in the logs");
+    }
+    assert!(logs.contains("login refused") && logs.contains("logged in"), "logins were logged");
     for unmasked in ["5551230001", "5559990000", "7700900123", "87654321"] {
         assert!(!logs.contains(unmasked), "{unmasked} appears unmasked in the logs");
     }
+}
+
+/// Whether `needle` occurs in `line` as a whole token, not inside a longer
+/// run of letters and digits: a 4-digit PIN is otherwise found by chance in
+/// microsecond timestamps, durations and hex CallSids.
+fn contains_token(line: &str, needle: &str) -> bool {
+    line.match_indices(needle).any(|(at, _)| {
+        let before = line[..at].chars().next_back();
+        let after = line[at + needle.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
+#[test]
+fn a_pin_is_found_as_a_token_but_not_inside_a_timestamp() {
+    assert!(contains_token(r#"{"digits":"9087"}"#, "9087"));
+    assert!(contains_token("Digits=9087&x", "9087"));
+    assert!(contains_token("9087", "9087"));
+    assert!(!contains_token(r#"{"timestamp":"2026-11-25T20:17:06.429087Z"}"#, "9087"));
+    assert!(!contains_token("elapsed_us=19087", "9087"));
+    assert!(!contains_token("CAa9087b", "9087"));
 }

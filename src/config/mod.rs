@@ -5,6 +5,7 @@
 mod file;
 mod line;
 mod secrets;
+mod users;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use std::time::Duration;
 pub use file::FileConfig;
 pub use line::{Handoff, Line, Speech};
 pub use secrets::{Secret, Secrets};
+pub use users::{ApiToken, Role, User, Users, DEMO_USER};
 
 /// The embedded demo configuration, used when no `--config` is given.
 pub const DEMO_CONFIG: &str = include_str!("../../demo/vouch.toml");

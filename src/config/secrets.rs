@@ -1,6 +1,7 @@
 //! Secrets, from the environment only: never from the TOML file that is
 //! committed with the app. With none set, Vouch runs in a labelled demo mode.
 
+use super::users::Users;
 use super::{ConfigError, Env};
 use rand::RngCore;
 
@@ -40,6 +41,8 @@ pub struct Secrets {
     pub demo_auth: bool,
     /// The state key was generated at start-up (lost on restart).
     pub random_state_key: bool,
+    /// Agent-page logins and API tokens (`VOUCH_USERS_FILE` or `VOUCH_USERS`).
+    pub users: Users,
 }
 
 impl Secrets {
@@ -84,6 +87,7 @@ impl Secrets {
             None if demo_auth => Some(Secret::new(DEMO_ADMIN_TOKEN)),
             None => None,
         };
-        Ok(Self { auth_tokens, state_keys, admin_token, demo_auth, random_state_key })
+        let users = Users::from_env(env, demo_auth)?;
+        Ok(Self { auth_tokens, state_keys, admin_token, demo_auth, random_state_key, users })
     }
 }

@@ -1,28 +1,11 @@
-//! The admin API: a call's context as JSON, behind `VOUCH_ADMIN_TOKEN`.
+//! The call API: a call's context as JSON, for the admin token
+//! (`VOUCH_ADMIN_TOKEN`), an API token, or a logged-in agent or supervisor.
 
+use super::agent::Authenticated;
 use super::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
-use subtle::ConstantTimeEq;
+use actix_web::{web, HttpResponse};
 
-fn unauthorized(reason: &str) -> HttpResponse {
-    HttpResponse::Unauthorized()
-        .insert_header(("WWW-Authenticate", "Bearer"))
-        .json(serde_json::json!({ "error": reason }))
-}
-
-pub async fn call(state: web::Data<AppState>, req: HttpRequest, sid: web::Path<String>) -> HttpResponse {
-    let Some(expected) = &state.config.secrets.admin_token else {
-        return unauthorized("the admin API is disabled: set VOUCH_ADMIN_TOKEN");
-    };
-    let given = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !bool::from(given.trim().as_bytes().ct_eq(expected.expose().as_bytes())) {
-        return unauthorized("missing or wrong bearer token");
-    }
+pub async fn call(state: web::Data<AppState>, _who: Authenticated, sid: web::Path<String>) -> HttpResponse {
     match state.store.get(&sid).await {
         Some(record) => HttpResponse::Ok().json(record),
         None => HttpResponse::NotFound().json(serde_json::json!({ "error": "no such call" })),

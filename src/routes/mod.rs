@@ -1,13 +1,16 @@
 //! The HTTP surface: one function builds the route table, shared by the
 //! server and the tests.
 
+pub mod agent;
 mod api;
 mod demo;
 mod health;
 mod voice;
 
+use crate::auth::session::SessionSigner;
 use crate::config::Config;
 use crate::crm::CrmClient;
+use crate::links::{screen_pop_path, LinkSigner};
 use crate::state_token::StateSigner;
 use crate::store::CallStore;
 use actix_web::web;
@@ -21,11 +24,38 @@ pub struct AppState {
     pub store: CallStore,
     /// The public base URL, without a trailing slash.
     pub public_base: String,
+    /// Signs screen-pop links.
+    pub links: LinkSigner,
+    /// Signs and opens login session cookies.
+    pub sessions: SessionSigner,
+}
+
+impl AppState {
+    /// The signed, expiring screen-pop link for a call (absolute), to hand
+    /// to the agent with the call.
+    pub fn screen_pop_url(&self, call_sid: &str, now: u64) -> String {
+        format!("{}{}", self.public_base, self.links.sign(&screen_pop_path(call_sid), now))
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/api/calls/{call_sid}", web::get().to(api::call))
+        .route("/agent", web::get().to(agent::list))
+        .route("/agent/calls/{call_sid}", web::get().to(agent::screen_pop))
+        .service(
+            web::resource("/agent/login")
+                .app_data(agent::login_form_config())
+                .route(web::get().to(agent::login_form))
+                .route(web::post().to(agent::login_submit))
+                .default_service(web::to(agent::method_not_allowed)),
+        )
+        .service(
+            web::resource("/agent/logout")
+                .route(web::post().to(agent::logout))
+                .default_service(web::to(agent::method_not_allowed)),
+        )
+        .route("/static/agent.css", web::get().to(agent::stylesheet))
         .route("/demo/self-service", web::route().to(demo::self_service))
         .route("/voice", web::route().to(voice::start))
         .route("/voice/{line}", web::route().to(voice::start_on_line))

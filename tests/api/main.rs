@@ -2,7 +2,11 @@
 //! port and a CRM over HTTP. One test binary, one module per area.
 
 mod admin;
+mod browser;
 mod crm;
+mod desk_helpers;
 mod flow;
 mod helpers;
+mod logins;
+mod screen_pop;
 mod security;

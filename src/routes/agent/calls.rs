@@ -1,0 +1,97 @@
+//! The call pages: the screen pop for one call (opened by a signed link or
+//! with a login) and the list of calls with agents (login only).
+
+use super::guard::Authenticated;
+use super::login::{login_page, safe_next};
+use super::page::{html, CallPage, CallsPage, MessagePage};
+use super::view::{with_agent, CallView};
+use crate::links::screen_pop_path;
+use crate::routes::{now, AppState};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+/// How many recent calls the list looks through, and shows at most.
+const LIST_SCAN: usize = 500;
+const LIST_MAX: usize = 100;
+
+/// What a screen-pop link's query proved.
+enum Link {
+    Absent,
+    Valid,
+    Expired,
+    Invalid,
+}
+
+fn check_link(state: &AppState, req: &HttpRequest, path: &str, now: u64) -> Link {
+    let (mut exp, mut sig) = (None, None);
+    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        match k.as_ref() {
+            "exp" => exp = Some(v.into_owned()),
+            "sig" => sig = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    match (exp, sig) {
+        (None, None) => Link::Absent,
+        (Some(exp), Some(sig)) => match exp.parse::<u64>() {
+            Ok(exp) if state.links.verify(path, exp, &sig, now) => Link::Valid,
+            // Signed by us, but too late.
+            Ok(exp) if state.links.verify(path, exp, &sig, 0) => Link::Expired,
+            _ => Link::Invalid,
+        },
+        _ => Link::Invalid,
+    }
+}
+
+/// `GET /agent/calls/{CallSid}`: the screen pop.
+pub async fn screen_pop(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    sid: web::Path<String>,
+    who: Option<Authenticated>,
+) -> HttpResponse {
+    let now = now();
+    let path = screen_pop_path(&sid);
+    let link = check_link(&state, &req, &path, now);
+    let session_user = who.as_ref().and_then(Authenticated::session_user);
+    // A login opens any call; without one, only a valid link opens its call.
+    if who.is_none() && !matches!(link, Link::Valid) {
+        let (status, notice) = match link {
+            Link::Expired => (StatusCode::FORBIDDEN, "This screen-pop link has expired. Log in to open the call."),
+            Link::Invalid => (
+                StatusCode::FORBIDDEN,
+                "This screen-pop link is not valid (altered or cut short). Log in to open the call.",
+            ),
+            _ => (StatusCode::UNAUTHORIZED, "Log in to open this call."),
+        };
+        tracing::info!(status = status.as_u16(), "screen pop refused");
+        let demo = state.config.secrets.users.demo;
+        return login_page(status, Some(notice.into()), safe_next(Some(&path)), String::new(), demo);
+    }
+    match state.store.get(&sid).await {
+        Some(record) => {
+            let call = CallView::new(&record, state.config.lines.get(&record.service_line), now);
+            html(StatusCode::OK, &CallPage { session_user, call })
+        }
+        None => {
+            let hours = state.config.server.call_record_ttl.as_secs() / 3600;
+            let message = format!("Vouch has no record of call {}. Calls are kept for {hours} hours.", sid.as_str());
+            html(StatusCode::NOT_FOUND, &MessagePage { session_user, title: "No such call".into(), message })
+        }
+    }
+}
+
+/// `GET /agent`: calls waiting for or talking to an agent, newest first.
+pub async fn list(state: web::Data<AppState>, who: Authenticated) -> HttpResponse {
+    let now = now();
+    let calls: Vec<CallView> = state
+        .store
+        .recent(LIST_SCAN)
+        .await
+        .iter()
+        .filter(|r| with_agent(r.outcome))
+        .take(LIST_MAX)
+        .map(|r| CallView::new(r, state.config.lines.get(&r.service_line), now))
+        .collect();
+    html(StatusCode::OK, &CallsPage { session_user: who.session_user(), calls })
+}

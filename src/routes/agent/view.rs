@@ -1,0 +1,139 @@
+//! A call record as an agent reads it: plain words for the status, the
+//! method and the outcome, and times in UTC. Pure, so it is tested here;
+//! the templates only place these strings (and escape them).
+
+use crate::config::Line;
+use crate::flow::{IdvMethod, IdvStatus};
+use crate::store::{CallRecord, RecordOutcome};
+
+/// Everything the screen pop and the list show about one call.
+#[derive(Debug, Clone)]
+pub struct CallView {
+    pub call_sid: String,
+    /// CSS class: `verified`, `identified` or `unidentified`.
+    pub status_class: &'static str,
+    /// The badge's words: never colour alone.
+    pub status_text: &'static str,
+    /// A symbol beside the words, for a glance.
+    pub status_icon: &'static str,
+    /// One sentence on what the status means for this call.
+    pub status_detail: String,
+    pub customer_name: Option<String>,
+    pub customer_id: Option<String>,
+    pub line: String,
+    /// Masked, as stored.
+    pub caller: String,
+    pub method: String,
+    pub identify_tries: u8,
+    pub verify_tries: u8,
+    pub opted_out: bool,
+    pub outcome: &'static str,
+    pub started: String,
+    /// When the caller reached (or was sent to) an agent; `None` while not.
+    pub reached_agent: Option<Moment>,
+}
+
+/// A point in time, machine- and human-readable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moment {
+    /// `2026-11-25T20:00:05Z`, for `<time datetime>`.
+    pub iso: String,
+    /// `2026-11-25 20:00:05 UTC (3 min ago)`.
+    pub text: String,
+    /// `20:00:05 UTC, 3 min ago`: for lists of today's calls.
+    pub short: String,
+}
+
+/// Whether the call has left the IVR for an agent (waiting or talking).
+pub fn with_agent(outcome: RecordOutcome) -> bool {
+    matches!(outcome, RecordOutcome::Agent | RecordOutcome::OptedOut | RecordOutcome::CrmUnavailable)
+}
+
+impl CallView {
+    /// `line`: the record's service line, if it is still configured (its
+    /// words for the identifier and factor read better than generic ones).
+    pub fn new(r: &CallRecord, line: Option<&Line>, now: u64) -> Self {
+        let identifier = line.map_or("identifier", |l| l.identifier_name.as_str());
+        let factor = line.map_or("verification", |l| l.factor_name.as_str());
+        let method = match r.idv_method {
+            IdvMethod::Ani => "caller ID".to_string(),
+            IdvMethod::Keyed => format!("keyed {identifier}"),
+            IdvMethod::None => "none".to_string(),
+        };
+        let (status_class, status_text, status_icon, status_detail) = match r.idv_status {
+            IdvStatus::Verified => {
+                ("verified", "Verified", "✓", format!("Identified by {method} and verified by {factor}."))
+            }
+            IdvStatus::Identified => (
+                "identified",
+                "Identified only",
+                "!",
+                format!("Identified by {method}, not verified: confirm who you are talking to."),
+            ),
+            IdvStatus::Unidentified => {
+                ("unidentified", "Not identified", "?", "Not identified: ask who is calling.".to_string())
+            }
+        };
+        let outcome = match r.outcome {
+            RecordOutcome::InProgress => "still in the IVR",
+            RecordOutcome::SelfService => "sent to self-service",
+            RecordOutcome::Agent => "sent to an agent",
+            RecordOutcome::OptedOut => "opted out to an agent",
+            RecordOutcome::CrmUnavailable => "CRM unavailable: sent to an agent",
+        };
+        Self {
+            call_sid: r.call_sid.clone(),
+            status_class,
+            status_text,
+            status_icon,
+            status_detail,
+            customer_name: r.customer_name.clone(),
+            customer_id: r.customer_id.clone(),
+            line: r.service_line.clone(),
+            caller: r.caller.clone(),
+            method,
+            identify_tries: r.identify_attempts,
+            verify_tries: r.verify_attempts,
+            opted_out: r.opted_out,
+            outcome,
+            started: moment(r.started_at, now).text,
+            reached_agent: with_agent(r.outcome).then(|| moment(r.updated_at, now)),
+        }
+    }
+}
+
+/// A Unix time as UTC, with how long ago it was.
+pub fn moment(unix: u64, now: u64) -> Moment {
+    let (days, secs) = (unix / 86_400, unix % 86_400);
+    let (y, m, d) = civil_from_days(days);
+    let (hh, mm, ss) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let ago = now.saturating_sub(unix);
+    let ago = match ago {
+        0..=59 => "just now".to_string(),
+        60..=3599 => format!("{} min ago", ago / 60),
+        3600..=86_399 => format!("{} h {} min ago", ago / 3600, ago % 3600 / 60),
+        _ => format!("{} days ago", ago / 86_400),
+    };
+    Moment {
+        iso: format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z"),
+        text: format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} UTC ({ago})"),
+        short: format!("{hh:02}:{mm:02}:{ss:02} UTC, {ago}"),
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's `civil_from_days`), to avoid a date crate for one line.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + u64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests;

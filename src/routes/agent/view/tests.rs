@@ -1,0 +1,53 @@
+use super::*;
+use crate::flow::{Context, IdvMethod, IdvStatus};
+
+fn record(status: IdvStatus, method: IdvMethod, outcome: RecordOutcome) -> CallRecord {
+    let mut r = CallRecord::new("CA0123456789abcdef0123456789abcdef", "support", "+1********01".into(), 1_795_630_000);
+    let context = Context {
+        customer_id: Some("12345678".into()),
+        customer_name: Some("Ada Lovelace".into()),
+        idv_status: status,
+        idv_method: method,
+        service_line: "support".into(),
+        opted_out: outcome == RecordOutcome::OptedOut,
+    };
+    r.finish(&context, outcome);
+    r.updated_at = 1_795_630_009;
+    r
+}
+
+#[test]
+fn times_are_utc_dates() {
+    assert_eq!(moment(0, 0).iso, "1970-01-01T00:00:00Z");
+    assert_eq!(moment(951_782_400, 951_782_400).iso, "2000-02-29T00:00:00Z");
+    assert_eq!(moment(1_795_630_009, 1_795_630_009).iso, "2026-11-25T18:06:49Z");
+    assert_eq!(moment(4_102_444_799, 0).iso, "2099-12-31T23:59:59Z");
+    assert_eq!(moment(1_795_630_009, 1_795_630_009 + 185).text, "2026-11-25 18:06:49 UTC (3 min ago)");
+    assert_eq!(moment(1_795_630_009, 1_795_630_010).text, "2026-11-25 18:06:49 UTC (just now)");
+    assert_eq!(moment(1_795_630_009, 1_795_630_009 + 7300).short, "18:06:49 UTC, 2 h 1 min ago");
+}
+
+#[test]
+fn each_status_has_words_not_just_a_colour() {
+    let v = CallView::new(&record(IdvStatus::Verified, IdvMethod::Ani, RecordOutcome::Agent), None, 1_795_630_010);
+    assert_eq!((v.status_class, v.status_text), ("verified", "Verified"));
+    assert_eq!(v.method, "caller ID");
+    let v = CallView::new(&record(IdvStatus::Identified, IdvMethod::Keyed, RecordOutcome::Agent), None, 0);
+    assert_eq!(
+        (v.status_class, v.status_text, v.method.as_str()),
+        ("identified", "Identified only", "keyed identifier")
+    );
+    let v = CallView::new(&record(IdvStatus::Unidentified, IdvMethod::None, RecordOutcome::OptedOut), None, 0);
+    assert_eq!((v.status_class, v.status_text), ("unidentified", "Not identified"));
+    assert!(v.opted_out);
+}
+
+#[test]
+fn only_calls_sent_to_an_agent_have_reached_one() {
+    let at = |o| CallView::new(&record(IdvStatus::Verified, IdvMethod::Ani, o), None, 1_795_630_010).reached_agent;
+    assert_eq!(at(RecordOutcome::Agent).map(|m| m.iso), Some("2026-11-25T18:06:49Z".to_string()));
+    assert!(at(RecordOutcome::CrmUnavailable).is_some());
+    assert!(at(RecordOutcome::OptedOut).is_some());
+    assert_eq!(at(RecordOutcome::SelfService), None);
+    assert_eq!(at(RecordOutcome::InProgress), None);
+}

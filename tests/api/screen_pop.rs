@@ -1,0 +1,146 @@
+//! The agent's screen pop and call list: who may open them, and what they show.
+
+use crate::desk_helpers::*;
+use crate::helpers::*;
+
+/// Zoë keys four wrong PINs: she reaches an agent, identified only.
+async fn zoe_reaches_an_agent(app: &TestApp) -> String {
+    app.call(ZOE_PHONE, SUPPORT_NUMBER, &["1111#", "2222#", "3333#", "4444#"]).await.call_sid
+}
+
+#[tokio::test]
+async fn a_signed_link_opens_the_screen_pop_without_a_login() {
+    let app = spawn_desk().await;
+    let sid = zoe_reaches_an_agent(&app).await;
+    let page = app.page(&screen_pop_link(&sid, now()), None, None).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.content_type, "text/html; charset=utf-8");
+    assert!(page.body.contains("badge-identified"), "{}", page.body);
+    assert!(page.body.contains("Identified only"));
+    assert!(page.body.contains("24681357"), "the customer's identifier");
+    assert!(page.body.contains("caller ID"), "how she was identified");
+    assert!(page.body.contains("0 identifier, 4 verification"), "the tries");
+    assert!(page.body.contains("sent to an agent"));
+    assert!(page.body.contains("<time datetime=\""), "the time she reached the agent");
+    assert!(!page.body.contains("Log out"), "a link makes nobody logged in");
+}
+
+#[tokio::test]
+async fn every_name_on_the_page_is_html_escaped() {
+    let app = spawn_desk().await;
+    let sid = zoe_reaches_an_agent(&app).await;
+    let page = app.page(&screen_pop_link(&sid, now()), None, None).await;
+    assert!(page.body.contains("Zoë O&#39;Brien &#38; &#60;Sons&#62; &#34;Ltd&#34;"), "{}", page.body);
+    assert!(!page.body.contains("<Sons>"), "never raw markup");
+}
+
+#[tokio::test]
+async fn a_verified_caller_and_an_unknown_one_get_their_own_badges() {
+    let app = spawn_desk().await;
+    let ada = app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_PIN}#")]).await.call_sid;
+    let page = app.page(&screen_pop_link(&ada, now()), None, None).await;
+    assert!(page.body.contains("badge-verified") && page.body.contains(">Verified<"), "{}", page.body);
+    assert!(page.body.contains("Ada Lovelace") && page.body.contains("verified by PIN"));
+
+    let stranger = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["*"]).await.call_sid;
+    let page = app.page(&screen_pop_link(&stranger, now()), None, None).await;
+    assert!(page.body.contains("badge-unidentified") && page.body.contains("Not identified"), "{}", page.body);
+    assert!(page.body.contains("Unknown caller"));
+    assert!(page.body.contains("<dt>Opted out</dt><dd>yes</dd>"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn an_expired_link_is_refused() {
+    let app = spawn_desk().await;
+    let sid = zoe_reaches_an_agent(&app).await;
+    let old = screen_pop_link(&sid, now() - vouch::links::SCREEN_POP_TTL_SECS - 60);
+    let page = app.page(&old, None, None).await;
+    assert_eq!(page.status, 403);
+    assert!(page.body.contains("This screen-pop link has expired"), "{}", page.body);
+    assert!(!page.body.contains("Zo"), "nothing about the call");
+}
+
+#[tokio::test]
+async fn an_altered_link_is_refused() {
+    let app = spawn_desk().await;
+    let sid = zoe_reaches_an_agent(&app).await;
+    let link = screen_pop_link(&sid, now());
+    let q = query_of(&format!("http://x{link}"));
+    let (exp, sig) = (q["exp"].parse::<u64>().unwrap(), q["sig"].clone());
+    let other = call_sid();
+    let altered = [
+        format!("/agent/calls/{sid}?exp={}&sig={sig}", exp + 3600),
+        format!("/agent/calls/{sid}?exp={exp}&sig={}{}", if sig.starts_with('A') { 'B' } else { 'A' }, &sig[1..]),
+        format!("/agent/calls/{sid}?exp={exp}&sig={}", &sig[..sig.len() - 2]),
+        format!("/agent/calls/{sid}?exp=tomorrow&sig={sig}"),
+        format!("/agent/calls/{sid}?exp={exp}"),
+        format!("/agent/calls/{other}?exp={exp}&sig={sig}"),
+    ];
+    for link in altered {
+        let page = app.page(&link, None, None).await;
+        assert_eq!(page.status, 403, "{link}");
+        assert!(page.body.contains("This screen-pop link is not valid"), "{link}: {}", page.body);
+    }
+}
+
+#[tokio::test]
+async fn without_a_link_or_a_login_nothing_opens() {
+    let app = spawn_desk().await;
+    let sid = zoe_reaches_an_agent(&app).await;
+    for path in [format!("/agent/calls/{sid}"), "/agent".to_string()] {
+        let page = app.page(&path, None, None).await;
+        assert_eq!(page.status, 401, "{path}");
+        assert!(page.body.contains("Log in to"), "{path}: {}", page.body);
+        assert!(page.body.contains("action=\"/agent/login\""), "the refusal offers the login form");
+        assert!(!page.body.contains("Zo"), "nothing about the call");
+        let page = app.page(&path, Some("forged.cookie"), None).await;
+        assert_eq!(page.status, 401, "{path} with a forged cookie");
+        let page = app.page(&path, None, Some("wrong-token-wrong-token")).await;
+        assert_eq!(page.status, 401, "{path} with a wrong token");
+    }
+    assert_eq!(app.api_call(&sid, None).await.0, 401);
+}
+
+#[tokio::test]
+async fn a_login_opens_any_call_and_an_unknown_call_is_404() {
+    let app = spawn_desk().await;
+    let sid = zoe_reaches_an_agent(&app).await;
+    let session = app.session(AGENT, AGENT_PASSWORD).await;
+    let page = app.page(&format!("/agent/calls/{sid}"), Some(&session), None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Identified only") && page.body.contains(AGENT), "{}", page.body);
+    let expired = screen_pop_link(&sid, now() - vouch::links::SCREEN_POP_TTL_SECS - 60);
+    assert_eq!(app.page(&expired, Some(&session), None).await.status, 200, "a login outranks an old link");
+
+    let unknown = call_sid();
+    let page = app.page(&format!("/agent/calls/{unknown}"), Some(&session), None).await;
+    assert_eq!(page.status, 404);
+    assert!(page.body.contains("No such call") && page.body.contains(&unknown), "{}", page.body);
+    assert_eq!(app.page(&screen_pop_link(&unknown, now()), None, None).await.status, 404);
+}
+
+#[tokio::test]
+async fn the_list_shows_calls_with_agents_newest_first_and_refreshes_itself() {
+    let app = spawn_desk().await;
+    let session = app.session(SUPERVISOR, SUPERVISOR_PASSWORD).await;
+    let empty = app.page("/agent", Some(&session), None).await;
+    assert_eq!(empty.status, 200);
+    assert!(empty.body.contains("No calls with agents right now."));
+
+    zoe_reaches_an_agent(&app).await;
+    // Records are timed to the second: keep the order unambiguous.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let grace = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &[&format!("{GRACE_ID}#"), &format!("{GRACE_PIN}#")]).await;
+    let in_ivr = call_sid();
+    app.post_form("/voice", &call_params(&in_ivr, ADA_PHONE, SUPPORT_NUMBER), Some(AUTH_TOKEN)).await;
+
+    let page = app.page("/agent", Some(&session), None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<meta http-equiv=\"refresh\" content=\"5\">"));
+    let (zoe, grace_at) = (page.body.find("Zoë O"), page.body.find("Grace Hopper"));
+    assert!(grace_at.is_some() && zoe.is_some(), "{}", page.body);
+    assert!(grace_at < zoe, "newest first");
+    assert!(page.body.contains(&format!("href=\"/agent/calls/{}\"", grace.call_sid)));
+    assert!(page.body.contains("badge-verified") && page.body.contains("badge-identified"));
+    assert!(!page.body.contains(&in_ivr), "a call still in the IVR is not with an agent");
+}
