@@ -2,7 +2,7 @@
 //! so an operator can see what each line will do before a call reaches it.
 //! Secret values are never printed, only whether each one is set.
 
-use crate::config::{Config, Handoff, Line};
+use crate::config::{Config, DialTo, Handoff, KeySource, Line};
 use crate::flow::EntryRules;
 use std::fmt::Write as _;
 
@@ -77,6 +77,14 @@ pub fn describe(config: &Config) -> String {
         (None, _) => "not set".to_string(),
     };
     secret("VOUCH_CRM_TOKEN", &crm_token);
+    secret(
+        "VOUCH_HANDOFF_SECRET",
+        match s.handoff_key_source {
+            KeySource::Env => "set",
+            KeySource::Demo => "demo mode (published demo key signs redirect tokens)",
+            KeySource::Random => "not set (random key each start; no line redirects outside Vouch)",
+        },
+    );
 
     let host = config.server.public_url.host_str().unwrap_or("");
     if !s.demo_auth && matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
@@ -158,6 +166,25 @@ fn handoff(h: &Handoff) -> String {
                 format!("enqueue {queue:?} ({})", extras.join(", "))
             }
         }
+        Handoff::Dial { to, caller_id, timeout_secs, answer_on_bridge, whisper } => {
+            let target = match to {
+                DialTo::Number(n) => format!("dial number {n}"),
+                DialTo::Client(id) => format!("dial client {id} (context in <Parameter>s)"),
+                DialTo::Sip(uri) => format!("dial SIP {uri} (context in X- headers)"),
+            };
+            let mut extras = vec![if *whisper { "whisper" } else { "no whisper" }.to_string()];
+            if *answer_on_bridge {
+                extras.push("answerOnBridge".into());
+            }
+            if let Some(t) = timeout_secs {
+                extras.push(format!("ring {t} s"));
+            }
+            if let Some(c) = caller_id {
+                extras.push(format!("caller ID {c}"));
+            }
+            extras.push("unanswered: the line's queue".into());
+            format!("{target} ({})", extras.join(", "))
+        }
     }
 }
 
@@ -188,8 +215,8 @@ mod tests {
         assert_eq!(
             lines[0],
             "support (+15005550006, default): caller-ID lookup → account number (8 digits, 3 retries, * opts out) \
-             → PIN (4 digits, 3 retries, * opts out) → redirect /demo/self-service; agent: enqueue \"support\"; \
-             opt-out: enqueue \"support\""
+             → PIN (4 digits, 3 retries, * opts out) → redirect /demo/self-service; \
+             agent: enqueue \"support\" (hold music /hold); opt-out: enqueue \"support\" (hold music /hold)"
         );
         assert_eq!(
             lines[1],

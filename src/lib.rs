@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod crm;
 pub mod flow;
+pub mod handoff;
 pub mod ivr;
 pub mod links;
 pub mod routes;

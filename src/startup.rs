@@ -4,6 +4,8 @@
 
 use crate::config::Config;
 use crate::crm::{demo, CrmClient};
+use crate::handoff::HandoffTokens;
+use crate::links::LinkSigner;
 use crate::routes::{self, AppState};
 use crate::state_token::StateSigner;
 use crate::store::CallStore;
@@ -17,6 +19,8 @@ use tracing::Instrument;
 
 /// Webhook bodies are a few kB; anything far bigger is not Twilio.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How long an agent's screen pop link stays valid: a working shift.
+pub const SCREEN_POP_TTL_SECS: u64 = 8 * 3600;
 
 pub struct Application {
     server: Server,
@@ -56,8 +60,18 @@ impl Application {
             public_base: public_base.clone(),
         });
         let store = CallStore::new(config.server.call_record_ttl);
-        let state =
-            web::Data::new(AppState { config: Arc::new(config), crm, signer, store, public_base: public_base.clone() });
+        // Screen pop links outlive the call: an agent may reopen one after it.
+        let links = LinkSigner::new(config.secrets.state_keys.iter().map(|k| k.expose()), SCREEN_POP_TTL_SECS);
+        let tokens = HandoffTokens::new(config.secrets.handoff_key.expose(), config.server.handoff_token_ttl.as_secs());
+        let state = web::Data::new(AppState {
+            config: Arc::new(config),
+            crm,
+            signer,
+            store,
+            public_base: public_base.clone(),
+            links,
+            tokens,
+        });
 
         let server = HttpServer::new(move || {
             App::new()

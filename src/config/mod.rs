@@ -3,6 +3,7 @@
 //! start-up with an error naming its key.
 
 mod file;
+mod handoff;
 mod line;
 mod secrets;
 
@@ -10,8 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 pub use file::FileConfig;
-pub use line::{Handoff, Line, Speech};
-pub use secrets::{Secret, Secrets};
+pub use handoff::{DialTo, Handoff, MAX_SIP_BASE_CHARS};
+pub use line::{Line, Speech};
+pub use secrets::{KeySource, Secret, Secrets};
 
 /// The embedded demo configuration, used when no `--config` is given.
 pub const DEMO_CONFIG: &str = include_str!("../../demo/vouch.toml");
@@ -47,6 +49,8 @@ pub struct Server {
     pub state_ttl: Duration,
     pub webhook_deadline: Duration,
     pub call_record_ttl: Duration,
+    /// How long a redirect handoff's token stays valid.
+    pub handoff_token_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +97,18 @@ impl Lines {
 
     pub fn iter(&self) -> impl Iterator<Item = &Line> {
         self.by_name.values()
+    }
+
+    /// The key of the first handoff that redirects outside Vouch, if any.
+    fn external_redirect(&self) -> Option<String> {
+        self.iter().find_map(|l| {
+            [("next", &l.next), ("agent", &l.agent), ("opt_out", &l.opt_out)].into_iter().find_map(|(k, h)| match h {
+                Handoff::Redirect { url } if !url.starts_with('/') || url.starts_with("//") => {
+                    Some(format!("lines.{}.{k}.url", l.name))
+                }
+                _ => None,
+            })
+        })
     }
 }
 
@@ -179,6 +195,13 @@ impl Config {
                 60,
                 30 * 86_400,
             )?,
+            handoff_token_ttl: secs(
+                file.server.handoff_token_ttl_secs,
+                300,
+                "server.handoff_token_ttl_secs",
+                10,
+                3_600,
+            )?,
         };
 
         let crm_url = match env.var("VOUCH_CRM_URL") {
@@ -205,8 +228,8 @@ impl Config {
             cache_capacity: file.crm.cache_capacity.unwrap_or(100_000),
         };
 
-        let secrets = Secrets::from_env(env)?;
         let lines = resolve_lines(file.lines, file.default_line)?;
+        let secrets = Secrets::from_env(env, lines.external_redirect().as_deref())?;
         Ok(Self { server, crm, secrets, lines })
     }
 }

@@ -3,11 +3,14 @@
 
 mod api;
 mod demo;
+mod handoff;
 mod health;
 mod voice;
 
 use crate::config::Config;
 use crate::crm::CrmClient;
+use crate::handoff::{paths, HandoffTokens};
+use crate::links::LinkSigner;
 use crate::state_token::StateSigner;
 use crate::store::CallStore;
 use actix_web::web;
@@ -21,14 +24,32 @@ pub struct AppState {
     pub store: CallStore,
     /// The public base URL, without a trailing slash.
     pub public_base: String,
+    /// Signs the agent screen pop links handoffs carry.
+    pub links: LinkSigner,
+    /// Signs the token on redirect handoffs.
+    pub tokens: HandoffTokens,
+}
+
+impl AppState {
+    /// URLs and signers for TwiML answering `call_sid` now.
+    pub fn urls<'a>(&'a self, call_sid: &'a str) -> crate::ivr::Urls<'a> {
+        crate::ivr::Urls { base: &self.public_base, call_sid, now: now(), links: &self.links, tokens: &self.tokens }
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/api/calls/{call_sid}", web::get().to(api::call))
         .route("/demo/self-service", web::route().to(demo::self_service))
+        .route(paths::HOLD, web::route().to(handoff::hold))
+        .route(paths::HOLD_AUDIO, web::get().to(handoff::hold_audio))
+        .route(paths::HOLD_AUDIO, web::head().to(handoff::hold_audio))
+        .route(paths::QUEUE_CONNECT, web::route().to(handoff::queue_connect))
+        .route("/whisper/{call_sid}", web::route().to(handoff::whisper))
         .route("/voice", web::route().to(voice::start))
         .route("/voice/{line}", web::route().to(voice::start_on_line))
+        // Before `{stage}`, which would otherwise claim it.
+        .route("/voice/{line}/dialed", web::route().to(handoff::dialed))
         .route("/voice/{line}/{stage}", web::route().to(voice::entry));
 }
 
