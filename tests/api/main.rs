@@ -4,5 +4,7 @@
 mod admin;
 mod crm;
 mod flow;
+mod handoff;
+mod handoff_routes;
 mod helpers;
 mod security;
