@@ -78,9 +78,27 @@ async fn keyed_pins_and_unmasked_numbers_never_reach_the_logs() {
         }
     }
     for pin in KEYED_PINS {
-        assert!(!logs.contains(pin), "keyed PIN {pin} appears in the logs");
+        assert!(!contains_standalone(&logs, pin), "keyed PIN {pin} appears in the logs");
     }
     for unmasked in ["5551230001", "5559990000", "7700900123", "87654321"] {
         assert!(!logs.contains(unmasked), "{unmasked} appears unmasked in the logs");
     }
+}
+
+/// Whether `needle` occurs with no digit right before or after it: a keyed
+/// PIN, not four digits inside a timestamp's microseconds or a pointer value.
+fn contains_standalone(haystack: &str, needle: &str) -> bool {
+    haystack.match_indices(needle).any(|(i, _)| {
+        let before = haystack[..i].chars().next_back();
+        let after = haystack[i + needle.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
+#[test]
+fn standalone_matches_skip_longer_numbers() {
+    assert!(contains_standalone("Digits=9087&x", "9087"));
+    assert!(contains_standalone("\"9087\"", "9087"));
+    assert!(!contains_standalone("20:18:50.379087Z", "9087"));
+    assert!(!contains_standalone("Token(190872)", "9087"));
 }

@@ -8,3 +8,4 @@ mod handoff;
 mod handoff_routes;
 mod helpers;
 mod security;
+mod twiml_oracle;
