@@ -112,14 +112,14 @@ fn describe_line(line: &Line, is_default: bool) -> String {
         Some(v) => steps.push(format!("{} ({})", line.factor_name, entry(v, rules.retries))),
         None => steps.push("no verification".to_string()),
     }
-    steps.push(handoff(&line.next));
+    steps.push(handoff(&line.next, line));
     format!(
         "{} ({}): {}; agent: {}; opt-out: {}",
         line.name,
         reached.join(", "),
         steps.join(" → "),
-        handoff(&line.agent),
-        handoff(&line.opt_out),
+        handoff(&line.agent, line),
+        handoff(&line.opt_out, line),
     )
 }
 
@@ -142,8 +142,8 @@ fn entry(rules: &EntryRules, retries: u8) -> String {
     format!("{digits}, {retries}, {opt_out}")
 }
 
-/// `redirect /demo/self-service`, `enqueue "support"`.
-fn handoff(h: &Handoff) -> String {
+/// `redirect /demo/self-service`, `enqueue "support"`, `dial number +1… (…)`.
+fn handoff(h: &Handoff, line: &Line) -> String {
     match h {
         Handoff::Redirect { url } => format!("redirect {url}"),
         Handoff::Enqueue { queue, workflow_sid, wait_url, task_priority, task_timeout_secs } => {
@@ -167,12 +167,12 @@ fn handoff(h: &Handoff) -> String {
             }
         }
         Handoff::Dial { to, caller_id, timeout_secs, answer_on_bridge, whisper } => {
-            let target = match to {
-                DialTo::Number(n) => format!("dial number {n}"),
-                DialTo::Client(id) => format!("dial client {id} (context in <Parameter>s)"),
-                DialTo::Sip(uri) => format!("dial SIP {uri} (context in X- headers)"),
+            let (target, mut extras) = match to {
+                DialTo::Number(n) => (format!("dial number {n}"), vec![]),
+                DialTo::Client(id) => (format!("dial client {id}"), vec!["context in <Parameter>s".to_string()]),
+                DialTo::Sip(uri) => (format!("dial SIP {uri}"), vec!["context in X- headers".to_string()]),
             };
-            let mut extras = vec![if *whisper { "whisper" } else { "no whisper" }.to_string()];
+            extras.push(if *whisper { "whisper" } else { "no whisper" }.to_string());
             if *answer_on_bridge {
                 extras.push("answerOnBridge".into());
             }
@@ -182,7 +182,8 @@ fn handoff(h: &Handoff) -> String {
             if let Some(c) = caller_id {
                 extras.push(format!("caller ID {c}"));
             }
-            extras.push("unanswered: the line's queue".into());
+            // Never a Dial, so this cannot recurse.
+            extras.push(format!("unanswered: {}", handoff(&line.fallback_queue(), line)));
             format!("{target} ({})", extras.join(", "))
         }
     }
@@ -295,6 +296,18 @@ mod tests {
              → date of birth (8 digits, 1 retry, no opt-out) → redirect https://app.example.com/ivr; \
              agent: enqueue \"front desk\" (TaskRouter workflow WW0123456789abcdef0123456789abcdef, priority 5); \
              opt-out: enqueue \"front desk\" (TaskRouter workflow WW0123456789abcdef0123456789abcdef, priority 5)"
+        );
+        let dial = describe(&load(
+            "[lines.main.next]\ntype = \"dial_sip\"\nuri = \"sip:a@pbx.test\"\nwhisper = false\n\
+             [lines.main.agent]\ntype = \"dial_number\"\nnumber = \"+15551234567\"\ntimeout_secs = 20\n",
+            &[],
+        ));
+        assert!(
+            dial.contains(
+                "→ dial SIP sip:a@pbx.test (context in X- headers, no whisper, answerOnBridge, unanswered: enqueue \"main\"); \
+                 agent: dial number +15551234567 (whisper, answerOnBridge, ring 20 s, unanswered: enqueue \"main\")"
+            ),
+            "{dial}"
         );
         let zero = describe(&load("[lines.x]\nretries = 0\n", &[]));
         assert!(zero.contains("(8 digits, no retries, * opts out)"), "{zero}");

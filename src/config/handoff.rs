@@ -95,15 +95,23 @@ fn check_sip(key: &str, uri: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn check_caller_id(key: &str, caller_id: &str) -> Result<(), ConfigError> {
+/// A Dial's `callerId`: a number on the account or a client identity; for
+/// SIP, Twilio takes any string of letters, digits and `+ - _ .`.
+fn check_caller_id(key: &str, caller_id: &str, sip: bool) -> Result<(), ConfigError> {
     let ok = match caller_id.strip_prefix("client:") {
         Some(identity) => valid_identity(identity),
+        None if sip => {
+            !caller_id.is_empty()
+                && caller_id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'_' | b'.'))
+        }
         None => E164::parse(caller_id).is_some(),
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(err(key, "caller_id", format!("{caller_id:?} is neither an E.164 number nor client:<identity>")))
+    match (ok, sip) {
+        (true, _) => Ok(()),
+        (false, true) => Err(err(key, "caller_id", format!("{caller_id:?}: letters, digits and + - _ . only"))),
+        (false, false) => {
+            Err(err(key, "caller_id", format!("{caller_id:?} is neither an E.164 number nor client:<identity>")))
+        }
     }
 }
 
@@ -116,7 +124,7 @@ pub fn resolve(key: &str, h: HandoffFile) -> Result<Handoff, ConfigError> {
                 whisper: Option<bool>|
      -> Result<Handoff, ConfigError> {
         if let Some(c) = &caller_id {
-            check_caller_id(key, c)?;
+            check_caller_id(key, c, matches!(to, DialTo::Sip(_)))?;
         }
         if let Some(t) = timeout_secs {
             if !(5..=600).contains(&t) {

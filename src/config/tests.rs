@@ -134,6 +134,7 @@ fn bad_handoffs_name_their_key() {
             "lines.main.agent.uri",
         ),
         (agent("type = \"dial_sip\"\nuri = \"sip:\""), "lines.main.agent.uri"),
+        (agent("type = \"dial_sip\"\nuri = \"sip:a@b\"\ncaller_id = \"Vouch IVR\""), "lines.main.agent.caller_id"),
         (agent("type = \"enqueue\"\nqueue = \"q\"\nwait_url = \"ftp://x\""), "lines.main.agent.wait_url"),
         (agent("type = \"dial_number\"\nnumber = \"+15551234567\"\ncolour = 1"), "lines.main.agent"),
         (agent("type = \"conference\""), "lines.main.agent"),
@@ -160,6 +161,7 @@ fn every_dial_variant_resolves_with_its_defaults() {
         [lines.main.opt_out]
         type = "dial_sip"
         uri = "sips:agent@pbx.example.com;transport=tls"
+        caller_id = "Vouch-IVR"
     "#;
     let c = Config::from_toml(toml, &env(&[])).expect("config");
     let l = c.lines.get("main").unwrap();

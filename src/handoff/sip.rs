@@ -12,8 +12,11 @@ pub const MAX_URI_CHARS: usize = 254;
 /// Everything but RFC 3986's unreserved characters is encoded.
 const VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
+/// Control characters (a newline in a CRM name) would make Twilio drop the
+/// header (warning 32112): they become spaces before encoding.
 fn enc(v: &str) -> String {
-    utf8_percent_encode(v, VALUE).to_string()
+    let clean: String = v.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    utf8_percent_encode(&clean, VALUE).to_string()
 }
 
 /// `sip:agent@pbx.example.com?x-idv-status=verified&x-customer-id=…`.
@@ -88,5 +91,6 @@ mod tests {
         let huge_id = "9".repeat(300);
         let u = uri(&base, &ctx("Ada", &huge_id));
         assert!(u.chars().count() <= MAX_URI_CHARS && u.ends_with("?x-idv-status=verified&x-customer-name=Ada"), "{u}");
+        assert!(uri("sip:a@b", &ctx("Ada\nLovelace", "1")).ends_with("x-customer-name=Ada%20Lovelace"));
     }
 }
