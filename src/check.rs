@@ -2,7 +2,7 @@
 //! so an operator can see what each line will do before a call reaches it.
 //! Secret values are never printed, only whether each one is set.
 
-use crate::config::{Config, Handoff, Line};
+use crate::config::{Config, DialTo, Handoff, KeySource, Line};
 use crate::flow::EntryRules;
 use std::fmt::Write as _;
 
@@ -86,6 +86,14 @@ pub fn describe(config: &Config) -> String {
         format!("set ({} users, {} API tokens)", users.user_count(), users.token_count())
     };
     secret(users.source.unwrap_or("VOUCH_USERS_FILE"), &logins);
+    secret(
+        "VOUCH_HANDOFF_SECRET",
+        match s.handoff_key_source {
+            KeySource::Env => "set",
+            KeySource::Demo => "demo mode (published demo key signs redirect tokens)",
+            KeySource::Random => "not set (random key each start; no line redirects outside Vouch)",
+        },
+    );
 
     let host = config.server.public_url.host_str().unwrap_or("");
     if !s.demo_auth && matches!(host, "localhost" | "127.0.0.1" | "[::1]") {
@@ -113,14 +121,14 @@ fn describe_line(line: &Line, is_default: bool) -> String {
         Some(v) => steps.push(format!("{} ({})", line.factor_name, entry(v, rules.retries))),
         None => steps.push("no verification".to_string()),
     }
-    steps.push(handoff(&line.next));
+    steps.push(handoff(&line.next, line));
     format!(
         "{} ({}): {}; agent: {}; opt-out: {}",
         line.name,
         reached.join(", "),
         steps.join(" → "),
-        handoff(&line.agent),
-        handoff(&line.opt_out),
+        handoff(&line.agent, line),
+        handoff(&line.opt_out, line),
     )
 }
 
@@ -143,8 +151,8 @@ fn entry(rules: &EntryRules, retries: u8) -> String {
     format!("{digits}, {retries}, {opt_out}")
 }
 
-/// `redirect /demo/self-service`, `enqueue "support"`.
-fn handoff(h: &Handoff) -> String {
+/// `redirect /demo/self-service`, `enqueue "support"`, `dial number +1… (…)`.
+fn handoff(h: &Handoff, line: &Line) -> String {
     match h {
         Handoff::Redirect { url } => format!("redirect {url}"),
         Handoff::Enqueue { queue, workflow_sid, wait_url, task_priority, task_timeout_secs } => {
@@ -166,6 +174,26 @@ fn handoff(h: &Handoff) -> String {
             } else {
                 format!("enqueue {queue:?} ({})", extras.join(", "))
             }
+        }
+        Handoff::Dial { to, caller_id, timeout_secs, answer_on_bridge, whisper } => {
+            let (target, mut extras) = match to {
+                DialTo::Number(n) => (format!("dial number {n}"), vec![]),
+                DialTo::Client(id) => (format!("dial client {id}"), vec!["context in <Parameter>s".to_string()]),
+                DialTo::Sip(uri) => (format!("dial SIP {uri}"), vec!["context in X- headers".to_string()]),
+            };
+            extras.push(if *whisper { "whisper" } else { "no whisper" }.to_string());
+            if *answer_on_bridge {
+                extras.push("answerOnBridge".into());
+            }
+            if let Some(t) = timeout_secs {
+                extras.push(format!("ring {t} s"));
+            }
+            if let Some(c) = caller_id {
+                extras.push(format!("caller ID {c}"));
+            }
+            // Never a Dial, so this cannot recurse.
+            extras.push(format!("unanswered: {}", handoff(&line.fallback_queue(), line)));
+            format!("{target} ({})", extras.join(", "))
         }
     }
 }
@@ -197,8 +225,8 @@ mod tests {
         assert_eq!(
             lines[0],
             "support (+15005550006, default): caller-ID lookup → account number (8 digits, 3 retries, * opts out) \
-             → PIN (4 digits, 3 retries, * opts out) → redirect /demo/self-service; agent: enqueue \"support\"; \
-             opt-out: enqueue \"support\""
+             → PIN (4 digits, 3 retries, * opts out) → redirect /demo/self-service; \
+             agent: enqueue \"support\" (hold music /hold); opt-out: enqueue \"support\" (hold music /hold)"
         );
         assert_eq!(
             lines[1],
@@ -278,6 +306,18 @@ mod tests {
              → date of birth (8 digits, 1 retry, no opt-out) → redirect https://app.example.com/ivr; \
              agent: enqueue \"front desk\" (TaskRouter workflow WW0123456789abcdef0123456789abcdef, priority 5); \
              opt-out: enqueue \"front desk\" (TaskRouter workflow WW0123456789abcdef0123456789abcdef, priority 5)"
+        );
+        let dial = describe(&load(
+            "[lines.main.next]\ntype = \"dial_sip\"\nuri = \"sip:a@pbx.test\"\nwhisper = false\n\
+             [lines.main.agent]\ntype = \"dial_number\"\nnumber = \"+15551234567\"\ntimeout_secs = 20\n",
+            &[],
+        ));
+        assert!(
+            dial.contains(
+                "→ dial SIP sip:a@pbx.test (context in X- headers, no whisper, answerOnBridge, unanswered: enqueue \"main\"); \
+                 agent: dial number +15551234567 (whisper, answerOnBridge, ring 20 s, unanswered: enqueue \"main\")"
+            ),
+            "{dial}"
         );
         let zero = describe(&load("[lines.x]\nretries = 0\n", &[]));
         assert!(zero.contains("(8 digits, no retries, * opts out)"), "{zero}");

@@ -1,21 +1,45 @@
 //! Turns the flow's [`Reply`] into TwiML for one line: the prompts it names,
 //! a Gather whose action carries the signed state, or the handoff verb with
-//! the context. Pure: the URLs and the sealed state are passed in.
+//! the context. Pure: the URLs, the signers, the time and the sealed state
+//! are passed in.
 
-use crate::config::{Handoff, Line, Speech};
+use crate::config::{Line, Speech};
 use crate::flow::{Context, Destination, Prompt, Reply, Stage};
-use crate::twilio::twiml::{Gather, Response, Speak, Task, Verb};
+use crate::handoff::HandoffTokens;
+use crate::links::LinkSigner;
+use crate::twilio::twiml::{Gather, Response, Speak, Verb};
 
 /// Flex shows task attributes up to this size.
 pub const MAX_TASK_ATTRIBUTES: usize = 1024;
 
-/// Where action URLs point.
+/// Where URLs point, and what signs the links a handoff carries.
 pub struct Urls<'a> {
     /// The public base URL, without a trailing slash.
     pub base: &'a str,
+    /// The call being answered.
+    pub call_sid: &'a str,
+    /// Unix seconds, for link and token expiry.
+    pub now: u64,
+    pub links: &'a LinkSigner,
+    pub tokens: &'a HandoffTokens,
 }
 
 impl Urls<'_> {
+    /// The agent's screen pop for this call: a signed, expiring absolute link.
+    pub fn screen_pop(&self) -> String {
+        format!("{}{}", self.base, self.links.sign(&crate::links::screen_pop_path(self.call_sid), self.now))
+    }
+
+    /// The whisper an answering agent hears about this call.
+    pub fn whisper(&self) -> String {
+        format!("{}/whisper/{}", self.base, self.call_sid)
+    }
+
+    /// The `<Dial action>`: where Twilio reports how the dial ended.
+    pub fn dialed(&self, line: &str) -> String {
+        format!("{}/voice/{line}/dialed", self.base)
+    }
+
     /// The action URL for an entry at `stage` on `line`.
     pub fn entry(&self, line: &str, stage: Stage, token: &str) -> String {
         format!("{}/voice/{line}/{}?state={token}", self.base, stage.as_str())
@@ -36,11 +60,12 @@ fn speak(s: &Speech) -> Speak {
         Speech::Say { text, voice, language } => {
             Speak::Say { text: text.clone(), voice: voice.clone(), language: language.clone() }
         }
-        Speech::Play { url } => Speak::Play { url: url.clone() },
+        Speech::Play { url } => Speak::Play { url: url.clone(), loops: None },
     }
 }
 
-fn prompts(line: &Line, names: &[Prompt]) -> Vec<Speak> {
+/// The line's configured speech for `names`, skipping silenced prompts.
+pub fn prompts(line: &Line, names: &[Prompt]) -> Vec<Speak> {
     names.iter().filter_map(|p| line.speech(*p)).map(speak).collect()
 }
 
@@ -83,7 +108,7 @@ pub fn render(
                 Destination::Agent => &line.agent,
                 Destination::OptOut => &line.opt_out,
             };
-            doc.push(handoff_verb(handoff, context, urls));
+            doc.push(crate::handoff::verb(&line.name, handoff, context, urls));
         }
     }
     doc
@@ -101,38 +126,9 @@ pub fn context_pairs(c: &Context) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn handoff_verb(h: &Handoff, context: &Context, urls: &Urls<'_>) -> Verb {
-    match h {
-        Handoff::Redirect { url } => {
-            let base = urls.resolve(url);
-            let mut target = url::Url::parse(&base).unwrap_or_else(|_| {
-                // Checked at configuration time; fall back to the raw string.
-                url::Url::parse("http://invalid.invalid/").expect("static URL")
-            });
-            {
-                let mut q = target.query_pairs_mut();
-                for (k, v) in context_pairs(context) {
-                    q.append_pair(k, &v);
-                }
-            }
-            Verb::Redirect { url: target.to_string() }
-        }
-        Handoff::Enqueue { queue, workflow_sid, wait_url, task_priority, task_timeout_secs } => Verb::Enqueue {
-            queue: queue.clone(),
-            workflow_sid: workflow_sid.clone(),
-            wait_url: wait_url.as_ref().map(|u| u.to_string()),
-            task: workflow_sid.as_ref().map(|_| Task {
-                json: task_attributes(context),
-                priority: *task_priority,
-                timeout_secs: *task_timeout_secs,
-            }),
-        },
-    }
-}
-
-/// The TaskRouter attributes: the context, kept under Flex's limit by
-/// shortening the name (never by dropping the status).
-pub fn task_attributes(context: &Context) -> String {
+/// The TaskRouter attributes: the context and the agent's screen pop link,
+/// kept under Flex's limit by shortening the name (never by dropping the status).
+pub fn task_attributes(context: &Context, screen_pop_url: &str) -> String {
     let build = |name: &str| {
         let mut map = serde_json::Map::new();
         for (k, v) in context_pairs(context) {
@@ -143,6 +139,7 @@ pub fn task_attributes(context: &Context) -> String {
             };
             map.insert(k.to_string(), value);
         }
+        map.insert("screen_pop_url".into(), serde_json::Value::String(screen_pop_url.to_string()));
         serde_json::Value::Object(map).to_string()
     };
     let mut name: String = context.customer_name.clone().unwrap_or_default();
@@ -174,10 +171,12 @@ mod tests {
             service_line: "support".into(),
             opted_out: false,
         };
-        let json = task_attributes(&c);
+        let pop = "https://vouch.example.com/agent/calls/CA0123?exp=1&sig=abc";
+        let json = task_attributes(&c, pop);
         assert!(json.len() <= MAX_TASK_ATTRIBUTES, "{}", json.len());
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["idv_status"], "verified");
+        assert_eq!(v["screen_pop_url"], pop);
         assert_eq!(v["opted_out"], false);
         assert!(!v["customer_name"].as_str().unwrap().is_empty());
     }

@@ -25,6 +25,7 @@ pub mod config;
 pub mod crm;
 pub mod endpoint;
 pub mod flow;
+pub mod handoff;
 pub mod ivr;
 pub mod links;
 pub mod record;

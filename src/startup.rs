@@ -5,6 +5,7 @@
 use crate::auth::session::SessionSigner;
 use crate::config::Config;
 use crate::crm::{demo, CrmClient};
+use crate::handoff::HandoffTokens;
 use crate::links::{LinkSigner, SCREEN_POP_TTL_SECS};
 use crate::record::Recorder;
 use crate::routes::{self, AppState};
@@ -69,6 +70,7 @@ impl Application {
         let links = LinkSigner::new(config.secrets.state_keys.iter().map(|k| k.expose()), SCREEN_POP_TTL_SECS);
         let sessions = SessionSigner::new(config.secrets.state_keys.iter().map(|k| k.expose()));
         let store = CallStore::new(config.server.call_record_ttl);
+        let tokens = HandoffTokens::new(config.secrets.handoff_key.expose(), config.server.handoff_token_ttl.as_secs());
         let state = web::Data::new(AppState {
             config: Arc::new(config),
             crm,
@@ -77,6 +79,7 @@ impl Application {
             public_base: public_base.clone(),
             links,
             sessions,
+            tokens,
         });
 
         let server = HttpServer::new(move || {

@@ -66,7 +66,7 @@ fn the_demo_config_passes_and_describes_both_lines() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "status {:?}; stderr: {stderr}", out.status);
     for expected in [
-        "support (+15005550006, default): caller-ID lookup → account number (8 digits, 3 retries, * opts out) → PIN (4 digits, 3 retries, * opts out) → redirect /demo/self-service; agent: enqueue \"support\"; opt-out: enqueue \"support\"",
+        "support (+15005550006, default): caller-ID lookup → account number (8 digits, 3 retries, * opts out) → PIN (4 digits, 3 retries, * opts out) → redirect /demo/self-service; agent: enqueue \"support\" (hold music /hold); opt-out: enqueue \"support\" (hold music /hold)",
         "sales (+15005550007): caller-ID lookup off → customer ID (6–10 digits, 2 retries, * opts out) → no verification → enqueue \"sales\"",
         "CRM: built-in demo CRM",
         "public URL: http://localhost:8080",

@@ -5,7 +5,9 @@
 use proptest::prelude::*;
 use vouch::config::{Config, Line};
 use vouch::flow::{self, CallerNumber, Customer, Entry, FlowState, IdvMethod, Input, Lookup, Stage, Verification};
+use vouch::handoff::HandoffTokens;
 use vouch::ivr::{self, Urls};
+use vouch::links::LinkSigner;
 use vouch::state_token::StateSigner;
 
 const SID: &str = "CA0123456789abcdef0123456789abcdef";
@@ -110,7 +112,10 @@ proptest! {
         };
         let state = if start { line.rules.fresh_state() } else { state };
         let reply = flow::step(&line.rules, state, input).expect("a consistent state and input never fail");
-        let doc = ivr::render(line, &reply, &Urls { base: "https://ivr.example.com" }, |s| StateSigner::new(["p".repeat(32).as_str()], 600).seal(s, SID, 1000)).render();
+        let links = LinkSigner::new(["p".repeat(32).as_str()], 600);
+        let tokens = HandoffTokens::new(&"h".repeat(32), 300);
+        let urls = Urls { base: "https://ivr.example.com", call_sid: SID, now: 1000, links: &links, tokens: &tokens };
+        let doc = ivr::render(line, &reply, &urls, |s| StateSigner::new(["p".repeat(32).as_str()], 600).seal(s, SID, 1000)).render();
         prop_assert!(vouch::sim::twiml::parse(&doc).is_ok(), "{doc}");
     }
 }

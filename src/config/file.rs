@@ -31,6 +31,8 @@ pub struct ServerFile {
     pub call_record_ttl_secs: Option<u64>,
     /// On SIGTERM, in-flight webhooks get this long to finish.
     pub shutdown_timeout_secs: Option<u64>,
+    /// How long the token on a redirect handoff stays valid.
+    pub handoff_token_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +108,12 @@ pub struct PromptsFile {
     pub too_many_tries: Option<PromptFile>,
     pub crm_unavailable: Option<PromptFile>,
     pub to_agent: Option<PromptFile>,
+    /// Said on hold by Vouch's `/hold` wait URL, before the music.
+    pub hold: Option<PromptFile>,
+    /// Said when a dialled agent did not answer, before the queue.
+    pub agent_unavailable: Option<PromptFile>,
+    /// Said to the caller when an agent dequeues them (`/queue/connect`).
+    pub connecting: Option<PromptFile>,
 }
 
 /// A prompt: plain text (said with the line's voice), a table with `say`
@@ -122,14 +130,40 @@ pub enum PromptFile {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum HandoffFile {
-    /// `<Redirect>` to a URL (a self-service app), the context in its query.
+    /// `<Redirect>` to a URL (a self-service app), the context and a signed
+    /// token in its query.
     Redirect { url: String },
     /// `<Enqueue>` into a queue, through TaskRouter when `workflow_sid` is set.
     Enqueue {
         queue: String,
         workflow_sid: Option<String>,
+        /// `/hold`: Vouch's own hold message and music.
         wait_url: Option<String>,
         task_priority: Option<u32>,
         task_timeout_secs: Option<u32>,
+    },
+    /// `<Dial><Number>`, with a whisper to the agent.
+    DialNumber {
+        number: String,
+        caller_id: Option<String>,
+        timeout_secs: Option<u32>,
+        answer_on_bridge: Option<bool>,
+        whisper: Option<bool>,
+    },
+    /// `<Dial><Client>`: a Voice SDK agent, the context in `<Parameter>`s.
+    DialClient {
+        identity: String,
+        caller_id: Option<String>,
+        timeout_secs: Option<u32>,
+        answer_on_bridge: Option<bool>,
+        whisper: Option<bool>,
+    },
+    /// `<Dial><Sip>`: the context in `X-` headers on the URI.
+    DialSip {
+        uri: String,
+        caller_id: Option<String>,
+        timeout_secs: Option<u32>,
+        answer_on_bridge: Option<bool>,
+        whisper: Option<bool>,
     },
 }

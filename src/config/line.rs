@@ -1,7 +1,8 @@
 //! One service line, resolved: the flow's rules, every prompt, and where
 //! calls go when the flow ends.
 
-use super::file::{HandoffFile, LineFile, PromptFile};
+use super::file::{LineFile, PromptFile};
+use super::handoff::{self, Handoff};
 use super::ConfigError;
 use crate::flow::{EntryRules, LineRules, Prompt, E164};
 use std::collections::HashMap;
@@ -11,20 +12,6 @@ use std::collections::HashMap;
 pub enum Speech {
     Say { text: String, voice: Option<String>, language: Option<String> },
     Play { url: String },
-}
-
-/// Where a finished flow sends the call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Handoff {
-    /// An absolute URL, or a path (`/demo/self-service`) on Vouch's public URL.
-    Redirect { url: String },
-    Enqueue {
-        queue: String,
-        workflow_sid: Option<String>,
-        wait_url: Option<url::Url>,
-        task_priority: Option<u32>,
-        task_timeout_secs: Option<u32>,
-    },
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +27,9 @@ pub struct Line {
     pub next: Handoff,
     pub agent: Handoff,
     pub opt_out: Handoff,
+    /// The line's default `<Say>` voice and language (also for whispers).
+    pub voice: Option<String>,
+    pub language: Option<String>,
     /// `None`: silence (the prompt was configured as "").
     prompts: HashMap<Prompt, Option<Speech>>,
     ask_identifier: Option<Speech>,
@@ -57,6 +47,23 @@ impl Line {
             Prompt::AskFactor => self.ask_factor.as_ref(),
             other => self.prompts.get(&other).and_then(Option::as_ref),
         }
+    }
+
+    /// Where a call goes when a dialled agent does not answer: the line's
+    /// first queue (agent, then next step, then opt-out), else a queue
+    /// named after the line. Never another Dial, so a fallback cannot loop.
+    pub fn fallback_queue(&self) -> Handoff {
+        [&self.agent, &self.next, &self.opt_out]
+            .into_iter()
+            .find(|h| matches!(h, Handoff::Enqueue { .. }))
+            .cloned()
+            .unwrap_or_else(|| Handoff::Enqueue {
+                queue: self.name.clone(),
+                workflow_sid: None,
+                wait_url: None,
+                task_priority: None,
+                task_timeout_secs: None,
+            })
     }
 
     pub(super) fn resolve(name: &str, f: LineFile) -> Result<Self, ConfigError> {
@@ -168,12 +175,20 @@ impl Line {
                 "We're sorry, we can't look up your details right now.".to_string(),
             ),
             (Prompt::ToAgent, "to_agent", p.to_agent, "Please hold while we connect you to an agent.".to_string()),
+            (Prompt::Hold, "hold", p.hold, "Thanks for holding. An agent will be with you shortly.".to_string()),
+            (
+                Prompt::AgentUnavailable,
+                "agent_unavailable",
+                p.agent_unavailable,
+                "Sorry, that agent couldn't take your call. Please hold for the next available agent.".to_string(),
+            ),
+            (Prompt::Connecting, "connecting", p.connecting, "Thanks for waiting. Connecting you now.".to_string()),
         ] {
             prompts.insert(prompt, speech(&format!("prompts.{k}"), given, default)?);
         }
 
         let agent = match f.agent {
-            Some(h) => resolve_handoff(&key("agent"), h)?,
+            Some(h) => handoff::resolve(&key("agent"), h)?,
             None => Handoff::Enqueue {
                 queue: name.to_string(),
                 workflow_sid: None,
@@ -183,11 +198,11 @@ impl Line {
             },
         };
         let next = match f.next {
-            Some(h) => resolve_handoff(&key("next"), h)?,
+            Some(h) => handoff::resolve(&key("next"), h)?,
             None => agent.clone(),
         };
         let opt_out = match f.opt_out {
-            Some(h) => resolve_handoff(&key("opt_out"), h)?,
+            Some(h) => handoff::resolve(&key("opt_out"), h)?,
             None => agent.clone(),
         };
 
@@ -208,6 +223,8 @@ impl Line {
             next,
             agent,
             opt_out,
+            voice,
+            language,
             prompts,
             ask_identifier,
             ask_factor,
@@ -239,37 +256,10 @@ fn resolve_prompt(
     }
 }
 
-fn http_url(key: &str, raw: &str) -> Result<url::Url, ConfigError> {
+pub(super) fn http_url(key: &str, raw: &str) -> Result<url::Url, ConfigError> {
     let url = url::Url::parse(raw).map_err(|e| ConfigError::new(key, format!("{raw:?} is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(ConfigError::new(key, format!("{raw:?} must be http:// or https://")));
     }
     Ok(url)
-}
-
-fn resolve_handoff(key: &str, h: HandoffFile) -> Result<Handoff, ConfigError> {
-    Ok(match h {
-        HandoffFile::Redirect { url } => {
-            if !url.starts_with('/') || url.starts_with("//") {
-                http_url(&format!("{key}.url"), &url)?;
-            }
-            Handoff::Redirect { url }
-        }
-        HandoffFile::Enqueue { queue, workflow_sid, wait_url, task_priority, task_timeout_secs } => {
-            if queue.trim().is_empty() || queue.chars().count() > 64 {
-                return Err(ConfigError::new(format!("{key}.queue"), "a queue name is 1–64 characters"));
-            }
-            if let Some(sid) = &workflow_sid {
-                let ok = sid.len() == 34 && sid.starts_with("WW") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
-                if !ok {
-                    return Err(ConfigError::new(
-                        format!("{key}.workflow_sid"),
-                        format!("{sid:?} is not a workflow SID (WW + 32 hex)"),
-                    ));
-                }
-            }
-            let wait_url = wait_url.map(|u| http_url(&format!("{key}.wait_url"), &u)).transpose()?;
-            Handoff::Enqueue { queue, workflow_sid, wait_url, task_priority, task_timeout_secs }
-        }
-    })
 }

@@ -3,6 +3,7 @@
 //! start-up with an error naming its key.
 
 mod file;
+mod handoff;
 mod line;
 mod secrets;
 mod users;
@@ -11,8 +12,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 pub use file::FileConfig;
-pub use line::{Handoff, Line, Speech};
-pub use secrets::{Secret, Secrets};
+pub use handoff::{DialTo, Handoff, MAX_SIP_BASE_CHARS};
+pub use line::{Line, Speech};
+pub use secrets::{KeySource, Secret, Secrets};
 pub use users::{ApiToken, Role, User, Users, DEMO_USER};
 
 /// The embedded demo configuration, used when no `--config` is given.
@@ -54,6 +56,8 @@ pub struct Server {
     /// `serve --record-dir`: where every verified webhook is written, for
     /// `vouch replay`. Set by the command line, never by the file.
     pub record_dir: Option<std::path::PathBuf>,
+    /// How long a redirect handoff's token stays valid.
+    pub handoff_token_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +105,18 @@ impl Lines {
 
     pub fn iter(&self) -> impl Iterator<Item = &Line> {
         self.by_name.values()
+    }
+
+    /// The key of the first handoff that redirects outside Vouch, if any.
+    fn external_redirect(&self) -> Option<String> {
+        self.iter().find_map(|l| {
+            [("next", &l.next), ("agent", &l.agent), ("opt_out", &l.opt_out)].into_iter().find_map(|(k, h)| match h {
+                Handoff::Redirect { url } if !url.starts_with('/') || url.starts_with("//") => {
+                    Some(format!("lines.{}.{k}.url", l.name))
+                }
+                _ => None,
+            })
+        })
     }
 }
 
@@ -190,6 +206,13 @@ impl Config {
             // Fly.io's kill_timeout tops out at 300 s; 0 would drop calls mid-sentence.
             shutdown_timeout: secs(file.server.shutdown_timeout_secs, 10, "server.shutdown_timeout_secs", 1, 300)?,
             record_dir: None,
+            handoff_token_ttl: secs(
+                file.server.handoff_token_ttl_secs,
+                300,
+                "server.handoff_token_ttl_secs",
+                10,
+                3_600,
+            )?,
         };
 
         let crm_url = match env.var("VOUCH_CRM_URL") {
@@ -220,8 +243,8 @@ impl Config {
             },
         };
 
-        let secrets = Secrets::from_env(env)?;
         let lines = resolve_lines(file.lines, file.default_line)?;
+        let secrets = Secrets::from_env(env, lines.external_redirect().as_deref())?;
         Ok(Self { server, crm, secrets, lines })
     }
 }

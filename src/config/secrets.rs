@@ -29,6 +29,20 @@ impl std::fmt::Debug for Secret {
 pub const DEMO_AUTH_TOKEN: &str = "vouch-demo-auth-token-not-secret";
 /// The demo admin token: published, so only for trying Vouch locally.
 pub const DEMO_ADMIN_TOKEN: &str = "vouch-demo-admin-token-not-secret";
+/// The demo key for redirect handoff tokens: published, so only for trying
+/// Vouch locally (the README's verification example uses it).
+pub const DEMO_HANDOFF_SECRET: &str = "vouch-demo-handoff-secret-not-secret";
+
+/// Where the handoff token key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// `VOUCH_HANDOFF_SECRET`.
+    Env,
+    /// The published demo key (demo mode).
+    Demo,
+    /// Generated at start-up: only Vouch's own pages receive redirects.
+    Random,
+}
 
 #[derive(Debug, Clone)]
 pub struct Secrets {
@@ -43,10 +57,15 @@ pub struct Secrets {
     pub random_state_key: bool,
     /// Agent-page logins and API tokens (`VOUCH_USERS_FILE` or `VOUCH_USERS`).
     pub users: Users,
+    /// HS256 key for the token on redirect handoffs.
+    pub handoff_key: Secret,
+    pub handoff_key_source: KeySource,
 }
 
 impl Secrets {
-    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+    /// `external_redirect`: the key of a handoff that redirects outside
+    /// Vouch, if any; such an app checks tokens, so they need a real key.
+    pub fn from_env(env: &dyn Env, external_redirect: Option<&str>) -> Result<Self, ConfigError> {
         // Tokens pasted from files often carry a trailing newline.
         let primary = env.var("TWILIO_AUTH_TOKEN").map(|t| t.trim().to_string());
         let secondary = env.var("TWILIO_AUTH_TOKEN_SECONDARY").map(|t| t.trim().to_string());
@@ -88,6 +107,41 @@ impl Secrets {
             None => None,
         };
         let users = Users::from_env(env, demo_auth)?;
-        Ok(Self { auth_tokens, state_keys, admin_token, demo_auth, random_state_key, users })
+        let (handoff_key, handoff_key_source) = match env.var("VOUCH_HANDOFF_SECRET").map(|k| k.trim().to_string()) {
+            Some(k) if k.len() < 32 => {
+                return Err(ConfigError::new(
+                    "VOUCH_HANDOFF_SECRET",
+                    "must be at least 32 characters (e.g. `openssl rand -hex 32`)",
+                ));
+            }
+            Some(k) => (Secret::new(k), KeySource::Env),
+            None if demo_auth => (Secret::new(DEMO_HANDOFF_SECRET), KeySource::Demo),
+            None => match external_redirect {
+                Some(key) => {
+                    return Err(ConfigError::new(
+                        "VOUCH_HANDOFF_SECRET",
+                        format!(
+                            "required: {key} redirects to an app that checks the handoff token signed with it \
+                             (at least 32 characters, e.g. `openssl rand -hex 32`)"
+                        ),
+                    ));
+                }
+                None => {
+                    let mut bytes = [0u8; 32];
+                    rand::thread_rng().fill_bytes(&mut bytes);
+                    (Secret::new(hex::encode(bytes)), KeySource::Random)
+                }
+            },
+        };
+        Ok(Self {
+            auth_tokens,
+            state_keys,
+            admin_token,
+            demo_auth,
+            random_state_key,
+            users,
+            handoff_key,
+            handoff_key_source,
+        })
     }
 }

@@ -123,3 +123,85 @@ fn auth_tokens_are_trimmed_and_a_lone_secondary_is_refused() {
     let e = Config::from_toml(MINIMAL, &env(&[("TWILIO_AUTH_TOKEN_SECONDARY", "second")])).expect_err("lone secondary");
     assert_eq!(e.key, "TWILIO_AUTH_TOKEN_SECONDARY");
 }
+
+#[test]
+fn bad_handoffs_name_their_key() {
+    let agent = |body: &str| format!("[lines.main.agent]\n{body}\n");
+    for (toml, key) in [
+        (agent("type = \"dial_number\"\nnumber = \"555-1234\""), "lines.main.agent.number"),
+        (agent("type = \"dial_number\"\nnumber = \"+15551234567\"\ncaller_id = \"me\""), "lines.main.agent.caller_id"),
+        (agent("type = \"dial_number\"\nnumber = \"+15551234567\"\ntimeout_secs = 2"), "lines.main.agent.timeout_secs"),
+        (agent("type = \"dial_client\"\nidentity = \"agent ada\""), "lines.main.agent.identity"),
+        (agent("type = \"dial_client\"\nidentity = \"\""), "lines.main.agent.identity"),
+        (agent("type = \"dial_sip\"\nuri = \"https://pbx.example.com\""), "lines.main.agent.uri"),
+        (agent("type = \"dial_sip\"\nuri = \"sip:agent@pbx.example.com?x-a=1\""), "lines.main.agent.uri"),
+        (
+            agent(&format!("type = \"dial_sip\"\nuri = \"sip:{}@pbx.example.com\"", "a".repeat(120))),
+            "lines.main.agent.uri",
+        ),
+        (agent("type = \"dial_sip\"\nuri = \"sip:\""), "lines.main.agent.uri"),
+        (agent("type = \"dial_sip\"\nuri = \"sip:a@b\"\ncaller_id = \"Vouch IVR\""), "lines.main.agent.caller_id"),
+        (agent("type = \"enqueue\"\nqueue = \"q\"\nwait_url = \"ftp://x\""), "lines.main.agent.wait_url"),
+        (agent("type = \"dial_number\"\nnumber = \"+15551234567\"\ncolour = 1"), "lines.main.agent"),
+        (agent("type = \"conference\""), "lines.main.agent"),
+        ("[server]\nhandoff_token_ttl_secs = 5\n[lines.main]\n".to_string(), "server.handoff_token_ttl_secs"),
+    ] {
+        let e = err(&toml);
+        assert!(e.key.starts_with(key), "{toml:?}: expected key {key}, got {e}");
+    }
+}
+
+#[test]
+fn every_dial_variant_resolves_with_its_defaults() {
+    let toml = r#"
+        [lines.main.next]
+        type = "dial_client"
+        identity = "agent_ada"
+        [lines.main.agent]
+        type = "dial_number"
+        number = "+15551234567"
+        caller_id = "+15005550006"
+        timeout_secs = 20
+        whisper = false
+        answer_on_bridge = false
+        [lines.main.opt_out]
+        type = "dial_sip"
+        uri = "sips:agent@pbx.example.com;transport=tls"
+        caller_id = "Vouch-IVR"
+    "#;
+    let c = Config::from_toml(toml, &env(&[])).expect("config");
+    let l = c.lines.get("main").unwrap();
+    assert_eq!(
+        l.next,
+        Handoff::Dial {
+            to: DialTo::Client("agent_ada".into()),
+            caller_id: None,
+            timeout_secs: None,
+            answer_on_bridge: true,
+            whisper: true
+        }
+    );
+    assert!(
+        matches!(&l.agent, Handoff::Dial { to: DialTo::Number(n), timeout_secs: Some(20), whisper: false, answer_on_bridge: false, .. } if n == "+15551234567")
+    );
+    assert!(matches!(&l.opt_out, Handoff::Dial { to: DialTo::Sip(u), .. } if u.starts_with("sips:")));
+    // No queue configured: an unanswered dial falls back to one named after the line.
+    assert!(matches!(l.fallback_queue(), Handoff::Enqueue { queue, .. } if queue == "main"));
+}
+
+#[test]
+fn the_handoff_secret_is_required_only_for_redirects_outside_vouch() {
+    let external = "[lines.main.next]\ntype = \"redirect\"\nurl = \"https://app.example.com/ivr\"\n";
+    let real = [("TWILIO_AUTH_TOKEN", "tok")];
+    let e = Config::from_toml(external, &env(&real)).expect_err("no secret");
+    assert_eq!(e.key, "VOUCH_HANDOFF_SECRET");
+    assert!(e.message.contains("lines.main.next.url"), "{e}");
+    let secret = "s".repeat(32);
+    let c = Config::from_toml(external, &env(&[real[0], ("VOUCH_HANDOFF_SECRET", &secret)])).expect("config");
+    assert_eq!((c.secrets.handoff_key_source, c.secrets.handoff_key.expose()), (KeySource::Env, secret.as_str()));
+    let e = Config::from_toml(MINIMAL, &env(&[("VOUCH_HANDOFF_SECRET", "short")])).expect_err("short");
+    assert_eq!(e.key, "VOUCH_HANDOFF_SECRET");
+    // Demo mode: the published demo key; a real token with only Vouch's own pages: a random one.
+    assert_eq!(Config::from_toml(external, &env(&[])).unwrap().secrets.handoff_key_source, KeySource::Demo);
+    assert_eq!(Config::from_toml(DEMO_CONFIG, &env(&real)).unwrap().secrets.handoff_key_source, KeySource::Random);
+}

@@ -161,6 +161,12 @@ pub enum Prompt {
     TooManyTries,
     CrmUnavailable,
     ToAgent,
+    /// Said on hold (Vouch's wait URL), not by the flow itself.
+    Hold,
+    /// A dialled agent did not answer; said before the fallback queue.
+    AgentUnavailable,
+    /// Said to a caller an agent dequeues from a plain queue.
+    Connecting,
 }
 
 /// Where a finished flow sends the call.

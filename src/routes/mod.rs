@@ -4,12 +4,14 @@
 pub mod agent;
 mod api;
 mod demo;
+mod handoff;
 mod health;
 mod voice;
 
 use crate::auth::session::SessionSigner;
 use crate::config::Config;
 use crate::crm::CrmClient;
+use crate::handoff::{paths, HandoffTokens};
 use crate::links::{screen_pop_path, LinkSigner};
 use crate::state_token::StateSigner;
 use crate::store::CallStore;
@@ -28,9 +30,16 @@ pub struct AppState {
     pub links: LinkSigner,
     /// Signs and opens login session cookies.
     pub sessions: SessionSigner,
+    /// Signs the token on redirect handoffs.
+    pub tokens: HandoffTokens,
 }
 
 impl AppState {
+    /// URLs and signers for TwiML answering `call_sid` now.
+    pub fn urls<'a>(&'a self, call_sid: &'a str) -> crate::ivr::Urls<'a> {
+        crate::ivr::Urls { base: &self.public_base, call_sid, now: now(), links: &self.links, tokens: &self.tokens }
+    }
+
     /// The signed, expiring screen-pop link for a call (absolute), to hand
     /// to the agent with the call.
     pub fn screen_pop_url(&self, call_sid: &str, now: u64) -> String {
@@ -57,8 +66,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/static/agent.css", web::get().to(agent::stylesheet))
         .route("/demo/self-service", web::route().to(demo::self_service))
+        .route(paths::HOLD, web::route().to(handoff::hold))
+        .route(paths::HOLD_AUDIO, web::get().to(handoff::hold_audio))
+        .route(paths::HOLD_AUDIO, web::head().to(handoff::hold_audio))
+        .route(paths::QUEUE_CONNECT, web::route().to(handoff::queue_connect))
+        .route("/whisper/{call_sid}", web::route().to(handoff::whisper))
         .route("/voice", web::route().to(voice::start))
         .route("/voice/{line}", web::route().to(voice::start_on_line))
+        // Before `{stage}`, which would otherwise claim it.
+        .route("/voice/{line}/dialed", web::route().to(handoff::dialed))
         .route("/voice/{line}/{stage}", web::route().to(voice::entry));
 }
 

@@ -5,7 +5,7 @@
 use super::{now, twiml, AppState};
 use crate::config::{Handoff, Line, Secret};
 use crate::flow::{self, phone::mask, CallerNumber, Entry, Input, Lookup, Outcome, Reply, Stage, Verification};
-use crate::ivr::{self, Urls};
+use crate::ivr;
 use crate::store::{CallRecord, RecordOutcome};
 use crate::twilio::webhook::Webhook;
 use actix_web::{web, HttpResponse};
@@ -158,7 +158,7 @@ async fn respond(state: &AppState, line: &Line, hook: &Webhook, reply: Reply, mu
                 Outcome::Agent => RecordOutcome::Agent,
                 Outcome::Completed => match handoff {
                     Handoff::Redirect { .. } => RecordOutcome::SelfService,
-                    Handoff::Enqueue { .. } => RecordOutcome::Agent,
+                    Handoff::Enqueue { .. } | Handoff::Dial { .. } => RecordOutcome::Agent,
                 },
             };
             record.finish(context, outcome);
@@ -172,7 +172,7 @@ async fn respond(state: &AppState, line: &Line, hook: &Webhook, reply: Reply, mu
         }
     }
     state.store.put(record).await;
-    let urls = Urls { base: &state.public_base };
+    let urls = state.urls(&hook.call_sid);
     let doc = ivr::render(line, &reply, &urls, |s| state.signer.seal(s, &hook.call_sid, now()));
     twiml(&doc)
 }

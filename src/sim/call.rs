@@ -1,5 +1,6 @@
 //! The call driver. Requests go to `target` but are signed for `public`,
 //! the URL Vouch checks signatures against, as Twilio signs through a proxy.
+//! What happens past the handoff (hold, the agent's leg) is in [`super::legs`].
 
 use super::twiml::{self, Node, TwimlError};
 use crate::twilio::form::Params;
@@ -66,6 +67,12 @@ pub struct Transcript {
     pub heard: Vec<Heard>,
     pub requests: Vec<Request>,
     pub end: End,
+    /// What the caller heard on hold: the `<Enqueue waitUrl>` document on
+    /// Vouch, fetched once (Twilio repeats it until an agent answers).
+    pub hold: Vec<Heard>,
+    /// What the answering agent heard before being bridged: the whisper
+    /// (a `<Dial>` noun's `url` document), if any.
+    pub agent_heard: Vec<Heard>,
 }
 
 impl Transcript {
@@ -125,6 +132,29 @@ impl Keypad for Scripted {
     }
 }
 
+/// What the party a `<Dial>` rings does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Agent {
+    /// Answers, hears the whisper, talks; then the caller hangs up.
+    #[default]
+    Answers,
+    Busy,
+    NoAnswer,
+    Fails,
+}
+
+impl Agent {
+    /// Twilio's `DialCallStatus` for this behaviour (once the call ended).
+    pub fn dial_status(self) -> &'static str {
+        match self {
+            Self::Answers => "completed",
+            Self::Busy => "busy",
+            Self::NoAnswer => "no-answer",
+            Self::Fails => "failed",
+        }
+    }
+}
+
 /// The call to place.
 #[derive(Debug, Clone)]
 pub struct CallSpec {
@@ -134,11 +164,20 @@ pub struct CallSpec {
     pub line: Option<String>,
     pub stir_verstat: Option<String>,
     pub call_sid: Option<String>,
+    /// What a dialled agent does.
+    pub agent: Agent,
 }
 
 impl Default for CallSpec {
     fn default() -> Self {
-        Self { from: "+15551230001".into(), to: "+15005550006".into(), line: None, stir_verstat: None, call_sid: None }
+        Self {
+            from: "+15551230001".into(),
+            to: "+15005550006".into(),
+            line: None,
+            stir_verstat: None,
+            call_sid: None,
+            agent: Agent::Answers,
+        }
     }
 }
 
@@ -223,9 +262,32 @@ impl Phone {
         Ok((status, content_type, body, started.elapsed()))
     }
 
-    fn resolve(&self, current: &str, url: &str) -> Result<String, SimError> {
+    pub(super) fn resolve(&self, current: &str, url: &str) -> Result<String, SimError> {
         let base = url::Url::parse(current).map_err(|_| SimError::BadUrl(current.to_string()))?;
         base.join(url).map(|u| u.to_string()).map_err(|_| SimError::BadUrl(url.to_string()))
+    }
+
+    /// POSTs `params` to `url` as Twilio would and reads the answer as a
+    /// TwiML document, refusing what Twilio refuses.
+    pub(super) async fn fetch(
+        &self,
+        url: &str,
+        params: &Params,
+        requests: &mut Vec<Request>,
+    ) -> Result<Node, SimError> {
+        if requests.len() >= self.max_requests {
+            return Err(SimError::Loop(self.max_requests));
+        }
+        let (status, content_type, body, elapsed) = self.post(url, params).await?;
+        requests.push(Request { url: url.to_string(), status, elapsed, body: body.clone() });
+        if status != 200 {
+            return Err(SimError::Http { url: url.to_string(), status, body });
+        }
+        let mime = content_type.split(';').next().unwrap_or("").trim();
+        if !matches!(mime, "text/xml" | "application/xml") {
+            return Err(SimError::ContentType { url: url.to_string(), content_type });
+        }
+        twiml::parse(&body).map_err(|error| SimError::Twiml { url: url.to_string(), error })
     }
 
     /// Places a whole call and follows it to its end.
@@ -237,45 +299,72 @@ impl Phone {
             None => format!("{}/voice", self.public),
         };
         let mut extra: Vec<(String, String)> = Vec::new();
-        let mut heard = Vec::new();
-        let mut requests = Vec::new();
+        let mut t = Transcript {
+            call_sid: call_sid.clone(),
+            heard: Vec::new(),
+            requests: Vec::new(),
+            end: End::Ended,
+            hold: Vec::new(),
+            agent_heard: Vec::new(),
+        };
+        // Set while the request under way is a bridged Dial's action: the
+        // caller has hung up, so its answer is read but not played.
+        let mut bridged: Option<Node> = None;
         loop {
-            if requests.len() >= self.max_requests {
-                return Err(SimError::Loop(self.max_requests));
-            }
             let params = Params::from_pairs(base_params.iter().cloned().chain(extra.drain(..)));
-            let (status, content_type, body, elapsed) = self.post(&url, &params).await?;
-            requests.push(Request { url: url.clone(), status, elapsed, body: body.clone() });
-            if status != 200 {
-                return Err(SimError::Http { url, status, body });
+            let doc = self.fetch(&url, &params, &mut t.requests).await?;
+            if let Some(dial) = bridged.take() {
+                t.end = End::Dialed(dial);
+                return Ok(t);
             }
-            let mime = content_type.split(';').next().unwrap_or("").trim();
-            if !matches!(mime, "text/xml" | "application/xml") {
-                return Err(SimError::ContentType { url, content_type });
-            }
-            let doc = twiml::parse(&body).map_err(|error| SimError::Twiml { url: url.clone(), error })?;
-            match self.run(&doc, &url, &mut heard, keypad)? {
-                Next::Request { url: next, params } => {
-                    // A Redirect away from Vouch ends the simulated call there.
-                    if !next.starts_with(&self.public) {
-                        return Ok(Transcript { call_sid, heard, requests, end: End::RedirectedAway { url: next } });
+            let mut start = 0;
+            let next = loop {
+                match self.run(&doc, start, &url, &mut t.heard, keypad)? {
+                    Next::Dial { node, after } => {
+                        let leg = self.dial(spec, &base_params, &url, &node, &mut t).await?;
+                        match node.attr("action") {
+                            Some(action) => {
+                                if leg.bridged {
+                                    bridged = Some(node.clone());
+                                }
+                                break (self.resolve(&url, action)?, leg.params);
+                            }
+                            None if leg.bridged => {
+                                t.end = End::Dialed(node);
+                                return Ok(t);
+                            }
+                            // No action and nobody answered: Twilio reads on.
+                            None => start = after,
+                        }
                     }
-                    url = next;
-                    extra = params;
+                    Next::Request { url, params } => break (url, params),
+                    Next::End(end) => {
+                        if let End::Enqueued { wait_url: Some(wait), .. } = &end {
+                            self.hold(&base_params, &url, wait, &mut t).await?;
+                        }
+                        t.end = end;
+                        return Ok(t);
+                    }
                 }
-                Next::End(end) => return Ok(Transcript { call_sid, heard, requests, end }),
+            };
+            // A Redirect away from Vouch ends the simulated call there.
+            if !next.0.starts_with(&self.public) {
+                t.end = End::RedirectedAway { url: next.0 };
+                return Ok(t);
             }
+            (url, extra) = next;
         }
     }
 
     fn run(
         &self,
         doc: &Node,
+        start: usize,
         current: &str,
         heard: &mut Vec<Heard>,
         keypad: &mut dyn Keypad,
     ) -> Result<Next, SimError> {
-        for verb in &doc.children {
+        for (i, verb) in doc.children.iter().enumerate().skip(start) {
             match verb.name.as_str() {
                 "Say" | "Play" | "Pause" => heard.push(speak(verb)),
                 "Gather" => {
@@ -312,7 +401,7 @@ impl Phone {
                         wait_url: verb.attr("waitUrl").map(str::to_string),
                     }));
                 }
-                "Dial" => return Ok(Next::End(End::Dialed(verb.clone()))),
+                "Dial" => return Ok(Next::Dial { node: verb.clone(), after: i + 1 }),
                 "Hangup" => return Ok(Next::End(End::Hangup)),
                 "Reject" => return Ok(Next::End(End::Rejected)),
                 _ => {}
@@ -323,11 +412,19 @@ impl Phone {
 }
 
 enum Next {
-    Request { url: String, params: Vec<(String, String)> },
+    Request {
+        url: String,
+        params: Vec<(String, String)>,
+    },
+    /// A `<Dial>`; `after` is the index of the verb that follows it.
+    Dial {
+        node: Node,
+        after: usize,
+    },
     End(End),
 }
 
-fn speak(node: &Node) -> Heard {
+pub(super) fn speak(node: &Node) -> Heard {
     match node.name.as_str() {
         "Play" => Heard::Play { url: node.text.trim().to_string() },
         "Pause" => Heard::Pause { seconds: node.attr("length").and_then(|l| l.parse().ok()).unwrap_or(1) },

@@ -70,6 +70,7 @@ pub async fn run(opts: SimulateOpts) -> anyhow::Result<()> {
         line: opts.line.clone(),
         stir_verstat: opts.stir_verstat.clone(),
         call_sid: Some(call_sid.clone()),
+        ..CallSpec::default()
     };
     let voice_url = match &spec.line {
         Some(line) => format!("{}/voice/{line}", endpoint.public),

@@ -101,10 +101,9 @@ pub fn handoff(t: &Transcript) -> String {
             let _ = writeln!(out, "Redirect away from Vouch to {url}\ncontext:");
             out.push_str(&query_lines(url));
         }
-        dialed @ End::Dialed { .. } => {
+        End::Dialed { .. } => {
             out.push_str("Dial (the agent side):\n");
             out.push_str(&last_dial(t));
-            let _ = writeln!(out, "as recorded by the simulator: {dialed:#?}");
         }
         End::Hangup | End::Rejected | End::Ended => {
             let how = match t.end {
@@ -120,6 +119,16 @@ pub fn handoff(t: &Transcript) -> String {
                 None => {
                     let _ = writeln!(out, "the call ended with {how}, handed to no one");
                 }
+            }
+        }
+    }
+    for (who, heard) in
+        [("on hold the caller hears", &t.hold), ("the agent hears before the caller is bridged", &t.agent_heard)]
+    {
+        if !heard.is_empty() {
+            let _ = writeln!(out, "{who}:");
+            for line in heard.iter().filter_map(super::keypad::heard_line) {
+                let _ = writeln!(out, "  {line}");
             }
         }
     }

@@ -1,6 +1,7 @@
 //! TwiML documents: a small typed tree of the verbs Vouch uses, written
 //! with quick-xml so every text and attribute is escaped. The types make the
-//! nesting rules hard to break: a Gather holds only Say, Play and Pause.
+//! nesting rules hard to break: a Gather holds only Say, Play and Pause, and
+//! a Dial exactly one noun.
 
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::Writer;
@@ -11,9 +12,19 @@ pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 /// What may be said or played, inside or outside a Gather.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Speak {
-    Say { text: String, voice: Option<String>, language: Option<String> },
-    Play { url: String },
-    Pause { seconds: u8 },
+    Say {
+        text: String,
+        voice: Option<String>,
+        language: Option<String>,
+    },
+    /// `loops`: `<Play loop>` (`None`: once; `Some(0)`: until interrupted).
+    Play {
+        url: String,
+        loops: Option<u32>,
+    },
+    Pause {
+        seconds: u8,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,12 +44,50 @@ pub struct Task {
     pub timeout_secs: Option<u32>,
 }
 
+/// `<Dial>`: connects the caller to one party. Twilio requests `action`
+/// when the dialled leg ends (answered or not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dial {
+    pub action: Option<String>,
+    pub timeout_secs: Option<u32>,
+    pub caller_id: Option<String>,
+    /// The caller keeps hearing ringing until the agent is bridged.
+    pub answer_on_bridge: Option<bool>,
+    pub noun: DialNoun,
+}
+
+/// Whom a Dial connects to. Each `url` is a document Twilio runs on the
+/// answering party's end before bridging (for a Queue: on the dequeued
+/// caller's end).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialNoun {
+    Number {
+        number: String,
+        url: Option<String>,
+    },
+    /// A Voice SDK client; `params` reach it as custom parameters.
+    Client {
+        identity: String,
+        url: Option<String>,
+        params: Vec<(String, String)>,
+    },
+    Sip {
+        uri: String,
+        url: Option<String>,
+    },
+    Queue {
+        name: String,
+        url: Option<String>,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verb {
     Speak(Speak),
     Gather(Gather),
     Redirect { url: String },
     Enqueue { queue: String, workflow_sid: Option<String>, wait_url: Option<String>, task: Option<Task> },
+    Dial(Dial),
     Hangup,
 }
 
@@ -98,7 +147,10 @@ fn write_speak(w: &mut Writer<Vec<u8>>, s: &Speak) {
         Speak::Say { text, voice, language } => {
             text_element(w, element("Say", &[("voice", voice.as_deref()), ("language", language.as_deref())]), text)
         }
-        Speak::Play { url } => text_element(w, BytesStart::new("Play"), url),
+        Speak::Play { url, loops } => {
+            let loops = loops.map(|n| n.to_string());
+            text_element(w, element("Play", &[("loop", loops.as_deref())]), url)
+        }
         Speak::Pause { seconds } => {
             let secs = seconds.to_string();
             let _ = w.write_event(Event::Empty(element("Pause", &[("length", Some(&secs))])));
@@ -159,10 +211,45 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb) {
                 }
             }
         }
+        Verb::Dial(d) => write_dial(w, d),
         Verb::Hangup => {
             let _ = w.write_event(Event::Empty(BytesStart::new("Hangup")));
         }
     }
+}
+
+fn write_dial(w: &mut Writer<Vec<u8>>, d: &Dial) {
+    let timeout = d.timeout_secs.map(|t| t.to_string());
+    let bridge = d.answer_on_bridge.map(|b| if b { "true" } else { "false" });
+    let start = element(
+        "Dial",
+        &[
+            ("action", d.action.as_deref()),
+            ("method", d.action.as_ref().map(|_| "POST")),
+            ("timeout", timeout.as_deref()),
+            ("callerId", d.caller_id.as_deref()),
+            ("answerOnBridge", bridge),
+        ],
+    );
+    let _ = w.write_event(Event::Start(start));
+    let with_url = |name, url: &Option<String>| {
+        element(name, &[("url", url.as_deref()), ("method", url.as_ref().map(|_| "POST"))])
+    };
+    match &d.noun {
+        DialNoun::Number { number, url } => text_element(w, with_url("Number", url), number),
+        DialNoun::Sip { uri, url } => text_element(w, with_url("Sip", url), uri),
+        DialNoun::Queue { name, url } => text_element(w, with_url("Queue", url), name),
+        DialNoun::Client { identity, url, params } => {
+            let _ = w.write_event(Event::Start(with_url("Client", url)));
+            text_element(w, BytesStart::new("Identity"), identity);
+            for (name, value) in params {
+                let _ =
+                    w.write_event(Event::Empty(element("Parameter", &[("name", Some(name)), ("value", Some(value))])));
+            }
+            let _ = w.write_event(Event::End(BytesEnd::new("Client")));
+        }
+    }
+    let _ = w.write_event(Event::End(BytesEnd::new("Dial")));
 }
 
 #[cfg(test)]
@@ -214,5 +301,50 @@ mod tests {
                 "</Response>"
             )
         );
+    }
+
+    #[test]
+    fn dial_with_each_noun() {
+        let dial = |noun| {
+            let mut r = Response::new();
+            r.push(Verb::Dial(Dial {
+                action: Some("https://v.test/d?a=1&b=2".into()),
+                timeout_secs: Some(20),
+                caller_id: Some("+15005550006".into()),
+                answer_on_bridge: Some(true),
+                noun,
+            }));
+            r.render()
+        };
+        let open = r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial action="https://v.test/d?a=1&amp;b=2" method="POST" timeout="20" callerId="+15005550006" answerOnBridge="true">"#;
+        assert_eq!(
+            dial(DialNoun::Number { number: "+15551234567".into(), url: Some("https://v.test/w".into()) }),
+            format!(r#"{open}<Number url="https://v.test/w" method="POST">+15551234567</Number></Dial></Response>"#)
+        );
+        assert_eq!(
+            dial(DialNoun::Client {
+                identity: "agent_ada".into(),
+                url: None,
+                params: vec![("customer_name".into(), "Zoë & \"Sons\"".into())],
+            }),
+            format!(
+                r#"{open}<Client><Identity>agent_ada</Identity><Parameter name="customer_name" value="Zoë &amp; &quot;Sons&quot;"/></Client></Dial></Response>"#
+            )
+        );
+        assert_eq!(
+            dial(DialNoun::Sip { uri: "sip:a@pbx.test?x-a=1&x-b=2".into(), url: None }),
+            format!(r#"{open}<Sip>sip:a@pbx.test?x-a=1&amp;x-b=2</Sip></Dial></Response>"#)
+        );
+        assert_eq!(
+            dial(DialNoun::Queue { name: "support".into(), url: Some("/q".into()) }),
+            format!(r#"{open}<Queue url="/q" method="POST">support</Queue></Dial></Response>"#)
+        );
+    }
+
+    #[test]
+    fn play_loops() {
+        let mut r = Response::new();
+        r.push(Verb::Speak(Speak::Play { url: "https://v.test/hold.wav".into(), loops: Some(3) }));
+        assert!(r.render().ends_with(r#"<Response><Play loop="3">https://v.test/hold.wav</Play></Response>"#));
     }
 }

@@ -52,7 +52,10 @@ async fn the_redirect_to_a_self_service_app_carries_the_whole_context() {
     assert_eq!(q["opted_out"], "false");
     let mut names: Vec<&str> = q.keys().map(String::as_str).collect();
     names.sort_unstable();
-    assert_eq!(names, ["customer_id", "customer_name", "idv_method", "idv_status", "opted_out", "service_line", "src"]);
+    assert_eq!(
+        names,
+        ["customer_id", "customer_name", "idv_method", "idv_status", "opted_out", "service_line", "src", "token"]
+    );
     assert!(!q.values().any(|v| v == GRACE_PIN), "no PIN in the URL");
 }
 

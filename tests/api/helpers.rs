@@ -18,6 +18,7 @@ pub const AUTH_TOKEN: &str = "test-auth-token-0123456789abcdef";
 pub const SECONDARY_TOKEN: &str = "test-secondary-token-fedcba987654";
 pub const STATE_SECRET: &str = "test-state-secret-0123456789abcdef0123456789";
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const HANDOFF_SECRET: &str = "test-handoff-secret-0123456789abcdef0123";
 
 /// Ada Lovelace: one customer on this number, PIN 1234.
 pub const ADA_PHONE: &str = "+15551230001";
@@ -204,6 +205,7 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         ("TWILIO_AUTH_TOKEN_SECONDARY", SECONDARY_TOKEN.to_string()),
         ("VOUCH_STATE_SECRET", STATE_SECRET.to_string()),
         ("VOUCH_ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
+        ("VOUCH_HANDOFF_SECRET", HANDOFF_SECRET.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

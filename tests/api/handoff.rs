@@ -1,0 +1,245 @@
+//! Whole calls through every handoff variant: a redirect with a token the
+//! app can check, a TaskRouter enqueue with the screen pop, Dials to a
+//! number (whispered), a client (parameters) and a SIP URI (headers), and an
+//! unanswered Dial falling back to the queue.
+
+use crate::helpers::*;
+use std::collections::HashMap;
+use vouch::sim::twiml::Node;
+use vouch::sim::{Agent, CallSpec, End, Heard, Transcript};
+
+pub const WORKFLOW: &str = "WW0123456789abcdef0123456789abcdef";
+/// Ada, verified by caller ID and PIN, is handed on by each line's `next`.
+pub const HANDOFF_TOML: &str = r#"
+default_line = "redirect"
+
+[lines.redirect.next]
+type = "redirect"
+url = "https://self.example.com/ivr?src=vouch"
+
+[lines.flex.next]
+type = "enqueue"
+queue = "flex"
+workflow_sid = "WW0123456789abcdef0123456789abcdef"
+task_priority = 5
+task_timeout_secs = 600
+wait_url = "/hold"
+
+[lines.phone]
+voice = "Polly.Amy"
+language = "en-GB"
+[lines.phone.next]
+type = "dial_number"
+number = "+15551112222"
+caller_id = "+15005550006"
+timeout_secs = 20
+[lines.phone.agent]
+type = "enqueue"
+queue = "phone-agents"
+wait_url = "/hold"
+[lines.phone.opt_out]
+type = "dial_number"
+number = "+15551113333"
+
+[lines.client.next]
+type = "dial_client"
+identity = "agent_ada"
+
+[lines.sip.next]
+type = "dial_sip"
+uri = "sip:agent@pbx.example.com"
+whisper = false
+"#;
+
+pub async fn handoff_app() -> TestApp {
+    spawn_with(Options { toml: HANDOFF_TOML.to_string(), ..Options::default() }).await
+}
+
+/// A call from `from` to `/voice/{line}`.
+pub async fn call_line(app: &TestApp, line: &str, from: &str, agent: Agent, keys: &[&str]) -> Transcript {
+    let spec = CallSpec { from: from.into(), line: Some(line.into()), agent, ..CallSpec::default() };
+    app.call_spec(&spec, keys).await
+}
+
+/// Ada, verified (caller ID, then her PIN).
+pub async fn verified_ada(app: &TestApp, line: &str) -> Transcript {
+    call_line(app, line, ADA_PHONE, Agent::Answers, &[&format!("{ADA_PIN}#")]).await
+}
+
+fn dialed(t: &Transcript) -> &Node {
+    match &t.end {
+        End::Dialed(node) => node,
+        other => panic!("expected a Dial, got {other:?}"),
+    }
+}
+
+fn said(heard: &[Heard]) -> Vec<&str> {
+    heard
+        .iter()
+        .filter_map(|h| match h {
+            Heard::Say { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Checks a signed screen pop link for call `sid`.
+fn assert_screen_pop(app: &TestApp, link: &str, sid: &str) {
+    let path = format!("/agent/calls/{sid}");
+    assert!(link.starts_with(&format!("{}{path}?", app.public)), "{link}");
+    let q = query_of(link);
+    let exp: u64 = q["exp"].parse().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let signer = vouch::links::LinkSigner::new([STATE_SECRET], 0);
+    assert!(signer.verify(&path, exp, &q["sig"], now), "the link verifies with the state key");
+    assert!(!signer.verify("/agent/calls/CA0", exp, &q["sig"], now), "and only for its call");
+    let ttl = vouch::links::SCREEN_POP_TTL_SECS;
+    assert!((ttl - 3600..=ttl + 5).contains(&(exp - now)), "valid for a working shift: {}", exp - now);
+}
+
+#[tokio::test]
+async fn a_redirect_carries_a_token_the_app_can_check_with_a_standard_jwt_library() {
+    let app = handoff_app().await;
+    let t = verified_ada(&app, "redirect").await;
+    let End::RedirectedAway { url } = &t.end else { panic!("{:?}", t.end) };
+    assert!(url.starts_with("https://self.example.com/ivr?src=vouch&customer_id="), "{url}");
+    let q = query_of(url);
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    v.set_audience(&["redirect"]);
+    v.set_issuer(&["vouch"]);
+    let key = jsonwebtoken::DecodingKey::from_secret(HANDOFF_SECRET.as_bytes());
+    let claims = jsonwebtoken::decode::<serde_json::Value>(&q["token"], &key, &v).expect("token verifies").claims;
+    for name in ["customer_id", "customer_name", "idv_status", "idv_method", "service_line"] {
+        assert_eq!(claims[name].as_str(), Some(q[name].as_str()), "{name} in the token matches the query");
+    }
+    assert_eq!((claims["customer_id"].as_str(), claims["idv_status"].as_str()), (Some(ADA_ID), Some("verified")));
+    assert_eq!(claims["opted_out"], false);
+    assert_eq!(claims["sub"], t.call_sid.as_str(), "bound to the call");
+    assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 300, "five minutes by default");
+    v.set_audience(&["flex"]);
+    assert!(jsonwebtoken::decode::<serde_json::Value>(&q["token"], &key, &v).is_err(), "another line's audience");
+    assert!(!q.values().any(|v| v == ADA_PIN), "no PIN in the URL");
+    assert!(!claims.as_object().unwrap().values().any(|v| v == ADA_PIN), "nor in the token");
+}
+
+#[tokio::test]
+async fn a_taskrouter_enqueue_carries_the_context_and_a_signed_screen_pop_and_holds_with_music() {
+    let app = handoff_app().await;
+    let t = verified_ada(&app, "flex").await;
+    let End::Enqueued { queue, workflow_sid, task, wait_url } = &t.end else { panic!("{:?}", t.end) };
+    // With a workflow, TaskRouter picks the queue: the Enqueue holds only the Task.
+    assert_eq!((queue.as_str(), workflow_sid.as_deref()), ("", Some(WORKFLOW)));
+    let task = task.as_deref().expect("a Task");
+    assert!(task.len() <= 1024, "under Flex's limit");
+    let attrs: serde_json::Value = serde_json::from_str(task).unwrap();
+    assert_eq!(
+        (attrs["idv_status"].as_str(), attrs["customer_name"].as_str()),
+        (Some("verified"), Some("Ada Lovelace"))
+    );
+    assert_eq!((attrs["service_line"].as_str(), attrs["idv_method"].as_str()), (Some("flex"), Some("ani")));
+    assert_screen_pop(&app, attrs["screen_pop_url"].as_str().expect("screen_pop_url"), &t.call_sid);
+    assert_eq!(wait_url.as_deref(), Some(format!("{}/hold", app.public).as_str()));
+    assert_eq!(said(&t.hold), ["Thanks for holding. An agent will be with you shortly."]);
+    assert_eq!(t.hold.last(), Some(&Heard::Play { url: format!("{}/static/hold.wav", app.public) }));
+}
+
+#[tokio::test]
+async fn a_dialled_agent_hears_the_whisper_before_the_caller_is_bridged() {
+    let app = handoff_app().await;
+    let t = verified_ada(&app, "phone").await;
+    let dial = dialed(&t);
+    assert_eq!(dial.attr("action"), Some(format!("{}/voice/phone/dialed", app.public).as_str()));
+    assert_eq!((dial.attr("timeout"), dial.attr("callerId")), (Some("20"), Some("+15005550006")));
+    assert_eq!(dial.attr("answerOnBridge"), Some("true"), "the caller hears ringing during the whisper");
+    let number = &dial.children[0];
+    assert_eq!((number.name.as_str(), number.text.as_str()), ("Number", "+15551112222"));
+    assert_eq!(number.attr("url"), Some(format!("{}/whisper/{}", app.public, t.call_sid).as_str()));
+    assert_eq!(said(&t.agent_heard), ["Verified caller, Ada Lovelace, account number ending 5 6 7 8."]);
+    assert!(matches!(&t.agent_heard[0], Heard::Say { voice: Some(v), .. } if v == "Polly.Amy"), "the line's voice");
+    assert!(!t.said().contains("Verified caller"), "the caller never hears the whisper");
+    // After the bridged call, the Dial's action hangs up.
+    let last = t.requests.last().unwrap();
+    assert!(last.url.ends_with("/voice/phone/dialed") && last.body.contains("<Hangup/>"), "{last:?}");
+    let (_, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!(record["outcome"], "agent");
+}
+
+#[tokio::test]
+async fn the_whisper_says_identified_only_and_not_identified_too() {
+    let app = handoff_app().await;
+    // Opting out at the PIN: identified only, to the opt-out Dial.
+    let t = call_line(&app, "phone", ADA_PHONE, Agent::Answers, &["*#"]).await;
+    assert_eq!(dialed(&t).children[0].text, "+15551113333");
+    assert_eq!(
+        said(&t.agent_heard),
+        ["Identified caller, not verified, Ada Lovelace, account number ending 5 6 7 8. The caller chose not to verify."]
+    );
+    let t = call_line(&app, "phone", STRANGER_PHONE, Agent::Answers, &["*"]).await;
+    assert_eq!(said(&t.agent_heard), ["Caller not identified. The caller chose not to identify."]);
+}
+
+#[tokio::test]
+async fn an_unanswered_dial_falls_back_to_the_lines_queue_with_the_context() {
+    let app = handoff_app().await;
+    for agent in [Agent::NoAnswer, Agent::Busy, Agent::Fails] {
+        let t = call_line(&app, "phone", ADA_PHONE, agent, &[&format!("{ADA_PIN}#")]).await;
+        assert!(matches!(&t.end, End::Enqueued { queue, .. } if queue == "phone-agents"), "{agent:?}: {:?}", t.end);
+        assert!(t.agent_heard.is_empty(), "nobody answered, nobody was whispered");
+        assert!(t.said().contains("Sorry, that agent couldn't take your call."), "{}", t.said());
+        assert_eq!(said(&t.hold), ["Thanks for holding. An agent will be with you shortly."]);
+        let action = t.requests.iter().find(|r| r.url.ends_with("/voice/phone/dialed")).expect("the Dial action");
+        assert!(action.body.contains("<Enqueue"), "{}", action.body);
+    }
+}
+
+#[tokio::test]
+async fn a_voice_sdk_agent_gets_the_context_as_parameters() {
+    let app = handoff_app().await;
+    let t = verified_ada(&app, "client").await;
+    let client = &dialed(&t).children[0];
+    assert_eq!(client.name, "Client");
+    assert_eq!(client.children[0].name, "Identity");
+    assert_eq!(client.children[0].text, "agent_ada");
+    let params: HashMap<&str, &str> = client
+        .children
+        .iter()
+        .filter(|c| c.name == "Parameter")
+        .map(|p| (p.attr("name").unwrap(), p.attr("value").unwrap()))
+        .collect();
+    assert_eq!(params["customer_id"], ADA_ID);
+    assert_eq!(params["customer_name"], "Ada Lovelace");
+    assert_eq!(params["idv_status"], "verified");
+    assert_eq!(params["idv_method"], "ani");
+    assert_eq!(params["service_line"], "client");
+    assert_eq!(params["opted_out"], "false");
+    assert_screen_pop(&app, params["screen_pop_url"], &t.call_sid);
+    assert_eq!(said(&t.agent_heard), ["Verified caller, Ada Lovelace, account number ending 5 6 7 8."]);
+}
+
+#[tokio::test]
+async fn a_sip_agent_gets_the_context_as_url_encoded_x_headers() {
+    let app = handoff_app().await;
+    let t = call_line(&app, "sip", "+447700900123", Agent::Answers, &["5555#"]).await;
+    let sip = &dialed(&t).children[0];
+    assert_eq!(sip.name, "Sip");
+    assert_eq!(sip.attr("url"), None, "whisper = false");
+    assert!(t.agent_heard.is_empty());
+    let uri = sip.text.as_str();
+    assert!(uri.len() < 255, "{}", uri.len());
+    let (base, headers) = uri.split_once('?').expect("headers");
+    assert_eq!(base, "sip:agent@pbx.example.com");
+    assert!(!headers.contains(' ') && !headers.contains('<'), "values are URL-encoded: {headers}");
+    let h: HashMap<String, String> = headers
+        .split('&')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            (k.to_string(), percent_encoding::percent_decode_str(v).decode_utf8().unwrap().into_owned())
+        })
+        .collect();
+    assert_eq!(h["x-customer-name"], "Zoë O'Brien & <Sons> \"Ltd\"");
+    assert_eq!(h["x-customer-id"], "24681357");
+    assert_eq!(h["x-idv-status"], "verified");
+    assert_eq!(h["x-idv-method"], "ani");
+    assert_eq!(h["x-service-line"], "sip");
+    assert_eq!(h["x-opted-out"], "false");
+}
