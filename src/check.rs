@@ -115,7 +115,12 @@ fn describe_line(line: &Line, is_default: bool) -> String {
     if is_default {
         reached.push("default");
     }
-    let mut steps = vec![if rules.caller_id_lookup { "caller-ID lookup" } else { "caller-ID lookup off" }.to_string()];
+    let mut steps = vec![match rules.caller_id {
+        crate::flow::CallerIdUse::Always => "caller-ID lookup",
+        crate::flow::CallerIdUse::Attested => "caller-ID lookup (STIR/SHAKEN A only)",
+        crate::flow::CallerIdUse::Never => "caller-ID lookup off",
+    }
+    .to_string()];
     steps.push(format!("{} ({})", line.identifier_name, entry(&rules.identifier, rules.retries)));
     match &rules.verification {
         Some(v) => steps.push(format!("{} ({})", line.factor_name, entry(v, rules.retries))),

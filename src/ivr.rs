@@ -123,6 +123,7 @@ pub fn context_pairs(c: &Context) -> Vec<(&'static str, String)> {
         ("idv_method", c.idv_method.as_str().to_string()),
         ("service_line", c.service_line.clone()),
         ("opted_out", c.opted_out.to_string()),
+        ("ani_attestation", c.ani_attestation.as_str().to_string()),
     ]
 }
 
@@ -170,6 +171,7 @@ mod tests {
             idv_method: IdvMethod::Ani,
             service_line: "support".into(),
             opted_out: false,
+            ani_attestation: Default::default(),
         };
         let pop = "https://vouch.example.com/agent/calls/CA0123?exp=1&sig=abc";
         let json = task_attributes(&c, pop);

@@ -117,6 +117,7 @@ mod tests {
             verify_attempts: 1,
             customer: Some(Customer { id: "12345678".into(), name: "Zoë & <Sons>".into() }),
             method: IdvMethod::Keyed,
+            attestation: crate::flow::Attestation::B,
         }
     }
 

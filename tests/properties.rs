@@ -4,7 +4,9 @@
 
 use proptest::prelude::*;
 use vouch::config::{Config, Line};
-use vouch::flow::{self, CallerNumber, Customer, Entry, FlowState, IdvMethod, Input, Lookup, Stage, Verification};
+use vouch::flow::{
+    self, Attestation, CallerNumber, Customer, Entry, FlowState, IdvMethod, Input, Lookup, Stage, Verification,
+};
 use vouch::handoff::HandoffTokens;
 use vouch::ivr::{self, Urls};
 use vouch::links::LinkSigner;
@@ -54,6 +56,7 @@ fn state_for(line: &Line, stage: Stage, i: u8, v: u8, customer: Option<Customer>
         verify_attempts: v,
         customer,
         method: IdvMethod::Keyed,
+        attestation: Attestation::None,
     }
 }
 
@@ -66,7 +69,7 @@ proptest! {
         i in 0u8..5, v in 0u8..5, bit in any::<proptest::sample::Index>(),
     ) {
         let signer = StateSigner::new(["p".repeat(32).as_str()], 600);
-        let state = FlowState { line: "support".into(), stage: Stage::Identify, identify_attempts: i, verify_attempts: v, customer, method: IdvMethod::None };
+        let state = FlowState { line: "support".into(), stage: Stage::Identify, identify_attempts: i, verify_attempts: v, customer, method: IdvMethod::None, attestation: Attestation::A };
         let token = signer.seal(&state, SID, 1000);
         prop_assert_eq!(signer.open(&token, SID, 1000), Ok(state));
         let mut bytes = token.into_bytes();
@@ -82,6 +85,7 @@ proptest! {
     fn the_flow_never_panics_and_always_answers_valid_twiml(
         line_ix in 0usize..2,
         from in any::<Option<String>>(),
+        stir in any::<Option<String>>(),
         digits in any::<Option<String>>(),
         speech in any::<Option<String>>(),
         stage_is_verify in any::<bool>(),
@@ -96,7 +100,8 @@ proptest! {
         // SpeechResult is not an input Vouch acts on; it must not matter.
         let _ = speech;
         let caller = CallerNumber::parse(from.as_deref());
-        let _ = line.rules.lookup_number(&caller);
+        let attestation = Attestation::parse(stir.as_deref());
+        let _ = line.rules.lookup_number(&caller, attestation);
         let stage = if stage_is_verify && line.rules.verification.is_some() { Stage::Verify } else { Stage::Identify };
         let state = state_for(line, stage, i, v, customer);
         let input = if start {
@@ -110,7 +115,7 @@ proptest! {
                 }
             }
         };
-        let state = if start { line.rules.fresh_state() } else { state };
+        let state = if start { line.rules.fresh_state(attestation) } else { state };
         let reply = flow::step(&line.rules, state, input).expect("a consistent state and input never fail");
         let links = LinkSigner::new(["p".repeat(32).as_str()], 600);
         let tokens = HandoffTokens::new(&"h".repeat(32), 300);

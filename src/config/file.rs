@@ -56,7 +56,9 @@ pub struct CrmFile {
 pub struct LineFile {
     #[serde(default)]
     pub numbers: Vec<String>,
-    pub caller_id_lookup: Option<bool>,
+    /// `true`/`"always"`, `"attested"` (only with STIR/SHAKEN A attestation),
+    /// or `false`/`"never"`.
+    pub caller_id_lookup: Option<CallerIdFile>,
     pub retries: Option<u8>,
     pub opt_out_key: Option<String>,
     pub gather_timeout_secs: Option<u8>,
@@ -114,6 +116,13 @@ pub struct PromptsFile {
     pub agent_unavailable: Option<PromptFile>,
     /// Said to the caller when an agent dequeues them (`/queue/connect`).
     pub connecting: Option<PromptFile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum CallerIdFile {
+    Bool(bool),
+    Mode(String),
 }
 
 /// A prompt: plain text (said with the line's voice), a table with `say`

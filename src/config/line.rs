@@ -1,10 +1,10 @@
 //! One service line, resolved: the flow's rules, every prompt, and where
 //! calls go when the flow ends.
 
-use super::file::{LineFile, PromptFile};
+use super::file::{CallerIdFile, LineFile, PromptFile};
 use super::handoff::{self, Handoff};
 use super::ConfigError;
-use crate::flow::{EntryRules, LineRules, Prompt, E164};
+use crate::flow::{CallerIdUse, EntryRules, LineRules, Prompt, E164};
 use std::collections::HashMap;
 
 /// What the caller hears for one prompt.
@@ -211,7 +211,23 @@ impl Line {
             numbers: f.numbers,
             rules: LineRules {
                 name: name.to_string(),
-                caller_id_lookup: f.caller_id_lookup.unwrap_or(true),
+                caller_id: match f.caller_id_lookup {
+                    None | Some(CallerIdFile::Bool(true)) => CallerIdUse::Always,
+                    Some(CallerIdFile::Bool(false)) => CallerIdUse::Never,
+                    Some(CallerIdFile::Mode(m)) => match m.as_str() {
+                        "always" => CallerIdUse::Always,
+                        "attested" => CallerIdUse::Attested,
+                        "never" => CallerIdUse::Never,
+                        other => {
+                            return Err(ConfigError::new(
+                                key("caller_id_lookup"),
+                                format!(
+                                "{other:?}: use true/\"always\", \"attested\" (STIR/SHAKEN A only) or false/\"never\""
+                            ),
+                            ))
+                        }
+                    },
+                },
                 identifier,
                 verification,
                 retries,

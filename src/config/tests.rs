@@ -14,7 +14,7 @@ const MINIMAL: &str = "[lines.main]\n";
 fn the_embedded_demo_loads_with_its_documented_defaults() {
     let c = Config::from_toml(DEMO_CONFIG, &env(&[])).expect("demo config");
     let support = c.lines.get("support").expect("support line");
-    assert!(support.rules.caller_id_lookup);
+    assert_eq!(support.rules.caller_id, crate::flow::CallerIdUse::Always);
     assert_eq!((support.rules.identifier.min_digits, support.rules.identifier.max_digits), (8, 8));
     assert_eq!(support.rules.verification.as_ref().map(|v| v.max_digits), Some(4));
     assert_eq!(support.rules.identifier.opt_out_key, Some('*'));
@@ -69,6 +69,7 @@ fn defaults_apply_to_a_minimal_line() {
 fn bad_values_name_their_key() {
     for (toml, key) in [
         ("[lines.main]\nretries = 11\n", "lines.main.retries"),
+        ("[lines.main]\ncaller_id_lookup = \"sometimes\"\n", "lines.main.caller_id_lookup"),
         ("[lines.main]\nretries = -1\n", "lines.main.retries"),
         ("[lines.main]\nopt_out_key = \"#\"\n", "lines.main.opt_out_key"),
         ("[lines.main]\nnumbers = [\"555\"]\n", "lines.main.numbers[0]"),
@@ -204,4 +205,18 @@ fn the_handoff_secret_is_required_only_for_redirects_outside_vouch() {
     // Demo mode: the published demo key; a real token with only Vouch's own pages: a random one.
     assert_eq!(Config::from_toml(external, &env(&[])).unwrap().secrets.handoff_key_source, KeySource::Demo);
     assert_eq!(Config::from_toml(DEMO_CONFIG, &env(&real)).unwrap().secrets.handoff_key_source, KeySource::Random);
+}
+
+#[test]
+fn caller_id_lookup_takes_a_bool_or_a_mode() {
+    use crate::flow::CallerIdUse;
+    for (value, want) in [
+        ("true", CallerIdUse::Always),
+        ("false", CallerIdUse::Never),
+        ("\"attested\"", CallerIdUse::Attested),
+        ("\"never\"", CallerIdUse::Never),
+    ] {
+        let c = Config::from_toml(&format!("[lines.main]\ncaller_id_lookup = {value}\n"), &env(&[])).expect(value);
+        assert_eq!(c.lines.get("main").unwrap().rules.caller_id, want, "{value}");
+    }
 }

@@ -12,7 +12,7 @@ pub mod phone;
 use serde::{Deserialize, Serialize};
 
 pub use entry::{Entry, EntryRules};
-pub use phone::{CallerNumber, E164};
+pub use phone::{Attestation, CallerNumber, E164};
 
 /// A customer as the CRM knows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,13 +94,25 @@ pub struct FlowState {
     pub customer: Option<Customer>,
     #[serde(rename = "m")]
     pub method: IdvMethod,
+    /// STIR/SHAKEN attestation of the caller's number, from the first webhook.
+    #[serde(rename = "a", default)]
+    pub attestation: Attestation,
+}
+
+/// When the caller's number may identify them (per line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerIdUse {
+    Always,
+    /// Only when the carrier fully attests the number (`TN-Validation-Passed-A`).
+    Attested,
+    Never,
 }
 
 /// The parts of a service line's configuration the flow decides with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineRules {
     pub name: String,
-    pub caller_id_lookup: bool,
+    pub caller_id: CallerIdUse,
     pub identifier: EntryRules,
     /// `None`: identification alone is enough.
     pub verification: Option<EntryRules>,
@@ -201,6 +213,9 @@ pub struct Context {
     pub idv_method: IdvMethod,
     pub service_line: String,
     pub opted_out: bool,
+    /// STIR/SHAKEN attestation of the caller's number: `A`, `B`, `C`,
+    /// `failed` or `none`. Never a verification by itself.
+    pub ani_attestation: Attestation,
 }
 
 /// What happens next on the call.
@@ -232,7 +247,7 @@ pub enum FlowError {
 
 impl LineRules {
     /// The initial state, before caller-ID lookup.
-    pub fn fresh_state(&self) -> FlowState {
+    pub fn fresh_state(&self, attestation: Attestation) -> FlowState {
         FlowState {
             line: self.name.clone(),
             stage: Stage::Identify,
@@ -240,15 +255,17 @@ impl LineRules {
             verify_attempts: 0,
             customer: None,
             method: IdvMethod::None,
+            attestation,
         }
     }
 
-    /// Whether a caller-ID lookup should be made for this number.
-    pub fn lookup_number<'a>(&self, caller: &'a CallerNumber) -> Option<&'a E164> {
-        if self.caller_id_lookup {
-            caller.usable()
-        } else {
-            None
+    /// Whether a caller-ID lookup should be made for this number, given
+    /// what the carrier said about it.
+    pub fn lookup_number<'a>(&self, caller: &'a CallerNumber, attestation: Attestation) -> Option<&'a E164> {
+        match self.caller_id {
+            CallerIdUse::Always => caller.usable(),
+            CallerIdUse::Attested if attestation == Attestation::A => caller.usable(),
+            CallerIdUse::Attested | CallerIdUse::Never => None,
         }
     }
 
@@ -432,6 +449,7 @@ fn handoff(
             idv_method: state.method,
             service_line: state.line,
             opted_out,
+            ani_attestation: state.attestation,
         },
         identify_attempts: state.identify_attempts,
         verify_attempts: state.verify_attempts,

@@ -28,6 +28,55 @@ pub enum CallerNumber {
     Unusable(Unusable),
 }
 
+/// What STIR/SHAKEN says about the caller's number (Twilio's `StirVerstat`).
+/// Only full attestation (`TN-Validation-Passed-A`) means the originating
+/// carrier vouches that the caller may use the number; it still proves the
+/// number, never the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Attestation {
+    #[serde(rename = "A")]
+    A,
+    /// Partial attestation, and full attestation on a diverted or
+    /// passed-through call (the carrier no longer vouches for this leg).
+    #[serde(rename = "B")]
+    B,
+    #[serde(rename = "C")]
+    C,
+    #[serde(rename = "failed")]
+    Failed,
+    /// `No-TN-Validation`, `NULL`, or no SHAKEN identity at all.
+    #[default]
+    #[serde(rename = "none")]
+    None,
+}
+
+impl Attestation {
+    pub fn parse(stir_verstat: Option<&str>) -> Self {
+        let v = stir_verstat.unwrap_or("").trim();
+        if v == "TN-Validation-Passed-A" {
+            Self::A
+        } else if v.starts_with("TN-Validation-Passed-A") || v.starts_with("TN-Validation-Passed-B") {
+            Self::B
+        } else if v.starts_with("TN-Validation-Passed-C") {
+            Self::C
+        } else if v.starts_with("TN-Validation-Failed") {
+            Self::Failed
+        } else {
+            Self::None
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::A => "A",
+            Self::B => "B",
+            Self::C => "C",
+            Self::Failed => "failed",
+            Self::None => "none",
+        }
+    }
+}
+
 /// Twilio's stand-in for a withheld number ("ANONYMOUS" on a keypad).
 const ANONYMOUS_PLACEHOLDER: &str = "+266696687";
 
@@ -125,6 +174,25 @@ mod tests {
             (Some("+1555-123-0001"), Unusable::Malformed),
         ] {
             assert_eq!(CallerNumber::parse(raw), CallerNumber::Unusable(why), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn only_plain_full_attestation_counts_as_a() {
+        for (raw, want) in [
+            (Some("TN-Validation-Passed-A"), Attestation::A),
+            (Some("TN-Validation-Passed-A-Diverted"), Attestation::B),
+            (Some("TN-Validation-Passed-A-Passthrough"), Attestation::B),
+            (Some("TN-Validation-Passed-B"), Attestation::B),
+            (Some("TN-Validation-Passed-C"), Attestation::C),
+            (Some("TN-Validation-Failed-A"), Attestation::Failed),
+            (Some("TN-Validation-Failed"), Attestation::Failed),
+            (Some("No-TN-Validation"), Attestation::None),
+            (Some("NULL"), Attestation::None),
+            (Some("tn-validation-passed-a"), Attestation::None),
+            (None, Attestation::None),
+        ] {
+            assert_eq!(Attestation::parse(raw), want, "{raw:?}");
         }
     }
 

@@ -5,7 +5,7 @@ use super::*;
 fn rules(retries: u8, verify: bool) -> LineRules {
     LineRules {
         name: "support".into(),
-        caller_id_lookup: true,
+        caller_id: CallerIdUse::Always,
         identifier: EntryRules { min_digits: 8, max_digits: 8, opt_out_key: Some('*') },
         verification: verify.then_some(EntryRules { min_digits: 4, max_digits: 4, opt_out_key: Some('*') }),
         retries,
@@ -33,7 +33,7 @@ fn run(rules: &LineRules, state: FlowState, input: Input) -> Reply {
 
 /// A state at the verification prompt for Ada, identified by `method`.
 fn at_verify(rules: &LineRules, method: IdvMethod) -> FlowState {
-    FlowState { stage: Stage::Verify, customer: Some(ada()), method, ..rules.fresh_state() }
+    FlowState { stage: Stage::Verify, customer: Some(ada()), method, ..rules.fresh_state(Attestation::None) }
 }
 
 fn expect_handoff(reply: Reply) -> (Vec<Prompt>, Destination, Outcome, Context) {
@@ -46,7 +46,7 @@ fn expect_handoff(reply: Reply) -> (Vec<Prompt>, Destination, Outcome, Context) 
 #[test]
 fn caller_id_match_goes_straight_to_verification() {
     let r = rules(3, true);
-    let reply = run(&r, r.fresh_state(), Input::Start { ani: Lookup::Found(ada()) });
+    let reply = run(&r, r.fresh_state(Attestation::None), Input::Start { ani: Lookup::Found(ada()) });
     let s = ask_state(&reply);
     assert_eq!(s.stage, Stage::Verify);
     assert_eq!(s.method, IdvMethod::Ani);
@@ -57,7 +57,8 @@ fn caller_id_match_goes_straight_to_verification() {
 #[test]
 fn caller_id_match_without_verification_hands_on_identified() {
     let r = rules(3, false);
-    let (_, to, outcome, ctx) = expect_handoff(run(&r, r.fresh_state(), Input::Start { ani: Lookup::Found(ada()) }));
+    let (_, to, outcome, ctx) =
+        expect_handoff(run(&r, r.fresh_state(Attestation::None), Input::Start { ani: Lookup::Found(ada()) }));
     assert_eq!(to, Destination::Next);
     assert_eq!(outcome, Outcome::Completed);
     assert_eq!(ctx.idv_status, IdvStatus::Identified);
@@ -69,7 +70,7 @@ fn caller_id_match_without_verification_hands_on_identified() {
 fn no_match_shared_phone_no_lookup_or_crm_failure_all_ask_for_the_identifier() {
     let r = rules(3, true);
     for ani in [Lookup::NotAsked, Lookup::NotFound, Lookup::Ambiguous, Lookup::Failed] {
-        let reply = run(&r, r.fresh_state(), Input::Start { ani: ani.clone() });
+        let reply = run(&r, r.fresh_state(Attestation::None), Input::Start { ani: ani.clone() });
         let s = ask_state(&reply);
         assert_eq!(s.stage, Stage::Identify, "{ani:?}");
         assert_eq!(s.identify_attempts, 0);
@@ -78,19 +79,40 @@ fn no_match_shared_phone_no_lookup_or_crm_failure_all_ask_for_the_identifier() {
 }
 
 #[test]
-fn lookup_is_skipped_when_disabled_or_unusable() {
+fn lookup_is_skipped_when_disabled_unusable_or_unattested() {
     let mut r = rules(3, true);
     let good = CallerNumber::parse(Some("+15551230001"));
-    assert!(r.lookup_number(&good).is_some());
-    assert!(r.lookup_number(&CallerNumber::parse(Some("anonymous"))).is_none());
-    r.caller_id_lookup = false;
-    assert!(r.lookup_number(&good).is_none());
+    assert!(r.lookup_number(&good, Attestation::None).is_some());
+    assert!(r.lookup_number(&CallerNumber::parse(Some("anonymous")), Attestation::A).is_none());
+    r.caller_id = CallerIdUse::Attested;
+    assert!(r.lookup_number(&good, Attestation::A).is_some());
+    for weaker in [Attestation::B, Attestation::C, Attestation::Failed, Attestation::None] {
+        assert!(r.lookup_number(&good, weaker).is_none(), "{weaker:?}");
+    }
+    r.caller_id = CallerIdUse::Never;
+    assert!(r.lookup_number(&good, Attestation::A).is_none());
+}
+
+#[test]
+fn the_attestation_travels_to_the_handoff_but_never_verifies() {
+    let r = rules(0, true);
+    let state = r.fresh_state(Attestation::A);
+    let reply = run(&r, state, Input::Start { ani: Lookup::Found(ada()) });
+    let s = ask_state(&reply).clone();
+    assert_eq!(s.stage, Stage::Verify, "caller ID alone never verifies, even with A attestation");
+    let (_, _, _, ctx) =
+        expect_handoff(run(&r, s, Input::Factor { entry: Entry::Silence, verification: Verification::NotAsked }));
+    assert_eq!((ctx.idv_status, ctx.ani_attestation), (IdvStatus::Identified, Attestation::A));
 }
 
 #[test]
 fn a_known_identifier_moves_to_verification() {
     let r = rules(3, true);
-    let reply = run(&r, r.fresh_state(), Input::Identifier { entry: digits("12345678"), lookup: Lookup::Found(ada()) });
+    let reply = run(
+        &r,
+        r.fresh_state(Attestation::None),
+        Input::Identifier { entry: digits("12345678"), lookup: Lookup::Found(ada()) },
+    );
     let s = ask_state(&reply);
     assert_eq!((s.stage, s.method, s.identify_attempts), (Stage::Verify, IdvMethod::Keyed, 1));
 }
@@ -100,7 +122,7 @@ fn a_known_identifier_without_verification_hands_on_identified() {
     let r = rules(3, false);
     let (_, to, _, ctx) = expect_handoff(run(
         &r,
-        r.fresh_state(),
+        r.fresh_state(Attestation::None),
         Input::Identifier { entry: digits("12345678"), lookup: Lookup::Found(ada()) },
     ));
     assert_eq!(to, Destination::Next);
@@ -116,7 +138,7 @@ fn each_identifier_failure_is_a_try_with_its_own_prompt() {
         (digits("87654321"), Lookup::NotFound, Prompt::NotFound),
         (digits("87654321"), Lookup::Ambiguous, Prompt::NotFound),
     ] {
-        let reply = run(&r, r.fresh_state(), Input::Identifier { entry, lookup });
+        let reply = run(&r, r.fresh_state(Attestation::None), Input::Identifier { entry, lookup });
         match reply {
             Reply::Ask { preface, state } => {
                 assert_eq!(preface, vec![prompt]);
@@ -131,7 +153,7 @@ fn each_identifier_failure_is_a_try_with_its_own_prompt() {
 fn identifier_retries_allow_exactly_retries_plus_one_tries() {
     for retries in [0u8, 1, 3, 5] {
         let r = rules(retries, true);
-        let mut state = r.fresh_state();
+        let mut state = r.fresh_state(Attestation::None);
         for attempt in 1..=retries {
             let reply = run(&r, state, Input::Identifier { entry: Entry::Silence, lookup: Lookup::NotAsked });
             state = ask_state(&reply).clone();
@@ -150,7 +172,7 @@ fn identifier_retries_allow_exactly_retries_plus_one_tries() {
 #[test]
 fn the_last_try_can_still_succeed() {
     let r = rules(3, true);
-    let state = FlowState { identify_attempts: 3, ..r.fresh_state() };
+    let state = FlowState { identify_attempts: 3, ..r.fresh_state(Attestation::None) };
     let reply = run(&r, state, Input::Identifier { entry: digits("12345678"), lookup: Lookup::Found(ada()) });
     assert_eq!(ask_state(&reply).stage, Stage::Verify);
 }
@@ -158,8 +180,11 @@ fn the_last_try_can_still_succeed() {
 #[test]
 fn opting_out_at_the_identifier_goes_down_the_unauthenticated_path() {
     let r = rules(3, true);
-    let (preface, to, outcome, ctx) =
-        expect_handoff(run(&r, r.fresh_state(), Input::Identifier { entry: Entry::OptOut, lookup: Lookup::NotAsked }));
+    let (preface, to, outcome, ctx) = expect_handoff(run(
+        &r,
+        r.fresh_state(Attestation::None),
+        Input::Identifier { entry: Entry::OptOut, lookup: Lookup::NotAsked },
+    ));
     assert_eq!((to, outcome), (Destination::OptOut, Outcome::OptedOut));
     assert_eq!(preface, vec![Prompt::OptedOut]);
     assert!(ctx.opted_out);
@@ -170,8 +195,11 @@ fn opting_out_at_the_identifier_goes_down_the_unauthenticated_path() {
 fn crm_failure_on_the_identifier_goes_to_an_agent_with_an_apology() {
     let r = rules(3, true);
     for lookup in [Lookup::Failed, Lookup::NotAsked] {
-        let (preface, to, outcome, ctx) =
-            expect_handoff(run(&r, r.fresh_state(), Input::Identifier { entry: digits("12345678"), lookup }));
+        let (preface, to, outcome, ctx) = expect_handoff(run(
+            &r,
+            r.fresh_state(Attestation::None),
+            Input::Identifier { entry: digits("12345678"), lookup },
+        ));
         assert_eq!((to, outcome), (Destination::Agent, Outcome::CrmUnavailable));
         assert_eq!(preface, vec![Prompt::CrmUnavailable, Prompt::ToAgent]);
         assert_eq!(ctx.idv_status, IdvStatus::Unidentified);
@@ -256,7 +284,7 @@ fn opting_out_at_verification_keeps_the_identification() {
 #[test]
 fn entries_for_the_wrong_stage_or_line_are_refused() {
     let r = rules(3, true);
-    let at_identify = r.fresh_state();
+    let at_identify = r.fresh_state(Attestation::None);
     assert_eq!(
         step(&r, at_identify.clone(), Input::Factor { entry: digits("1234"), verification: Verification::Verified }),
         Err(FlowError::WrongStage("verify"))
@@ -272,7 +300,7 @@ fn entries_for_the_wrong_stage_or_line_are_refused() {
 #[test]
 fn attempts_never_overflow() {
     let r = rules(u8::MAX, true);
-    let state = FlowState { identify_attempts: u8::MAX, ..r.fresh_state() };
+    let state = FlowState { identify_attempts: u8::MAX, ..r.fresh_state(Attestation::None) };
     let reply = run(&r, state, Input::Identifier { entry: Entry::Silence, lookup: Lookup::NotAsked });
     assert!(matches!(reply, Reply::Handoff { .. }));
 }

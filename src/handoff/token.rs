@@ -19,6 +19,9 @@ pub struct HandoffClaims {
     pub idv_method: String,
     pub service_line: String,
     pub opted_out: bool,
+    /// STIR/SHAKEN attestation of the caller's number (`A`, `B`, `C`, `failed`, `none`).
+    #[serde(default)]
+    pub ani_attestation: String,
     pub iss: String,
     /// The service line the token was issued for.
     pub aud: String,
@@ -55,6 +58,7 @@ impl HandoffTokens {
             idv_method: context.idv_method.as_str().to_string(),
             service_line: context.service_line.clone(),
             opted_out: context.opted_out,
+            ani_attestation: context.ani_attestation.as_str().to_string(),
             iss: ISSUER.to_string(),
             aud: context.service_line.clone(),
             sub: call_sid.to_string(),
@@ -95,6 +99,7 @@ mod tests {
             idv_method: IdvMethod::Ani,
             service_line: "support".into(),
             opted_out: false,
+            ani_attestation: Default::default(),
         }
     }
 

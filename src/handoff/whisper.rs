@@ -59,6 +59,7 @@ mod tests {
             idv_method: IdvMethod::Keyed,
             service_line: "support".into(),
             opted_out,
+            ani_attestation: Default::default(),
         }
     }
 

@@ -53,6 +53,7 @@ async fn context_of<'a>(state: &'a AppState, call_sid: &str, line: Option<&'a Li
             idv_method: r.idv_method,
             service_line: r.service_line,
             opted_out: r.opted_out,
+            ani_attestation: Default::default(),
         },
         None => {
             tracing::warn!("no record of this call: handing on as not identified");
@@ -63,6 +64,7 @@ async fn context_of<'a>(state: &'a AppState, call_sid: &str, line: Option<&'a Li
                 idv_method: IdvMethod::None,
                 service_line: line.name.clone(),
                 opted_out: false,
+                ani_attestation: Default::default(),
             }
         }
     };

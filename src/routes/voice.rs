@@ -4,7 +4,9 @@
 
 use super::{now, twiml, AppState};
 use crate::config::{Handoff, Line, Secret};
-use crate::flow::{self, phone::mask, CallerNumber, Entry, Input, Lookup, Outcome, Reply, Stage, Verification};
+use crate::flow::{
+    self, phone::mask, Attestation, CallerNumber, Entry, Input, Lookup, Outcome, Reply, Stage, Verification,
+};
 use crate::ivr;
 use crate::store::{CallRecord, RecordOutcome};
 use crate::twilio::webhook::Webhook;
@@ -63,12 +65,13 @@ pub async fn start_on_line(state: web::Data<AppState>, path: web::Path<String>, 
 
 async fn begin(state: &AppState, line: &Line, hook: &Webhook) -> HttpResponse {
     let caller = CallerNumber::parse(hook.params.get("From"));
-    let ani = match line.rules.lookup_number(&caller) {
+    let attestation = Attestation::parse(hook.params.get("StirVerstat"));
+    let ani = match line.rules.lookup_number(&caller, attestation) {
         Some(number) => within_deadline(state, state.crm.find_by_phone(number), Lookup::Failed).await,
         None => Lookup::NotAsked,
     };
     tracing::info!(line = %line.name, caller = %mask(hook.params.get("From").unwrap_or("")), ani = lookup_kind(&ani), "call started");
-    let reply = match flow::step(&line.rules, line.rules.fresh_state(), Input::Start { ani }) {
+    let reply = match flow::step(&line.rules, line.rules.fresh_state(attestation), Input::Start { ani }) {
         Ok(r) => r,
         // Unreachable: a fresh state always matches its own line.
         Err(e) => return actix_web::ResponseError::error_response(&StepError::Flow(e)),

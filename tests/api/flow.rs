@@ -54,7 +54,17 @@ async fn the_redirect_to_a_self_service_app_carries_the_whole_context() {
     names.sort_unstable();
     assert_eq!(
         names,
-        ["customer_id", "customer_name", "idv_method", "idv_status", "opted_out", "service_line", "src", "token"]
+        [
+            "ani_attestation",
+            "customer_id",
+            "customer_name",
+            "idv_method",
+            "idv_status",
+            "opted_out",
+            "service_line",
+            "src",
+            "token"
+        ]
     );
     assert!(!q.values().any(|v| v == GRACE_PIN), "no PIN in the URL");
 }
@@ -275,4 +285,27 @@ async fn prompts_can_be_audio_and_silence() {
     let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &["1234#"]).await;
     assert_eq!(t.heard[0], Heard::Play { url: "https://cdn.example.com/welcome.mp3".into() });
     assert!(!t.said().contains("you're verified"), "the verified prompt is silenced");
+}
+
+#[tokio::test]
+async fn an_attested_only_line_uses_caller_id_only_with_full_attestation_and_records_it() {
+    let toml = self_service_line_toml().replace("caller_id_lookup = true", "caller_id_lookup = \"attested\"");
+    let app = spawn_with(Options { toml, ..Options::default() }).await;
+    let spec = |stir: &str| CallSpec {
+        from: ADA_PHONE.into(),
+        to: SUPPORT_NUMBER.into(),
+        stir_verstat: Some(stir.into()),
+        ..CallSpec::default()
+    };
+    let t = app.call_spec(&spec("TN-Validation-Passed-A"), &[&format!("{ADA_PIN}#")]).await;
+    let q = redirected_context(&t.end);
+    assert_eq!((q["idv_method"].as_str(), q["ani_attestation"].as_str()), ("ani", "A"));
+    assert_eq!(q["idv_status"], "verified", "verified by the PIN, not by the attestation");
+    assert_eq!(app.crm().count("phone"), 1);
+    for weaker in ["TN-Validation-Passed-B", "TN-Validation-Passed-A-Diverted", "No-TN-Validation"] {
+        let t = app.call_spec(&spec(weaker), &[&format!("{ADA_ID}#"), &format!("{ADA_PIN}#")]).await;
+        let q = redirected_context(&t.end);
+        assert_eq!(q["idv_method"], "keyed", "{weaker}: asked for the account number");
+    }
+    assert_eq!(app.crm().count("phone"), 1, "no caller-ID lookup without A attestation");
 }

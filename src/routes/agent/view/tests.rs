@@ -10,6 +10,7 @@ fn record(status: IdvStatus, method: IdvMethod, outcome: RecordOutcome) -> CallR
         idv_method: method,
         service_line: "support".into(),
         opted_out: outcome == RecordOutcome::OptedOut,
+        ani_attestation: Default::default(),
     };
     r.finish(&context, outcome);
     r.updated_at = 1_795_630_009;
