@@ -2,6 +2,7 @@
 //! overrides, checked once at start-up into typed values. A bad value stops
 //! start-up with an error naming its key.
 
+mod database;
 mod file;
 mod line;
 mod secrets;
@@ -9,6 +10,7 @@ mod secrets;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+pub use database::{Database, DatabaseUrl, DEFAULT_DATABASE_URL};
 pub use file::FileConfig;
 pub use line::{Handoff, Line, Speech};
 pub use secrets::{Secret, Secrets};
@@ -35,6 +37,7 @@ impl ConfigError {
 pub struct Config {
     pub server: Server,
     pub crm: Crm,
+    pub database: Database,
     pub secrets: Secrets,
     pub lines: Lines,
 }
@@ -46,6 +49,8 @@ pub struct Server {
     pub public_url: url::Url,
     pub state_ttl: Duration,
     pub webhook_deadline: Duration,
+    /// How long a call's record stays in the in-memory cache of live calls
+    /// (the database keeps it for good).
     pub call_record_ttl: Duration,
 }
 
@@ -174,7 +179,7 @@ impl Config {
             )?,
             call_record_ttl: secs(
                 file.server.call_record_ttl_secs,
-                86_400,
+                3_600,
                 "server.call_record_ttl_secs",
                 60,
                 30 * 86_400,
@@ -205,9 +210,10 @@ impl Config {
             cache_capacity: file.crm.cache_capacity.unwrap_or(100_000),
         };
 
+        let database = database::resolve(&file.database, env)?;
         let secrets = Secrets::from_env(env)?;
         let lines = resolve_lines(file.lines, file.default_line)?;
-        Ok(Self { server, crm, secrets, lines })
+        Ok(Self { server, crm, database, secrets, lines })
     }
 }
 

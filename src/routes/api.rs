@@ -10,9 +10,10 @@ fn unauthorized(reason: &str) -> HttpResponse {
         .json(serde_json::json!({ "error": reason }))
 }
 
-pub async fn call(state: web::Data<AppState>, req: HttpRequest, sid: web::Path<String>) -> HttpResponse {
+/// Checks the admin bearer token: `None` when it is right, else the refusal.
+pub(super) fn refusal(state: &AppState, req: &HttpRequest) -> Option<HttpResponse> {
     let Some(expected) = &state.config.secrets.admin_token else {
-        return unauthorized("the admin API is disabled: set VOUCH_ADMIN_TOKEN");
+        return Some(unauthorized("the admin API is disabled: set VOUCH_ADMIN_TOKEN"));
     };
     let given = req
         .headers()
@@ -21,7 +22,14 @@ pub async fn call(state: web::Data<AppState>, req: HttpRequest, sid: web::Path<S
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if !bool::from(given.trim().as_bytes().ct_eq(expected.expose().as_bytes())) {
-        return unauthorized("missing or wrong bearer token");
+        return Some(unauthorized("missing or wrong bearer token"));
+    }
+    None
+}
+
+pub async fn call(state: web::Data<AppState>, req: HttpRequest, sid: web::Path<String>) -> HttpResponse {
+    if let Some(refused) = refusal(&state, &req) {
+        return refused;
     }
     match state.store.get(&sid).await {
         Some(record) => HttpResponse::Ok().json(record),

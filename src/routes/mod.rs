@@ -4,6 +4,8 @@
 mod api;
 mod demo;
 mod health;
+mod metrics;
+mod status;
 mod voice;
 
 use crate::config::Config;
@@ -26,6 +28,8 @@ pub struct AppState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/api/calls/{call_sid}", web::get().to(api::call))
+        .route("/metrics", web::get().to(metrics::metrics))
+        .route("/status", web::route().to(status::status))
         .route("/demo/self-service", web::route().to(demo::self_service))
         .route("/voice", web::route().to(voice::start))
         .route("/voice/{line}", web::route().to(voice::start_on_line))

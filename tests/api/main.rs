@@ -3,6 +3,8 @@
 
 mod admin;
 mod crm;
+mod database;
 mod flow;
 mod helpers;
 mod security;
+mod store;
