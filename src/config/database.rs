@@ -57,10 +57,15 @@ impl DatabaseUrl {
         }
     }
 
+    /// A SQLite database in memory (`sqlite::memory:`, `?mode=memory`).
+    pub fn is_sqlite_in_memory(&self) -> bool {
+        matches!(self, Self::Sqlite(url) if sqlite_path(url) == ":memory:" || url.contains("mode=memory"))
+    }
+
     /// What the store is, for logs and `check-config`; never a password.
     pub fn describe(&self) -> String {
         match self {
-            Self::Sqlite(url) if sqlite_path(url) == ":memory:" => "SQLite in memory (lost on restart)".to_string(),
+            Self::Sqlite(_) if self.is_sqlite_in_memory() => "SQLite in memory (lost on restart)".to_string(),
             Self::Sqlite(url) => format!("SQLite file {} (WAL)", sqlite_path(url)),
             Self::Postgres(url) => format!("PostgreSQL {}", redact(url.expose())),
             Self::Memory => "memory only (memory:): records are lost on restart".to_string(),
@@ -131,5 +136,7 @@ mod tests {
         let lite = DatabaseUrl::parse("sqlite:///data/vouch.db", "k").unwrap();
         assert_eq!(lite.describe(), "SQLite file /data/vouch.db (WAL)");
         assert_eq!(DatabaseUrl::parse("sqlite:vouch.db", "k").unwrap().describe(), "SQLite file vouch.db (WAL)");
+        assert!(DatabaseUrl::parse("sqlite::memory:", "k").unwrap().is_sqlite_in_memory());
+        assert!(!lite.is_sqlite_in_memory());
     }
 }

@@ -102,13 +102,14 @@ impl Db {
                     // Another writer holding the file: fail the attempt soon
                     // and let the writer retry, rather than hold a connection.
                     .busy_timeout(Duration::from_secs(1));
-                let in_memory = options.get_filename().as_os_str() == ":memory:";
+                // An in-memory SQLite database lives only while a connection to it is open.
+                let on_disk = !url.is_sqlite_in_memory();
                 let pool = SqlitePoolOptions::new()
                     .acquire_timeout(ACQUIRE_TIMEOUT)
-                    // An in-memory SQLite database lives as long as its one connection.
-                    .max_connections(if in_memory { 1 } else { 4 })
-                    .idle_timeout((!in_memory).then_some(Duration::from_secs(600)))
-                    .max_lifetime((!in_memory).then_some(Duration::from_secs(1800)))
+                    .max_connections(if on_disk { 4 } else { 1 })
+                    .min_connections(if on_disk { 0 } else { 1 })
+                    .idle_timeout(on_disk.then_some(Duration::from_secs(600)))
+                    .max_lifetime(on_disk.then_some(Duration::from_secs(1800)))
                     .connect_with(options)
                     .await
                     .with_context(|| format!("Failed to open the database in DATABASE_URL ({described})"))?;
@@ -178,18 +179,15 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => match db.code() {
-            // SQLite: BUSY, LOCKED, IOERR, FULL, CANTOPEN (primary codes of extended ones).
-            Some(code) if code.parse::<i64>().is_ok() => {
-                matches!(code.parse::<i64>().unwrap_or(0) & 0xff, 5 | 6 | 10 | 13 | 14)
-            }
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| match code.parse::<i64>() {
+            // SQLite: BUSY, LOCKED, IOERR, FULL, CANTOPEN (the primary codes of extended ones).
+            Ok(n) => matches!(n & 0xff, 5 | 6 | 10 | 13 | 14),
             // PostgreSQL SQLSTATE classes: connection exception, transaction
             // rollback, insufficient resources, object not in prerequisite
             // state (e.g. not accepting connections), operator intervention
             // (shutting down), system error.
-            Some(code) => ["08", "40", "53", "55", "57", "58"].iter().any(|class| code.starts_with(class)),
-            None => false,
-        },
+            Err(_) => ["08", "40", "53", "55", "57", "58"].iter().any(|class| code.starts_with(class)),
+        }),
         _ => false,
     }
 }
@@ -277,6 +275,14 @@ mod tests {
             assert_eq!(parse_enum::<RecordOutcome>("outcome", outcome_str(o)).unwrap(), o);
         }
         assert!(parse_enum::<RecordOutcome>("outcome", "nonsense").is_err());
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_sqlite_database_is_migrated_and_kept() {
+        let db = Db::open(&DatabaseUrl::Sqlite("sqlite::memory:".into())).await.unwrap().unwrap();
+        let r = CallRecord::new("CA1", "support", "+1********01".into(), 100);
+        db.upsert(std::slice::from_ref(&r)).await.unwrap();
+        assert_eq!(db.get("CA1").await.unwrap().map(|r| r.call_sid), Some("CA1".to_string()));
     }
 
     #[tokio::test]
