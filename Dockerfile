@@ -13,8 +13,9 @@ WORKDIR /app
 # does not rebuild every crate. (Add a placeholder here for any new target
 # declared in Cargo.toml.)
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src \
+RUN mkdir -p src benches \
     && echo 'fn main() {}' > src/main.rs \
+    && echo 'fn main() {}' > benches/webhook_store.rs \
     && touch src/lib.rs \
     && cargo build --release --locked \
     && rm -rf src
@@ -40,7 +41,8 @@ RUN apt-get update \
 
 COPY --from=builder /usr/local/bin/vouch /usr/local/bin/vouch
 
-# /data: the durable store's volume (Fly mounts it owned by this user).
+# /data: the durable store's volume (Fly mounts it owned by this user); the
+# default DATABASE_URL, sqlite://vouch.db, is a file in the working directory.
 USER 10001:10001
 WORKDIR /data
 ENV PORT=8080

@@ -33,6 +33,13 @@ pub fn describe(config: &Config) -> String {
         }
     }
 
+    let _ = writeln!(
+        out,
+        "call records: {} (DATABASE_URL or database.url; write buffer {})",
+        config.database.url.describe(),
+        config.database.buffer_capacity
+    );
+
     let public = redacted(&config.server.public_url);
     let public = public.trim_end_matches('/');
     let _ = writeln!(out, "public URL: {public} (Twilio Voice URL: {public}/voice or {public}/voice/<line>)");

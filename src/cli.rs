@@ -164,6 +164,7 @@ async fn serve(opts: ServeOpts) -> anyhow::Result<()> {
         public_url = app.public_base(),
         crm = if app.is_using_demo_crm() { "built-in demo CRM" } else { "configured CRM" },
         crm_url = %redact_userinfo(app.crm_url()),
+        database = app.store().describe(),
         lines = %lines.join(","),
         "vouch listening on {bind}:{}", app.port()
     );

@@ -22,12 +22,18 @@ use tracing::Instrument;
 /// Webhook bodies are a few kB; anything far bigger is not Twilio.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// How long buffered call records may take to reach the database once the
+/// server has stopped (after up to 10 s of draining webhooks; Fly.io allows
+/// 15 s in all).
+pub const STORE_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+
 pub struct Application {
     server: Server,
     port: u16,
     public_base: String,
     crm_url: String,
     demo_crm: Option<Server>,
+    store: CallStore,
 }
 
 impl Application {
@@ -42,6 +48,9 @@ impl Application {
         if config.server.public_url.host_str() == Some("localhost") && config.server.public_url.port() == Some(0) {
             let _ = config.server.public_url.set_port(Some(port));
         }
+
+        // Before anything starts: a database that cannot be opened stops start-up.
+        let store = CallStore::open(&config.database, config.server.call_record_ttl).await?;
 
         let (crm_base, demo_crm) = match &config.crm.url {
             Some(url) => (url.clone(), None),
@@ -69,13 +78,12 @@ impl Application {
         let shutdown_timeout = config.server.shutdown_timeout.as_secs();
         let links = LinkSigner::new(config.secrets.state_keys.iter().map(|k| k.expose()), SCREEN_POP_TTL_SECS);
         let sessions = SessionSigner::new(config.secrets.state_keys.iter().map(|k| k.expose()));
-        let store = CallStore::new(config.server.call_record_ttl);
         let tokens = HandoffTokens::new(config.secrets.handoff_key.expose(), config.server.handoff_token_ttl.as_secs());
         let state = web::Data::new(AppState {
             config: Arc::new(config),
             crm,
             signer,
-            store,
+            store: store.clone(),
             public_base: public_base.clone(),
             links,
             sessions,
@@ -122,7 +130,7 @@ impl Application {
         .listen(listener)?
         .run();
 
-        Ok(Self { server, port, public_base, crm_url: crm_base.to_string(), demo_crm })
+        Ok(Self { server, port, public_base, crm_url: crm_base.to_string(), demo_crm, store })
     }
 
     pub fn port(&self) -> u16 {
@@ -141,12 +149,23 @@ impl Application {
         self.demo_crm.is_some()
     }
 
+    /// The call store (for its description and, in tests, its counters).
+    pub fn store(&self) -> &CallStore {
+        &self.store
+    }
+
+    /// A handle to stop the server gracefully (as SIGTERM does).
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until the server stops. SIGTERM stops it gracefully: no new
     /// connections, and in-flight webhooks get `server.shutdown_timeout_secs`
     /// to finish (Fly.io sends SIGTERM when it replaces a machine during a
-    /// deploy). SIGINT and SIGQUIT stop it at once.
+    /// deploy). SIGINT and SIGQUIT stop it at once. Then the buffered call
+    /// records are written (bounded by [`STORE_FLUSH_TIMEOUT`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        if let Some(crm) = self.demo_crm {
+        let result = if let Some(crm) = self.demo_crm {
             let handle = crm.handle();
             tokio::spawn(crm);
             let result = self.server.await;
@@ -154,6 +173,8 @@ impl Application {
             result
         } else {
             self.server.await
-        }
+        };
+        self.store.close(STORE_FLUSH_TIMEOUT).await;
+        result
     }
 }

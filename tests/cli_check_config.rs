@@ -146,10 +146,34 @@ fn bad_environment_values_name_the_variable() {
         ("VOUCH_PUBLIC_URL", "not a url"),
         ("VOUCH_STATE_SECRET", "too-short"),
         ("VOUCH_CRM_URL", "ftp://crm.example.com"),
+        ("DATABASE_URL", "mysql://vouch:hunter2-secret@db/x"),
     ] {
         let stderr = assert_refused(&["check-config"], &[(var, value)], var);
         if var == "VOUCH_STATE_SECRET" {
             assert!(!stderr.contains(value), "a secret value was printed: {stderr}");
         }
+        assert!(!stderr.contains("hunter2"), "a database password was printed: {stderr}");
     }
+}
+
+#[test]
+fn the_store_is_described_without_its_password() {
+    let out = vouch(&["check-config"], &[]);
+    assert!(text(&out).0.contains("call records: SQLite file vouch.db (WAL)"), "{}", text(&out).0);
+    let out = vouch(&["check-config"], &[("DATABASE_URL", "postgres://vouch:hunter2-secret@db.internal:5432/calls")]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("call records: PostgreSQL postgres://vouch@db.internal:5432/calls"), "{stdout}");
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+}
+
+#[test]
+fn serve_stops_at_start_up_on_a_database_it_cannot_open() {
+    let dir = std::env::temp_dir().join(format!("vouch-no-such-dir-{}", std::process::id()));
+    let url = format!("sqlite://{}/vouch.db", dir.display());
+    let out = vouch(&["serve", "--bind", "127.0.0.1"], &[("DATABASE_URL", url.as_str()), ("PORT", "0")]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("DATABASE_URL"), "the error names DATABASE_URL: {stderr}");
+    assert!(!dir.exists());
 }

@@ -12,6 +12,8 @@ pub struct FileConfig {
     pub server: ServerFile,
     #[serde(default)]
     pub crm: CrmFile,
+    #[serde(default)]
+    pub database: DatabaseFile,
     /// The line for a `To` number no line claims. Required with several lines.
     pub default_line: Option<String>,
     #[serde(default)]
@@ -49,6 +51,15 @@ pub struct CrmFile {
     pub cache_capacity: Option<u64>,
     /// CRM requests in flight at once; past it callers take the agent path.
     pub max_in_flight: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseFile {
+    /// `DATABASE_URL` overrides it; unset: `sqlite://vouch.db`.
+    pub url: Option<String>,
+    /// Records waiting to be written, at most.
+    pub buffer_capacity: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -2,6 +2,7 @@
 //! overrides, checked once at start-up into typed values. A bad value stops
 //! start-up with an error naming its key.
 
+mod database;
 mod file;
 mod handoff;
 mod line;
@@ -11,6 +12,7 @@ mod users;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+pub use database::{Database, DatabaseUrl, DEFAULT_DATABASE_URL};
 pub use file::FileConfig;
 pub use handoff::{DialTo, Handoff, MAX_SIP_BASE_CHARS};
 pub use line::{Line, Speech};
@@ -39,6 +41,7 @@ impl ConfigError {
 pub struct Config {
     pub server: Server,
     pub crm: Crm,
+    pub database: Database,
     pub secrets: Secrets,
     pub lines: Lines,
 }
@@ -50,6 +53,8 @@ pub struct Server {
     pub public_url: url::Url,
     pub state_ttl: Duration,
     pub webhook_deadline: Duration,
+    /// How long a call's record stays in the in-memory cache of live calls
+    /// (the database keeps it for good).
     pub call_record_ttl: Duration,
     /// How long in-flight webhooks get to finish after SIGTERM.
     pub shutdown_timeout: Duration,
@@ -198,7 +203,7 @@ impl Config {
             )?,
             call_record_ttl: secs(
                 file.server.call_record_ttl_secs,
-                86_400,
+                3_600,
                 "server.call_record_ttl_secs",
                 60,
                 30 * 86_400,
@@ -243,9 +248,10 @@ impl Config {
             },
         };
 
+        let database = database::resolve(&file.database, env)?;
         let lines = resolve_lines(file.lines, file.default_line)?;
         let secrets = Secrets::from_env(env, lines.external_redirect().as_deref())?;
-        Ok(Self { server, crm, secrets, lines })
+        Ok(Self { server, crm, database, secrets, lines })
     }
 }
 

@@ -220,3 +220,19 @@ fn caller_id_lookup_takes_a_bool_or_a_mode() {
         assert_eq!(c.lines.get("main").unwrap().rules.caller_id, want, "{value}");
     }
 }
+
+#[test]
+fn the_store_defaults_to_a_sqlite_file_and_database_url_wins_over_the_file() {
+    let c = Config::from_toml(MINIMAL, &env(&[])).unwrap();
+    assert!(matches!(&c.database.url, DatabaseUrl::Sqlite(u) if u == DEFAULT_DATABASE_URL));
+    assert_eq!(c.database.buffer_capacity, 10_000);
+    let file = "[database]\nurl = \"sqlite:///data/v.db\"\nbuffer_capacity = 50\n[lines.main]\n";
+    let c = Config::from_toml(file, &env(&[])).unwrap();
+    assert!(matches!(&c.database.url, DatabaseUrl::Sqlite(u) if u == "sqlite:///data/v.db"));
+    assert_eq!(c.database.buffer_capacity, 50);
+    let c = Config::from_toml(file, &env(&[("DATABASE_URL", "postgres://vouch@db/calls")])).unwrap();
+    assert!(matches!(&c.database.url, DatabaseUrl::Postgres(_)));
+    assert_eq!(err("[database]\nurl = \"redis://x\"\n[lines.main]\n").key, "database.url");
+    assert_eq!(err("[database]\nbuffer_capacity = 0\n[lines.main]\n").key, "database.buffer_capacity");
+    assert_eq!(err("[database]\npool = 3\n[lines.main]\n").key, "database.pool");
+}

@@ -6,6 +6,8 @@ mod api;
 mod demo;
 mod handoff;
 mod health;
+mod metrics;
+mod status;
 mod voice;
 
 use crate::auth::session::SessionSigner;
@@ -65,6 +67,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .default_service(web::to(agent::method_not_allowed)),
         )
         .route("/static/agent.css", web::get().to(agent::stylesheet))
+        .route("/metrics", web::get().to(metrics::metrics))
+        .route("/status", web::route().to(status::status))
         .route("/demo/self-service", web::route().to(demo::self_service))
         .route(paths::HOLD, web::route().to(handoff::hold))
         .route(paths::HOLD_AUDIO, web::get().to(handoff::hold_audio))

@@ -76,7 +76,8 @@ async fn begin(state: &AppState, line: &Line, hook: &Webhook) -> HttpResponse {
         // Unreachable: a fresh state always matches its own line.
         Err(e) => return actix_web::ResponseError::error_response(&StepError::Flow(e)),
     };
-    let record = CallRecord::new(&hook.call_sid, &line.name, mask(hook.params.get("From").unwrap_or("")), now());
+    let mut record = CallRecord::new(&hook.call_sid, &line.name, mask(hook.params.get("From").unwrap_or("")), now());
+    record.stir_verstat = hook.params.get("StirVerstat").map(str::to_string);
     respond(state, line, hook, reply, record).await
 }
 
@@ -135,7 +136,8 @@ pub async fn entry(
 }
 
 async fn respond(state: &AppState, line: &Line, hook: &Webhook, reply: Reply, mut record: CallRecord) -> HttpResponse {
-    record.updated_at = now();
+    let now = now();
+    record.updated_at = now;
     match &reply {
         Reply::Ask { state: s, .. } => {
             record.identify_attempts = s.identify_attempts;
@@ -143,7 +145,7 @@ async fn respond(state: &AppState, line: &Line, hook: &Webhook, reply: Reply, mu
             if let Some(c) = &s.customer {
                 record.customer_id = Some(c.id.clone());
                 record.customer_name = Some(c.name.clone());
-                record.idv_status = flow::IdvStatus::Identified;
+                record.reached(flow::IdvStatus::Identified, now);
                 record.idv_method = s.method;
             }
         }
@@ -164,7 +166,7 @@ async fn respond(state: &AppState, line: &Line, hook: &Webhook, reply: Reply, mu
                     Handoff::Enqueue { .. } | Handoff::Dial { .. } => RecordOutcome::Agent,
                 },
             };
-            record.finish(context, outcome);
+            record.finish(context, outcome, now);
             tracing::info!(
                 status = context.idv_status.as_str(),
                 method = context.idv_method.as_str(),
@@ -176,7 +178,7 @@ async fn respond(state: &AppState, line: &Line, hook: &Webhook, reply: Reply, mu
     }
     state.store.put(record).await;
     let urls = state.urls(&hook.call_sid);
-    let doc = ivr::render(line, &reply, &urls, |s| state.signer.seal(s, &hook.call_sid, now()));
+    let doc = ivr::render(line, &reply, &urls, |s| state.signer.seal(s, &hook.call_sid, now));
     twiml(&doc)
 }
 

@@ -1,6 +1,7 @@
 //! Test helpers: a real Vouch on a random port, a real CRM double over HTTP,
 //! and a phone that signs its requests the way Twilio does.
 
+use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -11,6 +12,7 @@ use vouch::config::Config;
 use vouch::crm::demo::DemoData;
 use vouch::sim::{CallSpec, Phone, Scripted, Transcript};
 use vouch::startup::Application;
+use vouch::store::CallStore;
 use vouch::twilio::form::Params;
 use vouch::twilio::signature;
 
@@ -175,6 +177,13 @@ pub struct TestApp {
     pub phone: Phone,
     pub crm: Option<TestCrm>,
     pub http: reqwest::Client,
+    /// The `DATABASE_URL` it runs with.
+    pub database_url: String,
+    pub store: CallStore,
+    server: ServerHandle,
+    running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The temporary directory of its SQLite file, removed with the app.
+    _db_dir: Option<Arc<tempfile::TempDir>>,
 }
 
 /// How to start Vouch for a test.
@@ -185,12 +194,27 @@ pub struct Options {
     pub crm_double: bool,
     /// Point the CRM URL here instead (e.g. a closed port).
     pub crm_url: Option<String>,
+    /// `DATABASE_URL`; `None`: a new SQLite file of its own.
+    pub database_url: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { toml: vouch::config::DEMO_CONFIG.to_string(), env: Vec::new(), crm_double: true, crm_url: None }
+        Self {
+            toml: vouch::config::DEMO_CONFIG.to_string(),
+            env: Vec::new(),
+            crm_double: true,
+            crm_url: None,
+            database_url: None,
+        }
     }
+}
+
+/// A new SQLite file (in a directory removed when the guard drops).
+pub fn sqlite_url() -> (String, Arc<tempfile::TempDir>) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("vouch.db").display());
+    (url, Arc::new(dir))
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -213,6 +237,14 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     if let Some(url) = opts.crm_url.clone().or_else(|| crm.as_ref().map(|c| c.url.clone())) {
         env.insert("VOUCH_CRM_URL".into(), url);
     }
+    let (database_url, db_dir) = match opts.database_url {
+        Some(url) => (url, None),
+        None => {
+            let (url, dir) = sqlite_url();
+            (url, Some(dir))
+        }
+    };
+    env.insert("DATABASE_URL".into(), database_url.clone());
     for (k, v) in opts.env {
         env.insert(k.to_string(), v);
     }
@@ -220,7 +252,9 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     let app = Application::build(config, "127.0.0.1").await.expect("application builds");
     let port = app.port();
     let public = app.public_base().to_string();
-    tokio::spawn(app.run_until_stopped());
+    let store = app.store().clone();
+    let server = app.server_handle();
+    let running = Some(tokio::spawn(app.run_until_stopped()));
     let address = format!("http://127.0.0.1:{port}");
     TestApp {
         phone: Phone::new(&address, &public, AUTH_TOKEN),
@@ -228,6 +262,11 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         public,
         crm,
         http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        database_url,
+        store,
+        server,
+        running,
+        _db_dir: db_dir,
     }
 }
 
@@ -307,6 +346,64 @@ impl TestApp {
 
     pub fn crm(&self) -> &TestCrm {
         self.crm.as_ref().expect("this test app has a CRM double")
+    }
+
+    /// Stops the server as SIGTERM does and waits until it has written its
+    /// buffered call records (or given up).
+    pub async fn stop(&mut self) {
+        self.server.stop(true).await;
+        if let Some(running) = self.running.take() {
+            running.await.expect("the server task").expect("the server stops cleanly");
+        }
+    }
+
+    /// Twilio's status callback for a call, signed.
+    pub async fn status_callback(&self, call_sid: &str, status: &str, sequence: u64, duration: Option<u64>) -> Answer {
+        let mut params = call_params(call_sid, ADA_PHONE, SUPPORT_NUMBER);
+        params.retain(|(k, _)| k != "CallStatus");
+        params.push(("CallStatus".into(), status.into()));
+        params.push(("SequenceNumber".into(), sequence.to_string()));
+        params.push(("CallbackSource".into(), "call-progress-events".into()));
+        params.push(("Timestamp".into(), "Wed, 25 Nov 2026 20:00:00 +0000".into()));
+        if let Some(d) = duration {
+            params.push(("CallDuration".into(), d.to_string()));
+        }
+        self.post_form("/status", &params, Some(AUTH_TOKEN)).await
+    }
+
+    /// `GET /metrics` with the admin token, as a map of sample name → value.
+    pub async fn metrics(&self) -> HashMap<String, f64> {
+        let r = self.http.get(format!("{}/metrics", self.address)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.text()
+            .await
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once(' '))
+            .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
+            .collect()
+    }
+
+    /// Waits until every buffered record has been written.
+    pub async fn written(&self) {
+        wait_for("the write buffer to empty", || async {
+            self.store.stats().is_none_or(|s| s.depth == 0 && !s.failing)
+        })
+        .await;
+    }
+}
+
+/// Polls `check` every 20 ms for up to 15 s.
+pub async fn wait_for<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

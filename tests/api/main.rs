@@ -4,6 +4,7 @@
 mod admin;
 mod browser;
 mod crm;
+mod database;
 mod desk_helpers;
 mod flow;
 mod handoff;
@@ -12,4 +13,5 @@ mod helpers;
 mod logins;
 mod screen_pop;
 mod security;
+mod store;
 mod twiml_oracle;

@@ -48,7 +48,14 @@ fn recordings_redact_verification_digits_and_replay_against_the_server() {
     let paths: Vec<&str> = files.iter().map(|f| f.recording.path.split('?').next().unwrap()).collect();
     assert_eq!(
         paths,
-        ["/voice", "/voice/support/identify", "/voice/support/verify", "/voice/support/verify", "/demo/self-service"]
+        [
+            "/voice",
+            "/voice/support/identify",
+            "/voice/support/verify",
+            "/voice/support/verify",
+            "/demo/self-service",
+            "/status"
+        ]
     );
     for f in &files {
         let name = f.path.file_name().unwrap().to_str().unwrap();

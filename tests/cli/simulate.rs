@@ -31,7 +31,7 @@ fn keys_run_a_whole_demo_call_to_its_handoff() {
             "Redirect within Vouch to /demo/self-service?…, which ended with <Hangup>",
             "  customer_id = 12345678\n  customer_name = Ada Lovelace\n  idv_status = verified\n  idv_method = ani",
             "\"outcome\": \"self_service\"",
-            "status callback: POST /status → 404 (this server has no status callback route; not an error)",
+            "── status callback: POST /status CallStatus=completed → 200 in ",
         ],
     );
 }

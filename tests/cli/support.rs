@@ -51,6 +51,11 @@ impl Serve {
         all.extend_from_slice(args);
         let mut env = env.to_vec();
         env.push(("PORT", "0"));
+        // Each server keeps its records in memory: several run at once, and
+        // the default SQLite file in the working directory is shared.
+        if !env.iter().any(|(k, _)| *k == "DATABASE_URL") {
+            env.push(("DATABASE_URL", "memory:"));
+        }
         let mut child = command(&all, &env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -80,6 +80,7 @@ impl CallView {
             RecordOutcome::Agent => "sent to an agent",
             RecordOutcome::OptedOut => "opted out to an agent",
             RecordOutcome::CrmUnavailable => "CRM unavailable: sent to an agent",
+            RecordOutcome::Abandoned => "hung up in the IVR",
         };
         Self {
             call_sid: r.call_sid.clone(),

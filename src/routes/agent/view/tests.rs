@@ -12,7 +12,7 @@ fn record(status: IdvStatus, method: IdvMethod, outcome: RecordOutcome) -> CallR
         opted_out: outcome == RecordOutcome::OptedOut,
         ani_attestation: Default::default(),
     };
-    r.finish(&context, outcome);
+    r.finish(&context, outcome, 1_795_000_000);
     r.updated_at = 1_795_630_009;
     r
 }

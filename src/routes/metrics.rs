@@ -1,0 +1,45 @@
+//! `GET /metrics`: the call store's write counters in Prometheus' text
+//! format, behind the same credentials as `/api` (the admin token, an API token or a login) (Prometheus sends it with
+//! `authorization: { credentials: … }`). Counts only, no call data.
+
+use super::agent::Authenticated;
+use super::AppState;
+use actix_web::{web, HttpResponse};
+use std::fmt::Write as _;
+
+pub async fn metrics(state: web::Data<AppState>, _who: Authenticated) -> HttpResponse {
+    let stats = state.store.stats();
+    let s = stats.unwrap_or_default();
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
+    };
+    metric(
+        "vouch_store_durable",
+        "gauge",
+        "1 when call records go to a database, 0 when they are kept in memory only.",
+        u64::from(stats.is_some()),
+    );
+    metric("vouch_store_records_written_total", "counter", "Call records written to the database.", s.written);
+    metric(
+        "vouch_store_write_retries_total",
+        "counter",
+        "Database writes that failed and were retried (the records stayed buffered).",
+        s.retried,
+    );
+    metric(
+        "vouch_store_records_dropped_total",
+        "counter",
+        "Call record writes lost: the write buffer was full, the database refused them, or shutdown came first.",
+        s.dropped,
+    );
+    metric("vouch_store_buffer_depth", "gauge", "Call records waiting to be written.", s.depth as u64);
+    metric("vouch_store_buffer_capacity", "gauge", "The write buffer's capacity.", s.capacity as u64);
+    metric(
+        "vouch_store_database_up",
+        "gauge",
+        "0 while database writes are failing, else 1 (0 without a database).",
+        u64::from(stats.is_some() && !s.failing),
+    );
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(out)
+}

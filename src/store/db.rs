@@ -1,0 +1,307 @@
+//! The database behind the store: SQLite (a file, WAL) or PostgreSQL, the
+//! same migrations (`migrations/`) and the same SQL text for both. Queries
+//! use `$N` placeholders, which SQLite reads as positional too.
+
+use super::record::{CallRecord, RecordOutcome};
+use crate::config::DatabaseUrl;
+use anyhow::Context as _;
+use serde::de::{value::StrDeserializer, IntoDeserializer};
+use serde::Deserialize;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ColumnIndex, Decode, Row, Type};
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// How long a pooled connection may be waited for (and so how long a write
+/// attempt may hang while the database is unreachable).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+const UPSERT: &str = "INSERT INTO call_records (call_sid, service_line, caller, customer_id, customer_name, \
+     idv_status, idv_method, opted_out, outcome, identify_attempts, verify_attempts, stir_verstat, call_status, \
+     call_duration, status_sequence, started_at, identified_at, verified_at, handed_off_at, ended_at, updated_at, \
+     revision) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
+     ON CONFLICT (call_sid) DO UPDATE SET service_line = excluded.service_line, caller = excluded.caller, \
+     customer_id = excluded.customer_id, customer_name = excluded.customer_name, idv_status = excluded.idv_status, \
+     idv_method = excluded.idv_method, opted_out = excluded.opted_out, outcome = excluded.outcome, \
+     identify_attempts = excluded.identify_attempts, verify_attempts = excluded.verify_attempts, \
+     stir_verstat = excluded.stir_verstat, call_status = excluded.call_status, \
+     call_duration = excluded.call_duration, status_sequence = excluded.status_sequence, \
+     started_at = excluded.started_at, identified_at = excluded.identified_at, verified_at = excluded.verified_at, \
+     handed_off_at = excluded.handed_off_at, ended_at = excluded.ended_at, updated_at = excluded.updated_at, \
+     revision = excluded.revision \
+     WHERE call_records.revision < excluded.revision";
+
+const SELECT: &str = "SELECT call_sid, service_line, caller, customer_id, customer_name, idv_status, idv_method, \
+     opted_out, outcome, identify_attempts, verify_attempts, stir_verstat, call_status, call_duration, \
+     status_sequence, started_at, identified_at, verified_at, handed_off_at, ended_at, updated_at, revision \
+     FROM call_records";
+
+/// An open, migrated database.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same body against whichever pool this is.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            Db::Sqlite($pool) => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Binds a record's columns in the order of [`UPSERT`].
+macro_rules! bind_record {
+    ($query:expr, $r:expr) => {
+        $query
+            .bind($r.call_sid.as_str())
+            .bind($r.service_line.as_str())
+            .bind($r.caller.as_str())
+            .bind($r.customer_id.as_deref())
+            .bind($r.customer_name.as_deref())
+            .bind($r.idv_status.as_str())
+            .bind($r.idv_method.as_str())
+            .bind(i64::from($r.opted_out))
+            .bind(outcome_str($r.outcome))
+            .bind(i64::from($r.identify_attempts))
+            .bind(i64::from($r.verify_attempts))
+            .bind($r.stir_verstat.as_deref())
+            .bind($r.call_status.as_deref())
+            .bind($r.call_duration.map(to_i64))
+            .bind($r.status_sequence.map(to_i64))
+            .bind(to_i64($r.started_at))
+            .bind($r.identified_at.map(to_i64))
+            .bind($r.verified_at.map(to_i64))
+            .bind($r.handed_off_at.map(to_i64))
+            .bind($r.ended_at.map(to_i64))
+            .bind(to_i64($r.updated_at))
+            .bind(to_i64($r.revision))
+    };
+}
+
+impl Db {
+    /// Opens the database (creating a SQLite file if missing) and migrates
+    /// it. `None` for `memory:`.
+    pub async fn open(url: &DatabaseUrl) -> anyhow::Result<Option<Self>> {
+        let described = url.describe();
+        let db = match url {
+            DatabaseUrl::Memory => return Ok(None),
+            DatabaseUrl::Sqlite(raw) => {
+                let options = SqliteConnectOptions::from_str(raw)
+                    .with_context(|| format!("DATABASE_URL: not a usable SQLite URL ({described})"))?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    // Another writer holding the file: fail the attempt soon
+                    // and let the writer retry, rather than hold a connection.
+                    .busy_timeout(Duration::from_secs(1));
+                // An in-memory SQLite database lives only while a connection to it is open.
+                let on_disk = !url.is_sqlite_in_memory();
+                let pool = SqlitePoolOptions::new()
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .max_connections(if on_disk { 4 } else { 1 })
+                    .min_connections(if on_disk { 0 } else { 1 })
+                    .idle_timeout(on_disk.then_some(Duration::from_secs(600)))
+                    .max_lifetime(on_disk.then_some(Duration::from_secs(1800)))
+                    .connect_with(options)
+                    .await
+                    .with_context(|| format!("Failed to open the database in DATABASE_URL ({described})"))?;
+                Db::Sqlite(pool)
+            }
+            DatabaseUrl::Postgres(raw) => {
+                let options = PgConnectOptions::from_str(raw.expose())
+                    .with_context(|| format!("DATABASE_URL: not a usable PostgreSQL URL ({described})"))?
+                    .application_name("vouch");
+                let pool = PgPoolOptions::new()
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .max_connections(5)
+                    .connect_with(options)
+                    .await
+                    .with_context(|| format!("Failed to connect to the database in DATABASE_URL ({described})"))?;
+                Db::Postgres(pool)
+            }
+        };
+        on_pool!(&db, pool => MIGRATOR.run(pool).await)
+            .with_context(|| format!("Failed to migrate the database in DATABASE_URL ({described})"))?;
+        Ok(Some(db))
+    }
+
+    /// Writes records in one transaction. A row is only replaced by a newer
+    /// revision of itself, so retried or reordered writes are harmless.
+    pub async fn upsert(&self, records: &[CallRecord]) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for r in records {
+                bind_record!(sqlx::query(UPSERT), r).execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        })
+    }
+
+    pub async fn get(&self, call_sid: &str) -> Result<Option<CallRecord>, sqlx::Error> {
+        let sql = format!("{SELECT} WHERE call_sid = $1");
+        on_pool!(self, pool => {
+            let row = sqlx::query(&sql).bind(call_sid).fetch_optional(pool).await?;
+            row.as_ref().map(from_row).transpose()
+        })
+    }
+
+    /// The most recently updated calls, newest first.
+    pub async fn recent(&self, limit: usize) -> Result<Vec<CallRecord>, sqlx::Error> {
+        let sql = format!("{SELECT} ORDER BY updated_at DESC, started_at DESC, call_sid LIMIT $1");
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        on_pool!(self, pool => {
+            let rows = sqlx::query(&sql).bind(limit).fetch_all(pool).await?;
+            rows.iter().map(from_row).collect()
+        })
+    }
+
+    /// Closes the pool's connections (after a final flush).
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await);
+    }
+}
+
+/// Whether a failed write is worth retrying as it is: the database was
+/// unreachable, busy or restarting, rather than refusing the data.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| match code.parse::<i64>() {
+            // SQLite: BUSY, LOCKED, IOERR, FULL, CANTOPEN (the primary codes of extended ones).
+            Ok(n) => matches!(n & 0xff, 5 | 6 | 10 | 13 | 14),
+            // PostgreSQL SQLSTATE classes: connection exception, transaction
+            // rollback, insufficient resources, object not in prerequisite
+            // state (e.g. not accepting connections), operator intervention
+            // (shutting down), system error.
+            Err(_) => ["08", "40", "53", "55", "57", "58"].iter().any(|class| code.starts_with(class)),
+        }),
+        _ => false,
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn outcome_str(o: RecordOutcome) -> &'static str {
+    match o {
+        RecordOutcome::InProgress => "in_progress",
+        RecordOutcome::SelfService => "self_service",
+        RecordOutcome::Agent => "agent",
+        RecordOutcome::OptedOut => "opted_out",
+        RecordOutcome::CrmUnavailable => "crm_unavailable",
+        RecordOutcome::Abandoned => "abandoned",
+    }
+}
+
+/// A stored enum value, by its serde name.
+fn parse_enum<'de, T: Deserialize<'de>>(column: &str, value: &'de str) -> Result<T, sqlx::Error> {
+    let de: StrDeserializer<'de, serde::de::value::Error> = value.into_deserializer();
+    T::deserialize(de).map_err(|e| sqlx::Error::ColumnDecode { index: column.to_string(), source: Box::new(e) })
+}
+
+fn from_u64(column: &str, v: i64) -> Result<u64, sqlx::Error> {
+    u64::try_from(v).map_err(|e| sqlx::Error::ColumnDecode { index: column.to_string(), source: Box::new(e) })
+}
+
+fn from_row<'r, R: Row>(row: &'r R) -> Result<CallRecord, sqlx::Error>
+where
+    &'r str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let int = |c: &'r str| -> Result<u64, sqlx::Error> { from_u64(c, row.try_get::<i64, _>(c)?) };
+    let opt_int = |c: &'r str| -> Result<Option<u64>, sqlx::Error> {
+        row.try_get::<Option<i64>, _>(c)?.map(|v| from_u64(c, v)).transpose()
+    };
+    let small = |c: &'r str| -> Result<u8, sqlx::Error> { Ok(u8::try_from(int(c)?).unwrap_or(u8::MAX)) };
+    let idv_status: String = row.try_get("idv_status")?;
+    let idv_method: String = row.try_get("idv_method")?;
+    let outcome: String = row.try_get("outcome")?;
+    Ok(CallRecord {
+        call_sid: row.try_get("call_sid")?,
+        service_line: row.try_get("service_line")?,
+        caller: row.try_get("caller")?,
+        customer_id: row.try_get("customer_id")?,
+        customer_name: row.try_get("customer_name")?,
+        idv_status: parse_enum("idv_status", &idv_status)?,
+        idv_method: parse_enum("idv_method", &idv_method)?,
+        opted_out: int("opted_out")? != 0,
+        outcome: parse_enum("outcome", &outcome)?,
+        identify_attempts: small("identify_attempts")?,
+        verify_attempts: small("verify_attempts")?,
+        stir_verstat: row.try_get("stir_verstat")?,
+        call_status: row.try_get("call_status")?,
+        call_duration: opt_int("call_duration")?,
+        status_sequence: opt_int("status_sequence")?,
+        started_at: int("started_at")?,
+        identified_at: opt_int("identified_at")?,
+        verified_at: opt_int("verified_at")?,
+        handed_off_at: opt_int("handed_off_at")?,
+        ended_at: opt_int("ended_at")?,
+        updated_at: int("updated_at")?,
+        revision: int("revision")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_are_stored_by_their_api_names() {
+        for o in [
+            RecordOutcome::InProgress,
+            RecordOutcome::SelfService,
+            RecordOutcome::Agent,
+            RecordOutcome::OptedOut,
+            RecordOutcome::CrmUnavailable,
+            RecordOutcome::Abandoned,
+        ] {
+            assert_eq!(serde_json::to_value(o).unwrap(), outcome_str(o));
+            assert_eq!(parse_enum::<RecordOutcome>("outcome", outcome_str(o)).unwrap(), o);
+        }
+        assert!(parse_enum::<RecordOutcome>("outcome", "nonsense").is_err());
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_sqlite_database_is_migrated_and_kept() {
+        let db = Db::open(&DatabaseUrl::Sqlite("sqlite::memory:".into())).await.unwrap().unwrap();
+        let r = CallRecord::new("CA1", "support", "+1********01".into(), 100);
+        db.upsert(std::slice::from_ref(&r)).await.unwrap();
+        assert_eq!(db.get("CA1").await.unwrap().map(|r| r.call_sid), Some("CA1".to_string()));
+    }
+
+    #[tokio::test]
+    async fn a_record_round_trips_through_sqlite_and_an_older_revision_never_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let db = Db::open(&DatabaseUrl::Sqlite(url)).await.unwrap().unwrap();
+        let mut r = CallRecord::new("CA1", "support", "+1********01".into(), 100);
+        r.customer_name = Some("Zoë O'Brien & <Sons>".into());
+        r.call_duration = Some(42);
+        r.revision = 2;
+        db.upsert(std::slice::from_ref(&r)).await.unwrap();
+        assert_eq!(db.get("CA1").await.unwrap(), Some(r.clone()));
+        let mut older = r.clone();
+        older.revision = 1;
+        older.outcome = RecordOutcome::Agent;
+        db.upsert(&[older]).await.unwrap();
+        assert_eq!(db.get("CA1").await.unwrap(), Some(r.clone()), "the older revision was ignored");
+        assert_eq!(db.recent(10).await.unwrap(), vec![r]);
+        assert_eq!(db.get("CA2").await.unwrap(), None);
+    }
+}

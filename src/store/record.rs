@@ -1,0 +1,188 @@
+//! A call's record: what the admin API and the agent pages show, and what
+//! the database keeps. Nothing the caller keyed is ever part of it.
+
+use crate::flow::{Context, IdvMethod, IdvStatus};
+use serde::Serialize;
+
+/// How a call left (or has not yet left) the IVR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordOutcome {
+    InProgress,
+    SelfService,
+    Agent,
+    OptedOut,
+    CrmUnavailable,
+    /// The caller hung up while still in the IVR.
+    Abandoned,
+}
+
+/// Twilio's final call statuses: the call is over.
+pub const FINAL_STATUSES: [&str; 5] = ["completed", "busy", "failed", "no-answer", "canceled"];
+
+/// One call. Times are unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallRecord {
+    pub call_sid: String,
+    pub service_line: String,
+    /// Masked.
+    pub caller: String,
+    pub customer_id: Option<String>,
+    pub customer_name: Option<String>,
+    pub idv_status: IdvStatus,
+    pub idv_method: IdvMethod,
+    pub opted_out: bool,
+    pub outcome: RecordOutcome,
+    pub identify_attempts: u8,
+    pub verify_attempts: u8,
+    /// Twilio's `StirVerstat` on the first webhook, when present.
+    pub stir_verstat: Option<String>,
+    /// The latest `CallStatus` from a status callback.
+    pub call_status: Option<String>,
+    /// `CallDuration` (seconds) from the final status callback.
+    pub call_duration: Option<u64>,
+    /// The `SequenceNumber` of the status callback applied last.
+    #[serde(skip)]
+    pub status_sequence: Option<u64>,
+    pub started_at: u64,
+    pub identified_at: Option<u64>,
+    pub verified_at: Option<u64>,
+    pub handed_off_at: Option<u64>,
+    pub ended_at: Option<u64>,
+    pub updated_at: u64,
+    /// Bumped by every [`super::CallStore::put`]; a write never replaces a
+    /// newer revision of the same call.
+    #[serde(skip)]
+    pub revision: u64,
+}
+
+impl CallRecord {
+    pub fn new(call_sid: &str, line: &str, caller: String, now: u64) -> Self {
+        Self {
+            call_sid: call_sid.to_string(),
+            service_line: line.to_string(),
+            caller,
+            customer_id: None,
+            customer_name: None,
+            idv_status: IdvStatus::Unidentified,
+            idv_method: IdvMethod::None,
+            opted_out: false,
+            outcome: RecordOutcome::InProgress,
+            identify_attempts: 0,
+            verify_attempts: 0,
+            stir_verstat: None,
+            call_status: None,
+            call_duration: None,
+            status_sequence: None,
+            started_at: now,
+            identified_at: None,
+            verified_at: None,
+            handed_off_at: None,
+            ended_at: None,
+            updated_at: now,
+            revision: 0,
+        }
+    }
+
+    /// Records how far identification got, stamping each step the first time.
+    pub fn reached(&mut self, status: IdvStatus, now: u64) {
+        self.idv_status = status;
+        if matches!(status, IdvStatus::Identified | IdvStatus::Verified) {
+            self.identified_at.get_or_insert(now);
+        }
+        if status == IdvStatus::Verified {
+            self.verified_at.get_or_insert(now);
+        }
+    }
+
+    /// Applies a handed-on context.
+    pub fn finish(&mut self, context: &Context, outcome: RecordOutcome, now: u64) {
+        self.customer_id.clone_from(&context.customer_id);
+        self.customer_name.clone_from(&context.customer_name);
+        self.reached(context.idv_status, now);
+        self.idv_method = context.idv_method;
+        self.opted_out = context.opted_out;
+        self.outcome = outcome;
+        self.handed_off_at.get_or_insert(now);
+    }
+
+    /// Applies a Twilio status callback. Callbacks can arrive out of order:
+    /// one older than the last applied (by `SequenceNumber`), or a non-final
+    /// status after a final one, changes nothing. A final status ends the
+    /// call, and a call still in the IVR then becomes `abandoned`. Returns
+    /// whether anything changed.
+    pub fn apply_status(&mut self, status: &str, sequence: Option<u64>, duration: Option<u64>, now: u64) -> bool {
+        if let (Some(seen), Some(seq)) = (self.status_sequence, sequence) {
+            if seq <= seen {
+                return false;
+            }
+        }
+        let is_final = FINAL_STATUSES.contains(&status);
+        let was_final = self.call_status.as_deref().is_some_and(|s| FINAL_STATUSES.contains(&s));
+        if was_final && !is_final {
+            return false;
+        }
+        self.call_status = Some(status.to_string());
+        if sequence.is_some() {
+            self.status_sequence = sequence;
+        }
+        if is_final {
+            self.call_duration = duration.or(self.call_duration);
+            self.ended_at.get_or_insert(now);
+            if self.outcome == RecordOutcome::InProgress {
+                self.outcome = RecordOutcome::Abandoned;
+            }
+        }
+        self.updated_at = now;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> CallRecord {
+        CallRecord::new("CA1", "support", "+1********01".into(), 100)
+    }
+
+    #[test]
+    fn a_final_status_for_a_call_still_in_the_ivr_marks_it_abandoned() {
+        let mut r = record();
+        assert!(r.apply_status("completed", Some(1), Some(42), 160));
+        assert_eq!(r.outcome, RecordOutcome::Abandoned);
+        assert_eq!((r.call_status.as_deref(), r.call_duration, r.ended_at), (Some("completed"), Some(42), Some(160)));
+    }
+
+    #[test]
+    fn a_final_status_after_a_handoff_keeps_the_outcome() {
+        let mut r = record();
+        r.outcome = RecordOutcome::Agent;
+        assert!(r.apply_status("completed", None, Some(300), 400));
+        assert_eq!(r.outcome, RecordOutcome::Agent);
+        assert_eq!(r.call_duration, Some(300));
+    }
+
+    #[test]
+    fn late_or_stale_callbacks_change_nothing() {
+        let mut r = record();
+        assert!(r.apply_status("completed", Some(3), Some(42), 160));
+        assert!(!r.apply_status("in-progress", Some(2), None, 170), "older sequence");
+        assert!(!r.apply_status("ringing", Some(4), None, 170), "non-final after final");
+        assert!(!r.apply_status("completed", Some(3), Some(42), 170), "the same callback again");
+        assert_eq!((r.call_status.as_deref(), r.updated_at), (Some("completed"), 160));
+        let mut early = record();
+        assert!(early.apply_status("ringing", Some(0), None, 101));
+        assert_eq!(early.outcome, RecordOutcome::InProgress);
+        assert_eq!(early.ended_at, None);
+    }
+
+    #[test]
+    fn each_step_is_stamped_once() {
+        let mut r = record();
+        r.reached(IdvStatus::Identified, 110);
+        r.reached(IdvStatus::Verified, 120);
+        r.reached(IdvStatus::Verified, 130);
+        assert_eq!((r.identified_at, r.verified_at), (Some(110), Some(120)));
+    }
+}

@@ -1,0 +1,300 @@
+//! The write buffer between the webhooks and the database. A webhook only
+//! queues its record (a short lock, never a database call); one background
+//! task writes the queue in order, in batches, and keeps it while the
+//! database is unavailable, retrying with backoff. The buffer is bounded:
+//! past its capacity a new call's record is dropped, counted and logged,
+//! rather than slowing a webhook or growing without end. Several versions
+//! of one call's record take one place: only the newest is written.
+
+use super::db::{is_transient, Db};
+use super::record::CallRecord;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// Records written per transaction, at most.
+const BATCH: usize = 100;
+/// How long records gather before a write that is not a full batch: one
+/// transaction for many records costs the machine (and so the webhooks
+/// sharing it) far less than one each.
+const LINGER: Duration = Duration::from_millis(50);
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// While the database stays unavailable, a reminder this often.
+const OUTAGE_LOG_EVERY: Duration = Duration::from_secs(30);
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Records written to the database.
+    pub written: AtomicU64,
+    /// Write attempts that failed and were retried.
+    pub retried: AtomicU64,
+    /// Record writes lost: the buffer was full, the database refused them,
+    /// or the shutdown flush ran out of time.
+    pub dropped: AtomicU64,
+    /// Whether the last write attempt failed.
+    pub failing: AtomicBool,
+}
+
+/// A snapshot of the writer's state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    pub written: u64,
+    pub retried: u64,
+    pub dropped: u64,
+    /// Records waiting to be written.
+    pub depth: usize,
+    pub capacity: usize,
+    pub failing: bool,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Call SIDs in the order their first unwritten version arrived.
+    order: VecDeque<String>,
+    /// The newest unwritten version of each.
+    pending: HashMap<String, CallRecord>,
+}
+
+pub struct Writer {
+    queue: Mutex<Queue>,
+    wake: Notify,
+    /// Cuts a retry's backoff short at shutdown.
+    closed: Notify,
+    closing: AtomicBool,
+    capacity: usize,
+    pub stats: Stats,
+}
+
+impl Writer {
+    pub fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(Self {
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
+            closed: Notify::new(),
+            closing: AtomicBool::new(false),
+            capacity,
+            stats: Stats::default(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // The lock is never held across a panic-prone call; recover anyway.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a record for writing. Never waits: false when it was dropped.
+    pub fn enqueue(&self, record: CallRecord) -> bool {
+        let mut q = self.lock();
+        if let Some(slot) = q.pending.get_mut(&record.call_sid) {
+            if slot.revision <= record.revision {
+                *slot = record;
+            }
+        } else if q.order.len() >= self.capacity {
+            drop(q);
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                call_sid = %record.call_sid,
+                capacity = self.capacity,
+                "call record dropped: the database write buffer is full"
+            );
+            return false;
+        } else {
+            q.order.push_back(record.call_sid.clone());
+            q.pending.insert(record.call_sid.clone(), record);
+        }
+        drop(q);
+        self.wake.notify_one();
+        true
+    }
+
+    /// The unwritten version of a call, if any.
+    pub fn pending(&self, call_sid: &str) -> Option<CallRecord> {
+        self.lock().pending.get(call_sid).cloned()
+    }
+
+    /// Every unwritten record.
+    pub fn all_pending(&self) -> Vec<CallRecord> {
+        self.lock().pending.values().cloned().collect()
+    }
+
+    pub fn snapshot(&self) -> WriterStats {
+        WriterStats {
+            written: self.stats.written.load(Ordering::Relaxed),
+            retried: self.stats.retried.load(Ordering::Relaxed),
+            dropped: self.stats.dropped.load(Ordering::Relaxed),
+            depth: self.lock().order.len(),
+            capacity: self.capacity,
+            failing: self.stats.failing.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The oldest unwritten records, left in the queue.
+    fn next_batch(&self) -> Vec<CallRecord> {
+        let q = self.lock();
+        q.order.iter().take(BATCH).filter_map(|sid| q.pending.get(sid).cloned()).collect()
+    }
+
+    /// Forgets written records, unless a newer version arrived meanwhile.
+    fn written(&self, batch: &[CallRecord]) {
+        let mut q = self.lock();
+        for r in batch {
+            if q.pending.get(&r.call_sid).is_some_and(|p| p.revision == r.revision) {
+                q.pending.remove(&r.call_sid);
+            }
+        }
+        let Queue { order, pending } = &mut *q;
+        order.retain(|sid| pending.contains_key(sid));
+        drop(q);
+        self.stats.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Drops records the database refused for what they are (not a retry).
+    fn refused(&self, record: &CallRecord, error: &sqlx::Error) {
+        let mut q = self.lock();
+        if q.pending.get(&record.call_sid).is_some_and(|p| p.revision == record.revision) {
+            q.pending.remove(&record.call_sid);
+            q.order.retain(|sid| sid != &record.call_sid);
+        }
+        drop(q);
+        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(call_sid = %record.call_sid, error = %error, "call record dropped: the database refused it");
+    }
+
+    /// Writes the queue until [`Writer::close`] is called and the queue is
+    /// empty.
+    pub async fn run(self: Arc<Self>, db: Db) {
+        let mut backoff = MIN_BACKOFF;
+        let mut outage: Option<(Instant, Instant)> = None; // (since, last logged)
+        loop {
+            let mut batch = self.next_batch();
+            if batch.is_empty() {
+                if self.closing.load(Ordering::Acquire) {
+                    return;
+                }
+                self.wake.notified().await;
+                continue;
+            }
+            if batch.len() < BATCH && !self.closing.load(Ordering::Acquire) {
+                tokio::select! {
+                    () = tokio::time::sleep(LINGER) => {}
+                    () = self.closed.notified() => {}
+                }
+                batch = self.next_batch();
+            }
+            let result = match db.upsert(&batch).await {
+                Err(e) if !is_transient(&e) => self.write_one_by_one(&db, &batch).await,
+                other => other.map(|()| self.written(&batch)),
+            };
+            match result {
+                Ok(()) => {
+                    backoff = MIN_BACKOFF;
+                    self.stats.failing.store(false, Ordering::Relaxed);
+                    if let Some((since, _)) = outage.take() {
+                        tracing::info!(
+                            unavailable_ms = since.elapsed().as_millis() as u64,
+                            waiting = self.lock().order.len(),
+                            "database available again: writing buffered call records"
+                        );
+                    }
+                }
+                Err(e) => {
+                    self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                    self.stats.failing.store(true, Ordering::Relaxed);
+                    let now = Instant::now();
+                    match &mut outage {
+                        None => {
+                            tracing::warn!(error = %e, waiting = self.lock().order.len(), "database unavailable: keeping call records buffered and retrying");
+                            outage = Some((now, now));
+                        }
+                        Some((since, logged)) if now.duration_since(*logged) >= OUTAGE_LOG_EVERY => {
+                            tracing::warn!(error = %e, unavailable_ms = since.elapsed().as_millis() as u64, waiting = self.lock().order.len(), "database still unavailable");
+                            *logged = now;
+                        }
+                        Some(_) => {}
+                    }
+                    if self.closing.load(Ordering::Acquire) {
+                        // Shutting down: keep trying, often, until the flush deadline.
+                        tokio::time::sleep(MIN_BACKOFF).await;
+                    } else {
+                        tokio::select! {
+                            () = tokio::time::sleep(backoff) => {}
+                            () = self.closed.notified() => {}
+                        }
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// After a batch was refused: each record alone, so one bad record does
+    /// not hold back the rest. A transient error stops and retries.
+    async fn write_one_by_one(&self, db: &Db, batch: &[CallRecord]) -> Result<(), sqlx::Error> {
+        for r in batch {
+            match db.upsert(std::slice::from_ref(r)).await {
+                Ok(()) => self.written(std::slice::from_ref(r)),
+                Err(e) if is_transient(&e) => return Err(e),
+                Err(e) => self.refused(r, &e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the task to finish once the queue is empty.
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.wake.notify_one();
+        self.closed.notify_one();
+    }
+
+    /// Counts what is left unwritten as dropped, when a flush gave up.
+    pub fn abandon(&self) -> usize {
+        let mut q = self.lock();
+        let left = q.order.len();
+        q.order.clear();
+        q.pending.clear();
+        drop(q);
+        self.stats.dropped.fetch_add(left as u64, Ordering::Relaxed);
+        left
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(sid: &str, revision: u64) -> CallRecord {
+        let mut r = CallRecord::new(sid, "support", "+1********01".into(), 100);
+        r.revision = revision;
+        r
+    }
+
+    #[test]
+    fn versions_of_one_call_share_a_place_and_a_full_buffer_drops_new_calls() {
+        let w = Writer::new(2);
+        assert!(w.enqueue(rec("CA1", 1)));
+        assert!(w.enqueue(rec("CA2", 1)));
+        assert!(w.enqueue(rec("CA1", 2)), "a newer version of a queued call always fits");
+        assert!(!w.enqueue(rec("CA3", 1)), "a new call past the capacity is dropped");
+        let s = w.snapshot();
+        assert_eq!((s.depth, s.dropped), (2, 1));
+        assert_eq!(w.pending("CA1").unwrap().revision, 2);
+        assert_eq!(w.next_batch().iter().map(|r| r.call_sid.as_str()).collect::<Vec<_>>(), ["CA1", "CA2"]);
+    }
+
+    #[test]
+    fn a_version_that_arrived_during_a_write_stays_queued() {
+        let w = Writer::new(10);
+        w.enqueue(rec("CA1", 1));
+        w.enqueue(rec("CA2", 1));
+        let batch = w.next_batch();
+        w.enqueue(rec("CA1", 2));
+        w.written(&batch);
+        assert_eq!(w.next_batch().iter().map(|r| (r.call_sid.as_str(), r.revision)).collect::<Vec<_>>(), [("CA1", 2)]);
+        assert_eq!(w.snapshot().written, 2);
+    }
+}
