@@ -47,13 +47,13 @@ async fn context_of<'a>(state: &'a AppState, call_sid: &str, line: Option<&'a Li
         .unwrap_or_else(|| state.config.lines.default());
     let context = match record {
         Some(r) => Context {
+            ani_attestation: crate::flow::Attestation::parse(r.stir_verstat.as_deref()),
             customer_id: r.customer_id,
             customer_name: r.customer_name,
             idv_status: r.idv_status,
             idv_method: r.idv_method,
             service_line: r.service_line,
             opted_out: r.opted_out,
-            ani_attestation: Default::default(),
         },
         None => {
             tracing::warn!("no record of this call: handing on as not identified");
