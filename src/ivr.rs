@@ -124,6 +124,7 @@ pub fn context_pairs(c: &Context) -> Vec<(&'static str, String)> {
         ("service_line", c.service_line.clone()),
         ("opted_out", c.opted_out.to_string()),
         ("ani_attestation", c.ani_attestation.as_str().to_string()),
+        ("lockout", c.lockout.to_string()),
     ]
 }
 
@@ -136,6 +137,7 @@ pub fn task_attributes(context: &Context, screen_pop_url: &str) -> String {
             let value = match k {
                 "customer_name" => serde_json::Value::String(name.to_string()),
                 "opted_out" => serde_json::Value::Bool(context.opted_out),
+                "lockout" => serde_json::Value::Bool(context.lockout),
                 _ => serde_json::Value::String(v),
             };
             map.insert(k.to_string(), value);
@@ -172,6 +174,7 @@ mod tests {
             service_line: "support".into(),
             opted_out: false,
             ani_attestation: Default::default(),
+            lockout: false,
         };
         let pop = "https://vouch.example.com/agent/calls/CA0123?exp=1&sig=abc";
         let json = task_attributes(&c, pop);

@@ -50,7 +50,10 @@ impl Application {
         }
 
         // Before anything starts: a database that cannot be opened stops start-up.
-        let store = CallStore::open(&config.database, config.server.call_record_ttl).await?;
+        // The oldest state key keys the caller hashes: it changes least often
+        // as keys rotate (new keys are prepended).
+        let subject_key = config.secrets.state_keys.last().map(|k| k.expose().as_bytes().to_vec()).unwrap_or_default();
+        let store = CallStore::open(&config.database, config.server.call_record_ttl, &subject_key).await?;
 
         let (crm_base, demo_crm) = match &config.crm.url {
             Some(url) => (url.clone(), None),

@@ -118,6 +118,7 @@ mod tests {
             customer: Some(Customer { id: "12345678".into(), name: "Zoë & <Sons>".into() }),
             method: IdvMethod::Keyed,
             attestation: crate::flow::Attestation::B,
+            lockout: true,
         }
     }
 

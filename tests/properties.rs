@@ -39,7 +39,8 @@ fn any_verification() -> impl Strategy<Value = Verification> {
         Just(Verification::NotAsked),
         Just(Verification::Verified),
         Just(Verification::Rejected),
-        Just(Verification::Failed)
+        Just(Verification::Failed),
+        Just(Verification::Locked)
     ]
 }
 
@@ -57,6 +58,7 @@ fn state_for(line: &Line, stage: Stage, i: u8, v: u8, customer: Option<Customer>
         customer,
         method: IdvMethod::Keyed,
         attestation: Attestation::None,
+        lockout: false,
     }
 }
 
@@ -69,7 +71,7 @@ proptest! {
         i in 0u8..5, v in 0u8..5, bit in any::<proptest::sample::Index>(),
     ) {
         let signer = StateSigner::new(["p".repeat(32).as_str()], 600);
-        let state = FlowState { line: "support".into(), stage: Stage::Identify, identify_attempts: i, verify_attempts: v, customer, method: IdvMethod::None, attestation: Attestation::A };
+        let state = FlowState { line: "support".into(), stage: Stage::Identify, identify_attempts: i, verify_attempts: v, customer, method: IdvMethod::None, attestation: Attestation::A, lockout: true };
         let token = signer.seal(&state, SID, 1000);
         prop_assert_eq!(signer.open(&token, SID, 1000), Ok(state));
         let mut bytes = token.into_bytes();
@@ -94,6 +96,7 @@ proptest! {
         lookup in any_lookup(),
         verification in any_verification(),
         start in any::<bool>(),
+        throttled in any::<bool>(),
     ) {
         let lines = demo_lines();
         let line = &lines[line_ix % lines.len()];
@@ -104,7 +107,9 @@ proptest! {
         let _ = line.rules.lookup_number(&caller, attestation);
         let stage = if stage_is_verify && line.rules.verification.is_some() { Stage::Verify } else { Stage::Identify };
         let state = state_for(line, stage, i, v, customer);
-        let input = if start {
+        let input = if start && throttled {
+            Input::Throttled
+        } else if start {
             Input::Start { ani: lookup }
         } else {
             match stage {

@@ -18,6 +18,21 @@ pub struct FileConfig {
     pub default_line: Option<String>,
     #[serde(default)]
     pub lines: BTreeMap<String, LineFile>,
+    #[serde(default)]
+    pub security: SecurityFile,
+}
+
+/// Limits across calls (shared by every line and every Vouch on the database).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityFile {
+    /// Failed verifications of one customer, within the window, that lock it.
+    pub lockout_failures: Option<u64>,
+    pub lockout_window_secs: Option<u64>,
+    /// Unknown identifiers keyed from one caller number, within the window,
+    /// after which that number's calls go straight to an agent.
+    pub enumeration_unknown_ids: Option<u64>,
+    pub enumeration_window_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

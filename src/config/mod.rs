@@ -44,6 +44,16 @@ pub struct Config {
     pub database: Database,
     pub secrets: Secrets,
     pub lines: Lines,
+    pub security: Security,
+}
+
+/// Limits across calls: verification lockouts and the enumeration throttle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Security {
+    pub lockout_failures: u64,
+    pub lockout_window: Duration,
+    pub enumeration_unknown_ids: u64,
+    pub enumeration_window: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -251,7 +261,29 @@ impl Config {
         let database = database::resolve(&file.database, env)?;
         let lines = resolve_lines(file.lines, file.default_line)?;
         let secrets = Secrets::from_env(env, lines.external_redirect().as_deref())?;
-        Ok(Self { server, crm, database, secrets, lines })
+        let sec = &file.security;
+        let count = |v: Option<u64>, default: u64, key: &str, max: u64| match v.unwrap_or(default) {
+            n @ 1.. if n <= max => Ok(n),
+            n => Err(ConfigError::new(key, format!("{n} is outside 1..={max}"))),
+        };
+        let security = Security {
+            lockout_failures: count(sec.lockout_failures, 5, "security.lockout_failures", 1_000)?,
+            lockout_window: secs(sec.lockout_window_secs, 86_400, "security.lockout_window_secs", 60, 30 * 86_400)?,
+            enumeration_unknown_ids: count(
+                sec.enumeration_unknown_ids,
+                10,
+                "security.enumeration_unknown_ids",
+                10_000,
+            )?,
+            enumeration_window: secs(
+                sec.enumeration_window_secs,
+                3_600,
+                "security.enumeration_window_secs",
+                60,
+                30 * 86_400,
+            )?,
+        };
+        Ok(Self { server, crm, database, secrets, lines, security })
     }
 }
 

@@ -97,6 +97,9 @@ pub struct FlowState {
     /// STIR/SHAKEN attestation of the caller's number, from the first webhook.
     #[serde(rename = "a", default)]
     pub attestation: Attestation,
+    /// The customer's verification was found locked during this call.
+    #[serde(rename = "k", default, skip_serializing_if = "std::ops::Not::not")]
+    pub lockout: bool,
 }
 
 /// When the caller's number may identify them (per line).
@@ -140,6 +143,9 @@ pub enum Verification {
     Verified,
     Rejected,
     Failed,
+    /// Not asked: the customer's verification is locked after too many
+    /// failures across calls. To the caller it sounds like a rejection.
+    Locked,
 }
 
 /// One step's input.
@@ -147,6 +153,9 @@ pub enum Verification {
 pub enum Input {
     /// The call's first webhook, with the caller-ID lookup's answer.
     Start { ani: Lookup },
+    /// The call's first webhook, from a number that has keyed too many
+    /// unknown identifiers lately: straight to an agent, unidentified.
+    Throttled,
     /// An entry at the identifier prompt, with the CRM's answer if asked.
     Identifier { entry: Entry, lookup: Lookup },
     /// An entry at the verification prompt, with the CRM's answer if asked.
@@ -216,6 +225,9 @@ pub struct Context {
     /// STIR/SHAKEN attestation of the caller's number: `A`, `B`, `C`,
     /// `failed` or `none`. Never a verification by itself.
     pub ani_attestation: Attestation,
+    /// The customer's verification is locked (too many failures across
+    /// calls): the caller could not be verified whatever they keyed.
+    pub lockout: bool,
 }
 
 /// What happens next on the call.
@@ -256,6 +268,7 @@ impl LineRules {
             customer: None,
             method: IdvMethod::None,
             attestation,
+            lockout: false,
         }
     }
 
@@ -281,6 +294,14 @@ pub fn step(rules: &LineRules, state: FlowState, input: Input) -> Result<Reply, 
     }
     match input {
         Input::Start { ani } => Ok(start(rules, state, ani)),
+        Input::Throttled => Ok(handoff(
+            state,
+            vec![Prompt::Welcome],
+            Destination::Agent,
+            Outcome::Agent,
+            IdvStatus::Unidentified,
+            false,
+        )),
         Input::Identifier { entry, lookup } => {
             if state.stage != Stage::Identify {
                 return Err(FlowError::WrongStage(Stage::Identify.as_str()));
@@ -369,7 +390,7 @@ fn identifier(rules: &LineRules, state: FlowState, entry: Entry, lookup: Lookup)
 
 fn factor(rules: &LineRules, state: FlowState, entry: Entry, verification: Verification) -> Reply {
     let attempts = state.verify_attempts.saturating_add(1);
-    let state = FlowState { verify_attempts: attempts, ..state };
+    let mut state = FlowState { verify_attempts: attempts, ..state };
     let failure = match entry {
         Entry::OptOut => {
             return handoff(
@@ -397,6 +418,10 @@ fn factor(rules: &LineRules, state: FlowState, entry: Entry, verification: Verif
                 )
             }
             Verification::Rejected => Prompt::FactorRejected,
+            Verification::Locked => {
+                state.lockout = true;
+                Prompt::FactorRejected
+            }
             Verification::Failed | Verification::NotAsked => {
                 return handoff(
                     state,
@@ -450,6 +475,7 @@ fn handoff(
             service_line: state.line,
             opted_out,
             ani_attestation: state.attestation,
+            lockout: state.lockout,
         },
         identify_attempts: state.identify_attempts,
         verify_attempts: state.verify_attempts,

@@ -304,3 +304,32 @@ fn attempts_never_overflow() {
     let reply = run(&r, state, Input::Identifier { entry: Entry::Silence, lookup: Lookup::NotAsked });
     assert!(matches!(reply, Reply::Handoff { .. }));
 }
+
+#[test]
+fn a_locked_customer_sounds_rejected_and_reaches_an_agent_identified_with_the_lockout() {
+    let r = rules(1, true);
+    let state = at_verify(&r, IdvMethod::Ani);
+    let reply = run(&r, state, Input::Factor { entry: digits("1234"), verification: Verification::Locked });
+    let next = match reply {
+        Reply::Ask { preface, state } => {
+            assert_eq!(preface, vec![Prompt::FactorRejected], "the same words as a wrong PIN: no oracle");
+            assert!(state.lockout);
+            state
+        }
+        other => panic!("{other:?}"),
+    };
+    let (preface, to, outcome, ctx) =
+        expect_handoff(run(&r, next, Input::Factor { entry: digits("1234"), verification: Verification::Locked }));
+    assert_eq!(preface, vec![Prompt::FactorRejected, Prompt::TooManyTries, Prompt::ToAgent]);
+    assert_eq!((to, outcome), (Destination::Agent, Outcome::Agent));
+    assert_eq!((ctx.idv_status, ctx.lockout), (IdvStatus::Identified, true));
+}
+
+#[test]
+fn a_throttled_caller_goes_straight_to_an_agent_unidentified() {
+    let r = rules(3, true);
+    let (preface, to, outcome, ctx) = expect_handoff(run(&r, r.fresh_state(Attestation::A), Input::Throttled));
+    assert_eq!(preface, vec![Prompt::Welcome, Prompt::ToAgent]);
+    assert_eq!((to, outcome), (Destination::Agent, Outcome::Agent));
+    assert_eq!((ctx.idv_status, ctx.customer_id), (IdvStatus::Unidentified, None));
+}

@@ -53,10 +53,17 @@ pub fn uri(base: &str, context: &Context) -> String {
             out = format!("{out}&x-customer-name={encoded}");
         }
     }
-    // The attestation is the least needed: it only goes where it fits.
-    let attestation = format!("&x-ani-attestation={}", context.ani_attestation.as_str());
-    if out.chars().count() + attestation.len() <= MAX_URI_CHARS {
-        out.push_str(&attestation);
+    // The lockout (when set) and the attestation are the least needed: they
+    // only go where they fit.
+    let mut extras = Vec::new();
+    if context.lockout {
+        extras.push("&x-lockout=true".to_string());
+    }
+    extras.push(format!("&x-ani-attestation={}", context.ani_attestation.as_str()));
+    for extra in extras {
+        if out.chars().count() + extra.len() <= MAX_URI_CHARS {
+            out.push_str(&extra);
+        }
     }
     out
 }
@@ -75,6 +82,7 @@ mod tests {
             service_line: "support".into(),
             opted_out: false,
             ani_attestation: Default::default(),
+            lockout: false,
         }
     }
 

@@ -22,6 +22,9 @@ pub struct HandoffClaims {
     /// STIR/SHAKEN attestation of the caller's number (`A`, `B`, `C`, `failed`, `none`).
     #[serde(default)]
     pub ani_attestation: String,
+    /// The customer's verification is locked (too many failures across calls).
+    #[serde(default)]
+    pub lockout: bool,
     pub iss: String,
     /// The service line the token was issued for.
     pub aud: String,
@@ -59,6 +62,7 @@ impl HandoffTokens {
             service_line: context.service_line.clone(),
             opted_out: context.opted_out,
             ani_attestation: context.ani_attestation.as_str().to_string(),
+            lockout: context.lockout,
             iss: ISSUER.to_string(),
             aud: context.service_line.clone(),
             sub: call_sid.to_string(),
@@ -100,6 +104,7 @@ mod tests {
             service_line: "support".into(),
             opted_out: false,
             ani_attestation: Default::default(),
+            lockout: false,
         }
     }
 

@@ -60,6 +60,7 @@ mod tests {
             service_line: "support".into(),
             opted_out,
             ani_attestation: Default::default(),
+            lockout: false,
         }
     }
 

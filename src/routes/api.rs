@@ -11,3 +11,42 @@ pub async fn call(state: web::Data<AppState>, _who: Authenticated, sid: web::Pat
         None => HttpResponse::NotFound().json(serde_json::json!({ "error": "no such call" })),
     }
 }
+
+/// Only supervisors (and the admin token) may see or lift lockouts.
+fn refused_unless_supervisor(who: &Authenticated) -> Option<HttpResponse> {
+    (who.0.role != crate::config::Role::Supervisor)
+        .then(|| HttpResponse::Forbidden().json(serde_json::json!({ "error": "lockouts need the supervisor role" })))
+}
+
+fn counters_unavailable(e: crate::store::guard::GuardError) -> HttpResponse {
+    HttpResponse::ServiceUnavailable().json(serde_json::json!({ "error": e.to_string() }))
+}
+
+/// `GET /api/lockouts/{customer_id}`: failed verifications in the window.
+pub async fn lockout(state: web::Data<AppState>, who: Authenticated, id: web::Path<String>) -> HttpResponse {
+    if let Some(refused) = refused_unless_supervisor(&who) {
+        return refused;
+    }
+    let (failures, locked) = super::defence::lockout_status(&state, &id).await;
+    HttpResponse::Ok().json(serde_json::json!({
+        "customer_id": id.as_str(),
+        "failures": failures,
+        "locked": locked,
+        "limit": state.config.security.lockout_failures,
+        "window_secs": state.config.security.lockout_window.as_secs(),
+    }))
+}
+
+/// `DELETE /api/lockouts/{customer_id}`: lifts the lockout now.
+pub async fn unlock(state: web::Data<AppState>, who: Authenticated, id: web::Path<String>) -> HttpResponse {
+    if let Some(refused) = refused_unless_supervisor(&who) {
+        return refused;
+    }
+    match super::defence::unlock(&state, &id).await {
+        Ok(()) => {
+            tracing::info!(customer = %crate::flow::phone::mask(&id), by = %who.0.name, "lockout lifted");
+            HttpResponse::Ok().json(serde_json::json!({ "customer_id": id.as_str(), "locked": false }))
+        }
+        Err(e) => counters_unavailable(e),
+    }
+}

@@ -54,6 +54,7 @@ async fn context_of<'a>(state: &'a AppState, call_sid: &str, line: Option<&'a Li
             idv_method: r.idv_method,
             service_line: r.service_line,
             opted_out: r.opted_out,
+            lockout: r.lockout,
         },
         None => {
             tracing::warn!("no record of this call: handing on as not identified");
@@ -65,6 +66,7 @@ async fn context_of<'a>(state: &'a AppState, call_sid: &str, line: Option<&'a Li
                 service_line: line.name.clone(),
                 opted_out: false,
                 ani_attestation: Default::default(),
+                lockout: false,
             }
         }
     };

@@ -3,6 +3,7 @@
 
 pub mod agent;
 mod api;
+mod defence;
 mod demo;
 mod handoff;
 mod health;
@@ -52,6 +53,8 @@ impl AppState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/api/calls/{call_sid}", web::get().to(api::call))
+        .route("/api/lockouts/{customer_id}", web::get().to(api::lockout))
+        .route("/api/lockouts/{customer_id}", web::delete().to(api::unlock))
         .route("/agent", web::get().to(agent::list))
         .route("/agent/calls/{call_sid}", web::get().to(agent::screen_pop))
         .service(

@@ -2,7 +2,7 @@
 //! Gather. Each handler parses, asks the CRM the one question the step needs,
 //! runs the pure flow, records the result and renders TwiML.
 
-use super::{now, twiml, AppState};
+use super::{defence, now, twiml, AppState};
 use crate::config::{Handoff, Line, Secret};
 use crate::flow::{
     self, phone::mask, Attestation, CallerNumber, Entry, Input, Lookup, Outcome, Reply, Stage, Verification,
@@ -66,12 +66,17 @@ pub async fn start_on_line(state: web::Data<AppState>, path: web::Path<String>, 
 async fn begin(state: &AppState, line: &Line, hook: &Webhook) -> HttpResponse {
     let caller = CallerNumber::parse(hook.params.get("From"));
     let attestation = Attestation::parse(hook.params.get("StirVerstat"));
-    let ani = match line.rules.lookup_number(&caller, attestation) {
-        Some(number) => within_deadline(state, state.crm.find_by_phone(number), Lookup::Failed).await,
-        None => Lookup::NotAsked,
+    let input = if defence::throttled(state, &caller).await {
+        Input::Throttled
+    } else {
+        let ani = match line.rules.lookup_number(&caller, attestation) {
+            Some(number) => within_deadline(state, state.crm.find_by_phone(number), Lookup::Failed).await,
+            None => Lookup::NotAsked,
+        };
+        tracing::info!(line = %line.name, caller = %mask(hook.params.get("From").unwrap_or("")), ani = lookup_kind(&ani), "call started");
+        Input::Start { ani }
     };
-    tracing::info!(line = %line.name, caller = %mask(hook.params.get("From").unwrap_or("")), ani = lookup_kind(&ani), "call started");
-    let reply = match flow::step(&line.rules, line.rules.fresh_state(attestation), Input::Start { ani }) {
+    let reply = match flow::step(&line.rules, line.rules.fresh_state(attestation), input) {
         Ok(r) => r,
         // Unreachable: a fresh state always matches its own line.
         Err(e) => return actix_web::ResponseError::error_response(&StepError::Flow(e)),
@@ -111,6 +116,9 @@ pub async fn entry(
                 _ => Lookup::NotAsked,
             };
             tracing::info!(entry = ?entry, lookup = lookup_kind(&lookup), attempt = flow_state.identify_attempts + 1, "identifier entered");
+            if lookup == Lookup::NotFound {
+                defence::note_unknown_id(&state, &CallerNumber::parse(hook.params.get("From"))).await;
+            }
             Input::Identifier { entry, lookup }
         }
         Stage::Verify => {
@@ -119,7 +127,7 @@ pub async fn entry(
             let verification = match (&entry, &flow_state.customer) {
                 (Entry::Digits(value), Some(c)) => {
                     let secret = Secret::new(value.as_str());
-                    within_deadline(&state, state.crm.verify(&c.id, &line.factor, &secret), Verification::Failed).await
+                    defence::verify(&state, &c.id, &line.factor, &secret).await
                 }
                 _ => Verification::NotAsked,
             };
@@ -142,6 +150,7 @@ async fn respond(state: &AppState, line: &Line, hook: &Webhook, reply: Reply, mu
         Reply::Ask { state: s, .. } => {
             record.identify_attempts = s.identify_attempts;
             record.verify_attempts = s.verify_attempts;
+            record.lockout = s.lockout;
             if let Some(c) = &s.customer {
                 record.customer_id = Some(c.id.clone());
                 record.customer_name = Some(c.name.clone());

@@ -22,8 +22,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 const UPSERT: &str = "INSERT INTO call_records (call_sid, service_line, caller, customer_id, customer_name, \
      idv_status, idv_method, opted_out, outcome, identify_attempts, verify_attempts, stir_verstat, call_status, \
      call_duration, status_sequence, started_at, identified_at, verified_at, handed_off_at, ended_at, updated_at, \
-     revision) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
+     revision, lockout) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
      ON CONFLICT (call_sid) DO UPDATE SET service_line = excluded.service_line, caller = excluded.caller, \
      customer_id = excluded.customer_id, customer_name = excluded.customer_name, idv_status = excluded.idv_status, \
      idv_method = excluded.idv_method, opted_out = excluded.opted_out, outcome = excluded.outcome, \
@@ -32,12 +32,12 @@ const UPSERT: &str = "INSERT INTO call_records (call_sid, service_line, caller, 
      call_duration = excluded.call_duration, status_sequence = excluded.status_sequence, \
      started_at = excluded.started_at, identified_at = excluded.identified_at, verified_at = excluded.verified_at, \
      handed_off_at = excluded.handed_off_at, ended_at = excluded.ended_at, updated_at = excluded.updated_at, \
-     revision = excluded.revision \
+     revision = excluded.revision, lockout = excluded.lockout \
      WHERE call_records.revision < excluded.revision";
 
 const SELECT: &str = "SELECT call_sid, service_line, caller, customer_id, customer_name, idv_status, idv_method, \
      opted_out, outcome, identify_attempts, verify_attempts, stir_verstat, call_status, call_duration, \
-     status_sequence, started_at, identified_at, verified_at, handed_off_at, ended_at, updated_at, revision \
+     status_sequence, started_at, identified_at, verified_at, handed_off_at, ended_at, updated_at, revision, lockout \
      FROM call_records";
 
 /// An open, migrated database.
@@ -83,6 +83,7 @@ macro_rules! bind_record {
             .bind($r.ended_at.map(to_i64))
             .bind(to_i64($r.updated_at))
             .bind(to_i64($r.revision))
+            .bind(i64::from($r.lockout))
     };
 }
 
@@ -160,6 +161,36 @@ impl Db {
         on_pool!(self, pool => {
             let rows = sqlx::query(&sql).bind(limit).fetch_all(pool).await?;
             rows.iter().map(from_row).collect()
+        })
+    }
+
+    /// Events of `kind` about `subject` since `since` (unix seconds).
+    pub async fn count_events(&self, kind: &str, subject: &str, since: u64) -> Result<u64, sqlx::Error> {
+        let sql = "SELECT COUNT(*) FROM guard_events WHERE kind = $1 AND subject = $2 AND at >= $3";
+        let n: i64 = on_pool!(self, pool => {
+            sqlx::query_scalar(sql).bind(kind).bind(subject).bind(to_i64(since)).fetch_one(pool).await?
+        });
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Records one event, dropping this subject's events older than `expired_before`.
+    pub async fn add_event(&self, kind: &str, subject: &str, at: u64, expired_before: u64) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM guard_events WHERE kind = $1 AND subject = $2 AND at < $3")
+                .bind(kind).bind(subject).bind(to_i64(expired_before)).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO guard_events (kind, subject, at) VALUES ($1, $2, $3)")
+                .bind(kind).bind(subject).bind(to_i64(at)).execute(&mut *tx).await?;
+            tx.commit().await
+        })
+    }
+
+    /// Forgets every event of `kind` about `subject`.
+    pub async fn clear_events(&self, kind: &str, subject: &str) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => {
+            sqlx::query("DELETE FROM guard_events WHERE kind = $1 AND subject = $2")
+                .bind(kind).bind(subject).execute(pool).await?;
+            Ok(())
         })
     }
 
@@ -254,6 +285,7 @@ where
         ended_at: opt_int("ended_at")?,
         updated_at: int("updated_at")?,
         revision: int("revision")?,
+        lockout: int("lockout")? != 0,
     })
 }
 

@@ -9,6 +9,7 @@
 //! cache, then the buffer, then the database.
 
 mod db;
+pub mod guard;
 mod record;
 mod writer;
 
@@ -36,6 +37,7 @@ pub struct CallStore {
 
 struct Inner {
     cache: Cache<String, CallRecord>,
+    guard: guard::Guard,
     durable: Option<Durable>,
     description: String,
 }
@@ -49,25 +51,32 @@ struct Durable {
 impl CallStore {
     /// Memory only: records last `ttl` and are lost on restart.
     pub fn in_memory(ttl: Duration) -> Self {
-        Self::build(ttl, None, "memory only".to_string())
+        Self::build(ttl, None, "memory only".to_string(), b"memory")
     }
 
     /// Opens (creates, migrates) the configured database and starts the
     /// background writer; `memory:` gives [`CallStore::in_memory`].
-    pub async fn open(config: &Database, cache_ttl: Duration) -> anyhow::Result<Self> {
+    /// `subject_key` keys the caller hashes in the security counters.
+    pub async fn open(config: &Database, cache_ttl: Duration, subject_key: &[u8]) -> anyhow::Result<Self> {
         let description = config.url.describe();
         let Some(db) = Db::open(&config.url).await? else {
-            return Ok(Self::build(cache_ttl, None, description));
+            return Ok(Self::build(cache_ttl, None, description, subject_key));
         };
         let writer = Writer::new(config.buffer_capacity);
         let task = tokio::spawn(writer.clone().run(db.clone()));
         let durable = Durable { db, writer, task: Mutex::new(Some(task)) };
-        Ok(Self::build(cache_ttl, Some(durable), description))
+        Ok(Self::build(cache_ttl, Some(durable), description, subject_key))
     }
 
-    fn build(ttl: Duration, durable: Option<Durable>, description: String) -> Self {
+    fn build(ttl: Duration, durable: Option<Durable>, description: String, subject_key: &[u8]) -> Self {
         let cache = Cache::builder().max_capacity(1_000_000).time_to_live(ttl).build();
-        Self { inner: Arc::new(Inner { cache, durable, description }) }
+        let guard = guard::Guard::new(durable.as_ref().map(|d| d.db.clone()), subject_key);
+        Self { inner: Arc::new(Inner { cache, guard, durable, description }) }
+    }
+
+    /// The security counters (lockouts, enumeration), on the same database.
+    pub fn guard(&self) -> &guard::Guard {
+        &self.inner.guard
     }
 
     /// What the records are kept in, for logs (no password).

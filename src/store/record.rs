@@ -32,6 +32,8 @@ pub struct CallRecord {
     pub idv_status: IdvStatus,
     pub idv_method: IdvMethod,
     pub opted_out: bool,
+    /// The customer's verification was locked during the call.
+    pub lockout: bool,
     pub outcome: RecordOutcome,
     pub identify_attempts: u8,
     pub verify_attempts: u8,
@@ -67,6 +69,7 @@ impl CallRecord {
             idv_status: IdvStatus::Unidentified,
             idv_method: IdvMethod::None,
             opted_out: false,
+            lockout: false,
             outcome: RecordOutcome::InProgress,
             identify_attempts: 0,
             verify_attempts: 0,
@@ -102,6 +105,7 @@ impl CallRecord {
         self.reached(context.idv_status, now);
         self.idv_method = context.idv_method;
         self.opted_out = context.opted_out;
+        self.lockout = context.lockout;
         self.outcome = outcome;
         self.handed_off_at.get_or_insert(now);
     }

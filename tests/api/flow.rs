@@ -60,6 +60,7 @@ async fn the_redirect_to_a_self_service_app_carries_the_whole_context() {
             "customer_name",
             "idv_method",
             "idv_status",
+            "lockout",
             "opted_out",
             "service_line",
             "src",

@@ -5,6 +5,7 @@ mod admin;
 mod browser;
 mod crm;
 mod database;
+mod defence;
 mod desk_helpers;
 mod flow;
 mod handoff;

@@ -150,6 +150,7 @@ async fn an_expired_state_is_refused() {
         customer: Some(Customer { id: ADA_ID.into(), name: "Ada Lovelace".into() }),
         method: IdvMethod::Ani,
         attestation: Default::default(),
+        lockout: false,
     };
     let an_hour_ago = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 3600;
     let token = StateSigner::new([STATE_SECRET], 1800).seal(&state, &sid, an_hour_ago);

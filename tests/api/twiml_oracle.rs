@@ -122,7 +122,8 @@ async fn every_handoff_document_matches_what_twilio_python_builds() {
             ["idv_method", "ani"],
             ["service_line", line],
             ["opted_out", "false"],
-            ["ani_attestation", "none"]
+            ["ani_attestation", "none"],
+            ["lockout", "false"]
         ])
     };
     let mut cases: Vec<(&str, Node, Value)> = Vec::new();
@@ -179,7 +180,7 @@ async fn every_handoff_document_matches_what_twilio_python_builds() {
 
     let t = verified_ada(&app, "client").await;
     let d = doc(&t, "/verify", "Dial");
-    let pop = attr(&d, &[1, 0, 8], "value").to_string();
+    let pop = attr(&d, &[1, 0, 9], "value").to_string();
     let mut children = vec![op("identity", json!(["agent_ada"]), json!({}), vec![])];
     for pair in ada_context("client").as_array().unwrap().iter().chain([&json!(["screen_pop_url", pop])]) {
         children.push(op("parameter", json!([]), json!({"name": pair[0], "value": pair[1]}), vec![]));

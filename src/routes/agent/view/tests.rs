@@ -11,6 +11,7 @@ fn record(status: IdvStatus, method: IdvMethod, outcome: RecordOutcome) -> CallR
         service_line: "support".into(),
         opted_out: outcome == RecordOutcome::OptedOut,
         ani_attestation: Default::default(),
+        lockout: false,
     };
     r.finish(&context, outcome, 1_795_000_000);
     r.updated_at = 1_795_630_009;

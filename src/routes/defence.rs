@@ -1,0 +1,88 @@
+//! Defences across calls, at the edge of the flow: the verification lockout
+//! (too many failed verifications of one customer, across calls and Vouch
+//! instances) and the enumeration throttle (one number keying many unknown
+//! identifiers). The counters live in the store ([`crate::store::guard`]);
+//! the flow only sees their verdicts (`Verification::Locked`,
+//! `Input::Throttled`).
+//!
+//! When the database cannot be read in time, each process's own counts
+//! decide (see the guard): the per-call try limit holds regardless.
+
+use super::{now, AppState};
+use crate::config::Secret;
+use crate::flow::phone::mask;
+use crate::flow::{CallerNumber, Verification};
+use crate::store::guard::Kind;
+
+/// Whether this caller's number has keyed too many unknown identifiers lately.
+pub async fn throttled(state: &AppState, caller: &CallerNumber) -> bool {
+    let Some(number) = caller.usable() else { return false };
+    let sec = &state.config.security;
+    let guard = state.store.guard();
+    let since = now().saturating_sub(sec.enumeration_window.as_secs());
+    let n = guard.count(Kind::UnknownId, &guard.caller_subject(number.as_str()), since).await;
+    if n >= sec.enumeration_unknown_ids {
+        tracing::warn!(caller = %number, unknown_ids = n, "enumeration throttle: caller goes straight to an agent");
+    }
+    n >= sec.enumeration_unknown_ids
+}
+
+/// Counts an identifier the CRM did not know against the caller's number.
+pub async fn note_unknown_id(state: &AppState, caller: &CallerNumber) {
+    let Some(number) = caller.usable() else { return };
+    let guard = state.store.guard();
+    let now = now();
+    let window_start = now.saturating_sub(state.config.security.enumeration_window.as_secs());
+    guard.record(Kind::UnknownId, &guard.caller_subject(number.as_str()), now, window_start);
+}
+
+/// Verifies `value` for `customer_id` unless the customer is locked; counts
+/// a rejection, and clears the count on success.
+pub async fn verify(state: &AppState, customer_id: &str, factor: &str, value: &Secret) -> Verification {
+    let sec = &state.config.security;
+    let guard = state.store.guard();
+    let now = now();
+    let window_start = now.saturating_sub(sec.lockout_window.as_secs());
+    let failures = guard.count(Kind::VerifyFailed, customer_id, window_start).await;
+    if failures >= sec.lockout_failures {
+        tracing::warn!(customer = %mask(customer_id), failures, "verification locked: not asking the CRM");
+        return Verification::Locked;
+    }
+    let verification =
+        match tokio::time::timeout(state.config.server.webhook_deadline, state.crm.verify(customer_id, factor, value))
+            .await
+        {
+            Ok(v) => v,
+            Err(_) => {
+                tracing::warn!("CRM call exceeded the webhook deadline");
+                Verification::Failed
+            }
+        };
+    match verification {
+        Verification::Rejected => guard.record(Kind::VerifyFailed, customer_id, now, window_start),
+        Verification::Verified if failures > 0 => {
+            // In the background: the caller need not wait for the reset.
+            let (guard, id) = (guard.clone(), customer_id.to_string());
+            tokio::spawn(async move {
+                if let Err(e) = guard.clear(Kind::VerifyFailed, &id).await {
+                    tracing::warn!(error = %e, customer = %mask(&id), "could not reset the lockout counter");
+                }
+            });
+        }
+        _ => {}
+    }
+    verification
+}
+
+/// Lifts a customer's lockout (an authenticated API call).
+pub async fn unlock(state: &AppState, customer_id: &str) -> Result<(), crate::store::guard::GuardError> {
+    state.store.guard().clear(Kind::VerifyFailed, customer_id).await
+}
+
+/// A customer's failed verifications within the window, and whether locked.
+pub async fn lockout_status(state: &AppState, customer_id: &str) -> (u64, bool) {
+    let sec = &state.config.security;
+    let since = now().saturating_sub(sec.lockout_window.as_secs());
+    let n = state.store.guard().count(Kind::VerifyFailed, customer_id, since).await;
+    (n, n >= sec.lockout_failures)
+}

@@ -1,0 +1,160 @@
+//! Counters that defend verification across calls: failed verifications per
+//! customer (a lockout after too many) and unknown identifiers per caller
+//! number (an enumeration throttle). They live in the call database, so every
+//! Vouch sharing it counts together and counts survive restarts; with
+//! `DATABASE_URL=memory:` they are per process. A database that is slow or
+//! unreachable never holds up a webhook: each process also counts what it
+//! saw itself, and answers from that.
+
+use super::db::Db;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A counter read from the database that takes longer is given up (the
+/// process's own counts answer): a slow database must not slow the webhook.
+const READ_TIMEOUT: Duration = Duration::from_millis(250);
+/// Writes happen in the background, bounded by this.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A verification the CRM rejected; the subject is the customer id.
+    VerifyFailed,
+    /// An identifier the CRM did not know; the subject is a caller key.
+    UnknownId,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyFailed => "verify_failed",
+            Self::UnknownId => "unknown_id",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("security counters unavailable: {0}")]
+pub struct GuardError(String);
+
+type Events = HashMap<(Kind, String), Vec<u64>>;
+
+/// The counters: this process's own events in memory, and every instance's
+/// in the database when there is one. A count is the larger of the two, so
+/// while the database is unreachable the process still counts what it saw.
+#[derive(Clone)]
+pub struct Guard {
+    db: Option<Db>,
+    local: Arc<Mutex<Events>>,
+    /// Keys caller numbers so the database never holds them.
+    subject_key: Arc<Vec<u8>>,
+}
+
+impl Guard {
+    pub(super) fn new(db: Option<Db>, subject_key: &[u8]) -> Self {
+        Self { db, local: Arc::default(), subject_key: Arc::new(subject_key.to_vec()) }
+    }
+
+    /// The stored stand-in for a caller's number: a keyed hash, so the
+    /// counters identify a number without holding it.
+    pub fn caller_subject(&self, number: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.subject_key).expect("HMAC takes any key length");
+        mac.update(b"vouch-caller-v1\n");
+        mac.update(number.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    fn local_count(&self, kind: Kind, subject: &str, since: u64) -> u64 {
+        let m = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(&(kind, subject.to_string())).map_or(0, |v| v.iter().filter(|at| **at >= since).count() as u64)
+    }
+
+    /// Events about `subject` at or after `since`, across instances when the
+    /// database answers in time, else this process's own.
+    pub async fn count(&self, kind: Kind, subject: &str, since: u64) -> u64 {
+        let local = self.local_count(kind, subject, since);
+        let Some(db) = &self.db else { return local };
+        match tokio::time::timeout(READ_TIMEOUT, db.count_events(kind.as_str(), subject, since)).await {
+            Ok(Ok(shared)) => shared.max(local),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "security counters: database unavailable, counting this process's events only");
+                local
+            }
+            Err(_) => {
+                tracing::warn!("security counters: database too slow, counting this process's events only");
+                local
+            }
+        }
+    }
+
+    /// Records an event now; events older than `window_start` are forgotten.
+    /// The database write happens in the background.
+    pub fn record(&self, kind: Kind, subject: &str, now: u64, window_start: u64) {
+        {
+            let mut m = self.local.lock().unwrap_or_else(|e| e.into_inner());
+            let events = m.entry((kind, subject.to_string())).or_default();
+            events.retain(|at| *at >= window_start);
+            events.push(now);
+        }
+        if let Some(db) = self.db.clone() {
+            let subject = subject.to_string();
+            tokio::spawn(async move {
+                let write = db.add_event(kind.as_str(), &subject, now, window_start);
+                if let Err(e) = bounded(write).await {
+                    tracing::warn!(error = %e, "security counters: an event was not stored");
+                }
+            });
+        }
+    }
+
+    /// Forgets `subject`'s events (a success, or an unlock), waiting for
+    /// the database so an unlock is known to have happened.
+    pub async fn clear(&self, kind: Kind, subject: &str) -> Result<(), GuardError> {
+        self.local.lock().unwrap_or_else(|e| e.into_inner()).remove(&(kind, subject.to_string()));
+        match &self.db {
+            Some(db) => bounded(db.clear_events(kind.as_str(), subject)).await,
+            None => Ok(()),
+        }
+    }
+}
+
+async fn bounded<T>(fut: impl std::future::Future<Output = Result<T, sqlx::Error>>) -> Result<T, GuardError> {
+    match tokio::time::timeout(WRITE_TIMEOUT, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(GuardError(e.to_string())),
+        Err(_) => Err(GuardError("timed out".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_counters_count_within_the_window_and_clear() {
+        let g = Guard::new(None, b"k");
+        for at in [100, 200, 300] {
+            g.record(Kind::VerifyFailed, "12345678", at, 0);
+        }
+        assert_eq!(g.count(Kind::VerifyFailed, "12345678", 150).await, 2);
+        assert_eq!(g.count(Kind::UnknownId, "12345678", 0).await, 0, "kinds are separate");
+        g.record(Kind::VerifyFailed, "12345678", 400, 250);
+        assert_eq!(g.count(Kind::VerifyFailed, "12345678", 0).await, 2, "events before the window are forgotten");
+        g.clear(Kind::VerifyFailed, "12345678").await.unwrap();
+        assert_eq!(g.count(Kind::VerifyFailed, "12345678", 0).await, 0);
+    }
+
+    #[test]
+    fn caller_subjects_are_keyed_hashes() {
+        let g = Guard::new(None, b"k");
+        let s = g.caller_subject("+15551230001");
+        assert_eq!(s.len(), 32);
+        assert!(!s.contains("5551230001"));
+        assert_eq!(s, g.caller_subject("+15551230001"));
+        assert_ne!(s, Guard::new(None, b"other").caller_subject("+15551230001"));
+    }
+}

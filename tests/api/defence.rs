@@ -1,0 +1,101 @@
+//! Defences across calls: the verification lockout and the enumeration
+//! throttle, counted in the store so they hold across calls, restarts and
+//! Vouch instances sharing a database.
+
+use crate::helpers::*;
+use vouch::sim::End;
+
+fn with_limits(lockout_failures: u64, unknown_ids: u64) -> String {
+    format!(
+        "{}\n[security]\nlockout_failures = {lockout_failures}\nenumeration_unknown_ids = {unknown_ids}\n",
+        vouch::config::DEMO_CONFIG
+    )
+}
+
+async fn record(app: &TestApp, sid: &str) -> serde_json::Value {
+    app.api_call(sid, Some(ADMIN_TOKEN)).await.1
+}
+
+async fn lockout_api(app: &TestApp, method: reqwest::Method, id: &str, token: &str) -> (u16, serde_json::Value) {
+    let r =
+        app.http.request(method, format!("{}/api/lockouts/{id}", app.address)).bearer_auth(token).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn repeated_wrong_pins_across_calls_lock_the_customer_without_telling_the_caller() {
+    let app = spawn_with(Options { toml: with_limits(3, 10), ..Options::default() }).await;
+    // Two calls, two wrong PINs each: the fourth failure is past the limit of 3.
+    for _ in 0..2 {
+        let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &["9087#", "7310#", "", "", ""]).await;
+        assert!(matches!(t.end, End::Enqueued { .. }));
+    }
+    assert_eq!(app.crm().count("verify"), 3, "the CRM is not asked once the customer is locked");
+    // Now even the right PIN is not accepted, and it sounds exactly like a wrong one.
+    let locked = app.call(ADA_PHONE, SUPPORT_NUMBER, &["1234#", "1234#", "1234#", "1234#"]).await;
+    let wrong = spawn_app().await.call(ADA_PHONE, SUPPORT_NUMBER, &["9087#", "9087#", "9087#", "9087#"]).await;
+    assert_eq!(locked.said(), wrong.said(), "no oracle: a locked customer hears what a wrong PIN hears");
+    assert_eq!(app.crm().count("verify"), 3);
+    assert!(
+        matches!(&locked.end, End::Enqueued { queue, .. } if queue == "support"),
+        "the real customer still reaches an agent"
+    );
+    let r = record(&app, &locked.call_sid).await;
+    assert_eq!((r["idv_status"].as_str(), r["lockout"].as_bool()), (Some("identified"), Some(true)));
+    let (status, body) = lockout_api(&app, reqwest::Method::GET, ADA_ID, ADMIN_TOKEN).await;
+    assert_eq!(status, 200);
+    assert_eq!((body["locked"].as_bool(), body["failures"].as_u64()), (Some(true), Some(3)));
+
+    // A supervisor lifts it; the right PIN works again.
+    let (status, _) = lockout_api(&app, reqwest::Method::DELETE, ADA_ID, ADMIN_TOKEN).await;
+    assert_eq!(status, 200);
+    let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &["1234#"]).await;
+    assert!(t.said().contains("Your status is verified"), "{}", t.said());
+}
+
+#[tokio::test]
+async fn a_successful_verification_resets_the_count() {
+    let app = spawn_with(Options { toml: with_limits(3, 10), ..Options::default() }).await;
+    app.call(ADA_PHONE, SUPPORT_NUMBER, &["9087#", "7310#", "1234#"]).await;
+    app.call(ADA_PHONE, SUPPORT_NUMBER, &["9087#", "7310#", "1234#"]).await;
+    let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &["1234#"]).await;
+    assert!(t.said().contains("Your status is verified"), "four failures in all, but never three since a success");
+}
+
+#[tokio::test]
+async fn lockouts_need_a_supervisor_and_hold_across_instances_sharing_a_database() {
+    let db = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/shared.db", db.path().display());
+    let opts = || Options { toml: with_limits(2, 10), env: vec![("DATABASE_URL", url.clone())], ..Options::default() };
+    let first = spawn_with(opts()).await;
+    first.call(ADA_PHONE, SUPPORT_NUMBER, &["9087#", "7310#", "", "", ""]).await;
+    let second = spawn_with(opts()).await;
+    // The first instance stores its counts in the background: wait for them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while lockout_api(&second, reqwest::Method::GET, ADA_ID, ADMIN_TOKEN).await.1["locked"] != true {
+        assert!(std::time::Instant::now() < deadline, "the lockout reached the shared database");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let t = second.call(ADA_PHONE, SUPPORT_NUMBER, &["1234#", "", "", ""]).await;
+    assert_eq!(second.crm().count("verify"), 0, "the other instance sees the lockout");
+    assert_eq!(record(&second, &t.call_sid).await["lockout"], true);
+    assert_eq!(lockout_api(&second, reqwest::Method::DELETE, ADA_ID, "wrong-token").await.0, 401);
+}
+
+#[tokio::test]
+async fn a_number_keying_many_unknown_identifiers_is_sent_straight_to_an_agent() {
+    let app = spawn_with(Options { toml: with_limits(5, 3), ..Options::default() }).await;
+    let t = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["99999991#", "99999992#", "99999993#", "99999994#"]).await;
+    assert!(matches!(t.end, End::Enqueued { .. }));
+    let lookups = app.crm().count("id");
+    let t = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["87654321#", "4321#"]).await;
+    assert!(matches!(&t.end, End::Enqueued { queue, .. } if queue == "support"), "{:?}", t.end);
+    assert!(!t.said().contains("account number"), "not asked: {}", t.said());
+    assert_eq!(app.crm().count("id"), lookups, "no more identifier lookups from this number");
+    let r = record(&app, &t.call_sid).await;
+    assert_eq!((r["idv_status"].as_str(), r["outcome"].as_str()), (Some("unidentified"), Some("agent")));
+    // Other numbers are not affected.
+    let t = app.call("+15559990001", SUPPORT_NUMBER, &["87654321#", "4321#"]).await;
+    assert!(t.said().contains("Your status is verified"));
+}
