@@ -145,6 +145,20 @@ impl Secrets {
 /// Where environment values come from (the process, or a map in tests).
 pub trait Env {
     fn var(&self, name: &str) -> Option<String>;
+
+    /// A secret: `NAME` itself, or the contents of the file `NAME_FILE`
+    /// names (Docker and Kubernetes secrets are mounted as files).
+    fn secret(&self, name: &str) -> Result<Option<String>, ConfigError> {
+        if let Some(v) = self.var(name) {
+            return Ok(Some(v));
+        }
+        let file_key = format!("{name}_FILE");
+        let Some(path) = self.var(&file_key) else { return Ok(None) };
+        let text = std::fs::read_to_string(path.trim())
+            .map_err(|e| ConfigError::new(file_key.as_str(), format!("cannot read {path:?}: {e}")))?;
+        let value = text.trim_end_matches(['\n', '\r']).to_string();
+        Ok((!value.trim().is_empty()).then_some(value))
+    }
 }
 
 /// The process environment.
@@ -246,7 +260,7 @@ impl Config {
         let crm = Crm {
             url: crm_url,
             auth_header,
-            token: env.var("VOUCH_CRM_TOKEN").map(Secret::new),
+            token: env.secret("VOUCH_CRM_TOKEN")?.map(Secret::new),
             connect_timeout,
             timeout,
             cache_ttl: secs(file.crm.cache_ttl_secs, 300, "crm.cache_ttl_secs", 0, 86_400)?,

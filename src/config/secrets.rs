@@ -67,8 +67,8 @@ impl Secrets {
     /// Vouch, if any; such an app checks tokens, so they need a real key.
     pub fn from_env(env: &dyn Env, external_redirect: Option<&str>) -> Result<Self, ConfigError> {
         // Tokens pasted from files often carry a trailing newline.
-        let primary = env.var("TWILIO_AUTH_TOKEN").map(|t| t.trim().to_string());
-        let secondary = env.var("TWILIO_AUTH_TOKEN_SECONDARY").map(|t| t.trim().to_string());
+        let primary = env.secret("TWILIO_AUTH_TOKEN")?.map(|t| t.trim().to_string());
+        let secondary = env.secret("TWILIO_AUTH_TOKEN_SECONDARY")?.map(|t| t.trim().to_string());
         let demo_auth = primary.is_none();
         if demo_auth && secondary.is_some() {
             return Err(ConfigError::new(
@@ -79,7 +79,7 @@ impl Secrets {
         let mut auth_tokens = vec![Secret::new(primary.unwrap_or_else(|| DEMO_AUTH_TOKEN.to_string()))];
         auth_tokens.extend(secondary.map(Secret::new));
 
-        let (state_keys, random_state_key) = match env.var("VOUCH_STATE_SECRET") {
+        let (state_keys, random_state_key) = match env.secret("VOUCH_STATE_SECRET")? {
             Some(list) => {
                 let keys: Vec<Secret> =
                     list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Secret::new).collect();
@@ -98,7 +98,7 @@ impl Secrets {
             }
         };
 
-        let admin_token = match env.var("VOUCH_ADMIN_TOKEN") {
+        let admin_token = match env.secret("VOUCH_ADMIN_TOKEN")? {
             Some(t) if t.len() < 16 => {
                 return Err(ConfigError::new("VOUCH_ADMIN_TOKEN", "must be at least 16 characters"));
             }
@@ -107,7 +107,8 @@ impl Secrets {
             None => None,
         };
         let users = Users::from_env(env, demo_auth)?;
-        let (handoff_key, handoff_key_source) = match env.var("VOUCH_HANDOFF_SECRET").map(|k| k.trim().to_string()) {
+        let (handoff_key, handoff_key_source) = match env.secret("VOUCH_HANDOFF_SECRET")?.map(|k| k.trim().to_string())
+        {
             Some(k) if k.len() < 32 => {
                 return Err(ConfigError::new(
                     "VOUCH_HANDOFF_SECRET",

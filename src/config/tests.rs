@@ -236,3 +236,20 @@ fn the_store_defaults_to_a_sqlite_file_and_database_url_wins_over_the_file() {
     assert_eq!(err("[database]\nbuffer_capacity = 0\n[lines.main]\n").key, "database.buffer_capacity");
     assert_eq!(err("[database]\npool = 3\n[lines.main]\n").key, "database.pool");
 }
+
+#[test]
+fn secrets_can_come_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token");
+    std::fs::write(&path, "from-a-file\n").unwrap();
+    let file = path.to_string_lossy().into_owned();
+    let c = Config::from_toml(MINIMAL, &env(&[("TWILIO_AUTH_TOKEN_FILE", &file)])).expect("config");
+    assert_eq!(c.secrets.auth_tokens[0].expose(), "from-a-file");
+    assert!(!c.secrets.demo_auth);
+    let c = Config::from_toml(MINIMAL, &env(&[("TWILIO_AUTH_TOKEN", "direct"), ("TWILIO_AUTH_TOKEN_FILE", &file)]))
+        .unwrap();
+    assert_eq!(c.secrets.auth_tokens[0].expose(), "direct", "the variable itself wins");
+    let e =
+        Config::from_toml(MINIMAL, &env(&[("VOUCH_STATE_SECRET_FILE", "/nonexistent/secret")])).expect_err("missing");
+    assert_eq!(e.key, "VOUCH_STATE_SECRET_FILE");
+}
