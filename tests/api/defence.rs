@@ -43,6 +43,17 @@ async fn repeated_wrong_pins_across_calls_lock_the_customer_without_telling_the_
     );
     let r = record(&app, &locked.call_sid).await;
     assert_eq!((r["idv_status"].as_str(), r["lockout"].as_bool()), (Some("identified"), Some(true)));
+    let page = app
+        .http
+        .get(format!("{}/agent/calls/{}", app.address, locked.call_sid))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Verification locked"), "the agent's screen pop says why: {page}");
     let (status, body) = lockout_api(&app, reqwest::Method::GET, ADA_ID, ADMIN_TOKEN).await;
     assert_eq!(status, 200);
     assert_eq!((body["locked"].as_bool(), body["failures"].as_u64()), (Some(true), Some(3)));

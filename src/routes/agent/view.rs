@@ -27,6 +27,8 @@ pub struct CallView {
     pub identify_tries: u8,
     pub verify_tries: u8,
     pub opted_out: bool,
+    /// The customer's verification was locked after repeated failures.
+    pub lockout: bool,
     pub outcome: &'static str,
     pub started: String,
     /// When the caller reached (or was sent to) an agent; `None` while not.
@@ -96,9 +98,10 @@ impl CallView {
             identify_tries: r.identify_attempts,
             verify_tries: r.verify_attempts,
             opted_out: r.opted_out,
+            lockout: r.lockout,
             outcome,
             started: moment(r.started_at, now).text,
-            reached_agent: with_agent(r.outcome).then(|| moment(r.updated_at, now)),
+            reached_agent: with_agent(r.outcome).then(|| moment(r.handed_off_at.unwrap_or(r.updated_at), now)),
         }
     }
 }
