@@ -1,0 +1,403 @@
+//! No keyed PIN and no caller number in anything Vouch hands out.
+//!
+//! "A test that runs every flow … and scans the logs, the database and every
+//! URL Vouch produced for each keyed PIN and for unmasked identifiers."
+//! `tests/logs.rs` scans the real binary's logs and database file; this runs
+//! every flow path in-process (caller ID and PIN, wrong PINs to the agent,
+//! keyed account and PIN, silence, opting out at either prompt, malformed
+//! entries, the sales line, the CRM failing, and each handoff variant) and
+//! collects every URL Vouch produced: each URL the simulated Twilio
+//! requested, and every URL inside every TwiML document (`action`, `url`,
+//! `waitUrl`, `<Redirect>`, `<Play>`, `<Sip>`, the Task's and the
+//! `<Parameter>`s' links). Each is percent-decoded, its query split, and
+//! every base64url part of a value (the flow state's JSON, the handoff
+//! token's claims) decoded, and all of it searched. Then the call records
+//! as the API serves them, and the agent's screen pop.
+//!
+//! Customer ids and names are allowed in URLs: a handoff carries them by
+//! design, and the flow state carries the identified customer.
+
+use crate::handoff::handoff_app;
+use crate::helpers::*;
+use base64::Engine;
+use vouch::flow::phone::mask;
+use vouch::sim::{Agent, CallSpec, Transcript};
+
+/// Keyed in these calls, right after other keys or alone: nobody's PIN and
+/// no part of any demo identifier, so finding one anywhere is a leak.
+const KEYED_PINS: [&str; 3] = ["9087", "7310", "6502"];
+/// Other entries keyed that must not travel either: account numbers and
+/// customer IDs nobody has, one too long to be any.
+const KEYED_ENTRIES: [&str; 3] = ["55554444", "73106502", "65029087731"];
+/// The right PINs keyed: substrings of demo identifiers (1234 of 12345678),
+/// so they are looked for as whole values only.
+const RIGHT_PINS: [&str; 3] = [ADA_PIN, GRACE_PIN, "5555"];
+/// The callers' numbers without their `+` and country code.
+const CALLER_DIGITS: [&str; 3] = ["5551230001", "5559990000", "7700900123"];
+
+const ZOE_PHONE: &str = "+447700900123";
+
+fn all_needles() -> Vec<&'static str> {
+    KEYED_PINS.iter().chain(&KEYED_ENTRIES).chain(&RIGHT_PINS).copied().collect()
+}
+
+/// A CallSid that cannot hold a keyed value by chance (it is in every URL).
+fn clean_sid() -> String {
+    loop {
+        let sid = call_sid();
+        if !all_needles().iter().any(|n| sid.contains(n)) {
+            return sid;
+        }
+    }
+}
+
+/// Whether `needle` occurs in `text` as a value of its own: not inside a
+/// longer run of letters and digits (timestamps, MACs, CallSids), where a
+/// few digits turn up by chance. Every real leak shape has a delimiter
+/// around it: `Digits=9087&`, `"value":"9087"`, `x-pin=9087`, `state=9087`.
+fn occurs_alone(text: &str, needle: &str) -> bool {
+    let bytes = text.as_bytes();
+    let word = |i: Option<usize>| i.and_then(|i| bytes.get(i)).is_some_and(|b| b.is_ascii_alphanumeric());
+    text.match_indices(needle).any(|(at, _)| !word(at.checked_sub(1)) && !word(Some(at + needle.len())))
+}
+
+#[test]
+fn a_value_inside_a_longer_run_is_not_a_leak() {
+    for chance in ["\"e\":1764019087,", "exp=1764017310&", "CAab6502ff", "sig=x9087y"] {
+        assert!(!KEYED_PINS.iter().any(|p| occurs_alone(chance, p)), "{chance}");
+    }
+    for leak in ["Digits=9087&From", "\"value\":\"7310\"", "x-pin=6502", "9087", "/6502/", "keys 9087*#"] {
+        assert!(KEYED_PINS.iter().any(|p| occurs_alone(leak, p)), "{leak}");
+    }
+    assert!(!occurs_alone("customer_id=12345678", ADA_PIN));
+    assert!(occurs_alone("pin=1234&", ADA_PIN));
+}
+
+#[test]
+fn the_scan_finds_a_pin_inside_a_state_or_a_token_and_a_number_percent_encoded() {
+    let b64 = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+    let public = "https://ivr.example.com";
+    for (url, found) in [
+        (format!("/voice/support/verify?state=k1.{}.mac", b64(r#"{"l":"support","s":"verify","p":"9087"}"#)), "9087"),
+        (format!("https://app.example.com/x?token=h.{}.sig", b64(r#"{"sub":"CA1","pin":"7310"}"#)), "7310"),
+        ("/voice/support/verify?state=x&Digits=6502".to_string(), "6502"),
+        ("/hold?caller=%2B15551230001".to_string(), "5551230001"),
+        ("sip:agent@pbx.example.com?x-caller=%2B15559990000".to_string(), "5559990000"),
+    ] {
+        let mut scan = Scan::default();
+        scan.url(public, "test", &url);
+        let leaks = scan.leaks();
+        assert!(leaks.iter().any(|l| l.contains(found)), "{url}: {leaks:?}");
+    }
+    let mut scan = Scan::default();
+    scan.url(
+        public,
+        "test",
+        &format!("/voice/support/verify?state=k1.{}.mac", b64(r#"{"l":"support","s":"verify","e":1764019087}"#)),
+    );
+    assert_eq!((scan.leaks(), scan.states), (vec![], 1), "an expiry that happens to hold 9087 is not a leak");
+}
+
+/// Everything Vouch handed out in some calls, decoded.
+#[derive(Default)]
+struct Scan {
+    /// (where, text): URLs and what decodes from them.
+    url_texts: Vec<(String, String)>,
+    /// (where, text): whole TwiML documents.
+    documents: Vec<(String, String)>,
+    urls: usize,
+    states: usize,
+    tokens: usize,
+}
+
+impl Scan {
+    /// Collects one URL: as given, percent-decoded, each query name and
+    /// value, and the JSON inside any base64url part of a value.
+    fn url(&mut self, public: &str, origin: &str, raw: &str) {
+        let raw = raw.trim();
+        self.urls += 1;
+        let absolute = if raw.starts_with('/') { format!("{public}{raw}") } else { raw.to_string() };
+        let mut texts = vec![absolute.clone()];
+        let plus_as_space = absolute.replace('+', " ");
+        texts.push(percent_encoding::percent_decode_str(&plus_as_space).decode_utf8_lossy().into_owned());
+        let parsed = url::Url::parse(&absolute).unwrap_or_else(|e| panic!("{origin}: {raw:?} is not a URL: {e}"));
+        for (name, value) in parsed.query_pairs() {
+            texts.push(name.to_string());
+            texts.push(value.to_string());
+            for part in value.split('.') {
+                let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part) else { continue };
+                let Ok(json) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
+                // The state's JSON names its line `l` and its step `s`.
+                if name == "state" && json.get("l").is_some() && json.get("s").is_some() {
+                    self.states += 1;
+                }
+                if name == "token" && json.get("sub").is_some() {
+                    self.tokens += 1;
+                }
+                texts.push(json.to_string());
+            }
+        }
+        let origin = format!("{origin}: {raw}");
+        self.url_texts.extend(texts.into_iter().map(|t| (origin.clone(), t)));
+    }
+
+    /// Collects every URL of a call and every document it was answered with.
+    fn transcript(&mut self, public: &str, flow: &str, t: &Transcript) {
+        for (i, req) in t.requests.iter().enumerate() {
+            let origin = format!("{flow}, request {i}");
+            self.url(public, &format!("{origin} (requested)"), &req.url);
+            assert_eq!(req.status, 200, "{origin}: {}", req.body);
+            let root = vouch::sim::twiml::parse(&req.body).unwrap_or_else(|e| panic!("{origin}: {e:?}"));
+            self.documents.push((origin.clone(), req.body.clone()));
+            for node in root.walk() {
+                for (name, value) in &node.attrs {
+                    if name == "action" || (name.to_ascii_lowercase().ends_with("url")) {
+                        self.url(public, &format!("{origin} <{} {name}>", node.name), value);
+                    }
+                }
+                match node.name.as_str() {
+                    "Redirect" | "Play" | "Sip" => self.url(public, &format!("{origin} <{}>", node.name), &node.text),
+                    "Task" => {
+                        let attrs: serde_json::Value = serde_json::from_str(&node.text).expect("Task JSON");
+                        for value in attrs.as_object().expect("a JSON object").values() {
+                            if let Some(link) = value.as_str().filter(|v| v.starts_with("http")) {
+                                self.url(public, &format!("{origin} <Task>"), link);
+                            }
+                        }
+                    }
+                    "Parameter" => {
+                        if let Some(link) = node.attr("value").filter(|v| v.starts_with("http")) {
+                            self.url(public, &format!("{origin} <Parameter>"), link);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Every leak found: keyed values anywhere, caller numbers in URLs.
+    fn leaks(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (origin, text) in self.url_texts.iter().chain(&self.documents) {
+            for needle in all_needles() {
+                if occurs_alone(text, needle) {
+                    out.push(format!("keyed {needle:?} in {origin:.300}: {text:.400}"));
+                }
+            }
+        }
+        for (origin, text) in &self.url_texts {
+            for digits in CALLER_DIGITS {
+                if text.contains(digits) {
+                    out.push(format!("caller number {digits} in {origin:.300}: {text:.400}"));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One call of a flow, and what it is about.
+struct Flow {
+    name: &'static str,
+    spec: CallSpec,
+    keys: Vec<&'static str>,
+}
+
+fn flow(name: &'static str, from: &str, to: &str, keys: &[&'static str]) -> Flow {
+    Flow {
+        name,
+        spec: CallSpec { from: from.into(), to: to.into(), call_sid: Some(clean_sid()), ..CallSpec::default() },
+        keys: keys.to_vec(),
+    }
+}
+
+/// Reads a call back through the API and the screen pop, and returns what
+/// either shows that it should not.
+async fn read_back(app: &TestApp, flow: &str, sid: &str, from: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (status, record) = app.api_call(sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200, "{flow}: {record}");
+    assert_eq!(record["caller"].as_str(), Some(mask(from).as_str()), "{flow}: the caller is masked");
+    if from.starts_with('+') {
+        assert!(record["caller"].as_str().unwrap().contains("****"), "{flow}: {}", record["caller"]);
+    }
+    let mut strings = Vec::new();
+    walk_json(&record, &mut strings, &mut out, flow);
+    for s in &strings {
+        for needle in all_needles() {
+            if occurs_alone(s, needle) {
+                out.push(format!("{flow}: keyed {needle:?} in the API's record: {s:?}"));
+            }
+        }
+        for digits in CALLER_DIGITS {
+            if s.contains(digits) {
+                out.push(format!("{flow}: caller number {digits} in the API's record: {s:?}"));
+            }
+        }
+    }
+    let page = app
+        .http
+        .get(format!("{}/agent/calls/{sid}", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("the screen pop");
+    assert_eq!(page.status(), 200, "{flow}: the screen pop");
+    let html = page.text().await.unwrap();
+    for needle in all_needles() {
+        if occurs_alone(&html, needle) {
+            out.push(format!("{flow}: keyed {needle:?} in the screen pop"));
+        }
+    }
+    for digits in CALLER_DIGITS {
+        if html.contains(digits) {
+            out.push(format!("{flow}: caller number {digits} in the screen pop"));
+        }
+    }
+    out
+}
+
+/// Collects a JSON document's strings; flags numbers equal to a keyed PIN.
+fn walk_json(v: &serde_json::Value, strings: &mut Vec<String>, leaks: &mut Vec<String>, flow: &str) {
+    match v {
+        serde_json::Value::String(s) => strings.push(s.clone()),
+        serde_json::Value::Number(n) => {
+            let n = n.to_string();
+            if all_needles().contains(&n.as_str()) {
+                leaks.push(format!("{flow}: keyed {n} as a number in the API's record"));
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| walk_json(v, strings, leaks, flow)),
+        serde_json::Value::Object(o) => o.iter().for_each(|(k, v)| {
+            strings.push(k.clone());
+            walk_json(v, strings, leaks, flow);
+        }),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn no_keyed_pin_or_caller_number_in_any_url_twiml_record_screen_pop_or_database_row_of_any_flow() {
+    let mut app = spawn_app().await;
+    let mut scan = Scan::default();
+    let mut leaks = Vec::new();
+    let (ada, stranger, support, sales) = (ADA_PHONE, STRANGER_PHONE, SUPPORT_NUMBER, SALES_NUMBER);
+    let flows = [
+        flow("caller ID, a wrong PIN, then the right one", ada, support, &["9087#", "1234#"]),
+        flow("caller ID, four wrong PINs", ada, support, &["9087#", "7310#", "6502#", "9087#"]),
+        flow("a keyed account number and PIN", stranger, support, &["87654321#", "7310#", "4321#"]),
+        flow(
+            "an unknown account number, a known one, a wrong PIN, silence",
+            stranger,
+            support,
+            &["55554444#", "87654321#", "6502#", "", "", ""],
+        ),
+        flow("silence at the PIN prompt", ada, support, &[]),
+        flow("silence at the account prompt", stranger, support, &[]),
+        flow("opting out at the account prompt", stranger, support, &["*"]),
+        flow("opting out at the PIN prompt", ada, support, &["*#"]),
+        flow("a wrong PIN, then opting out", ada, support, &["6502#", "*#"]),
+        // PIN and account Gathers stop at 4 and 8 digits: malformed means short.
+        flow("malformed PINs", ada, support, &["90#", "#", "9087#", "65#"]),
+        flow("malformed account numbers", stranger, support, &["12#", "6502#", "#", "9087#"]),
+        flow("the sales line, malformed IDs", stranger, sales, &["65029087731#", "731#", "9087#"]),
+        flow("a withheld number", "anonymous", support, &["87654321#", "9087#", "4321#"]),
+        flow("the sales line, a keyed customer ID", stranger, sales, &["24681357#"]),
+        flow("the sales line, an unknown ID, then silence", stranger, sales, &["73106502#", "", ""]),
+        flow("Zoë, by caller ID, a wrong PIN then hers", ZOE_PHONE, support, &["7310#", "5555#"]),
+    ];
+    for f in &flows {
+        let t = app.call_spec(&f.spec, &f.keys).await;
+        scan.transcript(&app.public, f.name, &t);
+        leaks.extend(read_back(&app, f.name, &t.call_sid, &f.spec.from).await);
+    }
+    // The CRM fails: at the PIN (Ada's number is cached from the calls
+    // above), and at the account number.
+    app.crm().set_mode(CrmMode::Status(500));
+    for f in [
+        flow("the CRM down at the PIN", ada, support, &["6502#"]),
+        flow("the CRM down at the account number", stranger, support, &["87654321#", "7310#"]),
+    ] {
+        let t = app.call_spec(&f.spec, &f.keys).await;
+        assert!(t.said().contains("can't look up your details"), "{}: {}", f.name, t.said());
+        scan.transcript(&app.public, f.name, &t);
+        leaks.extend(read_back(&app, f.name, &t.call_sid, &f.spec.from).await);
+    }
+    app.crm().set_mode(CrmMode::Normal);
+
+    // The keyed PINs did reach the CRM, where they belong, so their absence
+    // elsewhere means something.
+    let verified: String = app.crm().verify_bodies.lock().unwrap().join("\n");
+    for pin in KEYED_PINS {
+        assert!(verified.contains(&format!("\"{pin}\"")), "{pin} was checked with the CRM: {verified}");
+    }
+    // The decoding found what it looks into.
+    assert!(scan.urls > 100, "{} URLs", scan.urls);
+    assert!(scan.states > 20, "flow states decoded: {}", scan.states);
+    assert!(scan.tokens >= 3, "handoff tokens decoded: {}", scan.tokens);
+    leaks.extend(scan.leaks());
+
+    // And the database file, once every record is written (tests/logs.rs
+    // checks the real binary's; this one saw every flow above).
+    app.stop().await;
+    let file = app.database_url.strip_prefix("sqlite://").expect("a SQLite database").to_string();
+    let db: Vec<u8> =
+        ["", "-wal"].iter().flat_map(|ext| std::fs::read(format!("{file}{ext}")).unwrap_or_default()).collect();
+    let db = String::from_utf8_lossy(&db);
+    assert!(db.contains("24681357"), "the records are in {file}");
+    for needle in all_needles() {
+        if occurs_alone(&db, needle) {
+            leaks.push(format!("keyed {needle:?} in the database file"));
+        }
+    }
+    for digits in CALLER_DIGITS {
+        if db.contains(digits) {
+            leaks.push(format!("caller number {digits} in the database file"));
+        }
+    }
+    assert!(leaks.is_empty(), "{} leaks:\n{}", leaks.len(), leaks.join("\n"));
+}
+
+#[tokio::test]
+async fn no_keyed_pin_or_caller_number_in_any_handoff_variant() {
+    let app = handoff_app().await;
+    let mut scan = Scan::default();
+    let mut leaks = Vec::new();
+    let wrong_then_right = ["9087#", "1234#"];
+    let calls: [(&str, &str, &str, Agent, &[&str]); 10] = [
+        ("a redirect to another app", "redirect", ADA_PHONE, Agent::Answers, &wrong_then_right),
+        ("a TaskRouter enqueue", "flex", ADA_PHONE, Agent::Answers, &wrong_then_right),
+        ("a whispered Dial", "phone", ADA_PHONE, Agent::Answers, &wrong_then_right),
+        ("an unanswered Dial, back to the queue", "phone", ADA_PHONE, Agent::NoAnswer, &wrong_then_right),
+        (
+            "four wrong PINs, to the agent queue",
+            "phone",
+            ADA_PHONE,
+            Agent::Answers,
+            &["9087#", "7310#", "6502#", "9087#"],
+        ),
+        ("opting out at the PIN, a Dial", "phone", ADA_PHONE, Agent::Answers, &["6502#", "*#"]),
+        ("opting out at the account number, a Dial", "phone", STRANGER_PHONE, Agent::Busy, &["*"]),
+        ("a Voice SDK client", "client", ADA_PHONE, Agent::Answers, &wrong_then_right),
+        ("a SIP agent", "sip", ZOE_PHONE, Agent::Answers, &["7310#", "5555#"]),
+        ("a keyed account, redirected", "redirect", STRANGER_PHONE, Agent::Answers, &["87654321#", "7310#", "4321#"]),
+    ];
+    for (name, line, from, agent, keys) in calls {
+        let spec = CallSpec {
+            from: from.into(),
+            line: Some(line.into()),
+            agent,
+            call_sid: Some(clean_sid()),
+            ..CallSpec::default()
+        };
+        let t = app.call_spec(&spec, keys).await;
+        scan.transcript(&app.public, name, &t);
+        leaks.extend(read_back(&app, name, &t.call_sid, from).await);
+    }
+    // The two redirects, each seen once (the simulated Twilio does not follow them off-site).
+    assert!(scan.tokens >= 2, "handoff tokens decoded: {}", scan.tokens);
+    assert!(scan.states > 10, "flow states decoded: {}", scan.states);
+    leaks.extend(scan.leaks());
+    assert!(leaks.is_empty(), "{} leaks:\n{}", leaks.len(), leaks.join("\n"));
+}
