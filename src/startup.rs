@@ -19,6 +19,23 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use tracing::Instrument;
 
+/// No webhook may take longer than this, whatever the client does: longer
+/// than the webhook deadline (at most 14 s) plus the body timeout (5 s).
+pub const REQUEST_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(20);
+/// Pages and the API never wait on the CRM: a request stalled this long is
+/// a client holding the connection.
+pub const PAGE_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// How long a request to `path` may take in all.
+fn request_limit(path: &str) -> std::time::Duration {
+    let page = ["/agent", "/api", "/metrics", "/healthz", "/static"].iter().any(|p| path.starts_with(p));
+    if page {
+        PAGE_BACKSTOP
+    } else {
+        REQUEST_BACKSTOP
+    }
+}
+
 /// Webhook bodies are a few kB; anything far bigger is not Twilio.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -103,9 +120,18 @@ impl Application {
                         call_sid = tracing::field::Empty,
                     );
                     let started = std::time::Instant::now();
+                    let limit = request_limit(req.path());
                     let fut = srv.call(req);
                     async move {
-                        let res = fut.await;
+                        // A backstop for any request a client stalls (a body
+                        // trickling in, say): webhooks finish well before it.
+                        let res = match tokio::time::timeout(limit, fut).await {
+                            Ok(res) => res,
+                            Err(_) => Err(actix_web::error::ErrorRequestTimeout(format!(
+                                "request not completed within {} s\n",
+                                limit.as_secs()
+                            ))),
+                        };
                         match &res {
                             Ok(r) => tracing::info!(
                                 status = r.status().as_u16(),

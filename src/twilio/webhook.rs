@@ -47,6 +47,8 @@ pub enum WebhookError {
     CallSid,
     #[error("request body too large or unreadable")]
     Body,
+    #[error("request body not received within {} s", BODY_TIMEOUT.as_secs())]
+    BodyTimeout,
 }
 
 impl ResponseError for WebhookError {
@@ -55,6 +57,7 @@ impl ResponseError for WebhookError {
             Self::MissingSignature | Self::BadSignature => StatusCode::FORBIDDEN,
             Self::ContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Body => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Form(_) | Self::Json | Self::CallSid => StatusCode::BAD_REQUEST,
         }
     }
@@ -63,6 +66,9 @@ impl ResponseError for WebhookError {
         HttpResponse::build(self.status_code()).content_type("text/plain; charset=utf-8").body(format!("{self}\n"))
     }
 }
+
+/// A webhook body (a few kB) that takes longer than this to arrive is refused.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `CA` followed by 32 hex digits.
 pub fn valid_call_sid(sid: &str) -> bool {
@@ -94,10 +100,16 @@ impl Webhook {
                 .is_some_and(|s| signature::verify(tokens, &url, Body::Json { raw: body, body_sha256: hash }, s));
             let json: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_slice(body).map_err(|_| WebhookError::Json)?;
-            let pairs = json.into_iter().filter_map(|(k, v)| match v {
-                serde_json::Value::String(s) => Some((k, s)),
-                _ => None,
-            });
+            let mut pairs = Vec::with_capacity(json.len());
+            for (i, (k, v)) in json.into_iter().enumerate() {
+                if let serde_json::Value::String(v) = v {
+                    // Held to the same rule as form bodies: no NUL bytes.
+                    if k.contains('\0') || v.contains('\0') {
+                        return Err(WebhookError::Form(FormError::Nul(i)));
+                    }
+                    pairs.push((k, v));
+                }
+            }
             (Params::from_pairs(pairs), ok)
         } else if mime == "application/x-www-form-urlencoded" || (mime.is_empty() && body.is_empty()) {
             let params = Params::parse(body)?;
@@ -124,7 +136,12 @@ impl FromRequest for Webhook {
         let req = req.clone();
         let body = Bytes::from_request(&req, payload);
         Box::pin(async move {
-            let body = body.await.map_err(|_| WebhookError::Body)?;
+            // The request head has its own timeout; a body that stalls
+            // mid-way must not hold the connection and the worker forever.
+            let body = match tokio::time::timeout(BODY_TIMEOUT, body).await {
+                Ok(body) => body.map_err(|_| WebhookError::Body)?,
+                Err(_) => return Err(WebhookError::BodyTimeout.into()),
+            };
             let auth = req
                 .app_data::<actix_web::web::Data<WebhookAuth>>()
                 .ok_or_else(|| actix_web::error::ErrorInternalServerError("webhook auth not configured"))?;
