@@ -347,61 +347,23 @@ fn identifier(rules: &LineRules, state: FlowState, entry: Entry, lookup: Lookup)
     let attempts = state.identify_attempts.saturating_add(1);
     let state = FlowState { identify_attempts: attempts, ..state };
     let failure = match entry {
-        Entry::OptOut => {
-            return handoff(
-                state,
-                vec![Prompt::OptedOut],
-                Destination::OptOut,
-                Outcome::OptedOut,
-                IdvStatus::Unidentified,
-                true,
-            )
-        }
+        Entry::OptOut => return opted_out(state, IdvStatus::Unidentified),
         Entry::Silence => Prompt::NoInput,
         Entry::Malformed => Prompt::InvalidIdentifier,
         Entry::Digits(_) => match lookup {
             Lookup::Found(customer) => return identified(rules, state, customer, IdvMethod::Keyed, Vec::new()),
             Lookup::NotFound | Lookup::Ambiguous => Prompt::NotFound,
-            Lookup::Failed | Lookup::NotAsked => {
-                return handoff(
-                    state,
-                    vec![Prompt::CrmUnavailable],
-                    Destination::Agent,
-                    Outcome::CrmUnavailable,
-                    IdvStatus::Unidentified,
-                    false,
-                )
-            }
+            Lookup::Failed | Lookup::NotAsked => return crm_unavailable(state, IdvStatus::Unidentified),
         },
     };
-    if attempts >= rules.tries() {
-        handoff(
-            state,
-            vec![failure, Prompt::TooManyTries],
-            Destination::Agent,
-            Outcome::Agent,
-            IdvStatus::Unidentified,
-            false,
-        )
-    } else {
-        Reply::Ask { preface: vec![failure], state }
-    }
+    failed_try(rules, state, attempts, failure, IdvStatus::Unidentified)
 }
 
 fn factor(rules: &LineRules, state: FlowState, entry: Entry, verification: Verification) -> Reply {
     let attempts = state.verify_attempts.saturating_add(1);
     let mut state = FlowState { verify_attempts: attempts, ..state };
     let failure = match entry {
-        Entry::OptOut => {
-            return handoff(
-                state,
-                vec![Prompt::OptedOut],
-                Destination::OptOut,
-                Outcome::OptedOut,
-                IdvStatus::Identified,
-                true,
-            )
-        }
+        Entry::OptOut => return opted_out(state, IdvStatus::Identified),
         Entry::Silence => Prompt::NoInput,
         // A malformed factor is not announced as such: the caller learns
         // only that it was not accepted.
@@ -422,27 +384,26 @@ fn factor(rules: &LineRules, state: FlowState, entry: Entry, verification: Verif
                 state.lockout = true;
                 Prompt::FactorRejected
             }
-            Verification::Failed | Verification::NotAsked => {
-                return handoff(
-                    state,
-                    vec![Prompt::CrmUnavailable],
-                    Destination::Agent,
-                    Outcome::CrmUnavailable,
-                    IdvStatus::Identified,
-                    false,
-                )
-            }
+            Verification::Failed | Verification::NotAsked => return crm_unavailable(state, IdvStatus::Identified),
         },
     };
+    failed_try(rules, state, attempts, failure, IdvStatus::Identified)
+}
+
+/// The caller opted out: the opt-out path, with the status reached so far.
+fn opted_out(state: FlowState, status: IdvStatus) -> Reply {
+    handoff(state, vec![Prompt::OptedOut], Destination::OptOut, Outcome::OptedOut, status, true)
+}
+
+/// The CRM failed: an apology and an agent, with the status reached so far.
+fn crm_unavailable(state: FlowState, status: IdvStatus) -> Reply {
+    handoff(state, vec![Prompt::CrmUnavailable], Destination::Agent, Outcome::CrmUnavailable, status, false)
+}
+
+/// A failed try: ask again, or after the last one hand over to an agent.
+fn failed_try(rules: &LineRules, state: FlowState, attempts: u8, failure: Prompt, status: IdvStatus) -> Reply {
     if attempts >= rules.tries() {
-        handoff(
-            state,
-            vec![failure, Prompt::TooManyTries],
-            Destination::Agent,
-            Outcome::Agent,
-            IdvStatus::Identified,
-            false,
-        )
+        handoff(state, vec![failure, Prompt::TooManyTries], Destination::Agent, Outcome::Agent, status, false)
     } else {
         Reply::Ask { preface: vec![failure], state }
     }
