@@ -16,6 +16,8 @@ use std::time::Duration;
 /// A counter read from the database that takes longer is given up (the
 /// process's own counts answer): a slow database must not slow the webhook.
 const READ_TIMEOUT: Duration = Duration::from_millis(250);
+/// How long a database count serves [`Guard::count_soon`] checks.
+const SHARED_TTL: Duration = Duration::from_secs(15);
 /// Writes happen in the background, bounded by this.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -50,13 +52,16 @@ type Events = HashMap<(Kind, String), Vec<u64>>;
 pub struct Guard {
     db: Option<Db>,
     local: Arc<Mutex<Events>>,
+    /// Recent database counts, for checks that must not wait for it.
+    shared: moka::future::Cache<(Kind, String), u64>,
     /// Keys caller numbers so the database never holds them.
     subject_key: Arc<Vec<u8>>,
 }
 
 impl Guard {
     pub(super) fn new(db: Option<Db>, subject_key: &[u8]) -> Self {
-        Self { db, local: Arc::default(), subject_key: Arc::new(subject_key.to_vec()) }
+        let shared = moka::future::Cache::builder().max_capacity(100_000).time_to_live(SHARED_TTL).build();
+        Self { db, local: Arc::default(), shared, subject_key: Arc::new(subject_key.to_vec()) }
     }
 
     /// The stored stand-in for a caller's number: a keyed hash, so the
@@ -91,6 +96,27 @@ impl Guard {
         }
     }
 
+    /// Like [`Guard::count`], but never waits for the database: it answers
+    /// from the last database count of this subject (at most 15 s old) or
+    /// this process's own events, and refreshes the database count in the
+    /// background. For checks on every call's first webhook.
+    pub async fn count_soon(&self, kind: Kind, subject: &str, since: u64) -> u64 {
+        let local = self.local_count(kind, subject, since);
+        let Some(db) = &self.db else { return local };
+        let key = (kind, subject.to_string());
+        if let Some(shared) = self.shared.get(&key).await {
+            return shared.max(local);
+        }
+        let (db, shared) = (db.clone(), self.shared.clone());
+        tokio::spawn(async move {
+            if let Ok(Ok(n)) = tokio::time::timeout(WRITE_TIMEOUT, db.count_events(kind.as_str(), &key.1, since)).await
+            {
+                shared.insert(key, n).await;
+            }
+        });
+        local
+    }
+
     /// Records an event now; events older than `window_start` are forgotten.
     /// The database write happens in the background.
     pub fn record(&self, kind: Kind, subject: &str, now: u64, window_start: u64) {
@@ -100,13 +126,18 @@ impl Guard {
             events.retain(|at| *at >= window_start);
             events.push(now);
         }
+
         if let Some(db) = self.db.clone() {
-            let subject = subject.to_string();
+            let key = (kind, subject.to_string());
+            let shared = self.shared.clone();
             tokio::spawn(async move {
-                let write = db.add_event(kind.as_str(), &subject, now, window_start);
+                shared.invalidate(&key).await;
+                let write = db.add_event(kind.as_str(), &key.1, now, window_start);
                 if let Err(e) = bounded(write).await {
                     tracing::warn!(error = %e, "security counters: an event was not stored");
                 }
+                // The next check reads the count again, this event included.
+                shared.invalidate(&key).await;
             });
         }
     }
@@ -115,6 +146,7 @@ impl Guard {
     /// the database so an unlock is known to have happened.
     pub async fn clear(&self, kind: Kind, subject: &str) -> Result<(), GuardError> {
         self.local.lock().unwrap_or_else(|e| e.into_inner()).remove(&(kind, subject.to_string()));
+        self.shared.invalidate(&(kind, subject.to_string())).await;
         match &self.db {
             Some(db) => bounded(db.clear_events(kind.as_str(), subject)).await,
             None => Ok(()),
