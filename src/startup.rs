@@ -108,6 +108,10 @@ impl Application {
             links,
             sessions,
             tokens,
+            answered: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(std::time::Duration::from_secs(300))
+                .build(),
         });
 
         let server = HttpServer::new(move || {

@@ -35,6 +35,9 @@ pub struct AppState {
     pub sessions: SessionSigner,
     /// Signs the token on redirect handoffs.
     pub tokens: HandoffTokens,
+    /// Answers already given, by CallSid and idempotency token: Twilio's
+    /// retries of a request get the same answer, without a second CRM call.
+    pub answered: moka::future::Cache<String, String>,
 }
 
 impl AppState {

@@ -2,7 +2,7 @@
 //! Gather. Each handler parses, asks the CRM the one question the step needs,
 //! runs the pure flow, records the result and renders TwiML.
 
-use super::{defence, now, twiml, AppState};
+use super::{defence, now, AppState};
 use crate::config::{Handoff, Line, Secret};
 use crate::flow::{
     self, phone::mask, Attestation, CallerNumber, Entry, Input, Lookup, Outcome, Reply, Stage, Verification,
@@ -63,7 +63,20 @@ pub async fn start_on_line(state: web::Data<AppState>, path: web::Path<String>, 
     begin(&state, line, &hook).await
 }
 
+/// Twilio retries a request (with the same `I-Twilio-Idempotency-Token`)
+/// when the answer was slow or lost: it gets the answer already given, so
+/// the CRM is not asked again and no try is counted twice.
+async fn answered_before(state: &AppState, hook: &Webhook) -> Option<HttpResponse> {
+    let key = format!("{}:{}", hook.call_sid, hook.idempotency_token.as_deref()?);
+    let body = state.answered.get(&key).await?;
+    tracing::info!("a retried webhook: answering as before");
+    Some(HttpResponse::Ok().content_type("text/xml; charset=utf-8").body(body))
+}
+
 async fn begin(state: &AppState, line: &Line, hook: &Webhook) -> HttpResponse {
+    if let Some(again) = answered_before(state, hook).await {
+        return again;
+    }
     let caller = CallerNumber::parse(hook.params.get("From"));
     let attestation = Attestation::parse(hook.params.get("StirVerstat"));
     let input = if defence::throttled(state, &caller).await {
@@ -92,6 +105,9 @@ pub async fn entry(
     path: web::Path<(String, String)>,
     hook: Webhook,
 ) -> Result<HttpResponse, actix_web::Error> {
+    if let Some(again) = answered_before(&state, &hook).await {
+        return Ok(again);
+    }
     let (line_name, stage_name) = path.into_inner();
     let line = state.config.lines.get(&line_name).ok_or_else(|| StepError::UnknownLine(line_name.clone()))?;
     let stage = match stage_name.as_str() {
@@ -188,7 +204,11 @@ async fn respond(state: &AppState, line: &Line, hook: &Webhook, reply: Reply, mu
     state.store.put(record).await;
     let urls = state.urls(&hook.call_sid);
     let doc = ivr::render(line, &reply, &urls, |s| state.signer.seal(s, &hook.call_sid, now));
-    twiml(&doc)
+    let body = doc.render();
+    if let Some(token) = &hook.idempotency_token {
+        state.answered.insert(format!("{}:{token}", hook.call_sid), body.clone()).await;
+    }
+    HttpResponse::Ok().content_type("text/xml; charset=utf-8").body(body)
 }
 
 /// Bounds a CRM call by the webhook deadline, whatever the client does.

@@ -29,6 +29,8 @@ pub struct Webhook {
     pub call_sid: String,
     /// The URL the signature was checked against.
     pub url: String,
+    /// `I-Twilio-Idempotency-Token`: the same on Twilio's retries of one request.
+    pub idempotency_token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +126,7 @@ impl Webhook {
             _ => {}
         }
         let call_sid = params.get("CallSid").filter(|s| valid_call_sid(s)).ok_or(WebhookError::CallSid)?.to_string();
-        Ok(Self { params, query, call_sid, url })
+        Ok(Self { params, query, call_sid, url, idempotency_token: None })
     }
 }
 
@@ -156,8 +158,10 @@ impl FromRequest for Webhook {
                 &body,
             );
             match result {
-                Ok(w) => {
+                Ok(mut w) => {
                     tracing::Span::current().record("call_sid", w.call_sid.as_str());
+                    w.idempotency_token = header(header::HeaderName::from_static("i-twilio-idempotency-token"))
+                        .map(|t| t.chars().take(128).collect());
                     if let Some(recorder) = req.app_data::<actix_web::web::Data<Recorder>>() {
                         record(recorder, req.method().as_str(), path_and_query, &w);
                     }

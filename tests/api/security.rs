@@ -225,3 +225,30 @@ async fn garbage_digits_are_a_failed_try_not_an_error() {
     }
     assert_eq!(app.crm().count("verify"), 0);
 }
+
+#[tokio::test]
+async fn a_retried_webhook_gets_the_same_answer_without_a_second_crm_call() {
+    let app = spawn_app().await;
+    let sid = call_sid();
+    let action = verify_action(&app, &sid).await;
+    let params = Params::from_pairs(with_digits(&sid, "9087"));
+    let sig = signature::sign(AUTH_TOKEN, &format!("{}{action}", app.public), &params);
+    let send = |token: &'static str| {
+        app.http
+            .post(format!("{}{action}", app.address))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("X-Twilio-Signature", sig.clone())
+            .header("I-Twilio-Idempotency-Token", token)
+            .body(params.encode())
+            .send()
+    };
+    let first = send("retry-token-1").await.unwrap().text().await.unwrap();
+    let again = send("retry-token-1").await.unwrap().text().await.unwrap();
+    assert_eq!(first, again, "Twilio's retry gets the answer already given");
+    assert!(first.contains("wasn&apos;t accepted") || first.contains("wasn't accepted"), "{first}");
+    assert_eq!(app.crm().count("verify"), 1, "the CRM was asked once");
+    let (_, record) = app.api_call(&sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!(record["verify_attempts"], 1, "the retry is not another try");
+    send("another-request").await.unwrap();
+    assert_eq!(app.crm().count("verify"), 2, "a new request (another token) is a new try");
+}

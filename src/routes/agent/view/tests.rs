@@ -13,7 +13,7 @@ fn record(status: IdvStatus, method: IdvMethod, outcome: RecordOutcome) -> CallR
         ani_attestation: Default::default(),
         lockout: false,
     };
-    r.finish(&context, outcome, 1_795_000_000);
+    r.finish(&context, outcome, 1_795_630_009);
     r.updated_at = 1_795_630_009;
     r
 }
