@@ -162,20 +162,10 @@ pub fn task_attributes(context: &Context, screen_pop_url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{IdvMethod, IdvStatus};
 
     #[test]
     fn task_attributes_fit_flex_and_keep_the_status() {
-        let c = Context {
-            customer_id: Some("12345678".into()),
-            customer_name: Some("\u{1F600}\"<&".repeat(400)),
-            idv_status: IdvStatus::Verified,
-            idv_method: IdvMethod::Ani,
-            service_line: "support".into(),
-            opted_out: false,
-            ani_attestation: Default::default(),
-            lockout: false,
-        };
+        let c = Context { customer_name: Some("\u{1F600}\"<&".repeat(400)), ..Context::example() };
         let pop = "https://vouch.example.com/agent/calls/CA0123?exp=1&sig=abc";
         let json = task_attributes(&c, pop);
         assert!(json.len() <= MAX_TASK_ATTRIBUTES, "{}", json.len());

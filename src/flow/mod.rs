@@ -230,6 +230,23 @@ pub struct Context {
     pub lockout: bool,
 }
 
+#[cfg(test)]
+impl Context {
+    /// Ada Lovelace, verified by caller ID on the support line: a fixture.
+    pub fn example() -> Self {
+        Self {
+            customer_id: Some("12345678".into()),
+            customer_name: Some("Ada Lovelace".into()),
+            idv_status: IdvStatus::Verified,
+            idv_method: IdvMethod::Ani,
+            service_line: "support".into(),
+            opted_out: false,
+            ani_attestation: Attestation::None,
+            lockout: false,
+        }
+    }
+}
+
 /// What happens next on the call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {

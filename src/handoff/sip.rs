@@ -71,19 +71,9 @@ pub fn uri(base: &str, context: &Context) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{IdvMethod, IdvStatus};
 
     fn ctx(name: &str, id: &str) -> Context {
-        Context {
-            customer_id: Some(id.into()),
-            customer_name: Some(name.into()),
-            idv_status: IdvStatus::Verified,
-            idv_method: IdvMethod::Ani,
-            service_line: "support".into(),
-            opted_out: false,
-            ani_attestation: Default::default(),
-            lockout: false,
-        }
+        Context { customer_id: Some(id.into()), customer_name: Some(name.into()), ..Context::example() }
     }
 
     #[test]

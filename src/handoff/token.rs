@@ -89,23 +89,13 @@ impl HandoffTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{IdvMethod, IdvStatus};
 
     fn now() -> u64 {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
     }
 
     fn ada() -> Context {
-        Context {
-            customer_id: Some("12345678".into()),
-            customer_name: Some("Ada Lovelace".into()),
-            idv_status: IdvStatus::Verified,
-            idv_method: IdvMethod::Ani,
-            service_line: "support".into(),
-            opted_out: false,
-            ani_attestation: Default::default(),
-            lockout: false,
-        }
+        Context::example()
     }
 
     #[test]
