@@ -50,15 +50,7 @@ pub async fn verify(state: &AppState, customer_id: &str, factor: &str, value: &S
         return Verification::Locked;
     }
     let verification =
-        match tokio::time::timeout(state.config.server.webhook_deadline, state.crm.verify(customer_id, factor, value))
-            .await
-        {
-            Ok(v) => v,
-            Err(_) => {
-                tracing::warn!("CRM call exceeded the webhook deadline");
-                Verification::Failed
-            }
-        };
+        super::voice::within_deadline(state, state.crm.verify(customer_id, factor, value), Verification::Failed).await;
     match verification {
         Verification::Rejected => guard.record(Kind::VerifyFailed, customer_id, now, window_start),
         Verification::Verified if failures > 0 => {

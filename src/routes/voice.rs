@@ -212,7 +212,7 @@ async fn respond(state: &AppState, line: &Line, hook: &Webhook, reply: Reply, mu
 }
 
 /// Bounds a CRM call by the webhook deadline, whatever the client does.
-async fn within_deadline<T>(state: &AppState, fut: impl Future<Output = T>, on_timeout: T) -> T {
+pub(super) async fn within_deadline<T>(state: &AppState, fut: impl Future<Output = T>, on_timeout: T) -> T {
     match tokio::time::timeout(state.config.server.webhook_deadline, fut).await {
         Ok(v) => v,
         Err(_) => {
