@@ -19,16 +19,19 @@ macro_rules! out {
 }
 
 pub mod auth;
+pub mod call;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod crm;
 pub mod endpoint;
 pub mod flow;
 pub mod handoff;
-pub mod ivr;
 pub mod links;
-pub mod record;
+pub mod paths;
+pub mod recording;
+pub mod render;
 pub mod replay;
 pub mod routes;
 pub mod sim;

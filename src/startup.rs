@@ -3,11 +3,13 @@
 //! route table with a span per request.
 
 use crate::auth::session::SessionSigner;
+use crate::call::{CallService, Signers};
 use crate::config::Config;
 use crate::crm::{demo, CrmClient};
 use crate::handoff::HandoffTokens;
 use crate::links::{LinkSigner, SCREEN_POP_TTL_SECS};
-use crate::record::Recorder;
+use crate::paths::{self, Urls};
+use crate::recording::Recorder;
 use crate::routes::{self, AppState};
 use crate::state_token::StateSigner;
 use crate::store::CallStore;
@@ -28,11 +30,9 @@ pub const PAGE_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(8)
 
 /// How long a request to `path` may take in all.
 fn request_limit(path: &str) -> std::time::Duration {
-    let page = ["/agent", "/api", "/metrics", "/healthz", "/static"].iter().any(|p| path.starts_with(p));
-    if page {
-        PAGE_BACKSTOP
-    } else {
-        REQUEST_BACKSTOP
+    match paths::recognise(path) {
+        Some(r) if r.route.is_page() => PAGE_BACKSTOP,
+        _ => REQUEST_BACKSTOP,
     }
 }
 
@@ -99,19 +99,17 @@ impl Application {
         let links = LinkSigner::new(config.secrets.state_keys.iter().map(|k| k.expose()), SCREEN_POP_TTL_SECS);
         let sessions = SessionSigner::new(config.secrets.state_keys.iter().map(|k| k.expose()));
         let tokens = HandoffTokens::new(config.secrets.handoff_key.expose(), config.server.handoff_token_ttl.as_secs());
+        let config = Arc::new(config);
+        let signers = Signers { states: signer, screen_pops: links.clone(), tokens: tokens.clone() };
+        let calls =
+            web::Data::new(CallService::new(config.clone(), crm, store.clone(), Urls::new(&public_base), signers));
         let state = web::Data::new(AppState {
-            config: Arc::new(config),
-            crm,
-            signer,
+            config,
             store: store.clone(),
             public_base: public_base.clone(),
             links,
             sessions,
             tokens,
-            answered: moka::future::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(std::time::Duration::from_secs(300))
-                .build(),
         });
 
         let server = HttpServer::new(move || {
@@ -150,6 +148,7 @@ impl Application {
                 })
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(state.clone())
+                .app_data(calls.clone())
                 .app_data(auth.clone())
                 .configure(|cfg| {
                     if let Some(recorder) = &recorder {

@@ -3,13 +3,15 @@
 //! panics and always answers TwiML that Twilio would accept.
 
 use proptest::prelude::*;
+use vouch::call::Turn;
 use vouch::config::{Config, Line};
 use vouch::flow::{
     self, Attestation, CallerNumber, Customer, Entry, FlowState, IdvMethod, Input, Lookup, Stage, Verification,
 };
-use vouch::handoff::HandoffTokens;
-use vouch::ivr::{self, Urls};
+use vouch::handoff::{HandoffTokens, Links};
 use vouch::links::LinkSigner;
+use vouch::paths::Urls;
+use vouch::render;
 use vouch::state_token::StateSigner;
 
 const SID: &str = "CA0123456789abcdef0123456789abcdef";
@@ -124,8 +126,10 @@ proptest! {
         let reply = flow::step(&line.rules, state, input).expect("a consistent state and input never fail");
         let links = LinkSigner::new(["p".repeat(32).as_str()], 600);
         let tokens = HandoffTokens::new(&"h".repeat(32), 300);
-        let urls = Urls { base: "https://ivr.example.com", call_sid: SID, now: 1000, links: &links, tokens: &tokens };
-        let doc = ivr::render(line, &reply, &urls, |s| StateSigner::new(["p".repeat(32).as_str()], 600).seal(s, SID, 1000)).render();
+        let urls = Urls::new("https://ivr.example.com");
+        let links = Links { urls: &urls, call_sid: SID, now: 1000, screen_pops: &links, tokens: &tokens };
+        let turn = Turn::of(line, reply, |s| StateSigner::new(["p".repeat(32).as_str()], 600).seal(s, SID, 1000), false, 1000);
+        let doc = render::document(line, &turn.preface, &turn.then, &links).render();
         prop_assert!(vouch::sim::twiml::parse(&doc).is_ok(), "{doc}");
     }
 }

@@ -48,6 +48,15 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// The stage a path segment names (`identify`, `verify`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "identify" => Some(Self::Identify),
+            "verify" => Some(Self::Verify),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Identify => "identify",
@@ -230,8 +239,22 @@ pub struct Context {
     pub lockout: bool,
 }
 
-#[cfg(test)]
 impl Context {
+    /// A caller Vouch knows nothing about, on `line`.
+    pub fn unidentified(line: &str) -> Self {
+        Self {
+            customer_id: None,
+            customer_name: None,
+            idv_status: IdvStatus::Unidentified,
+            idv_method: IdvMethod::None,
+            service_line: line.to_string(),
+            opted_out: false,
+            ani_attestation: Attestation::None,
+            lockout: false,
+        }
+    }
+
+    #[cfg(test)]
     /// Ada Lovelace, verified by caller ID on the support line: a fixture.
     pub fn example() -> Self {
         Self {
@@ -296,6 +319,15 @@ impl LineRules {
             CallerIdUse::Always => caller.usable(),
             CallerIdUse::Attested if attestation == Attestation::A => caller.usable(),
             CallerIdUse::Attested | CallerIdUse::Never => None,
+        }
+    }
+
+    /// The rules an entry at `stage` is held to.
+    pub fn entry_rules(&self, stage: Stage) -> &EntryRules {
+        match stage {
+            Stage::Identify => &self.identifier,
+            // A verify stage exists only on lines that verify.
+            Stage::Verify => self.verification.as_ref().unwrap_or(&self.identifier),
         }
     }
 

@@ -3,49 +3,60 @@
 //! read (query and token, Task attributes, `<Parameter>`s, SIP headers, a
 //! whisper). Pure: links and tokens are signed with the time passed in.
 
+pub mod context;
 pub mod sip;
 pub mod token;
 pub mod whisper;
 
 use crate::config::{DialTo, Handoff};
 use crate::flow::Context;
-use crate::ivr::{context_pairs, task_attributes, Urls};
+use crate::links::LinkSigner;
+use crate::paths::{self, Urls};
 use crate::twilio::twiml::{Dial, DialNoun, Task, Verb};
 
 pub use token::{HandoffClaims, HandoffTokens};
 
-/// Public paths of the routes handoffs point Twilio at.
-pub mod paths {
-    /// `<Enqueue waitUrl>`: Vouch's hold message and music.
-    pub const HOLD: &str = "/hold";
-    /// The music `/hold` plays.
-    pub const HOLD_AUDIO: &str = "/static/hold.wav";
-    /// `<Dial><Queue url>` for agents dequeuing a plain queue.
-    pub const QUEUE_CONNECT: &str = "/queue/connect";
+/// The URLs and signed links a handoff of one call carries, as of `now`.
+pub struct Links<'a> {
+    pub urls: &'a Urls,
+    /// The call being handed on.
+    pub call_sid: &'a str,
+    /// Unix seconds, for link and token expiry.
+    pub now: u64,
+    pub screen_pops: &'a LinkSigner,
+    pub tokens: &'a HandoffTokens,
+}
+
+impl Links<'_> {
+    /// The agent's screen pop for this call: a signed, expiring absolute link.
+    pub fn screen_pop(&self) -> String {
+        self.urls.absolute(&self.screen_pops.sign(&paths::screen_pop(self.call_sid), self.now))
+    }
 }
 
 /// The verb that hands the call on over `handoff`, from line `line`.
-pub fn verb(line: &str, handoff: &Handoff, context: &Context, urls: &Urls<'_>) -> Verb {
+pub fn verb(line: &str, handoff: &Handoff, context: &Context, links: &Links<'_>) -> Verb {
+    let urls = links.urls;
     match handoff {
-        Handoff::Redirect { url } => redirect(url, context, urls),
+        Handoff::Redirect { url } => redirect(url, context, links),
         Handoff::Enqueue { queue, workflow_sid, wait_url, task_priority, task_timeout_secs } => Verb::Enqueue {
             queue: queue.clone(),
             workflow_sid: workflow_sid.clone(),
             wait_url: wait_url.as_deref().map(|u| urls.resolve(u)),
             task: workflow_sid.as_ref().map(|_| Task {
-                json: task_attributes(context, &urls.screen_pop()),
+                json: context::task_attributes(context, &links.screen_pop()),
                 priority: *task_priority,
                 timeout_secs: *task_timeout_secs,
             }),
         },
         Handoff::Dial { to, caller_id, timeout_secs, answer_on_bridge, whisper } => {
-            let url = whisper.then(|| urls.whisper());
+            let url = whisper.then(|| urls.whisper(links.call_sid));
             let noun = match to {
                 DialTo::Number(number) => DialNoun::Number { number: number.clone(), url },
                 DialTo::Client(identity) => {
                     let mut params: Vec<(String, String)> =
-                        context_pairs(context).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-                    params.push(("screen_pop_url".into(), urls.screen_pop()));
+                        context::pairs(context).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                    params.push(("screen_pop_url".into(), links.screen_pop()));
                     DialNoun::Client { identity: identity.clone(), url, params }
                 }
                 DialTo::Sip(base) => DialNoun::Sip { uri: sip::uri(base, context), url },
@@ -62,18 +73,18 @@ pub fn verb(line: &str, handoff: &Handoff, context: &Context, urls: &Urls<'_>) -
 }
 
 /// The redirect URL with the context names and a signed `token` appended.
-fn redirect(url: &str, context: &Context, urls: &Urls<'_>) -> Verb {
-    let resolved = urls.resolve(url);
+fn redirect(url: &str, context: &Context, links: &Links<'_>) -> Verb {
+    let resolved = links.urls.resolve(url);
     let Ok(mut target) = url::Url::parse(&resolved) else {
         // Checked at configuration time; never reached.
         return Verb::Redirect { url: resolved };
     };
     {
         let mut q = target.query_pairs_mut();
-        for (k, v) in context_pairs(context) {
+        for (k, v) in context::pairs(context) {
             q.append_pair(k, &v);
         }
-        if let Some(token) = urls.tokens.issue(context, urls.call_sid, urls.now) {
+        if let Some(token) = links.tokens.issue(context, links.call_sid, links.now) {
             q.append_pair("token", &token);
         }
     }

@@ -4,7 +4,7 @@
 //! `X-Twilio-Signature` included: replay signs again. Quoting follows the
 //! shell: '…', "…" with backslash escapes, and backslash-newline.
 
-use crate::record::Recording;
+use crate::recording::Recording;
 use crate::twilio::form::Params;
 
 /// Splits a command line like a POSIX shell would, without expansions.

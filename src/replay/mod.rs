@@ -10,7 +10,7 @@ mod tests;
 
 use crate::config::{Config, ProcessEnv};
 use crate::endpoint::{Endpoint, EndpointOpts};
-use crate::record::{Recording, KEYED, REDACTED};
+use crate::recording::{Recording, KEYED, REDACTED};
 use crate::twilio::form::Params;
 use crate::twilio::signature;
 use anyhow::Context;

@@ -2,7 +2,7 @@
 
 use super::curl::{parse, split};
 use super::{load, prepare};
-use crate::record::{Recording, REDACTED};
+use crate::recording::{Recording, REDACTED};
 
 fn pairs(r: &Recording) -> Vec<(&str, &str)> {
     r.params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()

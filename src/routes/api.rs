@@ -3,6 +3,7 @@
 
 use super::agent::Authenticated;
 use super::AppState;
+use crate::call::CallService;
 use actix_web::{web, HttpResponse};
 
 pub async fn call(state: web::Data<AppState>, _who: Authenticated, sid: web::Path<String>) -> HttpResponse {
@@ -23,11 +24,16 @@ fn counters_unavailable(e: crate::store::guard::GuardError) -> HttpResponse {
 }
 
 /// `GET /api/lockouts/{customer_id}`: failed verifications in the window.
-pub async fn lockout(state: web::Data<AppState>, who: Authenticated, id: web::Path<String>) -> HttpResponse {
+pub async fn lockout(
+    state: web::Data<AppState>,
+    calls: web::Data<CallService>,
+    who: Authenticated,
+    id: web::Path<String>,
+) -> HttpResponse {
     if let Some(refused) = refused_unless_supervisor(&who) {
         return refused;
     }
-    let (failures, locked) = super::defence::lockout_status(&state, &id).await;
+    let (failures, locked) = calls.lockout_status(&id).await;
     HttpResponse::Ok().json(serde_json::json!({
         "customer_id": id.as_str(),
         "failures": failures,
@@ -38,11 +44,11 @@ pub async fn lockout(state: web::Data<AppState>, who: Authenticated, id: web::Pa
 }
 
 /// `DELETE /api/lockouts/{customer_id}`: lifts the lockout now.
-pub async fn unlock(state: web::Data<AppState>, who: Authenticated, id: web::Path<String>) -> HttpResponse {
+pub async fn unlock(calls: web::Data<CallService>, who: Authenticated, id: web::Path<String>) -> HttpResponse {
     if let Some(refused) = refused_unless_supervisor(&who) {
         return refused;
     }
-    match super::defence::unlock(&state, &id).await {
+    match calls.unlock(&id).await {
         Ok(()) => {
             tracing::info!(customer = %crate::flow::phone::mask(&id), by = %who.0.name, "lockout lifted");
             HttpResponse::Ok().json(serde_json::json!({ "customer_id": id.as_str(), "locked": false }))

@@ -17,7 +17,7 @@ pub async fn self_service(state: web::Data<AppState>, hook: Webhook) -> actix_we
     };
     let text = match checked {
         // The token is bound to the call it was issued on.
-        Ok(claims) if claims.sub == hook.call_sid => {
+        Ok(claims) if claims.sub == hook.call_sid.as_str() => {
             let name = Some(claims.customer_name.as_str()).filter(|n| !n.is_empty()).unwrap_or("caller");
             format!(
                 "Hello {name}. Your status is {}. This is where your self-service app takes over. Goodbye.",
@@ -30,7 +30,7 @@ pub async fn self_service(state: web::Data<AppState>, hook: Webhook) -> actix_we
     let mut doc = Response::new();
     doc.push(Verb::Speak(Speak::Say { text, voice: None, language: None }));
     doc.push(Verb::Hangup);
-    twiml(&doc)
+    twiml(doc.render())
 }
 
 fn refused(why: &dyn std::fmt::Display) -> String {

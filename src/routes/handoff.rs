@@ -3,13 +3,16 @@
 //! plain queues, and the `<Dial action>` that falls back to a queue when no
 //! agent answers. Each reads the call's record; none can strand a caller.
 
-use super::{twiml, AppState};
+use super::{refusal, twiml};
+use crate::call::CallService;
 use crate::config::Line;
-use crate::flow::{Context, IdvMethod, IdvStatus, Prompt};
-use crate::handoff::{self, paths, whisper};
-use crate::ivr::prompts;
+use crate::flow::Prompt;
+use crate::handoff::{self, whisper};
+use crate::paths::Route;
+use crate::render;
+use crate::twilio::params::{CallSid, Related};
 use crate::twilio::twiml::{Response, Speak, Verb};
-use crate::twilio::webhook::{valid_call_sid, Webhook};
+use crate::twilio::webhook::Webhook;
 use actix_web::{web, HttpResponse};
 
 /// A short, quiet hold tone (8 kHz mono WAV, made by `static/hold.py`).
@@ -34,43 +37,8 @@ impl actix_web::ResponseError for HandoffError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).content_type("text/plain; charset=utf-8").body(format!("{self}\n"))
+        refusal(self.status_code(), self)
     }
-}
-
-/// The call's handed-on context and line, from its record. A call Vouch no
-/// longer knows (expired, or never seen) is treated as not identified.
-async fn context_of<'a>(state: &'a AppState, call_sid: &str, line: Option<&'a Line>) -> (Context, &'a Line) {
-    let record = state.store.get(call_sid).await;
-    let line = line
-        .or_else(|| record.as_ref().and_then(|r| state.config.lines.get(&r.service_line)))
-        .unwrap_or_else(|| state.config.lines.default());
-    let context = match record {
-        Some(r) => Context {
-            ani_attestation: crate::flow::Attestation::parse(r.stir_verstat.as_deref()),
-            customer_id: r.customer_id,
-            customer_name: r.customer_name,
-            idv_status: r.idv_status,
-            idv_method: r.idv_method,
-            service_line: r.service_line,
-            opted_out: r.opted_out,
-            lockout: r.lockout,
-        },
-        None => {
-            tracing::warn!("no record of this call: handing on as not identified");
-            Context {
-                customer_id: None,
-                customer_name: None,
-                idv_status: IdvStatus::Unidentified,
-                idv_method: IdvMethod::None,
-                service_line: line.name.clone(),
-                opted_out: false,
-                ani_attestation: Default::default(),
-                lockout: false,
-            }
-        }
-    };
-    (context, line)
 }
 
 fn say(line: &Line, text: String) -> Verb {
@@ -79,15 +47,12 @@ fn say(line: &Line, text: String) -> Verb {
 
 /// `POST /hold`, an `<Enqueue waitUrl>`: the hold message, then the music
 /// three times; Twilio requests it again each time it ends.
-pub async fn hold(state: web::Data<AppState>, hook: Webhook) -> HttpResponse {
-    let (_, line) = context_of(&state, &hook.call_sid, None).await;
-    let mut doc = Response::new();
-    for s in prompts(line, &[Prompt::Hold]) {
-        doc.push(Verb::Speak(s));
-    }
-    let music = format!("{}{}", state.public_base, paths::HOLD_AUDIO);
+pub async fn hold(calls: web::Data<CallService>, hook: Webhook) -> HttpResponse {
+    let (_, line) = calls.handed_on(&hook.call_sid, None).await;
+    let mut doc = render::saying(line, &[Prompt::Hold]);
+    let music = calls.urls().of(Route::HoldAudio);
     doc.push(Verb::Speak(Speak::Play { url: music, loops: Some(3) }));
-    twiml(&doc)
+    twiml(doc.render())
 }
 
 /// `GET /static/hold.wav`: Twilio fetches `<Play>` media unsigned.
@@ -103,23 +68,25 @@ pub async fn hold_audio() -> HttpResponse {
 /// CallSid is the agent's leg and `ParentCallSid` the caller's; the path
 /// names the caller's call, whose record says what to tell the agent.
 pub async fn whisper(
-    state: web::Data<AppState>,
+    calls: web::Data<CallService>,
     path: web::Path<String>,
     hook: Webhook,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let caller = path.into_inner();
-    if !valid_call_sid(&caller) {
-        return Err(HandoffError::BadCallSid.into());
-    }
-    if hook.params.get("ParentCallSid").is_some_and(|p| p != caller) {
+    let caller = CallSid::parse(&path).ok_or(HandoffError::BadCallSid)?;
+    let same_call = match &hook.parent_call_sid {
+        Related::Absent => true,
+        Related::Call(parent) => *parent == caller,
+        Related::Malformed => false,
+    };
+    if !same_call {
         tracing::warn!(caller = %caller, "whisper requested by a leg of another call");
         return Err(HandoffError::OtherCall.into());
     }
-    let (context, line) = context_of(&state, &caller, None).await;
+    let (context, line) = calls.handed_on(&caller, None).await;
     tracing::info!(caller = %caller, status = context.idv_status.as_str(), "agent whispered");
     let mut doc = Response::new();
     doc.push(say(line, whisper::text(&context, &line.identifier_name)));
-    Ok(twiml(&doc))
+    Ok(twiml(doc.render()))
 }
 
 /// `POST /queue/connect`, for agents who dequeue a plain queue with
@@ -127,39 +94,33 @@ pub async fn whisper(
 /// leg (its CallSid is the caller's, `DequeingCallSid` the agent's), so it
 /// tells the caller they are through and says nothing about who they are:
 /// on a plain queue only the agent's screen pop can show that.
-pub async fn queue_connect(state: web::Data<AppState>, hook: Webhook) -> HttpResponse {
-    let (context, line) = context_of(&state, &hook.call_sid, None).await;
-    let agent = hook.params.get("DequeingCallSid").filter(|s| valid_call_sid(s)).unwrap_or("unknown");
+pub async fn queue_connect(calls: web::Data<CallService>, hook: Webhook) -> HttpResponse {
+    let (context, line) = calls.handed_on(&hook.call_sid, None).await;
+    let agent = hook.dequeuing_call_sid.as_ref().map_or("unknown", CallSid::as_str);
     tracing::info!(agent_call_sid = %agent, status = context.idv_status.as_str(), "caller dequeued by an agent");
-    let mut doc = Response::new();
-    for s in prompts(line, &[Prompt::Connecting]) {
-        doc.push(Verb::Speak(s));
-    }
-    twiml(&doc)
+    twiml(render::saying(line, &[Prompt::Connecting]).render())
 }
 
 /// `POST /voice/{line}/dialed`, the `<Dial action>`: after a bridged call,
 /// hang up; when the agent did not answer (busy, no answer, failed), put
 /// the caller in the line's queue with their context, never a dead line.
 pub async fn dialed(
-    state: web::Data<AppState>,
+    calls: web::Data<CallService>,
     path: web::Path<String>,
     hook: Webhook,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let name = path.into_inner();
-    let line = state.config.lines.get(&name).ok_or(HandoffError::UnknownLine(name))?;
-    let status = hook.params.get("DialCallStatus").unwrap_or("");
-    let mut doc = Response::new();
-    if matches!(status, "completed" | "answered") {
+    let line = calls.line(&path).ok_or_else(|| HandoffError::UnknownLine(path.into_inner()))?;
+    let status = hook.dial_status.as_ref().map_or("", |s| s.as_str());
+    if hook.dial_status.as_ref().is_some_and(|s| s.answered()) {
         tracing::info!(dial_status = status, "agent call ended");
+        let mut doc = Response::new();
         doc.push(Verb::Hangup);
-        return Ok(twiml(&doc));
+        return Ok(twiml(doc.render()));
     }
-    let (context, line) = context_of(&state, &hook.call_sid, Some(line)).await;
+    let (context, line) = calls.handed_on(&hook.call_sid, Some(line)).await;
     tracing::info!(dial_status = status, "agent did not answer: falling back to the queue");
-    for s in prompts(line, &[Prompt::AgentUnavailable]) {
-        doc.push(Verb::Speak(s));
-    }
-    doc.push(handoff::verb(&line.name, &line.fallback_queue(), &context, &state.urls(&hook.call_sid)));
-    Ok(twiml(&doc))
+    let mut doc = render::saying(line, &[Prompt::AgentUnavailable]);
+    let links = calls.links(&hook.call_sid, crate::clock::now());
+    doc.push(handoff::verb(&line.name, &line.fallback_queue(), &context, &links));
+    Ok(twiml(doc.render()))
 }

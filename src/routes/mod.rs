@@ -1,9 +1,9 @@
-//! The HTTP surface: one function builds the route table, shared by the
-//! server and the tests.
+//! The HTTP surface: one function builds the route table from the path map
+//! ([`crate::paths`]), shared by the server and the tests. Handlers parse,
+//! call the step service or the store, and answer.
 
 pub mod agent;
 mod api;
-mod defence;
 mod demo;
 mod handoff;
 mod health;
@@ -13,86 +13,70 @@ mod voice;
 
 use crate::auth::session::SessionSigner;
 use crate::config::Config;
-use crate::crm::CrmClient;
-use crate::handoff::{paths, HandoffTokens};
-use crate::links::{screen_pop_path, LinkSigner};
-use crate::state_token::StateSigner;
+use crate::handoff::HandoffTokens;
+use crate::links::LinkSigner;
+use crate::paths::Route;
 use crate::store::CallStore;
-use actix_web::web;
+use actix_web::{web, HttpResponse};
 use std::sync::Arc;
 
-/// Shared by every handler.
+/// What the pages and the API share (the voice and handoff routes use the
+/// step service, [`crate::call::CallService`], registered beside it).
 pub struct AppState {
     pub config: Arc<Config>,
-    pub crm: CrmClient,
-    pub signer: StateSigner,
     pub store: CallStore,
     /// The public base URL, without a trailing slash.
     pub public_base: String,
-    /// Signs screen-pop links.
+    /// Checks screen-pop links.
     pub links: LinkSigner,
     /// Signs and opens login session cookies.
     pub sessions: SessionSigner,
-    /// Signs the token on redirect handoffs.
+    /// Checks the token on redirect handoffs (the demo self-service app).
     pub tokens: HandoffTokens,
-    /// Answers already given, by CallSid and idempotency token: Twilio's
-    /// retries of a request get the same answer, without a second CRM call.
-    pub answered: moka::future::Cache<String, String>,
 }
 
-impl AppState {
-    /// URLs and signers for TwiML answering `call_sid` now.
-    pub fn urls<'a>(&'a self, call_sid: &'a str) -> crate::ivr::Urls<'a> {
-        crate::ivr::Urls { base: &self.public_base, call_sid, now: now(), links: &self.links, tokens: &self.tokens }
-    }
-
-    /// The signed, expiring screen-pop link for a call (absolute), to hand
-    /// to the agent with the call.
-    pub fn screen_pop_url(&self, call_sid: &str, now: u64) -> String {
-        format!("{}{}", self.public_base, self.links.sign(&screen_pop_path(call_sid), now))
-    }
-}
-
+/// Registers every route of the path map, in its order, with its handler.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/api/calls/{call_sid}", web::get().to(api::call))
-        .route("/api/lockouts/{customer_id}", web::get().to(api::lockout))
-        .route("/api/lockouts/{customer_id}", web::delete().to(api::unlock))
-        .route("/agent", web::get().to(agent::list))
-        .route("/agent/calls/{call_sid}", web::get().to(agent::screen_pop))
-        .service(
-            web::resource("/agent/login")
+    for route in Route::ALL {
+        let resource = web::resource(route.pattern());
+        cfg.service(match route {
+            Route::Health => resource.route(web::get().to(health::healthz)),
+            Route::ApiCall => resource.route(web::get().to(api::call)),
+            Route::ApiLockout => resource.route(web::get().to(api::lockout)).route(web::delete().to(api::unlock)),
+            Route::AgentCalls => resource.route(web::get().to(agent::list)),
+            Route::ScreenPop => resource.route(web::get().to(agent::screen_pop)),
+            Route::Login => resource
                 .app_data(agent::login_form_config())
                 .route(web::get().to(agent::login_form))
                 .route(web::post().to(agent::login_submit))
                 .default_service(web::to(agent::method_not_allowed)),
-        )
-        .service(
-            web::resource("/agent/logout")
-                .route(web::post().to(agent::logout))
-                .default_service(web::to(agent::method_not_allowed)),
-        )
-        .route("/static/agent.css", web::get().to(agent::stylesheet))
-        .route("/metrics", web::get().to(metrics::metrics))
-        .route("/status", web::route().to(status::status))
-        .route("/demo/self-service", web::route().to(demo::self_service))
-        .route(paths::HOLD, web::route().to(handoff::hold))
-        .route(paths::HOLD_AUDIO, web::get().to(handoff::hold_audio))
-        .route(paths::HOLD_AUDIO, web::head().to(handoff::hold_audio))
-        .route(paths::QUEUE_CONNECT, web::route().to(handoff::queue_connect))
-        .route("/whisper/{call_sid}", web::route().to(handoff::whisper))
-        .route("/voice", web::route().to(voice::start))
-        .route("/voice/{line}", web::route().to(voice::start_on_line))
-        // Before `{stage}`, which would otherwise claim it.
-        .route("/voice/{line}/dialed", web::route().to(handoff::dialed))
-        .route("/voice/{line}/{stage}", web::route().to(voice::entry));
-}
-
-pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+            Route::Logout => {
+                resource.route(web::post().to(agent::logout)).default_service(web::to(agent::method_not_allowed))
+            }
+            Route::Stylesheet => resource.route(web::get().to(agent::stylesheet)),
+            Route::Metrics => resource.route(web::get().to(metrics::metrics)),
+            Route::Status => resource.route(web::route().to(status::status)),
+            Route::SelfServiceDemo => resource.route(web::route().to(demo::self_service)),
+            Route::Hold => resource.route(web::route().to(handoff::hold)),
+            Route::HoldAudio => {
+                resource.route(web::get().to(handoff::hold_audio)).route(web::head().to(handoff::hold_audio))
+            }
+            Route::QueueConnect => resource.route(web::route().to(handoff::queue_connect)),
+            Route::Whisper => resource.route(web::route().to(handoff::whisper)),
+            Route::Voice => resource.route(web::route().to(voice::start)),
+            Route::VoiceOnLine => resource.route(web::route().to(voice::start_on_line)),
+            Route::Dialed => resource.route(web::route().to(handoff::dialed)),
+            Route::Entry => resource.route(web::route().to(voice::entry)),
+        });
+    }
 }
 
 /// A TwiML response.
-pub fn twiml(doc: &crate::twilio::twiml::Response) -> actix_web::HttpResponse {
-    actix_web::HttpResponse::Ok().content_type("text/xml; charset=utf-8").body(doc.render())
+pub fn twiml(body: String) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/xml; charset=utf-8").body(body)
+}
+
+/// A refusal: the status and the reason, in plain text.
+fn refusal(status: actix_web::http::StatusCode, reason: &dyn std::fmt::Display) -> HttpResponse {
+    HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(format!("{reason}\n"))
 }

@@ -7,29 +7,31 @@
 //! is logged and otherwise ignored: a record is only ever created by the
 //! call's first webhook, so it always names its line.
 
-use super::{now, twiml, AppState};
+use super::{refusal, twiml, AppState};
 use crate::store::CallRecord;
+use crate::twilio::params::CallStatus;
 use crate::twilio::twiml::Response;
 use crate::twilio::webhook::Webhook;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
-/// Every `CallStatus` Twilio sends.
-const KNOWN: [&str; 9] =
-    ["queued", "initiated", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled"];
-
 pub async fn status(state: web::Data<AppState>, hook: Webhook) -> HttpResponse {
-    let status = hook.params.get("CallStatus").map(str::trim).unwrap_or("");
-    if !KNOWN.contains(&status) {
-        tracing::warn!(call_status = %status.chars().take(32).collect::<String>(), "status callback with a missing or unknown CallStatus");
-        return HttpResponse::BadRequest()
-            .content_type("text/plain; charset=utf-8")
-            .body("missing or unknown CallStatus\n");
-    }
-    let number = |name: &str| hook.params.get(name).and_then(|v| v.trim().parse::<u64>().ok());
-    let (sequence, duration) = (number("SequenceNumber"), number("CallDuration"));
-    match state.store.get(&hook.call_sid).await {
+    let status = match &hook.call_status {
+        Some(CallStatus::Unknown(raw)) => Err(raw.as_str()),
+        Some(known) => Ok(known.as_str()),
+        None => Err(""),
+    };
+    let status = match status {
+        Ok(status) => status,
+        Err(raw) => {
+            tracing::warn!(call_status = %raw, "status callback with a missing or unknown CallStatus");
+            return refusal(StatusCode::BAD_REQUEST, &"missing or unknown CallStatus");
+        }
+    };
+    let (sequence, duration) = (hook.sequence, hook.duration_secs);
+    match state.store.get(hook.call_sid.as_str()).await {
         Some(mut record) => {
-            if record.apply_status(status, sequence, duration, now()) {
+            if record.apply_status(status, sequence, duration, crate::clock::now()) {
                 log_status(&record);
                 state.store.put(record).await;
             } else {
@@ -38,7 +40,7 @@ pub async fn status(state: web::Data<AppState>, hook: Webhook) -> HttpResponse {
         }
         None => tracing::info!(call_status = status, "status callback for a call with no record: ignored"),
     }
-    twiml(&Response::new())
+    twiml(Response::new().render())
 }
 
 fn log_status(r: &CallRecord) {

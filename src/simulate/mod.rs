@@ -11,7 +11,7 @@ use crate::config::{Config, ProcessEnv};
 use crate::endpoint::{Endpoint, EndpointOpts};
 use crate::sim::call::new_call_sid;
 use crate::sim::{CallSpec, Phone, Scripted, SimError};
-use crate::twilio::webhook::valid_call_sid;
+use crate::twilio::params::CallSid;
 use anyhow::Context;
 use keypad::{valid_keys, Printer, Source};
 use std::time::{Duration, Instant};
@@ -58,7 +58,7 @@ pub async fn run(opts: SimulateOpts) -> anyhow::Result<()> {
         None => Source::Terminal { closed: false },
     };
     let call_sid = match opts.call_sid {
-        Some(sid) if valid_call_sid(&sid) => sid,
+        Some(sid) if CallSid::parse(&sid).is_some() => sid,
         Some(sid) => anyhow::bail!("--call-sid: {sid:?} is not CA followed by 32 hex digits"),
         None => new_call_sid(),
     };

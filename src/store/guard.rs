@@ -117,9 +117,9 @@ impl Guard {
         local
     }
 
-    /// Records an event now; events older than `window_start` are forgotten.
+    /// Notes an event now; events older than `window_start` are forgotten.
     /// The database write happens in the background.
-    pub fn record(&self, kind: Kind, subject: &str, now: u64, window_start: u64) {
+    pub fn note(&self, kind: Kind, subject: &str, now: u64, window_start: u64) {
         {
             let mut m = self.local.lock().unwrap_or_else(|e| e.into_inner());
             let events = m.entry((kind, subject.to_string())).or_default();
@@ -170,11 +170,11 @@ mod tests {
     async fn memory_counters_count_within_the_window_and_clear() {
         let g = Guard::new(None, b"k");
         for at in [100, 200, 300] {
-            g.record(Kind::VerifyFailed, "12345678", at, 0);
+            g.note(Kind::VerifyFailed, "12345678", at, 0);
         }
         assert_eq!(g.count(Kind::VerifyFailed, "12345678", 150).await, 2);
         assert_eq!(g.count(Kind::UnknownId, "12345678", 0).await, 0, "kinds are separate");
-        g.record(Kind::VerifyFailed, "12345678", 400, 250);
+        g.note(Kind::VerifyFailed, "12345678", 400, 250);
         assert_eq!(g.count(Kind::VerifyFailed, "12345678", 0).await, 2, "events before the window are forgotten");
         g.clear(Kind::VerifyFailed, "12345678").await.unwrap();
         assert_eq!(g.count(Kind::VerifyFailed, "12345678", 0).await, 0);

@@ -14,7 +14,7 @@ mod record;
 mod writer;
 
 pub use db::Db;
-pub use record::{CallRecord, RecordOutcome, FINAL_STATUSES};
+pub use record::{CallRecord, RecordChange, RecordOutcome, FINAL_STATUSES};
 pub use writer::WriterStats;
 
 use crate::config::Database;

@@ -1,7 +1,7 @@
 //! A call's record: what the admin API and the agent pages show, and what
 //! the database keeps. Nothing the caller keyed is ever part of it.
 
-use crate::flow::{Context, IdvMethod, IdvStatus};
+use crate::flow::{Context, Customer, IdvMethod, IdvStatus};
 use serde::Serialize;
 
 /// How a call left (or has not yet left) the IVR.
@@ -15,6 +15,21 @@ pub enum RecordOutcome {
     CrmUnavailable,
     /// The caller hung up while still in the IVR.
     Abandoned,
+}
+
+/// What one step of the flow changes in a call's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordChange {
+    /// Still in the IVR: the tries so far, and the customer once identified.
+    Asking {
+        identify_attempts: u8,
+        verify_attempts: u8,
+        lockout: bool,
+        /// The customer, and how they were identified, once they are.
+        identified: Option<(Customer, IdvMethod)>,
+    },
+    /// Handed on with `context`.
+    HandedOff { context: Context, outcome: RecordOutcome, identify_attempts: u8, verify_attempts: u8 },
 }
 
 /// Twilio's final call statuses: the call is over.
@@ -98,16 +113,48 @@ impl CallRecord {
         }
     }
 
-    /// Applies a handed-on context.
-    pub fn finish(&mut self, context: &Context, outcome: RecordOutcome, now: u64) {
-        self.customer_id.clone_from(&context.customer_id);
-        self.customer_name.clone_from(&context.customer_name);
-        self.reached(context.idv_status, now);
-        self.idv_method = context.idv_method;
-        self.opted_out = context.opted_out;
-        self.lockout = context.lockout;
-        self.outcome = outcome;
-        self.handed_off_at.get_or_insert(now);
+    /// The context the call was handed on with (or has reached so far).
+    pub fn context(&self) -> Context {
+        Context {
+            customer_id: self.customer_id.clone(),
+            customer_name: self.customer_name.clone(),
+            idv_status: self.idv_status,
+            idv_method: self.idv_method,
+            service_line: self.service_line.clone(),
+            opted_out: self.opted_out,
+            ani_attestation: crate::flow::Attestation::parse(self.stir_verstat.as_deref()),
+            lockout: self.lockout,
+        }
+    }
+
+    /// Applies what a step of the flow changed, at `now`.
+    pub fn apply(&mut self, change: &RecordChange, now: u64) {
+        self.updated_at = now;
+        match change {
+            RecordChange::Asking { identify_attempts, verify_attempts, lockout, identified } => {
+                self.identify_attempts = *identify_attempts;
+                self.verify_attempts = *verify_attempts;
+                self.lockout = *lockout;
+                if let Some((customer, method)) = identified {
+                    self.customer_id = Some(customer.id.clone());
+                    self.customer_name = Some(customer.name.clone());
+                    self.reached(IdvStatus::Identified, now);
+                    self.idv_method = *method;
+                }
+            }
+            RecordChange::HandedOff { context, outcome, identify_attempts, verify_attempts } => {
+                self.identify_attempts = *identify_attempts;
+                self.verify_attempts = *verify_attempts;
+                self.customer_id.clone_from(&context.customer_id);
+                self.customer_name.clone_from(&context.customer_name);
+                self.reached(context.idv_status, now);
+                self.idv_method = context.idv_method;
+                self.opted_out = context.opted_out;
+                self.lockout = context.lockout;
+                self.outcome = *outcome;
+                self.handed_off_at.get_or_insert(now);
+            }
+        }
     }
 
     /// Applies a Twilio status callback. Callbacks can arrive out of order:
@@ -179,6 +226,34 @@ mod tests {
         assert!(early.apply_status("ringing", Some(0), None, 101));
         assert_eq!(early.outcome, RecordOutcome::InProgress);
         assert_eq!(early.ended_at, None);
+    }
+
+    #[test]
+    fn a_step_updates_the_tries_and_a_handoff_the_outcome() {
+        let mut r = record();
+        let ada = Customer { id: "12345678".into(), name: "Ada Lovelace".into() };
+        let asking = RecordChange::Asking {
+            identify_attempts: 1,
+            verify_attempts: 2,
+            lockout: true,
+            identified: Some((ada, IdvMethod::Keyed)),
+        };
+        r.apply(&asking, 110);
+        assert_eq!((r.identify_attempts, r.verify_attempts, r.lockout, r.updated_at), (1, 2, true, 110));
+        assert_eq!(
+            (r.customer_id.as_deref(), r.idv_status, r.idv_method),
+            (Some("12345678"), IdvStatus::Identified, IdvMethod::Keyed)
+        );
+        assert_eq!((r.identified_at, r.handed_off_at, r.outcome), (Some(110), None, RecordOutcome::InProgress));
+        let handed = RecordChange::HandedOff {
+            context: Context::example(),
+            outcome: RecordOutcome::SelfService,
+            identify_attempts: 1,
+            verify_attempts: 3,
+        };
+        r.apply(&handed, 120);
+        assert_eq!((r.idv_status, r.verified_at, r.handed_off_at), (IdvStatus::Verified, Some(120), Some(120)));
+        assert_eq!((r.outcome, r.verify_attempts, r.lockout), (RecordOutcome::SelfService, 3, false));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! TwiML. Pure functions, except the actix extractor in [`webhook`].
 
 pub mod form;
+pub mod params;
 pub mod signature;
 pub mod twiml;
 pub mod webhook;

@@ -1,11 +1,20 @@
 //! The verifying extractor: a handler that takes a [`Webhook`] cannot run
 //! unless the request carried a valid `X-Twilio-Signature` for the public
-//! URL, and its parameters decoded cleanly. Failures are 4xx with a reason.
+//! URL, and its parameters decoded cleanly into types. Failures are 4xx
+//! with a reason.
+//!
+//! The order is the security property. A request without the signature
+//! header is refused before its body is read. A form is decoded (Twilio
+//! signs the decoded values) and checked before any value is used; a JSON
+//! body is checked against its `bodySHA256` before it is parsed.
 
 use super::form::{FormError, Params};
+use super::params::{CallSid, CallStatus, DialCallStatus, Keyed, Related};
 use super::signature::{self, Body};
 use crate::config::Secret;
-use crate::record::{self, Recorder, Recording};
+use crate::flow::phone::mask;
+use crate::flow::{Attestation, CallerNumber};
+use crate::recording::{Recorder, Recording};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
@@ -19,14 +28,38 @@ pub struct WebhookAuth {
     pub public_base: String,
 }
 
-/// A verified Twilio webhook.
+/// A verified Twilio webhook, its parameters parsed once.
 #[derive(Debug)]
 pub struct Webhook {
-    /// Form parameters (or the query's, for GET).
-    pub params: Params,
-    /// The query string's parameters.
+    pub call_sid: CallSid,
+    /// `From`: a usable number, or why not.
+    pub caller: CallerNumber,
+    /// `From`, masked, for logs and the call record.
+    pub caller_masked: String,
+    /// `To`: the number the caller dialled.
+    pub dialled: Option<String>,
+    /// `StirVerstat` as sent (the record keeps it) and what it attests.
+    pub stir_verstat: Option<String>,
+    pub attestation: Attestation,
+    /// `Digits`: what the caller keyed at a Gather.
+    pub digits: Option<Keyed>,
+    /// `SpeechResult`: what the caller said at a Gather.
+    pub speech: Option<Keyed>,
+    /// `CallStatus`, with the status callback's `SequenceNumber` and `CallDuration`.
+    pub call_status: Option<CallStatus>,
+    pub sequence: Option<u64>,
+    pub duration_secs: Option<u64>,
+    /// `DialCallStatus`, on a `<Dial action>`.
+    pub dial_status: Option<DialCallStatus>,
+    /// `ParentCallSid`: on an agent's leg, the caller's call.
+    pub parent_call_sid: Related,
+    /// `DequeingCallSid`: the agent's leg that took a caller from a queue.
+    pub dequeuing_call_sid: Option<CallSid>,
+    /// The flow state an action URL carries (`state` in the query).
+    pub state: Option<String>,
+    /// The query string, signed with the URL (a redirect's context for the
+    /// demo self-service app).
     pub query: Params,
-    pub call_sid: String,
     /// The URL the signature was checked against.
     pub url: String,
     /// `I-Twilio-Idempotency-Token`: the same on Twilio's retries of one request.
@@ -72,11 +105,6 @@ impl ResponseError for WebhookError {
 /// A webhook body (a few kB) that takes longer than this to arrive is refused.
 pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// `CA` followed by 32 hex digits.
-pub fn valid_call_sid(sid: &str) -> bool {
-    sid.len() == 34 && sid.starts_with("CA") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 impl Webhook {
     /// Checks and decodes one request. Public for tests and fuzzing.
     pub fn verify(
@@ -87,47 +115,91 @@ impl Webhook {
         signature: Option<&str>,
         body: &[u8],
     ) -> Result<Self, WebhookError> {
-        let url = format!("{}{}", auth.public_base, path_and_query);
-        let query = Params::parse(path_and_query.split_once('?').map_or("", |(_, q)| q).as_bytes())?;
-        let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        let tokens = auth.tokens.iter().map(Secret::expose);
-        let (params, ok) = if method == Method::GET || method == Method::HEAD {
-            let ok = signature.is_some_and(|s| signature::verify(tokens, &url, Body::Form(&Params::default()), s));
-            (query.clone(), ok)
-        } else if mime == "application/json" {
-            let Some(hash) = query.get("bodySHA256") else {
-                return Err(WebhookError::ContentType(content_type.to_string()));
-            };
-            let ok = signature
-                .is_some_and(|s| signature::verify(tokens, &url, Body::Json { raw: body, body_sha256: hash }, s));
-            let json: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_slice(body).map_err(|_| WebhookError::Json)?;
-            let mut pairs = Vec::with_capacity(json.len());
-            for (i, (k, v)) in json.into_iter().enumerate() {
-                if let serde_json::Value::String(v) = v {
-                    // Held to the same rule as form bodies: no NUL bytes.
-                    if k.contains('\0') || v.contains('\0') {
-                        return Err(WebhookError::Form(FormError::Nul(i)));
-                    }
-                    pairs.push((k, v));
-                }
-            }
-            (Params::from_pairs(pairs), ok)
-        } else if mime == "application/x-www-form-urlencoded" || (mime.is_empty() && body.is_empty()) {
-            let params = Params::parse(body)?;
-            let ok = signature.is_some_and(|s| signature::verify(tokens, &url, Body::Form(&params), s));
-            (params, ok)
-        } else {
-            return Err(WebhookError::ContentType(content_type.to_string()));
-        };
-        match (signature, ok) {
-            (None, _) => return Err(WebhookError::MissingSignature),
-            (Some(_), false) => return Err(WebhookError::BadSignature),
-            _ => {}
-        }
-        let call_sid = params.get("CallSid").filter(|s| valid_call_sid(s)).ok_or(WebhookError::CallSid)?.to_string();
-        Ok(Self { params, query, call_sid, url, idempotency_token: None })
+        let (params, query, url) = checked(auth, method, path_and_query, content_type, signature, body)?;
+        Self::parse(&params, query, url)
     }
+
+    /// The typed webhook, from checked parameters.
+    fn parse(params: &Params, query: Params, url: String) -> Result<Self, WebhookError> {
+        let call_sid = params.get("CallSid").and_then(CallSid::parse).ok_or(WebhookError::CallSid)?;
+        let from = params.get("From");
+        let stir_verstat = params.get("StirVerstat").map(str::to_string);
+        let number = |name: &str| params.get(name).and_then(|v| v.trim().parse::<u64>().ok());
+        Ok(Self {
+            call_sid,
+            caller: CallerNumber::parse(from),
+            caller_masked: mask(from.unwrap_or("")),
+            dialled: params.get("To").map(str::to_string),
+            attestation: Attestation::parse(stir_verstat.as_deref()),
+            stir_verstat,
+            digits: params.get("Digits").map(Keyed::new),
+            speech: params.get("SpeechResult").map(Keyed::new),
+            call_status: params.get("CallStatus").map(CallStatus::parse),
+            sequence: number("SequenceNumber"),
+            duration_secs: number("CallDuration"),
+            dial_status: params.get("DialCallStatus").map(DialCallStatus::parse),
+            parent_call_sid: Related::parse(params.get("ParentCallSid")),
+            dequeuing_call_sid: params.get("DequeingCallSid").and_then(CallSid::parse),
+            state: query.get("state").map(str::to_string),
+            query,
+            url,
+            idempotency_token: None,
+        })
+    }
+}
+
+/// The request's form (or query, or JSON) parameters, its query and the URL
+/// it was signed for, once the signature is checked.
+fn checked(
+    auth: &WebhookAuth,
+    method: &Method,
+    path_and_query: &str,
+    content_type: &str,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<(Params, Params, String), WebhookError> {
+    let signature = signature.ok_or(WebhookError::MissingSignature)?;
+    let url = format!("{}{}", auth.public_base, path_and_query);
+    let query = Params::parse(path_and_query.split_once('?').map_or("", |(_, q)| q).as_bytes())?;
+    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let tokens = auth.tokens.iter().map(Secret::expose);
+    let params = if method == Method::GET || method == Method::HEAD {
+        if !signature::verify(tokens, &url, Body::Form(&Params::default()), signature) {
+            return Err(WebhookError::BadSignature);
+        }
+        query.clone()
+    } else if mime == "application/json" {
+        let hash = query.get("bodySHA256").ok_or_else(|| WebhookError::ContentType(content_type.to_string()))?;
+        if !signature::verify(tokens, &url, Body::Json { raw: body, body_sha256: hash }, signature) {
+            return Err(WebhookError::BadSignature);
+        }
+        json_params(body)?
+    } else if mime == "application/x-www-form-urlencoded" || (mime.is_empty() && body.is_empty()) {
+        let params = Params::parse(body)?;
+        if !signature::verify(tokens, &url, Body::Form(&params), signature) {
+            return Err(WebhookError::BadSignature);
+        }
+        params
+    } else {
+        return Err(WebhookError::ContentType(content_type.to_string()));
+    };
+    Ok((params, query, url))
+}
+
+/// A JSON body's string members, held to the form's rules (no NUL bytes).
+fn json_params(body: &[u8]) -> Result<Params, WebhookError> {
+    let json: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).map_err(|_| WebhookError::Json)?;
+    let mut pairs = Vec::with_capacity(json.len());
+    for (i, (k, v)) in json.into_iter().enumerate() {
+        if let serde_json::Value::String(v) = v {
+            if k.contains('\0') || v.contains('\0') {
+                return Err(WebhookError::Form(FormError::Nul(i)));
+            }
+            pairs.push((k, v));
+        }
+    }
+    Ok(Params::from_pairs(pairs))
 }
 
 impl FromRequest for Webhook {
@@ -136,51 +208,49 @@ impl FromRequest for Webhook {
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let req = req.clone();
-        let body = Bytes::from_request(&req, payload);
+        let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let signature = header(header::HeaderName::from_static("x-twilio-signature"));
+        // Unsigned: refused before a byte of the body is read.
+        let body = signature.is_some().then(|| Bytes::from_request(&req, payload));
         Box::pin(async move {
+            let refused = |e: WebhookError| {
+                tracing::warn!(error = %e, path = req.path(), "webhook refused");
+                actix_web::Error::from(e)
+            };
+            let (Some(signature), Some(body)) = (signature, body) else {
+                return Err(refused(WebhookError::MissingSignature));
+            };
             // The request head has its own timeout; a body that stalls
             // mid-way must not hold the connection and the worker forever.
             let body = match tokio::time::timeout(BODY_TIMEOUT, body).await {
-                Ok(body) => body.map_err(|_| WebhookError::Body)?,
-                Err(_) => return Err(WebhookError::BodyTimeout.into()),
+                Ok(body) => body.map_err(|_| refused(WebhookError::Body))?,
+                Err(_) => return Err(refused(WebhookError::BodyTimeout)),
             };
             let auth = req
                 .app_data::<actix_web::web::Data<WebhookAuth>>()
                 .ok_or_else(|| actix_web::error::ErrorInternalServerError("webhook auth not configured"))?;
             let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
             let path_and_query = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-            let result = Webhook::verify(
-                auth,
-                req.method(),
-                path_and_query,
-                header(header::CONTENT_TYPE).unwrap_or(""),
-                header(header::HeaderName::from_static("x-twilio-signature")),
-                &body,
-            );
-            match result {
-                Ok(mut w) => {
-                    tracing::Span::current().record("call_sid", w.call_sid.as_str());
-                    w.idempotency_token = header(header::HeaderName::from_static("i-twilio-idempotency-token"))
-                        .map(|t| t.chars().take(128).collect());
-                    if let Some(recorder) = req.app_data::<actix_web::web::Data<Recorder>>() {
-                        record(recorder, req.method().as_str(), path_and_query, &w);
-                    }
-                    Ok(w)
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, path = req.path(), "webhook refused");
-                    Err(e.into())
-                }
+            let content_type = header(header::CONTENT_TYPE).unwrap_or("");
+            let (params, query, url) =
+                checked(auth, req.method(), path_and_query, content_type, Some(&signature), &body).map_err(refused)?;
+            let mut hook = Webhook::parse(&params, query, url).map_err(refused)?;
+            tracing::Span::current().record("call_sid", hook.call_sid.as_str());
+            hook.idempotency_token = header(header::HeaderName::from_static("i-twilio-idempotency-token"))
+                .map(|t| t.chars().take(128).collect());
+            if let Some(recorder) = req.app_data::<actix_web::web::Data<Recorder>>() {
+                write_recording(recorder, req.method().as_str(), path_and_query, &params, &hook.call_sid);
             }
+            Ok(hook)
         })
     }
 }
 
 /// `serve --record-dir`: writes the verified request, redacted. A failure is
 /// logged and never fails the webhook: the caller matters more than the file.
-fn record(recorder: &Recorder, method: &str, path_and_query: &str, hook: &Webhook) {
-    let recording = Recording::of(method, path_and_query, &hook.params, record::now_ms());
-    if let Err(e) = recorder.write(&hook.call_sid, &recording) {
+fn write_recording(recorder: &Recorder, method: &str, path_and_query: &str, params: &Params, call_sid: &CallSid) {
+    let recording = Recording::of(method, path_and_query, params, crate::recording::now_ms());
+    if let Err(e) = recorder.write(call_sid.as_str(), &recording) {
         tracing::warn!(error = %e, dir = %recorder.dir().display(), "could not record the webhook");
     }
 }

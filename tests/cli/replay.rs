@@ -2,7 +2,7 @@
 //! `vouch replay` sends them (or a copied curl command) again, re-signed.
 
 use crate::support::{Serve, TempDir};
-use vouch::record::{Recording, REDACTED};
+use vouch::recording::{Recording, REDACTED};
 
 /// A recording file, read back.
 struct Recorded {

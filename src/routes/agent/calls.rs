@@ -5,8 +5,9 @@ use super::guard::Authenticated;
 use super::login::{login_page, safe_next};
 use super::page::{html, CallPage, CallsPage, MessagePage};
 use super::view::{with_agent, CallView};
-use crate::links::screen_pop_path;
-use crate::routes::{now, AppState};
+use crate::clock::now;
+use crate::paths::screen_pop as screen_pop_path;
+use crate::routes::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 

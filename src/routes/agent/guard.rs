@@ -4,7 +4,9 @@
 
 use super::login::{login_page, safe_next};
 use crate::auth::{self, session, Presented, Principal, Refusal, Via};
-use crate::routes::{now, AppState};
+use crate::clock::now;
+use crate::paths;
+use crate::routes::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
@@ -73,7 +75,8 @@ impl FromRequest for Authenticated {
     type Future = Ready<Result<Self, Refused>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let page = (!req.path().starts_with("/api/")).then(|| req.path().to_string());
+        let api = paths::recognise(req.path()).is_some_and(|r| r.route.is_api());
+        let page = (!api).then(|| req.path().to_string());
         let Some(state) = req.app_data::<web::Data<AppState>>() else {
             return ready(Err(Refused { refusal: Refusal::NoCredentialsConfigured, page, demo: false }));
         };

@@ -5,7 +5,9 @@
 
 use super::page::{html, LoginPage};
 use crate::auth::{self, session};
-use crate::routes::{now, AppState};
+use crate::clock::now;
+use crate::paths::{self, Route};
+use crate::routes::AppState;
 use actix_web::cookie::{time::Duration, Cookie, SameSite};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
@@ -23,19 +25,16 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-/// Where to go after logging in: a page under `/agent`, nothing else (an
-/// open redirect would let a link send agents anywhere after logging in).
+/// Where to go after logging in: the call list or a screen pop, nothing
+/// else (an open redirect would let a link send agents anywhere after
+/// logging in).
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n)
-            if (n == "/agent" || n.starts_with("/agent/"))
-                && !n.starts_with("/agent/login")
-                && !n.starts_with("/agent/logout")
-                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
-        {
+    let page = next.and_then(|n| paths::recognise(n).map(|r| (n, r.route)));
+    match page {
+        Some((n, Route::AgentCalls | Route::ScreenPop)) if n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') => {
             n.to_string()
         }
-        _ => "/agent".to_string(),
+        _ => Route::AgentCalls.pattern().to_string(),
     }
 }
 
@@ -112,5 +111,5 @@ pub async fn logout(state: web::Data<AppState>) -> HttpResponse {
         .secure(state.public_base.starts_with("https://"))
         .finish();
     cookie.make_removal();
-    HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, "/agent/login")).finish()
+    HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, Route::Login.pattern())).finish()
 }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::flow::{Context, IdvMethod, IdvStatus};
+use crate::store::RecordChange;
 
 fn record(status: IdvStatus, method: IdvMethod, outcome: RecordOutcome) -> CallRecord {
     let mut r = CallRecord::new("CA0123456789abcdef0123456789abcdef", "support", "+1********01".into(), 1_795_630_000);
@@ -13,8 +14,7 @@ fn record(status: IdvStatus, method: IdvMethod, outcome: RecordOutcome) -> CallR
         ani_attestation: Default::default(),
         lockout: false,
     };
-    r.finish(&context, outcome, 1_795_630_009);
-    r.updated_at = 1_795_630_009;
+    r.apply(&RecordChange::HandedOff { context, outcome, identify_attempts: 0, verify_attempts: 0 }, 1_795_630_009);
     r
 }
 

@@ -3,14 +3,16 @@
 //! reproduced at a desk.
 //!
 //! Redaction: what a caller keys (`Digits`, and `SpeechResult` for speech)
-//! is replaced by `[redacted]` on every step except an identify step
-//! (`/voice/{line}/identify`). A verification step always loses it, and so
-//! does any path Vouch does not recognise, since it might be a verification
-//! in disguise. Identifiers keyed at an identify step are kept: they are not
+//! is replaced by `[redacted]` on every step except an identify step (the
+//! path map's [`Route::Entry`] at [`Stage::Identify`]). A verification step
+//! always loses it, and so does any path Vouch does not recognise, since it
+//! might be a verification in disguise. Identifiers keyed at an identify step are kept: they are not
 //! secrets, and replaying that step needs them. Recordings still hold caller
 //! numbers and identifiers (personal data): each file is created readable by
 //! its owner only, in a directory only its owner can enter.
 
+use crate::flow::Stage;
+use crate::paths::{self, Route};
 use crate::twilio::form::Params;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -37,9 +39,7 @@ pub struct Recording {
 
 /// Whether keyed values at `path` may be kept: only at an identify step.
 pub fn keeps_keyed(path: &str) -> bool {
-    let path = path.split('?').next().unwrap_or("");
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    matches!(segments.as_slice(), ["voice", line, "identify"] if !line.is_empty())
+    paths::recognise(path).is_some_and(|r| r.route == Route::Entry && r.stage() == Some(Stage::Identify))
 }
 
 /// `pairs` with keyed values redacted, and whether anything was.

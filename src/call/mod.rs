@@ -1,0 +1,252 @@
+//! The call-step service: everything one webhook of the ID&V flow needs,
+//! between the HTTP handlers (which parse and answer) and the pure flow
+//! (which decides). It owns the CRM client, the store with its lockout and
+//! enumeration counters, the limits, the webhook deadline and the signers.
+//!
+//! A step is [`CallService::start`] (a call's first webhook) or
+//! [`CallService::step`] (an entry at a prompt): each asks the CRM the one
+//! question the step needs, within the deadline and the defences, runs the
+//! flow, and returns a [`Turn`]: what the caller hears, then what happens,
+//! and the change to the call's record. [`CallService::answer`] renders it,
+//! keeps the record and remembers the answer for Twilio's retries.
+
+mod defence;
+mod turn;
+
+pub use turn::Turn;
+
+use crate::clock::now;
+use crate::config::{Config, Line, Secret};
+use crate::crm::CrmClient;
+use crate::flow::phone::mask;
+use crate::flow::{self, Context, Entry, FlowError, Input, Lookup, Stage, Verification};
+use crate::handoff::{HandoffTokens, Links};
+use crate::links::LinkSigner;
+use crate::paths::Urls;
+use crate::render;
+use crate::state_token::{StateError, StateSigner};
+use crate::store::{CallRecord, CallStore};
+use crate::twilio::params::{CallSid, Keyed};
+use crate::twilio::webhook::Webhook;
+use std::future::Future;
+use std::sync::Arc;
+
+/// Why a step cannot run: a misuse of the webhook, never the caller's doing.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("unknown service line {0:?}")]
+    UnknownLine(String),
+    #[error("unknown step {0:?}")]
+    UnknownStage(String),
+    #[error("missing state parameter")]
+    MissingState,
+    #[error("{0}")]
+    State(#[from] StateError),
+    #[error("{0}")]
+    Flow(#[from] FlowError),
+}
+
+/// The signers a step's answer carries links and tokens from.
+pub struct Signers {
+    pub states: StateSigner,
+    pub screen_pops: LinkSigner,
+    pub tokens: HandoffTokens,
+}
+
+pub struct CallService {
+    config: Arc<Config>,
+    crm: CrmClient,
+    store: CallStore,
+    urls: Urls,
+    signers: Signers,
+    /// Answers already given, by CallSid and idempotency token: Twilio's
+    /// retries of a request get the same answer, without a second CRM call.
+    answered: moka::future::Cache<String, String>,
+}
+
+impl CallService {
+    pub fn new(config: Arc<Config>, crm: CrmClient, store: CallStore, urls: Urls, signers: Signers) -> Self {
+        let answered = moka::future::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(std::time::Duration::from_secs(300))
+            .build();
+        Self { config, crm, store, urls, signers, answered }
+    }
+
+    /// The line named `name`.
+    pub fn line(&self, name: &str) -> Option<&Line> {
+        self.config.lines.get(name)
+    }
+
+    /// Vouch's public URLs.
+    pub fn urls(&self) -> &Urls {
+        &self.urls
+    }
+
+    /// The line that claims the dialled number, else the default line.
+    pub fn line_for_number(&self, dialled: Option<&str>) -> &Line {
+        let (line, fallback) = self.config.lines.for_number(dialled);
+        if fallback {
+            tracing::info!(to = %mask(dialled.unwrap_or("")), line = %line.name, "no line claims this number: using the default line");
+        }
+        line
+    }
+
+    /// The line a Voice URL names, else the default line: a misconfigured
+    /// URL still answers the call.
+    pub fn line_named(&self, name: &str) -> &Line {
+        self.config.lines.get(name).unwrap_or_else(|| {
+            let line = self.config.lines.default();
+            tracing::warn!(requested = %name, line = %line.name, "unknown line in the Voice URL: using the default line");
+            line
+        })
+    }
+
+    /// The line and prompt an entry's path names.
+    pub fn entry_point(&self, line: &str, stage: &str) -> Result<(&Line, Stage), StepError> {
+        let line = self.config.lines.get(line).ok_or_else(|| StepError::UnknownLine(line.to_string()))?;
+        let stage = Stage::parse(stage).ok_or_else(|| StepError::UnknownStage(stage.to_string()))?;
+        Ok((line, stage))
+    }
+
+    /// The answer already given to this request, if this is Twilio retrying
+    /// it (the same `I-Twilio-Idempotency-Token`).
+    pub async fn answered_before(&self, hook: &Webhook) -> Option<String> {
+        let body = self.answered.get(&retry_key(hook)?).await?;
+        tracing::info!("a retried webhook: answering as before");
+        Some(body)
+    }
+
+    /// A call's first webhook: the caller-ID lookup, unless the number is
+    /// throttled.
+    pub async fn start<'l>(&self, line: &'l Line, hook: &Webhook) -> Result<Turn<'l>, StepError> {
+        let input = if self.throttled(&hook.caller).await {
+            Input::Throttled
+        } else {
+            let ani = match line.rules.lookup_number(&hook.caller, hook.attestation) {
+                Some(number) => self.within_deadline(self.crm.find_by_phone(number), Lookup::Failed).await,
+                None => Lookup::NotAsked,
+            };
+            tracing::info!(line = %line.name, caller = %hook.caller_masked, ani = lookup_kind(&ani), "call started");
+            Input::Start { ani }
+        };
+        let reply = flow::step(&line.rules, line.rules.fresh_state(hook.attestation), input)?;
+        Ok(self.turn(line, reply, &hook.call_sid, true))
+    }
+
+    /// An entry at `stage`: the state the action URL carried is opened,
+    /// the entry classified, and the CRM asked what the entry implies.
+    pub async fn step<'l>(&self, line: &'l Line, stage: Stage, hook: &Webhook) -> Result<Turn<'l>, StepError> {
+        let token = hook.state.as_deref().ok_or(StepError::MissingState)?;
+        let state = self.signers.states.open(token, hook.call_sid.as_str(), now()).map_err(|e| {
+            tracing::warn!(error = %e, "flow state refused");
+            StepError::State(e)
+        })?;
+        if state.stage != stage {
+            return Err(FlowError::WrongStage(stage.as_str()).into());
+        }
+        let entry = Entry::classify(hook.digits.as_ref().map(Keyed::expose), line.rules.entry_rules(stage));
+        let input = match stage {
+            Stage::Identify => {
+                let lookup = match &entry {
+                    Entry::Digits(id) => self.within_deadline(self.crm.find_by_id(id), Lookup::Failed).await,
+                    _ => Lookup::NotAsked,
+                };
+                tracing::info!(entry = ?entry, lookup = lookup_kind(&lookup), attempt = state.identify_attempts + 1, "identifier entered");
+                if lookup == Lookup::NotFound {
+                    self.note_unknown_id(&hook.caller);
+                }
+                Input::Identifier { entry, lookup }
+            }
+            Stage::Verify => {
+                let verification = match (&entry, &state.customer) {
+                    (Entry::Digits(value), Some(c)) => {
+                        self.verify(&c.id, &line.factor, &Secret::new(value.as_str())).await
+                    }
+                    _ => Verification::NotAsked,
+                };
+                tracing::info!(entry = ?entry, verification = ?verification, attempt = state.verify_attempts + 1, "factor entered");
+                Input::Factor { entry, verification }
+            }
+        };
+        let reply = flow::step(&line.rules, state, input)?;
+        Ok(self.turn(line, reply, &hook.call_sid, false))
+    }
+
+    /// The TwiML for `turn`. Keeps the record's change and remembers the
+    /// answer for Twilio's retries of this request.
+    pub async fn answer(&self, hook: &Webhook, turn: Turn<'_>) -> String {
+        let body =
+            render::document(turn.line, &turn.preface, &turn.then, &self.links(&hook.call_sid, turn.now)).render();
+        let fresh = || {
+            let mut r = CallRecord::new(hook.call_sid.as_str(), &turn.line.name, hook.caller_masked.clone(), turn.now);
+            r.stir_verstat.clone_from(&hook.stir_verstat);
+            r
+        };
+        let mut record = match turn.first {
+            true => fresh(),
+            false => self.store.get(hook.call_sid.as_str()).await.unwrap_or_else(fresh),
+        };
+        record.apply(&turn.change, turn.now);
+        self.store.put(record).await;
+        if let Some(key) = retry_key(hook) {
+            self.answered.insert(key, body.clone()).await;
+        }
+        body
+    }
+
+    /// The context a call was handed on with, and its line, from its record.
+    /// A call Vouch no longer knows (expired, or never seen) is treated as
+    /// not identified, on `line` or the default line.
+    pub async fn handed_on<'a>(&'a self, call_sid: &CallSid, line: Option<&'a Line>) -> (Context, &'a Line) {
+        let record = self.store.get(call_sid.as_str()).await;
+        let line = line
+            .or_else(|| record.as_ref().and_then(|r| self.config.lines.get(&r.service_line)))
+            .unwrap_or_else(|| self.config.lines.default());
+        let context = match record {
+            Some(r) => r.context(),
+            None => {
+                tracing::warn!("no record of this call: handing on as not identified");
+                Context::unidentified(&line.name)
+            }
+        };
+        (context, line)
+    }
+
+    /// The URLs and signed links a handoff of `call_sid` carries, as of `now`.
+    pub fn links<'a>(&'a self, call_sid: &'a CallSid, now: u64) -> Links<'a> {
+        Links {
+            urls: &self.urls,
+            call_sid: call_sid.as_str(),
+            now,
+            screen_pops: &self.signers.screen_pops,
+            tokens: &self.signers.tokens,
+        }
+    }
+
+    /// Bounds a CRM call by the webhook deadline, whatever the CRM does.
+    async fn within_deadline<T>(&self, fut: impl Future<Output = T>, on_timeout: T) -> T {
+        match tokio::time::timeout(self.config.server.webhook_deadline, fut).await {
+            Ok(v) => v,
+            Err(_) => {
+                tracing::warn!("CRM call exceeded the webhook deadline");
+                on_timeout
+            }
+        }
+    }
+}
+
+/// Where a request's answer is remembered: its call and idempotency token.
+fn retry_key(hook: &Webhook) -> Option<String> {
+    Some(format!("{}:{}", hook.call_sid, hook.idempotency_token.as_deref()?))
+}
+
+fn lookup_kind(l: &Lookup) -> &'static str {
+    match l {
+        Lookup::NotAsked => "not_asked",
+        Lookup::Found(_) => "found",
+        Lookup::NotFound => "not_found",
+        Lookup::Ambiguous => "ambiguous",
+        Lookup::Failed => "failed",
+    }
+}

@@ -1,0 +1,93 @@
+//! A step's result in decided terms: the flow's [`Reply`] with its
+//! destination resolved to the line's handoff, its next state sealed, the
+//! Gather's entry rules picked, and the change it makes to the call record.
+//! Each of these is decided here, once; rendering only follows them.
+
+use super::CallService;
+use crate::config::{Handoff, Line};
+use crate::flow::phone::mask;
+use crate::flow::{Destination, FlowState, Outcome, Prompt, Reply};
+use crate::render::Then;
+use crate::store::{RecordChange, RecordOutcome};
+use crate::twilio::params::CallSid;
+
+/// What one webhook answers, and what it changes.
+#[derive(Debug)]
+pub struct Turn<'l> {
+    pub line: &'l Line,
+    /// What the caller hears first.
+    pub preface: Vec<Prompt>,
+    /// Then: a Gather, or the handoff.
+    pub then: Then<'l>,
+    /// What changes in the call's record.
+    pub change: RecordChange,
+    /// The call's first webhook: its record starts here.
+    pub first: bool,
+    /// Unix seconds: when the step was taken.
+    pub now: u64,
+}
+
+impl CallService {
+    /// The turn for `reply` on `call_sid`, its next state sealed now.
+    pub(super) fn turn<'l>(&self, line: &'l Line, reply: Reply, call_sid: &CallSid, first: bool) -> Turn<'l> {
+        let now = crate::clock::now();
+        Turn::of(line, reply, |state| self.signers.states.seal(state, call_sid.as_str(), now), first, now)
+    }
+}
+
+impl<'l> Turn<'l> {
+    /// Decides what `reply` means on `line`; `seal` seals the next state.
+    pub fn of(line: &'l Line, reply: Reply, seal: impl FnOnce(&FlowState) -> String, first: bool, now: u64) -> Self {
+        let (preface, then, change) = match reply {
+            Reply::Ask { preface, state } => {
+                let change = RecordChange::Asking {
+                    identify_attempts: state.identify_attempts,
+                    verify_attempts: state.verify_attempts,
+                    lockout: state.lockout,
+                    identified: state.customer.clone().map(|c| (c, state.method)),
+                };
+                let rules = line.rules.entry_rules(state.stage);
+                let sealed = seal(&state);
+                (preface, Then::Ask { stage: state.stage, rules, state: sealed }, change)
+            }
+            Reply::Handoff { preface, to, outcome, context, identify_attempts, verify_attempts } => {
+                let handoff = handoff_to(line, to);
+                let outcome = record_outcome(outcome, handoff);
+                tracing::info!(
+                    status = context.idv_status.as_str(),
+                    method = context.idv_method.as_str(),
+                    customer = %mask(context.customer_id.as_deref().unwrap_or("")),
+                    outcome = ?outcome,
+                    "call handed on"
+                );
+                let change =
+                    RecordChange::HandedOff { context: context.clone(), outcome, identify_attempts, verify_attempts };
+                (preface, Then::Handoff { handoff, context }, change)
+            }
+        };
+        Turn { line, preface, then, change, first, now }
+    }
+}
+
+/// The line's handoff for a destination.
+fn handoff_to(line: &Line, to: Destination) -> &Handoff {
+    match to {
+        Destination::Next => &line.next,
+        Destination::Agent => &line.agent,
+        Destination::OptOut => &line.opt_out,
+    }
+}
+
+/// How the record tells the flow's outcome: a completed flow went to
+/// self-service or to an agent, by where its handoff points.
+fn record_outcome(outcome: Outcome, handoff: &Handoff) -> RecordOutcome {
+    match outcome {
+        Outcome::OptedOut => RecordOutcome::OptedOut,
+        Outcome::CrmUnavailable => RecordOutcome::CrmUnavailable,
+        Outcome::Agent => RecordOutcome::Agent,
+        Outcome::Completed => match handoff {
+            Handoff::Redirect { .. } => RecordOutcome::SelfService,
+            Handoff::Enqueue { .. } | Handoff::Dial { .. } => RecordOutcome::Agent,
+        },
+    }
+}

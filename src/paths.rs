@@ -1,0 +1,265 @@
+//! One map of every path Vouch serves. The route table registers each
+//! [`Route`] under its pattern here, in this order; the builders below make
+//! the URLs Vouch hands to Twilio and to agents; and [`recognise`] reads a
+//! request path back into its route, for the per-route limits and the
+//! recorder's redaction. Nothing else spells a path.
+
+use crate::flow::Stage;
+
+/// Every route Vouch serves, in the order the route table tries them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    Health,
+    ApiCall,
+    ApiLockout,
+    AgentCalls,
+    ScreenPop,
+    Login,
+    Logout,
+    Stylesheet,
+    Metrics,
+    Status,
+    SelfServiceDemo,
+    /// `<Enqueue waitUrl>`: Vouch's hold message and music.
+    Hold,
+    /// The music `/hold` plays.
+    HoldAudio,
+    /// `<Dial><Queue url>` for agents dequeuing a plain queue.
+    QueueConnect,
+    Whisper,
+    /// A call's first webhook; the line from the dialled number.
+    Voice,
+    /// A call's first webhook on a named line.
+    VoiceOnLine,
+    /// `<Dial action>`: how a dial to an agent ended.
+    Dialed,
+    /// An entry at a prompt (`identify` or `verify`), the state in the query.
+    Entry,
+}
+
+impl Route {
+    /// Every route, in registration order (`Dialed` before `Entry`, whose
+    /// `{stage}` would claim it).
+    pub const ALL: [Route; 19] = [
+        Route::Health,
+        Route::ApiCall,
+        Route::ApiLockout,
+        Route::AgentCalls,
+        Route::ScreenPop,
+        Route::Login,
+        Route::Logout,
+        Route::Stylesheet,
+        Route::Metrics,
+        Route::Status,
+        Route::SelfServiceDemo,
+        Route::Hold,
+        Route::HoldAudio,
+        Route::QueueConnect,
+        Route::Whisper,
+        Route::Voice,
+        Route::VoiceOnLine,
+        Route::Dialed,
+        Route::Entry,
+    ];
+
+    /// The pattern the route table registers (actix syntax).
+    pub const fn pattern(self) -> &'static str {
+        match self {
+            Self::Health => "/healthz",
+            Self::ApiCall => "/api/calls/{call_sid}",
+            Self::ApiLockout => "/api/lockouts/{customer_id}",
+            Self::AgentCalls => "/agent",
+            Self::ScreenPop => "/agent/calls/{call_sid}",
+            Self::Login => "/agent/login",
+            Self::Logout => "/agent/logout",
+            Self::Stylesheet => "/static/agent.css",
+            Self::Metrics => "/metrics",
+            Self::Status => "/status",
+            Self::SelfServiceDemo => "/demo/self-service",
+            Self::Hold => "/hold",
+            Self::HoldAudio => "/static/hold.wav",
+            Self::QueueConnect => "/queue/connect",
+            Self::Whisper => "/whisper/{call_sid}",
+            Self::Voice => "/voice",
+            Self::VoiceOnLine => "/voice/{line}",
+            Self::Dialed => "/voice/{line}/dialed",
+            Self::Entry => "/voice/{line}/{stage}",
+        }
+    }
+
+    /// Pages, the API and static files: people and machines that never wait
+    /// on the CRM, so a request that takes long is a client holding on.
+    pub fn is_page(self) -> bool {
+        matches!(
+            self,
+            Self::Health
+                | Self::ApiCall
+                | Self::ApiLockout
+                | Self::AgentCalls
+                | Self::ScreenPop
+                | Self::Login
+                | Self::Logout
+                | Self::Stylesheet
+                | Self::Metrics
+                | Self::HoldAudio
+        )
+    }
+
+    /// The JSON API, whose refusals are JSON rather than the login page.
+    pub fn is_api(self) -> bool {
+        matches!(self, Self::ApiCall | Self::ApiLockout)
+    }
+}
+
+/// A request path read back into its route and the segments its pattern
+/// names (`{line}`, `{stage}`, `{call_sid}`…), in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recognised<'a> {
+    pub route: Route,
+    pub params: Vec<&'a str>,
+}
+
+impl Recognised<'_> {
+    /// The prompt an [`Route::Entry`] path names, if it is a known one.
+    pub fn stage(&self) -> Option<Stage> {
+        match (self.route, self.params.as_slice()) {
+            (Route::Entry, [_, stage]) => Stage::parse(stage),
+            _ => None,
+        }
+    }
+}
+
+/// The route that serves `path` (a query is ignored), as the route table
+/// would pick it.
+pub fn recognise(path: &str) -> Option<Recognised<'_>> {
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let given: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+    Route::ALL.into_iter().find_map(|route| {
+        let pattern: Vec<&str> = route.pattern()[1..].split('/').collect();
+        if pattern.len() != given.len() {
+            return None;
+        }
+        let mut params = Vec::new();
+        for (want, got) in pattern.iter().zip(&given) {
+            if want.starts_with('{') {
+                if got.is_empty() {
+                    return None;
+                }
+                params.push(*got);
+            } else if want != got {
+                return None;
+            }
+        }
+        Some(Recognised { route, params })
+    })
+}
+
+/// The path of a call's screen pop (what a screen-pop link signs).
+pub fn screen_pop(call_sid: &str) -> String {
+    format!("/agent/calls/{call_sid}")
+}
+
+/// The absolute URLs Vouch gives Twilio, on its public base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Urls {
+    /// The public base URL, without a trailing slash.
+    base: String,
+}
+
+impl Urls {
+    pub fn new(public_base: &str) -> Self {
+        Self { base: public_base.trim_end_matches('/').to_string() }
+    }
+
+    /// The public base URL, without a trailing slash.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `path` on the public base URL.
+    pub fn absolute(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A configured URL: absolute as is, or a path on Vouch's public URL.
+    pub fn resolve(&self, url: &str) -> String {
+        if url.starts_with('/') && !url.starts_with("//") {
+            self.absolute(url)
+        } else {
+            url.to_string()
+        }
+    }
+
+    /// The Gather action for an entry at `stage` on `line`, carrying `state`.
+    pub fn entry(&self, line: &str, stage: Stage, state: &str) -> String {
+        format!("{}/voice/{line}/{}?state={state}", self.base, stage.as_str())
+    }
+
+    /// The whisper an answering agent hears about the caller's call.
+    pub fn whisper(&self, call_sid: &str) -> String {
+        format!("{}/whisper/{call_sid}", self.base)
+    }
+
+    /// The `<Dial action>` of a dial from `line`.
+    pub fn dialed(&self, line: &str) -> String {
+        format!("{}/voice/{line}/dialed", self.base)
+    }
+
+    /// A route without parameters (`/hold`, `/static/hold.wav`…).
+    pub fn of(&self, route: Route) -> String {
+        debug_assert!(!route.pattern().contains('{'), "{route:?} has parameters");
+        self.absolute(route.pattern())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A path each route serves, built as Vouch builds it where it can.
+    fn example(route: Route) -> String {
+        let urls = Urls::new("https://ivr.example.com/");
+        let sid = "CA0123456789abcdef0123456789abcdef";
+        let built = match route {
+            Route::Entry => urls.entry("support", Stage::Verify, "k.p.m"),
+            Route::Whisper => urls.whisper(sid),
+            Route::Dialed => urls.dialed("support"),
+            Route::ScreenPop => urls.absolute(&screen_pop(sid)),
+            Route::ApiCall => urls.absolute(&format!("/api/calls/{sid}")),
+            Route::ApiLockout => urls.absolute("/api/lockouts/12345678"),
+            Route::VoiceOnLine => urls.absolute("/voice/support"),
+            other => urls.of(other),
+        };
+        built.strip_prefix("https://ivr.example.com").expect("on the base URL").to_string()
+    }
+
+    #[test]
+    fn every_route_reads_back_from_the_path_built_for_it() {
+        for route in Route::ALL {
+            let path = example(route);
+            assert_eq!(recognise(&path).map(|r| r.route), Some(route), "{path}");
+        }
+        assert_eq!(Route::ALL.len(), Route::ALL.iter().collect::<std::collections::HashSet<_>>().len());
+    }
+
+    #[test]
+    fn entries_name_their_stage_and_dialed_is_not_a_stage() {
+        let r = recognise("/voice/support/identify?state=abc").unwrap();
+        assert_eq!((r.route, r.stage(), r.params), (Route::Entry, Some(Stage::Identify), vec!["support", "identify"]));
+        assert_eq!(recognise("/voice/sales/verify").unwrap().stage(), Some(Stage::Verify));
+        assert_eq!(recognise("/voice/sales/dialed").unwrap().route, Route::Dialed);
+        assert_eq!(recognise("/voice/sales/other").unwrap().stage(), None);
+        for unknown in ["", "/", "/voice/", "/voice//identify", "/voice/a/b/c", "/agent/x", "voice", "/nope"] {
+            assert_eq!(recognise(unknown), None, "{unknown}");
+        }
+    }
+
+    #[test]
+    fn configured_urls_resolve_on_the_public_base() {
+        let urls = Urls::new("https://ivr.example.com");
+        assert_eq!(urls.resolve("/hold"), "https://ivr.example.com/hold");
+        assert_eq!(urls.resolve("https://app.example.com/x"), "https://app.example.com/x");
+        assert_eq!(urls.resolve("//evil.example.com/x"), "//evil.example.com/x");
+        assert_eq!(urls.of(Route::HoldAudio), "https://ivr.example.com/static/hold.wav");
+    }
+}
