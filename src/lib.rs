@@ -19,20 +19,16 @@ macro_rules! out {
 }
 
 pub mod auth;
-pub mod check;
 pub mod cli;
 pub mod config;
 pub mod crm;
-pub mod endpoint;
 pub mod flow;
 pub mod handoff;
 pub mod ivr;
 pub mod links;
 pub mod record;
-pub mod replay;
 pub mod routes;
 pub mod sim;
-pub mod simulate;
 pub mod startup;
 pub mod state_token;
 pub mod store;

@@ -7,6 +7,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod check_config;
+pub mod endpoint;
+pub mod replay;
+pub mod simulate;
+
 #[derive(Debug, Parser)]
 #[command(name = "vouch", version, about = "Caller ID&V for Twilio voice IVRs")]
 pub struct Cli {
@@ -27,9 +32,9 @@ pub enum Command {
     /// describe what each line will do.
     CheckConfig(CheckConfigOpts),
     /// Place a call against a running Vouch from the terminal, as Twilio would.
-    Simulate(crate::simulate::SimulateOpts),
+    Simulate(simulate::SimulateOpts),
     /// Send a recorded webhook (or a copied curl command) again, re-signed.
-    Replay(crate::replay::ReplayOpts),
+    Replay(replay::ReplayOpts),
     /// Read a password from standard input and print its Argon2id hash, for
     /// a user's `password_hash` in VOUCH_USERS_FILE.
     HashPassword,
@@ -84,8 +89,8 @@ pub fn run() -> anyhow::Result<()> {
         Command::Serve(opts) => rt.block_on(serve(opts)),
         Command::DemoCrm(opts) => rt.block_on(demo_crm(opts)),
         Command::CheckConfig(opts) => check_config(opts),
-        Command::Simulate(opts) => rt.block_on(crate::simulate::run(opts)),
-        Command::Replay(opts) => rt.block_on(crate::replay::run(opts)),
+        Command::Simulate(opts) => rt.block_on(simulate::run(opts)),
+        Command::Replay(opts) => rt.block_on(replay::run(opts)),
         Command::HashPassword => hash_password(),
     }
 }
@@ -112,7 +117,7 @@ fn hash_password() -> anyhow::Result<()> {
 fn check_config(opts: CheckConfigOpts) -> anyhow::Result<()> {
     let path = opts.file.or(opts.config);
     let config = Config::load(path.as_deref(), &ProcessEnv)?;
-    print!("{}", crate::check::describe(&config));
+    print!("{}", check_config::describe(&config));
     match &path {
         Some(p) => println!("configuration OK: {}", p.display()),
         None => println!("configuration OK: the embedded demo configuration"),

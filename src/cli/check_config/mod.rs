@@ -1,0 +1,6 @@
+//! `vouch check-config`: loads a configuration as `serve` would and
+//! describes it in plain words.
+
+mod describe;
+
+pub use describe::describe;
