@@ -20,22 +20,18 @@ macro_rules! out {
 
 pub mod auth;
 pub mod call;
-pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crm;
-pub mod endpoint;
 pub mod flow;
 pub mod handoff;
 pub mod links;
 pub mod paths;
 pub mod recording;
 pub mod render;
-pub mod replay;
 pub mod routes;
 pub mod sim;
-pub mod simulate;
 pub mod startup;
 pub mod state_token;
 pub mod store;

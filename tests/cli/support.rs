@@ -42,6 +42,8 @@ pub struct Serve {
     pub public: String,
     /// Where to send requests.
     pub address: String,
+    /// The "vouch listening on …" log line.
+    pub listening: String,
     lines: Arc<Mutex<Vec<String>>>,
 }
 
@@ -49,6 +51,12 @@ impl Serve {
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut all = vec!["serve", "--log-format", "json", "--bind", "127.0.0.1"];
         all.extend_from_slice(args);
+        Self::spawn(&all, env)
+    }
+
+    /// The binary with exactly `args`, which must log JSON and bind
+    /// 127.0.0.1 (as `start` does with `serve`'s options), on a random port.
+    pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut env = env.to_vec();
         env.push(("PORT", "0"));
         // Each server keeps its records in memory: several run at once, and
@@ -56,7 +64,7 @@ impl Serve {
         if !env.iter().any(|(k, _)| *k == "DATABASE_URL") {
             env.push(("DATABASE_URL", "memory:"));
         }
-        let mut child = command(&all, &env)
+        let mut child = command(args, &env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -78,7 +86,7 @@ impl Serve {
         let v: serde_json::Value = serde_json::from_str(&ready).expect("a JSON log line");
         let port = v["port"].as_u64().expect("port field") as u16;
         let public = v["public_url"].as_str().expect("public_url field").to_string();
-        Self { child, port, public, address: format!("http://127.0.0.1:{port}"), lines }
+        Self { child, port, public, address: format!("http://127.0.0.1:{port}"), listening: ready, lines }
     }
 
     /// Runs a debugging command (`simulate`, `replay`) against this server:

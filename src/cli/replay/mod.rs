@@ -8,8 +8,8 @@ mod curl;
 #[cfg(test)]
 mod tests;
 
+use crate::cli::endpoint::{Endpoint, EndpointOpts};
 use crate::config::{Config, ProcessEnv};
-use crate::endpoint::{Endpoint, EndpointOpts};
 use crate::recording::{Recording, KEYED, REDACTED};
 use crate::twilio::form::Params;
 use crate::twilio::signature;

@@ -7,8 +7,8 @@
 mod keypad;
 mod report;
 
+use crate::cli::endpoint::{Endpoint, EndpointOpts};
 use crate::config::{Config, ProcessEnv};
-use crate::endpoint::{Endpoint, EndpointOpts};
 use crate::sim::call::new_call_sid;
 use crate::sim::{CallSpec, Phone, Scripted, SimError};
 use crate::twilio::params::CallSid;

@@ -1,0 +1,116 @@
+//! What `check-config` prints for the demo, for secrets (named, never
+//! printed) and for options beyond the demo.
+
+use super::describe;
+use crate::config::{Config, DEMO_CONFIG};
+use std::collections::HashMap;
+
+fn load(toml: &str, pairs: &[(&str, &str)]) -> Config {
+    let env: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Config::from_toml(toml, &env).expect("config")
+}
+
+#[test]
+fn the_demo_describes_both_lines_default_first() {
+    let text = describe(&load(DEMO_CONFIG, &[]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "support (+15005550006, default): caller-ID lookup → account number (8 digits, 3 retries, * opts out) \
+         → PIN (4 digits, 3 retries, * opts out) → redirect /demo/self-service; \
+         agent: enqueue \"support\" (hold music /hold); opt-out: enqueue \"support\" (hold music /hold)"
+    );
+    assert_eq!(
+        lines[1],
+        "sales (+15005550007): caller-ID lookup off → customer ID (6–10 digits, 2 retries, * opts out) \
+         → no verification → enqueue \"sales\"; agent: enqueue \"sales\"; opt-out: enqueue \"sales\""
+    );
+    assert!(text.contains("CRM: built-in demo CRM"));
+    assert!(text.contains("public URL: http://localhost:8080 (Twilio Voice URL: http://localhost:8080/voice"));
+    assert!(text.contains("  TWILIO_AUTH_TOKEN: demo mode"));
+    assert!(text.contains("  VOUCH_STATE_SECRET: demo mode"));
+    assert!(text.contains("  VOUCH_ADMIN_TOKEN: demo mode"));
+    assert!(text.contains("  VOUCH_CRM_TOKEN: not set"));
+    assert!(text.contains("  VOUCH_USERS_FILE: demo mode (published demo login: name demo, password demo)"));
+    assert!(!text.contains("note:"));
+}
+
+#[test]
+fn secrets_are_named_but_never_printed() {
+    let values = [
+        ("TWILIO_AUTH_TOKEN", "tok-primary-aaaaaaaa"),
+        ("TWILIO_AUTH_TOKEN_SECONDARY", "tok-secondary-bbbbbbbb"),
+        ("VOUCH_STATE_SECRET", "0123456789abcdef0123456789abcdef,fedcba9876543210fedcba9876543210"),
+        ("VOUCH_ADMIN_TOKEN", "admin-token-cccccccc"),
+        ("VOUCH_CRM_URL", "https://user:crm-password@crm.example.com/api"),
+        ("VOUCH_CRM_TOKEN", "crm-token-dddddddd"),
+        ("VOUCH_PUBLIC_URL", "https://ivr.example.com/"),
+    ];
+    let text = describe(&load(DEMO_CONFIG, &values));
+    for (name, value) in values.iter().filter(|(n, _)| !n.ends_with("_URL")) {
+        assert!(text.contains(&format!("  {name}: set")), "{name} in {text}");
+        for part in value.split(',') {
+            assert!(!text.contains(part), "{name}'s value printed: {text}");
+        }
+    }
+    assert!(!text.contains("crm-password"), "{text}");
+    assert!(text.contains("CRM: https://user:***@crm.example.com/api (timeout 2000 ms"), "{text}");
+    assert!(text.contains("2 keys"), "{text}");
+    assert!(text.contains("VOUCH_CRM_TOKEN: set (sent as Authorization: Bearer)"), "{text}");
+    assert!(text.contains("public URL: https://ivr.example.com (Twilio Voice URL: https://ivr.example.com/voice"));
+    assert!(!text.contains("demo mode"), "{text}");
+}
+
+#[test]
+fn a_real_token_with_a_local_public_url_gets_a_note() {
+    let text = describe(&load(DEMO_CONFIG, &[("TWILIO_AUTH_TOKEN", "real")]));
+    assert!(text.contains("VOUCH_ADMIN_TOKEN: not set (admin API disabled)"), "{text}");
+    assert!(text.contains("note: the public URL is local"), "{text}");
+}
+
+#[test]
+fn options_beyond_the_demo_are_described() {
+    let toml = r#"
+        [lines.main]
+        retries = 1
+        opt_out_key = ""
+        [lines.main.identifier]
+        min_digits = 1
+        max_digits = 1
+        [lines.main.verification]
+        factor = "dob"
+        name = "date of birth"
+        length = 8
+        [lines.main.agent]
+        type = "enqueue"
+        queue = "front desk"
+        workflow_sid = "WW0123456789abcdef0123456789abcdef"
+        task_priority = 5
+        [lines.main.next]
+        type = "redirect"
+        url = "https://app.example.com/ivr"
+    "#;
+    let text = describe(&load(toml, &[]));
+    let first = text.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        "main (no numbers, default): caller-ID lookup → account number (1 digit, 1 retry, no opt-out) \
+         → date of birth (8 digits, 1 retry, no opt-out) → redirect https://app.example.com/ivr; \
+         agent: enqueue \"front desk\" (TaskRouter workflow WW0123456789abcdef0123456789abcdef, priority 5); \
+         opt-out: enqueue \"front desk\" (TaskRouter workflow WW0123456789abcdef0123456789abcdef, priority 5)"
+    );
+    let dial = describe(&load(
+        "[lines.main.next]\ntype = \"dial_sip\"\nuri = \"sip:a@pbx.test\"\nwhisper = false\n\
+         [lines.main.agent]\ntype = \"dial_number\"\nnumber = \"+15551234567\"\ntimeout_secs = 20\n",
+        &[],
+    ));
+    assert!(
+        dial.contains(
+            "→ dial SIP sip:a@pbx.test (context in X- headers, no whisper, answerOnBridge, unanswered: enqueue \"main\"); \
+             agent: dial number +15551234567 (whisper, answerOnBridge, ring 20 s, unanswered: enqueue \"main\")"
+        ),
+        "{dial}"
+    );
+    let zero = describe(&load("[lines.x]\nretries = 0\n", &[]));
+    assert!(zero.contains("(8 digits, no retries, * opts out)"), "{zero}");
+}
