@@ -27,6 +27,7 @@ pub mod endpoint;
 pub mod flow;
 pub mod handoff;
 pub mod ivr;
+pub mod keyring;
 pub mod links;
 pub mod record;
 pub mod replay;
