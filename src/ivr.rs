@@ -6,7 +6,7 @@
 use crate::config::{Line, Speech};
 use crate::flow::{Context, Destination, Prompt, Reply, Stage};
 use crate::handoff::HandoffTokens;
-use crate::links::LinkSigner;
+use crate::keyring::links::{screen_pop_path, ScreenPopLinks};
 use crate::twilio::twiml::{Gather, Response, Speak, Verb};
 
 /// Flex shows task attributes up to this size.
@@ -20,14 +20,14 @@ pub struct Urls<'a> {
     pub call_sid: &'a str,
     /// Unix seconds, for link and token expiry.
     pub now: u64,
-    pub links: &'a LinkSigner,
+    pub links: &'a ScreenPopLinks,
     pub tokens: &'a HandoffTokens,
 }
 
 impl Urls<'_> {
     /// The agent's screen pop for this call: a signed, expiring absolute link.
     pub fn screen_pop(&self) -> String {
-        format!("{}{}", self.base, self.links.sign(&crate::links::screen_pop_path(self.call_sid), self.now))
+        format!("{}{}", self.base, self.links.sign(&screen_pop_path(self.call_sid), self.now))
     }
 
     /// The whisper an answering agent hears about this call.

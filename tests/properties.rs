@@ -9,8 +9,9 @@ use vouch::flow::{
 };
 use vouch::handoff::HandoffTokens;
 use vouch::ivr::{self, Urls};
-use vouch::links::LinkSigner;
-use vouch::state_token::StateSigner;
+use vouch::keyring::flow_state::FlowStates;
+use vouch::keyring::links::ScreenPopLinks;
+use vouch::keyring::Keyring;
 
 const SID: &str = "CA0123456789abcdef0123456789abcdef";
 
@@ -70,7 +71,7 @@ proptest! {
         customer in proptest::option::of(any_customer()),
         i in 0u8..5, v in 0u8..5, bit in any::<proptest::sample::Index>(),
     ) {
-        let signer = StateSigner::new(["p".repeat(32).as_str()], 600);
+        let signer = FlowStates::new(&Keyring::single(&"p".repeat(32)), 600);
         let state = FlowState { line: "support".into(), stage: Stage::Identify, identify_attempts: i, verify_attempts: v, customer, method: IdvMethod::None, attestation: Attestation::A, lockout: true };
         let token = signer.seal(&state, SID, 1000);
         prop_assert_eq!(signer.open(&token, SID, 1000), Ok(state));
@@ -122,10 +123,10 @@ proptest! {
         };
         let state = if start { line.rules.fresh_state(attestation) } else { state };
         let reply = flow::step(&line.rules, state, input).expect("a consistent state and input never fail");
-        let links = LinkSigner::new(["p".repeat(32).as_str()], 600);
+        let links = ScreenPopLinks::new(&Keyring::single(&"p".repeat(32)), 600);
         let tokens = HandoffTokens::new(&"h".repeat(32), 300);
         let urls = Urls { base: "https://ivr.example.com", call_sid: SID, now: 1000, links: &links, tokens: &tokens };
-        let doc = ivr::render(line, &reply, &urls, |s| StateSigner::new(["p".repeat(32).as_str()], 600).seal(s, SID, 1000)).render();
+        let doc = ivr::render(line, &reply, &urls, |s| FlowStates::new(&Keyring::single(&"p".repeat(32)), 600).seal(s, SID, 1000)).render();
         prop_assert!(vouch::sim::twiml::parse(&doc).is_ok(), "{doc}");
     }
 }

@@ -3,16 +3,16 @@
 //! The constants below were issued by the signers of the build before the
 //! keyring (`state_token.rs`, `links.rs`, `auth/session.rs`, the guard's
 //! caller hash), and checked against an independent implementation of the
-//! documented derivations; the code must open them and issue the very same
-//! bytes for the same inputs.
+//! documented derivations; the keyring must open them and issue the very
+//! same bytes for the same inputs.
 
-use std::time::Duration;
-use vouch::auth::session::SessionSigner;
-use vouch::config::{Database, DatabaseUrl, Role};
+use vouch::config::Role;
 use vouch::flow::{Attestation, Customer, FlowState, IdvMethod, Stage};
-use vouch::links::{screen_pop_path, LinkSigner, SCREEN_POP_TTL_SECS};
-use vouch::state_token::{StateError, StateSigner};
-use vouch::store::CallStore;
+use vouch::keyring::counters::CallerSubjects;
+use vouch::keyring::flow_state::{FlowStates, StateError};
+use vouch::keyring::links::{screen_pop_path, ScreenPopLinks, SCREEN_POP_TTL_SECS};
+use vouch::keyring::session::Sessions;
+use vouch::keyring::Keyring;
 
 /// The key the fixtures were issued with.
 const OLD_KEY: &str = "compat-old-state-secret-0123456789abcdef";
@@ -58,23 +58,22 @@ fn query(link: &str) -> (u64, String) {
     (q["exp"].parse().unwrap(), q["sig"].clone())
 }
 
-async fn caller_subject(keys: &[&str]) -> String {
-    let db = Database { url: DatabaseUrl::Memory, buffer_capacity: 1 };
-    let store = CallStore::open(&db, Duration::from_secs(60), keys.last().unwrap().as_bytes()).await.unwrap();
-    store.guard().caller_subject(CALLER)
+fn ring(keys: &[&str]) -> Keyring {
+    Keyring::new(keys.iter().copied()).unwrap()
 }
 
-#[tokio::test]
-async fn the_same_inputs_give_the_same_bytes() {
+#[test]
+fn the_same_inputs_give_the_same_bytes() {
     for (keys, token, link, cookie) in [
         (&[OLD_KEY][..], STATE_TOKEN, LINK, COOKIE),
         (&[NEW_KEY, OLD_KEY][..], ROTATED_STATE_TOKEN, ROTATED_LINK, ROTATED_COOKIE),
     ] {
-        assert_eq!(StateSigner::new(keys.iter().copied(), STATE_TTL).seal(&state(), SID, NOW), token);
-        let links = LinkSigner::new(keys.iter().copied(), SCREEN_POP_TTL_SECS);
+        let ring = ring(keys);
+        assert_eq!(FlowStates::new(&ring, STATE_TTL).seal(&state(), SID, NOW), token);
+        let links = ScreenPopLinks::new(&ring, SCREEN_POP_TTL_SECS);
         assert_eq!(links.sign(&screen_pop_path(SID), NOW), link);
-        assert_eq!(SessionSigner::new(keys.iter().copied()).issue(USER, Role::Supervisor, NOW), cookie);
-        assert_eq!(caller_subject(keys).await, SUBJECT, "prepending a key keeps the caller hash");
+        assert_eq!(Sessions::new(&ring).issue(USER, Role::Supervisor, NOW), cookie);
+        assert_eq!(CallerSubjects::new(&ring).subject(CALLER), SUBJECT, "prepending a key keeps the caller hash");
     }
 }
 
@@ -87,25 +86,27 @@ fn earlier_tokens_open_until_their_key_is_retired() {
         (&[NEW_KEY, OLD_KEY][..], ROTATED_STATE_TOKEN, ROTATED_LINK, ROTATED_COOKIE),
         (&[NEW_KEY][..], ROTATED_STATE_TOKEN, ROTATED_LINK, ROTATED_COOKIE),
     ] {
-        let flow_states = StateSigner::new(keys.iter().copied(), STATE_TTL);
+        let ring = ring(keys);
+        let flow_states = FlowStates::new(&ring, STATE_TTL);
         assert_eq!(flow_states.open(token, SID, NOW + STATE_TTL), Ok(state()), "valid through its expiry");
         assert_eq!(flow_states.open(token, SID, NOW + STATE_TTL + 1), Err(StateError::Expired));
         let (link_exp, sig) = query(link);
         assert_eq!(link_exp, exp);
-        let links = LinkSigner::new(keys.iter().copied(), SCREEN_POP_TTL_SECS);
+        let links = ScreenPopLinks::new(&ring, SCREEN_POP_TTL_SECS);
         assert!(links.verify(&screen_pop_path(SID), exp, &sig, exp), "valid through its expiry");
         assert!(!links.verify(&screen_pop_path(SID), exp, &sig, exp + 1));
-        let sessions = SessionSigner::new(keys.iter().copied());
+        let sessions = Sessions::new(&ring);
         let session = sessions.open(cookie, exp).expect("valid through its expiry");
         assert_eq!((session.user.as_str(), session.role, session.exp), (USER, Role::Supervisor, exp));
         assert_eq!(sessions.open(cookie, exp + 1), None);
     }
 
     // The old key retired: nothing it issued opens any more.
-    let retired = [NEW_KEY];
-    let flow_states = StateSigner::new(retired, STATE_TTL);
+    let retired = ring(&[NEW_KEY]);
+    let flow_states = FlowStates::new(&retired, STATE_TTL);
     assert_eq!(flow_states.open(STATE_TOKEN, SID, NOW), Err(StateError::UnknownKey));
     let (exp, sig) = query(LINK);
-    assert!(!LinkSigner::new(retired, SCREEN_POP_TTL_SECS).verify(&screen_pop_path(SID), exp, &sig, NOW));
-    assert_eq!(SessionSigner::new(retired).open(COOKIE, NOW), None);
+    assert!(!ScreenPopLinks::new(&retired, SCREEN_POP_TTL_SECS).verify(&screen_pop_path(SID), exp, &sig, NOW));
+    assert_eq!(Sessions::new(&retired).open(COOKIE, NOW), None);
+    assert_ne!(CallerSubjects::new(&retired).subject(CALLER), SUBJECT, "retiring the oldest key resets the counts");
 }

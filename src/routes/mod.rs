@@ -11,12 +11,12 @@ mod metrics;
 mod status;
 mod voice;
 
-use crate::auth::session::SessionSigner;
 use crate::config::Config;
 use crate::crm::CrmClient;
 use crate::handoff::{paths, HandoffTokens};
-use crate::links::{screen_pop_path, LinkSigner};
-use crate::state_token::StateSigner;
+use crate::keyring::flow_state::FlowStates;
+use crate::keyring::links::{screen_pop_path, ScreenPopLinks};
+use crate::keyring::session::Sessions;
 use crate::store::CallStore;
 use actix_web::web;
 use std::sync::Arc;
@@ -25,14 +25,14 @@ use std::sync::Arc;
 pub struct AppState {
     pub config: Arc<Config>,
     pub crm: CrmClient,
-    pub signer: StateSigner,
+    pub signer: FlowStates,
     pub store: CallStore,
     /// The public base URL, without a trailing slash.
     pub public_base: String,
     /// Signs screen-pop links.
-    pub links: LinkSigner,
+    pub links: ScreenPopLinks,
     /// Signs and opens login session cookies.
-    pub sessions: SessionSigner,
+    pub sessions: Sessions,
     /// Signs the token on redirect handoffs.
     pub tokens: HandoffTokens,
     /// Answers already given, by CallSid and idempotency token: Twilio's

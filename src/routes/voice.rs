@@ -22,7 +22,7 @@ enum StepError {
     #[error("missing state parameter")]
     MissingState,
     #[error("{0}")]
-    State(#[from] crate::state_token::StateError),
+    State(#[from] crate::keyring::flow_state::StateError),
     #[error("{0}")]
     Flow(#[from] flow::FlowError),
 }

@@ -5,7 +5,7 @@ use super::guard::Authenticated;
 use super::login::{login_page, safe_next};
 use super::page::{html, CallPage, CallsPage, MessagePage};
 use super::view::{with_agent, CallView};
-use crate::links::screen_pop_path;
+use crate::keyring::links::screen_pop_path;
 use crate::routes::{now, AppState};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};

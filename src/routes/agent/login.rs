@@ -4,7 +4,8 @@
 //! defence: another site's form cannot send the cookie along.
 
 use super::page::{html, LoginPage};
-use crate::auth::{self, session};
+use crate::auth;
+use crate::keyring::session;
 use crate::routes::{now, AppState};
 use actix_web::cookie::{time::Duration, Cookie, SameSite};
 use actix_web::http::{header, StatusCode};
