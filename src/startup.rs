@@ -2,16 +2,18 @@
 //! tests), starts the demo CRM when no CRM URL is configured, and serves the
 //! route table with a span per request.
 
-use crate::auth::session::SessionSigner;
 use crate::call::{CallService, Signers};
 use crate::config::Config;
 use crate::crm::{demo, CrmClient};
 use crate::handoff::HandoffTokens;
-use crate::links::{LinkSigner, SCREEN_POP_TTL_SECS};
+use crate::keyring::counters::CallerSubjects;
+use crate::keyring::flow_state::FlowStates;
+use crate::keyring::links::{ScreenPopLinks, SCREEN_POP_TTL_SECS};
+use crate::keyring::session::Sessions;
+use crate::keyring::Keyring;
 use crate::paths::{self, Urls};
 use crate::recording::Recorder;
 use crate::routes::{self, AppState};
-use crate::state_token::StateSigner;
 use crate::store::CallStore;
 use crate::twilio::webhook::WebhookAuth;
 use actix_web::dev::{Server, Service};
@@ -67,10 +69,10 @@ impl Application {
         }
 
         // Before anything starts: a database that cannot be opened stops start-up.
-        // The oldest state key keys the caller hashes: it changes least often
-        // as keys rotate (new keys are prepended).
-        let subject_key = config.secrets.state_keys.last().map(|k| k.expose().as_bytes().to_vec()).unwrap_or_default();
-        let store = CallStore::open(&config.database, config.server.call_record_ttl, &subject_key).await?;
+        // One keyring for every token Vouch signs for itself.
+        let keyring = Keyring::new(config.secrets.state_keys.iter().map(|k| k.expose()))?;
+        let subjects = CallerSubjects::new(&keyring);
+        let store = CallStore::open(&config.database, config.server.call_record_ttl, subjects).await?;
 
         let (crm_base, demo_crm) = match &config.crm.url {
             Some(url) => (url.clone(), None),
@@ -82,8 +84,7 @@ impl Application {
         };
         let crm = CrmClient::new(&config.crm, &crm_base).context("Failed to build the CRM client")?;
         let public_base = config.server.public_url.as_str().trim_end_matches('/').to_string();
-        let signer =
-            StateSigner::new(config.secrets.state_keys.iter().map(|k| k.expose()), config.server.state_ttl.as_secs());
+        let signer = FlowStates::new(&keyring, config.server.state_ttl.as_secs());
         let auth = web::Data::new(WebhookAuth {
             tokens: config.secrets.auth_tokens.clone(),
             public_base: public_base.clone(),
@@ -96,8 +97,8 @@ impl Application {
             None => None,
         };
         let shutdown_timeout = config.server.shutdown_timeout.as_secs();
-        let links = LinkSigner::new(config.secrets.state_keys.iter().map(|k| k.expose()), SCREEN_POP_TTL_SECS);
-        let sessions = SessionSigner::new(config.secrets.state_keys.iter().map(|k| k.expose()));
+        let links = ScreenPopLinks::new(&keyring, SCREEN_POP_TTL_SECS);
+        let sessions = Sessions::new(&keyring);
         let tokens = HandoffTokens::new(config.secrets.handoff_key.expose(), config.server.handoff_token_ttl.as_secs());
         let config = Arc::new(config);
         let signers = Signers { states: signer, screen_pops: links.clone(), tokens: tokens.clone() };

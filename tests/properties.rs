@@ -9,10 +9,11 @@ use vouch::flow::{
     self, Attestation, CallerNumber, Customer, Entry, FlowState, IdvMethod, Input, Lookup, Stage, Verification,
 };
 use vouch::handoff::{HandoffTokens, Links};
-use vouch::links::LinkSigner;
+use vouch::keyring::flow_state::FlowStates;
+use vouch::keyring::links::ScreenPopLinks;
+use vouch::keyring::Keyring;
 use vouch::paths::Urls;
 use vouch::render;
-use vouch::state_token::StateSigner;
 
 const SID: &str = "CA0123456789abcdef0123456789abcdef";
 
@@ -72,7 +73,7 @@ proptest! {
         customer in proptest::option::of(any_customer()),
         i in 0u8..5, v in 0u8..5, bit in any::<proptest::sample::Index>(),
     ) {
-        let signer = StateSigner::new(["p".repeat(32).as_str()], 600);
+        let signer = FlowStates::new(&Keyring::single(&"p".repeat(32)), 600);
         let state = FlowState { line: "support".into(), stage: Stage::Identify, identify_attempts: i, verify_attempts: v, customer, method: IdvMethod::None, attestation: Attestation::A, lockout: true };
         let token = signer.seal(&state, SID, 1000);
         prop_assert_eq!(signer.open(&token, SID, 1000), Ok(state));
@@ -124,11 +125,11 @@ proptest! {
         };
         let state = if start { line.rules.fresh_state(attestation) } else { state };
         let reply = flow::step(&line.rules, state, input).expect("a consistent state and input never fail");
-        let links = LinkSigner::new(["p".repeat(32).as_str()], 600);
+        let links = ScreenPopLinks::new(&Keyring::single(&"p".repeat(32)), 600);
         let tokens = HandoffTokens::new(&"h".repeat(32), 300);
         let urls = Urls::new("https://ivr.example.com");
         let links = Links { urls: &urls, call_sid: SID, now: 1000, screen_pops: &links, tokens: &tokens };
-        let turn = Turn::of(line, reply, |s| StateSigner::new(["p".repeat(32).as_str()], 600).seal(s, SID, 1000), false, 1000);
+        let turn = Turn::of(line, reply, |s| FlowStates::new(&Keyring::single(&"p".repeat(32)), 600).seal(s, SID, 1000), false, 1000);
         let doc = render::document(line, &turn.preface, &turn.then, &links).render();
         prop_assert!(vouch::sim::twiml::parse(&doc).is_ok(), "{doc}");
     }

@@ -4,10 +4,9 @@
 //! they do not make anyone somebody.
 
 pub mod password;
-pub mod session;
 
 use crate::config::{Role, Secrets};
-use session::{Session, SessionSigner};
+use crate::keyring::session::{Session, Sessions};
 use subtle::ConstantTimeEq;
 
 /// Someone the request proved to be.
@@ -52,7 +51,7 @@ pub struct Presented<'a> {
 /// (a machine that sends a wrong token is refused even with a cookie).
 pub fn authenticate(
     secrets: &Secrets,
-    sessions: &SessionSigner,
+    sessions: &Sessions,
     presented: &Presented,
     now: u64,
 ) -> Result<Principal, Refusal> {

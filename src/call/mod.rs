@@ -21,10 +21,10 @@ use crate::crm::CrmClient;
 use crate::flow::phone::mask;
 use crate::flow::{self, Context, Entry, FlowError, Input, Lookup, Stage, Verification};
 use crate::handoff::{HandoffTokens, Links};
-use crate::links::LinkSigner;
+use crate::keyring::flow_state::{FlowStates, StateError};
+use crate::keyring::links::ScreenPopLinks;
 use crate::paths::Urls;
 use crate::render;
-use crate::state_token::{StateError, StateSigner};
 use crate::store::{CallRecord, CallStore};
 use crate::twilio::params::{CallSid, Keyed};
 use crate::twilio::webhook::Webhook;
@@ -48,8 +48,8 @@ pub enum StepError {
 
 /// The signers a step's answer carries links and tokens from.
 pub struct Signers {
-    pub states: StateSigner,
-    pub screen_pops: LinkSigner,
+    pub states: FlowStates,
+    pub screen_pops: ScreenPopLinks,
     pub tokens: HandoffTokens,
 }
 

@@ -10,7 +10,7 @@ pub mod whisper;
 
 use crate::config::{DialTo, Handoff};
 use crate::flow::Context;
-use crate::links::LinkSigner;
+use crate::keyring::links::ScreenPopLinks;
 use crate::paths::{self, Urls};
 use crate::twilio::twiml::{Dial, DialNoun, Task, Verb};
 
@@ -23,7 +23,7 @@ pub struct Links<'a> {
     pub call_sid: &'a str,
     /// Unix seconds, for link and token expiry.
     pub now: u64,
-    pub screen_pops: &'a LinkSigner,
+    pub screen_pops: &'a ScreenPopLinks,
     pub tokens: &'a HandoffTokens,
 }
 

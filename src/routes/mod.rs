@@ -11,10 +11,10 @@ mod metrics;
 mod status;
 mod voice;
 
-use crate::auth::session::SessionSigner;
 use crate::config::Config;
 use crate::handoff::HandoffTokens;
-use crate::links::LinkSigner;
+use crate::keyring::links::ScreenPopLinks;
+use crate::keyring::session::Sessions;
 use crate::paths::Route;
 use crate::store::CallStore;
 use actix_web::{web, HttpResponse};
@@ -28,9 +28,9 @@ pub struct AppState {
     /// The public base URL, without a trailing slash.
     pub public_base: String,
     /// Checks screen-pop links.
-    pub links: LinkSigner,
+    pub links: ScreenPopLinks,
     /// Signs and opens login session cookies.
-    pub sessions: SessionSigner,
+    pub sessions: Sessions,
     /// Checks the token on redirect handoffs (the demo self-service app).
     pub tokens: HandoffTokens,
 }

@@ -7,8 +7,7 @@
 //! saw itself, and answers from that.
 
 use super::db::Db;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use crate::keyring::counters::CallerSubjects;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -55,22 +54,19 @@ pub struct Guard {
     /// Recent database counts, for checks that must not wait for it.
     shared: moka::future::Cache<(Kind, String), u64>,
     /// Keys caller numbers so the database never holds them.
-    subject_key: Arc<Vec<u8>>,
+    subjects: CallerSubjects,
 }
 
 impl Guard {
-    pub(super) fn new(db: Option<Db>, subject_key: &[u8]) -> Self {
+    pub(super) fn new(db: Option<Db>, subjects: CallerSubjects) -> Self {
         let shared = moka::future::Cache::builder().max_capacity(100_000).time_to_live(SHARED_TTL).build();
-        Self { db, local: Arc::default(), shared, subject_key: Arc::new(subject_key.to_vec()) }
+        Self { db, local: Arc::default(), shared, subjects }
     }
 
     /// The stored stand-in for a caller's number: a keyed hash, so the
     /// counters identify a number without holding it.
     pub fn caller_subject(&self, number: &str) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.subject_key).expect("HMAC takes any key length");
-        mac.update(b"vouch-caller-v1\n");
-        mac.update(number.as_bytes());
-        hex::encode(&mac.finalize().into_bytes()[..16])
+        self.subjects.subject(number)
     }
 
     fn local_count(&self, kind: Kind, subject: &str, since: u64) -> u64 {
@@ -165,10 +161,11 @@ async fn bounded<T>(fut: impl std::future::Future<Output = Result<T, sqlx::Error
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keyring::Keyring;
 
     #[tokio::test]
     async fn memory_counters_count_within_the_window_and_clear() {
-        let g = Guard::new(None, b"k");
+        let g = Guard::new(None, CallerSubjects::new(&Keyring::single("k")));
         for at in [100, 200, 300] {
             g.note(Kind::VerifyFailed, "12345678", at, 0);
         }
@@ -182,11 +179,11 @@ mod tests {
 
     #[test]
     fn caller_subjects_are_keyed_hashes() {
-        let g = Guard::new(None, b"k");
+        let g = Guard::new(None, CallerSubjects::new(&Keyring::single("k")));
         let s = g.caller_subject("+15551230001");
         assert_eq!(s.len(), 32);
         assert!(!s.contains("5551230001"));
         assert_eq!(s, g.caller_subject("+15551230001"));
-        assert_ne!(s, Guard::new(None, b"other").caller_subject("+15551230001"));
+        assert_ne!(s, Guard::new(None, CallerSubjects::new(&Keyring::single("other"))).caller_subject("+15551230001"));
     }
 }

@@ -18,6 +18,8 @@ pub use record::{CallRecord, RecordChange, RecordOutcome, FINAL_STATUSES};
 pub use writer::WriterStats;
 
 use crate::config::Database;
+use crate::keyring::counters::CallerSubjects;
+use crate::keyring::Keyring;
 use moka::future::Cache;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -51,26 +53,26 @@ struct Durable {
 impl CallStore {
     /// Memory only: records last `ttl` and are lost on restart.
     pub fn in_memory(ttl: Duration) -> Self {
-        Self::build(ttl, None, "memory only".to_string(), b"memory")
+        Self::build(ttl, None, "memory only".to_string(), CallerSubjects::new(&Keyring::single("memory")))
     }
 
     /// Opens (creates, migrates) the configured database and starts the
     /// background writer; `memory:` gives [`CallStore::in_memory`].
-    /// `subject_key` keys the caller hashes in the security counters.
-    pub async fn open(config: &Database, cache_ttl: Duration, subject_key: &[u8]) -> anyhow::Result<Self> {
+    /// `subjects` hashes caller numbers for the security counters.
+    pub async fn open(config: &Database, cache_ttl: Duration, subjects: CallerSubjects) -> anyhow::Result<Self> {
         let description = config.url.describe();
         let Some(db) = Db::open(&config.url).await? else {
-            return Ok(Self::build(cache_ttl, None, description, subject_key));
+            return Ok(Self::build(cache_ttl, None, description, subjects));
         };
         let writer = Writer::new(config.buffer_capacity);
         let task = tokio::spawn(writer.clone().run(db.clone()));
         let durable = Durable { db, writer, task: Mutex::new(Some(task)) };
-        Ok(Self::build(cache_ttl, Some(durable), description, subject_key))
+        Ok(Self::build(cache_ttl, Some(durable), description, subjects))
     }
 
-    fn build(ttl: Duration, durable: Option<Durable>, description: String, subject_key: &[u8]) -> Self {
+    fn build(ttl: Duration, durable: Option<Durable>, description: String, subjects: CallerSubjects) -> Self {
         let cache = Cache::builder().max_capacity(1_000_000).time_to_live(ttl).build();
-        let guard = guard::Guard::new(durable.as_ref().map(|d| d.db.clone()), subject_key);
+        let guard = guard::Guard::new(durable.as_ref().map(|d| d.db.clone()), subjects);
         Self { inner: Arc::new(Inner { cache, guard, durable, description }) }
     }
 

@@ -5,7 +5,9 @@
 use crate::helpers::*;
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
-use vouch::links::{screen_pop_path, LinkSigner, SCREEN_POP_TTL_SECS};
+use vouch::keyring::links::{ScreenPopLinks, SCREEN_POP_TTL_SECS};
+use vouch::keyring::Keyring;
+use vouch::paths::screen_pop as screen_pop_path;
 
 pub const AGENT: &str = "ada.agent";
 pub const AGENT_PASSWORD: &str = "agent password, long enough";
@@ -53,7 +55,7 @@ pub fn now() -> u64 {
 
 /// A screen-pop link (path and query) signed as the app signs them, at `at`.
 pub fn screen_pop_link(call_sid: &str, at: u64) -> String {
-    LinkSigner::new([STATE_SECRET], SCREEN_POP_TTL_SECS).sign(&screen_pop_path(call_sid), at)
+    ScreenPopLinks::new(&Keyring::single(STATE_SECRET), SCREEN_POP_TTL_SECS).sign(&screen_pop_path(call_sid), at)
 }
 
 impl TestApp {

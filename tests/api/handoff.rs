@@ -90,10 +90,10 @@ fn assert_screen_pop(app: &TestApp, link: &str, sid: &str) {
     let q = query_of(link);
     let exp: u64 = q["exp"].parse().unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let signer = vouch::links::LinkSigner::new([STATE_SECRET], 0);
+    let signer = vouch::keyring::links::ScreenPopLinks::new(&vouch::keyring::Keyring::single(STATE_SECRET), 0);
     assert!(signer.verify(&path, exp, &q["sig"], now), "the link verifies with the state key");
     assert!(!signer.verify("/agent/calls/CA0", exp, &q["sig"], now), "and only for its call");
-    let ttl = vouch::links::SCREEN_POP_TTL_SECS;
+    let ttl = vouch::keyring::links::SCREEN_POP_TTL_SECS;
     assert!((ttl - 3600..=ttl + 5).contains(&(exp - now)), "valid for a working shift: {}", exp - now);
 }
 

@@ -53,7 +53,7 @@ async fn a_verified_caller_and_an_unknown_one_get_their_own_badges() {
 async fn an_expired_link_is_refused() {
     let app = spawn_desk().await;
     let sid = zoe_reaches_an_agent(&app).await;
-    let old = screen_pop_link(&sid, now() - vouch::links::SCREEN_POP_TTL_SECS - 60);
+    let old = screen_pop_link(&sid, now() - vouch::keyring::links::SCREEN_POP_TTL_SECS - 60);
     let page = app.page(&old, None, None).await;
     assert_eq!(page.status, 403);
     assert!(page.body.contains("This screen-pop link has expired"), "{}", page.body);
@@ -109,7 +109,7 @@ async fn a_login_opens_any_call_and_an_unknown_call_is_404() {
     let page = app.page(&format!("/agent/calls/{sid}"), Some(&session), None).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Identified only") && page.body.contains(AGENT), "{}", page.body);
-    let expired = screen_pop_link(&sid, now() - vouch::links::SCREEN_POP_TTL_SECS - 60);
+    let expired = screen_pop_link(&sid, now() - vouch::keyring::links::SCREEN_POP_TTL_SECS - 60);
     assert_eq!(app.page(&expired, Some(&session), None).await.status, 200, "a login outranks an old link");
 
     let unknown = call_sid();

@@ -3,7 +3,8 @@
 
 use crate::helpers::*;
 use vouch::flow::{Customer, FlowState, IdvMethod, Stage};
-use vouch::state_token::StateSigner;
+use vouch::keyring::flow_state::FlowStates;
+use vouch::keyring::Keyring;
 use vouch::twilio::form::Params;
 use vouch::twilio::signature;
 
@@ -153,14 +154,14 @@ async fn an_expired_state_is_refused() {
         lockout: false,
     };
     let an_hour_ago = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 3600;
-    let token = StateSigner::new([STATE_SECRET], 1800).seal(&state, &sid, an_hour_ago);
+    let token = FlowStates::new(&Keyring::single(STATE_SECRET), 1800).seal(&state, &sid, an_hour_ago);
     let r = app
         .post_form(&format!("/voice/support/verify?state={token}"), &with_digits(&sid, "1234"), Some(AUTH_TOKEN))
         .await;
     assert_refused(&r, 400, "expired");
     // The same state, freshly sealed with the server's key, is accepted: the
     // refusal above was the expiry alone.
-    let token = StateSigner::new([STATE_SECRET], 1800).seal(&state, &sid, an_hour_ago + 3600);
+    let token = FlowStates::new(&Keyring::single(STATE_SECRET), 1800).seal(&state, &sid, an_hour_ago + 3600);
     let r = app
         .post_form(&format!("/voice/support/verify?state={token}"), &with_digits(&sid, "1234"), Some(AUTH_TOKEN))
         .await;

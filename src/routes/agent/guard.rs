@@ -3,8 +3,9 @@
 //! JSON for `/api` and the login page (401, with the reason) for pages.
 
 use super::login::{login_page, safe_next};
-use crate::auth::{self, session, Presented, Principal, Refusal, Via};
+use crate::auth::{self, Presented, Principal, Refusal, Via};
 use crate::clock::now;
+use crate::keyring::session;
 use crate::paths;
 use crate::routes::AppState;
 use actix_web::dev::Payload;

@@ -4,8 +4,9 @@
 //! defence: another site's form cannot send the cookie along.
 
 use super::page::{html, LoginPage};
-use crate::auth::{self, session};
+use crate::auth;
 use crate::clock::now;
+use crate::keyring::session;
 use crate::paths::{self, Route};
 use crate::routes::AppState;
 use actix_web::cookie::{time::Duration, Cookie, SameSite};

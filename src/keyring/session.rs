@@ -1,14 +1,12 @@
 //! Login sessions without a session store: the cookie holds the user, the
-//! role and an expiry, signed with HMAC-SHA256 under a key derived from the
-//! state key (as `links.rs` does for links), so any Vouch instance sharing
-//! `VOUCH_STATE_SECRET` accepts it and rotating that secret logs everyone out.
+//! role and an expiry, signed for [`Purpose::Session`], so any Vouch
+//! instance sharing `VOUCH_STATE_SECRET` accepts it and retiring a key logs
+//! out everyone whose session it signed.
 
+use super::{expired, expires_at, Keyring, Purpose};
 use crate::config::Role;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
 /// The cookie's name.
 pub const COOKIE: &str = "vouch_session";
@@ -23,37 +21,23 @@ pub struct Session {
     pub exp: u64,
 }
 
+/// Issues and opens session cookies: `b64(user|role|exp).b64(mac)`.
 #[derive(Clone)]
-pub struct SessionSigner {
-    /// Derived keys: the first signs, all verify.
-    keys: Vec<Vec<u8>>,
+pub struct Sessions {
+    ring: Keyring,
 }
 
-impl SessionSigner {
-    /// `state_keys`: the state-signing keys (first current); must not be empty.
-    pub fn new<'a>(state_keys: impl IntoIterator<Item = &'a str>) -> Self {
-        let keys = state_keys
-            .into_iter()
-            .map(|k| {
-                let mut mac = Hmac::<Sha256>::new_from_slice(k.as_bytes()).expect("HMAC takes any key length");
-                mac.update(b"vouch-session-key-v1");
-                mac.finalize().into_bytes().to_vec()
-            })
-            .collect();
-        Self { keys }
-    }
-
-    fn mac(key: &[u8], payload: &str) -> [u8; 32] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-        mac.update(payload.as_bytes());
-        mac.finalize().into_bytes().into()
+impl Sessions {
+    /// Sessions under `ring`'s keys.
+    pub fn new(ring: &Keyring) -> Self {
+        Self { ring: ring.clone() }
     }
 
     /// The cookie value for `user` (a checked name: no `|`), valid until `now + ttl`.
     pub fn issue(&self, user: &str, role: Role, now: u64) -> String {
-        let payload = format!("{user}|{}|{}", role.as_str(), now + SESSION_TTL_SECS);
-        let sig = Self::mac(&self.keys[0], &payload);
-        format!("{}.{}", B64.encode(payload), B64.encode(sig))
+        let payload = format!("{user}|{}|{}", role.as_str(), expires_at(now, SESSION_TTL_SECS));
+        let (_, mac) = self.ring.sign(Purpose::Session, &[payload.as_bytes()]);
+        format!("{}.{}", B64.encode(payload), B64.encode(mac))
     }
 
     /// The session a cookie value proves, if it is intact and unexpired.
@@ -61,13 +45,11 @@ impl SessionSigner {
         let (payload, sig) = value.split_once('.')?;
         let payload = String::from_utf8(B64.decode(payload).ok()?).ok()?;
         let sig = B64.decode(sig).ok()?;
-        if !self.keys.iter().any(|k| bool::from(Self::mac(k, &payload).as_slice().ct_eq(&sig))) {
-            return None;
-        }
+        self.ring.verify(Purpose::Session, None, &[payload.as_bytes()], &sig).ok()?;
         let mut parts = payload.split('|');
         let (user, role, exp) = (parts.next()?, parts.next()?, parts.next()?);
         let session = Session { user: user.to_string(), role: Role::parse(role)?, exp: exp.parse().ok()? };
-        (parts.next().is_none() && session.exp >= now).then_some(session)
+        (parts.next().is_none() && !expired(session.exp, now)).then_some(session)
     }
 }
 
@@ -75,9 +57,12 @@ impl SessionSigner {
 mod tests {
     use super::*;
 
+    const OLD: &str = "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk";
+    const NEW: &str = "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn";
+
     #[test]
     fn a_session_opens_until_it_expires_and_not_when_altered() {
-        let s = SessionSigner::new(["k".repeat(32).as_str()]);
+        let s = Sessions::new(&Keyring::single(OLD));
         let cookie = s.issue("ada", Role::Agent, 1000);
         let opened = s.open(&cookie, 1000 + SESSION_TTL_SECS).expect("valid");
         assert_eq!((opened.user.as_str(), opened.role), ("ada", Role::Agent));
@@ -88,8 +73,8 @@ mod tests {
         assert_eq!(s.open(&forged, 1000), None, "a changed role");
         assert_eq!(s.open("garbage", 1000), None);
         assert_eq!(s.open("a.b.c", 1000), None);
-        assert_eq!(SessionSigner::new(["n".repeat(32).as_str()]).open(&cookie, 1000), None, "another key");
-        let rotated = SessionSigner::new(["n".repeat(32).as_str(), "k".repeat(32).as_str()]);
+        assert_eq!(Sessions::new(&Keyring::single(NEW)).open(&cookie, 1000), None, "another key");
+        let rotated = Sessions::new(&Keyring::new([NEW, OLD]).unwrap());
         assert!(rotated.open(&cookie, 1000).is_some(), "an old key still verifies");
     }
 }

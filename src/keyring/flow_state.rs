@@ -1,18 +1,16 @@
 //! Flow state carried in action URLs, signed so the caller cannot forge it.
 //!
 //! A token is `kid.payload.mac`: the payload is base64url JSON of the
-//! [`FlowState`] and an expiry; the MAC is HMAC-SHA256 over the key id, the
-//! payload and the CallSid, so a token is only good for the call it was
-//! issued to. Several keys verify (rotation); the first signs. Nothing the
-//! caller keys is ever in the state.
+//! [`FlowState`] and an expiry; the MAC ([`Purpose::FlowState`]) covers the
+//! key id, the payload and the CallSid, so a token is only good for the call
+//! it was issued to, and names the key that checks it. Nothing the caller
+//! keys is ever in the state.
 
+use super::{expired, expires_at, Keyring, Purpose, Refusal};
 use crate::flow::FlowState;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum StateError {
@@ -26,9 +24,19 @@ pub enum StateError {
     Expired,
 }
 
+impl From<Refusal> for StateError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::UnknownKey => Self::UnknownKey,
+            Refusal::BadSignature => Self::BadSignature,
+        }
+    }
+}
+
+/// Seals and opens flow-state tokens.
 #[derive(Clone)]
-pub struct StateSigner {
-    keys: Vec<(String, Vec<u8>)>,
+pub struct FlowStates {
+    ring: Keyring,
     ttl_secs: u64,
 }
 
@@ -43,38 +51,19 @@ struct Payload {
 /// Tokens longer than this are refused before any work.
 const MAX_TOKEN_LEN: usize = 2048;
 
-impl StateSigner {
-    /// `keys`: the first signs, every one verifies. Must not be empty.
-    pub fn new<'a>(keys: impl IntoIterator<Item = &'a str>, ttl_secs: u64) -> Self {
-        let keys = keys
-            .into_iter()
-            .map(|k| {
-                let kid = hex::encode(&Sha256::digest(k.as_bytes())[..4]);
-                (kid, k.as_bytes().to_vec())
-            })
-            .collect();
-        Self { keys, ttl_secs }
-    }
-
-    fn mac(key: &[u8], kid: &str, payload: &str, call_sid: &str) -> [u8; 32] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-        mac.update(b"vouch-state-v1\n");
-        mac.update(kid.as_bytes());
-        mac.update(b"\n");
-        mac.update(payload.as_bytes());
-        mac.update(b"\n");
-        mac.update(call_sid.as_bytes());
-        mac.finalize().into_bytes().into()
+impl FlowStates {
+    /// Tokens valid for `ttl_secs`, under `ring`'s keys.
+    pub fn new(ring: &Keyring, ttl_secs: u64) -> Self {
+        Self { ring: ring.clone(), ttl_secs }
     }
 
     /// Signs `state` for `call_sid`, valid until `now + ttl`.
     pub fn seal(&self, state: &FlowState, call_sid: &str, now: u64) -> String {
-        let (kid, key) = &self.keys[0];
-        let json = serde_json::to_vec(&Payload { e: now + self.ttl_secs, state: state.clone() })
+        let json = serde_json::to_vec(&Payload { e: expires_at(now, self.ttl_secs), state: state.clone() })
             .expect("flow state always serializes");
         let payload = B64.encode(json);
-        let mac = B64.encode(Self::mac(key, kid, &payload, call_sid));
-        format!("{kid}.{payload}.{mac}")
+        let (kid, mac) = self.ring.sign(Purpose::FlowState, &[payload.as_bytes(), call_sid.as_bytes()]);
+        format!("{kid}.{payload}.{}", B64.encode(mac))
     }
 
     /// Checks and decodes a token issued to `call_sid`.
@@ -88,14 +77,10 @@ impl StateSigner {
             return Err(StateError::Malformed);
         };
         let given = B64.decode(mac).map_err(|_| StateError::Malformed)?;
-        let (_, key) = self.keys.iter().find(|(k, _)| k == kid).ok_or(StateError::UnknownKey)?;
-        let expected = Self::mac(key, kid, payload, call_sid);
-        if !bool::from(expected.as_slice().ct_eq(&given)) {
-            return Err(StateError::BadSignature);
-        }
+        self.ring.verify(Purpose::FlowState, Some(kid), &[payload.as_bytes(), call_sid.as_bytes()], &given)?;
         let json = B64.decode(payload).map_err(|_| StateError::Malformed)?;
         let p: Payload = serde_json::from_slice(&json).map_err(|_| StateError::Malformed)?;
-        if p.e < now {
+        if expired(p.e, now) {
             return Err(StateError::Expired);
         }
         Ok(p.state)
@@ -108,6 +93,8 @@ mod tests {
     use crate::flow::{Customer, IdvMethod, Stage};
 
     const SID: &str = "CA0123456789abcdef0123456789abcdef";
+    const OLD: &str = "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk";
+    const NEW: &str = "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn";
 
     fn state() -> FlowState {
         FlowState {
@@ -122,20 +109,21 @@ mod tests {
         }
     }
 
-    fn signer() -> StateSigner {
-        StateSigner::new(["k".repeat(32).as_str()], 600)
+    fn flow_states(keys: &[&str]) -> FlowStates {
+        FlowStates::new(&Keyring::new(keys.iter().copied()).unwrap(), 600)
     }
 
     #[test]
     fn round_trips_for_the_same_call() {
-        let t = signer().seal(&state(), SID, 1000);
-        assert_eq!(signer().open(&t, SID, 1000), Ok(state()));
+        let s = flow_states(&[OLD]);
+        let t = s.seal(&state(), SID, 1000);
+        assert_eq!(s.open(&t, SID, 1000), Ok(state()));
         assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)), "URL-safe: {t}");
     }
 
     #[test]
     fn refuses_another_call_expiry_and_tampering() {
-        let s = signer();
+        let s = flow_states(&[OLD]);
         let t = s.seal(&state(), SID, 1000);
         assert_eq!(s.open(&t, "CA0123456789abcdef0123456789abcdee", 1000), Err(StateError::BadSignature));
         assert_eq!(s.open(&t, SID, 1601), Err(StateError::Expired));
@@ -151,11 +139,8 @@ mod tests {
 
     #[test]
     fn old_keys_still_verify_after_rotation() {
-        let old = signer();
-        let t = old.seal(&state(), SID, 1000);
-        let rotated = StateSigner::new(["n".repeat(32).as_str(), "k".repeat(32).as_str()], 600);
-        assert_eq!(rotated.open(&t, SID, 1000), Ok(state()));
-        let retired = StateSigner::new(["n".repeat(32).as_str()], 600);
-        assert_eq!(retired.open(&t, SID, 1000), Err(StateError::UnknownKey));
+        let t = flow_states(&[OLD]).seal(&state(), SID, 1000);
+        assert_eq!(flow_states(&[NEW, OLD]).open(&t, SID, 1000), Ok(state()));
+        assert_eq!(flow_states(&[NEW]).open(&t, SID, 1000), Err(StateError::UnknownKey), "retired");
     }
 }
