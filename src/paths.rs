@@ -190,6 +190,14 @@ impl Urls {
         }
     }
 
+    /// A Voice URL: `/voice/{line}`, or `/voice` (the line from the number dialled).
+    pub fn voice(&self, line: Option<&str>) -> String {
+        match line {
+            Some(line) => format!("{}/voice/{line}", self.base),
+            None => self.of(Route::Voice),
+        }
+    }
+
     /// The Gather action for an entry at `stage` on `line`, carrying `state`.
     pub fn entry(&self, line: &str, stage: Stage, state: &str) -> String {
         format!("{}/voice/{line}/{}?state={state}", self.base, stage.as_str())

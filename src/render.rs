@@ -4,7 +4,7 @@
 //! are passed in, and nothing is decided here that the step already decided.
 
 use crate::config::{Handoff, Line, Speech};
-use crate::flow::{Context, EntryRules, Prompt, Stage};
+use crate::flow::{EntryRules, HandoffContext, Prompt, Stage};
 use crate::handoff::{self, Links};
 use crate::twilio::twiml::{Gather, Response, Speak, Verb};
 
@@ -14,7 +14,7 @@ pub enum Then<'l> {
     /// Ask at `stage`, entries held to `rules`; the action carries `state`, sealed.
     Ask { stage: Stage, rules: &'l EntryRules, state: String },
     /// Hand the call on over `handoff`, with `context`.
-    Handoff { handoff: &'l Handoff, context: Context },
+    Handoff { handoff: &'l Handoff, context: HandoffContext },
 }
 
 fn speak(s: &Speech) -> Speak {

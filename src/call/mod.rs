@@ -19,7 +19,7 @@ use crate::clock::now;
 use crate::config::{Config, Line, Secret};
 use crate::crm::CrmClient;
 use crate::flow::phone::mask;
-use crate::flow::{self, Context, Entry, FlowError, Input, Lookup, Stage, Verification};
+use crate::flow::{self, Entry, FlowError, HandoffContext, Input, Lookup, Stage, Verification};
 use crate::handoff::{HandoffTokens, Links};
 use crate::keyring::flow_state::{FlowStates, StateError};
 use crate::keyring::links::ScreenPopLinks;
@@ -198,7 +198,7 @@ impl CallService {
     /// The context a call was handed on with, and its line, from its record.
     /// A call Vouch no longer knows (expired, or never seen) is treated as
     /// not identified, on `line` or the default line.
-    pub async fn handed_on<'a>(&'a self, call_sid: &CallSid, line: Option<&'a Line>) -> (Context, &'a Line) {
+    pub async fn handed_on<'a>(&'a self, call_sid: &CallSid, line: Option<&'a Line>) -> (HandoffContext, &'a Line) {
         let record = self.store.get(call_sid.as_str()).await;
         let line = line
             .or_else(|| record.as_ref().and_then(|r| self.config.lines.get(&r.service_line)))
@@ -207,7 +207,7 @@ impl CallService {
             Some(r) => r.context(),
             None => {
                 tracing::warn!("no record of this call: handing on as not identified");
-                Context::unidentified(&line.name)
+                HandoffContext::unidentified(&line.name)
             }
         };
         (context, line)

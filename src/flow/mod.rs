@@ -224,7 +224,7 @@ pub enum Outcome {
 
 /// The context handed on with the call (the names in PRODUCT.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Context {
+pub struct HandoffContext {
     pub customer_id: Option<String>,
     pub customer_name: Option<String>,
     pub idv_status: IdvStatus,
@@ -239,7 +239,7 @@ pub struct Context {
     pub lockout: bool,
 }
 
-impl Context {
+impl HandoffContext {
     /// A caller Vouch knows nothing about, on `line`.
     pub fn unidentified(line: &str) -> Self {
         Self {
@@ -280,7 +280,7 @@ pub enum Reply {
         preface: Vec<Prompt>,
         to: Destination,
         outcome: Outcome,
-        context: Context,
+        context: HandoffContext,
         /// Tries made, for the record.
         identify_attempts: u8,
         verify_attempts: u8,
@@ -477,7 +477,7 @@ fn handoff(
         preface,
         to,
         outcome,
-        context: Context {
+        context: HandoffContext {
             customer_id,
             customer_name,
             idv_status: status,

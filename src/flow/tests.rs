@@ -36,7 +36,7 @@ fn at_verify(rules: &LineRules, method: IdvMethod) -> FlowState {
     FlowState { stage: Stage::Verify, customer: Some(ada()), method, ..rules.fresh_state(Attestation::None) }
 }
 
-fn expect_handoff(reply: Reply) -> (Vec<Prompt>, Destination, Outcome, Context) {
+fn expect_handoff(reply: Reply) -> (Vec<Prompt>, Destination, Outcome, HandoffContext) {
     match reply {
         Reply::Handoff { preface, to, outcome, context, .. } => (preface, to, outcome, context),
         other => panic!("expected a handoff, got {other:?}"),

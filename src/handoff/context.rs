@@ -2,13 +2,13 @@
 //! pairs (in PRODUCT.md's order) for `<Parameter>`s and redirect queries, and
 //! the TaskRouter attributes Flex shows, kept within Flex's budget.
 
-use crate::flow::Context;
+use crate::flow::HandoffContext;
 
 /// Flex shows task attributes up to this size.
 pub const MAX_TASK_ATTRIBUTES: usize = 1024;
 
 /// The context as name/value pairs, in the order PRODUCT.md lists them.
-pub fn pairs(c: &Context) -> Vec<(&'static str, String)> {
+pub fn pairs(c: &HandoffContext) -> Vec<(&'static str, String)> {
     vec![
         ("customer_id", c.customer_id.clone().unwrap_or_default()),
         ("customer_name", c.customer_name.clone().unwrap_or_default()),
@@ -23,7 +23,7 @@ pub fn pairs(c: &Context) -> Vec<(&'static str, String)> {
 
 /// The TaskRouter attributes: the context and the agent's screen pop link,
 /// kept under Flex's limit by shortening the name (never by dropping the status).
-pub fn task_attributes(context: &Context, screen_pop_url: &str) -> String {
+pub fn task_attributes(context: &HandoffContext, screen_pop_url: &str) -> String {
     let build = |name: &str| {
         let mut map = serde_json::Map::new();
         for (k, v) in pairs(context) {
@@ -58,7 +58,7 @@ mod tests {
 
     #[test]
     fn task_attributes_fit_flex_and_keep_the_status() {
-        let c = Context { customer_name: Some("\u{1F600}\"<&".repeat(400)), ..Context::example() };
+        let c = HandoffContext { customer_name: Some("\u{1F600}\"<&".repeat(400)), ..HandoffContext::example() };
         let pop = "https://vouch.example.com/agent/calls/CA0123?exp=1&sig=abc";
         let json = task_attributes(&c, pop);
         assert!(json.len() <= MAX_TASK_ATTRIBUTES, "{}", json.len());

@@ -9,7 +9,7 @@ pub mod token;
 pub mod whisper;
 
 use crate::config::{DialTo, Handoff};
-use crate::flow::Context;
+use crate::flow::HandoffContext;
 use crate::keyring::links::ScreenPopLinks;
 use crate::paths::{self, Urls};
 use crate::twilio::twiml::{Dial, DialNoun, Task, Verb};
@@ -35,7 +35,7 @@ impl Links<'_> {
 }
 
 /// The verb that hands the call on over `handoff`, from line `line`.
-pub fn verb(line: &str, handoff: &Handoff, context: &Context, links: &Links<'_>) -> Verb {
+pub fn verb(line: &str, handoff: &Handoff, context: &HandoffContext, links: &Links<'_>) -> Verb {
     let urls = links.urls;
     match handoff {
         Handoff::Redirect { url } => redirect(url, context, links),
@@ -73,7 +73,7 @@ pub fn verb(line: &str, handoff: &Handoff, context: &Context, links: &Links<'_>)
 }
 
 /// The redirect URL with the context names and a signed `token` appended.
-fn redirect(url: &str, context: &Context, links: &Links<'_>) -> Verb {
+fn redirect(url: &str, context: &HandoffContext, links: &Links<'_>) -> Verb {
     let resolved = links.urls.resolve(url);
     let Ok(mut target) = url::Url::parse(&resolved) else {
         // Checked at configuration time; never reached.

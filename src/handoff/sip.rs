@@ -3,7 +3,7 @@
 //! 255 characters). The status always fits; the name is cut first, then the
 //! least needed headers are left out.
 
-use crate::flow::Context;
+use crate::flow::HandoffContext;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// Twilio refuses SIP URIs of 255 characters or more.
@@ -20,7 +20,7 @@ fn enc(v: &str) -> String {
 }
 
 /// `sip:agent@pbx.example.com?x-idv-status=verified&x-customer-id=…`.
-pub fn uri(base: &str, context: &Context) -> String {
+pub fn uri(base: &str, context: &HandoffContext) -> String {
     // Most needed first: later ones are dropped when the URI would be too long.
     let mut headers: Vec<(&str, String)> = vec![("x-idv-status", context.idv_status.as_str().to_string())];
     if let Some(id) = context.customer_id.as_deref().filter(|v| !v.is_empty()) {
@@ -72,8 +72,8 @@ pub fn uri(base: &str, context: &Context) -> String {
 mod tests {
     use super::*;
 
-    fn ctx(name: &str, id: &str) -> Context {
-        Context { customer_id: Some(id.into()), customer_name: Some(name.into()), ..Context::example() }
+    fn ctx(name: &str, id: &str) -> HandoffContext {
+        HandoffContext { customer_id: Some(id.into()), customer_name: Some(name.into()), ..HandoffContext::example() }
     }
 
     #[test]

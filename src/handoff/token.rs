@@ -3,7 +3,7 @@
 //! without trusting the caller. `aud` is the service line, `sub` the
 //! CallSid, and it expires minutes after the redirect.
 
-use crate::flow::Context;
+use crate::flow::HandoffContext;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -53,7 +53,7 @@ impl HandoffTokens {
 
     /// A token for `context` on call `call_sid`, valid from `now` for the TTL.
     /// `None` only if signing fails, which HS256 over these claims cannot.
-    pub fn issue(&self, context: &Context, call_sid: &str, now: u64) -> Option<String> {
+    pub fn issue(&self, context: &HandoffContext, call_sid: &str, now: u64) -> Option<String> {
         let claims = HandoffClaims {
             customer_id: context.customer_id.clone().unwrap_or_default(),
             customer_name: context.customer_name.clone().unwrap_or_default(),
@@ -94,8 +94,8 @@ mod tests {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
     }
 
-    fn ada() -> Context {
-        Context::example()
+    fn ada() -> HandoffContext {
+        HandoffContext::example()
     }
 
     #[test]

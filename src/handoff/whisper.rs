@@ -2,7 +2,7 @@
 //! of a `<Dial>` noun): the caller's status, name and the last digits of
 //! their identifier, spoken digit by digit. Pure, so the wording is tested.
 
-use crate::flow::{Context, IdvStatus};
+use crate::flow::{HandoffContext, IdvStatus};
 
 /// Longer names are cut: a whisper keeps the caller waiting.
 const MAX_NAME_CHARS: usize = 80;
@@ -10,7 +10,7 @@ const MAX_NAME_CHARS: usize = 80;
 const TAIL_CHARS: usize = 4;
 
 /// "Verified caller, Ada Lovelace, account number ending 5 6 7 8."
-pub fn text(context: &Context, identifier_name: &str) -> String {
+pub fn text(context: &HandoffContext, identifier_name: &str) -> String {
     let mut parts: Vec<String> = Vec::new();
     parts.push(
         match context.idv_status {
@@ -51,8 +51,8 @@ mod tests {
     use super::*;
     use crate::flow::IdvMethod;
 
-    fn ctx(status: IdvStatus, id: Option<&str>, name: Option<&str>, opted_out: bool) -> Context {
-        Context {
+    fn ctx(status: IdvStatus, id: Option<&str>, name: Option<&str>, opted_out: bool) -> HandoffContext {
+        HandoffContext {
             customer_id: id.map(str::to_string),
             customer_name: name.map(str::to_string),
             idv_status: status,

@@ -3,6 +3,7 @@
 //! What happens past the handoff (hold, the agent's leg) is in [`super::legs`].
 
 use super::twiml::{self, Node, TwimlError};
+use crate::paths::Urls;
 use crate::twilio::form::Params;
 use crate::twilio::signature;
 use rand::Rng;
@@ -294,10 +295,7 @@ impl Phone {
     pub async fn place(&self, spec: &CallSpec, keypad: &mut dyn Keypad) -> Result<Transcript, SimError> {
         let call_sid = spec.call_sid.clone().unwrap_or_else(new_call_sid);
         let base_params = Self::call_params(spec, &call_sid);
-        let mut url = match &spec.line {
-            Some(line) => format!("{}/voice/{line}", self.public),
-            None => format!("{}/voice", self.public),
-        };
+        let mut url = Urls::new(&self.public).voice(spec.line.as_deref());
         let mut extra: Vec<(String, String)> = Vec::new();
         let mut t = Transcript {
             call_sid: call_sid.clone(),

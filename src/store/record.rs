@@ -1,7 +1,7 @@
 //! A call's record: what the admin API and the agent pages show, and what
 //! the database keeps. Nothing the caller keyed is ever part of it.
 
-use crate::flow::{Context, Customer, IdvMethod, IdvStatus};
+use crate::flow::{Customer, HandoffContext, IdvMethod, IdvStatus};
 use serde::Serialize;
 
 /// How a call left (or has not yet left) the IVR.
@@ -29,7 +29,7 @@ pub enum RecordChange {
         identified: Option<(Customer, IdvMethod)>,
     },
     /// Handed on with `context`.
-    HandedOff { context: Context, outcome: RecordOutcome, identify_attempts: u8, verify_attempts: u8 },
+    HandedOff { context: HandoffContext, outcome: RecordOutcome, identify_attempts: u8, verify_attempts: u8 },
 }
 
 /// Twilio's final call statuses: the call is over.
@@ -114,8 +114,8 @@ impl CallRecord {
     }
 
     /// The context the call was handed on with (or has reached so far).
-    pub fn context(&self) -> Context {
-        Context {
+    pub fn context(&self) -> HandoffContext {
+        HandoffContext {
             customer_id: self.customer_id.clone(),
             customer_name: self.customer_name.clone(),
             idv_status: self.idv_status,
@@ -246,7 +246,7 @@ mod tests {
         );
         assert_eq!((r.identified_at, r.handed_off_at, r.outcome), (Some(110), None, RecordOutcome::InProgress));
         let handed = RecordChange::HandedOff {
-            context: Context::example(),
+            context: HandoffContext::example(),
             outcome: RecordOutcome::SelfService,
             identify_attempts: 1,
             verify_attempts: 3,

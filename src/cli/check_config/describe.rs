@@ -4,6 +4,7 @@
 
 use crate::config::{Config, DialTo, Handoff, KeySource, Line};
 use crate::flow::EntryRules;
+use crate::paths::Urls;
 use std::fmt::Write as _;
 
 /// Describes a checked configuration: one line per service line (the default
@@ -42,7 +43,13 @@ pub fn describe(config: &Config) -> String {
 
     let public = redacted(&config.server.public_url);
     let public = public.trim_end_matches('/');
-    let _ = writeln!(out, "public URL: {public} (Twilio Voice URL: {public}/voice or {public}/voice/<line>)");
+    let urls = Urls::new(public);
+    let _ = writeln!(
+        out,
+        "public URL: {public} (Twilio Voice URL: {} or {})",
+        urls.voice(None),
+        urls.voice(Some("<line>"))
+    );
     let _ = writeln!(out, "port: {}", config.server.port);
 
     let s = &config.secrets;

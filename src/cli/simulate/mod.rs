@@ -9,6 +9,7 @@ mod report;
 
 use crate::cli::endpoint::{Endpoint, EndpointOpts};
 use crate::config::{Config, ProcessEnv};
+use crate::paths::Urls;
 use crate::sim::call::new_call_sid;
 use crate::sim::{CallSpec, Phone, Scripted, SimError};
 use crate::twilio::params::CallSid;
@@ -72,10 +73,7 @@ pub async fn run(opts: SimulateOpts) -> anyhow::Result<()> {
         call_sid: Some(call_sid.clone()),
         ..CallSpec::default()
     };
-    let voice_url = match &spec.line {
-        Some(line) => format!("{}/voice/{line}", endpoint.public),
-        None => format!("{}/voice", endpoint.public),
-    };
+    let voice_url = Urls::new(&endpoint.public).voice(spec.line.as_deref());
     outln!("📞 calling {voice_url} from {} to {} (CallSid {call_sid})", spec.from, spec.to);
     if endpoint.target != endpoint.public {
         outln!("   requests go to {}, signed for {}", endpoint.target, endpoint.public);

@@ -1,10 +1,10 @@
 use super::*;
-use crate::flow::{Context, IdvMethod, IdvStatus};
+use crate::flow::{HandoffContext, IdvMethod, IdvStatus};
 use crate::store::RecordChange;
 
 fn record(status: IdvStatus, method: IdvMethod, outcome: RecordOutcome) -> CallRecord {
     let mut r = CallRecord::new("CA0123456789abcdef0123456789abcdef", "support", "+1********01".into(), 1_795_630_000);
-    let context = Context {
+    let context = HandoffContext {
         customer_id: Some("12345678".into()),
         customer_name: Some("Ada Lovelace".into()),
         idv_status: status,
