@@ -14,6 +14,7 @@ mod helpers;
 mod hostile;
 mod logins;
 mod privacy;
+mod routes;
 mod screen_pop;
 mod security;
 mod store;
