@@ -253,3 +253,5 @@ fn secrets_can_come_from_files() {
         Config::from_toml(MINIMAL, &env(&[("VOUCH_STATE_SECRET_FILE", "/nonexistent/secret")])).expect_err("missing");
     assert_eq!(e.key, "VOUCH_STATE_SECRET_FILE");
 }
+
+mod bounds;
