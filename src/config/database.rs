@@ -2,7 +2,9 @@
 //! SQLite file by default, PostgreSQL for `postgres://…`, or nowhere but
 //! memory for `memory:`. Checked here for its form; opened at start-up.
 
-use super::{ConfigError, Env, Secret};
+use super::env::Env;
+use super::error::ConfigError;
+use super::secrets::Secret;
 
 /// The default store: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://vouch.db";

@@ -2,9 +2,9 @@
 //! variant Twilio offers a contact center, with its limits enforced at
 //! start-up so a bad value never reaches a live call.
 
+use super::error::ConfigError;
 use super::file::HandoffFile;
-use super::line::http_url;
-use super::ConfigError;
+use super::urls::http_url;
 use crate::flow::E164;
 
 /// Where a finished flow sends the call.

@@ -1,9 +1,10 @@
 //! One service line, resolved: the flow's rules, every prompt, and where
 //! calls go when the flow ends.
 
+use super::error::ConfigError;
 use super::file::{CallerIdFile, LineFile, PromptFile};
 use super::handoff::{self, Handoff};
-use super::ConfigError;
+use super::urls::http_url;
 use crate::flow::{CallerIdUse, EntryRules, LineRules, Prompt, E164};
 use std::collections::HashMap;
 
@@ -270,12 +271,4 @@ fn resolve_prompt(
         Some(PromptFile::Say { say: t, voice: v, language: l }) => say(t, v, l),
         Some(PromptFile::Play { play }) => Ok(Some(Speech::Play { url: http_url(key, &play)?.to_string() })),
     }
-}
-
-pub(super) fn http_url(key: &str, raw: &str) -> Result<url::Url, ConfigError> {
-    let url = url::Url::parse(raw).map_err(|e| ConfigError::new(key, format!("{raw:?} is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(ConfigError::new(key, format!("{raw:?} must be http:// or https://")));
-    }
-    Ok(url)
 }

@@ -3,38 +3,31 @@
 //! start-up with an error naming its key.
 
 mod database;
+mod env;
+mod error;
 mod file;
 mod handoff;
 mod line;
 mod secrets;
+mod urls;
 mod users;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 pub use database::{Database, DatabaseUrl, DEFAULT_DATABASE_URL};
+pub use env::{Env, ProcessEnv};
+pub use error::ConfigError;
 pub use file::FileConfig;
 pub use handoff::{DialTo, Handoff, MAX_SIP_BASE_CHARS};
 pub use line::{Line, Speech};
 pub use secrets::{KeySource, Secret, Secrets};
 pub use users::{ApiToken, Role, User, Users, DEMO_USER};
 
+use urls::parse_base_url;
+
 /// The embedded demo configuration, used when no `--config` is given.
 pub const DEMO_CONFIG: &str = include_str!("../../demo/vouch.toml");
-
-/// A configuration problem, naming the key it is about.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("configuration error at `{key}`: {message}")]
-pub struct ConfigError {
-    pub key: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { key: key.into(), message: message.into() }
-    }
-}
 
 /// Everything Vouch runs with, checked.
 #[derive(Debug, Clone)]
@@ -139,40 +132,6 @@ impl Secrets {
     /// The admin token is the published demo one (no `VOUCH_ADMIN_TOKEN` in demo mode).
     pub fn admin_token_is_demo(&self) -> bool {
         self.admin_token.as_ref().is_some_and(|t| t.expose() == secrets::DEMO_ADMIN_TOKEN)
-    }
-}
-
-/// Where environment values come from (the process, or a map in tests).
-pub trait Env {
-    fn var(&self, name: &str) -> Option<String>;
-
-    /// A secret: `NAME` itself, or the contents of the file `NAME_FILE`
-    /// names (Docker and Kubernetes secrets are mounted as files).
-    fn secret(&self, name: &str) -> Result<Option<String>, ConfigError> {
-        if let Some(v) = self.var(name) {
-            return Ok(Some(v));
-        }
-        let file_key = format!("{name}_FILE");
-        let Some(path) = self.var(&file_key) else { return Ok(None) };
-        let text = std::fs::read_to_string(path.trim())
-            .map_err(|e| ConfigError::new(file_key.as_str(), format!("cannot read {path:?}: {e}")))?;
-        let value = text.trim_end_matches(['\n', '\r']).to_string();
-        Ok((!value.trim().is_empty()).then_some(value))
-    }
-}
-
-/// The process environment.
-pub struct ProcessEnv;
-
-impl Env for ProcessEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-    }
-}
-
-impl Env for HashMap<String, String> {
-    fn var(&self, name: &str) -> Option<String> {
-        self.get(name).cloned().filter(|v| !v.trim().is_empty())
     }
 }
 
@@ -326,19 +285,6 @@ fn resolve_lines(files: BTreeMap<String, file::LineFile>, default: Option<String
         None => return Err(ConfigError::new("default_line", "required when there are several lines")),
     };
     Ok(Lines { by_name, by_number, default })
-}
-
-/// An absolute http(s) base URL, kept without a trailing slash.
-fn parse_base_url(raw: &str, key: &str) -> Result<url::Url, ConfigError> {
-    let trimmed = raw.trim().trim_end_matches('/');
-    let url = url::Url::parse(trimmed).map_err(|e| ConfigError::new(key, format!("{raw:?} is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ConfigError::new(key, format!("{raw:?} must be an http:// or https:// URL")));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(ConfigError::new(key, "must not have a query or fragment"));
-    }
-    Ok(url)
 }
 
 fn secs(v: Option<u64>, default: u64, key: &str, min: u64, max: u64) -> Result<Duration, ConfigError> {

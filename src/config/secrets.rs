@@ -1,8 +1,9 @@
 //! Secrets, from the environment only: never from the TOML file that is
 //! committed with the app. With none set, Vouch runs in a labelled demo mode.
 
+use super::env::Env;
+use super::error::ConfigError;
 use super::users::Users;
-use super::{ConfigError, Env};
 use rand::RngCore;
 
 /// A secret value that does not print itself.
