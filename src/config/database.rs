@@ -4,6 +4,7 @@
 
 use super::env::Env;
 use super::error::ConfigError;
+use super::file::DatabaseFile;
 use super::secrets::Secret;
 
 /// The default store: a SQLite file in the working directory.
@@ -95,7 +96,7 @@ pub fn redact(raw: &str) -> String {
     }
 }
 
-pub(super) fn resolve(file: &super::file::DatabaseFile, env: &dyn Env) -> Result<Database, ConfigError> {
+pub(super) fn resolve(file: &DatabaseFile, env: &dyn Env) -> Result<Database, ConfigError> {
     let url = match env.var("DATABASE_URL") {
         Some(u) => DatabaseUrl::parse(&u, "DATABASE_URL")?,
         None => match &file.url {
@@ -103,10 +104,7 @@ pub(super) fn resolve(file: &super::file::DatabaseFile, env: &dyn Env) -> Result
             None => DatabaseUrl::parse(DEFAULT_DATABASE_URL, "database.url")?,
         },
     };
-    let buffer_capacity = file.buffer_capacity.unwrap_or(10_000);
-    if !(1..=1_000_000).contains(&buffer_capacity) {
-        return Err(ConfigError::new("database.buffer_capacity", format!("{buffer_capacity} is outside 1..=1000000")));
-    }
+    let buffer_capacity = DatabaseFile::BUFFER_CAPACITY.read(file.buffer_capacity)?;
     Ok(Database { url, buffer_capacity })
 }
 

@@ -13,4 +13,10 @@ impl ConfigError {
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
         Self { key: key.into(), message: message.into() }
     }
+
+    /// The same error with its key placed under `table`: a line's settings
+    /// are declared once for every line, so their keys are relative.
+    pub(super) fn under(self, table: &str) -> Self {
+        Self { key: format!("{table}.{}", self.key), ..self }
+    }
 }

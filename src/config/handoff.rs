@@ -127,9 +127,7 @@ pub fn resolve(key: &str, h: HandoffFile) -> Result<Handoff, ConfigError> {
             check_caller_id(key, c, matches!(to, DialTo::Sip(_)))?;
         }
         if let Some(t) = timeout_secs {
-            if !(5..=600).contains(&t) {
-                return Err(err(key, "timeout_secs", format!("{t} is outside Twilio's 5..=600 seconds")));
-            }
+            HandoffFile::TIMEOUT_SECS.check(t).map_err(|e| e.under(key))?;
         }
         Ok(Handoff::Dial {
             to,

@@ -2,7 +2,7 @@
 //! calls go when the flow ends.
 
 use super::error::ConfigError;
-use super::file::{CallerIdFile, LineFile, PromptFile};
+use super::file::{CallerIdFile, IdentifierFile, LineFile, PromptFile, VerificationFile};
 use super::handoff::{self, Handoff};
 use super::urls::http_url;
 use crate::flow::{CallerIdUse, EntryRules, LineRules, Prompt, E164};
@@ -83,10 +83,8 @@ impl Line {
                 ));
             }
         }
-        let retries = f.retries.unwrap_or(3);
-        if retries > 10 {
-            return Err(ConfigError::new(key("retries"), "at most 10"));
-        }
+        let at = format!("lines.{name}");
+        let retries = LineFile::RETRIES.read(f.retries).map_err(|e| e.under(&at))?;
         let opt_out_key = match f.opt_out_key.as_deref().unwrap_or("*") {
             "" => None,
             k if k.len() == 1 && (k == "*" || k.as_bytes()[0].is_ascii_digit()) => k.chars().next(),
@@ -97,27 +95,20 @@ impl Line {
                 ))
             }
         };
-        let gather_timeout_secs = f.gather_timeout_secs.unwrap_or(6);
-        if !(1..=60).contains(&gather_timeout_secs) {
-            return Err(ConfigError::new(key("gather_timeout_secs"), "must be 1..=60"));
-        }
+        let gather_timeout_secs =
+            LineFile::GATHER_TIMEOUT_SECS.read(f.gather_timeout_secs).map_err(|e| e.under(&at))?;
 
         let identifier_name = f.identifier.name.clone().unwrap_or_else(|| "account number".into());
-        let min = f.identifier.min_digits.unwrap_or(8);
-        let max = f.identifier.max_digits.unwrap_or(min.max(8));
-        if min == 0 || max > 32 || min > max {
-            return Err(ConfigError::new(
-                key("identifier"),
-                format!("digit bounds {min}..={max} need 1 <= min_digits <= max_digits <= 32"),
-            ));
+        let digits = IdentifierFile::DIGITS;
+        let min = f.identifier.min_digits.unwrap_or(digits.default);
+        let max = f.identifier.max_digits.unwrap_or(min.max(digits.default));
+        if !(digits.min <= min && min <= max && max <= digits.max) {
+            return Err(digits.refuse(format!("{min}..={max}")).under(&at));
         }
         let identifier = EntryRules { min_digits: min, max_digits: max, opt_out_key };
 
         let required = f.verification.required.unwrap_or(true);
-        let length = f.verification.length.unwrap_or(4);
-        if !(1..=16).contains(&length) {
-            return Err(ConfigError::new(key("verification.length"), "must be 1..=16 digits"));
-        }
+        let length = VerificationFile::LENGTH.read(f.verification.length).map_err(|e| e.under(&at))?;
         let factor = f.verification.factor.clone().unwrap_or_else(|| "pin".into());
         if factor.is_empty() || factor.len() > 32 || !factor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(ConfigError::new(key("verification.factor"), "1–32 of a-z, 0-9 and _"));

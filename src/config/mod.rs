@@ -2,6 +2,7 @@
 //! overrides, checked once at start-up into typed values. A bad value stops
 //! start-up with an error naming its key.
 
+mod bound;
 mod database;
 mod env;
 mod error;
@@ -24,6 +25,7 @@ pub use line::{Line, Speech};
 pub use secrets::{KeySource, Secret, Secrets};
 pub use users::{ApiToken, Role, User, Users, DEMO_USER};
 
+use file::{CrmFile, SecurityFile, ServerFile};
 use urls::parse_base_url;
 
 /// The embedded demo configuration, used when no `--config` is given.
@@ -164,7 +166,7 @@ impl Config {
             Some(p) => {
                 p.trim().parse::<u16>().map_err(|_| ConfigError::new("PORT", format!("{p:?} is not a port number")))?
             }
-            None => file.server.port.unwrap_or(8080),
+            None => file.server.port.unwrap_or(ServerFile::DEFAULT_PORT),
         };
         let (public_url, public_key) = match env.var("VOUCH_PUBLIC_URL") {
             Some(u) => (u, "VOUCH_PUBLIC_URL"),
@@ -176,39 +178,28 @@ impl Config {
         let server = Server {
             port,
             public_url: parse_base_url(&public_url, public_key)?,
-            state_ttl: secs(file.server.state_ttl_secs, 1800, "server.state_ttl_secs", 60, 86_400)?,
-            webhook_deadline: millis(
-                file.server.webhook_deadline_ms,
-                10_000,
-                "server.webhook_deadline_ms",
-                1_000,
-                14_000,
-            )?,
-            call_record_ttl: secs(
-                file.server.call_record_ttl_secs,
-                3_600,
-                "server.call_record_ttl_secs",
-                60,
-                30 * 86_400,
-            )?,
-            // Fly.io's kill_timeout tops out at 300 s; 0 would drop calls mid-sentence.
-            shutdown_timeout: secs(file.server.shutdown_timeout_secs, 10, "server.shutdown_timeout_secs", 1, 300)?,
+            state_ttl: Duration::from_secs(ServerFile::STATE_TTL_SECS.read(file.server.state_ttl_secs)?),
+            webhook_deadline: Duration::from_millis(
+                ServerFile::WEBHOOK_DEADLINE_MS.read(file.server.webhook_deadline_ms)?,
+            ),
+            call_record_ttl: Duration::from_secs(
+                ServerFile::CALL_RECORD_TTL_SECS.read(file.server.call_record_ttl_secs)?,
+            ),
+            shutdown_timeout: Duration::from_secs(
+                ServerFile::SHUTDOWN_TIMEOUT_SECS.read(file.server.shutdown_timeout_secs)?,
+            ),
             record_dir: None,
-            handoff_token_ttl: secs(
-                file.server.handoff_token_ttl_secs,
-                300,
-                "server.handoff_token_ttl_secs",
-                10,
-                3_600,
-            )?,
+            handoff_token_ttl: Duration::from_secs(
+                ServerFile::HANDOFF_TOKEN_TTL_SECS.read(file.server.handoff_token_ttl_secs)?,
+            ),
         };
 
         let crm_url = match env.var("VOUCH_CRM_URL") {
             Some(u) => Some(parse_base_url(&u, "VOUCH_CRM_URL")?),
             None => file.crm.url.as_deref().map(|u| parse_base_url(u, "crm.url")).transpose()?,
         };
-        let timeout = millis(file.crm.timeout_ms, 2_000, "crm.timeout_ms", 100, 10_000)?;
-        let connect_timeout = millis(file.crm.connect_timeout_ms, 500, "crm.connect_timeout_ms", 50, 10_000)?;
+        let timeout = Duration::from_millis(CrmFile::TIMEOUT_MS.read(file.crm.timeout_ms)?);
+        let connect_timeout = Duration::from_millis(CrmFile::CONNECT_TIMEOUT_MS.read(file.crm.connect_timeout_ms)?);
         if timeout >= server.webhook_deadline {
             return Err(ConfigError::new("crm.timeout_ms", "must be shorter than server.webhook_deadline_ms"));
         }
@@ -222,39 +213,25 @@ impl Config {
             token: env.secret("VOUCH_CRM_TOKEN")?.map(Secret::new),
             connect_timeout,
             timeout,
-            cache_ttl: secs(file.crm.cache_ttl_secs, 300, "crm.cache_ttl_secs", 0, 86_400)?,
-            negative_cache_ttl: secs(file.crm.negative_cache_ttl_secs, 30, "crm.negative_cache_ttl_secs", 0, 86_400)?,
-            cache_capacity: file.crm.cache_capacity.unwrap_or(100_000),
-            max_in_flight: match file.crm.max_in_flight.unwrap_or(64) {
-                n @ 1..=10_000 => n,
-                n => return Err(ConfigError::new("crm.max_in_flight", format!("{n} is outside 1..=10000"))),
-            },
+            cache_ttl: Duration::from_secs(CrmFile::CACHE_TTL_SECS.read(file.crm.cache_ttl_secs)?),
+            negative_cache_ttl: Duration::from_secs(
+                CrmFile::NEGATIVE_CACHE_TTL_SECS.read(file.crm.negative_cache_ttl_secs)?,
+            ),
+            cache_capacity: file.crm.cache_capacity.unwrap_or(CrmFile::DEFAULT_CACHE_CAPACITY),
+            max_in_flight: CrmFile::MAX_IN_FLIGHT.read(file.crm.max_in_flight)?,
         };
 
         let database = database::resolve(&file.database, env)?;
         let lines = resolve_lines(file.lines, file.default_line)?;
         let secrets = Secrets::from_env(env, lines.external_redirect().as_deref())?;
         let sec = &file.security;
-        let count = |v: Option<u64>, default: u64, key: &str, max: u64| match v.unwrap_or(default) {
-            n @ 1.. if n <= max => Ok(n),
-            n => Err(ConfigError::new(key, format!("{n} is outside 1..={max}"))),
-        };
         let security = Security {
-            lockout_failures: count(sec.lockout_failures, 5, "security.lockout_failures", 1_000)?,
-            lockout_window: secs(sec.lockout_window_secs, 86_400, "security.lockout_window_secs", 60, 30 * 86_400)?,
-            enumeration_unknown_ids: count(
-                sec.enumeration_unknown_ids,
-                10,
-                "security.enumeration_unknown_ids",
-                10_000,
-            )?,
-            enumeration_window: secs(
-                sec.enumeration_window_secs,
-                3_600,
-                "security.enumeration_window_secs",
-                60,
-                30 * 86_400,
-            )?,
+            lockout_failures: SecurityFile::LOCKOUT_FAILURES.read(sec.lockout_failures)?,
+            lockout_window: Duration::from_secs(SecurityFile::LOCKOUT_WINDOW_SECS.read(sec.lockout_window_secs)?),
+            enumeration_unknown_ids: SecurityFile::ENUMERATION_UNKNOWN_IDS.read(sec.enumeration_unknown_ids)?,
+            enumeration_window: Duration::from_secs(
+                SecurityFile::ENUMERATION_WINDOW_SECS.read(sec.enumeration_window_secs)?,
+            ),
         };
         Ok(Self { server, crm, database, secrets, lines, security })
     }
@@ -285,22 +262,6 @@ fn resolve_lines(files: BTreeMap<String, file::LineFile>, default: Option<String
         None => return Err(ConfigError::new("default_line", "required when there are several lines")),
     };
     Ok(Lines { by_name, by_number, default })
-}
-
-fn secs(v: Option<u64>, default: u64, key: &str, min: u64, max: u64) -> Result<Duration, ConfigError> {
-    let v = v.unwrap_or(default);
-    if !(min..=max).contains(&v) {
-        return Err(ConfigError::new(key, format!("{v} is outside {min}..={max} seconds")));
-    }
-    Ok(Duration::from_secs(v))
-}
-
-fn millis(v: Option<u64>, default: u64, key: &str, min: u64, max: u64) -> Result<Duration, ConfigError> {
-    let v = v.unwrap_or(default);
-    if !(min..=max).contains(&v) {
-        return Err(ConfigError::new(key, format!("{v} is outside {min}..={max} ms")));
-    }
-    Ok(Duration::from_millis(v))
 }
 
 #[cfg(test)]
