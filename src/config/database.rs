@@ -96,16 +96,15 @@ pub fn redact(raw: &str) -> String {
     }
 }
 
-pub(super) fn resolve(file: &DatabaseFile, env: &dyn Env) -> Result<Database, ConfigError> {
-    let url = match env.var("DATABASE_URL") {
-        Some(u) => DatabaseUrl::parse(&u, "DATABASE_URL")?,
-        None => match &file.url {
-            Some(u) => DatabaseUrl::parse(u, "database.url")?,
-            None => DatabaseUrl::parse(DEFAULT_DATABASE_URL, "database.url")?,
-        },
-    };
-    let buffer_capacity = DatabaseFile::BUFFER_CAPACITY.read(file.buffer_capacity)?;
-    Ok(Database { url, buffer_capacity })
+impl Database {
+    /// `DATABASE_URL` overrides the file.
+    pub(super) fn resolve(file: &DatabaseFile, env: &dyn Env) -> Result<Self, ConfigError> {
+        let url = match env.var("DATABASE_URL") {
+            Some(u) => DatabaseUrl::parse(&u, "DATABASE_URL")?,
+            None => DatabaseUrl::parse(file.url.as_deref().unwrap_or(DEFAULT_DATABASE_URL), "database.url")?,
+        };
+        Ok(Self { url, buffer_capacity: DatabaseFile::BUFFER_CAPACITY.read(file.buffer_capacity)? })
+    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,11 @@ pub struct Secrets {
 }
 
 impl Secrets {
+    /// The admin token is the published demo one (no `VOUCH_ADMIN_TOKEN` in demo mode).
+    pub fn admin_token_is_demo(&self) -> bool {
+        self.admin_token.as_ref().is_some_and(|t| t.expose() == DEMO_ADMIN_TOKEN)
+    }
+
     /// `external_redirect`: the key of a handoff that redirects outside
     /// Vouch, if any; such an app checks tokens, so they need a real key.
     pub fn from_env(env: &dyn Env, external_redirect: Option<&str>) -> Result<Self, ConfigError> {
