@@ -6,7 +6,7 @@
 
 mod line;
 
-pub use line::{CallerIdFile, HandoffFile, IdentifierFile, LineFile, PromptFile, VerificationFile};
+pub use line::{CallerIdFile, HandoffFile, IdentifierFile, LineFile, PromptFile, PromptsFile, VerificationFile};
 
 use super::bound::{Bound, OUTSIDE, OUTSIDE_MS, OUTSIDE_SECS};
 use serde::Deserialize;
