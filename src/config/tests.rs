@@ -257,3 +257,4 @@ fn secrets_can_come_from_files() {
 }
 
 mod bounds;
+mod refusals;

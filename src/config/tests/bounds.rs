@@ -1,161 +1,12 @@
-//! Numeric bounds at their edges: one past either end is refused naming the
-//! key, in the exact words operators have always seen (the README quotes
-//! some), and the edges themselves are accepted.
+//! Every numeric bound declared in `file/`, walked: its default lies
+//! within it, its edges are accepted, one past either is refused naming
+//! its key; and unset settings take their documented defaults.
 
 use super::*;
+use crate::config::bound::Bound;
 
-/// `body` under `[table]`, plus a line when the table is not a line's own.
-fn file(table: &str, body: &str) -> String {
-    let line = if table.starts_with("lines.") { "" } else { "[lines.main]\n" };
-    format!("[{table}]\n{body}\n{line}")
-}
-
+/// A dial handoff's table, before its timeout.
 const DIAL: &str = "type = \"dial_number\"\nnumber = \"+15551234567\"\n";
-
-#[test]
-fn one_past_either_edge_is_refused_in_the_words_operators_know() {
-    let dial = |t: u32| format!("{DIAL}timeout_secs = {t}");
-    for (table, body, want) in [
-        ("server", "state_ttl_secs = 59".into(), "`server.state_ttl_secs`: 59 is outside 60..=86400 seconds"),
-        ("server", "state_ttl_secs = 86401".into(), "`server.state_ttl_secs`: 86401 is outside 60..=86400 seconds"),
-        ("server", "webhook_deadline_ms = 999".into(), "`server.webhook_deadline_ms`: 999 is outside 1000..=14000 ms"),
-        (
-            "server",
-            "webhook_deadline_ms = 14001".into(),
-            "`server.webhook_deadline_ms`: 14001 is outside 1000..=14000 ms",
-        ),
-        (
-            "server",
-            "call_record_ttl_secs = 59".into(),
-            "`server.call_record_ttl_secs`: 59 is outside 60..=2592000 seconds",
-        ),
-        (
-            "server",
-            "call_record_ttl_secs = 2592001".into(),
-            "`server.call_record_ttl_secs`: 2592001 is outside 60..=2592000 seconds",
-        ),
-        ("server", "shutdown_timeout_secs = 0".into(), "`server.shutdown_timeout_secs`: 0 is outside 1..=300 seconds"),
-        (
-            "server",
-            "shutdown_timeout_secs = 301".into(),
-            "`server.shutdown_timeout_secs`: 301 is outside 1..=300 seconds",
-        ),
-        (
-            "server",
-            "handoff_token_ttl_secs = 9".into(),
-            "`server.handoff_token_ttl_secs`: 9 is outside 10..=3600 seconds",
-        ),
-        (
-            "server",
-            "handoff_token_ttl_secs = 3601".into(),
-            "`server.handoff_token_ttl_secs`: 3601 is outside 10..=3600 seconds",
-        ),
-        ("crm", "timeout_ms = 99".into(), "`crm.timeout_ms`: 99 is outside 100..=10000 ms"),
-        ("crm", "timeout_ms = 10001".into(), "`crm.timeout_ms`: 10001 is outside 100..=10000 ms"),
-        ("crm", "connect_timeout_ms = 49".into(), "`crm.connect_timeout_ms`: 49 is outside 50..=10000 ms"),
-        ("crm", "connect_timeout_ms = 10001".into(), "`crm.connect_timeout_ms`: 10001 is outside 50..=10000 ms"),
-        ("crm", "cache_ttl_secs = 86401".into(), "`crm.cache_ttl_secs`: 86401 is outside 0..=86400 seconds"),
-        (
-            "crm",
-            "negative_cache_ttl_secs = 86401".into(),
-            "`crm.negative_cache_ttl_secs`: 86401 is outside 0..=86400 seconds",
-        ),
-        ("crm", "max_in_flight = 0".into(), "`crm.max_in_flight`: 0 is outside 1..=10000"),
-        ("crm", "max_in_flight = 10001".into(), "`crm.max_in_flight`: 10001 is outside 1..=10000"),
-        ("security", "lockout_failures = 0".into(), "`security.lockout_failures`: 0 is outside 1..=1000"),
-        ("security", "lockout_failures = 1001".into(), "`security.lockout_failures`: 1001 is outside 1..=1000"),
-        (
-            "security",
-            "lockout_window_secs = 59".into(),
-            "`security.lockout_window_secs`: 59 is outside 60..=2592000 seconds",
-        ),
-        (
-            "security",
-            "lockout_window_secs = 2592001".into(),
-            "`security.lockout_window_secs`: 2592001 is outside 60..=2592000 seconds",
-        ),
-        (
-            "security",
-            "enumeration_unknown_ids = 0".into(),
-            "`security.enumeration_unknown_ids`: 0 is outside 1..=10000",
-        ),
-        (
-            "security",
-            "enumeration_unknown_ids = 10001".into(),
-            "`security.enumeration_unknown_ids`: 10001 is outside 1..=10000",
-        ),
-        (
-            "security",
-            "enumeration_window_secs = 59".into(),
-            "`security.enumeration_window_secs`: 59 is outside 60..=2592000 seconds",
-        ),
-        (
-            "security",
-            "enumeration_window_secs = 2592001".into(),
-            "`security.enumeration_window_secs`: 2592001 is outside 60..=2592000 seconds",
-        ),
-        ("database", "buffer_capacity = 0".into(), "`database.buffer_capacity`: 0 is outside 1..=1000000"),
-        ("database", "buffer_capacity = 1000001".into(), "`database.buffer_capacity`: 1000001 is outside 1..=1000000"),
-        ("lines.main", "retries = 11".into(), "`lines.main.retries`: at most 10"),
-        ("lines.main", "gather_timeout_secs = 0".into(), "`lines.main.gather_timeout_secs`: must be 1..=60"),
-        ("lines.main", "gather_timeout_secs = 61".into(), "`lines.main.gather_timeout_secs`: must be 1..=60"),
-        ("lines.main.verification", "length = 0".into(), "`lines.main.verification.length`: must be 1..=16 digits"),
-        ("lines.main.verification", "length = 17".into(), "`lines.main.verification.length`: must be 1..=16 digits"),
-        (
-            "lines.main.identifier",
-            "min_digits = 0".into(),
-            "`lines.main.identifier`: digit bounds 0..=8 need 1 <= min_digits <= max_digits <= 32",
-        ),
-        (
-            "lines.main.identifier",
-            "max_digits = 33".into(),
-            "`lines.main.identifier`: digit bounds 8..=33 need 1 <= min_digits <= max_digits <= 32",
-        ),
-        (
-            "lines.main.identifier",
-            "min_digits = 33".into(),
-            "`lines.main.identifier`: digit bounds 33..=33 need 1 <= min_digits <= max_digits <= 32",
-        ),
-        ("lines.main.agent", dial(4), "`lines.main.agent.timeout_secs`: 4 is outside Twilio's 5..=600 seconds"),
-        ("lines.main.agent", dial(601), "`lines.main.agent.timeout_secs`: 601 is outside Twilio's 5..=600 seconds"),
-    ] {
-        let toml = file(table, &body);
-        let got = Config::from_toml(&toml, &env(&[])).map(|_| ()).expect_err(&toml);
-        assert_eq!(got.to_string(), format!("configuration error at {want}"), "{toml}");
-    }
-}
-
-#[test]
-fn the_edges_themselves_are_accepted() {
-    let dial = |t: u32| format!("{DIAL}timeout_secs = {t}");
-    for (table, settings) in [
-        ("server", vec!["state_ttl_secs = 60", "call_record_ttl_secs = 60", "shutdown_timeout_secs = 1"]),
-        ("server", vec!["state_ttl_secs = 86400", "call_record_ttl_secs = 2592000", "shutdown_timeout_secs = 300"]),
-        ("server", vec!["handoff_token_ttl_secs = 10", "webhook_deadline_ms = 14000"]),
-        ("server", vec!["handoff_token_ttl_secs = 3600", "webhook_deadline_ms = 1000", "[crm]", "timeout_ms = 100"]),
-        (
-            "crm",
-            vec!["connect_timeout_ms = 50", "cache_ttl_secs = 0", "negative_cache_ttl_secs = 0", "max_in_flight = 1"],
-        ),
-        ("crm", vec!["timeout_ms = 9999", "connect_timeout_ms = 10000", "cache_ttl_secs = 86400"]),
-        ("crm", vec!["negative_cache_ttl_secs = 86400", "max_in_flight = 10000"]),
-        ("security", vec!["lockout_failures = 1", "lockout_window_secs = 60"]),
-        ("security", vec!["lockout_failures = 1000", "lockout_window_secs = 2592000"]),
-        ("security", vec!["enumeration_unknown_ids = 1", "enumeration_window_secs = 60"]),
-        ("security", vec!["enumeration_unknown_ids = 10000", "enumeration_window_secs = 2592000"]),
-        ("database", vec!["buffer_capacity = 1"]),
-        ("database", vec!["buffer_capacity = 1000000"]),
-        ("lines.main", vec!["retries = 0", "gather_timeout_secs = 1", "[lines.main.verification]", "length = 1"]),
-        ("lines.main", vec!["retries = 10", "gather_timeout_secs = 60", "[lines.main.verification]", "length = 16"]),
-        ("lines.main.identifier", vec!["min_digits = 1", "max_digits = 32"]),
-        ("lines.main.identifier", vec!["min_digits = 32"]),
-        ("lines.main.agent", vec![&dial(5)]),
-        ("lines.main.agent", vec![&dial(600)]),
-    ] {
-        let toml = file(table, &settings.join("\n"));
-        Config::from_toml(&toml, &env(&[])).unwrap_or_else(|e| panic!("{toml}: {e}"));
-    }
-}
 
 #[test]
 fn unset_values_take_their_documented_defaults() {
@@ -186,4 +37,109 @@ fn unset_values_take_their_documented_defaults() {
     let line = c.lines.get("main").expect("line");
     assert_eq!((line.rules.identifier.min_digits, line.rules.identifier.max_digits), (12, 12));
     assert!(matches!(line.agent, Handoff::Dial { timeout_secs: None, .. }));
+}
+
+/// `bound`, widened to `u64` so every bound fits in one list.
+fn wide<T: Copy>(bound: Bound<T>) -> Bound<u64>
+where
+    u64: TryFrom<T>,
+    <u64 as TryFrom<T>>::Error: std::fmt::Debug,
+{
+    let wide = |v: T| u64::try_from(v).expect("fits in u64");
+    Bound { key: bound.key, default: wide(bound.default), min: wide(bound.min), max: wide(bound.max), says: bound.says }
+}
+
+/// A file with just the setting (it must have a line).
+const LINE: &str = "[lines.main]\n";
+
+/// A bound, the key its errors name in full, and a file setting it to a
+/// value (with whatever its edges need to pass).
+type Walked = (Bound<u64>, &'static str, fn(i128) -> String);
+
+/// Every `Bound` declared in `file/`.
+fn every_bound() -> Vec<Walked> {
+    use crate::config::file::{
+        CrmFile, DatabaseFile, HandoffFile, IdentifierFile, LineFile, SecurityFile, ServerFile, VerificationFile,
+    };
+    vec![
+        (wide(ServerFile::STATE_TTL_SECS), "server.state_ttl_secs", |v| {
+            format!("[server]\nstate_ttl_secs = {v}\n{LINE}")
+        }),
+        (wide(ServerFile::WEBHOOK_DEADLINE_MS), "server.webhook_deadline_ms", |v| {
+            format!("[server]\nwebhook_deadline_ms = {v}\n[crm]\ntimeout_ms = 100\n{LINE}")
+        }),
+        (wide(ServerFile::CALL_RECORD_TTL_SECS), "server.call_record_ttl_secs", |v| {
+            format!("[server]\ncall_record_ttl_secs = {v}\n{LINE}")
+        }),
+        (wide(ServerFile::SHUTDOWN_TIMEOUT_SECS), "server.shutdown_timeout_secs", |v| {
+            format!("[server]\nshutdown_timeout_secs = {v}\n{LINE}")
+        }),
+        (wide(ServerFile::HANDOFF_TOKEN_TTL_SECS), "server.handoff_token_ttl_secs", |v| {
+            format!("[server]\nhandoff_token_ttl_secs = {v}\n{LINE}")
+        }),
+        (wide(CrmFile::CONNECT_TIMEOUT_MS), "crm.connect_timeout_ms", |v| {
+            format!("[crm]\nconnect_timeout_ms = {v}\n{LINE}")
+        }),
+        (wide(CrmFile::TIMEOUT_MS), "crm.timeout_ms", |v| {
+            format!("[crm]\ntimeout_ms = {v}\n[server]\nwebhook_deadline_ms = 14000\n{LINE}")
+        }),
+        (wide(CrmFile::CACHE_TTL_SECS), "crm.cache_ttl_secs", |v| format!("[crm]\ncache_ttl_secs = {v}\n{LINE}")),
+        (wide(CrmFile::NEGATIVE_CACHE_TTL_SECS), "crm.negative_cache_ttl_secs", |v| {
+            format!("[crm]\nnegative_cache_ttl_secs = {v}\n{LINE}")
+        }),
+        (wide(CrmFile::MAX_IN_FLIGHT), "crm.max_in_flight", |v| format!("[crm]\nmax_in_flight = {v}\n{LINE}")),
+        (wide(SecurityFile::LOCKOUT_FAILURES), "security.lockout_failures", |v| {
+            format!("[security]\nlockout_failures = {v}\n{LINE}")
+        }),
+        (wide(SecurityFile::LOCKOUT_WINDOW_SECS), "security.lockout_window_secs", |v| {
+            format!("[security]\nlockout_window_secs = {v}\n{LINE}")
+        }),
+        (wide(SecurityFile::ENUMERATION_UNKNOWN_IDS), "security.enumeration_unknown_ids", |v| {
+            format!("[security]\nenumeration_unknown_ids = {v}\n{LINE}")
+        }),
+        (wide(SecurityFile::ENUMERATION_WINDOW_SECS), "security.enumeration_window_secs", |v| {
+            format!("[security]\nenumeration_window_secs = {v}\n{LINE}")
+        }),
+        (wide(DatabaseFile::BUFFER_CAPACITY), "database.buffer_capacity", |v| {
+            format!("[database]\nbuffer_capacity = {v}\n{LINE}")
+        }),
+        (wide(LineFile::RETRIES), "lines.main.retries", |v| format!("{LINE}retries = {v}\n")),
+        (wide(LineFile::GATHER_TIMEOUT_SECS), "lines.main.gather_timeout_secs", |v| {
+            format!("{LINE}gather_timeout_secs = {v}\n")
+        }),
+        // Both digit counts at once: each edge is an edge for either.
+        (wide(IdentifierFile::DIGITS), "lines.main.identifier", |v| {
+            format!("[lines.main.identifier]\nmin_digits = {v}\nmax_digits = {v}\n")
+        }),
+        (wide(VerificationFile::LENGTH), "lines.main.verification.length", |v| {
+            format!("[lines.main.verification]\nlength = {v}\n")
+        }),
+        (wide(HandoffFile::TIMEOUT_SECS), "lines.main.agent.timeout_secs", |v| {
+            format!("[lines.main.agent]\n{DIAL}timeout_secs = {v}\n")
+        }),
+    ]
+}
+
+#[test]
+fn every_declared_bound_holds_its_default_and_refuses_one_past_either_edge() {
+    let declared: usize = [include_str!("../file/mod.rs"), include_str!("../file/line.rs")]
+        .map(|t| t.matches(": Bound<").count())
+        .iter()
+        .sum();
+    let every = every_bound();
+    assert_eq!(every.len(), declared, "a Bound declared in file/ is missing from every_bound()");
+    for (b, key, file) in every {
+        assert!(key.ends_with(b.key), "{key}: the bound names {}", b.key);
+        assert!(b.min <= b.default && b.default <= b.max, "{key}: the default is outside its bound");
+        for v in [b.min, b.default, b.max] {
+            let toml = file(v.into());
+            Config::from_toml(&toml, &env(&[])).unwrap_or_else(|e| panic!("{toml}: {e}"));
+        }
+        // One below a minimum of 0 is negative: then serde refuses it, still naming the key.
+        for v in [i128::from(b.min) - 1, i128::from(b.max) + 1] {
+            let toml = file(v);
+            let e = Config::from_toml(&toml, &env(&[])).map(|_| ()).expect_err(&toml);
+            assert!(e.key.starts_with(key), "{toml}: expected {key}, got {e}");
+        }
+    }
 }
