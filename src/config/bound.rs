@@ -1,5 +1,5 @@
 //! A numeric setting's default and allowed range, declared once beside the
-//! field it bounds (in [`super::file`]), and the one reader that applies it.
+//! field it bounds (in `file`), and the one reader that applies it.
 
 use super::error::ConfigError;
 use std::fmt::Display;
@@ -19,7 +19,9 @@ pub struct Bound<T> {
     pub key: &'static str,
     /// What an unset setting is.
     pub default: T,
+    /// The smallest value accepted (inclusive).
     pub min: T,
+    /// The largest value accepted (inclusive).
     pub max: T,
     /// The refusal, with `{value}`, `{min}` and `{max}` filled in. Each
     /// setting keeps its own words: operators (and the README) know them.

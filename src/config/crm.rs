@@ -8,6 +8,7 @@ use super::secrets::Secret;
 use super::urls::parse_base_url;
 use std::time::Duration;
 
+/// How Vouch reaches the CRM, checked.
 #[derive(Debug, Clone)]
 pub struct Crm {
     /// `None`: start the built-in demo CRM and use it.

@@ -5,11 +5,15 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration error at `{key}`: {message}")]
 pub struct ConfigError {
+    /// The key as written in the file (`lines.support.retries`), or the
+    /// environment variable (`PORT`).
     pub key: String,
+    /// What is wrong, and what would be right.
     pub message: String,
 }
 
 impl ConfigError {
+    /// An error about `key`.
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
         Self { key: key.into(), message: message.into() }
     }

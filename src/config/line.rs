@@ -10,6 +10,7 @@ use super::handoff::{self, Handoff};
 use super::prompts::{Prompts, Speech};
 use crate::flow::{CallerIdUse, LineRules, Prompt, E164};
 
+/// One service line, checked.
 #[derive(Debug, Clone)]
 pub struct Line {
     pub name: String,

@@ -7,6 +7,7 @@ use super::handoff::Handoff;
 use super::line::Line;
 use std::collections::{BTreeMap, HashMap};
 
+/// Every service line, and which number reaches which.
 #[derive(Debug, Clone)]
 pub struct Lines {
     by_name: BTreeMap<String, Line>,

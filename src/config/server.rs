@@ -7,6 +7,7 @@ use super::file::ServerFile;
 use super::urls::parse_base_url;
 use std::time::Duration;
 
+/// How Vouch serves, checked.
 #[derive(Debug, Clone)]
 pub struct Server {
     pub port: u16,

@@ -30,6 +30,7 @@ pub struct LineFile {
     pub opt_out: Option<HandoffFile>,
 }
 
+/// Each numeric setting's default and range, in the order of the fields.
 impl LineFile {
     pub const RETRIES: Bound<u8> = Bound { key: "retries", default: 3, min: 0, max: 10, says: "at most {max}" };
     pub const GATHER_TIMEOUT_SECS: Bound<u8> =
@@ -45,6 +46,7 @@ pub struct IdentifierFile {
     pub prompt: Option<PromptFile>,
 }
 
+/// The digit counts' default and range.
 impl IdentifierFile {
     /// Both `min_digits` and `max_digits`, checked together (the error names
     /// the table); an unset `max_digits` is the larger of `min_digits` and
@@ -70,6 +72,7 @@ pub struct VerificationFile {
     pub prompt: Option<PromptFile>,
 }
 
+/// The factor length's default and range.
 impl VerificationFile {
     pub const LENGTH: Bound<usize> =
         Bound { key: "verification.length", default: 4, min: 1, max: 16, says: "must be {min}..={max} digits" };
@@ -155,9 +158,11 @@ pub enum HandoffFile {
     },
 }
 
+/// A dial's ring time range.
 impl HandoffFile {
-    /// How long a dial rings. The default is Twilio's own: Vouch sends no
-    /// timeout unless one is set, so only [`Bound::check`] applies it.
+    /// How long a dial rings. The default is Twilio's own, for reference:
+    /// Vouch sends no timeout unless one is set, so a set value is checked
+    /// ([`Bound::check`]) and an unset one stays unset.
     pub const TIMEOUT_SECS: Bound<u32> = Bound {
         key: "timeout_secs",
         default: 30,

@@ -42,6 +42,7 @@ pub struct SecurityFile {
     pub enumeration_window_secs: Option<u64>,
 }
 
+/// Each numeric setting's default and range, in the order of the fields.
 impl SecurityFile {
     pub const LOCKOUT_FAILURES: Bound<u64> =
         Bound { key: "security.lockout_failures", default: 5, min: 1, max: 1_000, says: OUTSIDE };
@@ -75,6 +76,7 @@ pub struct ServerFile {
     pub handoff_token_ttl_secs: Option<u64>,
 }
 
+/// Each numeric setting's default and range, in the order of the fields.
 impl ServerFile {
     /// Not a bound: any port will do.
     pub const DEFAULT_PORT: u16 = 8080;
@@ -108,6 +110,7 @@ pub struct CrmFile {
     pub max_in_flight: Option<usize>,
 }
 
+/// Each numeric setting's default and range, in the order of the fields.
 impl CrmFile {
     pub const CONNECT_TIMEOUT_MS: Bound<u64> =
         Bound { key: "crm.connect_timeout_ms", default: 500, min: 50, max: 10_000, says: OUTSIDE_MS };
@@ -134,6 +137,7 @@ pub struct DatabaseFile {
     pub buffer_capacity: Option<usize>,
 }
 
+/// Each numeric setting's default and range, in the order of the fields.
 impl DatabaseFile {
     pub const BUFFER_CAPACITY: Bound<usize> =
         Bound { key: "database.buffer_capacity", default: 10_000, min: 1, max: 1_000_000, says: OUTSIDE };
