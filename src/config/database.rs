@@ -2,7 +2,10 @@
 //! SQLite file by default, PostgreSQL for `postgres://…`, or nowhere but
 //! memory for `memory:`. Checked here for its form; opened at start-up.
 
-use super::{ConfigError, Env, Secret};
+use super::env::Env;
+use super::error::ConfigError;
+use super::file::DatabaseFile;
+use super::secrets::Secret;
 
 /// The default store: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://vouch.db";
@@ -93,19 +96,15 @@ pub fn redact(raw: &str) -> String {
     }
 }
 
-pub(super) fn resolve(file: &super::file::DatabaseFile, env: &dyn Env) -> Result<Database, ConfigError> {
-    let url = match env.var("DATABASE_URL") {
-        Some(u) => DatabaseUrl::parse(&u, "DATABASE_URL")?,
-        None => match &file.url {
-            Some(u) => DatabaseUrl::parse(u, "database.url")?,
-            None => DatabaseUrl::parse(DEFAULT_DATABASE_URL, "database.url")?,
-        },
-    };
-    let buffer_capacity = file.buffer_capacity.unwrap_or(10_000);
-    if !(1..=1_000_000).contains(&buffer_capacity) {
-        return Err(ConfigError::new("database.buffer_capacity", format!("{buffer_capacity} is outside 1..=1000000")));
+impl Database {
+    /// `DATABASE_URL` overrides the file.
+    pub(super) fn resolve(file: &DatabaseFile, env: &dyn Env) -> Result<Self, ConfigError> {
+        let url = match env.var("DATABASE_URL") {
+            Some(u) => DatabaseUrl::parse(&u, "DATABASE_URL")?,
+            None => DatabaseUrl::parse(file.url.as_deref().unwrap_or(DEFAULT_DATABASE_URL), "database.url")?,
+        };
+        Ok(Self { url, buffer_capacity: DatabaseFile::BUFFER_CAPACITY.read(file.buffer_capacity)? })
     }
-    Ok(Database { url, buffer_capacity })
 }
 
 #[cfg(test)]

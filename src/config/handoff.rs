@@ -2,9 +2,9 @@
 //! variant Twilio offers a contact center, with its limits enforced at
 //! start-up so a bad value never reaches a live call.
 
+use super::error::ConfigError;
 use super::file::HandoffFile;
-use super::line::http_url;
-use super::ConfigError;
+use super::urls::http_url;
 use crate::flow::E164;
 
 /// Where a finished flow sends the call.
@@ -31,6 +31,19 @@ pub enum Handoff {
         /// The agent hears the caller's status before being bridged.
         whisper: bool,
     },
+}
+
+impl Handoff {
+    /// A plain queue: where a line sends callers when nothing else is set.
+    pub(super) fn queue_named(name: &str) -> Self {
+        Self::Enqueue {
+            queue: name.to_string(),
+            workflow_sid: None,
+            wait_url: None,
+            task_priority: None,
+            task_timeout_secs: None,
+        }
+    }
 }
 
 /// Whom a `Dial` handoff rings.
@@ -117,53 +130,20 @@ fn check_caller_id(key: &str, caller_id: &str, sip: bool) -> Result<(), ConfigEr
 
 /// Checks one `[lines.X.next|agent|opt_out]` table; `key` names it.
 pub fn resolve(key: &str, h: HandoffFile) -> Result<Handoff, ConfigError> {
-    let dial = |to: DialTo,
-                caller_id: Option<String>,
-                timeout_secs: Option<u32>,
-                answer_on_bridge: Option<bool>,
-                whisper: Option<bool>|
-     -> Result<Handoff, ConfigError> {
-        if let Some(c) = &caller_id {
-            check_caller_id(key, c, matches!(to, DialTo::Sip(_)))?;
-        }
-        if let Some(t) = timeout_secs {
-            if !(5..=600).contains(&t) {
-                return Err(err(key, "timeout_secs", format!("{t} is outside Twilio's 5..=600 seconds")));
-            }
-        }
-        Ok(Handoff::Dial {
-            to,
-            caller_id,
-            timeout_secs,
-            answer_on_bridge: answer_on_bridge.unwrap_or(true),
-            whisper: whisper.unwrap_or(true),
-        })
-    };
-    Ok(match h {
+    match h {
         HandoffFile::Redirect { url } => {
             url_or_path(&format!("{key}.url"), &url)?;
-            Handoff::Redirect { url }
+            Ok(Handoff::Redirect { url })
         }
         HandoffFile::Enqueue { queue, workflow_sid, wait_url, task_priority, task_timeout_secs } => {
-            if queue.trim().is_empty() || queue.chars().count() > 64 {
-                return Err(err(key, "queue", "a queue name is 1–64 characters"));
-            }
-            if let Some(sid) = &workflow_sid {
-                let ok = sid.len() == 34 && sid.starts_with("WW") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
-                if !ok {
-                    return Err(err(key, "workflow_sid", format!("{sid:?} is not a workflow SID (WW + 32 hex)")));
-                }
-            }
-            if let Some(u) = &wait_url {
-                url_or_path(&format!("{key}.wait_url"), u)?;
-            }
-            Handoff::Enqueue { queue, workflow_sid, wait_url, task_priority, task_timeout_secs }
+            check_queue(key, &queue, workflow_sid.as_deref(), wait_url.as_deref())?;
+            Ok(Handoff::Enqueue { queue, workflow_sid, wait_url, task_priority, task_timeout_secs })
         }
         HandoffFile::DialNumber { number, caller_id, timeout_secs, answer_on_bridge, whisper } => {
             if E164::parse(&number).is_none() {
                 return Err(err(key, "number", format!("{number:?} is not an E.164 number (+ and 7–15 digits)")));
             }
-            dial(DialTo::Number(number), caller_id, timeout_secs, answer_on_bridge, whisper)?
+            dial(key, DialTo::Number(number), caller_id, timeout_secs, answer_on_bridge, whisper)
         }
         HandoffFile::DialClient { identity, caller_id, timeout_secs, answer_on_bridge, whisper } => {
             if !valid_identity(&identity) {
@@ -173,11 +153,52 @@ pub fn resolve(key: &str, h: HandoffFile) -> Result<Handoff, ConfigError> {
                     format!("{identity:?}: a client identity is 1–256 of A-Z a-z 0-9 _ - . @ (mobile SDKs: only letters, digits and _)"),
                 ));
             }
-            dial(DialTo::Client(identity), caller_id, timeout_secs, answer_on_bridge, whisper)?
+            dial(key, DialTo::Client(identity), caller_id, timeout_secs, answer_on_bridge, whisper)
         }
         HandoffFile::DialSip { uri, caller_id, timeout_secs, answer_on_bridge, whisper } => {
             check_sip(key, &uri)?;
-            dial(DialTo::Sip(uri), caller_id, timeout_secs, answer_on_bridge, whisper)?
+            dial(key, DialTo::Sip(uri), caller_id, timeout_secs, answer_on_bridge, whisper)
         }
+    }
+}
+
+/// A queue name, and a TaskRouter workflow and wait URL when given.
+fn check_queue(key: &str, queue: &str, workflow_sid: Option<&str>, wait_url: Option<&str>) -> Result<(), ConfigError> {
+    if queue.trim().is_empty() || queue.chars().count() > 64 {
+        return Err(err(key, "queue", "a queue name is 1–64 characters"));
+    }
+    if let Some(sid) = workflow_sid {
+        let ok = sid.len() == 34 && sid.starts_with("WW") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
+        if !ok {
+            return Err(err(key, "workflow_sid", format!("{sid:?} is not a workflow SID (WW + 32 hex)")));
+        }
+    }
+    if let Some(u) = wait_url {
+        url_or_path(&format!("{key}.wait_url"), u)?;
+    }
+    Ok(())
+}
+
+/// What every Dial variant shares; answer-on-bridge and the whisper are on unless turned off.
+fn dial(
+    key: &str,
+    to: DialTo,
+    caller_id: Option<String>,
+    timeout_secs: Option<u32>,
+    answer_on_bridge: Option<bool>,
+    whisper: Option<bool>,
+) -> Result<Handoff, ConfigError> {
+    if let Some(c) = &caller_id {
+        check_caller_id(key, c, matches!(to, DialTo::Sip(_)))?;
+    }
+    if let Some(t) = timeout_secs {
+        HandoffFile::TIMEOUT_SECS.check(t).map_err(|e| e.under(key))?;
+    }
+    Ok(Handoff::Dial {
+        to,
+        caller_id,
+        timeout_secs,
+        answer_on_bridge: answer_on_bridge.unwrap_or(true),
+        whisper: whisper.unwrap_or(true),
     })
 }

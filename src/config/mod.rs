@@ -1,40 +1,47 @@
 //! Configuration: one TOML file (or the embedded demo) plus environment
 //! overrides, checked once at start-up into typed values. A bad value stops
 //! start-up with an error naming its key.
+//!
+//! `file` is the file's shape, with each numeric setting's default and
+//! range (a `bound::Bound`) declared beside it. Each table is resolved in a
+//! module of its own (`server`, `crm`, `database`, `lines`, `security`,
+//! `secrets`), and this one only puts them together. The helpers they share
+//! (`error`, `env`, `bound`, `urls`) import nothing else here, and no module
+//! imports one that imports it back, directly or round a loop.
 
+mod bound;
+mod crm;
 mod database;
+mod entry;
+mod env;
+mod error;
 mod file;
 mod handoff;
 mod line;
+mod lines;
+mod prompts;
 mod secrets;
+mod security;
+mod server;
+mod urls;
 mod users;
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
-
+pub use crm::Crm;
 pub use database::{Database, DatabaseUrl, DEFAULT_DATABASE_URL};
+pub use env::{Env, ProcessEnv};
+pub use error::ConfigError;
 pub use file::FileConfig;
 pub use handoff::{DialTo, Handoff, MAX_SIP_BASE_CHARS};
-pub use line::{Line, Speech};
+pub use line::Line;
+pub use lines::Lines;
+pub use prompts::Speech;
 pub use secrets::{KeySource, Secret, Secrets};
+pub use security::Security;
+pub use server::Server;
 pub use users::{ApiToken, Role, User, Users, DEMO_USER};
 
 /// The embedded demo configuration, used when no `--config` is given.
 pub const DEMO_CONFIG: &str = include_str!("../../demo/vouch.toml");
-
-/// A configuration problem, naming the key it is about.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("configuration error at `{key}`: {message}")]
-pub struct ConfigError {
-    pub key: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { key: key.into(), message: message.into() }
-    }
-}
 
 /// Everything Vouch runs with, checked.
 #[derive(Debug, Clone)]
@@ -45,135 +52,6 @@ pub struct Config {
     pub secrets: Secrets,
     pub lines: Lines,
     pub security: Security,
-}
-
-/// Limits across calls: verification lockouts and the enumeration throttle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Security {
-    pub lockout_failures: u64,
-    pub lockout_window: Duration,
-    pub enumeration_unknown_ids: u64,
-    pub enumeration_window: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct Server {
-    pub port: u16,
-    /// The base URL Twilio reaches Vouch at; signatures are checked against it.
-    pub public_url: url::Url,
-    pub state_ttl: Duration,
-    pub webhook_deadline: Duration,
-    /// How long a call's record stays in the in-memory cache of live calls
-    /// (the database keeps it for good).
-    pub call_record_ttl: Duration,
-    /// How long in-flight webhooks get to finish after SIGTERM.
-    pub shutdown_timeout: Duration,
-    /// `serve --record-dir`: where every verified webhook is written, for
-    /// `vouch replay`. Set by the command line, never by the file.
-    pub record_dir: Option<std::path::PathBuf>,
-    /// How long a redirect handoff's token stays valid.
-    pub handoff_token_ttl: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct Crm {
-    /// `None`: start the built-in demo CRM and use it.
-    pub url: Option<url::Url>,
-    pub auth_header: String,
-    pub token: Option<Secret>,
-    pub connect_timeout: Duration,
-    pub timeout: Duration,
-    pub cache_ttl: Duration,
-    pub negative_cache_ttl: Duration,
-    pub cache_capacity: u64,
-    pub max_in_flight: usize,
-}
-
-#[derive(Debug, Clone)]
-pub struct Lines {
-    by_name: BTreeMap<String, Line>,
-    by_number: HashMap<String, String>,
-    default: String,
-}
-
-impl Lines {
-    pub fn get(&self, name: &str) -> Option<&Line> {
-        self.by_name.get(name)
-    }
-
-    /// The line that claims `to`, and whether it was the default fallback.
-    pub fn for_number(&self, to: Option<&str>) -> (&Line, bool) {
-        match to.and_then(|n| self.by_number.get(n.trim())).and_then(|name| self.by_name.get(name)) {
-            Some(line) => (line, false),
-            None => (self.default(), true),
-        }
-    }
-
-    pub fn default(&self) -> &Line {
-        // Checked at load: the default line exists.
-        &self.by_name[&self.default]
-    }
-
-    pub fn default_name(&self) -> &str {
-        &self.default
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Line> {
-        self.by_name.values()
-    }
-
-    /// The key of the first handoff that redirects outside Vouch, if any.
-    fn external_redirect(&self) -> Option<String> {
-        self.iter().find_map(|l| {
-            [("next", &l.next), ("agent", &l.agent), ("opt_out", &l.opt_out)].into_iter().find_map(|(k, h)| match h {
-                Handoff::Redirect { url } if !url.starts_with('/') || url.starts_with("//") => {
-                    Some(format!("lines.{}.{k}.url", l.name))
-                }
-                _ => None,
-            })
-        })
-    }
-}
-
-impl Secrets {
-    /// The admin token is the published demo one (no `VOUCH_ADMIN_TOKEN` in demo mode).
-    pub fn admin_token_is_demo(&self) -> bool {
-        self.admin_token.as_ref().is_some_and(|t| t.expose() == secrets::DEMO_ADMIN_TOKEN)
-    }
-}
-
-/// Where environment values come from (the process, or a map in tests).
-pub trait Env {
-    fn var(&self, name: &str) -> Option<String>;
-
-    /// A secret: `NAME` itself, or the contents of the file `NAME_FILE`
-    /// names (Docker and Kubernetes secrets are mounted as files).
-    fn secret(&self, name: &str) -> Result<Option<String>, ConfigError> {
-        if let Some(v) = self.var(name) {
-            return Ok(Some(v));
-        }
-        let file_key = format!("{name}_FILE");
-        let Some(path) = self.var(&file_key) else { return Ok(None) };
-        let text = std::fs::read_to_string(path.trim())
-            .map_err(|e| ConfigError::new(file_key.as_str(), format!("cannot read {path:?}: {e}")))?;
-        let value = text.trim_end_matches(['\n', '\r']).to_string();
-        Ok((!value.trim().is_empty()).then_some(value))
-    }
-}
-
-/// The process environment.
-pub struct ProcessEnv;
-
-impl Env for ProcessEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-    }
-}
-
-impl Env for HashMap<String, String> {
-    fn var(&self, name: &str) -> Option<String> {
-        self.get(name).cloned().filter(|v| !v.trim().is_empty())
-    }
 }
 
 impl Config {
@@ -200,161 +78,18 @@ impl Config {
         }
     }
 
+    /// Each table in turn, so the first mistake is the one reported. The
+    /// CRM's timeout must fit in the server's webhook deadline, and the
+    /// secrets needed depend on where the lines hand calls off.
     fn resolve(file: FileConfig, env: &dyn Env) -> Result<Self, ConfigError> {
-        let port = match env.var("PORT") {
-            Some(p) => {
-                p.trim().parse::<u16>().map_err(|_| ConfigError::new("PORT", format!("{p:?} is not a port number")))?
-            }
-            None => file.server.port.unwrap_or(8080),
-        };
-        let (public_url, public_key) = match env.var("VOUCH_PUBLIC_URL") {
-            Some(u) => (u, "VOUCH_PUBLIC_URL"),
-            None => match &file.server.public_url {
-                Some(u) => (u.clone(), "server.public_url"),
-                None => (format!("http://localhost:{port}"), "server.public_url"),
-            },
-        };
-        let server = Server {
-            port,
-            public_url: parse_base_url(&public_url, public_key)?,
-            state_ttl: secs(file.server.state_ttl_secs, 1800, "server.state_ttl_secs", 60, 86_400)?,
-            webhook_deadline: millis(
-                file.server.webhook_deadline_ms,
-                10_000,
-                "server.webhook_deadline_ms",
-                1_000,
-                14_000,
-            )?,
-            call_record_ttl: secs(
-                file.server.call_record_ttl_secs,
-                3_600,
-                "server.call_record_ttl_secs",
-                60,
-                30 * 86_400,
-            )?,
-            // Fly.io's kill_timeout tops out at 300 s; 0 would drop calls mid-sentence.
-            shutdown_timeout: secs(file.server.shutdown_timeout_secs, 10, "server.shutdown_timeout_secs", 1, 300)?,
-            record_dir: None,
-            handoff_token_ttl: secs(
-                file.server.handoff_token_ttl_secs,
-                300,
-                "server.handoff_token_ttl_secs",
-                10,
-                3_600,
-            )?,
-        };
-
-        let crm_url = match env.var("VOUCH_CRM_URL") {
-            Some(u) => Some(parse_base_url(&u, "VOUCH_CRM_URL")?),
-            None => file.crm.url.as_deref().map(|u| parse_base_url(u, "crm.url")).transpose()?,
-        };
-        let timeout = millis(file.crm.timeout_ms, 2_000, "crm.timeout_ms", 100, 10_000)?;
-        let connect_timeout = millis(file.crm.connect_timeout_ms, 500, "crm.connect_timeout_ms", 50, 10_000)?;
-        if timeout >= server.webhook_deadline {
-            return Err(ConfigError::new("crm.timeout_ms", "must be shorter than server.webhook_deadline_ms"));
-        }
-        let auth_header = file.crm.auth_header.clone().unwrap_or_else(|| "Authorization".into());
-        if auth_header.is_empty() || !auth_header.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(ConfigError::new("crm.auth_header", "must be an HTTP header name"));
-        }
-        let crm = Crm {
-            url: crm_url,
-            auth_header,
-            token: env.secret("VOUCH_CRM_TOKEN")?.map(Secret::new),
-            connect_timeout,
-            timeout,
-            cache_ttl: secs(file.crm.cache_ttl_secs, 300, "crm.cache_ttl_secs", 0, 86_400)?,
-            negative_cache_ttl: secs(file.crm.negative_cache_ttl_secs, 30, "crm.negative_cache_ttl_secs", 0, 86_400)?,
-            cache_capacity: file.crm.cache_capacity.unwrap_or(100_000),
-            max_in_flight: match file.crm.max_in_flight.unwrap_or(64) {
-                n @ 1..=10_000 => n,
-                n => return Err(ConfigError::new("crm.max_in_flight", format!("{n} is outside 1..=10000"))),
-            },
-        };
-
-        let database = database::resolve(&file.database, env)?;
-        let lines = resolve_lines(file.lines, file.default_line)?;
+        let server = Server::resolve(&file.server, env)?;
+        let crm = Crm::resolve(&file.crm, env, server.webhook_deadline)?;
+        let database = Database::resolve(&file.database, env)?;
+        let lines = Lines::resolve(file.lines, file.default_line)?;
         let secrets = Secrets::from_env(env, lines.external_redirect().as_deref())?;
-        let sec = &file.security;
-        let count = |v: Option<u64>, default: u64, key: &str, max: u64| match v.unwrap_or(default) {
-            n @ 1.. if n <= max => Ok(n),
-            n => Err(ConfigError::new(key, format!("{n} is outside 1..={max}"))),
-        };
-        let security = Security {
-            lockout_failures: count(sec.lockout_failures, 5, "security.lockout_failures", 1_000)?,
-            lockout_window: secs(sec.lockout_window_secs, 86_400, "security.lockout_window_secs", 60, 30 * 86_400)?,
-            enumeration_unknown_ids: count(
-                sec.enumeration_unknown_ids,
-                10,
-                "security.enumeration_unknown_ids",
-                10_000,
-            )?,
-            enumeration_window: secs(
-                sec.enumeration_window_secs,
-                3_600,
-                "security.enumeration_window_secs",
-                60,
-                30 * 86_400,
-            )?,
-        };
+        let security = Security::resolve(&file.security)?;
         Ok(Self { server, crm, database, secrets, lines, security })
     }
-}
-
-fn resolve_lines(files: BTreeMap<String, file::LineFile>, default: Option<String>) -> Result<Lines, ConfigError> {
-    if files.is_empty() {
-        return Err(ConfigError::new("lines", "at least one service line is needed, e.g. [lines.support]"));
-    }
-    let mut by_name = BTreeMap::new();
-    let mut by_number: HashMap<String, String> = HashMap::new();
-    for (name, lf) in files {
-        let line = Line::resolve(&name, lf)?;
-        for number in &line.numbers {
-            if let Some(other) = by_number.insert(number.clone(), name.clone()) {
-                return Err(ConfigError::new(
-                    format!("lines.{name}.numbers"),
-                    format!("{number} is already claimed by line {other:?}"),
-                ));
-            }
-        }
-        by_name.insert(name, line);
-    }
-    let default = match default {
-        Some(d) if by_name.contains_key(&d) => d,
-        Some(d) => return Err(ConfigError::new("default_line", format!("no line is named {d:?}"))),
-        None if by_name.len() == 1 => by_name.keys().next().cloned().unwrap_or_default(),
-        None => return Err(ConfigError::new("default_line", "required when there are several lines")),
-    };
-    Ok(Lines { by_name, by_number, default })
-}
-
-/// An absolute http(s) base URL, kept without a trailing slash.
-fn parse_base_url(raw: &str, key: &str) -> Result<url::Url, ConfigError> {
-    let trimmed = raw.trim().trim_end_matches('/');
-    let url = url::Url::parse(trimmed).map_err(|e| ConfigError::new(key, format!("{raw:?} is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(ConfigError::new(key, format!("{raw:?} must be an http:// or https:// URL")));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(ConfigError::new(key, "must not have a query or fragment"));
-    }
-    Ok(url)
-}
-
-fn secs(v: Option<u64>, default: u64, key: &str, min: u64, max: u64) -> Result<Duration, ConfigError> {
-    let v = v.unwrap_or(default);
-    if !(min..=max).contains(&v) {
-        return Err(ConfigError::new(key, format!("{v} is outside {min}..={max} seconds")));
-    }
-    Ok(Duration::from_secs(v))
-}
-
-fn millis(v: Option<u64>, default: u64, key: &str, min: u64, max: u64) -> Result<Duration, ConfigError> {
-    let v = v.unwrap_or(default);
-    if !(min..=max).contains(&v) {
-        return Err(ConfigError::new(key, format!("{v} is outside {min}..={max} ms")));
-    }
-    Ok(Duration::from_millis(v))
 }
 
 #[cfg(test)]

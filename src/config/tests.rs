@@ -1,4 +1,6 @@
 use super::*;
+use std::collections::HashMap;
+use std::time::Duration;
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -253,3 +255,6 @@ fn secrets_can_come_from_files() {
         Config::from_toml(MINIMAL, &env(&[("VOUCH_STATE_SECRET_FILE", "/nonexistent/secret")])).expect_err("missing");
     assert_eq!(e.key, "VOUCH_STATE_SECRET_FILE");
 }
+
+mod bounds;
+mod refusals;

@@ -6,7 +6,8 @@
 //! API tokens (long random strings, so a fast hash is enough and keeps every
 //! API request cheap).
 
-use super::{ConfigError, Env};
+use super::env::Env;
+use super::error::ConfigError;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

@@ -1,81 +1,9 @@
-//! The TOML file's shape, as written by an operator. Everything here is
-//! checked and resolved into [`super::Config`]; nothing else reads it.
-//! Secrets are deliberately absent: they come from the environment.
+//! The shape of one `[lines.NAME]` table: the flow's rules, prompts and
+//! handoffs. Numeric bounds follow each table; their keys are relative to
+//! the line (or, for a handoff's, to the handoff), since every line has them.
 
+use crate::config::bound::Bound;
 use serde::Deserialize;
-use std::collections::BTreeMap;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    #[serde(default)]
-    pub server: ServerFile,
-    #[serde(default)]
-    pub crm: CrmFile,
-    #[serde(default)]
-    pub database: DatabaseFile,
-    /// The line for a `To` number no line claims. Required with several lines.
-    pub default_line: Option<String>,
-    #[serde(default)]
-    pub lines: BTreeMap<String, LineFile>,
-    #[serde(default)]
-    pub security: SecurityFile,
-}
-
-/// Limits across calls (shared by every line and every Vouch on the database).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SecurityFile {
-    /// Failed verifications of one customer, within the window, that lock it.
-    pub lockout_failures: Option<u64>,
-    pub lockout_window_secs: Option<u64>,
-    /// Unknown identifiers keyed from one caller number, within the window,
-    /// after which that number's calls go straight to an agent.
-    pub enumeration_unknown_ids: Option<u64>,
-    pub enumeration_window_secs: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerFile {
-    /// `VOUCH_PUBLIC_URL` overrides it.
-    pub public_url: Option<String>,
-    /// `PORT` overrides it.
-    pub port: Option<u16>,
-    pub state_ttl_secs: Option<u64>,
-    /// Every webhook is answered within this, whatever the CRM does.
-    pub webhook_deadline_ms: Option<u64>,
-    pub call_record_ttl_secs: Option<u64>,
-    /// On SIGTERM, in-flight webhooks get this long to finish.
-    pub shutdown_timeout_secs: Option<u64>,
-    /// How long the token on a redirect handoff stays valid.
-    pub handoff_token_ttl_secs: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CrmFile {
-    /// `VOUCH_CRM_URL` overrides it; unset: the built-in demo CRM.
-    pub url: Option<String>,
-    /// Header carrying `VOUCH_CRM_TOKEN`; `Authorization` sends `Bearer <token>`.
-    pub auth_header: Option<String>,
-    pub connect_timeout_ms: Option<u64>,
-    pub timeout_ms: Option<u64>,
-    pub cache_ttl_secs: Option<u64>,
-    pub negative_cache_ttl_secs: Option<u64>,
-    pub cache_capacity: Option<u64>,
-    /// CRM requests in flight at once; past it callers take the agent path.
-    pub max_in_flight: Option<usize>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatabaseFile {
-    /// `DATABASE_URL` overrides it; unset: `sqlite://vouch.db`.
-    pub url: Option<String>,
-    /// Records waiting to be written, at most.
-    pub buffer_capacity: Option<usize>,
-}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,6 +30,13 @@ pub struct LineFile {
     pub opt_out: Option<HandoffFile>,
 }
 
+/// Each numeric setting's default and range, in the order of the fields.
+impl LineFile {
+    pub const RETRIES: Bound<u8> = Bound { key: "retries", default: 3, min: 0, max: 10, says: "at most {max}" };
+    pub const GATHER_TIMEOUT_SECS: Bound<u8> =
+        Bound { key: "gather_timeout_secs", default: 6, min: 1, max: 60, says: "must be {min}..={max}" };
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifierFile {
@@ -109,6 +44,20 @@ pub struct IdentifierFile {
     pub min_digits: Option<usize>,
     pub max_digits: Option<usize>,
     pub prompt: Option<PromptFile>,
+}
+
+/// The digit counts' default and range.
+impl IdentifierFile {
+    /// Both `min_digits` and `max_digits`, checked together (the error names
+    /// the table); an unset `max_digits` is the larger of `min_digits` and
+    /// the default.
+    pub const DIGITS: Bound<usize> = Bound {
+        key: "identifier",
+        default: 8,
+        min: 1,
+        max: 32,
+        says: "digit bounds {value} need {min} <= min_digits <= max_digits <= {max}",
+    };
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -121,6 +70,12 @@ pub struct VerificationFile {
     pub name: Option<String>,
     pub length: Option<usize>,
     pub prompt: Option<PromptFile>,
+}
+
+/// The factor length's default and range.
+impl VerificationFile {
+    pub const LENGTH: Bound<usize> =
+        Bound { key: "verification.length", default: 4, min: 1, max: 16, says: "must be {min}..={max} digits" };
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -201,4 +156,18 @@ pub enum HandoffFile {
         answer_on_bridge: Option<bool>,
         whisper: Option<bool>,
     },
+}
+
+/// A dial's ring time range.
+impl HandoffFile {
+    /// How long a dial rings. The default is Twilio's own, for reference:
+    /// Vouch sends no timeout unless one is set, so a set value is checked
+    /// ([`Bound::check`]) and an unset one stays unset.
+    pub const TIMEOUT_SECS: Bound<u32> = Bound {
+        key: "timeout_secs",
+        default: 30,
+        min: 5,
+        max: 600,
+        says: "{value} is outside Twilio's {min}..={max} seconds",
+    };
 }

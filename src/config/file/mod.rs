@@ -1,0 +1,144 @@
+//! The TOML file's shape, as written by an operator. Everything here is
+//! checked and resolved into [`super::Config`]; nothing else reads it.
+//! Secrets are deliberately absent: they come from the environment.
+//! Each numeric setting's default and range is declared right after the
+//! table it belongs to, in the order of its fields.
+
+mod line;
+
+pub use line::{CallerIdFile, HandoffFile, IdentifierFile, LineFile, PromptFile, PromptsFile, VerificationFile};
+
+use super::bound::{Bound, OUTSIDE, OUTSIDE_MS, OUTSIDE_SECS};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub server: ServerFile,
+    #[serde(default)]
+    pub crm: CrmFile,
+    #[serde(default)]
+    pub database: DatabaseFile,
+    /// The line for a `To` number no line claims. Required with several lines.
+    pub default_line: Option<String>,
+    #[serde(default)]
+    pub lines: BTreeMap<String, LineFile>,
+    #[serde(default)]
+    pub security: SecurityFile,
+}
+
+/// Limits across calls (shared by every line and every Vouch on the database).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityFile {
+    /// Failed verifications of one customer, within the window, that lock it.
+    pub lockout_failures: Option<u64>,
+    pub lockout_window_secs: Option<u64>,
+    /// Unknown identifiers keyed from one caller number, within the window,
+    /// after which that number's calls go straight to an agent.
+    pub enumeration_unknown_ids: Option<u64>,
+    pub enumeration_window_secs: Option<u64>,
+}
+
+/// Each numeric setting's default and range, in the order of the fields.
+impl SecurityFile {
+    pub const LOCKOUT_FAILURES: Bound<u64> =
+        Bound { key: "security.lockout_failures", default: 5, min: 1, max: 1_000, says: OUTSIDE };
+    pub const LOCKOUT_WINDOW_SECS: Bound<u64> =
+        Bound { key: "security.lockout_window_secs", default: 86_400, min: 60, max: 30 * 86_400, says: OUTSIDE_SECS };
+    pub const ENUMERATION_UNKNOWN_IDS: Bound<u64> =
+        Bound { key: "security.enumeration_unknown_ids", default: 10, min: 1, max: 10_000, says: OUTSIDE };
+    pub const ENUMERATION_WINDOW_SECS: Bound<u64> = Bound {
+        key: "security.enumeration_window_secs",
+        default: 3_600,
+        min: 60,
+        max: 30 * 86_400,
+        says: OUTSIDE_SECS,
+    };
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    /// `VOUCH_PUBLIC_URL` overrides it.
+    pub public_url: Option<String>,
+    /// `PORT` overrides it.
+    pub port: Option<u16>,
+    pub state_ttl_secs: Option<u64>,
+    /// Every webhook is answered within this, whatever the CRM does.
+    pub webhook_deadline_ms: Option<u64>,
+    pub call_record_ttl_secs: Option<u64>,
+    /// On SIGTERM, in-flight webhooks get this long to finish.
+    pub shutdown_timeout_secs: Option<u64>,
+    /// How long the token on a redirect handoff stays valid.
+    pub handoff_token_ttl_secs: Option<u64>,
+}
+
+/// Each numeric setting's default and range, in the order of the fields.
+impl ServerFile {
+    /// Not a bound: any port will do.
+    pub const DEFAULT_PORT: u16 = 8080;
+    pub const STATE_TTL_SECS: Bound<u64> =
+        Bound { key: "server.state_ttl_secs", default: 1_800, min: 60, max: 86_400, says: OUTSIDE_SECS };
+    /// Twilio gives up on a webhook after 15 s.
+    pub const WEBHOOK_DEADLINE_MS: Bound<u64> =
+        Bound { key: "server.webhook_deadline_ms", default: 10_000, min: 1_000, max: 14_000, says: OUTSIDE_MS };
+    pub const CALL_RECORD_TTL_SECS: Bound<u64> =
+        Bound { key: "server.call_record_ttl_secs", default: 3_600, min: 60, max: 30 * 86_400, says: OUTSIDE_SECS };
+    /// Fly.io's kill_timeout tops out at 300 s; 0 would drop calls mid-sentence.
+    pub const SHUTDOWN_TIMEOUT_SECS: Bound<u64> =
+        Bound { key: "server.shutdown_timeout_secs", default: 10, min: 1, max: 300, says: OUTSIDE_SECS };
+    pub const HANDOFF_TOKEN_TTL_SECS: Bound<u64> =
+        Bound { key: "server.handoff_token_ttl_secs", default: 300, min: 10, max: 3_600, says: OUTSIDE_SECS };
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrmFile {
+    /// `VOUCH_CRM_URL` overrides it; unset: the built-in demo CRM.
+    pub url: Option<String>,
+    /// Header carrying `VOUCH_CRM_TOKEN`; `Authorization` sends `Bearer <token>`.
+    pub auth_header: Option<String>,
+    pub connect_timeout_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub cache_ttl_secs: Option<u64>,
+    pub negative_cache_ttl_secs: Option<u64>,
+    pub cache_capacity: Option<u64>,
+    /// CRM requests in flight at once; past it callers take the agent path.
+    pub max_in_flight: Option<usize>,
+}
+
+/// Each numeric setting's default and range, in the order of the fields.
+impl CrmFile {
+    pub const CONNECT_TIMEOUT_MS: Bound<u64> =
+        Bound { key: "crm.connect_timeout_ms", default: 500, min: 50, max: 10_000, says: OUTSIDE_MS };
+    /// Also checked against `server.webhook_deadline_ms`, which it must be shorter than.
+    pub const TIMEOUT_MS: Bound<u64> =
+        Bound { key: "crm.timeout_ms", default: 2_000, min: 100, max: 10_000, says: OUTSIDE_MS };
+    /// 0 turns the cache off.
+    pub const CACHE_TTL_SECS: Bound<u64> =
+        Bound { key: "crm.cache_ttl_secs", default: 300, min: 0, max: 86_400, says: OUTSIDE_SECS };
+    pub const NEGATIVE_CACHE_TTL_SECS: Bound<u64> =
+        Bound { key: "crm.negative_cache_ttl_secs", default: 30, min: 0, max: 86_400, says: OUTSIDE_SECS };
+    /// Not a bound: any size is accepted.
+    pub const DEFAULT_CACHE_CAPACITY: u64 = 100_000;
+    pub const MAX_IN_FLIGHT: Bound<usize> =
+        Bound { key: "crm.max_in_flight", default: 64, min: 1, max: 10_000, says: OUTSIDE };
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseFile {
+    /// `DATABASE_URL` overrides it; unset: `sqlite://vouch.db`.
+    pub url: Option<String>,
+    /// Records waiting to be written, at most.
+    pub buffer_capacity: Option<usize>,
+}
+
+/// Each numeric setting's default and range, in the order of the fields.
+impl DatabaseFile {
+    pub const BUFFER_CAPACITY: Bound<usize> =
+        Bound { key: "database.buffer_capacity", default: 10_000, min: 1, max: 1_000_000, says: OUTSIDE };
+}
