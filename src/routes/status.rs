@@ -17,13 +17,9 @@ use actix_web::{web, HttpResponse};
 
 pub async fn status(state: web::Data<AppState>, hook: Webhook) -> HttpResponse {
     let status = match &hook.call_status {
-        Some(CallStatus::Unknown(raw)) => Err(raw.as_str()),
-        Some(known) => Ok(known.as_str()),
-        None => Err(""),
-    };
-    let status = match status {
-        Ok(status) => status,
-        Err(raw) => {
+        Some(known) if !matches!(known, CallStatus::Unknown(_)) => known.as_str(),
+        other => {
+            let raw = other.as_ref().map_or("", CallStatus::as_str);
             tracing::warn!(call_status = %raw, "status callback with a missing or unknown CallStatus");
             return refusal(StatusCode::BAD_REQUEST, &"missing or unknown CallStatus");
         }
