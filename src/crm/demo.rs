@@ -70,18 +70,29 @@ async fn verify(data: web::Data<DemoData>, id: web::Path<String>, body: web::Jso
     HttpResponse::Ok().json(serde_json::json!({ "verified": verified }))
 }
 
-/// The demo CRM's routes.
+/// The demo CRM's routes. They read the customers from a
+/// `web::Data<DemoData>` in the app's data: see [`mount`].
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/customers", web::get().to(by_phone))
         .route("/customers/{id}", web::get().to(by_id))
         .route("/customers/{id}/verify", web::post().to(verify));
 }
 
+/// The whole demo CRM for an `App` (`App::new().configure(mount(data))`):
+/// `data` as app data, and the routes. Its own server is built with it, and
+/// so is the test suite's CRM double.
+pub fn mount(data: web::Data<DemoData>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(data);
+        configure(cfg);
+    }
+}
+
 /// Starts the demo CRM on `listener`; the returned server runs when awaited
 /// or spawned.
 pub fn serve(listener: TcpListener, data: DemoData) -> std::io::Result<actix_web::dev::Server> {
     let data = web::Data::new(data);
-    Ok(HttpServer::new(move || App::new().app_data(data.clone()).configure(configure))
+    Ok(HttpServer::new(move || App::new().configure(mount(data.clone())))
         .workers(1)
         .disable_signals()
         .listen(listener)?
