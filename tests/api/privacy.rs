@@ -2,7 +2,7 @@
 //!
 //! "A test that runs every flow … and scans the logs, the database and every
 //! URL Vouch produced for each keyed PIN and for unmasked identifiers."
-//! `tests/logs.rs` scans the real binary's logs and database file; this runs
+//! `tests/cli/logs.rs` scans the real binary's logs and database file; this runs
 //! every flow path in-process (caller ID and PIN, wrong PINs to the agent,
 //! keyed account and PIN, silence, opting out at either prompt, malformed
 //! entries, the sales line, the CRM failing, and each handoff variant) and
@@ -285,7 +285,7 @@ async fn no_keyed_pin_or_caller_number_in_any_url_twiml_record_screen_pop_or_dat
     assert!(scan.tokens >= 3, "handoff tokens decoded: {}", scan.tokens);
     found.extend(scan.leaks());
 
-    // And the database file, once every record is written (tests/logs.rs
+    // And the database file, once every record is written (tests/cli/logs.rs
     // checks the real binary's; this one saw every flow above).
     app.stop().await;
     let file = app.database_url.strip_prefix("sqlite://").expect("a SQLite database").to_string();

@@ -1,16 +1,12 @@
 //! Runs the real `vouch` binary at trace level with JSON logs, places calls
 //! that key PINs (right and wrong) and identifiers, logs in to the agent
 //! pages, and checks that no keyed PIN, no password and no unmasked caller
-//! number or identifier reaches the logs.
+//! number or identifier reaches the logs or the database file.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use crate::leaks;
+use crate::support::{Serve, DEMO_TOKEN};
+use std::time::Duration;
 use vouch::sim::{CallSpec, Phone, Scripted};
-
-#[path = "support/leaks.rs"]
-mod leaks;
 
 /// Wrong PINs keyed in these calls: nobody's PIN, no part of a demo identifier.
 const KEYED_PINS: [&str; 3] = ["9087", "7310", "6502"];
@@ -21,38 +17,11 @@ const RIGHT_PINS: [&str; 3] = ["1234", "4321", "5555"];
 async fn keyed_pins_and_unmasked_numbers_never_reach_the_logs() {
     let db_dir = tempfile::tempdir().unwrap();
     let db_file = db_dir.path().join("vouch.db");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vouch"))
-        .args(["serve", "--log-format", "json", "--bind", "127.0.0.1"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PORT", "0")
-        .env("RUST_LOG", "trace")
-        .env("DATABASE_URL", format!("sqlite://{}", db_file.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vouch starts");
-    let stdout = child.stdout.take().unwrap();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    {
-        let lines = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("vouch listening") {
-                    let _ = tx.send(line.clone());
-                }
-                lines.lock().unwrap().push(line);
-            }
-        });
-    }
-    let ready = rx.recv_timeout(Duration::from_secs(20)).expect("vouch logs that it is listening");
-    let v: serde_json::Value = serde_json::from_str(&ready).expect("JSON log line");
-    let port = v["port"].as_u64().expect("port field");
-    let public = v["public_url"].as_str().expect("public_url field").to_string();
-    assert_eq!(public, format!("http://localhost:{port}"));
+    let database_url = format!("sqlite://{}", db_file.display());
+    let mut server = Serve::start(&[], &[("RUST_LOG", "trace"), ("DATABASE_URL", &database_url)]);
+    assert_eq!(server.public, format!("http://localhost:{}", server.port));
 
-    let phone = Phone::new(&format!("http://127.0.0.1:{port}"), &public, "vouch-demo-auth-token-not-secret");
+    let phone = Phone::new(&server.address, &server.public, DEMO_TOKEN);
     let calls: [(&str, Vec<String>); 4] = [
         ("+15551230001", vec![format!("{}#", KEYED_PINS[0]), "1234#".into()]),
         ("+15559990000", vec!["87654321#".into(), format!("{}#", KEYED_PINS[1]), "4321#".into()]),
@@ -60,7 +29,6 @@ async fn keyed_pins_and_unmasked_numbers_never_reach_the_logs() {
         ("anonymous", vec!["*".into()]),
     ];
     for (from, keys) in &calls {
-        // Any CallSid: a PIN's digits inside one are not a leak.
         let spec = CallSpec { from: from.to_string(), ..CallSpec::default() };
         let t = phone.place(&spec, &mut Scripted::new(keys.clone())).await.expect("call completes");
         assert!(!t.requests.is_empty());
@@ -70,48 +38,26 @@ async fn keyed_pins_and_unmasked_numbers_never_reach_the_logs() {
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     for (name, password) in [("nobody-zq7", "pw-9f8e7d6c-wrong"), ("demo", "pw-5a4b3c2d-wrong"), ("demo", "demo")] {
         let r = http
-            .post(format!("http://127.0.0.1:{port}/agent/login"))
+            .post(format!("{}/agent/login", server.address))
             .form(&[("name", name), ("password", password)])
             .send()
             .await
             .expect("login request");
         assert_eq!(r.status().as_u16(), if password == "demo" { 303 } else { 401 });
     }
-    // Let the last lines flush, then stop the server.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline
-        && lines.lock().unwrap().iter().filter(|l| l.contains("call handed on")).count() < calls.len()
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // Stopped as Fly.io or Docker stop it: SIGTERM, then the store's flush.
-    let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    assert!(term.is_ok_and(|s| s.success()), "SIGTERM sent");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for vouch") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("vouch did not stop within 20 s of SIGTERM");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let mut stderr = String::new();
-    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
-    assert!(status.success(), "vouch exits cleanly on SIGTERM: {status:?}; {stderr}");
-    // The reader thread sees the last lines once the pipe closes.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Every call is handed on (or the test would scan too little), then the
+    // server stops as Fly.io or Docker stop it: SIGTERM, then the store's flush.
+    server.wait_for_lines("call handed on", calls.len(), Duration::from_secs(20));
+    let status = server.stop();
+    let logs = server.logs();
+    assert!(status.success(), "vouch exits cleanly on SIGTERM: {status:?}\n{logs}");
 
-    let logs = lines.lock().unwrap().join("\n") + &stderr;
     assert!(logs.lines().count() > 20, "trace logging was on: {} lines", logs.lines().count());
-    assert!(logs.contains("call handed on"), "the calls were logged");
     assert!(logs.contains("\"call_sid\":\"CA"), "spans carry the CallSid");
     assert!(logs.contains("\"elapsed_us\":"), "the scan sees the request log's latencies");
+    let pins: Vec<&str> = KEYED_PINS.iter().chain(&RIGHT_PINS).copied().collect();
     // Exact: a PIN as a value (`Digits=1234`, `"value":"1234"`…), never a
     // latency, a port or a timestamp that happens to hold the same digits.
-    let pins: Vec<&str> = KEYED_PINS.iter().chain(&RIGHT_PINS).copied().collect();
     let found = leaks::find_all(&logs, &pins);
     assert!(found.is_empty(), "keyed PINs in the logs:\n{}", leaks::report(&found));
     for secret in ["nobody-zq7", "pw-9f8e7d6c-wrong", "pw-5a4b3c2d-wrong"] {
@@ -128,7 +74,7 @@ async fn keyed_pins_and_unmasked_numbers_never_reach_the_logs() {
         .iter()
         .flat_map(|ext| std::fs::read(format!("{}{ext}", db_file.display())).unwrap_or_default())
         .collect();
-    assert!(db.windows(8).any(|w| w == b"24681357"), "Zoe's record is in the database file");
+    assert!(db.windows(8).any(|w| w == b"24681357"), "Zoë's record is in the database file");
     for pin in &pins {
         // A whole token: not inside an identifier (1234 of 12345678), a
         // CallSid or a hash that holds the same digits by chance.
