@@ -83,11 +83,10 @@ async fn lockouts_need_a_supervisor_and_hold_across_instances_sharing_a_database
     first.call(ADA_PHONE, SUPPORT_NUMBER, &["9087#", "7310#", "", "", ""]).await;
     let second = spawn_with(opts()).await;
     // The first instance stores its counts in the background: wait for them.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while lockout_api(&second, reqwest::Method::GET, ADA_ID, ADMIN_TOKEN).await.1["locked"] != true {
-        assert!(std::time::Instant::now() < deadline, "the lockout reached the shared database");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_for("the lockout to reach the shared database", || async {
+        lockout_api(&second, reqwest::Method::GET, ADA_ID, ADMIN_TOKEN).await.1["locked"] == true
+    })
+    .await;
     let t = second.call(ADA_PHONE, SUPPORT_NUMBER, &["1234#", "", "", ""]).await;
     assert_eq!(second.crm().count("verify"), 0, "the other instance sees the lockout");
     assert_eq!(record(&second, &t.call_sid).await["lockout"], true);

@@ -345,6 +345,12 @@ impl TestApp {
         self.crm.as_ref().expect("this test app has a CRM double")
     }
 
+    /// Stops serving as SIGTERM does (no new connections, in-flight requests
+    /// finish); the store is closed by [`TestApp::stop`].
+    pub async fn stop_serving(&self) {
+        self.server.stop(true).await;
+    }
+
     /// Stops the server as SIGTERM does and waits until it has written its
     /// buffered call records (or given up).
     pub async fn stop(&mut self) {

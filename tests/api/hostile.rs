@@ -853,6 +853,12 @@ async fn watch(stream: &TcpStream, started: Instant, within: Duration) -> Seen {
     Seen { received: String::from_utf8_lossy(&received).into_owned(), closed, answered }
 }
 
+/// Whether the server has neither answered nor closed `stream` yet.
+fn hanging(stream: &TcpStream) -> bool {
+    let mut buf = [0u8; 1];
+    matches!(stream.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
 /// A whole call and a health check, each answered promptly.
 async fn others_are_served(app: &TestApp) {
     let started = Instant::now();
@@ -894,8 +900,9 @@ async fn clients_that_stall_or_trickle_their_headers_are_cut_off_while_others_ar
     };
 
     // While they hang on, Twilio's requests are served as usual.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     others_are_served(&app).await;
+    let gone: Vec<usize> = stalled.iter().enumerate().filter(|(_, s)| !hanging(s)).map(|(i, _)| i).collect();
+    assert!(gone.is_empty() && hanging(&trickler), "still hanging on meanwhile: all but {gone:?} (and the trickler?)");
 
     // All were opened after `started`, so each had the head timeout at least.
     let mut seen = vec![("the trickler".to_string(), watch(&trickler, started, HEAD_CUT_OFF).await)];
@@ -949,8 +956,9 @@ async fn a_body_that_stalls_before_its_announced_length_is_cut_off() {
     send(&login, head.as_bytes()).await.unwrap();
     send(&login, &form.as_bytes()[..10]).await.unwrap();
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // While they hang on, Twilio's requests are served as usual.
     others_are_served(&app).await;
+    assert!(hanging(&webhook) && hanging(&login), "both still hang on meanwhile");
     let mut failures = Vec::new();
     for (what, s, sent, announced) in
         [("POST /voice", &webhook, body.len() / 2, body.len()), ("POST /agent/login", &login, 10, form.len())]

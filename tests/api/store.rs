@@ -304,13 +304,12 @@ async fn a_graceful_stop_writes_what_is_still_buffered() {
     let lock = SqliteLock::take(&app.database_url).await;
     let sid = call_with_sid(&app, ADA_PHONE, &[&format!("{ADA_PIN}#")]).await;
     assert_eq!(app.store.stats().unwrap().depth, 1, "held back by the lock");
-    // The lock goes while the server is stopping.
-    let release = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        lock.release().await;
-    });
+    // The lock goes while the server is stopping: once it has stopped
+    // serving, before the store is closed.
+    app.stop_serving().await;
+    assert_eq!(app.store.stats().unwrap().depth, 1, "still held back");
+    lock.release().await;
     app.stop().await;
-    release.await.unwrap();
     assert_eq!(stored(&app.database_url, &sid).await.unwrap().outcome, RecordOutcome::SelfService);
 }
 
