@@ -111,6 +111,11 @@ impl TestCrm {
     pub fn count(&self, kind: &str) -> usize {
         self.double.counts.lock().unwrap().get(kind).copied().unwrap_or(0)
     }
+
+    /// Requests being answered right now (a slow one included).
+    pub fn in_flight(&self) -> usize {
+        self.double.in_flight.load(Ordering::SeqCst)
+    }
 }
 
 /// Which CRM request this is.
