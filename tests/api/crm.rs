@@ -15,10 +15,11 @@ async fn record(app: &TestApp, sid: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_crm_that_is_down_sends_keyed_callers_to_an_agent_with_an_apology() {
-    // A port nothing listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // A port nothing listens on: bound (so no other test can take it) but
+    // not listening, so connections are refused.
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let url = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
-    drop(closed);
     let app = spawn_with(Options { crm_double: false, crm_url: Some(url), ..Options::default() }).await;
     let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_ID}#")]).await;
     // The failed caller-ID lookup fell back to asking; the failed id lookup went to an agent.
