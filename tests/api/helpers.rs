@@ -263,7 +263,13 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         address,
         public,
         crm,
-        http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        // A pooled connection is dropped well before the server's 5 s
+        // keep-alive could close it just as it is reused.
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap(),
         database_url,
         store,
         server,
