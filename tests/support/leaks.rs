@@ -11,7 +11,7 @@
 //!   `value='1234'`;
 //! - the value of a field that carries keyed input (`Digits`,
 //!   `SpeechResult`, `value`, `pin`…), however it is written:
-//!   `Digits=1234`, `"Digits":1234`, `digits: 1234`;
+//!   `Digits=1234`, `"Digits":1234`, `digits: 1234`, `Digits = 1234`;
 //! - a query-string or form parameter, whatever its name:
 //!   `?state=…&Digits=1234`, `x-pin=1234` after `?`, `&` or `;`;
 //! - a URL path segment (`/customers/1234/verify`) or an element's whole
@@ -140,8 +140,21 @@ fn form_at(text: &[u8], at: usize, len: usize) -> Option<Form> {
                 text[sep] == b'=' && !name.is_empty() && start > 0 && matches!(text[start - 1], b'?' | b'&' | b';');
             (parameter && value_end(after)).then_some(Form::Parameter)
         }
-        Some(b' ') if before(2) == Some(b':') => {
-            let (name, _) = name_before(text, at - 2);
+        Some(b' ') => {
+            // `name: value`, `name = value` (a printout's spacing): for
+            // carrying fields only (`Content-Length: 1234` is no leak).
+            let mut sep = at - 1;
+            while sep > 0 && text[sep - 1] == b' ' {
+                sep -= 1;
+            }
+            if sep == 0 || !matches!(text[sep - 1], b'=' | b':') {
+                return None;
+            }
+            let mut end = sep - 1;
+            while end > 0 && text[end - 1] == b' ' {
+                end -= 1;
+            }
+            let (name, _) = name_before(text, end);
             (carrying(name) && value_end(after)).then_some(Form::CarryingField)
         }
         Some(b'/') => {
@@ -214,6 +227,7 @@ mod tests {
             (format!(r#"{{"SpeechResult":"{pin}","Confidence":"0.9"}}"#), Form::Quoted),
             (format!("SpeechResult={pin} Confidence=0.9"), Form::CarryingField),
             (format!("UnstableSpeechResult: {pin}"), Form::CarryingField),
+            (format!("POST /voice/support/verify\n  Digits = {pin}\n  From = +15551230001"), Form::CarryingField),
             (format!("2026-12-02T15:10:25Z DEBUG request: digits={pin} keyed"), Form::CarryingField),
             (format!(r#"{{"path":"/voice/support/verify?state=k1.abc.def&Digits={pin}"}}"#), Form::CarryingField),
             (format!("https://ivr.example.com/voice/support/verify?state=k1.x&attempt={pin}#top"), Form::Parameter),
@@ -244,6 +258,7 @@ mod tests {
             format!("took {pin} ms, {pin}ms, {pin}µs, 1.{pin}s, retry in {pin} ms"),
             format!(r#"{{"customer_id":"{pin}5678","caller":"+1********01","subject":"ab{pin}cd"}}"#),
             format!("elapsed_us={pin} status=200"),
+            format!("← HTTP 200 OK in {pin} ms (text/xml)\n  CallDuration = {pin}\n  SequenceNumber : {pin}"),
             format!("Content-Length: {pin}"),
             format!(r#"{{"duration":{pin},"call_duration":{pin},"status_sequence":{pin}}}"#),
         ]
