@@ -43,6 +43,8 @@ impl Kind {
 pub struct GuardError(String);
 
 type Events = HashMap<(Kind, String), Vec<u64>>;
+/// Event writes still in the background, with the counter each is for.
+type Writes = Vec<((Kind, String), tokio::task::JoinHandle<()>)>;
 
 /// The counters: this process's own events in memory, and every instance's
 /// in the database when there is one. A count is the larger of the two, so
@@ -55,12 +57,15 @@ pub struct Guard {
     shared: moka::future::Cache<(Kind, String), u64>,
     /// Keys caller numbers so the database never holds them.
     subjects: CallerSubjects,
+    /// Event writes still in the background, by counter: a clear waits for
+    /// them, or an earlier failure stored after the clear would count again.
+    writing: Arc<Mutex<Writes>>,
 }
 
 impl Guard {
     pub(super) fn new(db: Option<Db>, subjects: CallerSubjects) -> Self {
         let shared = moka::future::Cache::builder().max_capacity(100_000).time_to_live(SHARED_TTL).build();
-        Self { db, local: Arc::default(), shared, subjects }
+        Self { db, local: Arc::default(), shared, subjects, writing: Arc::default() }
     }
 
     /// The stored stand-in for a caller's number: a keyed hash, so the
@@ -126,23 +131,41 @@ impl Guard {
         if let Some(db) = self.db.clone() {
             let key = (kind, subject.to_string());
             let shared = self.shared.clone();
-            tokio::spawn(async move {
-                shared.invalidate(&key).await;
-                let write = db.add_event(kind.as_str(), &key.1, now, window_start);
-                if let Err(e) = bounded(write).await {
-                    tracing::warn!(error = %e, "security counters: an event was not stored");
+            let write = tokio::spawn({
+                let key = key.clone();
+                async move {
+                    shared.invalidate(&key).await;
+                    let write = db.add_event(kind.as_str(), &key.1, now, window_start);
+                    if let Err(e) = bounded(write).await {
+                        tracing::warn!(error = %e, "security counters: an event was not stored");
+                    }
+                    // The next check reads the count again, this event included.
+                    shared.invalidate(&key).await;
                 }
-                // The next check reads the count again, this event included.
-                shared.invalidate(&key).await;
             });
+            let mut writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+            writing.retain(|(_, w)| !w.is_finished());
+            writing.push((key, write));
         }
     }
 
     /// Forgets `subject`'s events (a success, or an unlock), waiting for
     /// the database so an unlock is known to have happened.
     pub async fn clear(&self, kind: Kind, subject: &str) -> Result<(), GuardError> {
-        self.local.lock().unwrap_or_else(|e| e.into_inner()).remove(&(kind, subject.to_string()));
-        self.shared.invalidate(&(kind, subject.to_string())).await;
+        let key = (kind, subject.to_string());
+        self.local.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        // Events recorded before the clear are stored before it (each write
+        // is bounded), so none of them lands after it and counts again.
+        let earlier: Vec<_> = {
+            let mut writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+            let (mine, others) = writing.drain(..).partition(|(k, _)| *k == key);
+            *writing = others;
+            mine
+        };
+        for (_, write) in earlier {
+            let _ = write.await;
+        }
+        self.shared.invalidate(&key).await;
         match &self.db {
             Some(db) => bounded(db.clear_events(kind.as_str(), subject)).await,
             None => Ok(()),
@@ -175,6 +198,27 @@ mod tests {
         assert_eq!(g.count(Kind::VerifyFailed, "12345678", 0).await, 2, "events before the window are forgotten");
         g.clear(Kind::VerifyFailed, "12345678").await.unwrap();
         assert_eq!(g.count(Kind::VerifyFailed, "12345678", 0).await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_clear_is_not_undone_by_the_writes_of_earlier_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("guard.db").display());
+        let db = Db::open(&crate::config::DatabaseUrl::Sqlite(url)).await.unwrap().unwrap();
+        let g = Guard::new(Some(db.clone()), CallerSubjects::new(&Keyring::single("k")));
+        for round in 0..10 {
+            // Failures, then at once the success that clears them (each
+            // failure's write is still in the background).
+            for at in 0..3 {
+                g.note(Kind::VerifyFailed, "12345678", 1000 + at, 0);
+            }
+            g.clear(Kind::VerifyFailed, "12345678").await.unwrap();
+            // No earlier write may land after the clear: watch a while.
+            for _ in 0..10 {
+                assert_eq!(db.count_events("verify_failed", "12345678", 0).await.unwrap(), 0, "round {round}");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
     }
 
     #[test]

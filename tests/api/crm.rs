@@ -2,7 +2,7 @@
 //! cache saves requests without ever caching a verification.
 
 use crate::helpers::*;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use vouch::sim::End;
 
 fn fast_timeout_toml() -> String {
@@ -15,10 +15,11 @@ async fn record(app: &TestApp, sid: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_crm_that_is_down_sends_keyed_callers_to_an_agent_with_an_apology() {
-    // A port nothing listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // A port nothing listens on: bound (so no other test can take it) but
+    // not listening, so connections are refused.
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let url = format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port());
-    drop(closed);
     let app = spawn_with(Options { crm_double: false, crm_url: Some(url), ..Options::default() }).await;
     let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_ID}#")]).await;
     // The failed caller-ID lookup fell back to asking; the failed id lookup went to an agent.
@@ -65,23 +66,39 @@ async fn garbage_and_error_statuses_are_crm_failures_not_no_match() {
 async fn a_hanging_crm_is_cut_off_by_the_default_two_second_timeout() {
     let app = spawn_app().await;
     app.crm().set_mode(CrmMode::Slow(Duration::from_secs(30)));
-    let started = Instant::now();
     let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_ID}#")]).await;
-    let elapsed = started.elapsed();
     assert!(matches!(&t.end, End::Enqueued { .. }));
-    for r in &t.requests {
-        assert!(r.elapsed < Duration::from_secs(3), "each webhook answered well inside 15 s: {:?}", r.elapsed);
-    }
-    assert!(elapsed < Duration::from_secs(8), "{elapsed:?}");
     assert_eq!(record(&app, &t.call_sid).await["outcome"], "crm_unavailable");
+    // One caller-ID lookup, then one lookup of the keyed account number:
+    // each hung, was cut off, and was not retried.
+    assert_eq!((app.crm().count("phone"), app.crm().count("id"), app.crm().count("verify")), (1, 1, 0));
+    let waited: Vec<Duration> = t.requests.iter().map(|r| r.elapsed).filter(|e| *e >= CRM_TIMEOUT).collect();
+    assert_eq!(waited.len(), 2, "the two webhooks that asked the CRM waited for its timeout: {:?}", t.requests);
+    for r in &t.requests {
+        // Cut off by the 2 s CRM timeout, far from the 10 s webhook
+        // deadline that would be the next thing to stop it.
+        assert!(r.elapsed < WEBHOOK_DEADLINE / 2, "each webhook answered well inside the deadline: {:?}", r.elapsed);
+    }
 }
+
+/// The demo configuration's CRM timeout, and the default webhook deadline.
+const CRM_TIMEOUT: Duration = Duration::from_millis(2000);
+const WEBHOOK_DEADLINE: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn a_slow_crm_inside_the_timeout_is_waited_for() {
-    let app = spawn_with(Options { toml: fast_timeout_toml(), ..Options::default() }).await;
-    app.crm().set_mode(CrmMode::Slow(Duration::from_millis(100)));
+    let app = spawn_app().await;
+    let slow = Duration::from_millis(300);
+    app.crm().set_mode(CrmMode::Slow(slow));
     let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_PIN}#")]).await;
-    assert!(t.said().contains("Your status is verified"));
+    assert!(t.said().contains("Your status is verified"), "{}", t.said());
+    // Caller ID, then the PIN: one request each, both waited for.
+    assert_eq!((app.crm().count("phone"), app.crm().count("id"), app.crm().count("verify")), (1, 0, 1));
+    let asked: Vec<Duration> = t.requests.iter().map(|r| r.elapsed).filter(|e| *e >= slow).collect();
+    assert_eq!(asked.len(), 2, "the lookup and the verification each took the CRM's time: {:?}", t.requests);
+    for r in &t.requests {
+        assert!(r.elapsed < CRM_TIMEOUT, "answered inside the CRM timeout: {:?}", r.elapsed);
+    }
 }
 
 #[tokio::test]
@@ -137,23 +154,26 @@ async fn the_crm_gets_the_pin_in_the_body_and_a_bearer_token_when_configured() {
 
 #[tokio::test]
 async fn a_saturated_crm_sends_callers_down_the_fallback_path_at_once() {
+    // One CRM request at a time, and a CRM slow enough (inside a long
+    // timeout) that the second caller arrives while the first is waiting.
     let toml = vouch::config::DEMO_CONFIG
-        .replace("negative_cache_ttl_secs = 30", "negative_cache_ttl_secs = 30\nmax_in_flight = 1");
+        .replace("negative_cache_ttl_secs = 30", "negative_cache_ttl_secs = 30\nmax_in_flight = 1")
+        .replace("timeout_ms = 2000", "timeout_ms = 8000");
     let app = spawn_with(Options { toml, ..Options::default() }).await;
-    app.crm().set_mode(CrmMode::Slow(Duration::from_millis(800)));
+    let slow = Duration::from_secs(3);
+    app.crm().set_mode(CrmMode::Slow(slow));
     let (first_sid, second_sid) = (call_sid(), call_sid());
     let first_params = call_params(&first_sid, ADA_PHONE, SUPPORT_NUMBER);
     let first = app.post_form("/voice", &first_params, Some(AUTH_TOKEN));
     let second = async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let started = Instant::now();
+        wait_for("the first caller's lookup to reach the CRM", || async { app.crm().in_flight() == 1 }).await;
         let r =
             app.post_form("/voice", &call_params(&second_sid, "+15551230002", SUPPORT_NUMBER), Some(AUTH_TOKEN)).await;
-        (r, started.elapsed())
+        (r, app.crm().in_flight())
     };
-    let (first, (second, second_took)) = tokio::join!(first, second);
+    let (first, (second, in_flight_then)) = tokio::join!(first, second);
     assert!(first.body.contains("PIN"), "the first caller was looked up: {}", first.body);
     assert!(second.body.contains("account number"), "the second caller is asked instead: {}", second.body);
-    assert!(second_took < Duration::from_millis(400), "without waiting for the CRM: {second_took:?}");
-    assert_eq!(app.crm().count("phone"), 1);
+    assert_eq!(in_flight_then, 1, "answered while the first lookup was still waiting on the CRM");
+    assert_eq!(app.crm().count("phone"), 1, "the second caller's number never reached the CRM");
 }

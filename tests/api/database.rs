@@ -165,30 +165,33 @@ async fn open(url: &str) -> Db {
     Db::open(&DatabaseUrl::parse(url, "test").unwrap()).await.expect("the database opens").expect("not memory:")
 }
 
-/// Every stored row, every column as text, one line per row.
-pub async fn all_rows_text(url: &str) -> String {
-    let mut out = String::new();
+/// Every row of `table`, each a JSON object of its columns (text as
+/// strings, integers as numbers), as the leak scanner reads them.
+pub async fn all_rows_json(url: &str, table: &str) -> Vec<String> {
     if url.starts_with("sqlite:") {
         let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
-        for row in sqlx::query("SELECT * FROM call_records").fetch_all(&mut c).await.unwrap() {
-            for (i, col) in row.columns().iter().enumerate() {
-                let v = match row.try_get::<Option<String>, _>(i) {
-                    Ok(v) => v.unwrap_or_default(),
-                    Err(_) => row.try_get::<Option<i64>, _>(i).unwrap().map(|n| n.to_string()).unwrap_or_default(),
-                };
-                out.push_str(&format!("{}={v} ", col.name()));
-            }
-            out.push('\n');
-        }
+        let rows = sqlx::query(&format!("SELECT * FROM {table}")).fetch_all(&mut c).await.unwrap();
         let _ = c.close().await;
+        rows.iter()
+            .map(|row| {
+                let mut object = serde_json::Map::new();
+                for (i, col) in row.columns().iter().enumerate() {
+                    let v = match row.try_get::<Option<String>, _>(i) {
+                        Ok(v) => v.map_or(serde_json::Value::Null, serde_json::Value::String),
+                        Err(_) => row.try_get::<Option<i64>, _>(i).unwrap().map_or(serde_json::Value::Null, Into::into),
+                    };
+                    object.insert(col.name().to_string(), v);
+                }
+                serde_json::Value::Object(object).to_string()
+            })
+            .collect()
     } else {
         let mut c = sqlx::PgConnection::connect(url).await.unwrap();
         let rows: Vec<String> =
-            sqlx::query_scalar("SELECT row_to_json(c)::text FROM call_records c").fetch_all(&mut c).await.unwrap();
-        out = rows.join("\n");
+            sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t")).fetch_all(&mut c).await.unwrap();
         let _ = c.close().await;
+        rows
     }
-    out
 }
 
 /// The raw bytes of a SQLite database: the file, its WAL and shared memory.

@@ -1,7 +1,10 @@
-//! Test helpers: a real Vouch on a random port, a real CRM double over HTTP,
-//! and a phone that signs its requests the way Twilio does.
+//! Test helpers: a real Vouch on a random port, a CRM double over HTTP (the
+//! demo CRM behind a middleware), and a phone that signs its requests the
+//! way Twilio does.
 
-use actix_web::dev::ServerHandle;
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{self, Next};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -9,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use vouch::config::Config;
-use vouch::crm::demo::DemoData;
+use vouch::crm::demo::{self, DemoData};
 use vouch::sim::{CallSpec, Phone, Scripted, Transcript};
 use vouch::startup::Application;
 use vouch::store::CallStore;
@@ -48,20 +51,23 @@ pub enum CrmMode {
     Status(u16),
 }
 
-/// A CRM over real HTTP serving the demo customers, with a switchable
-/// failure mode and request counters.
+/// A CRM over real HTTP: the built-in demo CRM (`vouch::crm::demo`, its
+/// routes and customers, so the double answers exactly as it does), behind
+/// a test-only middleware that counts requests per kind, keeps each verify
+/// request's auth header and body, and misbehaves on demand.
 #[derive(Clone)]
 pub struct TestCrm {
     pub url: String,
-    mode: Arc<Mutex<CrmMode>>,
-    counts: Arc<Mutex<HashMap<&'static str, usize>>>,
+    /// Each verify request that reached the demo CRM: its `Authorization`
+    /// header, a newline, and its body.
     pub verify_bodies: Arc<Mutex<Vec<String>>>,
+    double: web::Data<Double>,
 }
 
-struct CrmState {
-    data: DemoData,
-    mode: Arc<Mutex<CrmMode>>,
-    counts: Arc<Mutex<HashMap<&'static str, usize>>>,
+/// What the middleware counts, keeps and does.
+struct Double {
+    mode: Mutex<CrmMode>,
+    counts: Mutex<HashMap<&'static str, usize>>,
     verify_bodies: Arc<Mutex<Vec<String>>>,
     in_flight: AtomicUsize,
 }
@@ -70,102 +76,98 @@ impl TestCrm {
     pub fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind CRM double");
         let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let mode = Arc::new(Mutex::new(CrmMode::Normal));
-        let counts = Arc::new(Mutex::new(HashMap::new()));
         let verify_bodies = Arc::new(Mutex::new(Vec::new()));
-        let state = web::Data::new(CrmState {
-            data: DemoData::embedded(),
-            mode: mode.clone(),
-            counts: counts.clone(),
+        let double = web::Data::new(Double {
+            mode: Mutex::new(CrmMode::Normal),
+            counts: Mutex::new(HashMap::new()),
             verify_bodies: verify_bodies.clone(),
             in_flight: AtomicUsize::new(0),
         });
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .route("/customers", web::get().to(crm_by_phone))
-                .route("/customers/{id}", web::get().to(crm_by_id))
-                .route("/customers/{id}/verify", web::post().to(crm_verify))
-        })
+        let customers = web::Data::new(DemoData::embedded());
+        let server = {
+            let double = double.clone();
+            HttpServer::new(move || {
+                App::new()
+                    .app_data(double.clone())
+                    .wrap(middleware::from_fn(count_keep_and_misbehave))
+                    .configure(demo::mount(customers.clone()))
+            })
+        }
         .workers(2)
         .disable_signals()
         .listen(listener)
         .expect("listen")
         .run();
         tokio::spawn(server);
-        Self { url, mode, counts, verify_bodies }
+        Self { url, verify_bodies, double }
     }
 
     pub fn set_mode(&self, mode: CrmMode) {
-        *self.mode.lock().unwrap() = mode;
+        *self.double.mode.lock().unwrap() = mode;
     }
 
-    /// Requests seen of one kind: `phone`, `id` or `verify`.
+    /// Requests seen of one kind: `phone`, `id` or `verify` (`other` for
+    /// anything else).
     pub fn count(&self, kind: &str) -> usize {
-        self.counts.lock().unwrap().get(kind).copied().unwrap_or(0)
+        self.double.counts.lock().unwrap().get(kind).copied().unwrap_or(0)
+    }
+
+    /// Requests being answered right now (a slow one included).
+    pub fn in_flight(&self) -> usize {
+        self.double.in_flight.load(Ordering::SeqCst)
     }
 }
 
-async fn misbehave(state: &CrmState, kind: &'static str) -> Option<HttpResponse> {
-    *state.counts.lock().unwrap().entry(kind).or_default() += 1;
-    state.in_flight.fetch_add(1, Ordering::SeqCst);
-    let mode = *state.mode.lock().unwrap();
-    let out = match mode {
-        CrmMode::Normal => None,
-        CrmMode::Slow(d) => {
-            tokio::time::sleep(d).await;
-            None
+/// Which CRM request this is.
+fn kind_of(req: &ServiceRequest) -> &'static str {
+    let segments: Vec<&str> = req.path().trim_start_matches('/').split('/').collect();
+    match (req.method().as_str(), segments.as_slice()) {
+        ("GET", ["customers"]) => "phone",
+        ("GET", ["customers", _]) => "id",
+        ("POST", ["customers", _, "verify"]) => "verify",
+        _ => "other",
+    }
+}
+
+/// Counts the request, applies the failure mode, and keeps a verify
+/// request's auth header and body before the demo CRM answers it.
+async fn count_keep_and_misbehave(
+    mut req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let double = req.app_data::<web::Data<Double>>().expect("the double's state").clone();
+    let kind = kind_of(&req);
+    *double.counts.lock().unwrap().entry(kind).or_default() += 1;
+    double.in_flight.fetch_add(1, Ordering::SeqCst);
+    // Counted out however the request ends (Vouch may give up and hang up).
+    struct Leaving(web::Data<Double>);
+    impl Drop for Leaving {
+        fn drop(&mut self) {
+            self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
         }
-        CrmMode::Garbage => Some(HttpResponse::Ok().content_type("application/json").body("<html>oops</html>")),
-        CrmMode::Status(s) => Some(HttpResponse::build(actix_web::http::StatusCode::from_u16(s).unwrap()).finish()),
-    };
-    state.in_flight.fetch_sub(1, Ordering::SeqCst);
-    out
-}
-
-#[derive(serde::Deserialize)]
-struct PhoneQ {
-    phone: String,
-}
-
-async fn crm_by_phone(state: web::Data<CrmState>, q: web::Query<PhoneQ>) -> HttpResponse {
-    if let Some(r) = misbehave(&state, "phone").await {
-        return r;
     }
-    let list: Vec<_> = state
-        .data
-        .customers
-        .iter()
-        .filter(|c| c.phones.contains(&q.phone))
-        .map(|c| serde_json::json!({"id": c.id, "name": c.name}))
-        .collect();
-    HttpResponse::Ok().json(serde_json::json!({ "customers": list }))
-}
-
-async fn crm_by_id(state: web::Data<CrmState>, id: web::Path<String>) -> HttpResponse {
-    if let Some(r) = misbehave(&state, "id").await {
-        return r;
+    let _leaving = Leaving(double.clone());
+    let mode = *double.mode.lock().unwrap();
+    match mode {
+        CrmMode::Normal => {}
+        CrmMode::Slow(d) => tokio::time::sleep(d).await,
+        CrmMode::Garbage => {
+            let garbage = HttpResponse::Ok().content_type("application/json").body("<html>oops</html>");
+            return Ok(req.into_response(garbage));
+        }
+        CrmMode::Status(s) => {
+            let status = actix_web::http::StatusCode::from_u16(s).expect("a valid status");
+            return Ok(req.into_response(HttpResponse::build(status).finish()));
+        }
     }
-    match state.data.customers.iter().find(|c| c.id == *id) {
-        Some(c) => HttpResponse::Ok().json(serde_json::json!({"id": c.id, "name": c.name})),
-        None => HttpResponse::NotFound().finish(),
+    if kind == "verify" {
+        let body = req.extract::<web::Bytes>().await?;
+        let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+        double.verify_bodies.lock().unwrap().push(format!("{auth}\n{}", String::from_utf8_lossy(&body)));
+        // Put the body back for the demo CRM's handler.
+        req.set_payload(body.into());
     }
-}
-
-async fn crm_verify(
-    state: web::Data<CrmState>,
-    req: actix_web::HttpRequest,
-    id: web::Path<String>,
-    body: web::Bytes,
-) -> HttpResponse {
-    if let Some(r) = misbehave(&state, "verify").await {
-        return r;
-    }
-    let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-    state.verify_bodies.lock().unwrap().push(format!("{auth}\n{}", String::from_utf8_lossy(&body)));
-    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let ok = state.data.customers.iter().any(|c| c.id == *id && v["factor"] == "pin" && v["value"] == c.pin.as_str());
-    HttpResponse::Ok().json(serde_json::json!({ "verified": ok }))
+    next.call(req).await
 }
 
 /// A running Vouch and the phone to call it with.
@@ -261,7 +263,13 @@ pub async fn spawn_with(opts: Options) -> TestApp {
         address,
         public,
         crm,
-        http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        // A pooled connection is dropped well before the server's 5 s
+        // keep-alive could close it just as it is reused.
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap(),
         database_url,
         store,
         server,
@@ -346,6 +354,12 @@ impl TestApp {
 
     pub fn crm(&self) -> &TestCrm {
         self.crm.as_ref().expect("this test app has a CRM double")
+    }
+
+    /// Stops serving as SIGTERM does (no new connections, in-flight requests
+    /// finish); the store is closed by [`TestApp::stop`].
+    pub async fn stop_serving(&self) {
+        self.server.stop(true).await;
     }
 
     /// Stops the server as SIGTERM does and waits until it has written its

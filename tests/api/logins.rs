@@ -1,4 +1,5 @@
-//! Logging in and out, sessions, API tokens, and `vouch hash-password`.
+//! Logging in and out, sessions and API tokens (`vouch hash-password` runs
+//! as the real binary in `tests/cli`).
 
 use crate::desk_helpers::*;
 use crate::helpers::*;
@@ -136,38 +137,4 @@ async fn the_stylesheet_is_served_from_the_binary() {
     let r = app.page("/static/agent.css", None, None).await;
     assert_eq!((r.status, r.content_type.as_str()), (200, "text/css; charset=utf-8"));
     assert!(r.body.contains(".badge-verified"));
-}
-
-#[test]
-fn hash_password_prints_an_argon2id_hash_of_piped_input() {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let run = |input: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vouch"))
-            .arg("hash-password")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run vouch");
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
-    };
-    let out = run("correct horse battery staple\n");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let printed = String::from_utf8(out.stdout).unwrap();
-    let hash = PasswordHash::new(printed.trim()).expect("a PHC string");
-    assert_eq!(hash.algorithm.as_str(), "argon2id");
-    assert!(argon2::Argon2::default().verify_password(b"correct horse battery staple", &hash).is_ok());
-    assert!(argon2::Argon2::default().verify_password(b"correct horse battery staple\n", &hash).is_err());
-    assert!(vouch::config::Users::parse(&format!(
-        "[[users]]\nname = \"x\"\nrole = \"agent\"\npassword_hash = \"{}\"\n",
-        printed.trim()
-    ))
-    .is_ok());
-
-    let empty = run("");
-    assert_eq!(empty.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&empty.stderr).contains("no password on standard input"));
 }

@@ -12,6 +12,8 @@ mod handoff;
 mod handoff_routes;
 mod helpers;
 mod hostile;
+#[path = "../support/leaks.rs"]
+mod leaks;
 mod logins;
 mod privacy;
 mod routes;

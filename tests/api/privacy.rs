@@ -2,7 +2,7 @@
 //!
 //! "A test that runs every flow … and scans the logs, the database and every
 //! URL Vouch produced for each keyed PIN and for unmasked identifiers."
-//! `tests/logs.rs` scans the real binary's logs and database file; this runs
+//! `tests/cli/logs.rs` scans the real binary's logs and database file; this runs
 //! every flow path in-process (caller ID and PIN, wrong PINs to the agent,
 //! keyed account and PIN, silence, opting out at either prompt, malformed
 //! entries, the sales line, the CRM failing, and each handoff variant) and
@@ -12,13 +12,15 @@
 //! `<Parameter>`s' links). Each is percent-decoded, its query split, and
 //! every base64url part of a value (the flow state's JSON, the handoff
 //! token's claims) decoded, and all of it searched. Then the call records
-//! as the API serves them, and the agent's screen pop.
+//! as the API serves them, and the agent's screen pop. Each is searched
+//! with the suite's one exact scanner (`tests/support/leaks.rs`).
 //!
 //! Customer ids and names are allowed in URLs: a handoff carries them by
 //! design, and the flow state carries the identified customer.
 
 use crate::handoff::handoff_app;
 use crate::helpers::*;
+use crate::leaks;
 use base64::Engine;
 use vouch::flow::phone::mask;
 use vouch::sim::{Agent, CallSpec, Transcript};
@@ -41,38 +43,6 @@ fn all_needles() -> Vec<&'static str> {
     KEYED_PINS.iter().chain(&KEYED_ENTRIES).chain(&RIGHT_PINS).copied().collect()
 }
 
-/// A CallSid that cannot hold a keyed value by chance (it is in every URL).
-fn clean_sid() -> String {
-    loop {
-        let sid = call_sid();
-        if !all_needles().iter().any(|n| sid.contains(n)) {
-            return sid;
-        }
-    }
-}
-
-/// Whether `needle` occurs in `text` as a value of its own: not inside a
-/// longer run of letters and digits (timestamps, MACs, CallSids), where a
-/// few digits turn up by chance. Every real leak shape has a delimiter
-/// around it: `Digits=9087&`, `"value":"9087"`, `x-pin=9087`, `state=9087`.
-fn occurs_alone(text: &str, needle: &str) -> bool {
-    let bytes = text.as_bytes();
-    let word = |i: Option<usize>| i.and_then(|i| bytes.get(i)).is_some_and(|b| b.is_ascii_alphanumeric());
-    text.match_indices(needle).any(|(at, _)| !word(at.checked_sub(1)) && !word(Some(at + needle.len())))
-}
-
-#[test]
-fn a_value_inside_a_longer_run_is_not_a_leak() {
-    for chance in ["\"e\":1764019087,", "exp=1764017310&", "CAab6502ff", "sig=x9087y"] {
-        assert!(!KEYED_PINS.iter().any(|p| occurs_alone(chance, p)), "{chance}");
-    }
-    for leak in ["Digits=9087&From", "\"value\":\"7310\"", "x-pin=6502", "9087", "/6502/", "keys 9087*#"] {
-        assert!(KEYED_PINS.iter().any(|p| occurs_alone(leak, p)), "{leak}");
-    }
-    assert!(!occurs_alone("customer_id=12345678", ADA_PIN));
-    assert!(occurs_alone("pin=1234&", ADA_PIN));
-}
-
 #[test]
 fn the_scan_finds_a_pin_inside_a_state_or_a_token_and_a_number_percent_encoded() {
     let b64 = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
@@ -86,8 +56,8 @@ fn the_scan_finds_a_pin_inside_a_state_or_a_token_and_a_number_percent_encoded()
     ] {
         let mut scan = Scan::default();
         scan.url(public, "test", &url);
-        let leaks = scan.leaks();
-        assert!(leaks.iter().any(|l| l.contains(found)), "{url}: {leaks:?}");
+        let got = scan.leaks();
+        assert!(got.iter().any(|l| l.contains(found)), "{url}: {got:?}");
     }
     let mut scan = Scan::default();
     scan.url(
@@ -180,10 +150,8 @@ impl Scan {
     fn leaks(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (origin, text) in self.url_texts.iter().chain(&self.documents) {
-            for needle in all_needles() {
-                if occurs_alone(text, needle) {
-                    out.push(format!("keyed {needle:?} in {origin:.300}: {text:.400}"));
-                }
+            for leak in leaks::find_all(text, &all_needles()) {
+                out.push(format!("keyed {leak} in {origin:.300}"));
             }
         }
         for (origin, text) in &self.url_texts {
@@ -207,7 +175,7 @@ struct Flow {
 fn flow(name: &'static str, from: &str, to: &str, keys: &[&'static str]) -> Flow {
     Flow {
         name,
-        spec: CallSpec { from: from.into(), to: to.into(), call_sid: Some(clean_sid()), ..CallSpec::default() },
+        spec: CallSpec { from: from.into(), to: to.into(), call_sid: Some(call_sid()), ..CallSpec::default() },
         keys: keys.to_vec(),
     }
 }
@@ -222,18 +190,15 @@ async fn read_back(app: &TestApp, flow: &str, sid: &str, from: &str) -> Vec<Stri
     if from.starts_with('+') {
         assert!(record["caller"].as_str().unwrap().contains("****"), "{flow}: {}", record["caller"]);
     }
-    let mut strings = Vec::new();
-    walk_json(&record, &mut strings, &mut out, flow);
-    for s in &strings {
-        for needle in all_needles() {
-            if occurs_alone(s, needle) {
-                out.push(format!("{flow}: keyed {needle:?} in the API's record: {s:?}"));
-            }
-        }
-        for digits in CALLER_DIGITS {
-            if s.contains(digits) {
-                out.push(format!("{flow}: caller number {digits} in the API's record: {s:?}"));
-            }
+    // The record as the API serves it: a keyed value would be a string (or
+    // a carrying field); its numbers are times, durations and counts.
+    let text = record.to_string();
+    for leak in leaks::find_all(&text, &all_needles()) {
+        out.push(format!("{flow}: keyed {leak} in the API's record"));
+    }
+    for digits in CALLER_DIGITS {
+        if text.contains(digits) {
+            out.push(format!("{flow}: caller number {digits} in the API's record: {text}"));
         }
     }
     let page = app
@@ -245,10 +210,8 @@ async fn read_back(app: &TestApp, flow: &str, sid: &str, from: &str) -> Vec<Stri
         .expect("the screen pop");
     assert_eq!(page.status(), 200, "{flow}: the screen pop");
     let html = page.text().await.unwrap();
-    for needle in all_needles() {
-        if occurs_alone(&html, needle) {
-            out.push(format!("{flow}: keyed {needle:?} in the screen pop"));
-        }
+    for leak in leaks::find_all(&html, &all_needles()) {
+        out.push(format!("{flow}: keyed {leak} in the screen pop"));
     }
     for digits in CALLER_DIGITS {
         if html.contains(digits) {
@@ -258,25 +221,6 @@ async fn read_back(app: &TestApp, flow: &str, sid: &str, from: &str) -> Vec<Stri
     out
 }
 
-/// Collects a JSON document's strings; flags numbers equal to a keyed PIN.
-fn walk_json(v: &serde_json::Value, strings: &mut Vec<String>, leaks: &mut Vec<String>, flow: &str) {
-    match v {
-        serde_json::Value::String(s) => strings.push(s.clone()),
-        serde_json::Value::Number(n) => {
-            let n = n.to_string();
-            if all_needles().contains(&n.as_str()) {
-                leaks.push(format!("{flow}: keyed {n} as a number in the API's record"));
-            }
-        }
-        serde_json::Value::Array(a) => a.iter().for_each(|v| walk_json(v, strings, leaks, flow)),
-        serde_json::Value::Object(o) => o.iter().for_each(|(k, v)| {
-            strings.push(k.clone());
-            walk_json(v, strings, leaks, flow);
-        }),
-        _ => {}
-    }
-}
-
 #[tokio::test]
 async fn no_keyed_pin_or_caller_number_in_any_url_twiml_record_screen_pop_or_database_row_of_any_flow() {
     // Many wrong PINs go to Ada here: keep the lockout out of the way (it
@@ -284,7 +228,7 @@ async fn no_keyed_pin_or_caller_number_in_any_url_twiml_record_screen_pop_or_dat
     let toml = format!("{}\n[security]\nlockout_failures = 1000\n", vouch::config::DEMO_CONFIG);
     let mut app = spawn_with(Options { toml, ..Options::default() }).await;
     let mut scan = Scan::default();
-    let mut leaks = Vec::new();
+    let mut found = Vec::new();
     let (ada, stranger, support, sales) = (ADA_PHONE, STRANGER_PHONE, SUPPORT_NUMBER, SALES_NUMBER);
     let flows = [
         flow("caller ID, a wrong PIN, then the right one", ada, support, &["9087#", "1234#"]),
@@ -313,7 +257,7 @@ async fn no_keyed_pin_or_caller_number_in_any_url_twiml_record_screen_pop_or_dat
     for f in &flows {
         let t = app.call_spec(&f.spec, &f.keys).await;
         scan.transcript(&app.public, f.name, &t);
-        leaks.extend(read_back(&app, f.name, &t.call_sid, &f.spec.from).await);
+        found.extend(read_back(&app, f.name, &t.call_sid, &f.spec.from).await);
     }
     // The CRM fails: at the PIN (Ada's number is cached from the calls
     // above), and at the account number.
@@ -325,7 +269,7 @@ async fn no_keyed_pin_or_caller_number_in_any_url_twiml_record_screen_pop_or_dat
         let t = app.call_spec(&f.spec, &f.keys).await;
         assert!(t.said().contains("can't look up your details"), "{}: {}", f.name, t.said());
         scan.transcript(&app.public, f.name, &t);
-        leaks.extend(read_back(&app, f.name, &t.call_sid, &f.spec.from).await);
+        found.extend(read_back(&app, f.name, &t.call_sid, &f.spec.from).await);
     }
     app.crm().set_mode(CrmMode::Normal);
 
@@ -339,34 +283,34 @@ async fn no_keyed_pin_or_caller_number_in_any_url_twiml_record_screen_pop_or_dat
     assert!(scan.urls > 100, "{} URLs", scan.urls);
     assert!(scan.states > 20, "flow states decoded: {}", scan.states);
     assert!(scan.tokens >= 3, "handoff tokens decoded: {}", scan.tokens);
-    leaks.extend(scan.leaks());
+    found.extend(scan.leaks());
 
-    // And the database file, once every record is written (tests/logs.rs
+    // And the database file, once every record is written (tests/cli/logs.rs
     // checks the real binary's; this one saw every flow above).
     app.stop().await;
     let file = app.database_url.strip_prefix("sqlite://").expect("a SQLite database").to_string();
     let db: Vec<u8> =
         ["", "-wal"].iter().flat_map(|ext| std::fs::read(format!("{file}{ext}")).unwrap_or_default()).collect();
-    let db = String::from_utf8_lossy(&db);
-    assert!(db.contains("24681357"), "the records are in {file}");
+    assert!(db.windows(8).any(|w| w == b"24681357"), "the records are in {file}");
     for needle in all_needles() {
-        if occurs_alone(&db, needle) {
-            leaks.push(format!("keyed {needle:?} in the database file"));
+        if let Some(leak) = leaks::bytes_leak(&db, needle) {
+            found.push(format!("keyed {leak} in the database file"));
         }
     }
+    let db = String::from_utf8_lossy(&db);
     for digits in CALLER_DIGITS {
         if db.contains(digits) {
-            leaks.push(format!("caller number {digits} in the database file"));
+            found.push(format!("caller number {digits} in the database file"));
         }
     }
-    assert!(leaks.is_empty(), "{} leaks:\n{}", leaks.len(), leaks.join("\n"));
+    assert!(found.is_empty(), "{} leaks:\n{}", found.len(), found.join("\n"));
 }
 
 #[tokio::test]
 async fn no_keyed_pin_or_caller_number_in_any_handoff_variant() {
     let app = handoff_app().await;
     let mut scan = Scan::default();
-    let mut leaks = Vec::new();
+    let mut found = Vec::new();
     let wrong_then_right = ["9087#", "1234#"];
     let calls: [(&str, &str, &str, Agent, &[&str]); 10] = [
         ("a redirect to another app", "redirect", ADA_PHONE, Agent::Answers, &wrong_then_right),
@@ -391,16 +335,16 @@ async fn no_keyed_pin_or_caller_number_in_any_handoff_variant() {
             from: from.into(),
             line: Some(line.into()),
             agent,
-            call_sid: Some(clean_sid()),
+            call_sid: Some(call_sid()),
             ..CallSpec::default()
         };
         let t = app.call_spec(&spec, keys).await;
         scan.transcript(&app.public, name, &t);
-        leaks.extend(read_back(&app, name, &t.call_sid, from).await);
+        found.extend(read_back(&app, name, &t.call_sid, from).await);
     }
     // The two redirects, each seen once (the simulated Twilio does not follow them off-site).
     assert!(scan.tokens >= 2, "handoff tokens decoded: {}", scan.tokens);
     assert!(scan.states > 10, "flow states decoded: {}", scan.states);
-    leaks.extend(scan.leaks());
-    assert!(leaks.is_empty(), "{} leaks:\n{}", leaks.len(), leaks.join("\n"));
+    found.extend(scan.leaks());
+    assert!(found.is_empty(), "{} leaks:\n{}", found.len(), found.join("\n"));
 }

@@ -1,8 +1,14 @@
-//! The debugging and deployment commands run as the real binary: `vouch`
-//! alone, `simulate`, `replay`, `serve --record-dir` and graceful shutdown on
-//! SIGTERM. One test binary (like `tests/api`) so it links once.
+//! The real `vouch` binary, run as a user runs it: `vouch` alone, `serve` (its logs,
+//! `--record-dir`, graceful shutdown on SIGTERM), `simulate`, `replay`,
+//! `check-config` and `hash-password`. One test binary (like `tests/api`) so
+//! it links once; every test starts the binary through `support`.
 
 mod bare_command;
+mod check_config;
+mod hash_password;
+#[path = "../support/leaks.rs"]
+mod leaks;
+mod logs;
 mod replay;
 mod shutdown;
 mod simulate;

@@ -2,9 +2,8 @@
 //! real binary stops accepting connections, lets in-flight webhooks finish
 //! within `server.shutdown_timeout_secs`, and exits 0.
 
-use crate::support::{post, Reply, Serve, TempDir, Tiny, DEMO_TOKEN};
+use crate::support::{post, wait_until, Reply, Serve, TempDir, Tiny, DEMO_TOKEN};
 use std::net::TcpStream;
-use std::process::Command;
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 use vouch::twilio::form::Params;
@@ -26,11 +25,11 @@ fn slow_crm(delay: Duration) -> (Tiny, mpsc::Receiver<()>) {
     (crm, rx)
 }
 
+/// What the webhook's client got, and when.
+type Answered = (std::io::Result<(u16, String)>, Instant);
+
 /// Starts Ada's first webhook in a thread; returns once the CRM has it.
-fn webhook_in_flight(
-    server: &Serve,
-    crm_called: &mpsc::Receiver<()>,
-) -> std::thread::JoinHandle<std::io::Result<(u16, String)>> {
+fn webhook_in_flight(server: &Serve, crm_called: &mpsc::Receiver<()>) -> std::thread::JoinHandle<Answered> {
     let params = Params::from_pairs([
         ("CallSid", "CA0123456789abcdef0123456789abcdef"),
         ("From", "+15551230001"),
@@ -40,77 +39,67 @@ fn webhook_in_flight(
     let address = server.address.clone();
     let handle = std::thread::spawn(move || {
         let headers = [("Content-Type", "application/x-www-form-urlencoded"), ("X-Twilio-Signature", sig.as_str())];
-        post(&address, "/voice", &headers, &params.encode())
+        let answer = post(&address, "/voice", &headers, &params.encode());
+        (answer, Instant::now())
     });
     crm_called.recv_timeout(Duration::from_secs(20)).expect("the webhook reached the CRM");
     handle
 }
 
-fn sigterm(server: &Serve) -> Instant {
-    let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().expect("run kill");
-    assert!(status.success());
-    Instant::now()
-}
-
-fn wait_for_exit(server: &mut Serve, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = server.child.try_wait().expect("try_wait") {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "vouch did not exit within {within:?} of SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// The demo configuration with a CRM timeout of 8 s (so a slow CRM is
+/// waited for) and `shutdown_timeout_secs`, in a file in `dir`.
+fn config_file(dir: &TempDir, shutdown_timeout_secs: u64) -> String {
+    let toml = vouch::config::DEMO_CONFIG
+        .replacen("[server]", &format!("[server]\nshutdown_timeout_secs = {shutdown_timeout_secs}"), 1)
+        .replacen("timeout_ms = 2000", "timeout_ms = 8000", 1);
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let config = dir.0.join("vouch.toml");
+    std::fs::write(&config, toml).unwrap();
+    config.to_str().expect("a UTF-8 path").to_string()
 }
 
 #[test]
 fn sigterm_lets_an_in_flight_webhook_finish_and_refuses_new_connections() {
-    let (crm, crm_called) = slow_crm(Duration::from_millis(1500));
-    let mut server = Serve::start(&[], &[("VOUCH_CRM_URL", &crm.url)]);
+    // The CRM takes long enough for the refusals to be seen meanwhile.
+    let (crm, crm_called) = slow_crm(Duration::from_secs(3));
+    let dir = TempDir::new("sigterm");
+    let mut server = Serve::start(&["--config", &config_file(&dir, 10)], &[("VOUCH_CRM_URL", &crm.url)]);
     let in_flight = webhook_in_flight(&server, &crm_called);
-    let signalled = sigterm(&server);
+    let signalled = server.sigterm();
 
     // While the webhook finishes, nobody new gets in.
-    let mut refused = false;
-    while signalled.elapsed() < Duration::from_secs(1) && !refused {
-        refused = TcpStream::connect(("127.0.0.1", server.port)).is_err();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(refused, "new connections are refused after SIGTERM");
+    wait_until("new connections to be refused after SIGTERM", Duration::from_secs(20), || {
+        TcpStream::connect(("127.0.0.1", server.port)).is_err()
+    });
+    assert!(!in_flight.is_finished(), "connections were refused while the webhook was still in flight");
 
-    let (status, body) = in_flight.join().unwrap().expect("the in-flight webhook is answered");
+    let (answer, answered_at) = in_flight.join().unwrap();
+    let (status, body) = answer.expect("the in-flight webhook is answered");
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("<Gather") && body.contains("PIN"), "Ada is asked for her PIN: {body}");
-    assert!(signalled.elapsed() >= Duration::from_millis(1000), "the answer waited for the slow CRM");
+    assert!(
+        body.contains("<Gather") && body.contains("PIN"),
+        "Ada is asked for her PIN, from the CRM's answer: {body}"
+    );
+    assert!(answered_at > signalled, "answered after SIGTERM");
 
-    let exit = wait_for_exit(&mut server, Duration::from_secs(10));
+    let exit = server.wait_for_exit(Duration::from_secs(20));
     assert!(exit.success(), "exit status {exit:?}");
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !server.logs().contains("vouch stopped") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Every line written before the exit is in.
     assert!(server.logs().contains("vouch stopped"), "{}", server.logs());
 }
 
 #[test]
 fn the_shutdown_timeout_bounds_how_long_a_webhook_may_hold_up_the_exit() {
-    let toml = vouch::config::DEMO_CONFIG.replacen("[server]", "[server]\nshutdown_timeout_secs = 1", 1).replacen(
-        "timeout_ms = 2000",
-        "timeout_ms = 8000",
-        1,
-    );
     let dir = TempDir::new("shutdown");
-    std::fs::create_dir_all(&dir.0).unwrap();
-    let config = dir.0.join("vouch.toml");
-    std::fs::write(&config, toml).unwrap();
+    let config = config_file(&dir, 1);
     // The CRM answers long after the shutdown timeout.
     let (crm, crm_called) = slow_crm(Duration::from_secs(6));
-    let mut server = Serve::start(&["--config", config.to_str().unwrap()], &[("VOUCH_CRM_URL", &crm.url)]);
+    let mut server = Serve::start(&["--config", &config], &[("VOUCH_CRM_URL", &crm.url)]);
     let in_flight = webhook_in_flight(&server, &crm_called);
-    let signalled = sigterm(&server);
-    let exit = wait_for_exit(&mut server, Duration::from_secs(5));
+    let signalled = server.sigterm();
+    let exit = server.wait_for_exit(Duration::from_secs(5));
     assert!(exit.success(), "exit status {exit:?}");
     assert!(signalled.elapsed() >= Duration::from_millis(900), "it waited about the configured second");
-    let answer = in_flight.join().unwrap();
+    let (answer, _) = in_flight.join().unwrap();
     assert!(answer.is_err(), "the webhook was cut off at the timeout: {answer:?}");
 }

@@ -1,24 +1,39 @@
 //! Helpers for running the real `vouch` binary: a `serve` process on a
 //! random port, one-shot commands with a clean environment, and a tiny
 //! HTTP server (plain std) to stand in for a CRM or a misbehaving app.
+//!
+//! Every test that runs the binary does it through [`command`], [`run`] or
+//! [`Serve`]: the environment is cleared of every variable that configures
+//! Vouch, so a developer's shell cannot change what a test sees.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// The published demo auth token, used when `TWILIO_AUTH_TOKEN` is unset.
 pub const DEMO_TOKEN: &str = "vouch-demo-auth-token-not-secret";
+
+/// How long `vouch serve` may take to say it is listening (a busy machine
+/// building other things included).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long it may take to exit after SIGTERM: the shutdown timeout (10 s
+/// by default) and the store's flush (4 s), with slack.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether a variable configures Vouch (and so is cleared for a test).
+fn configures_vouch(name: &str) -> bool {
+    name.starts_with("VOUCH_") || name.starts_with("TWILIO_") || ["PORT", "DATABASE_URL", "RUST_LOG"].contains(&name)
+}
 
 /// The binary with every configuring variable cleared, then `env` set.
 pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vouch"));
     cmd.args(args);
     for (name, _) in std::env::vars_os() {
-        let n = name.to_string_lossy();
-        if n.starts_with("VOUCH_") || n.starts_with("TWILIO_") || n == "PORT" || n == "DATABASE_URL" || n == "RUST_LOG"
-        {
+        if configures_vouch(&name.to_string_lossy()) {
             cmd.env_remove(&name);
         }
     }
@@ -34,7 +49,17 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> (Output, String, String) {
     (out, stdout, stderr)
 }
 
-/// `vouch serve` on a random local port, killed when dropped.
+/// Polls `check` every 20 ms until it holds; panics with `what` after `within`.
+pub fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `vouch serve --log-format json` on a random local port, killed when
+/// dropped. Both its outputs are collected, line by line.
 pub struct Serve {
     pub child: Child,
     pub port: u16,
@@ -44,10 +69,32 @@ pub struct Serve {
     pub address: String,
     /// The "vouch listening on …" log line.
     pub listening: String,
-    lines: Arc<Mutex<Vec<String>>>,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// Reads `from` line by line into `into` until it closes; the first line
+/// holding "vouch listening" is also sent to `ready`.
+fn collect(
+    from: impl Read + Send + 'static,
+    into: Arc<Mutex<Vec<String>>>,
+    ready: mpsc::Sender<String>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            if line.contains("vouch listening") {
+                let _ = ready.send(line.clone());
+            }
+            into.lock().unwrap().push(line);
+        }
+    })
 }
 
 impl Serve {
+    /// Starts `vouch serve` with `args` and `env` (over a clean environment,
+    /// `PORT=0` and, unless given, `DATABASE_URL=memory:`) and waits for its
+    /// "vouch listening" line.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut all = vec!["serve", "--log-format", "json", "--bind", "127.0.0.1"];
         all.extend_from_slice(args);
@@ -67,26 +114,41 @@ impl Serve {
         let mut child = command(args, &env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("vouch starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (stdout, stderr) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
         let (tx, rx) = mpsc::channel();
-        let seen = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("vouch listening") {
-                    let _ = tx.send(line.clone());
-                }
-                seen.lock().unwrap().push(line);
+        let readers = vec![
+            collect(child.stdout.take().expect("piped stdout"), stdout.clone(), tx.clone()),
+            collect(child.stderr.take().expect("piped stderr"), stderr.clone(), tx),
+        ];
+        let mut serve = Self {
+            child,
+            port: 0,
+            public: String::new(),
+            address: String::new(),
+            listening: String::new(),
+            stdout,
+            stderr,
+            readers,
+        };
+        // Both readers drop their sender at end of output: an early exit ends the wait at once.
+        let ready = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(line) => line,
+            Err(e) => {
+                let _ = serve.child.kill();
+                let status = serve.child.wait();
+                serve.join_readers();
+                panic!("vouch did not say it was listening ({e}; {status:?}):\n{}", serve.logs());
             }
-        });
-        let ready = rx.recv_timeout(Duration::from_secs(30)).expect("vouch logs that it is listening");
+        };
         let v: serde_json::Value = serde_json::from_str(&ready).expect("a JSON log line");
-        let port = v["port"].as_u64().expect("port field") as u16;
-        let public = v["public_url"].as_str().expect("public_url field").to_string();
-        Self { child, port, public, address: format!("http://127.0.0.1:{port}"), listening: ready, lines }
+        serve.port = v["port"].as_u64().expect("port field") as u16;
+        serve.public = v["public_url"].as_str().expect("public_url field").to_string();
+        serve.address = format!("http://127.0.0.1:{}", serve.port);
+        serve.listening = ready;
+        serve
     }
 
     /// Runs a debugging command (`simulate`, `replay`) against this server:
@@ -99,8 +161,61 @@ impl Serve {
         run(&all, &env)
     }
 
+    /// Every line it has written so far: standard output, then standard error.
     pub fn logs(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
+        let mut all = self.stdout.lock().unwrap().clone();
+        all.extend(self.stderr.lock().unwrap().iter().cloned());
+        all.join("\n")
+    }
+
+    /// How many lines so far contain `needle`.
+    pub fn count_lines(&self, needle: &str) -> usize {
+        let count = |lines: &Mutex<Vec<String>>| lines.lock().unwrap().iter().filter(|l| l.contains(needle)).count();
+        count(&self.stdout) + count(&self.stderr)
+    }
+
+    /// Waits until `n` lines contain `needle`.
+    pub fn wait_for_lines(&self, needle: &str, n: usize, within: Duration) {
+        wait_until(&format!("{n} log lines with {needle:?}"), within, || self.count_lines(needle) >= n);
+    }
+
+    /// Sends SIGTERM, as Fly.io and Docker stop a machine; when it was sent.
+    pub fn sigterm(&self) -> Instant {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");
+        assert!(status.success(), "SIGTERM sent");
+        Instant::now()
+    }
+
+    /// Waits for the process to exit, then for its last lines.
+    pub fn wait_for_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for vouch") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                self.join_readers();
+                panic!("vouch did not exit within {within:?}:\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.join_readers();
+        status
+    }
+
+    /// SIGTERM, then waits for the exit and every line written before it.
+    pub fn stop(&mut self) -> ExitStatus {
+        self.sigterm();
+        self.wait_for_exit(STOP_TIMEOUT)
+    }
+
+    /// Once the process has exited, its outputs close: all lines are in.
+    fn join_readers(&mut self) {
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
     }
 }
 

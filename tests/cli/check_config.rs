@@ -1,27 +1,9 @@
 //! `vouch check-config` run as the real binary: the demo passes and is
 //! described; bad files and bad environment values fail naming their key.
 
+use crate::support::run;
 use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// The binary with every configuring variable cleared, then `env` set.
-fn vouch(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vouch"));
-    cmd.args(args);
-    for (name, _) in std::env::vars_os() {
-        let n = name.to_string_lossy();
-        if n.starts_with("VOUCH_") || n.starts_with("TWILIO_") || n == "PORT" || n == "DATABASE_URL" {
-            cmd.env_remove(&name);
-        }
-    }
-    cmd.envs(env.iter().copied());
-    cmd.output().expect("run the vouch binary")
-}
-
-fn text(out: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
 
 /// A configuration file in the temp dir, removed when dropped.
 struct TempConfig(PathBuf);
@@ -51,8 +33,7 @@ impl Drop for TempConfig {
 
 /// Runs `check-config` and expects it to fail naming `key`.
 fn assert_refused(args: &[&str], env: &[(&str, &str)], key: &str) -> String {
-    let out = vouch(args, env);
-    let (stdout, stderr) = text(&out);
+    let (out, stdout, stderr) = run(args, env);
     assert!(!out.status.success(), "expected failure for key {key}; stdout: {stdout}");
     assert!(matches!(out.status.code(), Some(1 | 2)), "exit status {:?}", out.status);
     assert!(stderr.contains(&format!("vouch: configuration error at `{key}`")), "expected key {key} in: {stderr}");
@@ -62,8 +43,7 @@ fn assert_refused(args: &[&str], env: &[(&str, &str)], key: &str) -> String {
 
 #[test]
 fn the_demo_config_passes_and_describes_both_lines() {
-    let out = vouch(&["check-config"], &[]);
-    let (stdout, stderr) = text(&out);
+    let (out, stdout, stderr) = run(&["check-config"], &[]);
     assert!(out.status.success(), "status {:?}; stderr: {stderr}", out.status);
     for expected in [
         "support (+15005550006, default): caller-ID lookup → account number (8 digits, 3 retries, * opts out) → PIN (4 digits, 3 retries, * opts out) → redirect /demo/self-service; agent: enqueue \"support\" (hold music /hold); opt-out: enqueue \"support\" (hold music /hold)",
@@ -85,7 +65,7 @@ fn the_demo_config_passes_and_describes_both_lines() {
 fn the_environment_applies_and_secret_values_never_print() {
     let token = "twilio-token-value-1234";
     let admin = "admin-token-value-5678";
-    let out = vouch(
+    let (out, stdout, stderr) = run(
         &["check-config"],
         &[
             ("TWILIO_AUTH_TOKEN", token),
@@ -96,7 +76,6 @@ fn the_environment_applies_and_secret_values_never_print() {
             ("PORT", "9000"),
         ],
     );
-    let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "stderr: {stderr}");
     assert!(stdout.contains("public URL: https://vouch-example.fly.dev"), "{stdout}");
     assert!(stdout.contains("CRM: https://crm.example.com/api"), "{stdout}");
@@ -111,8 +90,7 @@ fn the_environment_applies_and_secret_values_never_print() {
 fn a_file_given_as_argument_or_option_is_checked() {
     let file = TempConfig::new("[lines.main]\nnumbers = [\"+15551230000\"]\nretries = 1\n");
     for args in [&["check-config", file.path()][..], &["check-config", "--config", file.path()][..]] {
-        let out = vouch(args, &[]);
-        let (stdout, stderr) = text(&out);
+        let (out, stdout, stderr) = run(args, &[]);
         assert!(out.status.success(), "{args:?}: {stderr}");
         assert!(stdout.contains("main (+15551230000, default): caller-ID lookup → account number (8 digits, 1 retry"));
         assert!(stdout.contains(&format!("configuration OK: {}", file.path())), "{stdout}");
@@ -158,10 +136,10 @@ fn bad_environment_values_name_the_variable() {
 
 #[test]
 fn the_store_is_described_without_its_password() {
-    let out = vouch(&["check-config"], &[]);
-    assert!(text(&out).0.contains("call records: SQLite file vouch.db (WAL)"), "{}", text(&out).0);
-    let out = vouch(&["check-config"], &[("DATABASE_URL", "postgres://vouch:hunter2-secret@db.internal:5432/calls")]);
-    let (stdout, stderr) = text(&out);
+    let (_, stdout, _) = run(&["check-config"], &[]);
+    assert!(stdout.contains("call records: SQLite file vouch.db (WAL)"), "{stdout}");
+    let (out, stdout, stderr) =
+        run(&["check-config"], &[("DATABASE_URL", "postgres://vouch:hunter2-secret@db.internal:5432/calls")]);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("call records: PostgreSQL postgres://vouch@db.internal:5432/calls"), "{stdout}");
     assert!(!stdout.contains("hunter2"), "{stdout}");
@@ -171,8 +149,7 @@ fn the_store_is_described_without_its_password() {
 fn serve_stops_at_start_up_on_a_database_it_cannot_open() {
     let dir = std::env::temp_dir().join(format!("vouch-no-such-dir-{}", std::process::id()));
     let url = format!("sqlite://{}/vouch.db", dir.display());
-    let out = vouch(&["serve", "--bind", "127.0.0.1"], &[("DATABASE_URL", url.as_str()), ("PORT", "0")]);
-    let (_, stderr) = text(&out);
+    let (out, _, stderr) = run(&["serve", "--bind", "127.0.0.1"], &[("DATABASE_URL", url.as_str()), ("PORT", "0")]);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("DATABASE_URL"), "the error names DATABASE_URL: {stderr}");
     assert!(!dir.exists());
