@@ -144,7 +144,8 @@ async fn the_audit_log_filters_and_exports_json_lines() {
     assert!(entries(&app, &format!("?since={}", now + 60)).await.is_empty());
     assert!(entries(&app, &format!("?until={}", now - 60)).await.is_empty());
 
-    let (status, content_type, body) = audit(&app, "?format=jsonl&action=lockout_lifted", Some(ADMIN_TOKEN), None).await;
+    let (status, content_type, body) =
+        audit(&app, "?format=jsonl&action=lockout_lifted", Some(ADMIN_TOKEN), None).await;
     assert_eq!((status, content_type.as_str()), (200, "application/x-ndjson"));
     let lines: Vec<serde_json::Value> = body.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
     assert_eq!(lines.len(), 2);

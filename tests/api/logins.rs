@@ -164,7 +164,11 @@ async fn logins_beyond_the_password_check_bound_get_429_with_retry_after() {
     });
     let answers = futures_util::future::join_all(attempts).await;
     let busy: Vec<_> = answers.iter().filter(|(s, _, _)| *s == 429).collect();
-    assert!(answers.iter().all(|(s, _, _)| *s == 303 || *s == 429), "{:?}", answers.iter().map(|a| a.0).collect::<Vec<_>>());
+    assert!(
+        answers.iter().all(|(s, _, _)| *s == 303 || *s == 429),
+        "{:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
     assert!(answers.iter().any(|(s, _, _)| *s == 303), "some got in");
     assert!(busy.len() >= 20, "40 at once, 4 checked at a time: {} refused", busy.len());
     for (_, retry, body) in busy {
