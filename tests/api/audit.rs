@@ -48,7 +48,7 @@ async fn lift_lockout(app: &TestApp, session: Option<&str>, bearer: Option<&str>
 
 #[tokio::test]
 async fn every_login_screen_pop_and_lifted_lockout_is_audited_with_its_actor() {
-    let app = spawn_desk().await;
+    let app = &spawn_desk().await;
     let session = app.session(AGENT, AGENT_PASSWORD).await;
     assert_eq!(app.login(AGENT, "wrong", "/agent").await.0, 401);
     assert_eq!(app.login(TYPED, AGENT_PASSWORD, "/agent").await.0, 401);
@@ -56,12 +56,12 @@ async fn every_login_screen_pop_and_lifted_lockout_is_audited_with_its_actor() {
     assert_eq!(app.page(&format!("/agent/calls/{sid}"), Some(&session), None).await.status, 200);
     assert_eq!(app.page(&screen_pop_link(&sid, now()), None, None).await.status, 200);
     let supervisor = app.session(SUPERVISOR, SUPERVISOR_PASSWORD).await;
-    assert_eq!(lift_lockout(&app, None, Some(ADMIN_TOKEN)).await, 200);
-    assert_eq!(lift_lockout(&app, Some(&supervisor), None).await, 200);
+    assert_eq!(lift_lockout(app, None, Some(ADMIN_TOKEN)).await, 200);
+    assert_eq!(lift_lockout(app, Some(&supervisor), None).await, 200);
 
     let call = format!("call:{sid}");
     let user = format!("user:{AGENT}");
-    let all = wait_for_entries(&app, |e| has(e, "screen-pop link", "screen_pop", &call)).await;
+    let all = wait_for_entries(app, |e| has(e, "screen-pop link", "screen_pop", &call)).await;
     assert!(has(&all, AGENT, "login", &user), "{all:#?}");
     assert!(has(&all, AGENT, "login_failed", ""), "{all:#?}");
     assert!(has(&all, "unknown user", "login_failed", ""), "{all:#?}");
@@ -79,7 +79,7 @@ async fn every_login_screen_pop_and_lifted_lockout_is_audited_with_its_actor() {
     // Neither the API nor the database holds the typed name of a failed
     // login, or the customer id.
     app.written().await;
-    let (_, _, export) = audit(&app, "?format=jsonl&limit=10000", Some(ADMIN_TOKEN), None).await;
+    let (_, _, export) = audit(app, "?format=jsonl&limit=10000", Some(ADMIN_TOKEN), None).await;
     assert!(!export.contains(TYPED) && !export.contains(ADA_ID), "{export}");
     let mut db = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
     let rows: Vec<(String, String, String, String)> =
@@ -106,46 +106,61 @@ async fn wait_for_entries(app: &TestApp, ready: impl Fn(&[serde_json::Value]) ->
 
 #[tokio::test]
 async fn only_supervisors_read_the_audit_log() {
-    let app = spawn_desk().await;
+    let app = &spawn_desk().await;
     let agent = app.session(AGENT, AGENT_PASSWORD).await;
     let supervisor = app.session(SUPERVISOR, SUPERVISOR_PASSWORD).await;
-    let (status, _, body) = audit(&app, "", None, Some(&agent)).await;
+    let (status, _, body) = audit(app, "", None, Some(&agent)).await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("supervisor role"), "{body}");
-    assert_eq!(audit(&app, "", Some(API_TOKEN), None).await.0, 403, "an agent's API token");
-    assert_eq!(audit(&app, "", None, None).await.0, 401);
-    assert_eq!(audit(&app, "", Some("wrong-token-wrong-token"), None).await.0, 401);
-    let (status, content_type, body) = audit(&app, "", None, Some(&supervisor)).await;
+    assert_eq!(audit(app, "", Some(API_TOKEN), None).await.0, 403, "an agent's API token");
+    assert_eq!(audit(app, "", None, None).await.0, 401);
+    assert_eq!(audit(app, "", Some("wrong-token-wrong-token"), None).await.0, 401);
+    let (status, content_type, body) = audit(app, "", None, Some(&supervisor)).await;
     assert_eq!((status, content_type.as_str()), (200, "application/json"), "{body}");
     assert!(body.contains(&format!("\"actor\":\"{SUPERVISOR}\"")), "{body}");
 }
 
 #[tokio::test]
 async fn the_audit_log_filters_and_exports_json_lines() {
-    let app = spawn_desk().await;
+    filters_and_json_lines(&spawn_desk().await).await;
+}
+
+#[tokio::test]
+async fn the_audit_log_filters_in_postgres() {
+    let Some(pg) = crate::database::postgres().await else { return };
+    let app = spawn_with(Options {
+        toml: agent_line_toml(),
+        env: vec![("VOUCH_USERS", users_toml())],
+        database_url: Some(pg.url.clone()),
+        ..Options::default()
+    })
+    .await;
+    filters_and_json_lines(&app).await;
+}
+
+async fn filters_and_json_lines(app: &TestApp) {
     app.session(AGENT, AGENT_PASSWORD).await;
     app.session(SUPERVISOR, SUPERVISOR_PASSWORD).await;
     assert_eq!(app.login(AGENT, "wrong", "/agent").await.0, 401);
-    assert_eq!(lift_lockout(&app, None, Some(ADMIN_TOKEN)).await, 200);
-    assert_eq!(lift_lockout(&app, None, Some(ADMIN_TOKEN)).await, 200);
+    assert_eq!(lift_lockout(app, None, Some(ADMIN_TOKEN)).await, 200);
+    assert_eq!(lift_lockout(app, None, Some(ADMIN_TOKEN)).await, 200);
 
-    let logins = entries(&app, "?action=login").await;
+    let logins = entries(app, "?action=login").await;
     assert_eq!(logins.len(), 2, "{logins:#?}");
     assert!(logins.iter().all(|e| e["action"] == "login"));
     assert_eq!(logins[0]["actor"], SUPERVISOR, "newest first");
-    let agent = entries(&app, &format!("?actor={AGENT}")).await;
+    let agent = entries(app, &format!("?actor={AGENT}")).await;
     assert_eq!(agent.len(), 2, "a login and a failure: {agent:#?}");
-    let ada = entries(&app, &format!("?customer={ADA_ID}")).await;
+    let ada = entries(app, &format!("?customer={ADA_ID}")).await;
     assert_eq!(ada.len(), 2, "found by the customer id, stored as a keyed hash: {ada:#?}");
-    assert!(entries(&app, &format!("?customer={GRACE_ID}")).await.is_empty());
-    assert_eq!(entries(&app, "?limit=1").await.len(), 1);
+    assert!(entries(app, &format!("?customer={GRACE_ID}")).await.is_empty());
+    assert_eq!(entries(app, "?limit=1").await.len(), 1);
     let now = now();
-    assert_eq!(entries(&app, &format!("?since={}", now - 60)).await.len(), 5);
-    assert!(entries(&app, &format!("?since={}", now + 60)).await.is_empty());
-    assert!(entries(&app, &format!("?until={}", now - 60)).await.is_empty());
+    assert_eq!(entries(app, &format!("?since={}", now - 60)).await.len(), 5);
+    assert!(entries(app, &format!("?since={}", now + 60)).await.is_empty());
+    assert!(entries(app, &format!("?until={}", now - 60)).await.is_empty());
 
-    let (status, content_type, body) =
-        audit(&app, "?format=jsonl&action=lockout_lifted", Some(ADMIN_TOKEN), None).await;
+    let (status, content_type, body) = audit(app, "?format=jsonl&action=lockout_lifted", Some(ADMIN_TOKEN), None).await;
     assert_eq!((status, content_type.as_str()), (200, "application/x-ndjson"));
     let lines: Vec<serde_json::Value> = body.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
     assert_eq!(lines.len(), 2);
@@ -168,7 +183,7 @@ async fn the_audit_log_filters_and_exports_json_lines() {
         ("?colour=red", "unknown field"),
         ("?format=xml", "unknown format"),
     ] {
-        let (status, _, body) = audit(&app, query, Some(ADMIN_TOKEN), None).await;
+        let (status, _, body) = audit(app, query, Some(ADMIN_TOKEN), None).await;
         assert_eq!(status, 400, "{query}: {body}");
         assert!(body.contains(reason), "{query}: {body}");
     }

@@ -211,3 +211,26 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpRespons
     cookie.make_removal();
     HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, Route::Login.pattern())).finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn address(peer: &str, forwarded: Option<&str>) -> String {
+        let mut req = TestRequest::default().peer_addr(peer.parse().unwrap());
+        if let Some(f) = forwarded {
+            req = req.insert_header(("x-forwarded-for", f));
+        }
+        client_address(&req.to_http_request()).to_string()
+    }
+
+    #[test]
+    fn only_a_private_or_loopback_peer_is_believed_about_the_client_address() {
+        assert_eq!(address("127.0.0.1:5000", Some("203.0.113.7")), "203.0.113.7");
+        assert_eq!(address("[fdaa::3]:5000", Some("198.51.100.1, 203.0.113.7")), "203.0.113.7", "the last hop");
+        assert_eq!(address("10.0.0.2:5000", Some("not an address")), "10.0.0.2");
+        assert_eq!(address("10.0.0.2:5000", None), "10.0.0.2");
+        assert_eq!(address("198.51.100.9:5000", Some("203.0.113.7")), "198.51.100.9", "a public peer poses as nobody");
+    }
+}
