@@ -4,7 +4,7 @@
 //! what holds). The process's peak memory stays small, and signed webhooks
 //! sent meanwhile are answered promptly.
 
-use crate::support::{post, stress_lock, Serve, DEMO_TOKEN};
+use crate::support::{post, stress_lock, Serve, TempDir, DEMO_TOKEN};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -42,7 +42,11 @@ fn a_login_flood_keeps_memory_small_and_webhooks_prompt() {
     let _serial = stress_lock();
     let hash = vouch::auth::password::hash("the agent's password").unwrap();
     let users = format!("[[users]]\nname = \"ada.agent\"\nrole = \"agent\"\npassword_hash = \"{hash}\"\n");
-    let server = Serve::start(&[], &[("VOUCH_USERS", &users)]);
+    // A SQLite file, as deployed: every checked login is audited in it.
+    let dir = TempDir::new("flood");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let database = format!("sqlite://{}/vouch.db", dir.path());
+    let server = Serve::start(&[], &[("VOUCH_USERS", &users), ("DATABASE_URL", &database)]);
     let pid = server.child.id();
     let before = proc_status_kib(pid, "VmRSS");
     webhook(&server, 0);
