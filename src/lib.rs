@@ -18,6 +18,7 @@ macro_rules! out {
     }};
 }
 
+pub mod audit;
 pub mod auth;
 pub mod call;
 pub mod cli;

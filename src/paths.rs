@@ -12,6 +12,8 @@ pub enum Route {
     Health,
     ApiCall,
     ApiLockout,
+    /// The audit log (supervisors).
+    ApiAudit,
     AgentCalls,
     ScreenPop,
     Login,
@@ -40,10 +42,11 @@ pub enum Route {
 impl Route {
     /// Every route, in registration order (`Dialed` before `Entry`, whose
     /// `{stage}` would claim it).
-    pub const ALL: [Route; 19] = [
+    pub const ALL: [Route; 20] = [
         Route::Health,
         Route::ApiCall,
         Route::ApiLockout,
+        Route::ApiAudit,
         Route::AgentCalls,
         Route::ScreenPop,
         Route::Login,
@@ -68,6 +71,7 @@ impl Route {
             Self::Health => "/healthz",
             Self::ApiCall => "/api/calls/{call_sid}",
             Self::ApiLockout => "/api/lockouts/{customer_id}",
+            Self::ApiAudit => "/api/audit",
             Self::AgentCalls => "/agent",
             Self::ScreenPop => "/agent/calls/{call_sid}",
             Self::Login => "/agent/login",
@@ -95,6 +99,7 @@ impl Route {
             Self::Health
                 | Self::ApiCall
                 | Self::ApiLockout
+                | Self::ApiAudit
                 | Self::AgentCalls
                 | Self::ScreenPop
                 | Self::Login
@@ -107,7 +112,7 @@ impl Route {
 
     /// The JSON API, whose refusals are JSON rather than the login page.
     pub fn is_api(self) -> bool {
-        matches!(self, Self::ApiCall | Self::ApiLockout)
+        matches!(self, Self::ApiCall | Self::ApiLockout | Self::ApiAudit)
     }
 }
 

@@ -2,6 +2,9 @@
 //! tests), starts the demo CRM when no CRM URL is configured, and serves the
 //! route table with a span per request.
 
+use crate::audit::Audit;
+use crate::auth::checker::{self, PasswordChecker};
+use crate::auth::throttle::LoginThrottle;
 use crate::call::{CallService, Signers};
 use crate::config::Config;
 use crate::crm::{demo, CrmClient};
@@ -14,6 +17,8 @@ use crate::keyring::Keyring;
 use crate::paths::{self, Urls};
 use crate::recording::Recorder;
 use crate::routes::{self, AppState};
+use crate::store::audit::AuditStore;
+use crate::store::sessions::{SessionStore, StoredSession};
 use crate::store::CallStore;
 use crate::twilio::webhook::WebhookAuth;
 use actix_web::dev::{Server, Service};
@@ -46,6 +51,25 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// 15 s in all).
 pub const STORE_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
 
+/// How long audit entries still queued may take to be written at shutdown.
+pub const AUDIT_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// At start-up, the users file is what it will be until the next one: end
+/// every stored session whose user is gone or whose password changed, on
+/// every instance sharing the database (a session's role is checked
+/// against the users on each request).
+async fn revoke_stale_sessions(store: &SessionStore, sessions: &Sessions, config: &Config) {
+    let users = &config.secrets.users;
+    let keep = |s: &StoredSession| {
+        users.user(&s.user).is_some_and(|u| sessions.fingerprint_matches(&s.fingerprint, &u.password_hash))
+    };
+    match store.revoke_unless(crate::clock::now(), keep).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(revoked = n, "sessions ended: their users are gone or changed their password"),
+        Err(e) => tracing::warn!(error = %e, "stored sessions were not checked against the users"),
+    }
+}
+
 pub struct Application {
     server: Server,
     port: u16,
@@ -53,6 +77,7 @@ pub struct Application {
     crm_url: String,
     demo_crm: Option<Server>,
     store: CallStore,
+    audit: Audit,
 }
 
 impl Application {
@@ -99,6 +124,9 @@ impl Application {
         let shutdown_timeout = config.server.shutdown_timeout.as_secs();
         let links = ScreenPopLinks::new(&keyring, SCREEN_POP_TTL_SECS);
         let sessions = Sessions::new(&keyring);
+        let session_store = SessionStore::new(store.db());
+        revoke_stale_sessions(&session_store, &sessions, &config).await;
+        let audit = Audit::new(AuditStore::new(store.db()), &keyring);
         let tokens = HandoffTokens::new(config.secrets.handoff_key.expose(), config.server.handoff_token_ttl.as_secs());
         let config = Arc::new(config);
         let signers = Signers { states: signer, screen_pops: links.clone(), tokens: tokens.clone() };
@@ -111,6 +139,10 @@ impl Application {
             links,
             sessions,
             tokens,
+            session_store,
+            password_checker: PasswordChecker::new(checker::THREADS, checker::QUEUE),
+            login_throttle: LoginThrottle::default(),
+            audit: audit.clone(),
         });
 
         let server = HttpServer::new(move || {
@@ -163,7 +195,7 @@ impl Application {
         .listen(listener)?
         .run();
 
-        Ok(Self { server, port, public_base, crm_url: crm_base.to_string(), demo_crm, store })
+        Ok(Self { server, port, public_base, crm_url: crm_base.to_string(), demo_crm, store, audit })
     }
 
     pub fn port(&self) -> u16 {
@@ -207,6 +239,7 @@ impl Application {
         } else {
             self.server.await
         };
+        self.audit.flush(AUDIT_FLUSH_TIMEOUT).await;
         self.store.close(STORE_FLUSH_TIMEOUT).await;
         result
     }

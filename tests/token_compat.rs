@@ -12,7 +12,7 @@ use vouch::keyring::counters::CallerSubjects;
 use vouch::keyring::flow_state::{FlowStates, StateError};
 use vouch::keyring::links::{ScreenPopLinks, SCREEN_POP_TTL_SECS};
 use vouch::keyring::session::Sessions;
-use vouch::keyring::Keyring;
+use vouch::keyring::{Keyring, Purpose};
 use vouch::paths::screen_pop as screen_pop_path;
 
 /// The key the fixtures were issued with.
@@ -30,14 +30,22 @@ const CALLER: &str = "+15551230001";
 const STATE_TOKEN: &str = "f31e125b.eyJlIjoxNzAwMDAwNjAwLCJsIjoic3VwcG9ydCIsInMiOiJ2ZXJpZnkiLCJpIjoyLCJ2IjoxLCJjIjp7ImlkIjoiMTIzNDU2NzgiLCJuYW1lIjoiWm_DqyAmIDxTb25zPiJ9LCJtIjoia2V5ZWQiLCJhIjoiQiIsImsiOnRydWV9.tL9D2WY3-kit4HL76MN3UakMV50Ibc6z5jPgZp9k_BU";
 const LINK: &str =
     "/agent/calls/CA0123456789abcdef0123456789abcdef?exp=1700043200&sig=9EjO2kJY-esGZIzrv60MzsKA1-UCIaBzoJu-cPapq4Y";
-const COOKIE: &str = "YWRhLmFnZW50fHN1cGVydmlzb3J8MTcwMDA0MzIwMA.zfm7GV16VbNqQkSsPkQGxr0NFmKwyZvEgn4UG42qFlM";
+/// A session cookie from before sessions were revocable (no session id):
+/// its MAC still verifies, and it is refused.
+const LEGACY_COOKIE: &str = "YWRhLmFnZW50fHN1cGVydmlzb3J8MTcwMDA0MzIwMA.zfm7GV16VbNqQkSsPkQGxr0NFmKwyZvEgn4UG42qFlM";
+/// Session cookies carry a session id and a password fingerprint since
+/// sessions became revocable; these were issued by that build, with the
+/// same derived key as the legacy one.
+const SESSION_ID: &str = "0123456789abcdef0123456789abcdef";
+const FINGERPRINT: &str = "f1f2f3f4";
+const COOKIE: &str = "YWRhLmFnZW50fHN1cGVydmlzb3J8MTcwMDA0MzIwMHwwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZnxmMWYyZjNmNA.U57VJtNzJ407IwVN2CQYqdg0Ws7Us5Mr4ns2_Qg9q4g";
 /// The caller hash, keyed by the oldest key: the same before and after rotation.
 const SUBJECT: &str = "5375d37f2b66c3c39add87fa9d53c119";
 
 const ROTATED_STATE_TOKEN: &str = "fdefbcad.eyJlIjoxNzAwMDAwNjAwLCJsIjoic3VwcG9ydCIsInMiOiJ2ZXJpZnkiLCJpIjoyLCJ2IjoxLCJjIjp7ImlkIjoiMTIzNDU2NzgiLCJuYW1lIjoiWm_DqyAmIDxTb25zPiJ9LCJtIjoia2V5ZWQiLCJhIjoiQiIsImsiOnRydWV9.xR3MK5scqvNeJcuUK_0b_D70Tk6AUfF00MeYZWlkV-I";
 const ROTATED_LINK: &str =
     "/agent/calls/CA0123456789abcdef0123456789abcdef?exp=1700043200&sig=FxiYqnu8_DuPrJmY58mEifyVsHtTzlru-PBKzWgNckE";
-const ROTATED_COOKIE: &str = "YWRhLmFnZW50fHN1cGVydmlzb3J8MTcwMDA0MzIwMA.5HPm-7wAA72Ts5y0Y06ETOPPeg3Sjh07A1XLB5Wou2c";
+const ROTATED_COOKIE: &str = "YWRhLmFnZW50fHN1cGVydmlzb3J8MTcwMDA0MzIwMHwwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZnxmMWYyZjNmNA.gHDianMTW1Yf4zP48FjvP1utn8mxeCtqg0VN2_Vn1vE";
 
 fn state() -> FlowState {
     FlowState {
@@ -73,9 +81,18 @@ fn the_same_inputs_give_the_same_bytes() {
         assert_eq!(FlowStates::new(&ring, STATE_TTL).seal(&state(), SID, NOW), token);
         let links = ScreenPopLinks::new(&ring, SCREEN_POP_TTL_SECS);
         assert_eq!(links.sign(&screen_pop_path(SID), NOW), link);
-        assert_eq!(Sessions::new(&ring).issue(USER, Role::Supervisor, NOW), cookie);
+        assert_eq!(Sessions::new(&ring).issue(USER, Role::Supervisor, SESSION_ID, FINGERPRINT, NOW), cookie);
         assert_eq!(CallerSubjects::new(&ring).subject(CALLER), SUBJECT, "prepending a key keeps the caller hash");
     }
+}
+
+#[test]
+fn the_legacy_session_cookie_was_signed_with_the_same_derived_key() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (payload, mac) = LEGACY_COOKIE.split_once('.').unwrap();
+    let (payload, mac) = (b64.decode(payload).unwrap(), b64.decode(mac).unwrap());
+    assert_eq!(ring(&[OLD_KEY]).verify(Purpose::Session, None, &[&payload], &mac), Ok(()));
 }
 
 #[test]
@@ -100,6 +117,7 @@ fn earlier_tokens_open_until_their_key_is_retired() {
         let session = sessions.open(cookie, exp).expect("valid through its expiry");
         assert_eq!((session.user.as_str(), session.role, session.exp), (USER, Role::Supervisor, exp));
         assert_eq!(sessions.open(cookie, exp + 1), None);
+        assert_eq!(sessions.open(LEGACY_COOKIE, NOW), None, "no session id: not revocable, so refused");
     }
 
     // The old key retired: nothing it issued opens any more.

@@ -3,7 +3,9 @@
 //! screen-pop links are checked by their page, not here: they open one page,
 //! they do not make anyone somebody.
 
+pub mod checker;
 pub mod password;
+pub mod throttle;
 
 use crate::config::{Role, Secrets};
 use crate::keyring::session::{Session, Sessions};
@@ -16,6 +18,9 @@ pub struct Principal {
     pub name: String,
     pub role: Role,
     pub via: Via,
+    /// The session's id, for [`Via::Session`]: the caller must still find
+    /// it live in the session store.
+    pub session: Option<String>,
 }
 
 /// How a principal proved itself.
@@ -64,20 +69,31 @@ pub fn authenticate(
         let token = header.strip_prefix("Bearer ").map(str::trim).ok_or(Refusal::BadToken)?;
         if let Some(admin) = &secrets.admin_token {
             if bool::from(token.as_bytes().ct_eq(admin.expose().as_bytes())) {
-                return Ok(Principal { name: "admin".into(), role: Role::Supervisor, via: Via::AdminToken });
+                return Ok(Principal {
+                    name: "admin".into(),
+                    role: Role::Supervisor,
+                    via: Via::AdminToken,
+                    session: None,
+                });
             }
         }
         return match secrets.users.token(token) {
-            Some(t) => Ok(Principal { name: t.name.clone(), role: t.role, via: Via::ApiToken }),
+            Some(t) => Ok(Principal { name: t.name.clone(), role: t.role, via: Via::ApiToken, session: None }),
             None => Err(Refusal::BadToken),
         };
     }
     if let Some(value) = presented.session_cookie {
-        // Checked against the users loaded now, so a user removed or given
-        // another role since logging in is refused from the next start-up.
+        // Checked against the users loaded now, so a user removed, given
+        // another role or another password since logging in is refused
+        // from the next start-up (and the session store refuses a revoked
+        // session on every instance).
         return match sessions.open(value, now) {
-            Some(Session { user, role, .. }) if secrets.users.user(&user).is_some_and(|u| u.role == role) => {
-                Ok(Principal { name: user, role, via: Via::Session })
+            Some(Session { user, role, id, fingerprint, .. })
+                if secrets.users.user(&user).is_some_and(|u| {
+                    u.role == role && sessions.fingerprint_matches(&fingerprint, &u.password_hash)
+                }) =>
+            {
+                Ok(Principal { name: user, role, via: Via::Session, session: Some(id) })
             }
             _ => Err(Refusal::BadSession),
         };
@@ -85,15 +101,34 @@ pub fn authenticate(
     Err(if nothing_configured { Refusal::NoCredentialsConfigured } else { Refusal::Missing })
 }
 
-/// Checks a name and password against the users; the same work is done for
-/// an unknown name as for a known one.
-pub fn login(secrets: &Secrets, name: &str, password: &str) -> Option<Role> {
-    match secrets.users.user(name) {
-        Some(user) if password::verify(password, &user.password_hash) => Some(user.role),
-        Some(_) => None,
-        None => {
-            password::verify_nothing(password);
-            None
-        }
+/// What a login attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginCheck {
+    /// The right password for a user.
+    Valid(Role),
+    /// A wrong password for a user (`known`), or an unknown name.
+    Invalid { known: bool },
+    /// No users are configured: refused without hashing anything.
+    NoUsers,
+}
+
+/// Checks a name and password against the users, on the password checker
+/// (so [`checker::Busy`] when it is full). An unknown name costs the same
+/// check as a wrong password, so timing does not tell them apart; with no
+/// users at all there is nothing to tell apart, and nothing is hashed.
+pub async fn login(
+    secrets: &Secrets,
+    checker: &checker::PasswordChecker,
+    name: &str,
+    password: &str,
+) -> Result<LoginCheck, checker::Busy> {
+    if secrets.users.user_count() == 0 {
+        return Ok(LoginCheck::NoUsers);
     }
+    let user = secrets.users.user(name);
+    let hash = user.map(|u| u.password_hash.clone());
+    Ok(match (checker.check(hash, password.to_string()).await?, user) {
+        (true, Some(u)) => LoginCheck::Valid(u.role),
+        (_, u) => LoginCheck::Invalid { known: u.is_some() },
+    })
 }

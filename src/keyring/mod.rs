@@ -12,6 +12,7 @@
 //! time) and the expiry rule live here only; the typed wrappers in the
 //! submodules only encode and decode their tokens.
 
+pub mod audit;
 pub mod counters;
 pub mod flow_state;
 pub mod links;

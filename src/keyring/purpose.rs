@@ -21,21 +21,26 @@ pub enum Purpose {
     /// The keyed hash standing in for a caller's number in the enumeration
     /// counters ([`super::counters`]).
     CallerSubject,
+    /// The keyed hash standing in for a customer id in the audit log
+    /// ([`super::audit`]).
+    AuditSubject,
 }
 
 impl Purpose {
     /// Every purpose, in [`Purpose::index`] order.
-    pub(super) const ALL: [Self; 4] = [Self::FlowState, Self::ScreenPopLink, Self::Session, Self::CallerSubject];
+    pub(super) const ALL: [Self; 5] =
+        [Self::FlowState, Self::ScreenPopLink, Self::Session, Self::CallerSubject, Self::AuditSubject];
 
     pub(super) fn index(self) -> usize {
         self as usize
     }
 
-    /// Caller subjects are keyed by the oldest secret, every other purpose
-    /// signs with the current one: a caller hash must not change when a key
-    /// is prepended, or the counts stored under it would be lost.
+    /// Caller and audit subjects are keyed by the oldest secret, every other
+    /// purpose signs with the current one: a stored hash must not change
+    /// when a key is prepended, or the counts (or audit entries) stored
+    /// under it would no longer be found.
     pub(super) fn keyed_by_oldest(self) -> bool {
-        self == Self::CallerSubject
+        matches!(self, Self::CallerSubject | Self::AuditSubject)
     }
 
     /// The HMAC state each MAC for this purpose under `secret` starts from.
@@ -50,12 +55,15 @@ impl Purpose {
     ///   raw-secret purposes' framings never equal those labels.
     /// - Caller subjects are keyed by the raw (oldest) secret with their
     ///   own framing, distinct from flow state's.
+    /// - Audit subjects (customer ids in the audit log) got a derived key
+    ///   of their own, like links and sessions.
     pub(super) fn prepare(self, secret: &[u8], kid: &str) -> Hmac<Sha256> {
         match self {
             Self::FlowState => keyed(secret, &[b"vouch-state-v1\n", kid.as_bytes(), b"\n"]),
             Self::ScreenPopLink => keyed(&derive(secret, b"vouch-link-key-v1"), &[]),
             Self::Session => keyed(&derive(secret, b"vouch-session-key-v1"), &[]),
             Self::CallerSubject => keyed(secret, &[b"vouch-caller-v1\n"]),
+            Self::AuditSubject => keyed(&derive(secret, b"vouch-audit-key-v1"), &[]),
         }
     }
 }

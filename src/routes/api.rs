@@ -3,8 +3,10 @@
 
 use super::agent::Authenticated;
 use super::AppState;
+use crate::audit::{Action, Actor, Target};
 use crate::call::CallService;
 use actix_web::{web, HttpResponse};
+use serde_json::json;
 
 pub async fn call(state: web::Data<AppState>, _who: Authenticated, sid: web::Path<String>) -> HttpResponse {
     match state.store.get(&sid).await {
@@ -44,14 +46,24 @@ pub async fn lockout(
 }
 
 /// `DELETE /api/lockouts/{customer_id}`: lifts the lockout now.
-pub async fn unlock(calls: web::Data<CallService>, who: Authenticated, id: web::Path<String>) -> HttpResponse {
+/// Audited: who lifted it, the customer as a keyed hash.
+pub async fn unlock(
+    state: web::Data<AppState>,
+    calls: web::Data<CallService>,
+    who: Authenticated,
+    id: web::Path<String>,
+) -> HttpResponse {
     if let Some(refused) = refused_unless_supervisor(&who) {
         return refused;
     }
     match calls.unlock(&id).await {
         Ok(()) => {
+            let actor = Actor::of(&who.0);
+            // Logged (as an error) when it cannot be stored; the lockout is lifted either way.
+            let audited =
+                state.audit.record_now(&actor, Action::LockoutLifted, Target::Customer(&id), json!({})).await.is_ok();
             tracing::info!(customer = %crate::flow::phone::mask(&id), by = %who.0.name, "lockout lifted");
-            HttpResponse::Ok().json(serde_json::json!({ "customer_id": id.as_str(), "locked": false }))
+            HttpResponse::Ok().json(json!({ "customer_id": id.as_str(), "locked": false, "audited": audited }))
         }
         Err(e) => counters_unavailable(e),
     }

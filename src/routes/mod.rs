@@ -4,6 +4,7 @@
 
 pub mod agent;
 mod api;
+mod audit;
 mod demo;
 mod handoff;
 mod health;
@@ -11,11 +12,15 @@ mod metrics;
 mod status;
 mod voice;
 
+use crate::audit::Audit;
+use crate::auth::checker::PasswordChecker;
+use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::handoff::HandoffTokens;
 use crate::keyring::links::ScreenPopLinks;
 use crate::keyring::session::Sessions;
 use crate::paths::Route;
+use crate::store::sessions::SessionStore;
 use crate::store::CallStore;
 use actix_web::{web, HttpResponse};
 use std::sync::Arc;
@@ -33,6 +38,14 @@ pub struct AppState {
     pub sessions: Sessions,
     /// Checks the token on redirect handoffs (the demo self-service app).
     pub tokens: HandoffTokens,
+    /// Which sessions are live (revocable on every instance).
+    pub session_store: SessionStore,
+    /// Checks login passwords, a few at a time.
+    pub password_checker: PasswordChecker,
+    /// Backs failed logins off per address and name.
+    pub login_throttle: LoginThrottle,
+    /// Who did what: logins, screen pops, lockouts lifted, erasures.
+    pub audit: Audit,
 }
 
 /// Registers every route of the path map, in its order, with its handler.
@@ -43,6 +56,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Route::Health => resource.route(web::get().to(health::healthz)),
             Route::ApiCall => resource.route(web::get().to(api::call)),
             Route::ApiLockout => resource.route(web::get().to(api::lockout)).route(web::delete().to(api::unlock)),
+            Route::ApiAudit => resource.route(web::get().to(audit::list)),
             Route::AgentCalls => resource.route(web::get().to(agent::list)),
             Route::ScreenPop => resource.route(web::get().to(agent::screen_pop)),
             Route::Login => resource

@@ -57,6 +57,8 @@ macro_rules! on_pool {
     };
 }
 
+pub(super) use on_pool;
+
 /// Binds a record's columns in the order of [`UPSERT`].
 macro_rules! bind_record {
     ($query:expr, $r:expr) => {
@@ -223,7 +225,7 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
     }
 }
 
-fn to_i64(v: u64) -> i64 {
+pub(super) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 

@@ -8,9 +8,11 @@
 //! database: `put` updates the cache and queues the write. Reads look in the
 //! cache, then the buffer, then the database.
 
+pub mod audit;
 mod db;
 pub mod guard;
 mod record;
+pub mod sessions;
 mod writer;
 
 pub use db::Db;
@@ -79,6 +81,12 @@ impl CallStore {
     /// The security counters (lockouts, enumeration), on the same database.
     pub fn guard(&self) -> &guard::Guard {
         &self.inner.guard
+    }
+
+    /// The database, if there is one: the session store and the audit log
+    /// keep their tables in it.
+    pub fn db(&self) -> Option<Db> {
+        self.inner.durable.as_ref().map(|d| d.db.clone())
     }
 
     /// What the records are kept in, for logs (no password).

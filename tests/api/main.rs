@@ -2,6 +2,7 @@
 //! port and a CRM over HTTP. One test binary, one module per area.
 
 mod admin;
+mod audit;
 mod browser;
 mod crm;
 mod database;

@@ -366,3 +366,10 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Held by tests that stress the binary (floods, races), so they run one
+/// at a time on a small machine: `let _serial = support::stress_lock();`.
+pub fn stress_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -5,6 +5,7 @@ use super::guard::Authenticated;
 use super::login::{login_page, safe_next};
 use super::page::{html, CallPage, CallsPage, MessagePage};
 use super::view::{with_agent, CallView};
+use crate::audit::{Action, Actor, Target};
 use crate::clock::now;
 use crate::paths::screen_pop as screen_pop_path;
 use crate::routes::AppState;
@@ -69,8 +70,11 @@ pub async fn screen_pop(
         let demo = state.config.secrets.users.demo;
         return login_page(status, Some(notice.into()), safe_next(Some(&path)), String::new(), demo);
     }
+    // Who opened it, audited in the background (a page never waits on it).
+    let actor = who.as_ref().map_or(Actor::ScreenPopLink, |w| Actor::of(&w.0));
     match state.store.get(&sid).await {
         Some(record) => {
+            state.audit.record(&actor, Action::ScreenPop, Target::Call(&sid), serde_json::json!({}));
             let call = CallView::new(&record, state.config.lines.get(&record.service_line), now);
             html(StatusCode::OK, &CallPage { session_user, call })
         }

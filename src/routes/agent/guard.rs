@@ -11,7 +11,8 @@ use crate::routes::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
-use std::future::{ready, Ready};
+use futures_util::future::LocalBoxFuture;
+use std::future::ready;
 
 /// A request from someone who proved who they are.
 pub struct Authenticated(pub Principal);
@@ -73,13 +74,13 @@ impl ResponseError for Refused {
 
 impl FromRequest for Authenticated {
     type Error = Refused;
-    type Future = Ready<Result<Self, Refused>>;
+    type Future = LocalBoxFuture<'static, Result<Self, Refused>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let api = paths::recognise(req.path()).is_some_and(|r| r.route.is_api());
         let page = (!api).then(|| req.path().to_string());
-        let Some(state) = req.app_data::<web::Data<AppState>>() else {
-            return ready(Err(Refused { refusal: Refusal::NoCredentialsConfigured, page, demo: false }));
+        let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+            return Box::pin(ready(Err(Refused { refusal: Refusal::NoCredentialsConfigured, page, demo: false })));
         };
         let cookie = req.cookie(session::COOKIE);
         let presented = Presented {
@@ -87,9 +88,23 @@ impl FromRequest for Authenticated {
             session_cookie: cookie.as_ref().map(|c| c.value()),
         };
         let secrets = &state.config.secrets;
-        ready(match auth::authenticate(secrets, &state.sessions, &presented, now()) {
-            Ok(p) => Ok(Self(p)),
-            Err(refusal) => Err(Refused { refusal, page, demo: secrets.users.demo }),
+        let demo = secrets.users.demo;
+        let now = now();
+        let principal = auth::authenticate(secrets, &state.sessions, &presented, now);
+        Box::pin(async move {
+            let principal = principal.map_err(|refusal| Refused { refusal, page: page.clone(), demo })?;
+            // A session must still be live in the store: a logout, or a
+            // user's removal seen by any instance, revoked it for all.
+            if let Some(id) = &principal.session {
+                let live = state.session_store.is_live(id, now).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "session refused: the session store did not answer");
+                    false
+                });
+                if !live {
+                    return Err(Refused { refusal: Refusal::BadSession, page, demo });
+                }
+            }
+            Ok(Self(principal))
         })
     }
 }
