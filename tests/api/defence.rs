@@ -192,8 +192,7 @@ async fn a_locked_answer_takes_as_long_as_the_crm_takes_to_check_a_pin() {
     // Two wrong PINs checked by the slow CRM, then two locked ones.
     let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &["9087#", "7310#", "6502#", "1234#"]).await;
     assert_eq!(app.crm().count("verify"), 2, "locked after two");
-    let pin_steps: Vec<Duration> =
-        t.requests.iter().filter(|r| r.url.contains("/verify")).map(|r| r.elapsed).collect();
+    let pin_steps: Vec<Duration> = t.requests.iter().filter(|r| r.url.contains("/verify")).map(|r| r.elapsed).collect();
     assert_eq!(pin_steps.len(), 4, "{:?}", t.requests);
     for (i, took) in pin_steps.iter().enumerate() {
         assert!(*took >= crm_delay * 8 / 10, "PIN {} was answered in {took:?}: the lockout is audible", i + 1);
