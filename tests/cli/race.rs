@@ -124,6 +124,11 @@ async fn race(servers: &[&Serve], crm: &Tiny) -> usize {
         assert_eq!(status, 200, "every caller gets an answer: {body}");
         assert!(body.contains("<Response>"), "{body}");
     }
+    let lines = |needle: &str| servers.iter().map(|s| s.count_lines(needle)).sum::<usize>();
+    // Past the CRM's checks, each try was refused as locked, or failed closed
+    // when the store could not count it in time (safe too, but not expected).
+    let (locked, closed) = (lines("verification locked"), lines("verification fails closed"));
+    eprintln!("race: {} checked by the CRM, {locked} locked, {closed} failed closed", verifies(crm));
     verifies(crm)
 }
 
