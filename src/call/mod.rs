@@ -165,7 +165,7 @@ impl CallService {
                     },
                     _ => Some(Lookup::NotAsked),
                 };
-                let attempt = state.identify_attempts + 1;
+                let attempt = state.identify_attempts.saturating_add(1);
                 match lookup {
                     Some(lookup) => {
                         tracing::info!(entry = ?entry, lookup = lookup_kind(&lookup), attempt, "identifier entered");
