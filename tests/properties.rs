@@ -122,7 +122,8 @@ fn any_verification() -> impl Strategy<Value = Verification> {
         Just(Verification::Verified),
         Just(Verification::Rejected),
         Just(Verification::Failed),
-        Just(Verification::Locked)
+        Just(Verification::Locked),
+        Just(Verification::Unavailable)
     ]
 }
 
@@ -200,7 +201,7 @@ proptest! {
         // answer) only for the number the rule gave.
         let ani = if number.is_some() { lookup.clone() } else { Lookup::NotAsked };
         let input = if start && throttled {
-            Input::Throttled
+            Input::Throttled { keyed: false }
         } else if start {
             Input::Start { ani: ani.clone() }
         } else {

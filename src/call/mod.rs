@@ -13,6 +13,8 @@
 mod defence;
 mod turn;
 
+use defence::{IdentifierTry, VerifyLatency};
+
 pub use turn::Turn;
 
 use crate::clock::now;
@@ -62,6 +64,8 @@ pub struct CallService {
     /// Answers already given, by CallSid and idempotency token: Twilio's
     /// retries of a request get the same answer, without a second CRM call.
     answered: moka::future::Cache<String, String>,
+    /// Recent CRM verify durations: locked answers take as long.
+    verify_latency: VerifyLatency,
 }
 
 impl CallService {
@@ -70,7 +74,7 @@ impl CallService {
             .max_capacity(100_000)
             .time_to_live(std::time::Duration::from_secs(300))
             .build();
-        Self { config, crm, store, urls, signers, answered }
+        Self { config, crm, store, urls, signers, answered, verify_latency: VerifyLatency::new() }
     }
 
     /// The line named `name`.
@@ -120,8 +124,8 @@ impl CallService {
     /// A call's first webhook: the caller-ID lookup, unless the number is
     /// throttled.
     pub async fn start<'l>(&self, line: &'l Line, hook: &Webhook) -> Result<Turn<'l>, StepError> {
-        let input = if self.throttled(&hook.caller).await {
-            Input::Throttled
+        let input = if self.throttled(line, &hook.caller).await {
+            Input::Throttled { keyed: false }
         } else {
             let ani = match line.rules.lookup_number(&hook.caller, hook.attestation) {
                 Some(number) => self.within_deadline(self.crm.find_by_phone(number), Lookup::Failed).await,
@@ -148,15 +152,30 @@ impl CallService {
         let entry = Entry::classify(hook.digits.as_ref().map(Keyed::expose), line.rules.entry_rules(stage));
         let input = match stage {
             Stage::Identify => {
+                // Each identifier try counts against the caller's enumeration
+                // limit before the CRM is asked; at the limit it is not asked.
                 let lookup = match &entry {
-                    Entry::Digits(id) => self.within_deadline(self.crm.find_by_id(id), Lookup::Failed).await,
-                    _ => Lookup::NotAsked,
+                    Entry::Digits(id) => match self.identifier_try(line, &hook.caller).await {
+                        IdentifierTry::Allowed(reservation) => {
+                            let lookup = self.within_deadline(self.crm.find_by_id(id), Lookup::Failed).await;
+                            self.settle_identifier_try(reservation, &lookup);
+                            Some(lookup)
+                        }
+                        IdentifierTry::Throttled => None,
+                    },
+                    _ => Some(Lookup::NotAsked),
                 };
-                tracing::info!(entry = ?entry, lookup = lookup_kind(&lookup), attempt = state.identify_attempts + 1, "identifier entered");
-                if lookup == Lookup::NotFound {
-                    self.note_unknown_id(&hook.caller);
+                let attempt = state.identify_attempts.saturating_add(1);
+                match lookup {
+                    Some(lookup) => {
+                        tracing::info!(entry = ?entry, lookup = lookup_kind(&lookup), attempt, "identifier entered");
+                        Input::Identifier { entry, lookup }
+                    }
+                    None => {
+                        tracing::info!(entry = ?entry, lookup = "throttled", attempt, "identifier entered");
+                        Input::Throttled { keyed: true }
+                    }
                 }
-                Input::Identifier { entry, lookup }
             }
             Stage::Verify => {
                 let verification = match (&entry, &state.customer) {

@@ -12,6 +12,9 @@ pub struct Security {
     pub lockout_window: Duration,
     pub enumeration_unknown_ids: u64,
     pub enumeration_window: Duration,
+    /// The enumeration limit shared by every withheld or unusable caller ID
+    /// on one line (they cannot be told apart).
+    pub enumeration_withheld_ids: u64,
 }
 
 impl Security {
@@ -23,6 +26,7 @@ impl Security {
             enumeration_window: Duration::from_secs(
                 SecurityFile::ENUMERATION_WINDOW_SECS.read(file.enumeration_window_secs)?,
             ),
+            enumeration_withheld_ids: SecurityFile::ENUMERATION_WITHHELD_IDS.read(file.enumeration_withheld_ids)?,
         })
     }
 }

@@ -155,6 +155,10 @@ pub enum Verification {
     /// Not asked: the customer's verification is locked after too many
     /// failures across calls. To the caller it sounds like a rejection.
     Locked,
+    /// Not asked: the lockout counter could not count the try (the store
+    /// is unreachable), so no guess is spent. The caller goes to an agent,
+    /// identified, with the words of any agent hand-off.
+    Unavailable,
 }
 
 /// One step's input.
@@ -162,9 +166,12 @@ pub enum Verification {
 pub enum Input {
     /// The call's first webhook, with the caller-ID lookup's answer.
     Start { ani: Lookup },
-    /// The call's first webhook, from a number that has keyed too many
-    /// unknown identifiers lately: straight to an agent, unidentified.
-    Throttled,
+    /// Too many unknown identifiers lately from this caller's number (or
+    /// from withheld caller IDs on this line): straight to an agent,
+    /// unidentified, with the words of any agent hand-off. At the call's
+    /// first webhook (`keyed: false`), or at the identifier prompt for an
+    /// identifier the CRM was not asked about (`keyed: true`: a try).
+    Throttled { keyed: bool },
     /// An entry at the identifier prompt, with the CRM's answer if asked.
     Identifier { entry: Entry, lookup: Lookup },
     /// An entry at the verification prompt, with the CRM's answer if asked.
@@ -343,14 +350,16 @@ pub fn step(rules: &LineRules, state: FlowState, input: Input) -> Result<Reply, 
     }
     match input {
         Input::Start { ani } => Ok(start(rules, state, ani)),
-        Input::Throttled => Ok(handoff(
-            state,
-            vec![Prompt::Welcome],
-            Destination::Agent,
-            Outcome::Agent,
-            IdvStatus::Unidentified,
-            false,
-        )),
+        Input::Throttled { keyed } => {
+            if state.stage != Stage::Identify {
+                return Err(FlowError::WrongStage(Stage::Identify.as_str()));
+            }
+            let (state, preface) = match keyed {
+                true => (FlowState { identify_attempts: state.identify_attempts.saturating_add(1), ..state }, vec![]),
+                false => (state, vec![Prompt::Welcome]),
+            };
+            Ok(handoff(state, preface, Destination::Agent, Outcome::Agent, IdvStatus::Unidentified, false))
+        }
         Input::Identifier { entry, lookup } => {
             if state.stage != Stage::Identify {
                 return Err(FlowError::WrongStage(Stage::Identify.as_str()));
@@ -434,6 +443,10 @@ fn factor(rules: &LineRules, state: FlowState, entry: Entry, verification: Verif
                 Prompt::FactorRejected
             }
             Verification::Failed | Verification::NotAsked => return crm_unavailable(state, IdvStatus::Identified),
+            // Failing closed: no guess was spent, and the caller is not told why.
+            Verification::Unavailable => {
+                return handoff(state, Vec::new(), Destination::Agent, Outcome::Agent, IdvStatus::Identified, false)
+            }
         },
     };
     failed_try(rules, state, attempts, failure, IdvStatus::Identified)

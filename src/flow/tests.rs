@@ -328,8 +328,42 @@ fn a_locked_customer_sounds_rejected_and_reaches_an_agent_identified_with_the_lo
 #[test]
 fn a_throttled_caller_goes_straight_to_an_agent_unidentified() {
     let r = rules(3, true);
-    let (preface, to, outcome, ctx) = expect_handoff(run(&r, r.fresh_state(Attestation::A), Input::Throttled));
+    let (preface, to, outcome, ctx) =
+        expect_handoff(run(&r, r.fresh_state(Attestation::A), Input::Throttled { keyed: false }));
     assert_eq!(preface, vec![Prompt::Welcome, Prompt::ToAgent]);
     assert_eq!((to, outcome), (Destination::Agent, Outcome::Agent));
     assert_eq!((ctx.idv_status, ctx.customer_id), (IdvStatus::Unidentified, None));
+}
+
+#[test]
+fn a_throttled_identifier_try_goes_to_an_agent_unidentified_with_the_words_of_any_agent_handoff() {
+    let r = rules(3, true);
+    let at_identify = FlowState { identify_attempts: 1, ..r.fresh_state(Attestation::None) };
+    let reply = run(&r, at_identify, Input::Throttled { keyed: true });
+    let Reply::Handoff { preface, to, outcome, context, identify_attempts, .. } = reply else { panic!("{reply:?}") };
+    assert_eq!(preface, vec![Prompt::ToAgent], "no welcome again, no word of a throttle");
+    assert_eq!((to, outcome, identify_attempts), (Destination::Agent, Outcome::Agent, 2), "the keyed try counts");
+    assert_eq!((context.idv_status, context.customer_id), (IdvStatus::Unidentified, None));
+    assert_eq!(
+        step(&r, at_verify(&r, IdvMethod::Ani), Input::Throttled { keyed: true }),
+        Err(FlowError::WrongStage("identify")),
+        "only at the identifier prompt"
+    );
+}
+
+#[test]
+fn an_unreachable_lockout_counter_sends_the_caller_to_an_agent_identified_without_a_try_spent() {
+    let r = rules(3, true);
+    let reply = run(
+        &r,
+        at_verify(&r, IdvMethod::Ani),
+        Input::Factor { entry: digits("1234"), verification: Verification::Unavailable },
+    );
+    let Reply::Handoff { preface, to, outcome, context, .. } = reply else { panic!("{reply:?}") };
+    assert_eq!(preface, vec![Prompt::ToAgent], "the words of any agent hand-off");
+    assert_eq!((to, outcome), (Destination::Agent, Outcome::Agent), "recorded as an agent hand-off, not verified");
+    assert_eq!(
+        (context.idv_status, context.customer_id.as_deref(), context.lockout),
+        (IdvStatus::Identified, Some("12345678"), false)
+    );
 }

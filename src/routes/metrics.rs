@@ -1,9 +1,12 @@
-//! `GET /metrics`: the call store's write counters in Prometheus' text
-//! format, behind the same credentials as `/api` (the admin token, an API token or a login) (Prometheus sends it with
-//! `authorization: { credentials: … }`). Counts only, no call data.
+//! `GET /metrics`: the call store's write counters and the enumeration
+//! throttle's counts in Prometheus' text format, behind the same
+//! credentials as `/api` (the admin token, an API token or a login)
+//! (Prometheus sends it with `authorization: { credentials: … }`). Counts
+//! only, no call data; no number in a label.
 
 use super::agent::Authenticated;
 use super::AppState;
+use crate::store::guard::Enumerator;
 use actix_web::{web, HttpResponse};
 use std::fmt::Write as _;
 
@@ -41,5 +44,15 @@ pub async fn metrics(state: web::Data<AppState>, _who: Authenticated) -> HttpRes
         "0 while database writes are failing, else 1 (0 without a database).",
         u64::from(stats.is_some() && !s.failing),
     );
+    let guard = state.store.guard();
+    let name = "vouch_enumeration_throttled_total";
+    let _ = write!(
+        out,
+        "# HELP {name} Calls the enumeration throttle sent straight to an agent, by whose unknown identifiers were counted: \
+         one caller number, or every withheld or unusable caller ID on a line together.\n# TYPE {name} counter\n"
+    );
+    for by in [Enumerator::Caller, Enumerator::Withheld] {
+        let _ = writeln!(out, "{name}{{subject=\"{}\"}} {}", by.label(), guard.throttled_total(by));
+    }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(out)
 }

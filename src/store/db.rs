@@ -15,6 +15,15 @@ use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
+/// A counter's expired events, dropped as a reservation begins (on SQLite
+/// this first write also takes the lock the reservation counts under).
+const DELETE_EXPIRED: &str = "DELETE FROM guard_events WHERE kind = $1 AND subject = $2 AND at < $3";
+
+/// One statement: the event goes in only while fewer than `$6` events of
+/// the counter lie in the window (at or after `$5`).
+const RESERVE: &str = "INSERT INTO guard_events (kind, subject, at, token) SELECT $1, $2, $3, $4 \
+     WHERE (SELECT COUNT(*) FROM guard_events WHERE kind = $1 AND subject = $2 AND at >= $5) < $6";
+
 /// How long a pooled connection may be waited for (and so how long a write
 /// attempt may hang while the database is unreachable).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -175,15 +184,46 @@ impl Db {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Records one event, dropping this subject's events older than `expired_before`.
-    pub async fn add_event(&self, kind: &str, subject: &str, at: u64, expired_before: u64) -> Result<(), sqlx::Error> {
-        on_pool!(self, pool => {
+    /// Reserves one event of `kind` about `subject` at `at`, under `token`,
+    /// unless `limit` events already lie in the window (at or after
+    /// `window_start`): true when reserved. Atomic across connections and
+    /// processes: on SQLite the transaction's first statement (a delete of
+    /// the subject's expired events) takes the database's write lock, so
+    /// the count and the insert see no other writer; on PostgreSQL a
+    /// transaction-scoped advisory lock on the counter serialises its
+    /// reservations (READ COMMITTED alone would let two inserts through).
+    pub async fn reserve_event(
+        &self,
+        kind: &str,
+        subject: &str,
+        token: &str,
+        at: u64,
+        window_start: u64,
+        limit: u64,
+    ) -> Result<bool, sqlx::Error> {
+        let inserted = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM guard_events WHERE kind = $1 AND subject = $2 AND at < $3")
-                .bind(kind).bind(subject).bind(to_i64(expired_before)).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO guard_events (kind, subject, at) VALUES ($1, $2, $3)")
-                .bind(kind).bind(subject).bind(to_i64(at)).execute(&mut *tx).await?;
-            tx.commit().await
+            if matches!(self, Db::Postgres(_)) {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(advisory_key(kind, subject)).execute(&mut *tx).await?;
+            }
+            sqlx::query(DELETE_EXPIRED)
+                .bind(kind).bind(subject).bind(to_i64(window_start)).execute(&mut *tx).await?;
+            let done = sqlx::query(RESERVE)
+                .bind(kind).bind(subject).bind(to_i64(at)).bind(token).bind(to_i64(window_start)).bind(to_i64(limit))
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            done.rows_affected()
+        });
+        Ok(inserted == 1)
+    }
+
+    /// Takes back the event reserved under `token`.
+    pub async fn release_event(&self, kind: &str, subject: &str, token: &str) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => {
+            sqlx::query("DELETE FROM guard_events WHERE kind = $1 AND subject = $2 AND token = $3")
+                .bind(kind).bind(subject).bind(token).execute(pool).await?;
+            Ok(())
         })
     }
 
@@ -223,6 +263,21 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
         }),
         _ => false,
     }
+}
+
+/// The PostgreSQL advisory lock of one counter: 64 bits of a hash of its
+/// kind and subject (the same in every Vouch).
+fn advisory_key(kind: &str, subject: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"vouch guard\0")
+        .chain_update(kind)
+        .chain_update([0])
+        .chain_update(subject)
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
 }
 
 pub(super) fn to_i64(v: u64) -> i64 {

@@ -2,30 +2,42 @@
 //! customer (a lockout after too many) and unknown identifiers per caller
 //! number (an enumeration throttle). They live in the call database, so every
 //! Vouch sharing it counts together and counts survive restarts; with
-//! `DATABASE_URL=memory:` they are per process. A database that is slow or
-//! unreachable never holds up a webhook: each process also counts what it
-//! saw itself, and answers from that.
+//! `DATABASE_URL=memory:` they are per process.
+//!
+//! A try is **reserved** before the CRM is asked: one atomic step counts it
+//! unless the limit is reached ([`Guard::reserve`]), so simultaneous tries,
+//! on one Vouch or on several sharing the database, never slip past the
+//! limit. A reservation the CRM's answer does not count (an identifier
+//! found, a CRM error) is taken back ([`Guard::release`]). When the database
+//! cannot reserve in time the caller of `reserve` decides: verification
+//! fails closed; the enumeration throttle counts in this process instead.
 
 use super::db::Db;
 use crate::keyring::counters::CallerSubjects;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A counter read from the database that takes longer is given up (the
 /// process's own counts answer): a slow database must not slow the webhook.
 const READ_TIMEOUT: Duration = Duration::from_millis(250);
+/// A reservation the database has not made within this is given up: the
+/// store counts as unreachable for this try.
+const RESERVE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a database count serves [`Guard::count_soon`] checks.
 const SHARED_TTL: Duration = Duration::from_secs(15);
-/// Writes happen in the background, bounded by this.
+/// Clears, releases and background reads are bounded by this.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
-    /// A verification the CRM rejected; the subject is the customer id.
+    /// A verification the CRM rejected (or is checking); the subject is the
+    /// customer id.
     VerifyFailed,
-    /// An identifier the CRM did not know; the subject is a caller key.
+    /// An identifier the CRM did not know (or is looking up); the subject is
+    /// a caller key.
     UnknownId,
 }
 
@@ -38,17 +50,50 @@ impl Kind {
     }
 }
 
+/// Whose unknown identifiers a throttle counted: one caller number, or
+/// every withheld or unusable caller ID on a line together. The label of
+/// the `vouch_enumeration_throttled_total` metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enumerator {
+    Caller,
+    Withheld,
+}
+
+impl Enumerator {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Caller => "caller",
+            Self::Withheld => "withheld",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("security counters unavailable: {0}")]
 pub struct GuardError(String);
 
-type Events = HashMap<(Kind, String), Vec<u64>>;
-/// Event writes still in the background, with the counter each is for.
-type Writes = Vec<((Kind, String), tokio::task::JoinHandle<()>)>;
+/// One counted try, until released (or cleared, or aged out of the window).
+#[derive(Debug)]
+pub struct Reservation {
+    kind: Kind,
+    subject: String,
+    token: String,
+}
 
-/// The counters: this process's own events in memory, and every instance's
-/// in the database when there is one. A count is the larger of the two, so
-/// while the database is unreachable the process still counts what it saw.
+/// What a reservation found.
+#[derive(Debug)]
+pub enum Reserve {
+    Reserved(Reservation),
+    /// The limit is reached: nothing was counted.
+    AtLimit,
+}
+
+/// A process's own events: when each happened, and its reservation token.
+type Events = HashMap<(Kind, String), Vec<(u64, String)>>;
+
+/// The counters: every instance's in the database when there is one, and
+/// this process's own in memory (the whole count with `memory:`, and what
+/// the enumeration throttle falls back to while the database is away).
 #[derive(Clone)]
 pub struct Guard {
     db: Option<Db>,
@@ -57,15 +102,15 @@ pub struct Guard {
     shared: moka::future::Cache<(Kind, String), u64>,
     /// Keys caller numbers so the database never holds them.
     subjects: CallerSubjects,
-    /// Event writes still in the background, by counter: a clear waits for
-    /// them, or an earlier failure stored after the clear would count again.
-    writing: Arc<Mutex<Writes>>,
+    /// Calls the enumeration throttle sent to an agent: by a caller's
+    /// number, and by a line's withheld caller IDs.
+    throttled: Arc<[AtomicU64; 2]>,
 }
 
 impl Guard {
     pub(super) fn new(db: Option<Db>, subjects: CallerSubjects) -> Self {
         let shared = moka::future::Cache::builder().max_capacity(100_000).time_to_live(SHARED_TTL).build();
-        Self { db, local: Arc::default(), shared, subjects, writing: Arc::default() }
+        Self { db, local: Arc::default(), shared, subjects, throttled: Arc::default() }
     }
 
     /// The stored stand-in for a caller's number: a keyed hash, so the
@@ -74,18 +119,34 @@ impl Guard {
         self.subjects.subject(number)
     }
 
-    fn local_count(&self, kind: Kind, subject: &str, since: u64) -> u64 {
-        let m = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        m.get(&(kind, subject.to_string())).map_or(0, |v| v.iter().filter(|at| **at >= since).count() as u64)
+    /// The one subject every withheld or unusable caller ID on `line` is
+    /// counted under (a keyed hash too).
+    pub fn withheld_subject(&self, line: &str) -> String {
+        self.subjects.subject(&format!("withheld:{line}"))
     }
 
-    /// Events about `subject` at or after `since`, across instances when the
-    /// database answers in time, else this process's own.
+    /// Counts a call the enumeration throttle sent to an agent.
+    pub fn note_throttled(&self, by: Enumerator) {
+        self.throttled[by as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Calls the enumeration throttle sent to an agent, since start-up.
+    pub fn throttled_total(&self, by: Enumerator) -> u64 {
+        self.throttled[by as usize].load(Ordering::Relaxed)
+    }
+
+    fn local_count(&self, kind: Kind, subject: &str, since: u64) -> u64 {
+        let m = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(&(kind, subject.to_string())).map_or(0, |v| v.iter().filter(|(at, _)| *at >= since).count() as u64)
+    }
+
+    /// Events about `subject` at or after `since`: the database's (every
+    /// instance's) when it answers in time, else this process's own.
     pub async fn count(&self, kind: Kind, subject: &str, since: u64) -> u64 {
         let local = self.local_count(kind, subject, since);
         let Some(db) = &self.db else { return local };
         match tokio::time::timeout(READ_TIMEOUT, db.count_events(kind.as_str(), subject, since)).await {
-            Ok(Ok(shared)) => shared.max(local),
+            Ok(Ok(shared)) => shared,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "security counters: database unavailable, counting this process's events only");
                 local
@@ -118,35 +179,67 @@ impl Guard {
         local
     }
 
-    /// Notes an event now; events older than `window_start` are forgotten.
-    /// The database write happens in the background.
-    pub fn note(&self, kind: Kind, subject: &str, now: u64, window_start: u64) {
-        {
-            let mut m = self.local.lock().unwrap_or_else(|e| e.into_inner());
-            let events = m.entry((kind, subject.to_string())).or_default();
-            events.retain(|at| *at >= window_start);
-            events.push(now);
+    /// Counts one try about `subject` now, unless `limit` events already lie
+    /// in the window (at or after `window_start`; older ones are forgotten).
+    /// Atomic in the database (across instances), or under this process's
+    /// lock with `memory:`. An error: the database did not reserve within a
+    /// short bound, and nothing was counted there.
+    pub async fn reserve(
+        &self,
+        kind: Kind,
+        subject: &str,
+        limit: u64,
+        now: u64,
+        window_start: u64,
+    ) -> Result<Reserve, GuardError> {
+        let Some(db) = &self.db else { return Ok(self.reserve_here(kind, subject, limit, now, window_start)) };
+        let token = new_token();
+        let reserve = db.reserve_event(kind.as_str(), subject, &token, now, window_start, limit);
+        let reserved = match tokio::time::timeout(RESERVE_TIMEOUT, reserve).await {
+            Ok(Ok(reserved)) => reserved,
+            Ok(Err(e)) => return Err(GuardError(e.to_string())),
+            Err(_) => return Err(GuardError("the database did not answer in time".into())),
+        };
+        self.shared.invalidate(&(kind, subject.to_string())).await;
+        if !reserved {
+            return Ok(Reserve::AtLimit);
         }
+        // This process's own copy, for when the database is away.
+        self.remember(kind, subject, now, window_start, token.clone());
+        Ok(Reserve::Reserved(Reservation { kind, subject: subject.to_string(), token }))
+    }
 
-        if let Some(db) = self.db.clone() {
-            let key = (kind, subject.to_string());
-            let shared = self.shared.clone();
-            let write = tokio::spawn({
-                let key = key.clone();
-                async move {
-                    shared.invalidate(&key).await;
-                    let write = db.add_event(kind.as_str(), &key.1, now, window_start);
-                    if let Err(e) = bounded(write).await {
-                        tracing::warn!(error = %e, "security counters: an event was not stored");
-                    }
-                    // The next check reads the count again, this event included.
-                    shared.invalidate(&key).await;
-                }
-            });
-            let mut writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
-            writing.retain(|(_, w)| !w.is_finished());
-            writing.push((key, write));
+    /// [`Guard::reserve`] in this process's own counts only: the whole
+    /// count with `memory:`, or a stand-in while the database is away.
+    pub fn reserve_here(&self, kind: Kind, subject: &str, limit: u64, now: u64, window_start: u64) -> Reserve {
+        let mut m = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        let events = m.entry((kind, subject.to_string())).or_default();
+        events.retain(|(at, _)| *at >= window_start);
+        if events.len() as u64 >= limit {
+            return Reserve::AtLimit;
         }
+        let token = new_token();
+        events.push((now, token.clone()));
+        Reserve::Reserved(Reservation { kind, subject: subject.to_string(), token })
+    }
+
+    fn remember(&self, kind: Kind, subject: &str, now: u64, window_start: u64, token: String) {
+        let mut m = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        let events = m.entry((kind, subject.to_string())).or_default();
+        events.retain(|(at, _)| *at >= window_start);
+        events.push((now, token));
+    }
+
+    /// Takes a reservation back: the try does not count.
+    pub async fn release(&self, r: Reservation) -> Result<(), GuardError> {
+        let key = (r.kind, r.subject);
+        if let Some(events) = self.local.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&key) {
+            events.retain(|(_, token)| *token != r.token);
+        }
+        let Some(db) = &self.db else { return Ok(()) };
+        let released = bounded(db.release_event(r.kind.as_str(), &key.1, &r.token)).await;
+        self.shared.invalidate(&key).await;
+        released
     }
 
     /// Forgets `subject`'s events (a success, or an unlock), waiting for
@@ -154,23 +247,18 @@ impl Guard {
     pub async fn clear(&self, kind: Kind, subject: &str) -> Result<(), GuardError> {
         let key = (kind, subject.to_string());
         self.local.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
-        // Events recorded before the clear are stored before it (each write
-        // is bounded), so none of them lands after it and counts again.
-        let earlier: Vec<_> = {
-            let mut writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
-            let (mine, others) = writing.drain(..).partition(|(k, _)| *k == key);
-            *writing = others;
-            mine
-        };
-        for (_, write) in earlier {
-            let _ = write.await;
-        }
-        self.shared.invalidate(&key).await;
-        match &self.db {
+        let cleared = match &self.db {
             Some(db) => bounded(db.clear_events(kind.as_str(), subject)).await,
             None => Ok(()),
-        }
+        };
+        self.shared.invalidate(&key).await;
+        cleared
     }
+}
+
+/// A reservation's token: random, so one try can be taken back alone.
+fn new_token() -> String {
+    hex::encode(rand::random::<[u8; 12]>())
 }
 
 async fn bounded<T>(fut: impl std::future::Future<Output = Result<T, sqlx::Error>>) -> Result<T, GuardError> {
@@ -186,39 +274,71 @@ mod tests {
     use super::*;
     use crate::keyring::Keyring;
 
+    fn reserved(r: Reserve) -> Reservation {
+        match r {
+            Reserve::Reserved(r) => r,
+            Reserve::AtLimit => panic!("at the limit"),
+        }
+    }
+
     #[tokio::test]
-    async fn memory_counters_count_within_the_window_and_clear() {
+    async fn memory_counters_reserve_up_to_the_limit_within_the_window_release_and_clear() {
         let g = Guard::new(None, CallerSubjects::new(&Keyring::single("k")));
         for at in [100, 200, 300] {
-            g.note(Kind::VerifyFailed, "12345678", at, 0);
+            reserved(g.reserve(Kind::VerifyFailed, "12345678", 3, at, 0).await.unwrap());
         }
+        assert!(matches!(g.reserve(Kind::VerifyFailed, "12345678", 3, 350, 0).await, Ok(Reserve::AtLimit)));
         assert_eq!(g.count(Kind::VerifyFailed, "12345678", 150).await, 2);
         assert_eq!(g.count(Kind::UnknownId, "12345678", 0).await, 0, "kinds are separate");
-        g.note(Kind::VerifyFailed, "12345678", 400, 250);
+        let r = reserved(g.reserve(Kind::VerifyFailed, "12345678", 3, 400, 250).await.unwrap());
         assert_eq!(g.count(Kind::VerifyFailed, "12345678", 0).await, 2, "events before the window are forgotten");
+        g.release(r).await.unwrap();
+        assert_eq!(g.count(Kind::VerifyFailed, "12345678", 0).await, 1, "a release takes back its own try only");
         g.clear(Kind::VerifyFailed, "12345678").await.unwrap();
         assert_eq!(g.count(Kind::VerifyFailed, "12345678", 0).await, 0);
     }
 
+    /// Many tries at once, through guards on separate pools of one
+    /// database (as separate Vouch processes): exactly `limit` are counted.
+    async fn simultaneous_reservations_stop_at_the_limit(url: crate::config::DatabaseUrl) {
+        let subjects = CallerSubjects::new(&Keyring::single("k"));
+        let a = Guard::new(Some(Db::open(&url).await.unwrap().unwrap()), subjects.clone());
+        let b = Guard::new(Some(Db::open(&url).await.unwrap().unwrap()), subjects);
+        let tries = (0..40).map(|i| {
+            let g = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { g.reserve(Kind::VerifyFailed, "12345678", 5, 1000, 0).await })
+        });
+        let mut counted = 0;
+        for t in tries {
+            if let Reserve::Reserved(_) = t.await.unwrap().expect("the database answers") {
+                counted += 1;
+            }
+        }
+        assert_eq!(counted, 5);
+        assert_eq!(a.count(Kind::VerifyFailed, "12345678", 0).await, 5);
+        b.clear(Kind::VerifyFailed, "12345678").await.unwrap();
+        assert_eq!(a.count(Kind::VerifyFailed, "12345678", 0).await, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_reservations_are_atomic_across_pools() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("guard.db").display());
+        simultaneous_reservations_stop_at_the_limit(crate::config::DatabaseUrl::Sqlite(url)).await;
+    }
+
     #[tokio::test]
-    async fn a_clear_is_not_undone_by_the_writes_of_earlier_events() {
+    async fn a_release_in_the_database_takes_back_one_try() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("guard.db").display());
         let db = Db::open(&crate::config::DatabaseUrl::Sqlite(url)).await.unwrap().unwrap();
         let g = Guard::new(Some(db.clone()), CallerSubjects::new(&Keyring::single("k")));
-        for round in 0..10 {
-            // Failures, then at once the success that clears them (each
-            // failure's write is still in the background).
-            for at in 0..3 {
-                g.note(Kind::VerifyFailed, "12345678", 1000 + at, 0);
-            }
-            g.clear(Kind::VerifyFailed, "12345678").await.unwrap();
-            // No earlier write may land after the clear: watch a while.
-            for _ in 0..10 {
-                assert_eq!(db.count_events("verify_failed", "12345678", 0).await.unwrap(), 0, "round {round}");
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
+        let first = reserved(g.reserve(Kind::UnknownId, "s", 2, 1000, 0).await.unwrap());
+        reserved(g.reserve(Kind::UnknownId, "s", 2, 1000, 0).await.unwrap());
+        assert!(matches!(g.reserve(Kind::UnknownId, "s", 2, 1000, 0).await, Ok(Reserve::AtLimit)));
+        g.release(first).await.unwrap();
+        assert_eq!(db.count_events("unknown_id", "s", 0).await.unwrap(), 1);
+        reserved(g.reserve(Kind::UnknownId, "s", 2, 1000, 0).await.unwrap());
     }
 
     #[test]
@@ -229,5 +349,7 @@ mod tests {
         assert!(!s.contains("5551230001"));
         assert_eq!(s, g.caller_subject("+15551230001"));
         assert_ne!(s, Guard::new(None, CallerSubjects::new(&Keyring::single("other"))).caller_subject("+15551230001"));
+        assert_ne!(g.withheld_subject("support"), g.withheld_subject("sales"), "one withheld subject per line");
+        assert_eq!(g.withheld_subject("support").len(), 32);
     }
 }

@@ -120,7 +120,10 @@ async fn repeated_lookups_hit_the_cache_but_verifications_never_do() {
 
 #[tokio::test]
 async fn concurrent_lookups_of_one_number_share_one_crm_request() {
-    let app = spawn_app().await;
+    // Simultaneous verifications of one customer count against the lockout
+    // while in flight: a limit above the 8 calls lets all of them through.
+    let toml = format!("{}\n[security]\nlockout_failures = 8\n", vouch::config::DEMO_CONFIG);
+    let app = spawn_with(Options { toml, ..Options::default() }).await;
     app.crm().set_mode(CrmMode::Slow(Duration::from_millis(300)));
     let calls = (0..8).map(|_| app.call(ADA_PHONE, SUPPORT_NUMBER, &["1234#"]));
     let transcripts = futures_util::future::join_all(calls).await;

@@ -3,6 +3,7 @@
 //! Vouch instances sharing a database.
 
 use crate::helpers::*;
+use std::time::Duration;
 use vouch::sim::End;
 
 fn with_limits(lockout_failures: u64, unknown_ids: u64) -> String {
@@ -117,4 +118,83 @@ async fn a_number_keying_many_unknown_identifiers_is_sent_straight_to_an_agent()
     // Other numbers are not affected.
     let t = app.call("+15559990001", SUPPORT_NUMBER, &["87654321#", "4321#"]).await;
     assert!(t.said().contains("Your status is verified"));
+}
+
+fn with_withheld_limit(unknown_ids: u64, withheld_ids: u64) -> String {
+    format!("{}enumeration_withheld_ids = {withheld_ids}\n", with_limits(5, unknown_ids))
+}
+
+/// The last thing said: the hand-off's words.
+fn last_said(t: &vouch::sim::Transcript) -> String {
+    t.said().lines().last().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn a_number_gets_exactly_its_limit_of_unknown_identifiers_checked_at_each_try() {
+    let app = spawn_with(Options { toml: with_limits(5, 5), ..Options::default() }).await;
+    // Four tries in the first call (retries = 3), then the limit comes at
+    // the second try of the next call: not at its start.
+    // (Each identifier once: Vouch caches "no match" answers.)
+    let first = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["99999991#", "99999992#", "99999993#", "99999994#"]).await;
+    assert!(first.said().contains("connect you to an agent"), "{}", first.said());
+    let second = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["99999995#", "99999996#", "99999997#", "99999998#"]).await;
+    assert_eq!(app.crm().count("id"), 5, "exactly security.enumeration_unknown_ids identifiers checked, not 12-13");
+    assert!(matches!(&second.end, End::Enqueued { queue, .. } if queue == "support"), "{:?}", second.end);
+    assert_eq!(
+        second.said().matches("find that account number").count(),
+        1,
+        "one unknown identifier, then straight to an agent: {}",
+        second.said()
+    );
+    assert_eq!(last_said(&second), "Please hold while we connect you to an agent.", "the words of any agent hand-off");
+    let r = record(&app, &second.call_sid).await;
+    assert_eq!((r["idv_status"].as_str(), r["outcome"].as_str()), (Some("unidentified"), Some("agent")));
+    assert_eq!(app.metrics().await.get("vouch_enumeration_throttled_total{subject=\"caller\"}"), Some(&1.0));
+    // Another number is not affected.
+    let t = app.call("+15559990002", SUPPORT_NUMBER, &["87654321#", "4321#"]).await;
+    assert!(t.said().contains("Your status is verified"), "{}", t.said());
+}
+
+#[tokio::test]
+async fn withheld_caller_ids_share_one_limit_per_line_and_then_reach_an_agent_unidentified() {
+    let app = spawn_with(Options { toml: with_withheld_limit(10, 3), ..Options::default() }).await;
+    // Withheld, Twilio's "anonymous" stand-in and no number at all are one
+    // caller to the throttle (on this line).
+    let t = app.call("anonymous", SUPPORT_NUMBER, &["99999991#", "99999992#"]).await;
+    assert!(t.said().contains("find that account number"));
+    let t = app.call("+266696687", SUPPORT_NUMBER, &["99999993#", "99999994#", "99999995#"]).await;
+    assert_eq!(app.crm().count("id"), 3, "the third withheld unknown identifier was the last one checked");
+    assert!(matches!(&t.end, End::Enqueued { queue, .. } if queue == "support"), "{:?}", t.end);
+    assert_eq!(last_said(&t), "Please hold while we connect you to an agent.");
+    let r = record(&app, &t.call_sid).await;
+    assert_eq!((r["idv_status"].as_str(), r["outcome"].as_str()), (Some("unidentified"), Some("agent")));
+    // The next withheld call goes straight to an agent, not asked anything.
+    let t = app.call("", SUPPORT_NUMBER, &["87654321#", "4321#"]).await;
+    assert!(!t.said().contains("account number"), "not asked: {}", t.said());
+    assert!(matches!(&t.end, End::Enqueued { queue, .. } if queue == "support"), "{:?}", t.end);
+    assert_eq!(app.crm().count("id"), 3);
+    let metrics = app.metrics().await;
+    assert_eq!(metrics.get("vouch_enumeration_throttled_total{subject=\"withheld\"}"), Some(&2.0), "{metrics:?}");
+    assert_eq!(metrics.get("vouch_enumeration_throttled_total{subject=\"caller\"}"), Some(&0.0));
+    // Callers who show their number, and withheld callers on another line, go on.
+    let t = app.call("+15559990001", SUPPORT_NUMBER, &["87654321#", "4321#"]).await;
+    assert!(t.said().contains("Your status is verified"), "{}", t.said());
+    let t = app.call("anonymous", SALES_NUMBER, &["87654321#"]).await;
+    assert!(t.said().contains("customer ID"), "{}", t.said());
+    assert!(matches!(&t.end, End::Enqueued { queue, .. } if queue == "sales"), "{:?}", t.end);
+}
+
+#[tokio::test]
+async fn a_locked_answer_takes_as_long_as_the_crm_takes_to_check_a_pin() {
+    let app = spawn_with(Options { toml: with_limits(2, 10), ..Options::default() }).await;
+    let crm_delay = Duration::from_millis(300);
+    app.crm().set_mode(CrmMode::Slow(crm_delay));
+    // Two wrong PINs checked by the slow CRM, then two locked ones.
+    let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &["9087#", "7310#", "6502#", "1234#"]).await;
+    assert_eq!(app.crm().count("verify"), 2, "locked after two");
+    let pin_steps: Vec<Duration> = t.requests.iter().filter(|r| r.url.contains("/verify")).map(|r| r.elapsed).collect();
+    assert_eq!(pin_steps.len(), 4, "{:?}", t.requests);
+    for (i, took) in pin_steps.iter().enumerate() {
+        assert!(*took >= crm_delay * 8 / 10, "PIN {} was answered in {took:?}: the lockout is audible", i + 1);
+    }
 }

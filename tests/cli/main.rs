@@ -5,11 +5,16 @@
 
 mod bare_command;
 mod check_config;
+/// The PostgreSQL schema per test and the SQLite lock of `tests/api`.
+#[path = "../api/database.rs"]
+#[allow(dead_code)]
+mod database;
 mod flood;
 mod hash_password;
 #[path = "../support/leaks.rs"]
 mod leaks;
 mod logs;
+mod race;
 mod replay;
 mod shutdown;
 mod simulate;

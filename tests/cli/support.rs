@@ -368,8 +368,14 @@ impl Drop for TempDir {
 }
 
 /// Held by tests that stress the binary (floods, races), so they run one
-/// at a time on a small machine: `let _serial = support::stress_lock();`.
-pub fn stress_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+/// at a time on a small machine: `let _serial = support::stress_lock();` in a
+/// plain test, `support::stress_lock_async().await` in an async one.
+static STRESS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+pub fn stress_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    STRESS.blocking_lock()
+}
+
+pub async fn stress_lock_async() -> tokio::sync::MutexGuard<'static, ()> {
+    STRESS.lock().await
 }

@@ -40,6 +40,10 @@ pub struct SecurityFile {
     /// after which that number's calls go straight to an agent.
     pub enumeration_unknown_ids: Option<u64>,
     pub enumeration_window_secs: Option<u64>,
+    /// Unknown identifiers keyed from withheld or unusable caller IDs on one
+    /// line (counted together), within the window, after which such calls
+    /// on that line go straight to an agent.
+    pub enumeration_withheld_ids: Option<u64>,
 }
 
 /// Each numeric setting's default and range, in the order of the fields.
@@ -57,6 +61,8 @@ impl SecurityFile {
         max: 30 * 86_400,
         says: OUTSIDE_SECS,
     };
+    pub const ENUMERATION_WITHHELD_IDS: Bound<u64> =
+        Bound { key: "security.enumeration_withheld_ids", default: 30, min: 1, max: 100_000, says: OUTSIDE };
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -22,7 +22,7 @@ fn unset_values_take_their_documented_defaults() {
     assert_eq!([crm.cache_ttl, crm.negative_cache_ttl], [300, 30].map(Duration::from_secs));
     assert_eq!((crm.cache_capacity, crm.max_in_flight, crm.auth_header.as_str()), (100_000, 64, "Authorization"));
     let sec = c.security;
-    assert_eq!((sec.lockout_failures, sec.enumeration_unknown_ids), (5, 10));
+    assert_eq!((sec.lockout_failures, sec.enumeration_unknown_ids, sec.enumeration_withheld_ids), (5, 10, 30));
     assert_eq!([sec.lockout_window, sec.enumeration_window], [86_400, 3_600].map(Duration::from_secs));
     assert_eq!(c.database.buffer_capacity, 10_000);
     let line = c.lines.get("main").expect("line");
@@ -99,6 +99,9 @@ fn every_bound() -> Vec<Walked> {
         }),
         (wide(SecurityFile::ENUMERATION_WINDOW_SECS), "security.enumeration_window_secs", |v| {
             format!("[security]\nenumeration_window_secs = {v}\n{LINE}")
+        }),
+        (wide(SecurityFile::ENUMERATION_WITHHELD_IDS), "security.enumeration_withheld_ids", |v| {
+            format!("[security]\nenumeration_withheld_ids = {v}\n{LINE}")
         }),
         (wide(DatabaseFile::BUFFER_CAPACITY), "database.buffer_capacity", |v| {
             format!("[database]\nbuffer_capacity = {v}\n{LINE}")
