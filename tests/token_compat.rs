@@ -55,6 +55,7 @@ fn state() -> FlowState {
         method: IdvMethod::Keyed,
         attestation: Attestation::B,
         lockout: true,
+        caller_id: None,
     }
 }
 

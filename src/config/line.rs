@@ -74,6 +74,7 @@ impl Line {
                 identifier: entries.identifier,
                 verification: entries.verification,
                 retries,
+                identifier_first: f.identifier_first.unwrap_or(false),
             },
             gather_timeout_secs,
             identifier_name: entries.identifier_name,

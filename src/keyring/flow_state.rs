@@ -133,6 +133,7 @@ mod tests {
             method: IdvMethod::Keyed,
             attestation: crate::flow::Attestation::B,
             lockout: true,
+            caller_id: None,
         }
     }
 

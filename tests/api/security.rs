@@ -152,6 +152,7 @@ async fn an_expired_state_is_refused() {
         method: IdvMethod::Ani,
         attestation: Default::default(),
         lockout: false,
+        caller_id: None,
     };
     let an_hour_ago = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 3600;
     let token = FlowStates::new(&Keyring::single(STATE_SECRET), 1800).seal(&state, &sid, an_hour_ago);

@@ -13,6 +13,9 @@ pub struct LineFile {
     /// `true`/`"always"`, `"attested"` (only with STIR/SHAKEN A attestation),
     /// or `false`/`"never"`.
     pub caller_id_lookup: Option<CallerIdFile>,
+    /// Always ask for the identifier first; the caller's number (when
+    /// `caller_id_lookup` allows a lookup) only cross-checks it.
+    pub identifier_first: Option<bool>,
     pub retries: Option<u8>,
     pub opt_out_key: Option<String>,
     pub gather_timeout_secs: Option<u8>,
