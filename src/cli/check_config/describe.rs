@@ -173,7 +173,7 @@ fn entry(rules: &EntryRules, retries: u8) -> String {
 /// `redirect /demo/self-service`, `enqueue "support"`, `dial number +1… (…)`.
 fn handoff(h: &Handoff, line: &Line) -> String {
     match h {
-        Handoff::Redirect { url } => format!("redirect {url}"),
+        Handoff::Redirect { url, context } => format!("redirect {url} (context {})", context.as_str()),
         Handoff::Enqueue { queue, workflow_sid, wait_url, task_priority, task_timeout_secs } => {
             let mut extras = Vec::new();
             if let Some(sid) = workflow_sid {
