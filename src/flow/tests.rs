@@ -353,10 +353,8 @@ fn every_ani() -> [Lookup; 5] {
 fn identifier_first_asks_the_same_whatever_the_number_says() {
     for verify in [true, false] {
         let r = identifier_first(verify);
-        let replies: Vec<Reply> = every_ani()
-            .into_iter()
-            .map(|ani| run(&r, r.fresh_state(Attestation::A), Input::Start { ani }))
-            .collect();
+        let replies: Vec<Reply> =
+            every_ani().into_iter().map(|ani| run(&r, r.fresh_state(Attestation::A), Input::Start { ani })).collect();
         for (ani, reply) in every_ani().iter().zip(&replies) {
             let Reply::Ask { preface, state } = reply else { panic!("{ani:?}: {reply:?}") };
             assert_eq!(preface, &vec![Prompt::Welcome], "{ani:?}");
@@ -419,18 +417,15 @@ fn identifier_first_cross_checks_the_keyed_identifier_with_the_number() {
 #[test]
 fn identifier_first_keeps_the_cross_check_across_failed_tries_and_verifies_as_usual() {
     let r = identifier_first(true);
-    let mut state = ask_state(&run(&r, r.fresh_state(Attestation::None), Input::Start { ani: Lookup::Found(ada()) }))
-        .clone();
+    let mut state =
+        ask_state(&run(&r, r.fresh_state(Attestation::None), Input::Start { ani: Lookup::Found(ada()) })).clone();
     for entry in [Entry::Silence, Entry::Malformed, digits("55554444")] {
         state = ask_state(&run(&r, state, Input::Identifier { entry, lookup: Lookup::NotFound })).clone();
         assert_eq!(state.caller_id, Some(caller_id_digest(&ada().id)));
     }
-    let at_verify = ask_state(&run(
-        &r,
-        state,
-        Input::Identifier { entry: digits("12345678"), lookup: Lookup::Found(ada()) },
-    ))
-    .clone();
+    let at_verify =
+        ask_state(&run(&r, state, Input::Identifier { entry: digits("12345678"), lookup: Lookup::Found(ada()) }))
+            .clone();
     assert_eq!((at_verify.method, at_verify.identify_attempts), (IdvMethod::KeyedAni, 4));
     let (_, to, _, ctx) = expect_handoff(run(
         &r,
@@ -448,7 +443,7 @@ fn without_identifier_first_a_number_on_file_skips_the_identifier_as_before() {
     assert_eq!((s.stage, s.method, s.caller_id), (Stage::Verify, IdvMethod::Ani, None));
     let s = ask_state(&run(&r, r.fresh_state(Attestation::None), Input::Start { ani: Lookup::NotFound })).clone();
     assert_eq!((s.stage, s.caller_id.clone()), (Stage::Identify, None));
-    let s = ask_state(&run(&r, s, Input::Identifier { entry: digits("12345678"), lookup: Lookup::Found(ada()) }))
-        .clone();
+    let s =
+        ask_state(&run(&r, s, Input::Identifier { entry: digits("12345678"), lookup: Lookup::Found(ada()) })).clone();
     assert_eq!(s.method, IdvMethod::Keyed);
 }

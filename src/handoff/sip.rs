@@ -30,10 +30,8 @@ pub fn uri(base: &str, context: &HandoffContext) -> String {
     // verification is locked: an agent must not read a lockout as a caller
     // who simply failed).
     const ALWAYS: usize = 2;
-    let mut headers: Vec<(&str, String)> = vec![
-        ("x-idv-status", context.idv_status.as_str().to_string()),
-        ("x-lockout", context.lockout.to_string()),
-    ];
+    let mut headers: Vec<(&str, String)> =
+        vec![("x-idv-status", context.idv_status.as_str().to_string()), ("x-lockout", context.lockout.to_string())];
     if let Some(id) = context.customer_id.as_deref().filter(|v| !v.is_empty()) {
         headers.push(("x-customer-id", id.to_string()));
     }
@@ -103,7 +101,8 @@ mod tests {
         let huge_id = "9".repeat(300);
         let u = uri(&base, &ctx("Ada", &huge_id));
         assert!(
-            u.chars().count() <= MAX_URI_CHARS && u.contains("?x-idv-status=verified&x-lockout=false&x-customer-name=Ada"),
+            u.chars().count() <= MAX_URI_CHARS
+                && u.contains("?x-idv-status=verified&x-lockout=false&x-customer-name=Ada"),
             "{u}"
         );
         assert!(uri("sip:a@b", &ctx("Ada\nLovelace", "1")).contains("x-customer-name=Ada%20Lovelace&"));

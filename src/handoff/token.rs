@@ -131,8 +131,7 @@ impl HandoffTokens {
         let parts: Vec<&str> = token.splitn(6, '.').collect();
         let [header, "", iv, ciphertext, tag] = parts.as_slice() else { return Err(JweError::Malformed) };
         let decode = |part: &str| B64.decode(part).map_err(|_| JweError::Malformed);
-        let protected: serde_json::Value =
-            serde_json::from_slice(&decode(header)?).map_err(|_| JweError::Malformed)?;
+        let protected: serde_json::Value = serde_json::from_slice(&decode(header)?).map_err(|_| JweError::Malformed)?;
         if protected["alg"] != "dir" || protected["enc"] != "A256GCM" {
             return Err(JweError::Malformed);
         }
@@ -210,7 +209,10 @@ mod tests {
             }
         }
         let c = t.open_encrypted(&token, "support", now).unwrap();
-        assert_eq!((c.customer_id.as_str(), c.customer_name.as_str(), c.sub.as_str()), ("12345678", "Ada Lovelace", "CA1"));
+        assert_eq!(
+            (c.customer_id.as_str(), c.customer_name.as_str(), c.sub.as_str()),
+            ("12345678", "Ada Lovelace", "CA1")
+        );
         assert_eq!(t.open_encrypted(&token, "sales", now), Err(JweError::Claims), "another line");
         assert_eq!(t.open_encrypted(&token, "support", now + 306), Err(JweError::Claims), "expired");
         let other = HandoffTokens::new(&"x".repeat(32), 300);

@@ -93,7 +93,8 @@ mod tests {
             text(&ctx(IdvStatus::Identified, Some("987"), Some("  "), true), "customer ID"),
             "Identified caller, not verified, customer ID ending 9 8 7. The caller chose not to verify."
         );
-        let locked = HandoffContext { lockout: true, ..ctx(IdvStatus::Identified, Some("12345678"), Some("Ada"), true) };
+        let locked =
+            HandoffContext { lockout: true, ..ctx(IdvStatus::Identified, Some("12345678"), Some("Ada"), true) };
         assert_eq!(
             text(&locked, "account"),
             "Identified caller, not verified, Ada, account ending 5 6 7 8. \
