@@ -156,18 +156,19 @@ pub fn resolve(key: &str, h: HandoffFile) -> Result<Handoff, ConfigError> {
     match h {
         HandoffFile::Redirect { url, context } => {
             url_or_path(&format!("{key}.url"), &url)?;
-            let context =
-                match context.as_deref() {
-                    None | Some("encrypted") => RedirectContext::Encrypted,
-                    Some("plain") => RedirectContext::Plain,
-                    Some(other) => return Err(err(
+            let context = match context.as_deref() {
+                None | Some("encrypted") => RedirectContext::Encrypted,
+                Some("plain") => RedirectContext::Plain,
+                Some(other) => {
+                    return Err(err(
                         key,
                         "context",
                         format!(
                             "{other:?}: use \"encrypted\" (a JWE, the default) or \"plain\" (readable query and JWT)"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
             Ok(Handoff::Redirect { url, context })
         }
         HandoffFile::Enqueue { queue, workflow_sid, wait_url, task_priority, task_timeout_secs } => {
