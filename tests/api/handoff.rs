@@ -428,3 +428,50 @@ async fn a_line_can_keep_the_customers_name_out_of_every_handoff() {
     let t = verified_ada(&app, "client").await;
     assert!(dialed(&t).children[0].children.iter().any(|p| p.attr("value") == Some("Ada Lovelace")));
 }
+
+#[tokio::test]
+async fn a_locked_customer_is_named_locked_in_the_whisper_and_always_in_the_sip_headers() {
+    // The longest SIP URI a line may configure leaves the least room.
+    let long_sip = format!("sip:{}@pbx.example.com", "a".repeat(vouch::config::MAX_SIP_BASE_CHARS - 20));
+    assert_eq!(long_sip.len(), vouch::config::MAX_SIP_BASE_CHARS);
+    let toml = format!(
+        r#"
+default_line = "whispered"
+[security]
+lockout_failures = 2
+[lines.whispered.opt_out]
+type = "dial_number"
+number = "+15551113333"
+[lines.sip.opt_out]
+type = "dial_sip"
+uri = "{long_sip}"
+whisper = false
+"#
+    );
+    let app = spawn_with(Options { toml, ..Options::default() }).await;
+    let zoe = "+447700900123";
+    for (line, from) in [("whispered", ADA_PHONE), ("sip", zoe)] {
+        // Two wrong PINs lock the customer; the next call keys one more and opts out to an agent.
+        call_line(&app, line, from, Agent::Answers, &["9087#", "9087#", "*#"]).await;
+        let t = call_line(&app, line, from, Agent::Answers, &["9087#", "*#"]).await;
+        let (_, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
+        assert_eq!(record["lockout"], true, "{line}: {record}");
+        let noun = &dialed(&t).children[0];
+        match line {
+            "whispered" => assert_eq!(
+                said(&t.agent_heard),
+                ["Identified caller, not verified, Ada Lovelace, account number ending 5 6 7 8. \
+                  Verification is locked after too many failed attempts. The caller chose not to verify."]
+            ),
+            _ => {
+                let uri = noun.text.as_str();
+                assert!(uri.chars().count() < 255, "{}", uri.len());
+                assert!(uri.contains("?x-idv-status=identified&x-lockout=true&"), "{uri}");
+                assert!(uri.contains("x-customer-name=Zo%C3%AB"), "the name is cut, not dropped: {uri}");
+            }
+        }
+    }
+    // Not locked: the header says so, and the whisper says nothing of it.
+    let t = call_line(&app, "sip", "+15551230002", Agent::Answers, &["*#"]).await;
+    assert!(dialed(&t).children[0].text.contains("&x-lockout=false"), "{}", dialed(&t).children[0].text);
+}
