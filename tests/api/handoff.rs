@@ -215,7 +215,10 @@ async fn the_readme_example_opens_vouchs_encrypted_token_with_an_independent_jos
     let _ = std::fs::remove_file(&path);
     assert!(out.status.success(), "joserfc refused Vouch's token: {}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((v["claims"]["customer_id"].as_str(), v["claims"]["idv_status"].as_str()), (Some(ADA_ID), Some("verified")));
+    assert_eq!(
+        (v["claims"]["customer_id"].as_str(), v["claims"]["idv_status"].as_str()),
+        (Some(ADA_ID), Some("verified"))
+    );
     assert_eq!(v["claims"]["customer_name"], "Ada Lovelace");
     assert_eq!(v["claims"]["sub"], t.call_sid.as_str());
     assert_eq!(v["refused"], serde_json::json!([true, true, true]), "another line, another call, another key");

@@ -128,17 +128,21 @@ async fn every_handoff_document_matches_what_twilio_python_builds() {
     };
     let mut cases: Vec<(&str, Node, Value)> = Vec::new();
 
-    let t = verified_ada(&app, "redirect").await;
-    let d = doc(&t, "/verify", "Redirect");
-    let token = query_of(&d.children[1].text)["token"].clone();
-    let mut pairs = ada_context("redirect").as_array().unwrap().clone();
-    pairs.push(json!(["token", token]));
-    let url = json!({"urlencode": ["https://self.example.com/ivr?src=vouch", pairs]});
-    cases.push((
-        "redirect",
-        d,
-        json!([verified(json!({})), op("redirect", json!([url]), json!({"method": "POST"}), vec![])]),
-    ));
+    // A redirect: the customer only in the encrypted token by default, in
+    // the query too on a line with `context = "plain"`.
+    for (line, skip) in [("redirect", 2), ("plain", 0)] {
+        let t = verified_ada(&app, line).await;
+        let d = doc(&t, "/verify", "Redirect");
+        let token = query_of(&d.children[1].text)["token"].clone();
+        let mut pairs: Vec<Value> = ada_context(line).as_array().unwrap()[skip..].to_vec();
+        pairs.push(json!(["token", token]));
+        let url = json!({"urlencode": ["https://self.example.com/ivr?src=vouch", pairs]});
+        cases.push((
+            if skip == 0 { "plain redirect" } else { "redirect" },
+            d,
+            json!([verified(json!({})), op("redirect", json!([url]), json!({"method": "POST"}), vec![])]),
+        ));
+    }
 
     let t = verified_ada(&app, "flex").await;
     let d = doc(&t, "/verify", "Enqueue");
@@ -196,6 +200,7 @@ async fn every_handoff_document_matches_what_twilio_python_builds() {
         "sip:agent@pbx.example.com",
         [
             ["x-idv-status", "verified"],
+            ["x-lockout", "false"],
             ["x-customer-id", "24681357"],
             ["x-idv-method", "ani"],
             ["x-service-line", "sip"],
