@@ -1,6 +1,6 @@
 //! The call flow as a pure state machine.
 //!
-//! Input: the flow state carried by the webhook (signed, in the action URL),
+//! Input: the flow state carried by the webhook (sealed, in the action URL),
 //! what the caller keyed, and what the CRM said. Output: a [`Reply`] (what the
 //! caller hears next and where the call goes) and the next state. There is
 //! no I/O here: the web layer asks the CRM the question the entry implies,
@@ -89,7 +89,7 @@ impl IdvMethod {
     }
 }
 
-/// The flow state between two webhooks of one call. It travels signed in
+/// The flow state between two webhooks of one call. It travels sealed (encrypted) in
 /// the action URL, so it holds nothing the caller keyed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowState {
