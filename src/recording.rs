@@ -37,6 +37,30 @@ pub struct Recording {
     pub recorded_at: u64,
 }
 
+/// The path parameters that name a customer: a route whose pattern has one
+/// (`/api/lockouts/{customer_id}`…) is logged with it masked.
+pub const CUSTOMER_PARAMS: &[&str] = &["{customer_id}"];
+
+/// `path` as the request log prints it: each segment a route names a
+/// customer by masked ([`crate::flow::phone::mask`]), whatever the route
+/// (the path map says which); any other path as it is.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let Some(recognised) = paths::recognise(path) else { return path.into() };
+    let pattern = recognised.route.pattern();
+    if !CUSTOMER_PARAMS.iter().any(|p| pattern.contains(p)) {
+        return path.into();
+    }
+    let given = path.split(['?', '#']).next().unwrap_or("");
+    let masked: Vec<String> = pattern
+        .split('/')
+        .zip(given.split('/'))
+        .map(
+            |(want, got)| if CUSTOMER_PARAMS.contains(&want) { crate::flow::phone::mask(got) } else { got.to_string() },
+        )
+        .collect();
+    masked.join("/").into()
+}
+
 /// Whether keyed values at `path` may be kept: only at an identify step.
 pub fn keeps_keyed(path: &str) -> bool {
     paths::recognise(path).is_some_and(|r| r.route == Route::Entry && r.stage() == Some(Stage::Identify))
@@ -156,6 +180,22 @@ mod tests {
             assert_eq!(r.params[2], ("SpeechResult".into(), REDACTED.into()), "{path}");
             assert_eq!(r.params[3], ("From".into(), "+1555".into()));
             assert_eq!(r.path, path, "nothing keyed in the query: the path is kept as is");
+        }
+    }
+
+    #[test]
+    fn customer_ids_in_paths_are_masked_for_the_log() {
+        assert_eq!(loggable_path("/api/lockouts/87654321"), "/api/lockouts/******21");
+        assert_eq!(loggable_path("/api/lockouts/1234"), "/api/lockouts/****");
+        for kept in ["/api/calls/CA0123456789abcdef0123456789abcdef", "/voice/support/identify", "/nope/87654321", "/"]
+        {
+            assert_eq!(loggable_path(kept), kept);
+        }
+        // Every route whose pattern names a customer is masked.
+        for route in Route::ALL.into_iter().filter(|r| r.pattern().contains("{customer_id}")) {
+            let path = route.pattern().replace("{customer_id}", "87654321").replace(['{', '}'], "");
+            let logged = loggable_path(&path);
+            assert!(!logged.contains("87654321") && logged.contains("******21"), "{route:?}: {logged}");
         }
     }
 

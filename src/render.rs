@@ -66,7 +66,7 @@ pub fn document(line: &Line, preface: &[Prompt], then: &Then<'_>, links: &Links<
         }
         Then::Handoff { handoff, context } => {
             let mut doc = saying(line, preface);
-            doc.push(handoff::verb(&line.name, handoff, context, links));
+            doc.push(handoff::verb(line, handoff, context, links));
             doc
         }
     }

@@ -151,7 +151,7 @@ impl Application {
                     let span = tracing::info_span!(
                         "request",
                         method = %req.method(),
-                        path = %req.path(),
+                        path = %crate::recording::loggable_path(req.path()),
                         call_sid = tracing::field::Empty,
                     );
                     let started = std::time::Instant::now();

@@ -142,6 +142,7 @@ fn state_for(line: &Line, stage: Stage, i: u8, v: u8, customer: Option<Customer>
         method: IdvMethod::Keyed,
         attestation: Attestation::None,
         lockout: false,
+        caller_id: None,
     }
 }
 
@@ -154,7 +155,7 @@ proptest! {
         i in 0u8..5, v in 0u8..5, bit in any::<proptest::sample::Index>(),
     ) {
         let signer = FlowStates::new(&Keyring::single(&"p".repeat(32)), 600);
-        let state = FlowState { line: "support".into(), stage: Stage::Identify, identify_attempts: i, verify_attempts: v, customer, method: IdvMethod::None, attestation: Attestation::A, lockout: true };
+        let state = FlowState { line: "support".into(), stage: Stage::Identify, identify_attempts: i, verify_attempts: v, customer, method: IdvMethod::None, attestation: Attestation::A, lockout: true, caller_id: None };
         let token = signer.seal(&state, SID, 1000);
         prop_assert_eq!(signer.open(&token, SID, 1000), Ok(state));
         let mut bytes = token.into_bytes();

@@ -5,6 +5,12 @@
 //! caller hash), and checked against an independent implementation of the
 //! documented derivations; the keyring must open them and issue the very
 //! same bytes for the same inputs.
+//!
+//! Flow-state tokens are the exception: they are sealed now (encrypted,
+//! with a random nonce), so a new build never issues the old signed bytes.
+//! It still opens them until they expire (a state lives minutes), so calls
+//! in progress survive a rolling deploy; `seal_signed` shows the old
+//! derivation is unchanged.
 
 use vouch::config::Role;
 use vouch::flow::{Attestation, Customer, FlowState, IdvMethod, Stage};
@@ -57,6 +63,7 @@ fn state() -> FlowState {
         method: IdvMethod::Keyed,
         attestation: Attestation::B,
         lockout: true,
+        caller_id: None,
     }
 }
 
@@ -78,7 +85,12 @@ fn the_same_inputs_give_the_same_bytes() {
         (&[NEW_KEY, OLD_KEY][..], ROTATED_STATE_TOKEN, ROTATED_LINK, ROTATED_COOKIE),
     ] {
         let ring = ring(keys);
-        assert_eq!(FlowStates::new(&ring, STATE_TTL).seal(&state(), SID, NOW), token);
+        let flow_states = FlowStates::new(&ring, STATE_TTL);
+        assert_eq!(flow_states.seal_signed(&state(), SID, NOW), token, "the old derivation is unchanged");
+        let sealed = flow_states.seal(&state(), SID, NOW);
+        assert_ne!(sealed, flow_states.seal(&state(), SID, NOW), "sealed tokens never repeat");
+        assert_eq!(sealed.split('.').count(), 2, "a new build issues sealed tokens only: {sealed}");
+        assert_eq!(flow_states.open(&sealed, SID, NOW), Ok(state()));
         let links = ScreenPopLinks::new(&ring, SCREEN_POP_TTL_SECS);
         assert_eq!(links.sign(&screen_pop_path(SID), NOW), link);
         assert_eq!(Sessions::new(&ring).issue(USER, Role::Supervisor, SESSION_ID, FINGERPRINT, NOW), cookie);

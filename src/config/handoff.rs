@@ -11,8 +11,8 @@ use crate::flow::E164;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handoff {
     /// `<Redirect>` to an absolute URL, or a path (`/demo/self-service`) on
-    /// Vouch's public URL, with the context and a signed token in the query.
-    Redirect { url: String },
+    /// Vouch's public URL, with the context in a token in the query.
+    Redirect { url: String, context: RedirectContext },
     /// `<Enqueue>`, through TaskRouter when `workflow_sid` is set.
     Enqueue {
         queue: String,
@@ -42,6 +42,29 @@ impl Handoff {
             wait_url: None,
             task_priority: None,
             task_timeout_secs: None,
+        }
+    }
+}
+
+/// How a redirect carries the context (`context = "encrypted" | "plain"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RedirectContext {
+    /// The default: an encrypted token (JWE, `dir` + `A256GCM`) alone
+    /// carries the customer; the query names none (the status, method,
+    /// line, opt-out, attestation and lockout stay readable beside it).
+    #[default]
+    Encrypted,
+    /// Every context name as a plain query parameter, and a signed,
+    /// readable JWT (HS256): Twilio's and any proxy's logs can read the
+    /// customer's id and name.
+    Plain,
+}
+
+impl RedirectContext {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Encrypted => "encrypted",
+            Self::Plain => "plain",
         }
     }
 }
@@ -131,9 +154,22 @@ fn check_caller_id(key: &str, caller_id: &str, sip: bool) -> Result<(), ConfigEr
 /// Checks one `[lines.X.next|agent|opt_out]` table; `key` names it.
 pub fn resolve(key: &str, h: HandoffFile) -> Result<Handoff, ConfigError> {
     match h {
-        HandoffFile::Redirect { url } => {
+        HandoffFile::Redirect { url, context } => {
             url_or_path(&format!("{key}.url"), &url)?;
-            Ok(Handoff::Redirect { url })
+            let context = match context.as_deref() {
+                None | Some("encrypted") => RedirectContext::Encrypted,
+                Some("plain") => RedirectContext::Plain,
+                Some(other) => {
+                    return Err(err(
+                        key,
+                        "context",
+                        format!(
+                            "{other:?}: use \"encrypted\" (a JWE, the default) or \"plain\" (readable query and JWT)"
+                        ),
+                    ))
+                }
+            };
+            Ok(Handoff::Redirect { url, context })
         }
         HandoffFile::Enqueue { queue, workflow_sid, wait_url, task_priority, task_timeout_secs } => {
             check_queue(key, &queue, workflow_sid.as_deref(), wait_url.as_deref())?;

@@ -24,6 +24,10 @@ pub struct Line {
     pub next: Handoff,
     pub agent: Handoff,
     pub opt_out: Handoff,
+    /// Whether the customer's name goes into what the line hands on
+    /// through Twilio (`handoff_customer_name`); the screen pop and the
+    /// call record keep it either way.
+    pub handoff_customer_name: bool,
     /// The line's default `<Say>` voice and language (also for whispers).
     pub voice: Option<String>,
     pub language: Option<String>,
@@ -74,6 +78,7 @@ impl Line {
                 identifier: entries.identifier,
                 verification: entries.verification,
                 retries,
+                identifier_first: f.identifier_first.unwrap_or(false),
             },
             gather_timeout_secs,
             identifier_name: entries.identifier_name,
@@ -82,6 +87,7 @@ impl Line {
             next,
             agent,
             opt_out,
+            handoff_customer_name: f.handoff_customer_name.unwrap_or(true),
             voice: f.voice,
             language: f.language,
             prompts,

@@ -45,7 +45,7 @@ impl Lines {
     pub(super) fn external_redirect(&self) -> Option<String> {
         self.iter().find_map(|l| {
             [("next", &l.next), ("agent", &l.agent), ("opt_out", &l.opt_out)].into_iter().find_map(|(k, h)| match h {
-                Handoff::Redirect { url } if !url.starts_with('/') || url.starts_with("//") => {
+                Handoff::Redirect { url, .. } if !url.starts_with('/') || url.starts_with("//") => {
                     Some(format!("lines.{}.{k}.url", l.name))
                 }
                 _ => None,

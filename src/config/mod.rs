@@ -31,7 +31,7 @@ pub use database::{Database, DatabaseUrl, DEFAULT_DATABASE_URL};
 pub use env::{Env, ProcessEnv};
 pub use error::ConfigError;
 pub use file::FileConfig;
-pub use handoff::{DialTo, Handoff, MAX_SIP_BASE_CHARS};
+pub use handoff::{DialTo, Handoff, RedirectContext, MAX_SIP_BASE_CHARS};
 pub use line::Line;
 pub use lines::Lines;
 pub use prompts::Speech;

@@ -147,6 +147,9 @@ fn bad_handoffs_name_their_key() {
         (agent("type = \"enqueue\"\nqueue = \"q\"\nwait_url = \"ftp://x\""), "lines.main.agent.wait_url"),
         (agent("type = \"dial_number\"\nnumber = \"+15551234567\"\ncolour = 1"), "lines.main.agent"),
         (agent("type = \"conference\""), "lines.main.agent"),
+        (agent("type = \"redirect\"\nurl = \"/x\"\ncontext = \"clear\""), "lines.main.agent.context"),
+        ("[lines.main]\nidentifier_first = \"yes\"\n".to_string(), "lines.main"),
+        ("[lines.main]\nhandoff_customer_name = 0\n".to_string(), "lines.main"),
         ("[server]\nhandoff_token_ttl_secs = 5\n[lines.main]\n".to_string(), "server.handoff_token_ttl_secs"),
     ] {
         let e = err(&toml);

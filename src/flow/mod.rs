@@ -1,6 +1,6 @@
 //! The call flow as a pure state machine.
 //!
-//! Input: the flow state carried by the webhook (signed, in the action URL),
+//! Input: the flow state carried by the webhook (sealed, in the action URL),
 //! what the caller keyed, and what the CRM said. Output: a [`Reply`] (what the
 //! caller hears next and where the call goes) and the next state. There is
 //! no I/O here: the web layer asks the CRM the question the entry implies,
@@ -36,6 +36,9 @@ pub enum IdvStatus {
 pub enum IdvMethod {
     Ani,
     Keyed,
+    /// Keyed, on a line that asks for the identifier first, and the caller's
+    /// number names the same customer (`identifier_first`).
+    KeyedAni,
     None,
 }
 
@@ -80,12 +83,13 @@ impl IdvMethod {
         match self {
             Self::Ani => "ani",
             Self::Keyed => "keyed",
+            Self::KeyedAni => "keyed_ani",
             Self::None => "none",
         }
     }
 }
 
-/// The flow state between two webhooks of one call. It travels signed in
+/// The flow state between two webhooks of one call. It travels sealed (encrypted) in
 /// the action URL, so it holds nothing the caller keyed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowState {
@@ -109,6 +113,25 @@ pub struct FlowState {
     /// The customer's verification was found locked during this call.
     #[serde(rename = "k", default, skip_serializing_if = "std::ops::Not::not")]
     pub lockout: bool,
+    /// On a line that asks for the identifier first, until the caller is
+    /// identified: [`caller_id_digest`] of the customer the caller's number
+    /// named, or [`NO_CALLER_ID_DIGEST`] when it named none. The same length
+    /// either way, so the sealed state is as long whatever the number said.
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
+    pub caller_id: Option<String>,
+}
+
+/// What a state on an identifier-first line holds when the caller's number
+/// named no customer.
+pub const NO_CALLER_ID_DIGEST: &str = "0000000000000000";
+
+/// Stands for the customer a caller's number named, in the state of an
+/// identifier-first line: 16 hex digits of SHA-256 over the customer id,
+/// compared with the keyed identifier's customer.
+pub fn caller_id_digest(customer_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new().chain_update(b"vouch-caller-id-customer\n").chain_update(customer_id).finalize();
+    hex::encode(&digest[..8])
 }
 
 /// When the caller's number may identify them (per line).
@@ -130,6 +153,10 @@ pub struct LineRules {
     pub verification: Option<EntryRules>,
     /// Re-asks after a failed try (so `retries + 1` tries in all).
     pub retries: u8,
+    /// Always ask for the identifier first: the caller's number is looked
+    /// up only to cross-check the keyed identifier, so the first prompt is
+    /// the same whether or not the number is on file.
+    pub identifier_first: bool,
 }
 
 /// What the CRM said to a lookup, or why it was not asked.
@@ -316,6 +343,7 @@ impl LineRules {
             method: IdvMethod::None,
             attestation,
             lockout: false,
+            caller_id: None,
         }
     }
 
@@ -376,6 +404,18 @@ pub fn step(rules: &LineRules, state: FlowState, input: Input) -> Result<Reply, 
 }
 
 fn start(rules: &LineRules, state: FlowState, ani: Lookup) -> Reply {
+    if rules.identifier_first {
+        // Whatever the number said, the caller hears the same: the
+        // identifier prompt. The state remembers (sealed) whom it named.
+        let caller_id = Some(match ani {
+            Lookup::Found(customer) => caller_id_digest(&customer.id),
+            Lookup::NotAsked | Lookup::NotFound | Lookup::Ambiguous | Lookup::Failed => NO_CALLER_ID_DIGEST.into(),
+        });
+        return Reply::Ask {
+            preface: vec![Prompt::Welcome],
+            state: FlowState { stage: Stage::Identify, caller_id, ..state },
+        };
+    }
     match ani {
         Lookup::Found(customer) => identified(rules, state, customer, IdvMethod::Ani, vec![Prompt::Welcome]),
         // No match, a shared phone, no lookup or a CRM failure: ask.
@@ -393,7 +433,7 @@ fn identified(
     method: IdvMethod,
     preface: Vec<Prompt>,
 ) -> Reply {
-    let state = FlowState { customer: Some(customer), method, ..state };
+    let state = FlowState { customer: Some(customer), method, caller_id: None, ..state };
     if rules.verification.is_some() {
         Reply::Ask { preface, state: FlowState { stage: Stage::Verify, verify_attempts: 0, ..state } }
     } else {
@@ -409,7 +449,16 @@ fn identifier(rules: &LineRules, state: FlowState, entry: Entry, lookup: Lookup)
         Entry::Silence => Prompt::NoInput,
         Entry::Malformed => Prompt::InvalidIdentifier,
         Entry::Digits(_) => match lookup {
-            Lookup::Found(customer) => return identified(rules, state, customer, IdvMethod::Keyed, Vec::new()),
+            Lookup::Found(customer) => {
+                // A number that named this very customer corroborates the
+                // keyed identifier; one that named another (or none) changes
+                // nothing the caller hears.
+                let method = match &state.caller_id {
+                    Some(digest) if *digest == caller_id_digest(&customer.id) => IdvMethod::KeyedAni,
+                    _ => IdvMethod::Keyed,
+                };
+                return identified(rules, state, customer, method, Vec::new());
+            }
             Lookup::NotFound | Lookup::Ambiguous => Prompt::NotFound,
             Lookup::Failed | Lookup::NotAsked => return crm_unavailable(state, IdvStatus::Unidentified),
         },

@@ -9,6 +9,7 @@ fn rules(retries: u8, verify: bool) -> LineRules {
         identifier: EntryRules { min_digits: 8, max_digits: 8, opt_out_key: Some('*') },
         verification: verify.then_some(EntryRules { min_digits: 4, max_digits: 4, opt_out_key: Some('*') }),
         retries,
+        identifier_first: false,
     }
 }
 
@@ -366,4 +367,117 @@ fn an_unreachable_lockout_counter_sends_the_caller_to_an_agent_identified_withou
         (context.idv_status, context.customer_id.as_deref(), context.lockout),
         (IdvStatus::Identified, Some("12345678"), false)
     );
+}
+
+/// An identifier-first line: the caller's number only cross-checks.
+fn identifier_first(verify: bool) -> LineRules {
+    LineRules { identifier_first: true, ..rules(3, verify) }
+}
+
+fn grace() -> Customer {
+    Customer { id: "87654321".into(), name: "Grace Hopper".into() }
+}
+
+/// Every answer the caller-ID lookup can give.
+fn every_ani() -> [Lookup; 5] {
+    [Lookup::Found(ada()), Lookup::NotAsked, Lookup::NotFound, Lookup::Ambiguous, Lookup::Failed]
+}
+
+#[test]
+fn identifier_first_asks_the_same_whatever_the_number_says() {
+    for verify in [true, false] {
+        let r = identifier_first(verify);
+        let replies: Vec<Reply> =
+            every_ani().into_iter().map(|ani| run(&r, r.fresh_state(Attestation::A), Input::Start { ani })).collect();
+        for (ani, reply) in every_ani().iter().zip(&replies) {
+            let Reply::Ask { preface, state } = reply else { panic!("{ani:?}: {reply:?}") };
+            assert_eq!(preface, &vec![Prompt::Welcome], "{ani:?}");
+            assert_eq!((state.stage, state.identify_attempts, state.method), (Stage::Identify, 0, IdvMethod::None));
+            assert_eq!(state.customer, None, "{ani:?}: nobody is identified by the number");
+            let digest = state.caller_id.as_deref().expect("the cross-check is remembered");
+            assert_eq!(digest.len(), NO_CALLER_ID_DIGEST.len(), "{ani:?}: the state is as long either way");
+            let expected = match ani {
+                Lookup::Found(c) => caller_id_digest(&c.id),
+                _ => NO_CALLER_ID_DIGEST.to_string(),
+            };
+            assert_eq!(digest, expected, "{ani:?}");
+        }
+        // Only the sealed cross-check differs between a number on file and any other.
+        let strip = |reply: &Reply| match reply {
+            Reply::Ask { preface, state } => (preface.clone(), FlowState { caller_id: None, ..state.clone() }),
+            other => panic!("{other:?}"),
+        };
+        assert!(replies.iter().all(|r| strip(r) == strip(&replies[0])));
+    }
+}
+
+#[test]
+fn identifier_first_cross_checks_the_keyed_identifier_with_the_number() {
+    for verify in [true, false] {
+        let r = identifier_first(verify);
+        for ani in every_ani() {
+            let asked = ask_state(&run(&r, r.fresh_state(Attestation::A), Input::Start { ani: ani.clone() })).clone();
+            for keyed in [ada(), grace()] {
+                let reply = run(
+                    &r,
+                    asked.clone(),
+                    Input::Identifier { entry: digits(&keyed.id), lookup: Lookup::Found(keyed.clone()) },
+                );
+                let matches = ani == Lookup::Found(keyed.clone());
+                let want = if matches { IdvMethod::KeyedAni } else { IdvMethod::Keyed };
+                let (preface, method, customer) = match &reply {
+                    Reply::Ask { preface, state } => {
+                        assert_eq!(state.stage, Stage::Verify);
+                        assert_eq!(state.caller_id, None, "dropped once identified");
+                        (preface.clone(), state.method, state.customer.clone())
+                    }
+                    Reply::Handoff { preface, context, to, .. } => {
+                        assert_eq!((*to, context.idv_status), (Destination::Next, IdvStatus::Identified));
+                        (preface.clone(), context.idv_method, Some(keyed.clone()))
+                    }
+                };
+                assert_eq!(method, want, "{ani:?}, keyed {}", keyed.id);
+                assert_eq!(customer, Some(keyed.clone()), "the keyed identifier decides who the caller is");
+                assert_eq!(preface, Vec::<Prompt>::new(), "{ani:?}: a match or a mismatch sounds the same");
+            }
+            // An identifier that matches nobody is a failed try, as on any line.
+            let reply =
+                run(&r, asked.clone(), Input::Identifier { entry: digits("55554444"), lookup: Lookup::NotFound });
+            assert!(matches!(reply, Reply::Ask { ref preface, .. } if preface == &vec![Prompt::NotFound]));
+        }
+    }
+}
+
+#[test]
+fn identifier_first_keeps_the_cross_check_across_failed_tries_and_verifies_as_usual() {
+    let r = identifier_first(true);
+    let mut state =
+        ask_state(&run(&r, r.fresh_state(Attestation::None), Input::Start { ani: Lookup::Found(ada()) })).clone();
+    for entry in [Entry::Silence, Entry::Malformed, digits("55554444")] {
+        state = ask_state(&run(&r, state, Input::Identifier { entry, lookup: Lookup::NotFound })).clone();
+        assert_eq!(state.caller_id, Some(caller_id_digest(&ada().id)));
+    }
+    let at_verify =
+        ask_state(&run(&r, state, Input::Identifier { entry: digits("12345678"), lookup: Lookup::Found(ada()) }))
+            .clone();
+    assert_eq!((at_verify.method, at_verify.identify_attempts), (IdvMethod::KeyedAni, 4));
+    let (_, to, _, ctx) = expect_handoff(run(
+        &r,
+        at_verify,
+        Input::Factor { entry: digits("1234"), verification: Verification::Verified },
+    ));
+    assert_eq!((to, ctx.idv_status, ctx.idv_method), (Destination::Next, IdvStatus::Verified, IdvMethod::KeyedAni));
+    assert_eq!(IdvMethod::KeyedAni.as_str(), "keyed_ani");
+}
+
+#[test]
+fn without_identifier_first_a_number_on_file_skips_the_identifier_as_before() {
+    let r = rules(3, true);
+    let s = ask_state(&run(&r, r.fresh_state(Attestation::None), Input::Start { ani: Lookup::Found(ada()) })).clone();
+    assert_eq!((s.stage, s.method, s.caller_id), (Stage::Verify, IdvMethod::Ani, None));
+    let s = ask_state(&run(&r, r.fresh_state(Attestation::None), Input::Start { ani: Lookup::NotFound })).clone();
+    assert_eq!((s.stage, s.caller_id.clone()), (Stage::Identify, None));
+    let s =
+        ask_state(&run(&r, s, Input::Identifier { entry: digits("12345678"), lookup: Lookup::Found(ada()) })).clone();
+    assert_eq!(s.method, IdvMethod::Keyed);
 }

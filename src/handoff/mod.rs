@@ -1,14 +1,21 @@
 //! Handing a finished call on: the TwiML verb for each handoff variant a
 //! Twilio contact center uses, each carrying the context its receiver can
-//! read (query and token, Task attributes, `<Parameter>`s, SIP headers, a
+//! read (an encrypted token, Task attributes, `<Parameter>`s, SIP headers, a
 //! whisper). Pure: links and tokens are signed with the time passed in.
+//!
+//! What Twilio requests (a redirect's URL, the whisper, the screen-pop
+//! link) names no customer in the clear: a redirect carries them in an
+//! encrypted token unless its line opts in to `context = "plain"`. What is
+//! meant for the business's own agent systems (Task attributes, SIP `x-`
+//! headers, `<Parameter>`s) carries the context by design, and Twilio's
+//! logs keep it too; `handoff_customer_name = false` leaves the name out.
 
 pub mod context;
 pub mod sip;
 pub mod token;
 pub mod whisper;
 
-use crate::config::{DialTo, Handoff};
+use crate::config::{DialTo, Handoff, Line, RedirectContext};
 use crate::flow::HandoffContext;
 use crate::keyring::links::ScreenPopLinks;
 use crate::paths::{self, Urls};
@@ -34,11 +41,22 @@ impl Links<'_> {
     }
 }
 
-/// The verb that hands the call on over `handoff`, from line `line`.
-pub fn verb(line: &str, handoff: &Handoff, context: &HandoffContext, links: &Links<'_>) -> Verb {
+/// The context as `line` hands it on: without the customer's name when the
+/// line keeps it out of handoffs.
+pub fn shared(line: &Line, context: &HandoffContext) -> HandoffContext {
+    let mut shared = context.clone();
+    if !line.handoff_customer_name {
+        shared.customer_name = None;
+    }
+    shared
+}
+
+/// The verb that hands the call on over `handoff`, from `line`.
+pub fn verb(line: &Line, handoff: &Handoff, context: &HandoffContext, links: &Links<'_>) -> Verb {
     let urls = links.urls;
+    let context = &shared(line, context);
     match handoff {
-        Handoff::Redirect { url } => redirect(url, context, links),
+        Handoff::Redirect { url, context: carried } => redirect(url, *carried, context, links),
         Handoff::Enqueue { queue, workflow_sid, wait_url, task_priority, task_timeout_secs } => Verb::Enqueue {
             queue: queue.clone(),
             workflow_sid: workflow_sid.clone(),
@@ -62,7 +80,7 @@ pub fn verb(line: &str, handoff: &Handoff, context: &HandoffContext, links: &Lin
                 DialTo::Sip(base) => DialNoun::Sip { uri: sip::uri(base, context), url },
             };
             Verb::Dial(Dial {
-                action: Some(urls.dialed(line)),
+                action: Some(urls.dialed(&line.name)),
                 timeout_secs: *timeout_secs,
                 caller_id: caller_id.clone(),
                 answer_on_bridge: Some(*answer_on_bridge),
@@ -72,8 +90,13 @@ pub fn verb(line: &str, handoff: &Handoff, context: &HandoffContext, links: &Lin
     }
 }
 
-/// The redirect URL with the context names and a signed `token` appended.
-fn redirect(url: &str, context: &HandoffContext, links: &Links<'_>) -> Verb {
+/// The names a redirect may carry in the clear: none names the customer.
+const CLEAR_NAMES: [&str; 6] = ["idv_status", "idv_method", "service_line", "opted_out", "ani_attestation", "lockout"];
+
+/// The redirect URL with the context appended: encrypted, the names that
+/// name no customer and the encrypted `token`; plain, every name and a
+/// signed `token`.
+fn redirect(url: &str, carried: RedirectContext, context: &HandoffContext, links: &Links<'_>) -> Verb {
     let resolved = links.urls.resolve(url);
     let Ok(mut target) = url::Url::parse(&resolved) else {
         // Checked at configuration time; never reached.
@@ -82,9 +105,15 @@ fn redirect(url: &str, context: &HandoffContext, links: &Links<'_>) -> Verb {
     {
         let mut q = target.query_pairs_mut();
         for (k, v) in context::pairs(context) {
-            q.append_pair(k, &v);
+            if carried == RedirectContext::Plain || CLEAR_NAMES.contains(&k) {
+                q.append_pair(k, &v);
+            }
         }
-        if let Some(token) = links.tokens.issue(context, links.call_sid, links.now) {
+        let token = match carried {
+            RedirectContext::Encrypted => Some(links.tokens.issue_encrypted(context, links.call_sid, links.now)),
+            RedirectContext::Plain => links.tokens.issue(context, links.call_sid, links.now),
+        };
+        if let Some(token) = token {
             q.append_pair("token", &token);
         }
     }

@@ -1,6 +1,7 @@
 //! What an agent hears before being bridged to a caller (the `url` document
 //! of a `<Dial>` noun): the caller's status, name and the last digits of
-//! their identifier, spoken digit by digit. Pure, so the wording is tested.
+//! their identifier, spoken digit by digit, and whether the customer's
+//! verification is locked. Pure, so the wording is tested.
 
 use crate::flow::{HandoffContext, IdvStatus};
 
@@ -30,6 +31,9 @@ pub fn text(context: &HandoffContext, identifier_name: &str) -> String {
     }
     let mut out = parts.join(", ");
     out.push('.');
+    if context.lockout {
+        out.push_str(" Verification is locked after too many failed attempts.");
+    }
     if context.opted_out {
         out.push_str(match context.idv_status {
             IdvStatus::Unidentified => " The caller chose not to identify.",
@@ -88,6 +92,13 @@ mod tests {
         assert_eq!(
             text(&ctx(IdvStatus::Identified, Some("987"), Some("  "), true), "customer ID"),
             "Identified caller, not verified, customer ID ending 9 8 7. The caller chose not to verify."
+        );
+        let locked =
+            HandoffContext { lockout: true, ..ctx(IdvStatus::Identified, Some("12345678"), Some("Ada"), true) };
+        assert_eq!(
+            text(&locked, "account"),
+            "Identified caller, not verified, Ada, account ending 5 6 7 8. \
+             Verification is locked after too many failed attempts. The caller chose not to verify."
         );
         let long = "N".repeat(500);
         assert!(text(&ctx(IdvStatus::Verified, None, Some(&long), false), "id").len() < 120);

@@ -1,6 +1,7 @@
-//! One keyring for every token Vouch signs for itself: flow state in action
-//! URLs, screen-pop links, login session cookies, and the keyed caller hash
-//! of the enumeration counters. All are keyed from `VOUCH_STATE_SECRET`, a
+//! One keyring for every token Vouch signs or seals for itself: flow state
+//! in action URLs (sealed: encrypted and authenticated), screen-pop links,
+//! login session cookies, and the keyed caller hash of the enumeration
+//! counters. All are keyed from `VOUCH_STATE_SECRET`, a
 //! list of secrets: the first is current (it signs), every one verifies, so
 //! a key is rotated by prepending a new one and retiring the old one once
 //! what it signed has expired.
@@ -8,9 +9,11 @@
 //! Each [`Purpose`] gets its own key and framing, derived exactly as the
 //! separate signers the keyring replaced derived theirs, so tokens issued by
 //! an earlier build keep working through a rolling deploy
-//! (`tests/token_compat.rs` pins those bytes). MAC comparisons (constant
-//! time) and the expiry rule live here only; the typed wrappers in the
-//! submodules only encode and decode their tokens.
+//! (`tests/token_compat.rs` pins those bytes). Each [`Sealing`] purpose gets
+//! its own AEAD key (XChaCha20-Poly1305, a random 24-byte nonce per token),
+//! derived from each secret like the MAC keys. MAC comparisons (constant
+//! time), sealing and the expiry rule live here only; the typed wrappers in
+//! the submodules only encode and decode their tokens.
 
 pub mod audit;
 pub mod counters;
@@ -21,8 +24,10 @@ pub mod session;
 #[cfg(test)]
 mod tests;
 
-pub use purpose::Purpose;
+pub use purpose::{Purpose, Sealing};
 
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -30,6 +35,11 @@ use subtle::ConstantTimeEq;
 
 /// A MAC: HMAC-SHA256.
 pub type Tag = [u8; 32];
+
+/// The random nonce at the head of every sealed token.
+pub const NONCE_LEN: usize = 24;
+/// The authentication tag at the tail of every sealed token.
+pub const TAG_LEN: usize = 16;
 
 /// The keyring was given no secret at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -54,13 +64,27 @@ struct Key {
     /// fed the purpose's framing, cloned for each MAC so no key is derived
     /// again per request.
     prepared: [Hmac<Sha256>; Purpose::ALL.len()],
+    /// Per sealing purpose (by [`Sealing::index`]): its AEAD, keyed.
+    ciphers: [XChaCha20Poly1305; Sealing::ALL.len()],
 }
 
 impl Key {
     fn new(secret: &str) -> Self {
         let kid = hex::encode(&Sha256::digest(secret.as_bytes())[..4]);
         let prepared = Purpose::ALL.map(|p| p.prepare(secret.as_bytes(), &kid));
-        Self { kid, prepared }
+        let ciphers = Sealing::ALL.map(|p| XChaCha20Poly1305::new(&p.key(secret.as_bytes()).into()));
+        Self { kid, prepared, ciphers }
+    }
+
+    /// The associated data of a sealed token: the purpose's framing, this
+    /// key's id and `parts`, joined by newlines (none of them holds one).
+    fn aad(&self, purpose: Sealing, parts: &[&[u8]]) -> Vec<u8> {
+        let mut aad = [purpose.framing(), self.kid.as_bytes()].join(&b'\n');
+        for part in parts {
+            aad.push(b'\n');
+            aad.extend_from_slice(part);
+        }
+        aad
     }
 
     /// The MAC of `parts`, joined by newlines, after the purpose's framing.
@@ -123,6 +147,39 @@ impl Keyring {
             None => self.keys.iter().any(matches),
         };
         valid.then_some(()).ok_or(Refusal::BadSignature)
+    }
+}
+
+impl Keyring {
+    /// Seals `plaintext` for `purpose` with the current key: `nonce ||
+    /// ciphertext || tag`, bound to `parts` (associated data, not carried),
+    /// and the id of the key that sealed it. The nonce is random, so two
+    /// seals of the same plaintext never give the same bytes.
+    pub fn seal(&self, purpose: Sealing, parts: &[&[u8]], plaintext: &[u8]) -> (&str, Vec<u8>) {
+        let key = &self.keys[0];
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let aad = key.aad(purpose, parts);
+        let sealed = key.ciphers[purpose.index()]
+            .encrypt(&nonce, Payload { msg: plaintext, aad: &aad })
+            .expect("XChaCha20-Poly1305 seals any plaintext under 256 GiB");
+        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        (&key.kid, out)
+    }
+
+    /// Opens what [`Keyring::seal`] sealed for `purpose` and `parts` with the
+    /// key `kid` names.
+    pub fn open(&self, purpose: Sealing, kid: &str, parts: &[&[u8]], sealed: &[u8]) -> Result<Vec<u8>, Refusal> {
+        let key = self.keys.iter().find(|k| k.kid == kid).ok_or(Refusal::UnknownKey)?;
+        if sealed.len() < NONCE_LEN + TAG_LEN {
+            return Err(Refusal::BadSignature);
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        let aad = key.aad(purpose, parts);
+        key.ciphers[purpose.index()]
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
+            .map_err(|_| Refusal::BadSignature)
     }
 }
 

@@ -68,6 +68,41 @@ impl Purpose {
     }
 }
 
+/// What a sealing key (AEAD, XChaCha20-Poly1305) is for. Sealed tokens
+/// are secret as well as authentic: what they carry is not readable in the
+/// URLs and logs they pass through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealing {
+    /// Flow state in Gather action URLs ([`super::flow_state`]), which names
+    /// the customer identified so far.
+    FlowState,
+}
+
+impl Sealing {
+    /// Every sealing purpose, in [`Sealing::index`] order.
+    pub(super) const ALL: [Self; 1] = [Self::FlowState];
+
+    pub(super) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The key for this purpose under `secret`: HMAC(secret, label), a label
+    /// no MAC purpose uses, so no sealing key is ever a MAC key or a MAC.
+    pub(super) fn key(self, secret: &[u8]) -> [u8; 32] {
+        match self {
+            Self::FlowState => derive(secret, b"vouch-state-seal-key-v1"),
+        }
+    }
+
+    /// What every sealed token of this purpose binds as associated data
+    /// before its own parts (the key id, the CallSid).
+    pub(super) fn framing(self) -> &'static [u8] {
+        match self {
+            Self::FlowState => b"vouch-state-v2",
+        }
+    }
+}
+
 /// HMAC keyed by `key`, already fed `framing`.
 fn keyed(key: &[u8], framing: &[&[u8]]) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");

@@ -80,3 +80,23 @@ fn a_token_is_valid_through_its_expiry_second() {
     assert!(expired(1600, 1601));
     assert_eq!(expires_at(u64::MAX - 1, 600), u64::MAX, "no overflow");
 }
+
+#[test]
+fn a_sealed_token_opens_with_its_key_and_parts_only_and_survives_rotation() {
+    let old = ring(&[OLD]);
+    let (kid, sealed) = old.seal(Sealing::FlowState, PARTS, b"the state");
+    let kid = kid.to_string();
+    assert_eq!(sealed.len(), NONCE_LEN + "the state".len() + TAG_LEN);
+    assert_ne!(old.seal(Sealing::FlowState, PARTS, b"the state").1, sealed, "a random nonce each time");
+    assert_eq!(old.open(Sealing::FlowState, &kid, PARTS, &sealed).as_deref(), Ok(&b"the state"[..]));
+    let rotated = ring(&[NEW, OLD]);
+    assert_eq!(rotated.open(Sealing::FlowState, &kid, PARTS, &sealed).as_deref(), Ok(&b"the state"[..]));
+    assert_ne!(rotated.seal(Sealing::FlowState, PARTS, b"x").0, kid, "the new key seals");
+    assert_eq!(ring(&[NEW]).open(Sealing::FlowState, &kid, PARTS, &sealed), Err(Refusal::UnknownKey), "retired");
+    let other_call: &[&[u8]] = &[b"payload", b"CA0123456789abcdef0123456789abcdee"];
+    assert_eq!(old.open(Sealing::FlowState, &kid, other_call, &sealed), Err(Refusal::BadSignature));
+    assert_eq!(old.open(Sealing::FlowState, &kid, PARTS, &sealed[..NONCE_LEN]), Err(Refusal::BadSignature));
+    // The sealing key is no MAC key: a MAC of the same parts is not the tag.
+    let (_, mac) = old.sign(Purpose::FlowState, PARTS);
+    assert!(!sealed.windows(16).any(|w| w == &mac[..16]));
+}

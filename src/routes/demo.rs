@@ -1,7 +1,8 @@
-//! A stand-in self-service app for the demo configuration: it checks the
-//! token Vouch redirected with, as a real app should, and says the context
-//! it vouches for, so a newcomer hears the end of the flow. A real line
-//! redirects to the business's own app instead.
+//! A stand-in self-service app for the demo configuration: it opens the
+//! token Vouch redirected with (an encrypted JWE by default, a signed JWT
+//! on a line with `context = "plain"`), as a real app should, and says the
+//! context it vouches for, so a newcomer hears the end of the flow. A real
+//! line redirects to the business's own app instead.
 
 use super::{twiml, AppState};
 use crate::twilio::twiml::{Response, Speak, Verb};
@@ -12,6 +13,10 @@ pub async fn self_service(state: web::Data<AppState>, hook: Webhook) -> actix_we
     let q = &hook.query;
     let line = q.get("service_line").unwrap_or("");
     let checked = match q.get("token") {
+        // A JWE has five parts, a JWT three.
+        Some(token) if token.split('.').count() == 5 => {
+            state.tokens.open_encrypted(token, line, crate::clock::now()).map_err(|e| e.to_string())
+        }
         Some(token) => state.tokens.verify(token, line).map_err(|e| e.to_string()),
         None => Err("no token".to_string()),
     };

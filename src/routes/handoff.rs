@@ -85,7 +85,7 @@ pub async fn whisper(
     let (context, line) = calls.handed_on(&caller, None).await;
     tracing::info!(caller = %caller, status = context.idv_status.as_str(), "agent whispered");
     let mut doc = Response::new();
-    doc.push(say(line, whisper::text(&context, &line.identifier_name)));
+    doc.push(say(line, whisper::text(&handoff::shared(line, &context), &line.identifier_name)));
     Ok(twiml(doc.render()))
 }
 
@@ -121,6 +121,6 @@ pub async fn dialed(
     tracing::info!(dial_status = status, "agent did not answer: falling back to the queue");
     let mut doc = render::saying(line, &[Prompt::AgentUnavailable]);
     let links = calls.links(&hook.call_sid, crate::clock::now());
-    doc.push(handoff::verb(&line.name, &line.fallback_queue(), &context, &links));
+    doc.push(handoff::verb(line, &line.fallback_queue(), &context, &links));
     Ok(twiml(doc.render()))
 }

@@ -3,11 +3,22 @@
 use crate::helpers::*;
 use vouch::sim::{CallSpec, End, Heard};
 
+/// The context a redirect away carried: its clear query, with the customer
+/// (who is only in the encrypted token) added from the decrypted token.
 fn redirected_context(end: &End) -> std::collections::HashMap<String, String> {
-    match end {
+    let mut q = match end {
         End::RedirectedAway { url } => query_of(url),
         other => panic!("expected a redirect away, got {other:?}"),
+    };
+    assert!(!q.contains_key("customer_id") && !q.contains_key("customer_name"), "the customer in the clear: {q:?}");
+    let (_, claims) = crate::handoff::decrypt_jwe(&q["token"], HANDOFF_SECRET).expect("an encrypted token");
+    for name in ["idv_status", "idv_method", "service_line", "ani_attestation"] {
+        assert_eq!(claims[name].as_str(), Some(q[name].as_str()), "{name}: the query and the token agree");
     }
+    for name in ["customer_id", "customer_name"] {
+        q.insert(name.to_string(), claims[name].as_str().expect(name).to_string());
+    }
+    q
 }
 
 fn gathers(t: &vouch::sim::Transcript) -> usize {
@@ -39,7 +50,7 @@ async fn a_caller_recognised_by_number_who_keys_the_right_pin_is_verified() {
 }
 
 #[tokio::test]
-async fn the_redirect_to_a_self_service_app_carries_the_whole_context() {
+async fn the_redirect_to_a_self_service_app_carries_the_whole_context_the_customer_encrypted() {
     let app = spawn_with(Options { toml: self_service_line_toml(), ..Options::default() }).await;
     let t = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &[&format!("{GRACE_ID}#"), &format!("{GRACE_PIN}#")]).await;
     let q = redirected_context(&t.end);
@@ -50,22 +61,13 @@ async fn the_redirect_to_a_self_service_app_carries_the_whole_context() {
     assert_eq!(q["idv_method"], "keyed");
     assert_eq!(q["service_line"], "support");
     assert_eq!(q["opted_out"], "false");
-    let mut names: Vec<&str> = q.keys().map(String::as_str).collect();
+    let End::RedirectedAway { url } = &t.end else { unreachable!() };
+    let clear = query_of(url);
+    let mut names: Vec<&str> = clear.keys().map(String::as_str).collect();
     names.sort_unstable();
     assert_eq!(
         names,
-        [
-            "ani_attestation",
-            "customer_id",
-            "customer_name",
-            "idv_method",
-            "idv_status",
-            "lockout",
-            "opted_out",
-            "service_line",
-            "src",
-            "token"
-        ]
+        ["ani_attestation", "idv_method", "idv_status", "lockout", "opted_out", "service_line", "src", "token"]
     );
     assert!(!q.values().any(|v| v == GRACE_PIN), "no PIN in the URL");
 }
@@ -309,4 +311,76 @@ async fn an_attested_only_line_uses_caller_id_only_with_full_attestation_and_rec
         assert_eq!(q["idv_method"], "keyed", "{weaker}: asked for the account number");
     }
     assert_eq!(app.crm().count("phone"), 1, "no caller-ID lookup without A attestation");
+}
+
+/// The demo's support line asking for the account number first, caller ID
+/// only cross-checking it, redirecting to an external app.
+fn identifier_first_toml() -> String {
+    self_service_line_toml().replacen(
+        "caller_id_lookup = true\n",
+        "caller_id_lookup = true\nidentifier_first = true\n",
+        1,
+    )
+}
+
+/// What the caller heard, without the Gathers' action URLs (each holds a
+/// new sealed state).
+fn heard_words(t: &vouch::sim::Transcript) -> Vec<String> {
+    t.heard
+        .iter()
+        .map(|h| match h {
+            Heard::Gather { num_digits, keys, .. } => format!("gather {num_digits:?} {keys:?}"),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_identifier_first_line_asks_every_caller_the_same_and_cross_checks_caller_id() {
+    let app = spawn_with(Options { toml: identifier_first_toml(), ..Options::default() }).await;
+    let ada_keys = [format!("{ADA_ID}#"), format!("{ADA_PIN}#")];
+    let ada_keys: Vec<&str> = ada_keys.iter().map(String::as_str).collect();
+    // Ada from her own number: asked for the account number, and her number agrees.
+    let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &ada_keys).await;
+    assert_eq!(gathers(&t), 2, "the account number, then the PIN");
+    assert!(t.said().contains("account number"), "{}", t.said());
+    let q = redirected_context(&t.end);
+    assert_eq!((q["customer_id"].as_str(), q["idv_status"].as_str()), (ADA_ID, "verified"));
+    assert_eq!(q["idv_method"], "keyed_ani", "the number named the same customer");
+    let (_, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!(record["idv_method"], "keyed_ani");
+    assert_eq!(app.crm().count("phone"), 1, "the number was looked up, to cross-check");
+    let from_her_number = heard_words(&t);
+
+    // Ada's account keyed from a number nobody has: the same words, method keyed.
+    let t = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &ada_keys).await;
+    assert_eq!(heard_words(&t), from_her_number, "a number on file sounds like any other");
+    assert_eq!(redirected_context(&t.end)["idv_method"], "keyed");
+
+    // Grace's account keyed from Ada's number (a mismatch), and from a
+    // stranger's: the caller hears the same either way.
+    let grace_keys = [format!("{GRACE_ID}#"), format!("{GRACE_PIN}#")];
+    let grace_keys: Vec<&str> = grace_keys.iter().map(String::as_str).collect();
+    let mismatch = app.call(ADA_PHONE, SUPPORT_NUMBER, &grace_keys).await;
+    let stranger = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &grace_keys).await;
+    assert_eq!(heard_words(&mismatch), heard_words(&stranger));
+    let q = redirected_context(&mismatch.end);
+    assert_eq!(
+        (q["customer_id"].as_str(), q["idv_method"].as_str()),
+        (GRACE_ID, "keyed"),
+        "the keyed identifier decides"
+    );
+
+    // Silence from Ada's number and from a stranger's: the same prompts to the end.
+    let (silent_ada, silent_stranger) =
+        (app.call(ADA_PHONE, SUPPORT_NUMBER, &[]).await, app.call(STRANGER_PHONE, SUPPORT_NUMBER, &[]).await);
+    assert_eq!(heard_words(&silent_ada), heard_words(&silent_stranger));
+    let (_, record) = app.api_call(&silent_ada.call_sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!((record["idv_status"].as_str(), record["customer_id"].as_str()), (Some("unidentified"), None));
+
+    // Without the setting, a number on file goes straight to the PIN: the oracle this closes.
+    let plain = spawn_with(Options { toml: self_service_line_toml(), ..Options::default() }).await;
+    let (known, unknown) =
+        (plain.call(ADA_PHONE, SUPPORT_NUMBER, &[]).await, plain.call(STRANGER_PHONE, SUPPORT_NUMBER, &[]).await);
+    assert_ne!(heard_words(&known), heard_words(&unknown));
 }

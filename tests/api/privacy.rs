@@ -10,13 +10,17 @@
 //! requested, and every URL inside every TwiML document (`action`, `url`,
 //! `waitUrl`, `<Redirect>`, `<Play>`, `<Sip>`, the Task's and the
 //! `<Parameter>`s' links). Each is percent-decoded, its query split, and
-//! every base64url part of a value (the flow state's JSON, the handoff
-//! token's claims) decoded, and all of it searched. Then the call records
-//! as the API serves them, and the agent's screen pop. Each is searched
-//! with the suite's one exact scanner (`tests/support/leaks.rs`).
+//! every base64url part of a value (the flow state, the handoff token's
+//! header and parts) decoded, as JSON when it is and as bytes whatever it
+//! is, and all of it searched. Nothing is decrypted: what a log of these
+//! URLs holds is what is searched. Then the call records as the API serves
+//! them, and the agent's screen pop. Each is searched with the suite's one
+//! exact scanner (`tests/support/leaks.rs`).
 //!
-//! Customer ids and names are allowed in URLs: a handoff carries them by
-//! design, and the flow state carries the identified customer.
+//! No URL names a customer either: no customer id or name is readable in
+//! any URL, state or token (the state is sealed, the redirect's token is a
+//! JWE). The SIP URI is the one exception: its `x-` headers go to the
+//! business's own PBX and carry the context by design.
 
 use crate::handoff::handoff_app;
 use crate::helpers::*;
@@ -36,6 +40,11 @@ const KEYED_ENTRIES: [&str; 3] = ["55554444", "73106502", "65029087731"];
 const RIGHT_PINS: [&str; 3] = [ADA_PIN, GRACE_PIN, "5555"];
 /// The callers' numbers without their `+` and country code.
 const CALLER_DIGITS: [&str; 3] = ["5551230001", "5559990000", "7700900123"];
+/// The demo customers' ids and surnames: none may be readable in a URL.
+const CUSTOMERS: [&str; 11] = [
+    "12345678", "87654321", "24681357", "1234567", "11112222", "Lovelace", "Hopper", "Brien", "Vaughan", "Turing",
+    "Johnson",
+];
 
 const ZOE_PHONE: &str = "+447700900123";
 
@@ -66,24 +75,54 @@ fn the_scan_finds_a_pin_inside_a_state_or_a_token_and_a_number_percent_encoded()
         &format!("/voice/support/verify?state=k1.{}.mac", b64(r#"{"l":"support","s":"verify","e":1764019087}"#)),
     );
     assert_eq!((scan.leaks(), scan.states), (vec![], 1), "an expiry that happens to hold 9087 is not a leak");
+    assert_eq!(scan.readable_states, 1, "a readable state is counted");
+    // A customer, readable in a state, a token's header or part, a query or binary base64.
+    for (url, found) in [
+        (format!("/voice/support/verify?state=k1.{}.mac", b64(r#"{"c":{"id":"12345678"}}"#)), "12345678"),
+        (format!("https://app.example.com/x?token={}..iv.ct.tag", b64(r#"{"alg":"dir","kid":"Hopper"}"#)), "Hopper"),
+        (format!("https://app.example.com/x?token=h..iv.{}.tag", b64("\u{1}\u{2}Lovelace\u{3}")), "Lovelace"),
+        ("https://app.example.com/x?customer_name=Ada%20Lovelace".to_string(), "Lovelace"),
+        ("/whisper/CA1?customer_id=87654321".to_string(), "87654321"),
+    ] {
+        let mut scan = Scan::default();
+        scan.url(public, "test", &url);
+        let got = scan.leaks();
+        assert!(got.iter().any(|l| l.starts_with("customer") && l.contains(found)), "{url}: {got:?}");
+    }
+    // A SIP URI's x- headers go to the business's PBX: the context is allowed there.
+    let mut scan = Scan::default();
+    scan.payload(public, "test", "sip:agent@pbx.example.com?x-customer-id=12345678&x-customer-name=Ada%20Lovelace");
+    assert_eq!(scan.leaks(), Vec::<String>::new());
 }
 
 /// Everything Vouch handed out in some calls, decoded.
 #[derive(Default)]
 struct Scan {
-    /// (where, text): URLs and what decodes from them.
-    url_texts: Vec<(String, String)>,
+    /// (where, text, whether it may name a customer): URLs and what decodes from them.
+    url_texts: Vec<(String, String, bool)>,
     /// (where, text): whole TwiML documents.
     documents: Vec<(String, String)>,
     urls: usize,
     states: usize,
+    /// States whose JSON could be read (none, once sealed).
+    readable_states: usize,
     tokens: usize,
 }
 
 impl Scan {
     /// Collects one URL: as given, percent-decoded, each query name and
-    /// value, and the JSON inside any base64url part of a value.
+    /// value, and whatever any base64url part of a value decodes to.
     fn url(&mut self, public: &str, origin: &str, raw: &str) {
+        self.collect(public, origin, raw, false);
+    }
+
+    /// Collects a URL whose context is meant for the business's own agent
+    /// systems (a SIP URI's `x-` headers): it may name the customer.
+    fn payload(&mut self, public: &str, origin: &str, raw: &str) {
+        self.collect(public, origin, raw, true);
+    }
+
+    fn collect(&mut self, public: &str, origin: &str, raw: &str, names_customer: bool) {
         let raw = raw.trim();
         self.urls += 1;
         let absolute = if raw.starts_with('/') { format!("{public}{raw}") } else { raw.to_string() };
@@ -94,21 +133,25 @@ impl Scan {
         for (name, value) in parsed.query_pairs() {
             texts.push(name.to_string());
             texts.push(value.to_string());
+            if name == "state" {
+                self.states += 1;
+            }
+            if name == "token" {
+                self.tokens += 1;
+            }
             for part in value.split('.') {
                 let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part) else { continue };
+                texts.push(String::from_utf8_lossy(&bytes).into_owned());
                 let Ok(json) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
                 // The state's JSON names its line `l` and its step `s`.
                 if name == "state" && json.get("l").is_some() && json.get("s").is_some() {
-                    self.states += 1;
-                }
-                if name == "token" && json.get("sub").is_some() {
-                    self.tokens += 1;
+                    self.readable_states += 1;
                 }
                 texts.push(json.to_string());
             }
         }
         let origin = format!("{origin}: {raw}");
-        self.url_texts.extend(texts.into_iter().map(|t| (origin.clone(), t)));
+        self.url_texts.extend(texts.into_iter().map(|t| (origin.clone(), t, names_customer)));
     }
 
     /// Collects every URL of a call and every document it was answered with.
@@ -126,7 +169,8 @@ impl Scan {
                     }
                 }
                 match node.name.as_str() {
-                    "Redirect" | "Play" | "Sip" => self.url(public, &format!("{origin} <{}>", node.name), &node.text),
+                    "Redirect" | "Play" => self.url(public, &format!("{origin} <{}>", node.name), &node.text),
+                    "Sip" => self.payload(public, &format!("{origin} <Sip>"), &node.text),
                     "Task" => {
                         let attrs: serde_json::Value = serde_json::from_str(&node.text).expect("Task JSON");
                         for value in attrs.as_object().expect("a JSON object").values() {
@@ -149,15 +193,21 @@ impl Scan {
     /// Every leak found: keyed values anywhere, caller numbers in URLs.
     fn leaks(&self) -> Vec<String> {
         let mut out = Vec::new();
-        for (origin, text) in self.url_texts.iter().chain(&self.documents) {
+        let url_texts = self.url_texts.iter().map(|(origin, text, _)| (origin, text));
+        for (origin, text) in url_texts.chain(self.documents.iter().map(|(o, t)| (o, t))) {
             for leak in leaks::find_all(text, &all_needles()) {
                 out.push(format!("keyed {leak} in {origin:.300}"));
             }
         }
-        for (origin, text) in &self.url_texts {
+        for (origin, text, names_customer) in &self.url_texts {
             for digits in CALLER_DIGITS {
                 if text.contains(digits) {
                     out.push(format!("caller number {digits} in {origin:.300}: {text:.400}"));
+                }
+            }
+            for customer in CUSTOMERS.iter().filter(|_| !names_customer) {
+                if text.contains(customer) {
+                    out.push(format!("customer {customer} readable in {origin:.300}: {text:.400}"));
                 }
             }
         }
@@ -281,8 +331,9 @@ async fn no_keyed_pin_or_caller_number_in_any_url_twiml_record_screen_pop_or_dat
     }
     // The decoding found what it looks into.
     assert!(scan.urls > 100, "{} URLs", scan.urls);
-    assert!(scan.states > 20, "flow states decoded: {}", scan.states);
-    assert!(scan.tokens >= 3, "handoff tokens decoded: {}", scan.tokens);
+    assert!(scan.states > 20, "flow states scanned: {}", scan.states);
+    assert_eq!(scan.readable_states, 0, "every flow state is sealed");
+    assert!(scan.tokens >= 3, "handoff tokens scanned: {}", scan.tokens);
     found.extend(scan.leaks());
 
     // And the database file, once every record is written (tests/cli/logs.rs
@@ -343,8 +394,9 @@ async fn no_keyed_pin_or_caller_number_in_any_handoff_variant() {
         found.extend(read_back(&app, name, &t.call_sid, from).await);
     }
     // The two redirects, each seen once (the simulated Twilio does not follow them off-site).
-    assert!(scan.tokens >= 2, "handoff tokens decoded: {}", scan.tokens);
-    assert!(scan.states > 10, "flow states decoded: {}", scan.states);
+    assert!(scan.tokens >= 2, "handoff tokens scanned: {}", scan.tokens);
+    assert!(scan.states > 10, "flow states scanned: {}", scan.states);
+    assert_eq!(scan.readable_states, 0, "every flow state is sealed");
     found.extend(scan.leaks());
     assert!(found.is_empty(), "{} leaks:\n{}", found.len(), found.join("\n"));
 }

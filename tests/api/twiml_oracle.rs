@@ -128,17 +128,21 @@ async fn every_handoff_document_matches_what_twilio_python_builds() {
     };
     let mut cases: Vec<(&str, Node, Value)> = Vec::new();
 
-    let t = verified_ada(&app, "redirect").await;
-    let d = doc(&t, "/verify", "Redirect");
-    let token = query_of(&d.children[1].text)["token"].clone();
-    let mut pairs = ada_context("redirect").as_array().unwrap().clone();
-    pairs.push(json!(["token", token]));
-    let url = json!({"urlencode": ["https://self.example.com/ivr?src=vouch", pairs]});
-    cases.push((
-        "redirect",
-        d,
-        json!([verified(json!({})), op("redirect", json!([url]), json!({"method": "POST"}), vec![])]),
-    ));
+    // A redirect: the customer only in the encrypted token by default, in
+    // the query too on a line with `context = "plain"`.
+    for (line, skip) in [("redirect", 2), ("plain", 0)] {
+        let t = verified_ada(&app, line).await;
+        let d = doc(&t, "/verify", "Redirect");
+        let token = query_of(&d.children[1].text)["token"].clone();
+        let mut pairs: Vec<Value> = ada_context(line).as_array().unwrap()[skip..].to_vec();
+        pairs.push(json!(["token", token]));
+        let url = json!({"urlencode": ["https://self.example.com/ivr?src=vouch", pairs]});
+        cases.push((
+            if skip == 0 { "plain redirect" } else { "redirect" },
+            d,
+            json!([verified(json!({})), op("redirect", json!([url]), json!({"method": "POST"}), vec![])]),
+        ));
+    }
 
     let t = verified_ada(&app, "flex").await;
     let d = doc(&t, "/verify", "Enqueue");
@@ -196,6 +200,7 @@ async fn every_handoff_document_matches_what_twilio_python_builds() {
         "sip:agent@pbx.example.com",
         [
             ["x-idv-status", "verified"],
+            ["x-lockout", "false"],
             ["x-customer-id", "24681357"],
             ["x-idv-method", "ani"],
             ["x-service-line", "sip"],
@@ -256,10 +261,11 @@ async fn the_readme_token_example_checks_a_real_token_with_pyjwt() {
     let example = &readme[start..start + readme[start..].find("```").expect("end of the example")];
     assert!(example.lines().count() <= 10, "a ten-line example:\n{example}");
     let app = handoff_app().await;
-    let t = verified_ada(&app, "redirect").await;
+    // The JWT example is for a line with `context = "plain"` (the default's
+    // JWE example is run by `handoff.rs`).
+    let t = verified_ada(&app, "plain").await;
     let vouch::sim::End::RedirectedAway { url } = &t.end else { panic!("{:?}", t.end) };
-    let input =
-        json!({"token": query_of(url)["token"], "sid": t.call_sid, "line": "redirect", "secret": HANDOFF_SECRET});
+    let input = json!({"token": query_of(url)["token"], "sid": t.call_sid, "line": "plain", "secret": HANDOFF_SECRET});
     let out: Value = serde_json::from_str(&run_python(&format!("{example}\n{README_DRIVER}"), &input, &[])).unwrap();
     assert_eq!(out["claims"]["idv_status"], "verified");
     assert_eq!(out["claims"]["customer_name"], "Ada Lovelace");

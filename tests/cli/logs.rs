@@ -82,3 +82,25 @@ async fn keyed_pins_and_unmasked_numbers_never_reach_the_logs() {
         assert!(leak.is_none(), "keyed PIN {pin} is in the database file: {}", leak.unwrap());
     }
 }
+
+#[tokio::test]
+async fn customer_ids_in_request_paths_are_masked_in_the_log() {
+    let admin = "log-mask-admin-token-0123456789abcdef";
+    let server = Serve::start(&[], &[("RUST_LOG", "info"), ("VOUCH_ADMIN_TOKEN", admin)]);
+    let http = reqwest::Client::new();
+    // A supervisor reads and lifts Grace's lockout; a stranger tries too.
+    for (method, token) in
+        [(reqwest::Method::GET, Some(admin)), (reqwest::Method::DELETE, Some(admin)), (reqwest::Method::GET, None)]
+    {
+        let mut r = http.request(method.clone(), format!("{}/api/lockouts/87654321", server.address));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let status = r.send().await.expect("API request").status().as_u16();
+        assert_eq!(status, if token.is_some() { 200 } else { 401 }, "{method}");
+    }
+    server.wait_for_lines("/api/lockouts/******21", 3, Duration::from_secs(10));
+    let logs = server.logs();
+    assert!(logs.contains("lockout lifted"), "{logs}");
+    assert!(!logs.contains("87654321"), "a customer id appears unmasked in the request log:\n{logs}");
+}

@@ -93,7 +93,9 @@ fn recordings_redact_verification_digits_and_replay_against_the_server() {
     assert!(stdout.contains("HTTP 200 OK") && stdout.contains("didn&apos;t get that"), "{stdout}");
     let (out, stdout, stderr) = server.run(&["replay", files[2].file(), "--digits", "5555"], &[]);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("/demo/self-service?customer_id=24681357"), "{stdout}");
+    // Verified: redirected with the customer only in the encrypted token.
+    assert!(stdout.contains("/demo/self-service?idv_status=verified&amp;idv_method=keyed&amp;"), "{stdout}");
+    assert!(!stdout.contains("24681357") && !stdout.contains("Brien"), "the customer in the clear: {stdout}");
     assert!(stdout.contains("  Digits = (the --digits value)\n"), "{stdout}");
     assert_eq!(leaks::find(&stdout, &["5555"]), None, "the PIN given with --digits is not printed: {stdout}");
 }

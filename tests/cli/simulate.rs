@@ -29,7 +29,10 @@ fn keys_run_a_whole_demo_call_to_its_handoff() {
             "  POST /voice → 200 in ",
             "  POST /voice/support/verify?… → 200 in ",
             "Redirect within Vouch to /demo/self-service?…, which ended with <Hangup>",
-            "  customer_id = 12345678\n  customer_name = Ada Lovelace\n  idv_status = verified\n  idv_method = ani",
+            // The customer travels only in the encrypted token; the record names them.
+            "context:\n  idv_status = verified\n  idv_method = ani",
+            "  token = eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIiwidHlwIjoiSldUIn0..",
+            "\"customer_id\": \"12345678\"",
             "\"outcome\": \"self_service\"",
             "── status callback: POST /status CallStatus=completed → 200 in ",
         ],

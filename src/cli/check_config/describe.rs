@@ -135,14 +135,18 @@ fn describe_line(line: &Line, is_default: bool) -> String {
         crate::flow::CallerIdUse::Never => "caller-ID lookup off",
     }
     .to_string()];
+    if rules.identifier_first && rules.caller_id != crate::flow::CallerIdUse::Never {
+        steps[0].push_str(", only to cross-check the identifier asked first");
+    }
     steps.push(format!("{} ({})", line.identifier_name, entry(&rules.identifier, rules.retries)));
     match &rules.verification {
         Some(v) => steps.push(format!("{} ({})", line.factor_name, entry(v, rules.retries))),
         None => steps.push("no verification".to_string()),
     }
     steps.push(handoff(&line.next, line));
+    let name = if line.handoff_customer_name { "" } else { "; the customer's name kept out of handoffs" };
     format!(
-        "{} ({}): {}; agent: {}; opt-out: {}",
+        "{} ({}): {}; agent: {}; opt-out: {}{name}",
         line.name,
         reached.join(", "),
         steps.join(" → "),
@@ -173,7 +177,10 @@ fn entry(rules: &EntryRules, retries: u8) -> String {
 /// `redirect /demo/self-service`, `enqueue "support"`, `dial number +1… (…)`.
 fn handoff(h: &Handoff, line: &Line) -> String {
     match h {
-        Handoff::Redirect { url } => format!("redirect {url}"),
+        Handoff::Redirect { url, context: crate::config::RedirectContext::Encrypted } => format!("redirect {url}"),
+        Handoff::Redirect { url, context: crate::config::RedirectContext::Plain } => {
+            format!("redirect {url} (the customer in a plain query and a readable JWT)")
+        }
         Handoff::Enqueue { queue, workflow_sid, wait_url, task_priority, task_timeout_secs } => {
             let mut extras = Vec::new();
             if let Some(sid) = workflow_sid {

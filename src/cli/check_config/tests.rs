@@ -114,3 +114,21 @@ fn options_beyond_the_demo_are_described() {
     let zero = describe(&load("[lines.x]\nretries = 0\n", &[]));
     assert!(zero.contains("(8 digits, no retries, * opts out)"), "{zero}");
 }
+
+#[test]
+fn the_privacy_settings_of_a_line_are_described() {
+    let text = describe(&load(
+        "[lines.main]\nidentifier_first = true\nhandoff_customer_name = false\n\
+         [lines.main.next]\ntype = \"redirect\"\nurl = \"https://app.example.com/ivr\"\ncontext = \"plain\"\n",
+        &[],
+    ));
+    for said in [
+        "main (no numbers, default): caller-ID lookup, only to cross-check the identifier asked first → ",
+        "→ redirect https://app.example.com/ivr (the customer in a plain query and a readable JWT);",
+        "; the customer's name kept out of handoffs",
+    ] {
+        assert!(text.contains(said), "{said:?} not in:\n{text}");
+    }
+    let plain = describe(&load("[lines.main.next]\ntype = \"redirect\"\nurl = \"https://app.example.com/ivr\"\n", &[]));
+    assert!(plain.contains("→ redirect https://app.example.com/ivr;") && !plain.contains("name kept out"), "{plain}");
+}

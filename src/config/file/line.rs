@@ -13,6 +13,13 @@ pub struct LineFile {
     /// `true`/`"always"`, `"attested"` (only with STIR/SHAKEN A attestation),
     /// or `false`/`"never"`.
     pub caller_id_lookup: Option<CallerIdFile>,
+    /// Always ask for the identifier first; the caller's number (when
+    /// `caller_id_lookup` allows a lookup) only cross-checks it.
+    pub identifier_first: Option<bool>,
+    /// Whether the customer's name goes into what the line hands on
+    /// through Twilio (Task attributes, `<Parameter>`s, SIP headers, the
+    /// redirect's token, the whisper). Default true.
+    pub handoff_customer_name: Option<bool>,
     pub retries: Option<u8>,
     pub opt_out_key: Option<String>,
     pub gather_timeout_secs: Option<u8>,
@@ -120,9 +127,9 @@ pub enum PromptFile {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum HandoffFile {
-    /// `<Redirect>` to a URL (a self-service app), the context and a signed
-    /// token in its query.
-    Redirect { url: String },
+    /// `<Redirect>` to a URL (a self-service app), the context in a token
+    /// in its query: encrypted (a JWE) unless `context = "plain"`.
+    Redirect { url: String, context: Option<String> },
     /// `<Enqueue>` into a queue, through TaskRouter when `workflow_sid` is set.
     Enqueue {
         queue: String,

@@ -60,6 +60,7 @@ impl CallView {
         let method = match r.idv_method {
             IdvMethod::Ani => "caller ID".to_string(),
             IdvMethod::Keyed => format!("keyed {identifier}"),
+            IdvMethod::KeyedAni => format!("keyed {identifier}, matching caller ID"),
             IdvMethod::None => "none".to_string(),
         };
         let (status_class, status_text, status_icon, status_detail) = match r.idv_status {
