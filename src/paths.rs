@@ -12,6 +12,8 @@ pub enum Route {
     Health,
     ApiCall,
     ApiLockout,
+    /// A customer's call records, to erase them.
+    ApiCustomerRecords,
     AgentCalls,
     ScreenPop,
     Login,
@@ -40,10 +42,11 @@ pub enum Route {
 impl Route {
     /// Every route, in registration order (`Dialed` before `Entry`, whose
     /// `{stage}` would claim it).
-    pub const ALL: [Route; 19] = [
+    pub const ALL: [Route; 20] = [
         Route::Health,
         Route::ApiCall,
         Route::ApiLockout,
+        Route::ApiCustomerRecords,
         Route::AgentCalls,
         Route::ScreenPop,
         Route::Login,
@@ -68,6 +71,7 @@ impl Route {
             Self::Health => "/healthz",
             Self::ApiCall => "/api/calls/{call_sid}",
             Self::ApiLockout => "/api/lockouts/{customer_id}",
+            Self::ApiCustomerRecords => "/api/customers/{customer_id}/records",
             Self::AgentCalls => "/agent",
             Self::ScreenPop => "/agent/calls/{call_sid}",
             Self::Login => "/agent/login",
@@ -95,6 +99,7 @@ impl Route {
             Self::Health
                 | Self::ApiCall
                 | Self::ApiLockout
+                | Self::ApiCustomerRecords
                 | Self::AgentCalls
                 | Self::ScreenPop
                 | Self::Login
@@ -107,7 +112,7 @@ impl Route {
 
     /// The JSON API, whose refusals are JSON rather than the login page.
     pub fn is_api(self) -> bool {
-        matches!(self, Self::ApiCall | Self::ApiLockout)
+        matches!(self, Self::ApiCall | Self::ApiLockout | Self::ApiCustomerRecords)
     }
 }
 
@@ -235,6 +240,7 @@ mod tests {
             Route::ScreenPop => urls.absolute(&screen_pop(sid)),
             Route::ApiCall => urls.absolute(&format!("/api/calls/{sid}")),
             Route::ApiLockout => urls.absolute("/api/lockouts/12345678"),
+            Route::ApiCustomerRecords => urls.absolute("/api/customers/12345678/records"),
             Route::VoiceOnLine => urls.absolute("/voice/support"),
             other => urls.of(other),
         };

@@ -124,6 +124,53 @@ impl Recorder {
     }
 }
 
+/// The time (unix ms) and CallSid a recording's file name carries:
+/// `{unix_ms}-{CallSid}-{n}.json`, as [`Recorder::write`] names it.
+fn named(file_name: &str) -> Option<(u64, &str)> {
+    let mut parts = file_name.strip_suffix(".json")?.splitn(3, '-');
+    let ms = parts.next()?.parse().ok()?;
+    let call_sid = parts.next().filter(|s| !s.is_empty())?;
+    let n = parts.next()?;
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some((ms, call_sid))
+}
+
+/// Deletes the recordings in `dir` that `pick` chooses by their time and
+/// CallSid; other files are left alone. Returns how many were deleted.
+fn remove_where(dir: &Path, pick: impl Fn(u64, &str) -> bool) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some((ms, call_sid)) = name.to_str().and_then(named) else { continue };
+        if pick(ms, call_sid) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Deletes every recording of the calls `call_sids` (an erasure).
+pub fn remove_calls<S: AsRef<str>>(dir: &Path, call_sids: &[S]) -> std::io::Result<usize> {
+    if call_sids.is_empty() {
+        return Ok(0);
+    }
+    remove_where(dir, |_, sid| call_sids.iter().any(|s| s.as_ref() == sid))
+}
+
+/// Deletes every recording made before `before_ms` (unix ms; retention).
+pub fn remove_older_than(dir: &Path, before_ms: u64) -> std::io::Result<usize> {
+    remove_where(dir, |ms, _| ms < before_ms)
+}
+
 /// A new file only its owner can read.
 fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
@@ -182,5 +229,32 @@ mod tests {
             assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn recordings_are_found_by_call_and_by_age_and_nothing_else_is_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = Recorder::create(dir.path()).unwrap();
+        let at = |ms| Recording::of("POST", "/voice", &params(), ms);
+        let ada = "CA0123456789abcdef0123456789abcdef";
+        let grace = "CAfedcba9876543210fedcba9876543210";
+        for ms in [1_000, 2_000] {
+            rec.write(ada, &at(ms)).unwrap();
+            rec.write(grace, &at(ms)).unwrap();
+        }
+        let other = dir.path().join(format!("notes-{ada}-1.txt"));
+        std::fs::write(&other, "kept").unwrap();
+        assert_eq!(remove_calls(dir.path(), &[ada]).unwrap(), 2);
+        assert_eq!(remove_calls(dir.path(), &[ada]).unwrap(), 0, "again: nothing left");
+        assert_eq!(remove_older_than(dir.path(), 2_000).unwrap(), 1, "grace's older file");
+        let left: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(left.iter().any(|n| n.starts_with(&format!("2000-{grace}-"))), "{left:?}");
+        assert!(other.exists(), "a file not named like a recording is left alone");
+        assert_eq!(remove_older_than(&dir.path().join("missing"), u64::MAX).unwrap(), 0);
+        assert_eq!(named("1700000000000-CA01-0003.json"), Some((1_700_000_000_000, "CA01")));
+        assert_eq!(named("x-CA01-0003.json"), None);
+        assert_eq!(named("1-CA01-x.json"), None);
     }
 }

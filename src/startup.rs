@@ -6,7 +6,7 @@ use crate::call::{CallService, Signers};
 use crate::config::Config;
 use crate::crm::{demo, CrmClient};
 use crate::handoff::HandoffTokens;
-use crate::keyring::counters::CallerSubjects;
+use crate::keyring::counters::{CallerSubjects, CustomerSubjects};
 use crate::keyring::flow_state::FlowStates;
 use crate::keyring::links::{ScreenPopLinks, SCREEN_POP_TTL_SECS};
 use crate::keyring::session::Sessions;
@@ -14,6 +14,7 @@ use crate::keyring::Keyring;
 use crate::paths::{self, Urls};
 use crate::recording::Recorder;
 use crate::routes::{self, AppState};
+use crate::store::retention::{self, Purger, Retention};
 use crate::store::CallStore;
 use crate::twilio::webhook::WebhookAuth;
 use actix_web::dev::{Server, Service};
@@ -53,6 +54,8 @@ pub struct Application {
     crm_url: String,
     demo_crm: Option<Server>,
     store: CallStore,
+    /// The retention purge, stopped with the application.
+    purger: Purger,
 }
 
 impl Application {
@@ -73,6 +76,7 @@ impl Application {
         let keyring = Keyring::new(config.secrets.state_keys.iter().map(|k| k.expose()))?;
         let subjects = CallerSubjects::new(&keyring);
         let store = CallStore::open(&config.database, config.server.call_record_ttl, subjects).await?;
+        let purger = retention::spawn(store.clone(), Retention::of(&config));
 
         let (crm_base, demo_crm) = match &config.crm.url {
             Some(url) => (url.clone(), None),
@@ -111,6 +115,7 @@ impl Application {
             links,
             sessions,
             tokens,
+            customer_subjects: CustomerSubjects::new(&keyring),
         });
 
         let server = HttpServer::new(move || {
@@ -163,7 +168,7 @@ impl Application {
         .listen(listener)?
         .run();
 
-        Ok(Self { server, port, public_base, crm_url: crm_base.to_string(), demo_crm, store })
+        Ok(Self { server, port, public_base, crm_url: crm_base.to_string(), demo_crm, store, purger })
     }
 
     pub fn port(&self) -> u16 {
@@ -207,6 +212,7 @@ impl Application {
         } else {
             self.server.await
         };
+        drop(self.purger);
         self.store.close(STORE_FLUSH_TIMEOUT).await;
         result
     }

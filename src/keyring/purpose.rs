@@ -21,21 +21,26 @@ pub enum Purpose {
     /// The keyed hash standing in for a caller's number in the enumeration
     /// counters ([`super::counters`]).
     CallerSubject,
+    /// The keyed hash standing in for a customer id where only a reference
+    /// may be kept: the audit entry of an erasure ([`super::counters`]).
+    CustomerSubject,
 }
 
 impl Purpose {
     /// Every purpose, in [`Purpose::index`] order.
-    pub(super) const ALL: [Self; 4] = [Self::FlowState, Self::ScreenPopLink, Self::Session, Self::CallerSubject];
+    pub(super) const ALL: [Self; 5] =
+        [Self::FlowState, Self::ScreenPopLink, Self::Session, Self::CallerSubject, Self::CustomerSubject];
 
     pub(super) fn index(self) -> usize {
         self as usize
     }
 
-    /// Caller subjects are keyed by the oldest secret, every other purpose
-    /// signs with the current one: a caller hash must not change when a key
-    /// is prepended, or the counts stored under it would be lost.
+    /// Caller and customer subjects are keyed by the oldest secret, every
+    /// other purpose signs with the current one: a stored hash must not
+    /// change when a key is prepended, or the counts (or audit entries)
+    /// stored under it would no longer match.
     pub(super) fn keyed_by_oldest(self) -> bool {
-        self == Self::CallerSubject
+        matches!(self, Self::CallerSubject | Self::CustomerSubject)
     }
 
     /// The HMAC state each MAC for this purpose under `secret` starts from.
@@ -48,14 +53,16 @@ impl Purpose {
     ///   HMAC(secret, "vouch-…-key-v1"), so needed no framing. No MAC that
     ///   leaves Vouch (flow-state MACs are in URLs) can be such a key: the
     ///   raw-secret purposes' framings never equal those labels.
-    /// - Caller subjects are keyed by the raw (oldest) secret with their
-    ///   own framing, distinct from flow state's.
+    /// - Caller and customer subjects are keyed by the raw (oldest) secret
+    ///   with framings of their own, distinct from flow state's and from
+    ///   each other's.
     pub(super) fn prepare(self, secret: &[u8], kid: &str) -> Hmac<Sha256> {
         match self {
             Self::FlowState => keyed(secret, &[b"vouch-state-v1\n", kid.as_bytes(), b"\n"]),
             Self::ScreenPopLink => keyed(&derive(secret, b"vouch-link-key-v1"), &[]),
             Self::Session => keyed(&derive(secret, b"vouch-session-key-v1"), &[]),
             Self::CallerSubject => keyed(secret, &[b"vouch-caller-v1\n"]),
+            Self::CustomerSubject => keyed(secret, &[b"vouch-customer-v1\n"]),
         }
     }
 }

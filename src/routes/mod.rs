@@ -13,6 +13,7 @@ mod voice;
 
 use crate::config::Config;
 use crate::handoff::HandoffTokens;
+use crate::keyring::counters::CustomerSubjects;
 use crate::keyring::links::ScreenPopLinks;
 use crate::keyring::session::Sessions;
 use crate::paths::Route;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub sessions: Sessions,
     /// Checks the token on redirect handoffs (the demo self-service app).
     pub tokens: HandoffTokens,
+    /// Keyed hashes standing in for customer ids in the audit of erasures.
+    pub customer_subjects: CustomerSubjects,
 }
 
 /// Registers every route of the path map, in its order, with its handler.
@@ -43,6 +46,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Route::Health => resource.route(web::get().to(health::healthz)),
             Route::ApiCall => resource.route(web::get().to(api::call)),
             Route::ApiLockout => resource.route(web::get().to(api::lockout)).route(web::delete().to(api::unlock)),
+            Route::ApiCustomerRecords => {
+                resource.route(web::delete().to(api::erase_customer)).default_service(web::to(api::only_delete))
+            }
             Route::AgentCalls => resource.route(web::get().to(agent::list)),
             Route::ScreenPop => resource.route(web::get().to(agent::screen_pop)),
             Route::Login => resource
