@@ -159,6 +159,23 @@ pub fn recognise(path: &str) -> Option<Recognised<'_>> {
     })
 }
 
+/// `path` as the request log shows it: a customer id in it (a
+/// `{customer_id}` segment) masked, as every identifier in the logs is.
+pub fn for_log(path: &str) -> std::borrow::Cow<'_, str> {
+    let Some(recognised) = recognise(path) else { return path.into() };
+    let pattern = recognised.route.pattern();
+    if !pattern.contains("{customer_id}") {
+        return path.into();
+    }
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let segments: Vec<String> = pattern[1..]
+        .split('/')
+        .zip(path[1..].split('/'))
+        .map(|(want, got)| if want == "{customer_id}" { crate::flow::phone::mask(got) } else { got.to_string() })
+        .collect();
+    format!("/{}", segments.join("/")).into()
+}
+
 /// The path of a call's screen pop (what a screen-pop link signs).
 pub fn screen_pop(call_sid: &str) -> String {
     format!("/agent/calls/{call_sid}")
@@ -266,6 +283,15 @@ mod tests {
         for unknown in ["", "/", "/voice/", "/voice//identify", "/voice/a/b/c", "/agent/x", "voice", "/nope"] {
             assert_eq!(recognise(unknown), None, "{unknown}");
         }
+    }
+
+    #[test]
+    fn the_request_log_masks_customer_ids_in_paths() {
+        assert_eq!(for_log("/api/customers/12345678/records"), "/api/customers/******78/records");
+        assert_eq!(for_log("/api/lockouts/12345678?x=1"), "/api/lockouts/******78");
+        let sid = "/api/calls/CA0123456789abcdef0123456789abcdef";
+        assert_eq!(for_log(sid), sid, "a CallSid is not a customer id");
+        assert_eq!(for_log("/nope/12345678"), "/nope/12345678");
     }
 
     #[test]

@@ -124,7 +124,7 @@ impl Application {
                     let span = tracing::info_span!(
                         "request",
                         method = %req.method(),
-                        path = %req.path(),
+                        path = %paths::for_log(req.path()),
                         call_sid = tracing::field::Empty,
                     );
                     let started = std::time::Instant::now();

@@ -5,6 +5,7 @@
 
 mod bare_command;
 mod check_config;
+mod erase;
 mod hash_password;
 #[path = "../support/leaks.rs"]
 mod leaks;
