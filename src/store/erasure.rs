@@ -114,3 +114,52 @@ impl CallStore {
         Ok(Erased { call_sids: gone.into_iter().collect(), counters })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Database, DatabaseUrl};
+    use crate::keyring::counters::CallerSubjects;
+    use crate::keyring::Keyring;
+
+    fn record(sid: &str, customer: Option<&str>) -> CallRecord {
+        let mut r = CallRecord::new(sid, "support", "+1********01".into(), crate::clock::now());
+        r.customer_id = customer.map(str::to_string);
+        r
+    }
+
+    #[tokio::test]
+    async fn a_buffered_write_does_not_land_after_the_erasure_nor_a_later_put() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("erase.db").display());
+        let config = Database { url: DatabaseUrl::Sqlite(url), buffer_capacity: 100, retention_days: 90 };
+        let subjects = CallerSubjects::new(&Keyring::single("k"));
+        let store = CallStore::open(&config, Duration::from_secs(60), subjects).await.unwrap();
+        // An earlier revision, written before the customer was known.
+        store.put(record("CA1", None)).await;
+        while store.stats().unwrap().depth > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The identified revision, still in the buffer (it lingers 50 ms).
+        let mut identified = record("CA1", Some("12345678"));
+        identified.revision = 1;
+        store.put(identified).await;
+        store.put(record("CA2", Some("87654321"))).await;
+        let known = store.calls_of_customer("12345678").await.unwrap();
+        assert_eq!(known.iter().collect::<Vec<_>>(), ["CA1"]);
+        let erased = store.erase_customer("12345678", &known).await.unwrap();
+        assert_eq!(erased.call_sids, ["CA1"]);
+        // A step of the call still in progress: not recorded again.
+        store.put(record("CA1", Some("12345678"))).await;
+        while store.stats().unwrap().depth > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let db = &store.inner.durable.as_ref().unwrap().db;
+        assert_eq!(db.get("CA1").await.unwrap(), None, "neither revision is in the database");
+        assert_eq!(store.get("CA1").await, None);
+        assert!(db.get("CA2").await.unwrap().is_some(), "another customer's call is kept");
+        let again = store.erase_customer("12345678", &store.calls_of_customer("12345678").await.unwrap()).await;
+        assert_eq!(again.unwrap(), Erased::default());
+    }
+}

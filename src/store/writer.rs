@@ -326,4 +326,15 @@ mod tests {
         assert_eq!(w.next_batch().iter().map(|r| (r.call_sid.as_str(), r.revision)).collect::<Vec<_>>(), [("CA1", 2)]);
         assert_eq!(w.snapshot().written, 2);
     }
+
+    #[tokio::test]
+    async fn forgotten_records_leave_the_queue_and_a_hold_waits_for_nothing_when_idle() {
+        let w = Writer::new(10);
+        w.enqueue(rec("CA1", 1));
+        w.enqueue(rec("CA2", 1));
+        let _held = w.hold().await;
+        assert_eq!(w.forget(|r| r.call_sid == "CA1"), ["CA1"]);
+        assert_eq!(w.next_batch().iter().map(|r| r.call_sid.as_str()).collect::<Vec<_>>(), ["CA2"]);
+        assert_eq!(w.snapshot().depth, 1);
+    }
 }
