@@ -295,13 +295,18 @@ impl Db {
             // TRUNCATE: the log's frames (which held the rows before the
             // delete) are copied into the file and the log emptied. A reader
             // in the way makes it report busy: try again, briefly.
+            let mut emptied = false;
             for _ in 0..20 {
                 let (busy, _, _): (i64, i64, i64) =
                     sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(pool).await?;
-                if busy == 0 {
+                emptied = busy == 0;
+                if emptied {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if !emptied {
+                tracing::warn!("erasure: the SQLite write-ahead log stayed busy; the next checkpoint empties it");
             }
         }
         Ok(deleted)
@@ -443,5 +448,21 @@ mod tests {
         assert_eq!(db.get("CA1").await.unwrap(), Some(r.clone()), "the older revision was ignored");
         assert_eq!(db.recent(10).await.unwrap(), vec![r]);
         assert_eq!(db.get("CA2").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_purge_deletes_a_large_backlog_in_batches_and_keeps_what_is_recent() {
+        let db = Db::open(&DatabaseUrl::Sqlite("sqlite::memory:".into())).await.unwrap().unwrap();
+        let old: Vec<CallRecord> =
+            (0..2_500).map(|i| CallRecord::new(&format!("CA{i}"), "support", "+1********01".into(), 100)).collect();
+        db.upsert(&old).await.unwrap();
+        db.upsert(&[CallRecord::new("CAnew", "support", "+1********01".into(), 5_000)]).await.unwrap();
+        db.add_event("unknown_id", "s", 100, 0).await.unwrap();
+        db.add_event("unknown_id", "s", 5_000, 0).await.unwrap();
+        let cutoffs = Cutoffs { records_before: 1_000, counters_before: 1_000 };
+        assert_eq!(db.purge_expired(&cutoffs).await.unwrap(), Purged { call_records: 2_500, guard_events: 1 });
+        assert_eq!(db.recent(10).await.unwrap().len(), 1);
+        assert_eq!(db.count_events("unknown_id", "s", 0).await.unwrap(), 1);
+        assert_eq!(db.purge_expired(&cutoffs).await.unwrap(), Purged::default());
     }
 }

@@ -144,3 +144,16 @@ async fn an_id_no_crm_would_give_is_refused_and_other_methods_are_not_allowed() 
     let r = app.http.get(format!("{}/api/customers/{ADA_ID}/records", app.address)).send().await.unwrap();
     assert_eq!((r.status().as_u16(), r.headers()["allow"].to_str().unwrap()), (405, "DELETE"));
 }
+
+#[tokio::test]
+async fn a_memory_only_store_erases_from_memory() {
+    let app = spawn_with(Options { database_url: Some("memory:".into()), ..Options::default() }).await;
+    let ada = app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_PIN}#")]).await.call_sid;
+    let grace = app.call(GRACE_PHONE, SUPPORT_NUMBER, &[&format!("{GRACE_PIN}#")]).await.call_sid;
+    let (status, _, body) = erase(&app, ADA_ID, As::Bearer(ADMIN_TOKEN)).await;
+    assert_eq!((status, body), (200, serde_json::json!({ "records": 1, "counters": 0, "files": 0 })));
+    assert_eq!(app.api_call(&ada, Some(ADMIN_TOKEN)).await.0, 404);
+    assert_eq!(app.api_call(&grace, Some(ADMIN_TOKEN)).await.0, 200);
+    let (_, _, body) = erase(&app, ADA_ID, As::Bearer(ADMIN_TOKEN)).await;
+    assert_eq!(body["records"], 0);
+}
