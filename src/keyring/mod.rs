@@ -1,6 +1,6 @@
 //! One keyring for every token Vouch signs for itself: flow state in action
-//! URLs, screen-pop links, login session cookies, and the keyed caller hash
-//! of the enumeration counters. All are keyed from `VOUCH_STATE_SECRET`, a
+//! URLs, screen-pop links, login session cookies, the keyed caller hash of
+//! the enumeration counters, and the keyed customer hash of erasure audits. All are keyed from `VOUCH_STATE_SECRET`, a
 //! list of secrets: the first is current (it signs), every one verifies, so
 //! a key is rotated by prepending a new one and retiring the old one once
 //! what it signed has expired.
