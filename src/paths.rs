@@ -14,6 +14,8 @@ pub enum Route {
     ApiLockout,
     /// The audit log (supervisors).
     ApiAudit,
+    /// A customer's call records, to erase them.
+    ApiCustomerRecords,
     AgentCalls,
     ScreenPop,
     Login,
@@ -42,11 +44,12 @@ pub enum Route {
 impl Route {
     /// Every route, in registration order (`Dialed` before `Entry`, whose
     /// `{stage}` would claim it).
-    pub const ALL: [Route; 20] = [
+    pub const ALL: [Route; 21] = [
         Route::Health,
         Route::ApiCall,
         Route::ApiLockout,
         Route::ApiAudit,
+        Route::ApiCustomerRecords,
         Route::AgentCalls,
         Route::ScreenPop,
         Route::Login,
@@ -72,6 +75,7 @@ impl Route {
             Self::ApiCall => "/api/calls/{call_sid}",
             Self::ApiLockout => "/api/lockouts/{customer_id}",
             Self::ApiAudit => "/api/audit",
+            Self::ApiCustomerRecords => "/api/customers/{customer_id}/records",
             Self::AgentCalls => "/agent",
             Self::ScreenPop => "/agent/calls/{call_sid}",
             Self::Login => "/agent/login",
@@ -100,6 +104,7 @@ impl Route {
                 | Self::ApiCall
                 | Self::ApiLockout
                 | Self::ApiAudit
+                | Self::ApiCustomerRecords
                 | Self::AgentCalls
                 | Self::ScreenPop
                 | Self::Login
@@ -112,7 +117,7 @@ impl Route {
 
     /// The JSON API, whose refusals are JSON rather than the login page.
     pub fn is_api(self) -> bool {
-        matches!(self, Self::ApiCall | Self::ApiLockout | Self::ApiAudit)
+        matches!(self, Self::ApiCall | Self::ApiLockout | Self::ApiAudit | Self::ApiCustomerRecords)
     }
 }
 
@@ -157,6 +162,23 @@ pub fn recognise(path: &str) -> Option<Recognised<'_>> {
         }
         Some(Recognised { route, params })
     })
+}
+
+/// `path` as the request log shows it: a customer id in it (a
+/// `{customer_id}` segment) masked, as every identifier in the logs is.
+pub fn for_log(path: &str) -> std::borrow::Cow<'_, str> {
+    let Some(recognised) = recognise(path) else { return path.into() };
+    let pattern = recognised.route.pattern();
+    if !pattern.contains("{customer_id}") {
+        return path.into();
+    }
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let segments: Vec<String> = pattern[1..]
+        .split('/')
+        .zip(path[1..].split('/'))
+        .map(|(want, got)| if want == "{customer_id}" { crate::flow::phone::mask(got) } else { got.to_string() })
+        .collect();
+    format!("/{}", segments.join("/")).into()
 }
 
 /// The path of a call's screen pop (what a screen-pop link signs).
@@ -240,6 +262,7 @@ mod tests {
             Route::ScreenPop => urls.absolute(&screen_pop(sid)),
             Route::ApiCall => urls.absolute(&format!("/api/calls/{sid}")),
             Route::ApiLockout => urls.absolute("/api/lockouts/12345678"),
+            Route::ApiCustomerRecords => urls.absolute("/api/customers/12345678/records"),
             Route::VoiceOnLine => urls.absolute("/voice/support"),
             other => urls.of(other),
         };
@@ -264,6 +287,21 @@ mod tests {
         assert_eq!(recognise("/voice/sales/other").unwrap().stage(), None);
         for unknown in ["", "/", "/voice/", "/voice//identify", "/voice/a/b/c", "/agent/x", "voice", "/nope"] {
             assert_eq!(recognise(unknown), None, "{unknown}");
+        }
+    }
+
+    #[test]
+    fn the_request_log_masks_customer_ids_in_paths() {
+        assert_eq!(for_log("/api/customers/12345678/records"), "/api/customers/******78/records");
+        assert_eq!(for_log("/api/lockouts/12345678?x=1"), "/api/lockouts/******78");
+        let sid = "/api/calls/CA0123456789abcdef0123456789abcdef";
+        assert_eq!(for_log(sid), sid, "a CallSid is not a customer id");
+        assert_eq!(for_log("/nope/12345678"), "/nope/12345678");
+        // Every route whose pattern names a customer is masked.
+        for route in Route::ALL.into_iter().filter(|r| r.pattern().contains("{customer_id}")) {
+            let path = route.pattern().replace("{customer_id}", "87654321").replace(['{', '}'], "");
+            let logged = for_log(&path);
+            assert!(!logged.contains("87654321") && logged.contains("******21"), "{route:?}: {logged}");
         }
     }
 

@@ -37,30 +37,6 @@ pub struct Recording {
     pub recorded_at: u64,
 }
 
-/// The path parameters that name a customer: a route whose pattern has one
-/// (`/api/lockouts/{customer_id}`…) is logged with it masked.
-pub const CUSTOMER_PARAMS: &[&str] = &["{customer_id}"];
-
-/// `path` as the request log prints it: each segment a route names a
-/// customer by masked ([`crate::flow::phone::mask`]), whatever the route
-/// (the path map says which); any other path as it is.
-pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
-    let Some(recognised) = paths::recognise(path) else { return path.into() };
-    let pattern = recognised.route.pattern();
-    if !CUSTOMER_PARAMS.iter().any(|p| pattern.contains(p)) {
-        return path.into();
-    }
-    let given = path.split(['?', '#']).next().unwrap_or("");
-    let masked: Vec<String> = pattern
-        .split('/')
-        .zip(given.split('/'))
-        .map(
-            |(want, got)| if CUSTOMER_PARAMS.contains(&want) { crate::flow::phone::mask(got) } else { got.to_string() },
-        )
-        .collect();
-    masked.join("/").into()
-}
-
 /// Whether keyed values at `path` may be kept: only at an identify step.
 pub fn keeps_keyed(path: &str) -> bool {
     paths::recognise(path).is_some_and(|r| r.route == Route::Entry && r.stage() == Some(Stage::Identify))
@@ -148,6 +124,53 @@ impl Recorder {
     }
 }
 
+/// The time (unix ms) and CallSid a recording's file name carries:
+/// `{unix_ms}-{CallSid}-{n}.json`, as [`Recorder::write`] names it.
+fn named(file_name: &str) -> Option<(u64, &str)> {
+    let mut parts = file_name.strip_suffix(".json")?.splitn(3, '-');
+    let ms = parts.next()?.parse().ok()?;
+    let call_sid = parts.next().filter(|s| !s.is_empty())?;
+    let n = parts.next()?;
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some((ms, call_sid))
+}
+
+/// Deletes the recordings in `dir` that `pick` chooses by their time and
+/// CallSid; other files are left alone. Returns how many were deleted.
+fn remove_where(dir: &Path, pick: impl Fn(u64, &str) -> bool) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some((ms, call_sid)) = name.to_str().and_then(named) else { continue };
+        if pick(ms, call_sid) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Deletes every recording of the calls `call_sids` (an erasure).
+pub fn remove_calls<S: AsRef<str>>(dir: &Path, call_sids: &[S]) -> std::io::Result<usize> {
+    if call_sids.is_empty() {
+        return Ok(0);
+    }
+    remove_where(dir, |_, sid| call_sids.iter().any(|s| s.as_ref() == sid))
+}
+
+/// Deletes every recording made before `before_ms` (unix ms; retention).
+pub fn remove_older_than(dir: &Path, before_ms: u64) -> std::io::Result<usize> {
+    remove_where(dir, |ms, _| ms < before_ms)
+}
+
 /// A new file only its owner can read.
 fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
@@ -184,22 +207,6 @@ mod tests {
     }
 
     #[test]
-    fn customer_ids_in_paths_are_masked_for_the_log() {
-        assert_eq!(loggable_path("/api/lockouts/87654321"), "/api/lockouts/******21");
-        assert_eq!(loggable_path("/api/lockouts/1234"), "/api/lockouts/****");
-        for kept in ["/api/calls/CA0123456789abcdef0123456789abcdef", "/voice/support/identify", "/nope/87654321", "/"]
-        {
-            assert_eq!(loggable_path(kept), kept);
-        }
-        // Every route whose pattern names a customer is masked.
-        for route in Route::ALL.into_iter().filter(|r| r.pattern().contains("{customer_id}")) {
-            let path = route.pattern().replace("{customer_id}", "87654321").replace(['{', '}'], "");
-            let logged = loggable_path(&path);
-            assert!(!logged.contains("87654321") && logged.contains("******21"), "{route:?}: {logged}");
-        }
-    }
-
-    #[test]
     fn keyed_values_in_a_get_query_are_redacted_too() {
         let r = Recording::of("GET", "/voice/support/verify?state=s&Digits=9087", &Params::default(), 1);
         assert_eq!(r.path, "/voice/support/verify?state=s&Digits=%5Bredacted%5D");
@@ -222,5 +229,32 @@ mod tests {
             assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn recordings_are_found_by_call_and_by_age_and_nothing_else_is_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        let rec = Recorder::create(dir.path()).unwrap();
+        let at = |ms| Recording::of("POST", "/voice", &params(), ms);
+        let ada = "CA0123456789abcdef0123456789abcdef";
+        let grace = "CAfedcba9876543210fedcba9876543210";
+        for ms in [1_000, 2_000] {
+            rec.write(ada, &at(ms)).unwrap();
+            rec.write(grace, &at(ms)).unwrap();
+        }
+        let other = dir.path().join(format!("notes-{ada}-1.txt"));
+        std::fs::write(&other, "kept").unwrap();
+        assert_eq!(remove_calls(dir.path(), &[ada]).unwrap(), 2);
+        assert_eq!(remove_calls(dir.path(), &[ada]).unwrap(), 0, "again: nothing left");
+        assert_eq!(remove_older_than(dir.path(), 2_000).unwrap(), 1, "grace's older file");
+        let left: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(left.iter().any(|n| n.starts_with(&format!("2000-{grace}-"))), "{left:?}");
+        assert!(other.exists(), "a file not named like a recording is left alone");
+        assert_eq!(remove_older_than(&dir.path().join("missing"), u64::MAX).unwrap(), 0);
+        assert_eq!(named("1700000000000-CA01-0003.json"), Some((1_700_000_000_000, "CA01")));
+        assert_eq!(named("x-CA01-0003.json"), None);
+        assert_eq!(named("1-CA01-x.json"), None);
     }
 }

@@ -18,6 +18,7 @@ use crate::paths::{self, Urls};
 use crate::recording::Recorder;
 use crate::routes::{self, AppState};
 use crate::store::audit::AuditStore;
+use crate::store::retention::{self, Purger, Retention};
 use crate::store::sessions::{SessionStore, StoredSession};
 use crate::store::CallStore;
 use crate::twilio::webhook::WebhookAuth;
@@ -78,6 +79,8 @@ pub struct Application {
     demo_crm: Option<Server>,
     store: CallStore,
     audit: Audit,
+    /// The retention purge, stopped with the application.
+    purger: Purger,
 }
 
 impl Application {
@@ -98,6 +101,7 @@ impl Application {
         let keyring = Keyring::new(config.secrets.state_keys.iter().map(|k| k.expose()))?;
         let subjects = CallerSubjects::new(&keyring);
         let store = CallStore::open(&config.database, config.server.call_record_ttl, subjects).await?;
+        let purger = retention::spawn(store.clone(), Retention::of(&config));
 
         let (crm_base, demo_crm) = match &config.crm.url {
             Some(url) => (url.clone(), None),
@@ -151,7 +155,7 @@ impl Application {
                     let span = tracing::info_span!(
                         "request",
                         method = %req.method(),
-                        path = %crate::recording::loggable_path(req.path()),
+                        path = %paths::for_log(req.path()),
                         call_sid = tracing::field::Empty,
                     );
                     let started = std::time::Instant::now();
@@ -195,7 +199,7 @@ impl Application {
         .listen(listener)?
         .run();
 
-        Ok(Self { server, port, public_base, crm_url: crm_base.to_string(), demo_crm, store, audit })
+        Ok(Self { server, port, public_base, crm_url: crm_base.to_string(), demo_crm, store, audit, purger })
     }
 
     pub fn port(&self) -> u16 {
@@ -240,6 +244,7 @@ impl Application {
             self.server.await
         };
         self.audit.flush(AUDIT_FLUSH_TIMEOUT).await;
+        drop(self.purger);
         self.store.close(STORE_FLUSH_TIMEOUT).await;
         result
     }

@@ -8,6 +8,8 @@ use std::fmt::Display;
 pub const OUTSIDE_SECS: &str = "{value} is outside {min}..={max} seconds";
 /// How settings in milliseconds refuse a value: `99 is outside 100..=10000 ms`.
 pub const OUTSIDE_MS: &str = "{value} is outside {min}..={max} ms";
+/// How settings in days refuse a value: `0 is outside 1..=3650 days`.
+pub const OUTSIDE_DAYS: &str = "{value} is outside {min}..={max} days";
 /// How counts refuse a value: `0 is outside 1..=10000`.
 pub const OUTSIDE: &str = "{value} is outside {min}..={max}";
 

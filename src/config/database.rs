@@ -16,6 +16,9 @@ pub struct Database {
     /// Records waiting to be written, at most; past that new calls' records
     /// are dropped (counted and logged) rather than slowing a webhook.
     pub buffer_capacity: usize,
+    /// Call records not updated for this many days are purged in the
+    /// background (`database.retention_days`), with expired counters.
+    pub retention_days: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -97,13 +100,22 @@ pub fn redact(raw: &str) -> String {
 }
 
 impl Database {
+    /// How long a call record is kept after its last update.
+    pub fn retention(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.retention_days.saturating_mul(86_400))
+    }
+
     /// `DATABASE_URL` overrides the file.
     pub(super) fn resolve(file: &DatabaseFile, env: &dyn Env) -> Result<Self, ConfigError> {
         let url = match env.var("DATABASE_URL") {
             Some(u) => DatabaseUrl::parse(&u, "DATABASE_URL")?,
             None => DatabaseUrl::parse(file.url.as_deref().unwrap_or(DEFAULT_DATABASE_URL), "database.url")?,
         };
-        Ok(Self { url, buffer_capacity: DatabaseFile::BUFFER_CAPACITY.read(file.buffer_capacity)? })
+        Ok(Self {
+            url,
+            buffer_capacity: DatabaseFile::BUFFER_CAPACITY.read(file.buffer_capacity)?,
+            retention_days: DatabaseFile::RETENTION_DAYS.read(file.retention_days)?,
+        })
     }
 }
 

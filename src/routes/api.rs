@@ -15,10 +15,10 @@ pub async fn call(state: web::Data<AppState>, _who: Authenticated, sid: web::Pat
     }
 }
 
-/// Only supervisors (and the admin token) may see or lift lockouts.
+/// Only supervisors (and the admin token) may see or lift lockouts, or erase.
 fn refused_unless_supervisor(who: &Authenticated) -> Option<HttpResponse> {
     (who.0.role != crate::config::Role::Supervisor)
-        .then(|| HttpResponse::Forbidden().json(serde_json::json!({ "error": "lockouts need the supervisor role" })))
+        .then(|| HttpResponse::Forbidden().json(serde_json::json!({ "error": "this needs the supervisor role" })))
 }
 
 fn counters_unavailable(e: crate::store::guard::GuardError) -> HttpResponse {
@@ -67,4 +67,92 @@ pub async fn unlock(
         }
         Err(e) => counters_unavailable(e),
     }
+}
+
+// Erasure.
+
+/// Refuses a customer id no CRM would have given: empty, absurdly long, or
+/// with control characters.
+fn refused_customer_id(raw: &str) -> Option<HttpResponse> {
+    (raw.is_empty() || raw.len() > 256 || raw.chars().any(char::is_control))
+        .then(|| HttpResponse::BadRequest().json(serde_json::json!({ "error": "not a customer id" })))
+}
+
+/// `DELETE /api/customers/{customer_id}/records` (supervisors only): erases
+/// the customer's call records, their lockout counter and the recordings
+/// (`--record-dir`) of their calls. Answers what was removed; erasing again
+/// (or an unknown customer) removes nothing and says so.
+pub async fn erase_customer(state: web::Data<AppState>, who: Authenticated, id: web::Path<String>) -> HttpResponse {
+    if let Some(refused) = refused_unless_supervisor(&who) {
+        return refused;
+    }
+    if let Some(refused) = refused_customer_id(&id) {
+        return refused;
+    }
+    let id = id.as_str();
+    let unavailable = |e: crate::store::EraseError| {
+        tracing::warn!(error = %e, "erasure not done");
+        HttpResponse::ServiceUnavailable().json(serde_json::json!({ "error": e.to_string() }))
+    };
+    // Recordings first: once the records are gone, nothing names their calls.
+    let known = match state.store.calls_of_customer(id).await {
+        Ok(sids) => sids,
+        Err(e) => return unavailable(e),
+    };
+    let dir = state.config.server.record_dir.clone();
+    let mut files = match remove_recordings(dir.clone(), known.iter().cloned().collect()).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!(error = %e, "erasure not done: the recordings could not be removed");
+            return HttpResponse::InternalServerError()
+                .json(serde_json::json!({ "error": format!("the recordings could not be removed: {e}") }));
+        }
+    };
+    let erased = match state.store.erase_customer(id, &known).await {
+        Ok(erased) => erased,
+        Err(e) => return unavailable(e),
+    };
+    // Calls that came to light during the erasure.
+    let later: Vec<String> = erased.call_sids.iter().filter(|s| !known.contains(*s)).cloned().collect();
+    match remove_recordings(dir, later).await {
+        Ok(n) => files += n,
+        Err(e) => tracing::error!(error = %e, "the recordings of a call found during the erasure were not removed"),
+    }
+    let records = erased.call_sids.len();
+    // Audited with the customer as a keyed hash (the id itself is gone).
+    let detail = json!({ "records": records, "counters": erased.counters, "files": files });
+    let audited =
+        state.audit.record_now(&Actor::of(&who.0), Action::Erasure, Target::Customer(id), detail).await.is_ok();
+    tracing::info!(
+        by = %who.0.name,
+        customer = %state.audit.target(Target::Customer(id)),
+        records,
+        counters = erased.counters,
+        files,
+        audited,
+        "customer records erased"
+    );
+    HttpResponse::Ok().json(serde_json::json!({
+        "records": records,
+        "counters": erased.counters,
+        "files": files,
+    }))
+}
+
+/// Deletes the recordings of `call_sids`, if recordings are made at all.
+async fn remove_recordings(dir: Option<std::path::PathBuf>, call_sids: Vec<String>) -> std::io::Result<usize> {
+    let Some(dir) = dir else { return Ok(0) };
+    if call_sids.is_empty() {
+        return Ok(0);
+    }
+    tokio::task::spawn_blocking(move || crate::recording::remove_calls(&dir, &call_sids))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+/// Any other method on an erasure path.
+pub async fn only_delete() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header(("Allow", "DELETE"))
+        .json(serde_json::json!({ "error": "only DELETE erases a customer's records" }))
 }

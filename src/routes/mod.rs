@@ -57,6 +57,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Route::ApiCall => resource.route(web::get().to(api::call)),
             Route::ApiLockout => resource.route(web::get().to(api::lockout)).route(web::delete().to(api::unlock)),
             Route::ApiAudit => resource.route(web::get().to(audit::list)),
+            Route::ApiCustomerRecords => {
+                resource.route(web::delete().to(api::erase_customer)).default_service(web::to(api::only_delete))
+            }
             Route::AgentCalls => resource.route(web::get().to(agent::list)),
             Route::ScreenPop => resource.route(web::get().to(agent::screen_pop)),
             Route::Login => resource

@@ -111,6 +111,9 @@ impl Db {
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
+                    // Deleted rows are overwritten, not left in free pages:
+                    // an erased customer must not stay readable in the file.
+                    .pragma("secure_delete", "ON")
                     // Another writer holding the file: fail the attempt soon
                     // and let the writer retry, rather than hold a connection.
                     .busy_timeout(Duration::from_secs(1));
@@ -239,6 +242,126 @@ impl Db {
     /// Closes the pool's connections (after a final flush).
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await);
+    }
+}
+
+// Retention and erasure: what the background purge and a supervisor's
+// erasure delete. Kept together, apart from the call and counter queries.
+
+/// What [`Db::purge_expired`] deletes: rows older than each cutoff (unix
+/// seconds). Another table's purge adds its cutoff here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutoffs {
+    /// Call records last updated before this.
+    pub records_before: u64,
+    /// Counter events (`guard_events`) before this: past every counter's window.
+    pub counters_before: u64,
+    /// Login sessions that expired before this.
+    pub sessions_before: u64,
+}
+
+/// How many rows [`Db::purge_expired`] deleted, per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub call_records: u64,
+    pub guard_events: u64,
+    pub sessions: u64,
+}
+
+/// Call records deleted per statement, so a first purge of a large backlog
+/// never holds SQLite's write lock (and so the record writer) for long.
+const PURGE_BATCH: i64 = 1_000;
+
+impl Db {
+    /// Deletes every row past its table's cutoff. The one purge every table
+    /// with personal data or expiring state joins, run by
+    /// [`super::retention`].
+    pub async fn purge_expired(&self, cutoffs: &Cutoffs) -> Result<Purged, sqlx::Error> {
+        let mut purged = Purged::default();
+        let records = "DELETE FROM call_records WHERE call_sid IN \
+             (SELECT call_sid FROM call_records WHERE updated_at < $1 LIMIT $2)";
+        loop {
+            let n = on_pool!(self, pool => {
+                sqlx::query(records)
+                    .bind(to_i64(cutoffs.records_before))
+                    .bind(PURGE_BATCH)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            });
+            purged.call_records += n;
+            if n < PURGE_BATCH as u64 {
+                break;
+            }
+        }
+        purged.guard_events = on_pool!(self, pool => {
+            sqlx::query("DELETE FROM guard_events WHERE at < $1")
+                .bind(to_i64(cutoffs.counters_before))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        purged.sessions = on_pool!(self, pool => {
+            sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+                .bind(to_i64(cutoffs.sessions_before))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(purged)
+    }
+
+    /// The calls whose records name `customer_id`.
+    pub async fn calls_of_customer(&self, customer_id: &str) -> Result<Vec<String>, sqlx::Error> {
+        let sql = "SELECT call_sid FROM call_records WHERE customer_id = $1";
+        on_pool!(self, pool => sqlx::query_scalar(sql).bind(customer_id).fetch_all(pool).await)
+    }
+
+    /// Deletes the records of `call_sids` and of every call naming
+    /// `customer_id` (one transaction), then, on SQLite, checkpoints the
+    /// write-ahead log so no copy of them is left in it. Returns the call
+    /// SIDs deleted.
+    pub async fn erase_calls(&self, customer_id: &str, call_sids: &[String]) -> Result<Vec<String>, sqlx::Error> {
+        let deleted: Vec<String> = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut deleted: Vec<String> =
+                sqlx::query_scalar("SELECT call_sid FROM call_records WHERE customer_id = $1")
+                    .bind(customer_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            sqlx::query("DELETE FROM call_records WHERE customer_id = $1").bind(customer_id).execute(&mut *tx).await?;
+            for sid in call_sids {
+                let n = sqlx::query("DELETE FROM call_records WHERE call_sid = $1")
+                    .bind(sid.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n > 0 {
+                    deleted.push(sid.clone());
+                }
+            }
+            tx.commit().await?;
+            deleted
+        });
+        if let Db::Sqlite(pool) = self {
+            // TRUNCATE: the log's frames (which held the rows before the
+            // delete) are copied into the file and the log emptied. A reader
+            // in the way makes it report busy: try again, briefly.
+            let mut emptied = false;
+            for _ in 0..20 {
+                let (busy, _, _): (i64, i64, i64) =
+                    sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(pool).await?;
+                emptied = busy == 0;
+                if emptied {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if !emptied {
+                tracing::warn!("erasure: the SQLite write-ahead log stayed busy; the next checkpoint empties it");
+            }
+        }
+        Ok(deleted)
     }
 }
 
@@ -392,5 +515,24 @@ mod tests {
         assert_eq!(db.get("CA1").await.unwrap(), Some(r.clone()), "the older revision was ignored");
         assert_eq!(db.recent(10).await.unwrap(), vec![r]);
         assert_eq!(db.get("CA2").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_purge_deletes_a_large_backlog_in_batches_and_keeps_what_is_recent() {
+        let db = Db::open(&DatabaseUrl::Sqlite("sqlite::memory:".into())).await.unwrap().unwrap();
+        let old: Vec<CallRecord> =
+            (0..2_500).map(|i| CallRecord::new(&format!("CA{i}"), "support", "+1********01".into(), 100)).collect();
+        db.upsert(&old).await.unwrap();
+        db.upsert(&[CallRecord::new("CAnew", "support", "+1********01".into(), 5_000)]).await.unwrap();
+        assert!(db.reserve_event("unknown_id", "s", "t1", 100, 0, 10).await.unwrap());
+        assert!(db.reserve_event("unknown_id", "s", "t2", 5_000, 0, 10).await.unwrap());
+        let cutoffs = Cutoffs { records_before: 1_000, counters_before: 1_000, sessions_before: 1_000 };
+        assert_eq!(
+            db.purge_expired(&cutoffs).await.unwrap(),
+            Purged { call_records: 2_500, guard_events: 1, sessions: 0 }
+        );
+        assert_eq!(db.recent(10).await.unwrap().len(), 1);
+        assert_eq!(db.count_events("unknown_id", "s", 0).await.unwrap(), 1);
+        assert_eq!(db.purge_expired(&cutoffs).await.unwrap(), Purged::default());
     }
 }

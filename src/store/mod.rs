@@ -10,12 +10,15 @@
 
 pub mod audit;
 mod db;
+mod erasure;
 pub mod guard;
 mod record;
+pub mod retention;
 pub mod sessions;
 mod writer;
 
-pub use db::Db;
+pub use db::{Cutoffs, Db, Purged};
+pub use erasure::{EraseError, Erased};
 pub use record::{CallRecord, RecordChange, RecordOutcome, FINAL_STATUSES};
 pub use writer::WriterStats;
 
@@ -41,6 +44,12 @@ pub struct CallStore {
 
 struct Inner {
     cache: Cache<String, CallRecord>,
+    /// Calls erased lately, until when: a webhook of one still in progress
+    /// writes no record again while the cache would have kept it. A put
+    /// checks it and queues its write under the read lock; an erasure
+    /// marks calls under the write lock, so no put slips between the two.
+    erased: std::sync::RwLock<HashMap<String, std::time::Instant>>,
+    ttl: Duration,
     guard: guard::Guard,
     durable: Option<Durable>,
     description: String,
@@ -75,7 +84,7 @@ impl CallStore {
     fn build(ttl: Duration, durable: Option<Durable>, description: String, subjects: CallerSubjects) -> Self {
         let cache = Cache::builder().max_capacity(1_000_000).time_to_live(ttl).build();
         let guard = guard::Guard::new(durable.as_ref().map(|d| d.db.clone()), subjects);
-        Self { inner: Arc::new(Inner { cache, guard, durable, description }) }
+        Self { inner: Arc::new(Inner { cache, erased: Default::default(), ttl, guard, durable, description }) }
     }
 
     /// The security counters (lockouts, enumeration), on the same database.
@@ -163,10 +172,22 @@ impl CallStore {
     /// database in the background. Never waits for the database.
     pub async fn put(&self, mut record: CallRecord) {
         record.revision += 1;
-        if let Some(d) = &self.inner.durable {
-            d.writer.enqueue(record.clone());
+        {
+            let erased = self.inner.erased.read().unwrap_or_else(|e| e.into_inner());
+            if erased.get(&record.call_sid).is_some_and(|until| *until > std::time::Instant::now()) {
+                return;
+            }
+            if let Some(d) = &self.inner.durable {
+                d.writer.enqueue(record.clone());
+            }
         }
-        self.inner.cache.insert(record.call_sid.clone(), record).await;
+        let sid = record.call_sid.clone();
+        self.inner.cache.insert(sid.clone(), record).await;
+        // Erased meanwhile: its erasure may have cleared the cache before
+        // this insert.
+        if self.inner.erased.read().unwrap_or_else(|e| e.into_inner()).contains_key(&sid) {
+            self.inner.cache.invalidate(&sid).await;
+        }
     }
 
     /// The write buffer's counters; `None` without a database.

@@ -67,6 +67,9 @@ pub struct Writer {
     closing: AtomicBool,
     capacity: usize,
     pub stats: Stats,
+    /// Held while a batch is written: an erasure holds it too, so no batch
+    /// taken before the erasure lands after it.
+    flight: tokio::sync::Mutex<()>,
 }
 
 impl Writer {
@@ -78,6 +81,7 @@ impl Writer {
             closing: AtomicBool::new(false),
             capacity,
             stats: Stats::default(),
+            flight: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -119,6 +123,25 @@ impl Writer {
     /// Every unwritten record.
     pub fn all_pending(&self) -> Vec<CallRecord> {
         self.lock().pending.values().cloned().collect()
+    }
+
+    /// Waits for the batch being written, if any, and holds off the next
+    /// until the guard drops.
+    pub async fn hold(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.flight.lock().await
+    }
+
+    /// Removes every unwritten record `matches` picks, returning their call
+    /// SIDs. Only under [`Writer::hold`] is none of them being written.
+    pub fn forget(&self, matches: impl Fn(&CallRecord) -> bool) -> Vec<String> {
+        let mut q = self.lock();
+        let gone: Vec<String> = q.pending.values().filter(|r| matches(r)).map(|r| r.call_sid.clone()).collect();
+        for sid in &gone {
+            q.pending.remove(sid);
+        }
+        let Queue { order, pending } = &mut *q;
+        order.retain(|sid| pending.contains_key(sid));
+        gone
     }
 
     pub fn snapshot(&self) -> WriterStats {
@@ -183,12 +206,18 @@ impl Writer {
                     () = tokio::time::sleep(LINGER) => {}
                     () = self.closed.notified() => {}
                 }
-                batch = self.next_batch();
+            }
+            let flight = self.hold().await;
+            // Taken under the hold: an erasure may have emptied the queue.
+            batch = self.next_batch();
+            if batch.is_empty() {
+                continue;
             }
             let result = match db.upsert(&batch).await {
                 Err(e) if !is_transient(&e) => self.write_one_by_one(&db, &batch).await,
                 other => other.map(|()| self.written(&batch)),
             };
+            drop(flight);
             match result {
                 Ok(()) => {
                     backoff = MIN_BACKOFF;
@@ -296,5 +325,16 @@ mod tests {
         w.written(&batch);
         assert_eq!(w.next_batch().iter().map(|r| (r.call_sid.as_str(), r.revision)).collect::<Vec<_>>(), [("CA1", 2)]);
         assert_eq!(w.snapshot().written, 2);
+    }
+
+    #[tokio::test]
+    async fn forgotten_records_leave_the_queue_and_a_hold_waits_for_nothing_when_idle() {
+        let w = Writer::new(10);
+        w.enqueue(rec("CA1", 1));
+        w.enqueue(rec("CA2", 1));
+        let _held = w.hold().await;
+        assert_eq!(w.forget(|r| r.call_sid == "CA1"), ["CA1"]);
+        assert_eq!(w.next_batch().iter().map(|r| r.call_sid.as_str()).collect::<Vec<_>>(), ["CA2"]);
+        assert_eq!(w.snapshot().depth, 1);
     }
 }

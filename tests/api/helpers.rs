@@ -198,6 +198,8 @@ pub struct Options {
     pub crm_url: Option<String>,
     /// `DATABASE_URL`; `None`: a new SQLite file of its own.
     pub database_url: Option<String>,
+    /// `serve --record-dir`.
+    pub record_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -208,6 +210,7 @@ impl Default for Options {
             crm_double: true,
             crm_url: None,
             database_url: None,
+            record_dir: None,
         }
     }
 }
@@ -250,7 +253,8 @@ pub async fn spawn_with(opts: Options) -> TestApp {
     for (k, v) in opts.env {
         env.insert(k.to_string(), v);
     }
-    let config = Config::from_toml(&opts.toml, &env).expect("test configuration is valid");
+    let mut config = Config::from_toml(&opts.toml, &env).expect("test configuration is valid");
+    config.server.record_dir = opts.record_dir;
     let app = Application::build(config, "127.0.0.1").await.expect("application builds");
     let port = app.port();
     let public = app.public_base().to_string();

@@ -23,6 +23,7 @@ fn example(app: &TestApp, route: Route) -> String {
         Route::ScreenPop => urls.absolute(&paths::screen_pop(&sid)),
         Route::ApiCall => urls.absolute(&format!("/api/calls/{sid}")),
         Route::ApiLockout => urls.absolute(&format!("/api/lockouts/{ADA_ID}")),
+        Route::ApiCustomerRecords => urls.absolute(&format!("/api/customers/{ADA_ID}/records")),
         other => urls.of(other),
     };
     path_and_query(&url)

@@ -9,6 +9,7 @@ mod check_config;
 #[path = "../api/database.rs"]
 #[allow(dead_code)]
 mod database;
+mod erase;
 mod flood;
 mod hash_password;
 #[path = "../support/leaks.rs"]

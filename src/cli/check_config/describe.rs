@@ -2,7 +2,7 @@
 //! so an operator can see what each line will do before a call reaches it.
 //! Secret values are never printed, only whether each one is set.
 
-use crate::config::{Config, DialTo, Handoff, KeySource, Line};
+use crate::config::{Config, DatabaseUrl, DialTo, Handoff, KeySource, Line};
 use crate::flow::EntryRules;
 use crate::paths::Urls;
 use std::fmt::Write as _;
@@ -34,9 +34,17 @@ pub fn describe(config: &Config) -> String {
         }
     }
 
+    let kept = match config.database.url {
+        DatabaseUrl::Memory => {
+            format!("kept {} s in memory (server.call_record_ttl_secs)", config.server.call_record_ttl.as_secs())
+        }
+        _ => {
+            format!("purged {} days after their last update (database.retention_days)", config.database.retention_days)
+        }
+    };
     let _ = writeln!(
         out,
-        "call records: {} (DATABASE_URL or database.url; write buffer {})",
+        "call records: {} (DATABASE_URL or database.url; write buffer {}); {kept}",
         config.database.url.describe(),
         config.database.buffer_capacity
     );

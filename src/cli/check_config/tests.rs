@@ -26,6 +26,7 @@ fn the_demo_describes_both_lines_default_first() {
          → no verification → enqueue \"sales\"; agent: enqueue \"sales\"; opt-out: enqueue \"sales\""
     );
     assert!(text.contains("CRM: built-in demo CRM"));
+    assert!(text.contains("); purged 90 days after their last update (database.retention_days)"), "{text}");
     assert!(text.contains("public URL: http://localhost:8080 (Twilio Voice URL: http://localhost:8080/voice"));
     assert!(text.contains("  TWILIO_AUTH_TOKEN: demo mode"));
     assert!(text.contains("  VOUCH_STATE_SECRET: demo mode"));
@@ -91,6 +92,10 @@ fn options_beyond_the_demo_are_described() {
         url = "https://app.example.com/ivr"
     "#;
     let text = describe(&load(toml, &[]));
+    let memory = describe(&load("[database]\nurl = \"memory:\"\nretention_days = 7\n[lines.main]\n", &[]));
+    assert!(memory.contains("; kept 3600 s in memory (server.call_record_ttl_secs)"), "{memory}");
+    let week = describe(&load("[database]\nretention_days = 7\n[lines.main]\n", &[]));
+    assert!(week.contains("; purged 7 days after their last update"), "{week}");
     let first = text.lines().next().unwrap_or_default();
     assert_eq!(
         first,

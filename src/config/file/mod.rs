@@ -8,7 +8,7 @@ mod line;
 
 pub use line::{CallerIdFile, HandoffFile, IdentifierFile, LineFile, PromptFile, PromptsFile, VerificationFile};
 
-use super::bound::{Bound, OUTSIDE, OUTSIDE_MS, OUTSIDE_SECS};
+use super::bound::{Bound, OUTSIDE, OUTSIDE_DAYS, OUTSIDE_MS, OUTSIDE_SECS};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -141,10 +141,17 @@ pub struct DatabaseFile {
     pub url: Option<String>,
     /// Records waiting to be written, at most.
     pub buffer_capacity: Option<usize>,
+    /// Call records not updated for this many days are purged, with
+    /// counters past their window and older `--record-dir` files.
+    pub retention_days: Option<u64>,
 }
 
 /// Each numeric setting's default and range, in the order of the fields.
 impl DatabaseFile {
     pub const BUFFER_CAPACITY: Bound<usize> =
         Bound { key: "database.buffer_capacity", default: 10_000, min: 1, max: 1_000_000, says: OUTSIDE };
+    /// 0 is refused: a purge of everything at each run is never what an
+    /// operator means, and keeping records for ever is not a retention.
+    pub const RETENTION_DAYS: Bound<u64> =
+        Bound { key: "database.retention_days", default: 90, min: 1, max: 3_650, says: OUTSIDE_DAYS };
 }

@@ -24,7 +24,8 @@ fn unset_values_take_their_documented_defaults() {
     let sec = c.security;
     assert_eq!((sec.lockout_failures, sec.enumeration_unknown_ids, sec.enumeration_withheld_ids), (5, 10, 30));
     assert_eq!([sec.lockout_window, sec.enumeration_window], [86_400, 3_600].map(Duration::from_secs));
-    assert_eq!(c.database.buffer_capacity, 10_000);
+    assert_eq!((c.database.buffer_capacity, c.database.retention_days), (10_000, 90));
+    assert_eq!(c.database.retention(), Duration::from_secs(90 * 86_400));
     let line = c.lines.get("main").expect("line");
     assert_eq!((line.rules.retries, line.gather_timeout_secs), (3, 6));
     assert_eq!((line.rules.identifier.min_digits, line.rules.identifier.max_digits), (8, 8));
@@ -105,6 +106,9 @@ fn every_bound() -> Vec<Walked> {
         }),
         (wide(DatabaseFile::BUFFER_CAPACITY), "database.buffer_capacity", |v| {
             format!("[database]\nbuffer_capacity = {v}\n{LINE}")
+        }),
+        (wide(DatabaseFile::RETENTION_DAYS), "database.retention_days", |v| {
+            format!("[database]\nretention_days = {v}\n{LINE}")
         }),
         (wide(LineFile::RETRIES), "lines.main.retries", |v| format!("{LINE}retries = {v}\n")),
         (wide(LineFile::GATHER_TIMEOUT_SECS), "lines.main.gather_timeout_secs", |v| {

@@ -95,6 +95,8 @@ fn one_past_either_edge_is_refused_in_the_words_operators_know() {
         ),
         ("database", "buffer_capacity = 0".into(), "`database.buffer_capacity`: 0 is outside 1..=1000000"),
         ("database", "buffer_capacity = 1000001".into(), "`database.buffer_capacity`: 1000001 is outside 1..=1000000"),
+        ("database", "retention_days = 0".into(), "`database.retention_days`: 0 is outside 1..=3650 days"),
+        ("database", "retention_days = 3651".into(), "`database.retention_days`: 3651 is outside 1..=3650 days"),
         ("lines.main", "retries = 11".into(), "`lines.main.retries`: at most 10"),
         ("lines.main", "gather_timeout_secs = 0".into(), "`lines.main.gather_timeout_secs`: must be 1..=60"),
         ("lines.main", "gather_timeout_secs = 61".into(), "`lines.main.gather_timeout_secs`: must be 1..=60"),

@@ -1,0 +1,126 @@
+//! Retention (`[database] retention_days`): a background task that, at
+//! start and then every hour, purges call records not updated within the
+//! retention, security counter events past every counter's window, and
+//! `--record-dir` recordings older than the retention. Every Vouch on a
+//! database purges it; a purge is idempotent, so several do no harm.
+//!
+//! With `DATABASE_URL=memory:` records already expire from memory after
+//! `server.call_record_ttl_secs`; the purge then only trims recordings.
+
+use super::db::{Cutoffs, Purged};
+use super::CallStore;
+use crate::config::Config;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// How often the purge runs after the first, at start.
+pub const PURGE_EVERY: Duration = Duration::from_secs(3_600);
+
+/// How long each kind of data is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    /// Call records (and recordings) after their last update.
+    pub records: Duration,
+    /// Counter events: the longest counter window, past which no count
+    /// reads them.
+    pub counters: Duration,
+    /// Where recordings are written, if anywhere (`serve --record-dir`).
+    pub record_dir: Option<PathBuf>,
+}
+
+impl Retention {
+    pub fn of(config: &Config) -> Self {
+        let sec = &config.security;
+        Self {
+            records: config.database.retention(),
+            counters: sec.lockout_window.max(sec.enumeration_window),
+            record_dir: config.server.record_dir.clone(),
+        }
+    }
+
+    /// What is expired at `now` (unix seconds).
+    pub fn cutoffs(&self, now: u64) -> Cutoffs {
+        Cutoffs {
+            records_before: now.saturating_sub(self.records.as_secs()),
+            counters_before: now.saturating_sub(self.counters.as_secs()),
+            sessions_before: now,
+        }
+    }
+}
+
+/// What one purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Report {
+    pub store: Purged,
+    /// Recording files.
+    pub recordings: usize,
+}
+
+impl CallStore {
+    /// Deletes what is past `cutoffs`: from the database, and from memory
+    /// (the cache may keep a record longer than a short retention).
+    pub async fn purge_expired(&self, cutoffs: &Cutoffs) -> Result<Purged, sqlx::Error> {
+        let expired: Vec<String> = self
+            .inner
+            .cache
+            .iter()
+            .filter(|(_, r)| r.updated_at < cutoffs.records_before)
+            .map(|(sid, _)| sid.as_ref().clone())
+            .collect();
+        for sid in &expired {
+            self.inner.cache.invalidate(sid).await;
+        }
+        match &self.inner.durable {
+            Some(d) => d.db.purge_expired(cutoffs).await,
+            None => Ok(Purged::default()),
+        }
+    }
+}
+
+/// One purge at `now`, logged at INFO with what it removed.
+pub async fn purge_once(store: &CallStore, retention: &Retention, now: u64) -> anyhow::Result<Report> {
+    let cutoffs = retention.cutoffs(now);
+    let store_purged = store.purge_expired(&cutoffs).await?;
+    let recordings = match &retention.record_dir {
+        Some(dir) => {
+            let (dir, before_ms) = (dir.clone(), cutoffs.records_before.saturating_mul(1_000));
+            tokio::task::spawn_blocking(move || crate::recording::remove_older_than(&dir, before_ms)).await??
+        }
+        None => 0,
+    };
+    let report = Report { store: store_purged, recordings };
+    tracing::info!(
+        call_records = report.store.call_records,
+        guard_events = report.store.guard_events,
+        sessions = report.store.sessions,
+        recordings = report.recordings,
+        retention_days = retention.records.as_secs() / 86_400,
+        "retention: expired data purged"
+    );
+    Ok(report)
+}
+
+/// The purge task; dropping it stops it.
+pub struct Purger(JoinHandle<()>);
+
+impl Drop for Purger {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Starts the purge: now, then every [`PURGE_EVERY`]. A failed purge is
+/// logged and tried again at the next run.
+pub fn spawn(store: CallStore, retention: Retention) -> Purger {
+    Purger(tokio::spawn(async move {
+        let mut every = tokio::time::interval(PURGE_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = purge_once(&store, &retention, crate::clock::now()).await {
+                tracing::warn!(error = %e, "retention: the purge failed; trying again in an hour");
+            }
+        }
+    }))
+}
