@@ -7,7 +7,12 @@
 //! through a bounded write buffer ([`writer`]). A webhook never waits for the
 //! database: `put` updates the cache and queues the write. Reads look in the
 //! cache, then the buffer, then the database.
+//!
+//! The webhook claims ([`claims`]) are the exception: a voice webhook's claim
+//! and its answer are written before it is answered, so that a copy of it
+//! on any instance gets the same answer (bounded; see there).
 
+pub mod claims;
 mod db;
 pub mod guard;
 mod record;
@@ -79,6 +84,12 @@ impl CallStore {
     /// The security counters (lockouts, enumeration), on the same database.
     pub fn guard(&self) -> &guard::Guard {
         &self.inner.guard
+    }
+
+    /// The webhook claims, on the same database: each lapsing `deadline`
+    /// (plus a margin) after it is taken, kept for `state_ttl`.
+    pub fn claims(&self, deadline: Duration, state_ttl: Duration) -> claims::Claims {
+        claims::Claims::new(self.inner.durable.as_ref().map(|d| d.db.clone()), deadline, state_ttl)
     }
 
     /// What the records are kept in, for logs (no password).
