@@ -16,6 +16,7 @@ mod hostile;
 mod leaks;
 mod logins;
 mod privacy;
+mod replay;
 mod routes;
 mod screen_pop;
 mod security;
