@@ -15,14 +15,19 @@
 use super::db::Db;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-/// A database statement taking longer is given up: this process's own
-/// claims decide, so a slow database cannot hold up a webhook for long.
-const DB_TIMEOUT: Duration = Duration::from_secs(1);
+/// A claim the database has not decided within this is decided by this
+/// process, so a slow or locked database cannot hold up a webhook for long.
+const DB_TIMEOUT: Duration = Duration::from_millis(250);
+/// After the database failed a claim, this process decides alone for this
+/// long before asking it again (one webhook then pays [`DB_TIMEOUT`]).
+const DOWN_FOR: Duration = Duration::from_secs(5);
+/// An answer still not stored this long after it was sent is given up.
+const STORE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a copy waiting for another instance's answer looks again.
 const POLL: Duration = Duration::from_millis(25);
 /// Past the webhook deadline, how long a claim's holder may still take to
@@ -94,11 +99,15 @@ pub enum Claim {
 pub struct Ticket {
     key: ClaimKey,
     claimed_at: i64,
+    /// Taken in the database (not by this process alone, the database
+    /// failing): its answer is waited for there.
+    shared: bool,
 }
 
 /// What one look at the claims found.
 enum Verdict {
-    Won,
+    /// Ours; `true` when taken in the database.
+    Won(bool),
     Answered(String),
     /// Claimed by a request still within its time: wait for its answer.
     Held,
@@ -130,6 +139,8 @@ struct Inner {
     keep_local: Duration,
     /// Local claims made, to purge the map now and then.
     made: AtomicU64,
+    /// Unix ms until which the database is not asked (it failed a claim).
+    down_until: AtomicI64,
 }
 
 impl Claims {
@@ -148,6 +159,7 @@ impl Claims {
             keep,
             keep_local,
             made: AtomicU64::new(0),
+            down_until: AtomicI64::new(0),
         });
         if inner.db.is_some() && tokio::runtime::Handle::try_current().is_ok() {
             tokio::spawn(purge(Arc::downgrade(&inner)));
@@ -172,14 +184,14 @@ impl Claims {
                 Some(Verdict::Answered(a)) => return Claim::Answered(a),
                 Some(Verdict::Held) => {}
                 _ => match self.decide(key, now).await {
-                    Verdict::Won => {
+                    Verdict::Won(shared) => {
                         if waited {
                             tracing::warn!(
                                 waited_ms = waiting_since.elapsed().as_millis() as u64,
                                 "an earlier copy of this webhook was never answered: its claim lapsed, running the step"
                             );
                         }
-                        return Claim::Ours(Ticket { key: key.clone(), claimed_at: now });
+                        return Claim::Ours(Ticket { key: key.clone(), claimed_at: now, shared });
                     }
                     Verdict::Answered(a) => {
                         self.inner.remember(&key.key, now, a.clone());
@@ -192,7 +204,7 @@ impl Claims {
             // means clocks disagree: answer the caller rather than hang.
             if waiting_since.elapsed() > self.inner.lapse + LAPSE_MARGIN {
                 tracing::warn!("a webhook's claim neither answered nor lapsed in time: running the step");
-                return Claim::Ours(Ticket { key: key.clone(), claimed_at: now_ms() });
+                return Claim::Ours(Ticket { key: key.clone(), claimed_at: now_ms(), shared: false });
             }
             if !waited {
                 tracing::info!("a copy of a webhook being answered: waiting for its answer");
@@ -205,30 +217,45 @@ impl Claims {
 
     /// Stores the answer for a claim this request holds, and returns the
     /// answer to send: this one, or the one already stored if another
-    /// request took the claim over and answered first.
+    /// request took the claim over and answered first. The database write
+    /// of a claim taken there is waited for up to [`DB_TIMEOUT`], then
+    /// finishes in the background (as it does at once for a claim this
+    /// process took alone while the database failed).
     pub async fn settle(&self, ticket: Ticket, answer: String) -> String {
-        let Ticket { key, claimed_at } = ticket;
-        let mut sent = answer;
+        let Ticket { key, claimed_at, shared } = ticket;
+        let mut sent = self.inner.remember(&key.key, claimed_at, answer);
+        self.inner.settled.notify_waiters();
         if let Some(db) = &self.inner.db {
-            match tokio::time::timeout(DB_TIMEOUT, store_answer(db, &key, claimed_at, &sent)).await {
-                Ok(Ok(Some(stored))) if stored != sent => {
+            let write = tokio::spawn({
+                let (db, key, answer) = (db.clone(), key.clone(), sent.clone());
+                async move {
+                    let stored = tokio::time::timeout(STORE_TIMEOUT, store_answer(&db, &key, claimed_at, &answer)).await;
+                    match &stored {
+                        Ok(Err(e)) => tracing::warn!(error = %e, "could not store a webhook's answer: kept in this process"),
+                        Err(_) => tracing::warn!("storing a webhook's answer timed out: kept in this process"),
+                        Ok(Ok(_)) => {}
+                    }
+                    stored
+                }
+            });
+            if !shared {
+                return sent;
+            }
+            if let Ok(Ok(Ok(Ok(Some(stored))))) = tokio::time::timeout(DB_TIMEOUT, write).await {
+                if stored != sent {
                     tracing::warn!("another copy of this webhook answered first: sending its answer");
+                    self.inner.replace(&key.key, stored.clone());
                     sent = stored;
                 }
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "could not store a webhook's answer: kept in this process"),
-                Err(_) => tracing::warn!("storing a webhook's answer timed out: kept in this process"),
             }
         }
-        sent = self.inner.remember(&key.key, claimed_at, sent);
-        self.inner.settled.notify_waiters();
         sent
     }
 
     /// Gives up a claim whose step could not run (a refused request), so it
     /// binds nothing.
     pub async fn release(&self, ticket: Ticket) {
-        let Ticket { key, claimed_at } = ticket;
+        let Ticket { key, claimed_at, .. } = ticket;
         {
             let mut local = self.inner.lock();
             if local.get(&key.key).is_some_and(|l| l.answer.is_none() && l.claimed_at == claimed_at) {
@@ -246,26 +273,30 @@ impl Claims {
         self.inner.settled.notify_waiters();
     }
 
-    /// Takes the claim in the database (or, failing that, in this process).
+    /// Takes the claim in the database (or, while it fails, in this process).
     async fn decide(&self, key: &ClaimKey, now: i64) -> Verdict {
         let lapsed_before = now - millis(self.inner.lapse);
         let Some(db) = &self.inner.db else { return self.inner.try_local(&key.key, now, lapsed_before) };
-        match tokio::time::timeout(DB_TIMEOUT, try_claim(db, key, now, lapsed_before)).await {
+        if self.inner.down_until.load(Ordering::Relaxed) > now {
+            return self.inner.try_local(&key.key, now, lapsed_before);
+        }
+        let failed = match tokio::time::timeout(DB_TIMEOUT, try_claim(db, key, now, lapsed_before)).await {
             Ok(Ok(verdict)) => {
-                if matches!(verdict, Verdict::Won) {
+                if matches!(verdict, Verdict::Won(_)) {
                     self.inner.hold(&key.key, now);
                 }
-                verdict
+                return verdict;
             }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "could not claim a webhook in the database: this process decides");
-                self.inner.try_local(&key.key, now, lapsed_before)
-            }
-            Err(_) => {
-                tracing::warn!("claiming a webhook in the database timed out: this process decides");
-                self.inner.try_local(&key.key, now, lapsed_before)
-            }
-        }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {} ms", DB_TIMEOUT.as_millis()),
+        };
+        tracing::warn!(
+            error = %failed,
+            for_secs = DOWN_FOR.as_secs(),
+            "could not claim a webhook in the database: this process decides alone for now"
+        );
+        self.inner.down_until.store(now + millis(DOWN_FOR), Ordering::Relaxed);
+        self.inner.try_local(&key.key, now, lapsed_before)
     }
 }
 
@@ -297,7 +328,7 @@ impl Inner {
         }
         local.insert(key.to_string(), Local { claimed_at: now, answer: None });
         self.purge_local(&mut local, now);
-        Verdict::Won
+        Verdict::Won(false)
     }
 
     /// Notes a claim won in the database, so copies in this process wait
@@ -313,6 +344,13 @@ impl Inner {
         let mut local = self.lock();
         let l = local.entry(key.to_string()).or_insert(Local { claimed_at, answer: None });
         l.answer.get_or_insert(answer).clone()
+    }
+
+    /// Replaces the answer kept for `key` (by the one the database kept).
+    fn replace(&self, key: &str, answer: String) {
+        if let Some(l) = self.lock().get_mut(key) {
+            l.answer = Some(answer);
+        }
     }
 
     /// Forgets what is older than `keep_local`, every 1024 claims made.
@@ -331,12 +369,12 @@ async fn try_claim(db: &Db, key: &ClaimKey, now: i64, lapsed_before: i64) -> Res
         let inserted =
             sqlx::query(INSERT).bind(&key.key).bind(&key.call_sid).bind(now).execute(pool).await?.rows_affected();
         if inserted == 1 {
-            return Ok(Verdict::Won);
+            return Ok(Verdict::Won(true));
         }
         let taken =
             sqlx::query(TAKE_OVER).bind(&key.key).bind(now).bind(lapsed_before).execute(pool).await?.rows_affected();
         if taken == 1 {
-            return Ok(Verdict::Won);
+            return Ok(Verdict::Won(true));
         }
         let answer: Option<Option<String>> = sqlx::query_scalar(READ).bind(&key.key).fetch_optional(pool).await?;
         // Gone (purged or released between the statements): look again.
