@@ -229,9 +229,12 @@ impl Claims {
             let write = tokio::spawn({
                 let (db, key, answer) = (db.clone(), key.clone(), sent.clone());
                 async move {
-                    let stored = tokio::time::timeout(STORE_TIMEOUT, store_answer(&db, &key, claimed_at, &answer)).await;
+                    let stored =
+                        tokio::time::timeout(STORE_TIMEOUT, store_answer(&db, &key, claimed_at, &answer)).await;
                     match &stored {
-                        Ok(Err(e)) => tracing::warn!(error = %e, "could not store a webhook's answer: kept in this process"),
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "could not store a webhook's answer: kept in this process")
+                        }
                         Err(_) => tracing::warn!("storing a webhook's answer timed out: kept in this process"),
                         Ok(Ok(_)) => {}
                     }
@@ -355,7 +358,7 @@ impl Inner {
 
     /// Forgets what is older than `keep_local`, every 1024 claims made.
     fn purge_local(&self, local: &mut HashMap<String, Local>, now: i64) {
-        if self.made.fetch_add(1, Ordering::Relaxed) % 1024 == 0 {
+        if self.made.fetch_add(1, Ordering::Relaxed).is_multiple_of(1024) {
             let before = now - millis(self.keep_local);
             local.retain(|_, l| l.claimed_at >= before);
         }
