@@ -38,6 +38,10 @@ use crate::twilio::webhook::Webhook;
 use std::future::Future;
 use std::sync::Arc;
 
+/// How long a call's first webhook waits for the database to say whether
+/// the call is on record already (a replayed first webhook).
+const FIRST_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Why a step cannot run: a misuse of the webhook, never the caller's doing.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
@@ -204,7 +208,13 @@ impl CallService {
             r.stir_verstat.clone_from(&hook.stir_verstat);
             r
         };
-        let record = match (turn.first, self.store.get(hook.call_sid.as_str()).await) {
+        // Every call's first webhook asks whether the call is on record: a
+        // short wait (a record written over it is refused by its revision).
+        let known = match turn.first {
+            true => self.store.get_within(hook.call_sid.as_str(), FIRST_READ_TIMEOUT).await,
+            false => self.store.get(hook.call_sid.as_str()).await,
+        };
+        let record = match (turn.first, known) {
             (true, Some(_)) => {
                 tracing::warn!("a first webhook for a call already on record: the record is left as it is");
                 None

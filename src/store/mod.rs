@@ -98,6 +98,11 @@ impl CallStore {
     }
 
     pub async fn get(&self, call_sid: &str) -> Option<CallRecord> {
+        self.get_within(call_sid, READ_TIMEOUT).await
+    }
+
+    /// [`CallStore::get`], giving the database up after `timeout`.
+    pub async fn get_within(&self, call_sid: &str, timeout: Duration) -> Option<CallRecord> {
         if let Some(r) = self.inner.cache.get(call_sid).await {
             return Some(r);
         }
@@ -105,7 +110,7 @@ impl CallStore {
         if let Some(r) = durable.writer.pending(call_sid) {
             return Some(r);
         }
-        match tokio::time::timeout(READ_TIMEOUT, durable.db.get(call_sid)).await {
+        match tokio::time::timeout(timeout, durable.db.get(call_sid)).await {
             Ok(Ok(found)) => found,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "could not read a call record from the database");
