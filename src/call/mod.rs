@@ -203,6 +203,15 @@ impl CallService {
     pub async fn answer(&self, hook: &Webhook, ticket: Ticket, turn: Turn<'_>) -> String {
         let body =
             render::document(turn.line, &turn.preface, &turn.then, &self.links(&hook.call_sid, turn.now)).render();
+        // The record and the stored answer, side by side: neither waits for
+        // the other's database round trip.
+        let (_, sent) = tokio::join!(self.keep_record(hook, &turn), self.claims.settle(ticket, body));
+        sent
+    }
+
+    /// Applies `turn`'s change to the call's record (a new one at the first
+    /// webhook, unless the call is on record already).
+    async fn keep_record(&self, hook: &Webhook, turn: &Turn<'_>) {
         let fresh = || {
             let mut r = CallRecord::new(hook.call_sid.as_str(), &turn.line.name, hook.caller_masked.clone(), turn.now);
             r.stir_verstat.clone_from(&hook.stir_verstat);
@@ -214,18 +223,15 @@ impl CallService {
             true => self.store.get_within(hook.call_sid.as_str(), FIRST_READ_TIMEOUT).await,
             false => self.store.get(hook.call_sid.as_str()).await,
         };
-        let record = match (turn.first, known) {
+        let mut record = match (turn.first, known) {
             (true, Some(_)) => {
                 tracing::warn!("a first webhook for a call already on record: the record is left as it is");
-                None
+                return;
             }
-            (_, existing) => Some(existing.unwrap_or_else(fresh)),
+            (_, existing) => existing.unwrap_or_else(fresh),
         };
-        if let Some(mut record) = record {
-            record.apply(&turn.change, turn.now);
-            self.store.put(record).await;
-        }
-        self.claims.settle(ticket, body).await
+        record.apply(&turn.change, turn.now);
+        self.store.put(record).await;
     }
 
     /// The context a call was handed on with, and its line, from its record.

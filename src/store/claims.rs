@@ -167,11 +167,6 @@ impl Claims {
         Self { inner }
     }
 
-    /// How long after its claim an unanswered webhook lapses.
-    pub fn lapse(&self) -> Duration {
-        self.inner.lapse
-    }
-
     /// Claims `key`: ours if no request had it (or its claim lapsed), else
     /// the answer stored for it, waiting while another request is still
     /// answering it.
@@ -220,12 +215,16 @@ impl Claims {
     /// request took the claim over and answered first. The database write
     /// of a claim taken there is waited for up to [`DB_TIMEOUT`], then
     /// finishes in the background (as it does at once for a claim this
-    /// process took alone while the database failed).
+    /// process took alone; while the database is failing such an answer
+    /// stays in this process).
     pub async fn settle(&self, ticket: Ticket, answer: String) -> String {
         let Ticket { key, claimed_at, shared } = ticket;
         let mut sent = self.inner.remember(&key.key, claimed_at, answer);
         self.inner.settled.notify_waiters();
-        if let Some(db) = &self.inner.db {
+        // While the database is failing, answers of claims taken here stay
+        // here: writes that would wait for it would only starve its pool.
+        let failing = self.inner.down_until.load(Ordering::Relaxed) > now_ms();
+        if let Some(db) = self.inner.db.as_ref().filter(|_| shared || !failing) {
             let write = tokio::spawn({
                 let (db, key, answer) = (db.clone(), key.clone(), sent.clone());
                 async move {
