@@ -5,7 +5,7 @@
 //! wait for the first answer, on this instance or another sharing the
 //! database; and a claim whose holder died lapses.
 
-use crate::database::postgres;
+use crate::database::{postgres, SqliteLock};
 use crate::helpers::*;
 use std::time::{Duration, Instant};
 use vouch::store::claims::ClaimKey;
@@ -255,4 +255,22 @@ async fn a_claim_whose_holder_died_lapses_and_the_step_runs_once_more() {
     assert_eq!(captured.send(&app, "again").await, late, "the step runs once more, not twice");
     assert_eq!(app.crm().count("verify"), 1);
     failures_settle_at(&app, 1).await;
+}
+
+#[tokio::test]
+async fn while_the_database_is_locked_copies_are_still_answered_once_by_this_instance() {
+    let app = spawn_with(Options { toml: with_lockout(5), ..Options::default() }).await;
+    let lock = SqliteLock::take(&app.database_url).await;
+    let sid = call_sid();
+    let started = Instant::now();
+    let action = verify_action(&app, &sid).await;
+    assert!(started.elapsed() < Duration::from_secs(2), "answered without the database ({:?})", started.elapsed());
+    let captured = Captured::new(&app, &action, with_digits(&sid, "9087"));
+    let first = captured.send(&app, "original").await;
+    assert!(first.contains("wasn&apos;t accepted") || first.contains("wasn't accepted"), "{first}");
+    for i in 0..3 {
+        assert_eq!(captured.send(&app, &format!("replay-{i}")).await, first, "replay {i}");
+    }
+    assert_eq!(app.crm().count("verify"), 1, "the CRM was asked once");
+    lock.release().await;
 }
