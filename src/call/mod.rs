@@ -8,7 +8,13 @@
 //! question the step needs, within the deadline and the defences, runs the
 //! flow, and returns a [`Turn`]: what the caller hears, then what happens,
 //! and the change to the call's record. [`CallService::answer`] renders it,
-//! keeps the record and remembers the answer for Twilio's retries.
+//! keeps the record and stores the answer with the webhook's claim.
+//!
+//! Each webhook runs once: [`CallService::claim`] takes its flow state (a
+//! first webhook: its CallSid) in the store before the step runs, and any
+//! other request carrying the same state (Twilio's retry, a replayed
+//! capture) gets the stored answer instead, whatever its idempotency header
+//! says (see [`crate::store::claims`]).
 
 mod defence;
 mod turn;
@@ -27,11 +33,16 @@ use crate::keyring::flow_state::{FlowStates, StateError};
 use crate::keyring::links::ScreenPopLinks;
 use crate::paths::Urls;
 use crate::render;
+use crate::store::claims::{Claim, ClaimKey, Claims, Ticket};
 use crate::store::{CallRecord, CallStore};
 use crate::twilio::params::{CallSid, Keyed};
 use crate::twilio::webhook::Webhook;
 use std::future::Future;
 use std::sync::Arc;
+
+/// How long a call's first webhook waits for the database to say whether
+/// the call is on record already (a replayed first webhook).
+const FIRST_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Why a step cannot run: a misuse of the webhook, never the caller's doing.
 #[derive(Debug, thiserror::Error)]
@@ -61,20 +72,16 @@ pub struct CallService {
     store: CallStore,
     urls: Urls,
     signers: Signers,
-    /// Answers already given, by CallSid and idempotency token: Twilio's
-    /// retries of a request get the same answer, without a second CRM call.
-    answered: moka::future::Cache<String, String>,
+    /// Which webhooks were taken, and their answers: each runs once.
+    claims: Claims,
     /// Recent CRM verify durations: locked answers take as long.
     verify_latency: VerifyLatency,
 }
 
 impl CallService {
     pub fn new(config: Arc<Config>, crm: CrmClient, store: CallStore, urls: Urls, signers: Signers) -> Self {
-        let answered = moka::future::Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(std::time::Duration::from_secs(300))
-            .build();
-        Self { config, crm, store, urls, signers, answered, verify_latency: VerifyLatency::new() }
+        let claims = store.claims(config.server.webhook_deadline, config.server.state_ttl);
+        Self { config, crm, store, urls, signers, claims, verify_latency: VerifyLatency::new() }
     }
 
     /// The line named `name`.
@@ -113,12 +120,27 @@ impl CallService {
         Ok((line, stage))
     }
 
-    /// The answer already given to this request, if this is Twilio retrying
-    /// it (the same `I-Twilio-Idempotency-Token`).
-    pub async fn answered_before(&self, hook: &Webhook) -> Option<String> {
-        let body = self.answered.get(&retry_key(hook)?).await?;
-        tracing::info!("a retried webhook: answering as before");
-        Some(body)
+    /// Claims this webhook before its step runs: by its flow state, or for
+    /// a call's `first` webhook by its CallSid. Another request that carried
+    /// the same earlier (a retry, a replay) gets that request's answer,
+    /// waiting for it if it is still being answered; the idempotency header
+    /// plays no part, as nothing signs it.
+    pub async fn claim(&self, hook: &Webhook, first: bool) -> Result<Claim, StepError> {
+        let sid = hook.call_sid.as_str();
+        let key = match first {
+            true => ClaimKey::start(sid),
+            false => ClaimKey::state(hook.state.as_deref().ok_or(StepError::MissingState)?, sid),
+        };
+        let claim = self.claims.claim(&key).await;
+        if matches!(claim, Claim::Answered(_)) {
+            tracing::info!("a webhook already answered: sending the same answer, the step is not run again");
+        }
+        Ok(claim)
+    }
+
+    /// Gives up the claim of a webhook whose step was refused.
+    pub async fn release(&self, ticket: Ticket) {
+        self.claims.release(ticket).await;
     }
 
     /// A call's first webhook: the caller-ID lookup, unless the number is
@@ -192,26 +214,43 @@ impl CallService {
         Ok(self.turn(line, reply, &hook.call_sid, false))
     }
 
-    /// The TwiML for `turn`. Keeps the record's change and remembers the
-    /// answer for Twilio's retries of this request.
-    pub async fn answer(&self, hook: &Webhook, turn: Turn<'_>) -> String {
+    /// The TwiML for `turn`, on the claim `ticket` holds. Keeps the
+    /// record's change and stores the answer with the claim; returns the
+    /// answer to send (another copy's, should one have answered first).
+    /// A first webhook for a call that already has a record leaves it as it
+    /// is: only the call's own steps change it.
+    pub async fn answer(&self, hook: &Webhook, ticket: Ticket, turn: Turn<'_>) -> String {
         let body =
             render::document(turn.line, &turn.preface, &turn.then, &self.links(&hook.call_sid, turn.now)).render();
+        // The record and the stored answer, side by side: neither waits for
+        // the other's database round trip.
+        let (_, sent) = tokio::join!(self.keep_record(hook, &turn), self.claims.settle(ticket, body));
+        sent
+    }
+
+    /// Applies `turn`'s change to the call's record (a new one at the first
+    /// webhook, unless the call is on record already).
+    async fn keep_record(&self, hook: &Webhook, turn: &Turn<'_>) {
         let fresh = || {
             let mut r = CallRecord::new(hook.call_sid.as_str(), &turn.line.name, hook.caller_masked.clone(), turn.now);
             r.stir_verstat.clone_from(&hook.stir_verstat);
             r
         };
-        let mut record = match turn.first {
-            true => fresh(),
-            false => self.store.get(hook.call_sid.as_str()).await.unwrap_or_else(fresh),
+        // Every call's first webhook asks whether the call is on record: a
+        // short wait (a record written over it is refused by its revision).
+        let known = match turn.first {
+            true => self.store.get_within(hook.call_sid.as_str(), FIRST_READ_TIMEOUT).await,
+            false => self.store.get(hook.call_sid.as_str()).await,
+        };
+        let mut record = match (turn.first, known) {
+            (true, Some(_)) => {
+                tracing::warn!("a first webhook for a call already on record: the record is left as it is");
+                return;
+            }
+            (_, existing) => existing.unwrap_or_else(fresh),
         };
         record.apply(&turn.change, turn.now);
         self.store.put(record).await;
-        if let Some(key) = retry_key(hook) {
-            self.answered.insert(key, body.clone()).await;
-        }
-        body
     }
 
     /// The context a call was handed on with, and its line, from its record.
@@ -253,11 +292,6 @@ impl CallService {
             }
         }
     }
-}
-
-/// Where a request's answer is remembered: its call and idempotency token.
-fn retry_key(hook: &Webhook) -> Option<String> {
-    Some(format!("{}:{}", hook.call_sid, hook.idempotency_token.as_deref()?))
 }
 
 fn lookup_kind(l: &Lookup) -> &'static str {

@@ -1,13 +1,15 @@
 //! The voice webhooks: a call's first request, and each entry after a
 //! Gather. Each parses the path, hands the verified webhook to the step
-//! service, and answers its TwiML; a retried request gets the answer
-//! already given.
+//! service, and answers its TwiML. Each runs once: a retried or replayed
+//! request gets the answer already given.
 
 use super::{refusal, twiml};
-use crate::call::{CallService, StepError};
+use crate::call::{CallService, StepError, Turn};
+use crate::store::claims::Claim;
 use crate::twilio::webhook::Webhook;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse, ResponseError};
+use std::future::Future;
 
 impl ResponseError for StepError {
     fn status_code(&self) -> StatusCode {
@@ -24,12 +26,8 @@ impl ResponseError for StepError {
 
 /// `POST /voice`: the line is the one claiming the dialled number.
 pub async fn start(calls: web::Data<CallService>, hook: Webhook) -> Result<HttpResponse, StepError> {
-    if let Some(again) = calls.answered_before(&hook).await {
-        return Ok(twiml(again));
-    }
     let line = calls.line_for_number(hook.dialled.as_deref());
-    let turn = calls.start(line, &hook).await?;
-    Ok(twiml(calls.answer(&hook, turn).await))
+    once(&calls, &hook, true, calls.start(line, &hook)).await
 }
 
 /// `POST /voice/{line}`.
@@ -38,11 +36,7 @@ pub async fn start_on_line(
     line: web::Path<String>,
     hook: Webhook,
 ) -> Result<HttpResponse, StepError> {
-    if let Some(again) = calls.answered_before(&hook).await {
-        return Ok(twiml(again));
-    }
-    let turn = calls.start(calls.line_named(&line), &hook).await?;
-    Ok(twiml(calls.answer(&hook, turn).await))
+    once(&calls, &hook, true, calls.start(calls.line_named(&line), &hook)).await
 }
 
 /// `POST /voice/{line}/{identify|verify}?state=…`.
@@ -51,10 +45,28 @@ pub async fn entry(
     path: web::Path<(String, String)>,
     hook: Webhook,
 ) -> Result<HttpResponse, StepError> {
-    if let Some(again) = calls.answered_before(&hook).await {
-        return Ok(twiml(again));
-    }
     let (line, stage) = calls.entry_point(&path.0, &path.1)?;
-    let turn = calls.step(line, stage, &hook).await?;
-    Ok(twiml(calls.answer(&hook, turn).await))
+    once(&calls, &hook, false, calls.step(line, stage, &hook)).await
+}
+
+/// Runs `step` only if this request is the first to carry its state (a
+/// `first` webhook: its CallSid), and answers it; any other copy gets the
+/// first one's answer. A refused step gives its claim up.
+async fn once<'l>(
+    calls: &CallService,
+    hook: &Webhook,
+    first: bool,
+    step: impl Future<Output = Result<Turn<'l>, StepError>>,
+) -> Result<HttpResponse, StepError> {
+    let ticket = match calls.claim(hook, first).await? {
+        Claim::Answered(again) => return Ok(twiml(again)),
+        Claim::Ours(ticket) => ticket,
+    };
+    match step.await {
+        Ok(turn) => Ok(twiml(calls.answer(hook, ticket, turn).await)),
+        Err(e) => {
+            calls.release(ticket).await;
+            Err(e)
+        }
+    }
 }

@@ -318,7 +318,8 @@ impl Db {
     }
 
     /// Deletes the records of `call_sids` and of every call naming
-    /// `customer_id` (one transaction), then, on SQLite, checkpoints the
+    /// `customer_id`, and the answers stored for their webhooks (one
+    /// transaction), then, on SQLite, checkpoints the
     /// write-ahead log so no copy of them is left in it. Returns the call
     /// SIDs deleted.
     pub async fn erase_calls(&self, customer_id: &str, call_sids: &[String]) -> Result<Vec<String>, sqlx::Error> {
@@ -339,6 +340,13 @@ impl Db {
                 if n > 0 {
                     deleted.push(sid.clone());
                 }
+            }
+            // The answers stored for their webhooks name the customer too.
+            for sid in deleted.iter().chain(call_sids) {
+                sqlx::query("DELETE FROM webhook_claims WHERE call_sid = $1")
+                    .bind(sid.as_str())
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
             deleted

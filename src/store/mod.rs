@@ -7,8 +7,13 @@
 //! through a bounded write buffer ([`writer`]). A webhook never waits for the
 //! database: `put` updates the cache and queues the write. Reads look in the
 //! cache, then the buffer, then the database.
+//!
+//! The webhook claims ([`claims`]) are the exception: a voice webhook's claim
+//! and its answer are written before it is answered, so that a copy of it
+//! on any instance gets the same answer (bounded; see there).
 
 pub mod audit;
+pub mod claims;
 mod db;
 mod erasure;
 pub mod guard;
@@ -98,12 +103,23 @@ impl CallStore {
         self.inner.durable.as_ref().map(|d| d.db.clone())
     }
 
+    /// The webhook claims, on the same database: each lapsing `deadline`
+    /// (plus a margin) after it is taken, kept for `state_ttl`.
+    pub fn claims(&self, deadline: Duration, state_ttl: Duration) -> claims::Claims {
+        claims::Claims::new(self.db(), deadline, state_ttl)
+    }
+
     /// What the records are kept in, for logs (no password).
     pub fn describe(&self) -> &str {
         &self.inner.description
     }
 
     pub async fn get(&self, call_sid: &str) -> Option<CallRecord> {
+        self.get_within(call_sid, READ_TIMEOUT).await
+    }
+
+    /// [`CallStore::get`], giving the database up after `timeout`.
+    pub async fn get_within(&self, call_sid: &str, timeout: Duration) -> Option<CallRecord> {
         if let Some(r) = self.inner.cache.get(call_sid).await {
             return Some(r);
         }
@@ -111,7 +127,7 @@ impl CallStore {
         if let Some(r) = durable.writer.pending(call_sid) {
             return Some(r);
         }
-        match tokio::time::timeout(READ_TIMEOUT, durable.db.get(call_sid)).await {
+        match tokio::time::timeout(timeout, durable.db.get(call_sid)).await {
             Ok(Ok(found)) => found,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "could not read a call record from the database");

@@ -58,6 +58,8 @@ async fn one_customer_is_erased_and_the_other_kept(database_url: Option<String>)
     let grace_verified = app.call(GRACE_PHONE, SUPPORT_NUMBER, &[&format!("{GRACE_PIN}#")]).await.call_sid;
     let grace_failed = app.call(GRACE_PHONE, SUPPORT_NUMBER, &["0000#", "", "", ""]).await.call_sid;
     app.written().await;
+    let answers = all_rows_json(&url, "webhook_claims").await;
+    assert!(answers.iter().any(|r| r.contains(&ada_verified)), "Ada's answers were stored: {answers:?}");
     if url.starts_with("sqlite:") {
         let bytes = sqlite_bytes(&url);
         assert!(contains(&bytes, ADA_ID) && contains(&bytes, "Ada Lovelace"), "the file held Ada before");
@@ -100,6 +102,9 @@ async fn one_customer_is_erased_and_the_other_kept(database_url: Option<String>)
     assert_eq!(rows.len(), 2, "Grace's two records are all that is left: {rows:?}");
     assert!(rows.iter().all(|r| !r.contains(ADA_ID) && !r.contains("Ada Lovelace")), "{rows:?}");
     assert!(all_rows_json(&url, "guard_events").await.iter().all(|r| !r.contains(ADA_ID)));
+    let answers = all_rows_json(&url, "webhook_claims").await;
+    assert!(answers.iter().all(|r| !r.contains(&ada_verified)), "her stored answers are gone: {answers:?}");
+    assert!(answers.iter().any(|r| r.contains(&grace_verified)), "Grace's stay: {answers:?}");
     if url.starts_with("sqlite:") {
         let bytes = sqlite_bytes(&url);
         assert!(!contains(&bytes, ADA_ID), "the database file no longer holds Ada's id");

@@ -18,6 +18,7 @@ mod hostile;
 mod leaks;
 mod logins;
 mod privacy;
+mod replay;
 mod retention;
 mod routes;
 mod screen_pop;

@@ -1,0 +1,526 @@
+//! Webhook claims: each flow state, and each call's first webhook, is used
+//! once. The first request carrying it claims it; the answer it gives is
+//! kept with the claim, and every later request carrying the same state (a
+//! Twilio retry, a load balancer's retry, or a captured request replayed
+//! with new idempotency headers) gets those bytes back: the step never runs
+//! twice, so nothing is counted, asked or minted again.
+//!
+//! Claims live in the call database when there is one, so they hold across
+//! every Vouch sharing it; a copy that arrives while the first is still
+//! being answered polls until the answer is there. A claim whose holder
+//! died (no answer within the webhook deadline and a margin) lapses and the
+//! next copy takes it over atomically. With `DATABASE_URL=memory:`, or when
+//! the database is unreachable or slow, the claims of this process decide.
+
+use super::db::Db;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// A claim the database has not decided within this is decided by this
+/// process, so a slow or locked database cannot hold up a webhook for long.
+const DB_TIMEOUT: Duration = Duration::from_millis(250);
+/// After the database failed a claim, this process decides alone for this
+/// long before asking it again (one webhook then pays [`DB_TIMEOUT`]).
+const DOWN_FOR: Duration = Duration::from_secs(5);
+/// An answer still not stored this long after it was sent is given up.
+const STORE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a copy waiting for another instance's answer looks again.
+const POLL: Duration = Duration::from_millis(25);
+/// Past the webhook deadline, how long a claim's holder may still take to
+/// store its answer (the record and the answer writes) before it lapses.
+pub const LAPSE_MARGIN: Duration = Duration::from_secs(2);
+/// In front of a database, how long this process remembers answers (the
+/// database has them for the state's whole lifetime).
+const LOCAL_KEEP: Duration = Duration::from_secs(300);
+/// How often old claims are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+const INSERT: &str =
+    "INSERT INTO webhook_claims (key, call_sid, claimed_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING";
+const TAKE_OVER: &str =
+    "UPDATE webhook_claims SET claimed_at = $2 WHERE key = $1 AND answer IS NULL AND claimed_at < $3";
+const READ: &str = "SELECT answer FROM webhook_claims WHERE key = $1";
+const SETTLE: &str = "INSERT INTO webhook_claims (key, call_sid, claimed_at, answer, answered_at) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO UPDATE SET answer = excluded.answer, \
+     answered_at = excluded.answered_at WHERE webhook_claims.answer IS NULL";
+const RELEASE: &str = "DELETE FROM webhook_claims WHERE key = $1 AND answer IS NULL AND claimed_at = $2";
+const PURGE: &str = "DELETE FROM webhook_claims WHERE claimed_at < $1";
+
+/// Runs the same body against whichever pool this is.
+macro_rules! each_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            Db::Sqlite($pool) => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// What a webhook is claimed by: its flow state, or for a call's first
+/// webhook (which has none) its CallSid.
+#[derive(Debug, Clone)]
+pub struct ClaimKey {
+    key: String,
+    call_sid: String,
+}
+
+impl ClaimKey {
+    /// A step's: the SHA-256 of the state token (the token itself is never stored).
+    pub fn state(token: &str, call_sid: &str) -> Self {
+        Self { key: hex::encode(Sha256::digest(token.as_bytes())), call_sid: call_sid.to_string() }
+    }
+
+    /// A call's first webhook.
+    pub fn start(call_sid: &str) -> Self {
+        Self { key: format!("start:{call_sid}"), call_sid: call_sid.to_string() }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.key
+    }
+}
+
+/// The outcome of claiming a webhook.
+#[derive(Debug)]
+pub enum Claim {
+    /// This request holds the claim: run the step, then
+    /// [`Claims::settle`] (or [`Claims::release`] if it could not run).
+    Ours(Ticket),
+    /// An earlier request answered: send these bytes again.
+    Answered(String),
+}
+
+/// Proof of holding a claim.
+#[derive(Debug)]
+pub struct Ticket {
+    key: ClaimKey,
+    claimed_at: i64,
+    /// Taken in the database (not by this process alone, the database
+    /// failing): its answer is waited for there.
+    shared: bool,
+}
+
+/// What one look at the claims found.
+enum Verdict {
+    /// Ours; `true` when taken in the database.
+    Won(bool),
+    Answered(String),
+    /// Claimed by a request still within its time: wait for its answer.
+    Held,
+}
+
+/// This process's view: the claims it holds, and the answers it knows.
+struct Local {
+    claimed_at: i64,
+    answer: Option<String>,
+}
+
+/// The claims: in the database when there is one, and in this process.
+#[derive(Clone)]
+pub struct Claims {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Option<Db>,
+    local: Mutex<HashMap<String, Local>>,
+    /// Woken whenever this process stores an answer.
+    settled: Notify,
+    /// A claim with no answer this long after it was taken has lapsed.
+    lapse: Duration,
+    /// Claims are kept this long (the state lifetime, and the lapse).
+    keep: Duration,
+    /// This process keeps what it knows this long: as long as the claims
+    /// without a database, a few minutes in front of one.
+    keep_local: Duration,
+    /// Local claims made, to purge the map now and then.
+    made: AtomicU64,
+    /// Unix ms until which the database is not asked (it failed a claim).
+    down_until: AtomicI64,
+}
+
+impl Claims {
+    /// Claims on `db` (or only in this process), lapsing after `deadline`
+    /// plus [`LAPSE_MARGIN`] and kept for `state_ttl` beyond that. With a
+    /// database, purges old rows in the background.
+    pub fn new(db: Option<Db>, deadline: Duration, state_ttl: Duration) -> Self {
+        let lapse = deadline + LAPSE_MARGIN;
+        let keep = state_ttl + lapse + Duration::from_secs(60);
+        let keep_local = if db.is_some() { keep.min(lapse + LOCAL_KEEP) } else { keep };
+        let inner = Arc::new(Inner {
+            db,
+            local: Mutex::default(),
+            settled: Notify::new(),
+            lapse,
+            keep,
+            keep_local,
+            made: AtomicU64::new(0),
+            down_until: AtomicI64::new(0),
+        });
+        if inner.db.is_some() && tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(purge(Arc::downgrade(&inner)));
+        }
+        Self { inner }
+    }
+
+    /// Claims `key`: ours if no request had it (or its claim lapsed), else
+    /// the answer stored for it, waiting while another request is still
+    /// answering it.
+    pub async fn claim(&self, key: &ClaimKey) -> Claim {
+        let waiting_since = Instant::now();
+        let mut waited = false;
+        loop {
+            let now = now_ms();
+            match self.inner.peek(&key.key, now) {
+                Some(Verdict::Answered(a)) => return Claim::Answered(a),
+                Some(Verdict::Held) => {}
+                _ => match self.decide(key, now).await {
+                    Verdict::Won(shared) => {
+                        if waited {
+                            tracing::warn!(
+                                waited_ms = waiting_since.elapsed().as_millis() as u64,
+                                "an earlier copy of this webhook was never answered: its claim lapsed, running the step"
+                            );
+                        }
+                        return Claim::Ours(Ticket { key: key.clone(), claimed_at: now, shared });
+                    }
+                    Verdict::Answered(a) => {
+                        self.inner.remember(&key.key, now, a.clone());
+                        return Claim::Answered(a);
+                    }
+                    Verdict::Held => {}
+                },
+            }
+            // A claim lapses within `lapse` of being taken, so waiting longer
+            // means clocks disagree: answer the caller rather than hang.
+            if waiting_since.elapsed() > self.inner.lapse + LAPSE_MARGIN {
+                tracing::warn!("a webhook's claim neither answered nor lapsed in time: running the step");
+                return Claim::Ours(Ticket { key: key.clone(), claimed_at: now_ms(), shared: false });
+            }
+            if !waited {
+                tracing::info!("a copy of a webhook being answered: waiting for its answer");
+                waited = true;
+            }
+            let settled = self.inner.settled.notified();
+            let _ = tokio::time::timeout(POLL, settled).await;
+        }
+    }
+
+    /// Stores the answer for a claim this request holds, and returns the
+    /// answer to send: this one, or the one already stored if another
+    /// request took the claim over and answered first. The database write
+    /// of a claim taken there is waited for up to [`DB_TIMEOUT`], then
+    /// finishes in the background (as it does at once for a claim this
+    /// process took alone; while the database is failing such an answer
+    /// stays in this process).
+    pub async fn settle(&self, ticket: Ticket, answer: String) -> String {
+        let Ticket { key, claimed_at, shared } = ticket;
+        let mut sent = self.inner.remember(&key.key, claimed_at, answer);
+        self.inner.settled.notify_waiters();
+        // While the database is failing, answers of claims taken here stay
+        // here: writes that would wait for it would only starve its pool.
+        let failing = self.inner.down_until.load(Ordering::Relaxed) > now_ms();
+        if let Some(db) = self.inner.db.as_ref().filter(|_| shared || !failing) {
+            let write = tokio::spawn({
+                let (db, key, answer) = (db.clone(), key.clone(), sent.clone());
+                async move {
+                    let stored =
+                        tokio::time::timeout(STORE_TIMEOUT, store_answer(&db, &key, claimed_at, &answer)).await;
+                    match &stored {
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "could not store a webhook's answer: kept in this process")
+                        }
+                        Err(_) => tracing::warn!("storing a webhook's answer timed out: kept in this process"),
+                        Ok(Ok(_)) => {}
+                    }
+                    stored
+                }
+            });
+            if !shared {
+                return sent;
+            }
+            if let Ok(Ok(Ok(Ok(Some(stored))))) = tokio::time::timeout(DB_TIMEOUT, write).await {
+                if stored != sent {
+                    tracing::warn!("another copy of this webhook answered first: sending its answer");
+                    self.inner.replace(&key.key, stored.clone());
+                    sent = stored;
+                }
+            }
+        }
+        sent
+    }
+
+    /// Gives up a claim whose step could not run (a refused request), so it
+    /// binds nothing.
+    pub async fn release(&self, ticket: Ticket) {
+        let Ticket { key, claimed_at, .. } = ticket;
+        {
+            let mut local = self.inner.lock();
+            if local.get(&key.key).is_some_and(|l| l.answer.is_none() && l.claimed_at == claimed_at) {
+                local.remove(&key.key);
+            }
+        }
+        if let Some(db) = &self.inner.db {
+            let release = async {
+                each_pool!(db, pool => sqlx::query(RELEASE).bind(&key.key).bind(claimed_at).execute(pool).await.map(|_| ()))
+            };
+            if let Ok(Err(e)) = tokio::time::timeout(DB_TIMEOUT, release).await {
+                tracing::warn!(error = %e, "could not release a webhook's claim: it will lapse");
+            }
+        }
+        self.inner.settled.notify_waiters();
+    }
+
+    /// Takes the claim in the database (or, while it fails, in this process).
+    async fn decide(&self, key: &ClaimKey, now: i64) -> Verdict {
+        let lapsed_before = now - millis(self.inner.lapse);
+        let Some(db) = &self.inner.db else { return self.inner.try_local(&key.key, now, lapsed_before) };
+        if self.inner.down_until.load(Ordering::Relaxed) > now {
+            return self.inner.try_local(&key.key, now, lapsed_before);
+        }
+        let failed = match tokio::time::timeout(DB_TIMEOUT, try_claim(db, key, now, lapsed_before)).await {
+            Ok(Ok(verdict)) => {
+                if matches!(verdict, Verdict::Won(_)) {
+                    self.inner.hold(&key.key, now);
+                }
+                return verdict;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {} ms", DB_TIMEOUT.as_millis()),
+        };
+        tracing::warn!(
+            error = %failed,
+            for_secs = DOWN_FOR.as_secs(),
+            "could not claim a webhook in the database: this process decides alone for now"
+        );
+        self.inner.down_until.store(now + millis(DOWN_FOR), Ordering::Relaxed);
+        self.inner.try_local(&key.key, now, lapsed_before)
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Local>> {
+        self.local.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What this process knows: an answer, a claim held here and not
+    /// lapsed, or nothing (`None`: ask the store).
+    fn peek(&self, key: &str, now: i64) -> Option<Verdict> {
+        let local = self.lock();
+        let l = local.get(key)?;
+        match &l.answer {
+            Some(a) => Some(Verdict::Answered(a.clone())),
+            None if l.claimed_at >= now - millis(self.lapse) => Some(Verdict::Held),
+            None => None,
+        }
+    }
+
+    /// Claims `key` in this process: the memory-only store, or the
+    /// fallback while the database is out of reach.
+    fn try_local(&self, key: &str, now: i64, lapsed_before: i64) -> Verdict {
+        let mut local = self.lock();
+        match local.get(key) {
+            Some(Local { answer: Some(a), .. }) => return Verdict::Answered(a.clone()),
+            Some(l) if l.claimed_at >= lapsed_before => return Verdict::Held,
+            _ => {}
+        }
+        local.insert(key.to_string(), Local { claimed_at: now, answer: None });
+        self.purge_local(&mut local, now);
+        Verdict::Won(false)
+    }
+
+    /// Notes a claim won in the database, so copies in this process wait
+    /// for it here.
+    fn hold(&self, key: &str, now: i64) {
+        let mut local = self.lock();
+        local.insert(key.to_string(), Local { claimed_at: now, answer: None });
+        self.purge_local(&mut local, now);
+    }
+
+    /// Keeps an answer (the first one kept wins) and returns the one kept.
+    fn remember(&self, key: &str, claimed_at: i64, answer: String) -> String {
+        let mut local = self.lock();
+        let l = local.entry(key.to_string()).or_insert(Local { claimed_at, answer: None });
+        l.answer.get_or_insert(answer).clone()
+    }
+
+    /// Replaces the answer kept for `key` (by the one the database kept).
+    fn replace(&self, key: &str, answer: String) {
+        if let Some(l) = self.lock().get_mut(key) {
+            l.answer = Some(answer);
+        }
+    }
+
+    /// Forgets what is older than `keep_local`, every 1024 claims made.
+    fn purge_local(&self, local: &mut HashMap<String, Local>, now: i64) {
+        if self.made.fetch_add(1, Ordering::Relaxed).is_multiple_of(1024) {
+            let before = now - millis(self.keep_local);
+            local.retain(|_, l| l.claimed_at >= before);
+        }
+    }
+}
+
+/// One attempt at the claim in the database: insert it, else take over a
+/// lapsed one, else read what is there.
+async fn try_claim(db: &Db, key: &ClaimKey, now: i64, lapsed_before: i64) -> Result<Verdict, sqlx::Error> {
+    each_pool!(db, pool => {
+        let inserted =
+            sqlx::query(INSERT).bind(&key.key).bind(&key.call_sid).bind(now).execute(pool).await?.rows_affected();
+        if inserted == 1 {
+            return Ok(Verdict::Won(true));
+        }
+        let taken =
+            sqlx::query(TAKE_OVER).bind(&key.key).bind(now).bind(lapsed_before).execute(pool).await?.rows_affected();
+        if taken == 1 {
+            return Ok(Verdict::Won(true));
+        }
+        let answer: Option<Option<String>> = sqlx::query_scalar(READ).bind(&key.key).fetch_optional(pool).await?;
+        // Gone (purged or released between the statements): look again.
+        Ok(match answer {
+            Some(Some(a)) => Verdict::Answered(a),
+            _ => Verdict::Held,
+        })
+    })
+}
+
+/// Stores `answer` unless one is stored already; returns the stored one.
+async fn store_answer(db: &Db, key: &ClaimKey, claimed_at: i64, answer: &str) -> Result<Option<String>, sqlx::Error> {
+    each_pool!(db, pool => {
+        let stored = sqlx::query(SETTLE)
+            .bind(&key.key)
+            .bind(&key.call_sid)
+            .bind(claimed_at)
+            .bind(answer)
+            .bind(now_ms())
+            .execute(pool)
+            .await?
+            .rows_affected();
+        if stored == 1 {
+            return Ok(None);
+        }
+        let kept: Option<Option<String>> = sqlx::query_scalar(READ).bind(&key.key).fetch_optional(pool).await?;
+        Ok(kept.flatten())
+    })
+}
+
+/// Deletes claims past their keeping time, every [`PURGE_EVERY`], for as
+/// long as the claims are in use.
+async fn purge(inner: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(PURGE_EVERY).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let Some(db) = &inner.db else { return };
+        let before = now_ms() - millis(inner.keep);
+        let purge = async {
+            each_pool!(db, pool => sqlx::query(PURGE).bind(before).execute(pool).await.map(|r| r.rows_affected()))
+        };
+        match tokio::time::timeout(PURGE_EVERY, purge).await {
+            Ok(Ok(purged)) if purged > 0 => tracing::debug!(purged, "old webhook claims purged"),
+            Ok(Err(sqlx::Error::PoolClosed)) => return,
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not purge old webhook claims"),
+            _ => {}
+        }
+        let before = now_ms() - millis(inner.keep_local);
+        inner.lock().retain(|_, l| l.claimed_at >= before);
+    }
+}
+
+/// Unix milliseconds now.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, millis)
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseUrl;
+
+    const DEADLINE: Duration = Duration::from_secs(1);
+    const TTL: Duration = Duration::from_secs(60);
+
+    async fn sqlite() -> (Db, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("c.db").display());
+        (Db::open(&DatabaseUrl::Sqlite(url)).await.unwrap().unwrap(), dir)
+    }
+
+    fn answered(c: Claim) -> String {
+        match c {
+            Claim::Answered(a) => a,
+            Claim::Ours(_) => panic!("expected the stored answer"),
+        }
+    }
+
+    fn ours(c: Claim) -> Ticket {
+        match c {
+            Claim::Ours(t) => t,
+            Claim::Answered(a) => panic!("expected the claim, got {a}"),
+        }
+    }
+
+    #[test]
+    fn a_state_is_keyed_by_its_hash_and_never_stored() {
+        let k = ClaimKey::state("v1.secret-state", "CA1");
+        assert_eq!(k.as_str().len(), 64);
+        assert!(!k.as_str().contains("secret"));
+        assert_eq!(ClaimKey::start("CA1").as_str(), "start:CA1");
+    }
+
+    #[tokio::test]
+    async fn in_memory_a_claim_is_taken_once_and_its_answer_returned() {
+        let claims = Claims::new(None, DEADLINE, TTL);
+        let key = ClaimKey::start("CA1");
+        let ticket = ours(claims.claim(&key).await);
+        let waiting = {
+            let (claims, key) = (claims.clone(), key.clone());
+            tokio::spawn(async move { claims.claim(&key).await })
+        };
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(!waiting.is_finished(), "a copy waits for the first answer");
+        assert_eq!(claims.settle(ticket, "<Response/>".into()).await, "<Response/>");
+        assert_eq!(answered(waiting.await.unwrap()), "<Response/>");
+        assert_eq!(answered(claims.claim(&key).await), "<Response/>");
+    }
+
+    #[tokio::test]
+    async fn two_processes_on_one_database_share_claims_and_a_lapsed_claim_is_taken_over() {
+        let (db, _dir) = sqlite().await;
+        let (a, b) = (Claims::new(Some(db.clone()), DEADLINE, TTL), Claims::new(Some(db.clone()), DEADLINE, TTL));
+        let key = ClaimKey::state("token", "CA1");
+        let ticket = ours(a.claim(&key).await);
+        let copy = {
+            let (b, key) = (b.clone(), key.clone());
+            tokio::spawn(async move { b.claim(&key).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        a.settle(ticket, "first".into()).await;
+        assert_eq!(answered(copy.await.unwrap()), "first", "the other process waited for it");
+
+        // A holder that never answers: its claim lapses, once.
+        let key = ClaimKey::state("another", "CA1");
+        let _dead = ours(a.claim(&key).await);
+        let started = Instant::now();
+        let late = ours(b.claim(&key).await);
+        assert!(started.elapsed() >= DEADLINE, "taken over only after the lapse");
+        assert_eq!(b.settle(late, "second".into()).await, "second");
+        assert_eq!(answered(a.claim(&key).await), "second");
+    }
+
+    #[tokio::test]
+    async fn a_released_claim_binds_nothing() {
+        let (db, _dir) = sqlite().await;
+        let claims = Claims::new(Some(db), DEADLINE, TTL);
+        let key = ClaimKey::start("CA2");
+        claims.release(ours(claims.claim(&key).await)).await;
+        let t = ours(claims.claim(&key).await);
+        assert_eq!(claims.settle(t, "x".into()).await, "x");
+    }
+}
