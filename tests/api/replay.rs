@@ -267,10 +267,12 @@ async fn while_the_database_is_locked_copies_are_still_answered_once_by_this_ins
     assert!(started.elapsed() < Duration::from_secs(2), "answered without the database ({:?})", started.elapsed());
     let captured = Captured::new(&app, &action, with_digits(&sid, "9087"));
     let first = captured.send(&app, "original").await;
-    assert!(first.contains("wasn&apos;t accepted") || first.contains("wasn't accepted"), "{first}");
+    // The lockout cannot count the try: verification fails closed (an agent,
+    // no CRM call), and the copies get that same answer.
+    assert!(first.contains("connect you to an agent") && first.contains("<Enqueue"), "{first}");
     for i in 0..3 {
         assert_eq!(captured.send(&app, &format!("replay-{i}")).await, first, "replay {i}");
     }
-    assert_eq!(app.crm().count("verify"), 1, "the CRM was asked once");
+    assert_eq!(app.crm().count("verify"), 0, "the CRM was not asked");
     lock.release().await;
 }
