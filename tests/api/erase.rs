@@ -95,6 +95,16 @@ async fn one_customer_is_erased_and_the_other_kept(database_url: Option<String>)
         assert_eq!(recordings_of(dir, sid), 0, "{sid}'s recordings are gone");
     }
     assert_eq!(failures(&app, ADA_ID).await, 0, "Ada's lockout counter is cleared");
+    // The erasure is audited: who, what was removed, and Ada only as a keyed hash.
+    let r = app.http.get(format!("{}/api/audit?action=erasure&format=jsonl", app.address)).bearer_auth(ADMIN_TOKEN);
+    let audit = r.send().await.unwrap().text().await.unwrap();
+    let entry: serde_json::Value = serde_json::from_str(audit.lines().next().expect("an erasure entry")).unwrap();
+    assert_eq!((entry["actor"].as_str(), entry["action"].as_str()), (Some(SUPERVISOR), Some("erasure")), "{audit}");
+    assert!(entry["target"].as_str().is_some_and(|t| t.starts_with("customer:c_")), "{audit}");
+    assert!(!audit.contains(ADA_ID) && !audit.contains("Ada Lovelace"), "{audit}");
+    let r =
+        app.http.get(format!("{}/api/audit?action=erasure&customer={ADA_ID}", app.address)).bearer_auth(ADMIN_TOKEN);
+    assert!(r.send().await.unwrap().text().await.unwrap().contains("erasure"), "found by the customer's id");
     // Nothing buffered before the erasure lands after it.
     app.written().await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
