@@ -83,6 +83,7 @@ impl CallView {
             RecordOutcome::Agent => "sent to an agent",
             RecordOutcome::OptedOut => "opted out to an agent",
             RecordOutcome::CrmUnavailable => "CRM unavailable: sent to an agent",
+            RecordOutcome::VerificationUnavailable => "verification unavailable: sent to an agent as identified",
             RecordOutcome::Abandoned => "hung up in the IVR",
         };
         Self {
