@@ -147,6 +147,22 @@ impl CallStore {
         }
     }
 
+    /// This instance's copy of a call (its cache, with its buffered writes
+    /// merged in), without asking the database. Enough as the base of a
+    /// step's write: writes merge field by field into the stored row, so a
+    /// stale or missing copy loses nothing.
+    pub async fn local(&self, call_sid: &str) -> Option<CallRecord> {
+        let cached = self.inner.cache.get(call_sid).await;
+        let pending = self.inner.durable.as_ref().and_then(|d| d.writer.pending(call_sid)).filter(|r| !r.partial);
+        match (cached, pending) {
+            (Some(mut cached), Some(pending)) => {
+                cached.merge(&pending);
+                Some(cached)
+            }
+            (cached, pending) => cached.or(pending),
+        }
+    }
+
     /// The most recently updated calls, newest first: from the database
     /// (with this instance's buffered writes merged in) when there is one.
     pub async fn recent(&self, limit: usize) -> Vec<CallRecord> {

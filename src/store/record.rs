@@ -401,4 +401,60 @@ mod tests {
         r.reached(IdvStatus::Verified, 130);
         assert_eq!((r.identified_at, r.verified_at), (Some(110), Some(120)));
     }
+
+    /// The writes of one call (A: first webhook, B: a wrong PIN, A: the
+    /// right PIN on A's stale copy, a final status on the oldest copy),
+    /// merged in every order: always the same, right, record.
+    #[test]
+    fn merged_writes_give_the_same_record_in_any_order() {
+        let ada = Customer { id: "12345678".into(), name: "Ada Lovelace".into() };
+        let first = record();
+        let mut wrong_pin = first.clone();
+        let asking = RecordChange::Asking {
+            identify_attempts: 0,
+            verify_attempts: 1,
+            lockout: false,
+            identified: Some((ada, IdvMethod::Ani)),
+        };
+        wrong_pin.apply(&asking, 110);
+        let mut verified = first.clone();
+        verified.apply(
+            &RecordChange::HandedOff {
+                context: HandoffContext::example(),
+                outcome: RecordOutcome::SelfService,
+                identify_attempts: 0,
+                verify_attempts: 2,
+            },
+            120,
+        );
+        let status = CallRecord::pending_status("CA1", "completed", Some(3), Some(47), 160);
+        let writes = [first, wrong_pin, verified, status];
+        let mut results = Vec::new();
+        for order in [[0, 1, 2, 3], [3, 2, 1, 0], [0, 2, 3, 1], [3, 0, 1, 2], [1, 3, 0, 2]] {
+            let mut r = writes[order[0]].clone();
+            for &i in &order[1..] {
+                r.merge(&writes[i]);
+            }
+            results.push(r);
+        }
+        let r = &results[0];
+        assert!(results.iter().all(|x| x == r), "{results:#?}");
+        assert_eq!((r.idv_status, r.outcome, r.verify_attempts), (IdvStatus::Verified, RecordOutcome::SelfService, 2));
+        assert_eq!((r.call_status.as_deref(), r.call_duration, r.ended_at), (Some("completed"), Some(47), Some(160)));
+        assert_eq!((r.service_line.as_str(), r.started_at, r.partial), ("support", 100, false));
+        assert_eq!((r.identified_at, r.verified_at, r.handed_off_at), (Some(110), Some(120), Some(120)));
+    }
+
+    #[test]
+    fn a_stale_write_and_an_older_status_are_reported_as_superseded() {
+        let mut stored = record();
+        stored.apply_status("completed", Some(3), Some(42), 160);
+        stored.verify_attempts = 2;
+        let older = CallRecord::pending_status("CA1", "in-progress", Some(2), None, 150);
+        assert_eq!(stored.clone().merge(&older), Merged { flow_superseded: false, status_superseded: true });
+        let again = CallRecord::pending_status("CA1", "completed", Some(3), Some(42), 160);
+        assert_eq!(stored.clone().merge(&again), Merged::default(), "the same callback twice is no loss");
+        let stale = record();
+        assert_eq!(stored.clone().merge(&stale), Merged { flow_superseded: true, status_superseded: false });
+    }
 }
