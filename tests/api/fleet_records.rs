@@ -152,7 +152,7 @@ async fn steps_alternating_between_instances_lose_nothing_in_postgres() {
 async fn concurrent_calls_alternating(database_url: Option<String>) {
     let (a, b) = fleet(database_url).await;
     let sids: Vec<String> = (0..24).map(|_| call_sid()).collect();
-    let customer = |i: usize| if i % 2 == 0 { (ADA_ID, ADA_PIN) } else { (GRACE_ID, GRACE_PIN) };
+    let customer = |i: usize| if i.is_multiple_of(2) { (ADA_ID, ADA_PIN) } else { (GRACE_ID, GRACE_PIN) };
     // Waves of four at once (two per customer: the per-customer PIN tries
     // in flight are bounded by the lockout limit, across the fleet).
     for wave in sids.chunks(4).enumerate() {

@@ -48,7 +48,13 @@ pub struct Moment {
 
 /// Whether the call has left the IVR for an agent (waiting or talking).
 pub fn with_agent(outcome: RecordOutcome) -> bool {
-    matches!(outcome, RecordOutcome::Agent | RecordOutcome::OptedOut | RecordOutcome::CrmUnavailable)
+    matches!(
+        outcome,
+        RecordOutcome::Agent
+            | RecordOutcome::OptedOut
+            | RecordOutcome::CrmUnavailable
+            | RecordOutcome::VerificationUnavailable
+    )
 }
 
 impl CallView {
