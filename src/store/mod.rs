@@ -5,8 +5,11 @@
 //! [`CallStore`] keeps live calls in memory (moka, with expiry) and makes
 //! every record durable in a database (SQLite or PostgreSQL, see [`db`])
 //! through a bounded write buffer ([`writer`]). A webhook never waits for the
-//! database: `put` updates the cache and queues the write. Reads look in the
-//! cache, then the buffer, then the database.
+//! database: `put` updates the cache and queues the write. The database
+//! decides: each write is merged field by field into the stored row
+//! ([`CallRecord::merge`], [`Db::merge`]), so no instance's copy needs to be
+//! fresh, and reads come from the database with this instance's buffered
+//! writes merged in (the cache only when the database does not answer).
 //!
 //! The webhook claims ([`claims`]) are the exception: a voice webhook's claim
 //! and its answer are written before it is answered, so that a copy of it

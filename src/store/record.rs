@@ -115,8 +115,8 @@ pub struct CallRecord {
     pub handed_off_at: Option<u64>,
     pub ended_at: Option<u64>,
     pub updated_at: u64,
-    /// Bumped by every [`super::CallStore::put`]; a write never replaces a
-    /// newer revision of the same call.
+    /// The stored row's revision, assigned by the database (each merged
+    /// write adds one; a write is stored by compare-and-set on it).
     #[serde(skip)]
     pub revision: u64,
     /// Only a status callback is known so far (it arrived before the
