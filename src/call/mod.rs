@@ -237,10 +237,13 @@ impl CallService {
             r
         };
         // Every call's first webhook asks whether the call is on record: a
-        // short wait (a record written over it is refused by its revision).
+        // short wait. A later step needs no fresh copy (and so never waits
+        // for the database): its write is merged field by field into the
+        // stored row, each field only moving forward, so a step taken on
+        // another instance is never undone.
         let known = match turn.first {
             true => self.store.get_within(hook.call_sid.as_str(), FIRST_READ_TIMEOUT).await,
-            false => self.store.get(hook.call_sid.as_str()).await,
+            false => self.store.local(hook.call_sid.as_str()).await,
         };
         let mut record = match (turn.first, known) {
             (true, Some(_)) => {

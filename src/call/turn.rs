@@ -84,6 +84,7 @@ fn record_outcome(outcome: Outcome, handoff: &Handoff) -> RecordOutcome {
     match outcome {
         Outcome::OptedOut => RecordOutcome::OptedOut,
         Outcome::CrmUnavailable => RecordOutcome::CrmUnavailable,
+        Outcome::VerificationUnavailable => RecordOutcome::VerificationUnavailable,
         Outcome::Agent => RecordOutcome::Agent,
         Outcome::Completed => match handoff {
             Handoff::Redirect { .. } => RecordOutcome::SelfService,

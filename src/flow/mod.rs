@@ -254,6 +254,9 @@ pub enum Outcome {
     Agent,
     OptedOut,
     CrmUnavailable,
+    /// Sent to an agent as identified: verification could not be run (the
+    /// security counters' store was unreachable; failing closed).
+    VerificationUnavailable,
 }
 
 /// The context handed on with the call (the names in PRODUCT.md).
@@ -494,7 +497,14 @@ fn factor(rules: &LineRules, state: FlowState, entry: Entry, verification: Verif
             Verification::Failed | Verification::NotAsked => return crm_unavailable(state, IdvStatus::Identified),
             // Failing closed: no guess was spent, and the caller is not told why.
             Verification::Unavailable => {
-                return handoff(state, Vec::new(), Destination::Agent, Outcome::Agent, IdvStatus::Identified, false)
+                return handoff(
+                    state,
+                    Vec::new(),
+                    Destination::Agent,
+                    Outcome::VerificationUnavailable,
+                    IdvStatus::Identified,
+                    false,
+                )
             }
         },
     };

@@ -362,7 +362,7 @@ fn an_unreachable_lockout_counter_sends_the_caller_to_an_agent_identified_withou
     );
     let Reply::Handoff { preface, to, outcome, context, .. } = reply else { panic!("{reply:?}") };
     assert_eq!(preface, vec![Prompt::ToAgent], "the words of any agent hand-off");
-    assert_eq!((to, outcome), (Destination::Agent, Outcome::Agent), "recorded as an agent hand-off, not verified");
+    assert_eq!((to, outcome), (Destination::Agent, Outcome::VerificationUnavailable), "recorded as such, not verified");
     assert_eq!(
         (context.idv_status, context.customer_id.as_deref(), context.lockout),
         (IdvStatus::Identified, Some("12345678"), false)

@@ -36,6 +36,12 @@ pub async fn metrics(state: web::Data<AppState>, _who: Authenticated) -> HttpRes
         "Call record writes lost: the write buffer was full, the database refused them, or shutdown came first.",
         s.dropped,
     );
+    metric(
+        "vouch_store_writes_superseded_total",
+        "counter",
+        "Call record writes partly behind the stored row (a stale copy, or an older status callback): the newer stored values were kept (logged at WARN).",
+        s.superseded,
+    );
     metric("vouch_store_buffer_depth", "gauge", "Call records waiting to be written.", s.depth as u64);
     metric("vouch_store_buffer_capacity", "gauge", "The write buffer's capacity.", s.capacity as u64);
     metric(

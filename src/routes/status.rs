@@ -2,10 +2,11 @@
 //! "Call status changes" URL). It completes the call's record with the
 //! final `CallStatus` and `CallDuration`; a caller who hung up while still
 //! in the IVR is recorded as `abandoned`. Callbacks may arrive out of order
-//! or twice ([`CallRecord::apply_status`] sorts that out). A callback for a
-//! call Vouch has no record of (never seen, or seen by another deployment)
-//! is logged and otherwise ignored: a record is only ever created by the
-//! call's first webhook, so it always names its line.
+//! or twice ([`CallRecord::apply_status`] sorts that out, applied by the
+//! store as one write merged into the stored row, so the instance taking
+//! the callback needs no fresh copy). A callback for a call with no record
+//! yet (it overtook the first webhook's buffered write) is kept as a
+//! pending status, never shown, and applied when the record is written.
 
 use super::{refusal, twiml, AppState};
 use crate::store::CallRecord;
@@ -25,16 +26,16 @@ pub async fn status(state: web::Data<AppState>, hook: Webhook) -> HttpResponse {
         }
     };
     let (sequence, duration) = (hook.sequence, hook.duration_secs);
-    match state.store.get(hook.call_sid.as_str()).await {
-        Some(mut record) => {
-            if record.apply_status(status, sequence, duration, crate::clock::now()) {
-                log_status(&record);
-                state.store.put(record).await;
-            } else {
-                tracing::debug!(call_status = status, sequence, "stale or repeated status callback: ignored");
-            }
-        }
-        None => tracing::info!(call_status = status, "status callback for a call with no record: ignored"),
+    let now = crate::clock::now();
+    // One write, merged into the stored row by the database's rules: no
+    // instance's copy of the record is trusted to be fresh.
+    match state.store.apply_status(hook.call_sid.as_str(), status, sequence, duration, now).await {
+        Some(record) => log_status(&record),
+        None => tracing::info!(
+            call_status = status,
+            sequence,
+            "status callback for a call with no record yet: kept, and applied when its record is written"
+        ),
     }
     twiml(Response::new().render())
 }

@@ -2,7 +2,7 @@
 //! same migrations (`migrations/`) and the same SQL text for both. Queries
 //! use `$N` placeholders, which SQLite reads as positional too.
 
-use super::record::{CallRecord, RecordOutcome};
+use super::record::{CallRecord, Merged, RecordOutcome};
 use crate::config::DatabaseUrl;
 use anyhow::Context as _;
 use serde::de::{value::StrDeserializer, IntoDeserializer};
@@ -28,26 +28,32 @@ const RESERVE: &str = "INSERT INTO guard_events (kind, subject, at, token) SELEC
 /// attempt may hang while the database is unreachable).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
-const UPSERT: &str = "INSERT INTO call_records (call_sid, service_line, caller, customer_id, customer_name, \
+/// The first write of a call: only when no row exists (else the writer
+/// reads the row, merges and updates it by compare-and-set).
+const INSERT: &str = "INSERT INTO call_records (call_sid, service_line, caller, customer_id, customer_name, \
      idv_status, idv_method, opted_out, outcome, identify_attempts, verify_attempts, stir_verstat, call_status, \
      call_duration, status_sequence, started_at, identified_at, verified_at, handed_off_at, ended_at, updated_at, \
-     revision, lockout) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
-     ON CONFLICT (call_sid) DO UPDATE SET service_line = excluded.service_line, caller = excluded.caller, \
-     customer_id = excluded.customer_id, customer_name = excluded.customer_name, idv_status = excluded.idv_status, \
-     idv_method = excluded.idv_method, opted_out = excluded.opted_out, outcome = excluded.outcome, \
-     identify_attempts = excluded.identify_attempts, verify_attempts = excluded.verify_attempts, \
-     stir_verstat = excluded.stir_verstat, call_status = excluded.call_status, \
-     call_duration = excluded.call_duration, status_sequence = excluded.status_sequence, \
-     started_at = excluded.started_at, identified_at = excluded.identified_at, verified_at = excluded.verified_at, \
-     handed_off_at = excluded.handed_off_at, ended_at = excluded.ended_at, updated_at = excluded.updated_at, \
-     revision = excluded.revision, lockout = excluded.lockout \
-     WHERE call_records.revision < excluded.revision";
+     revision, lockout, partial) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) \
+     ON CONFLICT (call_sid) DO NOTHING";
+
+/// A merged row replaces the one it was merged from, and only that one:
+/// `$22` is the revision read; the database assigns the next.
+const UPDATE: &str = "UPDATE call_records SET service_line = $2, caller = $3, customer_id = $4, \
+     customer_name = $5, idv_status = $6, idv_method = $7, opted_out = $8, outcome = $9, identify_attempts = $10, \
+     verify_attempts = $11, stir_verstat = $12, call_status = $13, call_duration = $14, status_sequence = $15, \
+     started_at = $16, identified_at = $17, verified_at = $18, handed_off_at = $19, ended_at = $20, \
+     updated_at = $21, revision = call_records.revision + 1, lockout = $23, partial = $24 \
+     WHERE call_sid = $1 AND revision = $22";
+
+/// How often a merge is retried when another writer changed the row
+/// between its read and its update.
+const MERGE_TRIES: usize = 50;
 
 const SELECT: &str = "SELECT call_sid, service_line, caller, customer_id, customer_name, idv_status, idv_method, \
      opted_out, outcome, identify_attempts, verify_attempts, stir_verstat, call_status, call_duration, \
-     status_sequence, started_at, identified_at, verified_at, handed_off_at, ended_at, updated_at, revision, lockout \
-     FROM call_records";
+     status_sequence, started_at, identified_at, verified_at, handed_off_at, ended_at, updated_at, revision, lockout, \
+     partial FROM call_records";
 
 /// An open, migrated database.
 #[derive(Clone, Debug)]
@@ -68,7 +74,7 @@ macro_rules! on_pool {
 
 pub(super) use on_pool;
 
-/// Binds a record's columns in the order of [`UPSERT`].
+/// Binds a record's columns in the order of [`INSERT`] and [`UPDATE`].
 macro_rules! bind_record {
     ($query:expr, $r:expr) => {
         $query
@@ -95,6 +101,7 @@ macro_rules! bind_record {
             .bind(to_i64($r.updated_at))
             .bind(to_i64($r.revision))
             .bind(i64::from($r.lockout))
+            .bind(i64::from($r.partial))
     };
 }
 
@@ -148,19 +155,55 @@ impl Db {
         Ok(Some(db))
     }
 
-    /// Writes records in one transaction. A row is only replaced by a newer
-    /// revision of itself, so retried or reordered writes are harmless.
+    /// Merges each record into its stored row ([`Db::merge`]).
     pub async fn upsert(&self, records: &[CallRecord]) -> Result<(), sqlx::Error> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for r in records {
-                bind_record!(sqlx::query(UPSERT), r).execute(&mut *tx).await?;
-            }
-            tx.commit().await
-        })
+        for r in records {
+            self.merge(r).await?;
+        }
+        Ok(())
     }
 
+    /// Merges a write into the call's stored row: the row is read, the
+    /// write folded into it ([`CallRecord::merge`], each field only moving
+    /// forward) and the result stored by compare-and-set on the revision,
+    /// which the database assigns; another writer in between means a fresh
+    /// read and another try. No instance's copy needs to be fresh. Returns
+    /// what of the write was superseded by what the row already had.
+    pub async fn merge(&self, record: &CallRecord) -> Result<Merged, sqlx::Error> {
+        for _ in 0..MERGE_TRIES {
+            match self.get_any(&record.call_sid).await? {
+                None => {
+                    let mut first = record.clone();
+                    first.revision = 1;
+                    let done = on_pool!(self, pool => bind_record!(sqlx::query(INSERT), first).execute(pool).await?.rows_affected());
+                    if done == 1 {
+                        return Ok(Merged::default());
+                    }
+                }
+                Some(stored) => {
+                    let mut merged = stored.clone();
+                    let found = merged.merge(record);
+                    if merged == stored {
+                        return Ok(found);
+                    }
+                    let done = on_pool!(self, pool => bind_record!(sqlx::query(UPDATE), merged).execute(pool).await?.rows_affected());
+                    if done == 1 {
+                        return Ok(found);
+                    }
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+        Err(sqlx::Error::Protocol(format!("call record write kept conflicting after {MERGE_TRIES} tries")))
+    }
+
+    /// A call's record as shown (not a pending status alone).
     pub async fn get(&self, call_sid: &str) -> Result<Option<CallRecord>, sqlx::Error> {
+        Ok(self.get_any(call_sid).await?.filter(|r| !r.partial))
+    }
+
+    /// A call's row, a pending status alone included.
+    async fn get_any(&self, call_sid: &str) -> Result<Option<CallRecord>, sqlx::Error> {
         let sql = format!("{SELECT} WHERE call_sid = $1");
         on_pool!(self, pool => {
             let row = sqlx::query(&sql).bind(call_sid).fetch_optional(pool).await?;
@@ -170,7 +213,7 @@ impl Db {
 
     /// The most recently updated calls, newest first.
     pub async fn recent(&self, limit: usize) -> Result<Vec<CallRecord>, sqlx::Error> {
-        let sql = format!("{SELECT} ORDER BY updated_at DESC, started_at DESC, call_sid LIMIT $1");
+        let sql = format!("{SELECT} WHERE partial = 0 ORDER BY updated_at DESC, started_at DESC, call_sid LIMIT $1");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         on_pool!(self, pool => {
             let rows = sqlx::query(&sql).bind(limit).fetch_all(pool).await?;
@@ -422,6 +465,7 @@ fn outcome_str(o: RecordOutcome) -> &'static str {
         RecordOutcome::Agent => "agent",
         RecordOutcome::OptedOut => "opted_out",
         RecordOutcome::CrmUnavailable => "crm_unavailable",
+        RecordOutcome::VerificationUnavailable => "verification_unavailable",
         RecordOutcome::Abandoned => "abandoned",
     }
 }
@@ -474,6 +518,7 @@ where
         updated_at: int("updated_at")?,
         revision: int("revision")?,
         lockout: int("lockout")? != 0,
+        partial: int("partial")? != 0,
     })
 }
 
@@ -489,6 +534,7 @@ mod tests {
             RecordOutcome::Agent,
             RecordOutcome::OptedOut,
             RecordOutcome::CrmUnavailable,
+            RecordOutcome::VerificationUnavailable,
             RecordOutcome::Abandoned,
         ] {
             assert_eq!(serde_json::to_value(o).unwrap(), outcome_str(o));
@@ -506,23 +552,48 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_record_round_trips_through_sqlite_and_an_older_revision_never_wins() {
+    async fn a_record_round_trips_through_sqlite_and_a_stale_write_loses_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let db = Db::open(&DatabaseUrl::Sqlite(url)).await.unwrap().unwrap();
         let mut r = CallRecord::new("CA1", "support", "+1********01".into(), 100);
         r.customer_name = Some("Zoë O'Brien & <Sons>".into());
         r.call_duration = Some(42);
-        r.revision = 2;
-        db.upsert(std::slice::from_ref(&r)).await.unwrap();
-        assert_eq!(db.get("CA1").await.unwrap(), Some(r.clone()));
-        let mut older = r.clone();
-        older.revision = 1;
-        older.outcome = RecordOutcome::Agent;
-        db.upsert(&[older]).await.unwrap();
-        assert_eq!(db.get("CA1").await.unwrap(), Some(r.clone()), "the older revision was ignored");
-        assert_eq!(db.recent(10).await.unwrap(), vec![r]);
+        r.verify_attempts = 2;
+        r.outcome = RecordOutcome::SelfService;
+        assert_eq!(db.merge(&r).await.unwrap(), Merged::default());
+        let mut stored = r.clone();
+        stored.revision = 1;
+        assert_eq!(db.get("CA1").await.unwrap(), Some(stored.clone()));
+        let mut stale = CallRecord::new("CA1", "support", "+1********01".into(), 100);
+        stale.verify_attempts = 1;
+        stale.updated_at = 150;
+        let found = db.merge(&stale).await.unwrap();
+        assert!(found.flow_superseded && !found.status_superseded, "{found:?}");
+        stored.updated_at = 150;
+        stored.revision = 2;
+        assert_eq!(
+            db.get("CA1").await.unwrap(),
+            Some(stored.clone()),
+            "only the time moved; the revision is the database's"
+        );
+        assert_eq!(db.recent(10).await.unwrap(), vec![stored]);
         assert_eq!(db.get("CA2").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_status_before_the_record_is_kept_hidden_and_completed_by_the_first_write() {
+        let db = Db::open(&DatabaseUrl::Sqlite("sqlite::memory:".into())).await.unwrap().unwrap();
+        db.merge(&CallRecord::pending_status("CA1", "completed", Some(3), Some(42), 160)).await.unwrap();
+        assert_eq!(db.get("CA1").await.unwrap(), None, "a pending status alone is not a record");
+        assert!(db.recent(10).await.unwrap().is_empty());
+        let mut first = CallRecord::new("CA1", "support", "+1********01".into(), 100);
+        first.outcome = RecordOutcome::Agent;
+        db.merge(&first).await.unwrap();
+        let r = db.get("CA1").await.unwrap().unwrap();
+        assert_eq!((r.service_line.as_str(), r.caller.as_str(), r.started_at), ("support", "+1********01", 100));
+        assert_eq!((r.call_status.as_deref(), r.call_duration, r.ended_at), (Some("completed"), Some(42), Some(160)));
+        assert_eq!((r.outcome, r.partial), (RecordOutcome::Agent, false));
     }
 
     #[tokio::test]

@@ -5,8 +5,11 @@
 //! [`CallStore`] keeps live calls in memory (moka, with expiry) and makes
 //! every record durable in a database (SQLite or PostgreSQL, see [`db`])
 //! through a bounded write buffer ([`writer`]). A webhook never waits for the
-//! database: `put` updates the cache and queues the write. Reads look in the
-//! cache, then the buffer, then the database.
+//! database: `put` updates the cache and queues the write. The database
+//! decides: each write is merged field by field into the stored row
+//! ([`CallRecord::merge`], [`Db::merge`]), so no instance's copy needs to be
+//! fresh, and reads come from the database with this instance's buffered
+//! writes merged in (the cache only when the database does not answer).
 //!
 //! The webhook claims ([`claims`]) are the exception: a voice webhook's claim
 //! and its answer are written before it is answered, so that a copy of it
@@ -24,7 +27,7 @@ mod writer;
 
 pub use db::{Cutoffs, Db, Purged};
 pub use erasure::{EraseError, Erased};
-pub use record::{CallRecord, RecordChange, RecordOutcome, FINAL_STATUSES};
+pub use record::{CallRecord, Merged, RecordChange, RecordOutcome, FINAL_STATUSES};
 pub use writer::WriterStats;
 
 use crate::config::Database;
@@ -118,58 +121,80 @@ impl CallStore {
         self.get_within(call_sid, READ_TIMEOUT).await
     }
 
-    /// [`CallStore::get`], giving the database up after `timeout`.
+    /// [`CallStore::get`], giving the database up after `timeout`. With a
+    /// database, it decides: the stored row, with the writes still buffered
+    /// on this instance merged in; this instance's cached copy only when
+    /// the database does not answer in time.
     pub async fn get_within(&self, call_sid: &str, timeout: Duration) -> Option<CallRecord> {
-        if let Some(r) = self.inner.cache.get(call_sid).await {
-            return Some(r);
-        }
-        let durable = self.inner.durable.as_ref()?;
-        if let Some(r) = durable.writer.pending(call_sid) {
-            return Some(r);
-        }
-        match tokio::time::timeout(timeout, durable.db.get(call_sid)).await {
+        let Some(durable) = self.inner.durable.as_ref() else {
+            return self.inner.cache.get(call_sid).await;
+        };
+        let pending = durable.writer.pending(call_sid).filter(|r| !r.partial);
+        let stored = match tokio::time::timeout(timeout, durable.db.get(call_sid)).await {
             Ok(Ok(found)) => found,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "could not read a call record from the database");
-                None
+            failed => {
+                if let Ok(Err(e)) = failed {
+                    tracing::warn!(error = %e, "could not read a call record from the database: using this instance's copy");
+                } else {
+                    tracing::warn!("reading a call record from the database timed out: using this instance's copy");
+                }
+                self.inner.cache.get(call_sid).await
             }
-            Err(_) => {
-                tracing::warn!("reading a call record from the database timed out");
-                None
+        };
+        match (stored, pending) {
+            (Some(mut stored), Some(pending)) => {
+                stored.merge(&pending);
+                Some(stored)
             }
+            (stored, pending) => stored.or(pending),
         }
     }
 
-    /// The most recently updated calls, newest first.
+    /// This instance's copy of a call (its cache, with its buffered writes
+    /// merged in), without asking the database. Enough as the base of a
+    /// step's write: writes merge field by field into the stored row, so a
+    /// stale or missing copy loses nothing.
+    pub async fn local(&self, call_sid: &str) -> Option<CallRecord> {
+        let cached = self.inner.cache.get(call_sid).await;
+        let pending = self.inner.durable.as_ref().and_then(|d| d.writer.pending(call_sid)).filter(|r| !r.partial);
+        match (cached, pending) {
+            (Some(mut cached), Some(pending)) => {
+                cached.merge(&pending);
+                Some(cached)
+            }
+            (cached, pending) => cached.or(pending),
+        }
+    }
+
+    /// The most recently updated calls, newest first: from the database
+    /// (with this instance's buffered writes merged in) when there is one.
     pub async fn recent(&self, limit: usize) -> Vec<CallRecord> {
-        let mut found: Vec<CallRecord> = match &self.inner.durable {
-            None => self.cached(),
+        let (found, pending): (Vec<CallRecord>, Vec<CallRecord>) = match &self.inner.durable {
+            None => (self.cached(), Vec::new()),
             Some(d) => match tokio::time::timeout(READ_TIMEOUT, d.db.recent(limit)).await {
-                Ok(Ok(mut rows)) => {
-                    rows.extend(d.writer.all_pending());
-                    rows
-                }
+                Ok(Ok(rows)) => (rows, d.writer.all_pending()),
                 failed => {
                     if let Ok(Err(e)) = failed {
                         tracing::warn!(error = %e, "could not read recent calls from the database: showing those in memory");
                     } else {
                         tracing::warn!("reading recent calls from the database timed out: showing those in memory");
                     }
-                    self.cached()
+                    (self.cached(), d.writer.all_pending())
                 }
             },
         };
-        // The newest revision of each call.
-        let mut newest: HashMap<String, CallRecord> = HashMap::with_capacity(found.len());
-        for r in found.drain(..) {
-            match newest.get(&r.call_sid) {
-                Some(have) if have.revision >= r.revision => {}
-                _ => {
-                    newest.insert(r.call_sid.clone(), r);
+        let mut merged: HashMap<String, CallRecord> = HashMap::with_capacity(found.len());
+        for r in found.into_iter().chain(pending.into_iter().filter(|r| !r.partial)) {
+            match merged.get_mut(&r.call_sid) {
+                Some(have) => {
+                    have.merge(&r);
+                }
+                None => {
+                    merged.insert(r.call_sid.clone(), r);
                 }
             }
         }
-        let mut all: Vec<CallRecord> = newest.into_values().collect();
+        let mut all: Vec<CallRecord> = merged.into_values().collect();
         all.sort_by(|a, b| {
             b.updated_at
                 .cmp(&a.updated_at)
@@ -184,10 +209,11 @@ impl CallStore {
         self.inner.cache.iter().map(|(_, r)| r).collect()
     }
 
-    /// Saves a new version of a call's record: in memory at once, in the
-    /// database in the background. Never waits for the database.
-    pub async fn put(&self, mut record: CallRecord) {
-        record.revision += 1;
+    /// Saves a call's record: in memory at once, in the database in the
+    /// background, merged field by field into the stored row (so a write
+    /// built on a stale copy loses nothing newer). Never waits for the
+    /// database.
+    pub async fn put(&self, record: CallRecord) {
         {
             let erased = self.inner.erased.read().unwrap_or_else(|e| e.into_inner());
             if erased.get(&record.call_sid).is_some_and(|until| *until > std::time::Instant::now()) {
@@ -198,12 +224,45 @@ impl CallStore {
             }
         }
         let sid = record.call_sid.clone();
+        let record = match self.inner.cache.get(&sid).await {
+            Some(mut cached) => {
+                cached.merge(&record);
+                cached
+            }
+            None if record.partial => return,
+            None => record,
+        };
         self.inner.cache.insert(sid.clone(), record).await;
         // Erased meanwhile: its erasure may have cleared the cache before
         // this insert.
         if self.inner.erased.read().unwrap_or_else(|e| e.into_inner()).contains_key(&sid) {
             self.inner.cache.invalidate(&sid).await;
         }
+    }
+
+    /// Applies a status callback: one write, merged into the stored row by
+    /// its `SequenceNumber` ([`CallRecord::apply_status`]), whatever this
+    /// instance holds. A call with no record yet gets a pending status,
+    /// applied when its first webhook's record is written. Returns the
+    /// record as it now reads (`None` while only the status is known).
+    pub async fn apply_status(
+        &self,
+        call_sid: &str,
+        status: &str,
+        sequence: Option<u64>,
+        duration: Option<u64>,
+        now: u64,
+    ) -> Option<CallRecord> {
+        let write = CallRecord::pending_status(call_sid, status, sequence, duration, now);
+        if self.inner.durable.is_none() {
+            // Memory only: a call with no record has nothing to complete.
+            let mut cached = self.inner.cache.get(call_sid).await?;
+            cached.merge(&write);
+            self.inner.cache.insert(call_sid.to_string(), cached.clone()).await;
+            return Some(cached);
+        }
+        self.put(write).await;
+        self.inner.cache.get(call_sid).await
     }
 
     /// The write buffer's counters; `None` without a database.

@@ -13,8 +13,56 @@ pub enum RecordOutcome {
     Agent,
     OptedOut,
     CrmUnavailable,
+    /// Handed to an agent as identified because verification could not be
+    /// run: the security counters' store was unreachable (fail closed).
+    VerificationUnavailable,
     /// The caller hung up while still in the IVR.
     Abandoned,
+}
+
+impl RecordOutcome {
+    /// How far a call has got: an outcome only moves forward. A handoff
+    /// outranks `abandoned` (a hangup after the handoff, or a status
+    /// callback written on a stale copy), which outranks `in_progress`.
+    fn rank(self) -> u8 {
+        match self {
+            RecordOutcome::InProgress => 0,
+            RecordOutcome::Abandoned => 1,
+            _ => 2,
+        }
+    }
+}
+
+fn idv_rank(s: IdvStatus) -> u8 {
+    match s {
+        IdvStatus::Unidentified => 0,
+        IdvStatus::Identified => 1,
+        IdvStatus::Verified => 2,
+    }
+}
+
+/// The first of two times, either of which may be missing.
+fn first(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// What [`CallRecord::merge`] found: whether part of the incoming write
+/// was behind what the database already had, and so was superseded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Merged {
+    /// The flow's fields (identification, outcome, tries) were behind.
+    pub flow_superseded: bool,
+    /// The incoming status callback was older than the one applied.
+    pub status_superseded: bool,
+}
+
+impl Merged {
+    pub fn superseded(self) -> bool {
+        self.flow_superseded || self.status_superseded
+    }
 }
 
 /// What one step of the flow changes in a call's record.
@@ -67,10 +115,15 @@ pub struct CallRecord {
     pub handed_off_at: Option<u64>,
     pub ended_at: Option<u64>,
     pub updated_at: u64,
-    /// Bumped by every [`super::CallStore::put`]; a write never replaces a
-    /// newer revision of the same call.
+    /// The stored row's revision, assigned by the database (each merged
+    /// write adds one; a write is stored by compare-and-set on it).
     #[serde(skip)]
     pub revision: u64,
+    /// Only a status callback is known so far (it arrived before the
+    /// call's first webhook was written): the first webhook's write
+    /// completes it. Never shown.
+    #[serde(skip)]
+    pub partial: bool,
 }
 
 impl CallRecord {
@@ -99,7 +152,91 @@ impl CallRecord {
             ended_at: None,
             updated_at: now,
             revision: 0,
+            partial: false,
         }
+    }
+
+    /// A placeholder holding only a status callback, for a call with no
+    /// record yet: kept until the call's first webhook is written.
+    pub fn pending_status(
+        call_sid: &str,
+        status: &str,
+        sequence: Option<u64>,
+        duration: Option<u64>,
+        now: u64,
+    ) -> Self {
+        let mut r = Self::new(call_sid, "", String::new(), now);
+        r.partial = true;
+        r.apply_status(status, sequence, duration, now);
+        r
+    }
+
+    /// Folds `other` (a write of the same call) into this record, field by
+    /// field, each only moving forward: identification by rank, the
+    /// outcome by rank, tries as the larger, lockout and opt-out once set,
+    /// each time stamped the first time, the status callbacks by their
+    /// sequence (as [`CallRecord::apply_status`]). The result is the same
+    /// whatever order writes arrive in, so a write never needs a fresh
+    /// copy. The revision stays this record's (the database assigns the
+    /// next). Reports what of `other` was behind.
+    pub fn merge(&mut self, other: &CallRecord) -> Merged {
+        let mut merged = Merged::default();
+        debug_assert_eq!(self.call_sid, other.call_sid);
+        if self.partial && !other.partial {
+            // The first webhook's record completes a pending status.
+            self.service_line.clone_from(&other.service_line);
+            self.caller.clone_from(&other.caller);
+            self.started_at = other.started_at;
+            self.partial = false;
+        } else if !other.partial {
+            self.started_at = self.started_at.min(other.started_at);
+        }
+        if !other.partial && !self.partial {
+            let ahead = idv_rank(self.idv_status) > idv_rank(other.idv_status)
+                || (self.outcome.rank() == 2 && other.outcome.rank() < 2)
+                || self.identify_attempts > other.identify_attempts
+                || self.verify_attempts > other.verify_attempts
+                || (self.lockout && !other.lockout)
+                || (self.opted_out && !other.opted_out);
+            merged.flow_superseded = ahead;
+        }
+        if self.stir_verstat.is_none() {
+            self.stir_verstat.clone_from(&other.stir_verstat);
+        }
+        let (mine, theirs) = (idv_rank(self.idv_status), idv_rank(other.idv_status));
+        if theirs > mine || (theirs == mine && self.customer_id.is_none() && other.customer_id.is_some()) {
+            self.idv_status = other.idv_status;
+            self.idv_method = other.idv_method;
+            self.customer_id.clone_from(&other.customer_id);
+            self.customer_name.clone_from(&other.customer_name);
+        }
+        if other.outcome.rank() > self.outcome.rank() {
+            self.outcome = other.outcome;
+        }
+        self.identify_attempts = self.identify_attempts.max(other.identify_attempts);
+        self.verify_attempts = self.verify_attempts.max(other.verify_attempts);
+        self.lockout |= other.lockout;
+        self.opted_out |= other.opted_out;
+        self.identified_at = first(self.identified_at, other.identified_at);
+        self.verified_at = first(self.verified_at, other.verified_at);
+        self.handed_off_at = first(self.handed_off_at, other.handed_off_at);
+        if let Some(status) = other.call_status.as_deref() {
+            let same = self.call_status.as_deref() == Some(status) && self.status_sequence == other.status_sequence;
+            let at = other.ended_at.unwrap_or(other.updated_at);
+            let updated = self.updated_at;
+            if !self.apply_status(status, other.status_sequence, other.call_duration, at) && !same {
+                merged.status_superseded = true;
+            }
+            self.updated_at = updated;
+        }
+        // A final status on a call still in the IVR: abandoned.
+        let ended = self.call_status.as_deref().is_some_and(|s| FINAL_STATUSES.contains(&s));
+        if ended && self.outcome == RecordOutcome::InProgress && !self.partial {
+            self.outcome = RecordOutcome::Abandoned;
+        }
+        self.ended_at = first(self.ended_at, other.ended_at);
+        self.updated_at = self.updated_at.max(other.updated_at);
+        merged
     }
 
     /// Records how far identification got, stamping each step the first time.
@@ -263,5 +400,61 @@ mod tests {
         r.reached(IdvStatus::Verified, 120);
         r.reached(IdvStatus::Verified, 130);
         assert_eq!((r.identified_at, r.verified_at), (Some(110), Some(120)));
+    }
+
+    /// The writes of one call (A: first webhook, B: a wrong PIN, A: the
+    /// right PIN on A's stale copy, a final status on the oldest copy),
+    /// merged in every order: always the same, right, record.
+    #[test]
+    fn merged_writes_give_the_same_record_in_any_order() {
+        let ada = Customer { id: "12345678".into(), name: "Ada Lovelace".into() };
+        let first = record();
+        let mut wrong_pin = first.clone();
+        let asking = RecordChange::Asking {
+            identify_attempts: 0,
+            verify_attempts: 1,
+            lockout: false,
+            identified: Some((ada, IdvMethod::Ani)),
+        };
+        wrong_pin.apply(&asking, 110);
+        let mut verified = first.clone();
+        verified.apply(
+            &RecordChange::HandedOff {
+                context: HandoffContext::example(),
+                outcome: RecordOutcome::SelfService,
+                identify_attempts: 0,
+                verify_attempts: 2,
+            },
+            120,
+        );
+        let status = CallRecord::pending_status("CA1", "completed", Some(3), Some(47), 160);
+        let writes = [first, wrong_pin, verified, status];
+        let mut results = Vec::new();
+        for order in [[0, 1, 2, 3], [3, 2, 1, 0], [0, 2, 3, 1], [3, 0, 1, 2], [1, 3, 0, 2]] {
+            let mut r = writes[order[0]].clone();
+            for &i in &order[1..] {
+                r.merge(&writes[i]);
+            }
+            results.push(r);
+        }
+        let r = &results[0];
+        assert!(results.iter().all(|x| x == r), "{results:#?}");
+        assert_eq!((r.idv_status, r.outcome, r.verify_attempts), (IdvStatus::Verified, RecordOutcome::SelfService, 2));
+        assert_eq!((r.call_status.as_deref(), r.call_duration, r.ended_at), (Some("completed"), Some(47), Some(160)));
+        assert_eq!((r.service_line.as_str(), r.started_at, r.partial), ("support", 100, false));
+        assert_eq!((r.identified_at, r.verified_at, r.handed_off_at), (Some(110), Some(120), Some(120)));
+    }
+
+    #[test]
+    fn a_stale_write_and_an_older_status_are_reported_as_superseded() {
+        let mut stored = record();
+        stored.apply_status("completed", Some(3), Some(42), 160);
+        stored.verify_attempts = 2;
+        let older = CallRecord::pending_status("CA1", "in-progress", Some(2), None, 150);
+        assert_eq!(stored.clone().merge(&older), Merged { flow_superseded: false, status_superseded: true });
+        let again = CallRecord::pending_status("CA1", "completed", Some(3), Some(42), 160);
+        assert_eq!(stored.clone().merge(&again), Merged::default(), "the same callback twice is no loss");
+        let stale = record();
+        assert_eq!(stored.clone().merge(&stale), Merged { flow_superseded: true, status_superseded: false });
     }
 }

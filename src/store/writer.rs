@@ -7,7 +7,7 @@
 //! of one call's record take one place: only the newest is written.
 
 use super::db::{is_transient, Db};
-use super::record::CallRecord;
+use super::record::{CallRecord, Merged};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,6 +35,10 @@ pub struct Stats {
     /// Record writes lost: the buffer was full, the database refused them,
     /// or the shutdown flush ran out of time.
     pub dropped: AtomicU64,
+    /// Record writes whose content was partly behind the stored row (built
+    /// on a stale copy, or an older status callback): the stored fields
+    /// kept their newer values.
+    pub superseded: AtomicU64,
     /// Whether the last write attempt failed.
     pub failing: AtomicBool,
 }
@@ -45,6 +49,7 @@ pub struct WriterStats {
     pub written: u64,
     pub retried: u64,
     pub dropped: u64,
+    pub superseded: u64,
     /// Records waiting to be written.
     pub depth: usize,
     pub capacity: usize,
@@ -55,8 +60,10 @@ pub struct WriterStats {
 struct Queue {
     /// Call SIDs in the order their first unwritten version arrived.
     order: VecDeque<String>,
-    /// The newest unwritten version of each.
-    pending: HashMap<String, CallRecord>,
+    /// The unwritten writes of each, merged, and a version bumped by each
+    /// write (so a write arriving during a flush is not forgotten).
+    pending: HashMap<String, (u64, CallRecord)>,
+    version: u64,
 }
 
 pub struct Writer {
@@ -93,10 +100,15 @@ impl Writer {
     /// Queues a record for writing. Never waits: false when it was dropped.
     pub fn enqueue(&self, record: CallRecord) -> bool {
         let mut q = self.lock();
+        q.version += 1;
+        let version = q.version;
         if let Some(slot) = q.pending.get_mut(&record.call_sid) {
-            if slot.revision <= record.revision {
-                *slot = record;
+            // Writes merge field by field: their order does not matter.
+            let merged = slot.1.merge(&record);
+            if merged.superseded() {
+                tracing::debug!(call_sid = %record.call_sid, "a buffered write was behind another buffered write");
             }
+            slot.0 = version;
         } else if q.order.len() >= self.capacity {
             drop(q);
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -108,21 +120,21 @@ impl Writer {
             return false;
         } else {
             q.order.push_back(record.call_sid.clone());
-            q.pending.insert(record.call_sid.clone(), record);
+            q.pending.insert(record.call_sid.clone(), (version, record));
         }
         drop(q);
         self.wake.notify_one();
         true
     }
 
-    /// The unwritten version of a call, if any.
+    /// The unwritten writes of a call, merged, if any.
     pub fn pending(&self, call_sid: &str) -> Option<CallRecord> {
-        self.lock().pending.get(call_sid).cloned()
+        self.lock().pending.get(call_sid).map(|(_, r)| r.clone())
     }
 
     /// Every unwritten record.
     pub fn all_pending(&self) -> Vec<CallRecord> {
-        self.lock().pending.values().cloned().collect()
+        self.lock().pending.values().map(|(_, r)| r.clone()).collect()
     }
 
     /// Waits for the batch being written, if any, and holds off the next
@@ -135,11 +147,12 @@ impl Writer {
     /// SIDs. Only under [`Writer::hold`] is none of them being written.
     pub fn forget(&self, matches: impl Fn(&CallRecord) -> bool) -> Vec<String> {
         let mut q = self.lock();
-        let gone: Vec<String> = q.pending.values().filter(|r| matches(r)).map(|r| r.call_sid.clone()).collect();
+        let gone: Vec<String> =
+            q.pending.values().filter(|(_, r)| matches(r)).map(|(_, r)| r.call_sid.clone()).collect();
         for sid in &gone {
             q.pending.remove(sid);
         }
-        let Queue { order, pending } = &mut *q;
+        let Queue { order, pending, .. } = &mut *q;
         order.retain(|sid| pending.contains_key(sid));
         gone
     }
@@ -149,42 +162,55 @@ impl Writer {
             written: self.stats.written.load(Ordering::Relaxed),
             retried: self.stats.retried.load(Ordering::Relaxed),
             dropped: self.stats.dropped.load(Ordering::Relaxed),
+            superseded: self.stats.superseded.load(Ordering::Relaxed),
             depth: self.lock().order.len(),
             capacity: self.capacity,
             failing: self.stats.failing.load(Ordering::Relaxed),
         }
     }
 
-    /// The oldest unwritten records, left in the queue.
-    fn next_batch(&self) -> Vec<CallRecord> {
+    /// The oldest unwritten records (with their versions), left in the queue.
+    fn next_batch(&self) -> Vec<(u64, CallRecord)> {
         let q = self.lock();
         q.order.iter().take(BATCH).filter_map(|sid| q.pending.get(sid).cloned()).collect()
     }
 
-    /// Forgets written records, unless a newer version arrived meanwhile.
-    fn written(&self, batch: &[CallRecord]) {
+    /// Forgets written records, unless another write arrived meanwhile
+    /// (it is merged into what was written: writing it again is harmless).
+    fn written(&self, batch: &[(u64, CallRecord)]) {
         let mut q = self.lock();
-        for r in batch {
-            if q.pending.get(&r.call_sid).is_some_and(|p| p.revision == r.revision) {
+        for (version, r) in batch {
+            if q.pending.get(&r.call_sid).is_some_and(|p| p.0 == *version) {
                 q.pending.remove(&r.call_sid);
             }
         }
-        let Queue { order, pending } = &mut *q;
+        let Queue { order, pending, .. } = &mut *q;
         order.retain(|sid| pending.contains_key(sid));
         drop(q);
         self.stats.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
     }
 
     /// Drops records the database refused for what they are (not a retry).
-    fn refused(&self, record: &CallRecord, error: &sqlx::Error) {
+    fn refused(&self, (version, record): &(u64, CallRecord), error: &sqlx::Error) {
         let mut q = self.lock();
-        if q.pending.get(&record.call_sid).is_some_and(|p| p.revision == record.revision) {
+        if q.pending.get(&record.call_sid).is_some_and(|p| p.0 == *version) {
             q.pending.remove(&record.call_sid);
             q.order.retain(|sid| sid != &record.call_sid);
         }
         drop(q);
         self.stats.dropped.fetch_add(1, Ordering::Relaxed);
         tracing::error!(call_sid = %record.call_sid, error = %error, "call record dropped: the database refused it");
+    }
+
+    /// Counts and logs a write that was partly behind the stored row.
+    fn superseded(&self, record: &CallRecord, merged: Merged) {
+        self.stats.superseded.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            call_sid = %record.call_sid,
+            flow = merged.flow_superseded,
+            status = merged.status_superseded,
+            "call record write superseded: the database already had newer values, which were kept"
+        );
     }
 
     /// Writes the queue until [`Writer::close`] is called and the queue is
@@ -213,10 +239,7 @@ impl Writer {
             if batch.is_empty() {
                 continue;
             }
-            let result = match db.upsert(&batch).await {
-                Err(e) if !is_transient(&e) => self.write_one_by_one(&db, &batch).await,
-                other => other.map(|()| self.written(&batch)),
-            };
+            let result = self.write_one_by_one(&db, &batch).await;
             drop(flight);
             match result {
                 Ok(()) => {
@@ -260,12 +283,17 @@ impl Writer {
         }
     }
 
-    /// After a batch was refused: each record alone, so one bad record does
-    /// not hold back the rest. A transient error stops and retries.
-    async fn write_one_by_one(&self, db: &Db, batch: &[CallRecord]) -> Result<(), sqlx::Error> {
+    /// Merges each record into its row ([`Db::merge`]): one bad record
+    /// does not hold back the rest. A transient error stops and retries.
+    async fn write_one_by_one(&self, db: &Db, batch: &[(u64, CallRecord)]) -> Result<(), sqlx::Error> {
         for r in batch {
-            match db.upsert(std::slice::from_ref(r)).await {
-                Ok(()) => self.written(std::slice::from_ref(r)),
+            match db.merge(&r.1).await {
+                Ok(merged) => {
+                    if merged.superseded() {
+                        self.superseded(&r.1, merged);
+                    }
+                    self.written(std::slice::from_ref(r));
+                }
                 Err(e) if is_transient(&e) => return Err(e),
                 Err(e) => self.refused(r, &e),
             }
@@ -296,34 +324,40 @@ impl Writer {
 mod tests {
     use super::*;
 
-    fn rec(sid: &str, revision: u64) -> CallRecord {
+    fn rec(sid: &str, verify_attempts: u8) -> CallRecord {
         let mut r = CallRecord::new(sid, "support", "+1********01".into(), 100);
-        r.revision = revision;
+        r.verify_attempts = verify_attempts;
         r
     }
 
-    #[test]
-    fn versions_of_one_call_share_a_place_and_a_full_buffer_drops_new_calls() {
-        let w = Writer::new(2);
-        assert!(w.enqueue(rec("CA1", 1)));
-        assert!(w.enqueue(rec("CA2", 1)));
-        assert!(w.enqueue(rec("CA1", 2)), "a newer version of a queued call always fits");
-        assert!(!w.enqueue(rec("CA3", 1)), "a new call past the capacity is dropped");
-        let s = w.snapshot();
-        assert_eq!((s.depth, s.dropped), (2, 1));
-        assert_eq!(w.pending("CA1").unwrap().revision, 2);
-        assert_eq!(w.next_batch().iter().map(|r| r.call_sid.as_str()).collect::<Vec<_>>(), ["CA1", "CA2"]);
+    fn sids(batch: &[(u64, CallRecord)]) -> Vec<&str> {
+        batch.iter().map(|(_, r)| r.call_sid.as_str()).collect()
     }
 
     #[test]
-    fn a_version_that_arrived_during_a_write_stays_queued() {
+    fn writes_of_one_call_merge_in_one_place_and_a_full_buffer_drops_new_calls() {
+        let w = Writer::new(2);
+        assert!(w.enqueue(rec("CA1", 2)));
+        assert!(w.enqueue(rec("CA2", 1)));
+        assert!(w.enqueue(rec("CA1", 1)), "another write of a queued call always fits");
+        assert!(!w.enqueue(rec("CA3", 1)), "a new call past the capacity is dropped");
+        let s = w.snapshot();
+        assert_eq!((s.depth, s.dropped), (2, 1));
+        assert_eq!(w.pending("CA1").unwrap().verify_attempts, 2, "merged: the tries never go back");
+        assert_eq!(sids(&w.next_batch()), ["CA1", "CA2"]);
+    }
+
+    #[test]
+    fn a_write_that_arrived_during_a_flush_stays_queued() {
         let w = Writer::new(10);
         w.enqueue(rec("CA1", 1));
         w.enqueue(rec("CA2", 1));
         let batch = w.next_batch();
         w.enqueue(rec("CA1", 2));
         w.written(&batch);
-        assert_eq!(w.next_batch().iter().map(|r| (r.call_sid.as_str(), r.revision)).collect::<Vec<_>>(), [("CA1", 2)]);
+        let left = w.next_batch();
+        assert_eq!(sids(&left), ["CA1"]);
+        assert_eq!(left[0].1.verify_attempts, 2);
         assert_eq!(w.snapshot().written, 2);
     }
 
@@ -334,7 +368,7 @@ mod tests {
         w.enqueue(rec("CA2", 1));
         let _held = w.hold().await;
         assert_eq!(w.forget(|r| r.call_sid == "CA1"), ["CA1"]);
-        assert_eq!(w.next_batch().iter().map(|r| r.call_sid.as_str()).collect::<Vec<_>>(), ["CA2"]);
+        assert_eq!(sids(&w.next_batch()), ["CA2"]);
         assert_eq!(w.snapshot().depth, 1);
     }
 }

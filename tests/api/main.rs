@@ -9,6 +9,7 @@ mod database;
 mod defence;
 mod desk_helpers;
 mod erase;
+mod fleet_records;
 mod flow;
 mod handoff;
 mod handoff_routes;

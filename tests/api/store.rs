@@ -244,7 +244,8 @@ async fn calls_are_answered_while_postgres_is_unreachable_and_recorded_once_it_i
     gate.cut();
     // Mid-call: the PIN is keyed while the database is unreachable. The
     // lockout counter cannot count the try, so verification fails closed
-    // (an agent, identified), within the counter's 1 s bound.
+    // (an agent, identified: `verification_unavailable`), within the
+    // counter's 1 s bound.
     let (r, elapsed) = key_at(&app, &sid, ADA_PHONE, &twiml, ADA_PIN).await;
     assert_eq!(r.status, 200);
     assert!(r.body.contains("<Enqueue"), "handed to an agent: {}", r.body);
@@ -254,7 +255,8 @@ async fn calls_are_answered_while_postgres_is_unreachable_and_recorded_once_it_i
     let other = call_with_sid(&app, STRANGER_PHONE, &["*"]).await;
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     let (_, live) = app.api_call(&sid, Some(ADMIN_TOKEN)).await;
-    assert_eq!(live["outcome"], "agent", "the API answers from memory meanwhile");
+    // Verification fails closed while the store is unreachable (issue 11).
+    assert_eq!(live["outcome"], "verification_unavailable", "the API answers from memory meanwhile");
     wait_for("a failed write", || async { app.metrics().await["vouch_store_write_retries_total"] >= 1.0 }).await;
     let m = app.metrics().await;
     assert_eq!(m["vouch_store_database_up"], 0.0);
@@ -265,7 +267,7 @@ async fn calls_are_answered_while_postgres_is_unreachable_and_recorded_once_it_i
     gate.restore();
     app.written().await;
     let r = stored(&pg.url, &sid).await.unwrap();
-    assert_eq!((r.outcome, r.idv_status), (RecordOutcome::Agent, IdvStatus::Identified));
+    assert_eq!((r.outcome, r.idv_status), (RecordOutcome::VerificationUnavailable, IdvStatus::Identified));
     assert_eq!(stored(&pg.url, &other).await.unwrap().outcome, RecordOutcome::OptedOut);
     let m = app.metrics().await;
     assert_eq!((m["vouch_store_database_up"], m["vouch_store_buffer_depth"]), (1.0, 0.0));
@@ -296,7 +298,7 @@ async fn a_locked_sqlite_file_delays_writes_not_calls_and_a_full_buffer_drops_an
 
     lock.release().await;
     app.written().await;
-    assert_eq!(stored(&app.database_url, &sid).await.unwrap().outcome, RecordOutcome::Agent);
+    assert_eq!(stored(&app.database_url, &sid).await.unwrap().outcome, RecordOutcome::VerificationUnavailable);
     assert_eq!(stored(&app.database_url, &second).await.unwrap().outcome, RecordOutcome::OptedOut);
     assert!(stored(&app.database_url, &third).await.is_none(), "dropped, as counted");
     assert_eq!(app.metrics().await["vouch_store_records_dropped_total"], 2.0);
@@ -314,8 +316,8 @@ async fn a_graceful_stop_writes_what_is_still_buffered() {
     assert_eq!(app.store.stats().unwrap().depth, 1, "still held back");
     lock.release().await;
     app.stop().await;
-    // Verification failed closed under the lock: an agent.
-    assert_eq!(stored(&app.database_url, &sid).await.unwrap().outcome, RecordOutcome::Agent);
+    // Verification failed closed under the lock: an agent, as such.
+    assert_eq!(stored(&app.database_url, &sid).await.unwrap().outcome, RecordOutcome::VerificationUnavailable);
 }
 
 #[tokio::test]

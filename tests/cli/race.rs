@@ -217,7 +217,7 @@ async fn a_store_that_cannot_count_the_try_fails_closed_to_an_agent_as_identifie
         .unwrap();
     assert_eq!(
         (record["idv_status"].as_str(), record["outcome"].as_str(), record["lockout"].as_bool()),
-        (Some("identified"), Some("agent"), Some(false)),
+        (Some("identified"), Some("verification_unavailable"), Some(false)),
         "{record}"
     );
     assert!(server.logs().contains("verification fails closed"), "a WARN says so:\n{}", server.logs());

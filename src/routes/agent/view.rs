@@ -48,7 +48,13 @@ pub struct Moment {
 
 /// Whether the call has left the IVR for an agent (waiting or talking).
 pub fn with_agent(outcome: RecordOutcome) -> bool {
-    matches!(outcome, RecordOutcome::Agent | RecordOutcome::OptedOut | RecordOutcome::CrmUnavailable)
+    matches!(
+        outcome,
+        RecordOutcome::Agent
+            | RecordOutcome::OptedOut
+            | RecordOutcome::CrmUnavailable
+            | RecordOutcome::VerificationUnavailable
+    )
 }
 
 impl CallView {
@@ -83,6 +89,7 @@ impl CallView {
             RecordOutcome::Agent => "sent to an agent",
             RecordOutcome::OptedOut => "opted out to an agent",
             RecordOutcome::CrmUnavailable => "CRM unavailable: sent to an agent",
+            RecordOutcome::VerificationUnavailable => "verification unavailable: sent to an agent as identified",
             RecordOutcome::Abandoned => "hung up in the IVR",
         };
         Self {

@@ -49,6 +49,7 @@ fn only_calls_sent_to_an_agent_have_reached_one() {
     let at = |o| CallView::new(&record(IdvStatus::Verified, IdvMethod::Ani, o), None, 1_795_630_010).reached_agent;
     assert_eq!(at(RecordOutcome::Agent).map(|m| m.iso), Some("2026-11-25T18:06:49Z".to_string()));
     assert!(at(RecordOutcome::CrmUnavailable).is_some());
+    assert!(at(RecordOutcome::VerificationUnavailable).is_some());
     assert!(at(RecordOutcome::OptedOut).is_some());
     assert_eq!(at(RecordOutcome::SelfService), None);
     assert_eq!(at(RecordOutcome::InProgress), None);
