@@ -7,7 +7,7 @@ mod api;
 mod audit;
 mod demo;
 mod handoff;
-mod health;
+pub mod health;
 mod metrics;
 mod status;
 mod voice;
