@@ -6,6 +6,7 @@ pub mod agent;
 mod api;
 mod audit;
 mod demo;
+mod fallback;
 mod handoff;
 pub mod health;
 mod metrics;
@@ -84,6 +85,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Route::VoiceOnLine => resource.route(web::route().to(voice::start_on_line)),
             Route::Dialed => resource.route(web::route().to(handoff::dialed)),
             Route::Entry => resource.route(web::route().to(voice::entry)),
+            Route::Fallback => resource.route(web::route().to(fallback::fallback)),
         });
     }
 }

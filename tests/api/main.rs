@@ -9,6 +9,7 @@ mod database;
 mod defence;
 mod desk_helpers;
 mod erase;
+mod fallback;
 mod flow;
 mod handoff;
 mod handoff_routes;
