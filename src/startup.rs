@@ -18,6 +18,7 @@ use crate::paths::{self, Urls};
 use crate::recording::Recorder;
 use crate::routes::{self, AppState};
 use crate::store::audit::AuditStore;
+use crate::store::instances::{self, Heartbeat};
 use crate::store::retention::{self, Purger, Retention};
 use crate::store::sessions::{SessionStore, StoredSession};
 use crate::store::CallStore;
@@ -90,6 +91,8 @@ pub struct Application {
     audit: Audit,
     /// The retention purge, stopped with the application.
     purger: Purger,
+    /// This instance's heartbeat row, deleted at a clean exit.
+    heartbeat: Option<Heartbeat>,
     /// Set on SIGTERM: `/healthz` answers 503.
     draining: web::Data<routes::health::Draining>,
     /// How long `/healthz` answers 503 after SIGTERM before the listener closes.
@@ -115,6 +118,9 @@ impl Application {
         let subjects = CallerSubjects::new(&keyring);
         let store = CallStore::open(&config.database, config.server.call_record_ttl, subjects).await?;
         let purger = retention::spawn(store.clone(), Retention::of(&config));
+        // Says which other instances share the database (a SQLite file
+        // shared by several is warned about).
+        let heartbeat = instances::spawn(store.db());
 
         let (crm_base, demo_crm) = match &config.crm.url {
             Some(url) => (url.clone(), None),
@@ -227,6 +233,7 @@ impl Application {
             store,
             audit,
             purger,
+            heartbeat,
             draining,
             drain,
         })
@@ -282,6 +289,9 @@ impl Application {
         signals.abort();
         self.audit.flush(AUDIT_FLUSH_TIMEOUT).await;
         drop(self.purger);
+        if let Some(heartbeat) = self.heartbeat {
+            heartbeat.stop().await;
+        }
         self.store.close(STORE_FLUSH_TIMEOUT).await;
         result
     }

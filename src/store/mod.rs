@@ -16,6 +16,7 @@ pub mod audit;
 pub mod claims;
 mod db;
 mod erasure;
+pub mod instances;
 pub mod guard;
 mod record;
 pub mod retention;

@@ -13,6 +13,7 @@ mod database;
 mod erase;
 mod flood;
 mod hash_password;
+mod instances;
 #[path = "../support/leaks.rs"]
 mod leaks;
 mod logs;
