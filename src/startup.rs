@@ -312,7 +312,11 @@ impl Signals {
         let catch = |kind: SignalKind| {
             signal(kind).map_err(|e| tracing::error!(error = %e, "a signal handler could not be installed")).ok()
         };
-        Self { term: catch(SignalKind::terminate()), int: catch(SignalKind::interrupt()), quit: catch(SignalKind::quit()) }
+        Self {
+            term: catch(SignalKind::terminate()),
+            int: catch(SignalKind::interrupt()),
+            quit: catch(SignalKind::quit()),
+        }
     }
 }
 

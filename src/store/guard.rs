@@ -278,11 +278,18 @@ impl Guard {
                 match bounded(insert_events(&db, &batch)).await {
                     Ok(()) => {
                         let sent: std::collections::HashSet<&str> = batch.iter().map(|e| e.3.as_str()).collect();
-                        unsent.events.lock().unwrap_or_else(|e| e.into_inner()).retain(|e| !sent.contains(e.3.as_str()));
+                        unsent
+                            .events
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .retain(|e| !sent.contains(e.3.as_str()));
                         for (kind, subject, _, _) in &batch {
                             shared.invalidate(&(*kind, subject.clone())).await;
                         }
-                        tracing::info!(events = batch.len(), "security counters: events counted during a database outage are stored");
+                        tracing::info!(
+                            events = batch.len(),
+                            "security counters: events counted during a database outage are stored"
+                        );
                         wait = FIRST_RETRY;
                     }
                     Err(e) => {

@@ -32,7 +32,8 @@ impl Heartbeat {
     pub async fn stop(self) {
         self.task.abort();
         let sql = "DELETE FROM instances WHERE id = $1";
-        let delete = async { on_pool!(&self.db, pool => sqlx::query(sql).bind(&self.id).execute(pool).await.map(drop)) };
+        let delete =
+            async { on_pool!(&self.db, pool => sqlx::query(sql).bind(&self.id).execute(pool).await.map(drop)) };
         if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(1), delete).await {
             tracing::debug!(error = %e, "the heartbeat row was not deleted");
         }
@@ -78,15 +79,13 @@ async fn beat(db: Db, id: String) {
         first = false;
         let n = others.len();
         match kind {
-            "sqlite" if n > 0 => {
-                if last_warned.is_none_or(|t| t.elapsed() >= WARN_EVERY) {
-                    last_warned = Some(tokio::time::Instant::now());
-                    tracing::warn!(
-                        others = n,
-                        hosts = %others.join(","),
-                        "another Vouch instance is live on this SQLite database: instances contend for the file's lock, and instances on separate files split call records and lockout counts; run a fleet on PostgreSQL"
-                    );
-                }
+            "sqlite" if n > 0 && last_warned.is_none_or(|t| t.elapsed() >= WARN_EVERY) => {
+                last_warned = Some(tokio::time::Instant::now());
+                tracing::warn!(
+                    others = n,
+                    hosts = %others.join(","),
+                    "another Vouch instance is live on this SQLite database: instances contend for the file's lock, and instances on separate files split call records and lockout counts; run a fleet on PostgreSQL"
+                );
             }
             "postgres" if last_count != Some(n) => {
                 last_count = Some(n);
@@ -114,7 +113,8 @@ async fn refresh(
         let forget = "DELETE FROM instances WHERE last_seen < $1";
         on_pool!(db, pool => sqlx::query(forget).bind(to_i64(now.saturating_sub(FORGET_AFTER))).execute(pool).await.map(drop))?;
     }
-    let upsert = "INSERT INTO instances (id, host, pid, started_at, last_seen, db_kind) VALUES ($1, $2, $3, $4, $5, $6) \
+    let upsert =
+        "INSERT INTO instances (id, host, pid, started_at, last_seen, db_kind) VALUES ($1, $2, $3, $4, $5, $6) \
                   ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen";
     on_pool!(db, pool => sqlx::query(upsert)
         .bind(id).bind(host).bind(pid).bind(to_i64(started)).bind(to_i64(now)).bind(kind)

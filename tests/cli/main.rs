@@ -5,11 +5,11 @@
 
 mod bare_command;
 mod check_config;
-mod drain;
 /// The PostgreSQL schema per test and the SQLite lock of `tests/api`.
 #[path = "../api/database.rs"]
 #[allow(dead_code)]
 mod database;
+mod drain;
 mod erase;
 mod flood;
 mod hash_password;
