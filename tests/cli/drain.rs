@@ -102,3 +102,52 @@ fn a_zero_drain_closes_the_listener_at_once() {
     assert!(exit.success(), "exit status {exit:?}");
     assert!(signalled.elapsed() < Duration::from_secs(3), "no drain: {:?}", signalled.elapsed());
 }
+
+/// A webhook still in flight when the listener closes: its record is
+/// buffered as the server's workers stop, and is written by the final flush.
+async fn in_flight_record_is_flushed(database_url: &str, dir: &TempDir) {
+    use crate::support::{Reply, Tiny};
+    let crm = Tiny::start(|_| Reply {
+        status: 200,
+        content_type: "application/json",
+        body: r#"{"customers":[{"id":"12345678","name":"Ada Lovelace"}]}"#.into(),
+        delay: Duration::from_millis(1_500),
+    });
+    let config = config_file(dir, 0);
+    let env = [("DATABASE_URL", database_url), ("RUST_LOG", "info"), ("VOUCH_CRM_URL", crm.url.as_str())];
+    let mut server = Serve::start(&["--config", &config], &env);
+    // Connections made by the server's workers, for the final flush to meet.
+    let (status, _) = first_webhook(&server, "CA00000000000000000000000000000e00");
+    assert_eq!(status, 200);
+    let sid = "CA00000000000000000000000000000e01";
+    let (public, address) = (server.public.clone(), server.address.clone());
+    let hook = std::thread::spawn(move || {
+        let params = Params::from_pairs([("CallSid", sid), ("From", "+15551230001"), ("To", "+15005550006")]);
+        let sig = signature::sign(DEMO_TOKEN, &format!("{public}/voice"), &params);
+        let headers = [("Content-Type", "application/x-www-form-urlencoded"), ("X-Twilio-Signature", sig.as_str())];
+        post(&address, "/voice", &headers, &params.encode())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    server.sigterm();
+    let (status, body) = hook.join().unwrap().expect("answered");
+    assert_eq!(status, 200, "{body}");
+    let exit = server.wait_for_exit(Duration::from_secs(20));
+    assert!(exit.success(), "exit status {exit:?}");
+    let logs = server.logs();
+    assert!(!logs.contains("being shutdown"), "a write raced the runtime's shutdown: {logs}");
+    assert!(database::stored(database_url, sid).await.is_some(), "{logs}");
+}
+
+#[tokio::test]
+async fn a_record_of_a_webhook_in_flight_at_sigterm_is_flushed_on_postgres() {
+    let Some(pg) = database::postgres().await else { return };
+    in_flight_record_is_flushed(&pg.url, &TempDir::new("drain-inflight-pg")).await;
+}
+
+#[tokio::test]
+async fn a_record_of_a_webhook_in_flight_at_sigterm_is_flushed_on_sqlite() {
+    let dir = TempDir::new("drain-inflight-sqlite");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let url = format!("sqlite://{}/vouch.db", dir.path());
+    in_flight_record_is_flushed(&url, &dir).await;
+}
