@@ -114,6 +114,10 @@ impl CallService {
         };
         let now = now();
         let turn = Turn::of(line, reply, |_| String::new(), false, now);
-        render::document(turn.line, &turn.preface, &turn.then, &self.links(&hook.call_sid, now)).render()
+        let body = render::document(turn.line, &turn.preface, &turn.then, &self.links(&hook.call_sid, now)).render();
+        // The record says the call went to an agent (a new record, when the
+        // first webhook never made one).
+        self.keep_record(hook, &turn).await;
+        body
     }
 }

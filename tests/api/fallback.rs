@@ -75,6 +75,14 @@ async fn a_failed_first_webhook_goes_to_an_agent_unidentified() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_to_agent(&r.body);
     assert_eq!(app.crm().count("phone"), 0, "the CRM was not asked");
+    app.written().await;
+    let (status, record) = app.api_call(&sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200, "the call is on record: {record}");
+    assert_eq!(
+        (record["idv_status"].as_str(), record["outcome"].as_str()),
+        (Some("unidentified"), Some("agent")),
+        "{record}"
+    );
 }
 
 #[tokio::test]
