@@ -31,6 +31,8 @@ pub enum Route {
     /// `<Dial><Queue url>` for agents dequeuing a plain queue.
     QueueConnect,
     Whisper,
+    /// Twilio's Voice Fallback URL: a request to the primary URL failed.
+    Fallback,
     /// A call's first webhook; the line from the dialled number.
     Voice,
     /// A call's first webhook on a named line.
@@ -44,7 +46,7 @@ pub enum Route {
 impl Route {
     /// Every route, in registration order (`Dialed` before `Entry`, whose
     /// `{stage}` would claim it).
-    pub const ALL: [Route; 21] = [
+    pub const ALL: [Route; 22] = [
         Route::Health,
         Route::ApiCall,
         Route::ApiLockout,
@@ -62,6 +64,7 @@ impl Route {
         Route::HoldAudio,
         Route::QueueConnect,
         Route::Whisper,
+        Route::Fallback,
         Route::Voice,
         Route::VoiceOnLine,
         Route::Dialed,
@@ -88,6 +91,7 @@ impl Route {
             Self::HoldAudio => "/static/hold.wav",
             Self::QueueConnect => "/queue/connect",
             Self::Whisper => "/whisper/{call_sid}",
+            Self::Fallback => "/fallback",
             Self::Voice => "/voice",
             Self::VoiceOnLine => "/voice/{line}",
             Self::Dialed => "/voice/{line}/dialed",

@@ -18,6 +18,7 @@ use crate::paths::{self, Urls};
 use crate::recording::Recorder;
 use crate::routes::{self, AppState};
 use crate::store::audit::AuditStore;
+use crate::store::instances::{self, Heartbeat};
 use crate::store::retention::{self, Purger, Retention};
 use crate::store::sessions::{SessionStore, StoredSession};
 use crate::store::CallStore;
@@ -48,12 +49,21 @@ fn request_limit(path: &str) -> std::time::Duration {
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// How long buffered call records may take to reach the database once the
-/// server has stopped (after up to 10 s of draining webhooks; Fly.io allows
-/// 15 s in all).
+/// server has stopped (after the drain period and up to
+/// `server.shutdown_timeout_secs` of in-flight webhooks; fly.toml's
+/// `kill_timeout` must cover all three, see [`shutdown_budget`]).
 pub const STORE_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// How long audit entries still queued may take to be written at shutdown.
 pub const AUDIT_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The longest a SIGTERM may take to end in an exit: the drain period,
+/// the shutdown timeout for in-flight webhooks, then the audit and record
+/// flushes. A platform's kill timeout (fly.toml's `kill_timeout`) must be
+/// longer, or the last records are killed with the process.
+pub fn shutdown_budget(server: &crate::config::Server) -> std::time::Duration {
+    server.drain + server.shutdown_timeout + AUDIT_FLUSH_TIMEOUT + STORE_FLUSH_TIMEOUT
+}
 
 /// At start-up, the users file is what it will be until the next one: end
 /// every stored session whose user is gone or whose password changed, on
@@ -81,6 +91,12 @@ pub struct Application {
     audit: Audit,
     /// The retention purge, stopped with the application.
     purger: Purger,
+    /// This instance's heartbeat row, deleted at a clean exit.
+    heartbeat: Option<Heartbeat>,
+    /// Set on SIGTERM: `/healthz` answers 503.
+    draining: web::Data<routes::health::Draining>,
+    /// How long `/healthz` answers 503 after SIGTERM before the listener closes.
+    drain: std::time::Duration,
 }
 
 impl Application {
@@ -102,6 +118,9 @@ impl Application {
         let subjects = CallerSubjects::new(&keyring);
         let store = CallStore::open(&config.database, config.server.call_record_ttl, subjects).await?;
         let purger = retention::spawn(store.clone(), Retention::of(&config));
+        // Says which other instances share the database (a SQLite file
+        // shared by several is warned about).
+        let heartbeat = instances::spawn(store.db());
 
         let (crm_base, demo_crm) = match &config.crm.url {
             Some(url) => (url.clone(), None),
@@ -126,6 +145,9 @@ impl Application {
             None => None,
         };
         let shutdown_timeout = config.server.shutdown_timeout.as_secs();
+        let drain = config.server.drain;
+        let draining = web::Data::new(routes::health::Draining::default());
+        let draining_data = draining.clone();
         let links = ScreenPopLinks::new(&keyring, SCREEN_POP_TTL_SECS);
         let sessions = Sessions::new(&keyring);
         let session_store = SessionStore::new(store.db());
@@ -187,6 +209,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(calls.clone())
                 .app_data(auth.clone())
+                .app_data(draining_data.clone())
                 .configure(|cfg| {
                     if let Some(recorder) = &recorder {
                         cfg.app_data(recorder.clone());
@@ -196,10 +219,24 @@ impl Application {
         })
         .client_request_timeout(std::time::Duration::from_secs(5))
         .shutdown_timeout(shutdown_timeout)
+        // Signals are handled in `run_until_stopped`: SIGTERM drains first.
+        .disable_signals()
         .listen(listener)?
         .run();
 
-        Ok(Self { server, port, public_base, crm_url: crm_base.to_string(), demo_crm, store, audit, purger })
+        Ok(Self {
+            server,
+            port,
+            public_base,
+            crm_url: crm_base.to_string(),
+            demo_crm,
+            store,
+            audit,
+            purger,
+            heartbeat,
+            draining,
+            drain,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -228,12 +265,18 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the server stops. SIGTERM stops it gracefully: no new
-    /// connections, and in-flight webhooks get `server.shutdown_timeout_secs`
-    /// to finish (Fly.io sends SIGTERM when it replaces a machine during a
-    /// deploy). SIGINT and SIGQUIT stop it at once. Then the buffered call
-    /// records are written (bounded by [`STORE_FLUSH_TIMEOUT`]).
+    /// Serves until the server stops. SIGTERM stops it gracefully: first
+    /// `/healthz` answers 503 for `server.drain_secs` while everything else
+    /// is still served (a load balancer moves traffic away), then the
+    /// listener closes and in-flight webhooks get
+    /// `server.shutdown_timeout_secs` to finish (Fly.io sends SIGTERM when it
+    /// replaces a machine during a deploy). SIGINT and SIGQUIT stop it at
+    /// once. Then the queued audit entries and the buffered call records are
+    /// written (bounded by [`AUDIT_FLUSH_TIMEOUT`] and
+    /// [`STORE_FLUSH_TIMEOUT`]), on this runtime, before it stops.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let signals = tokio::spawn(on_signals(Signals::install(), handle, self.draining.clone(), self.drain));
         let result = if let Some(crm) = self.demo_crm {
             let handle = crm.handle();
             tokio::spawn(crm);
@@ -243,9 +286,97 @@ impl Application {
         } else {
             self.server.await
         };
+        signals.abort();
         self.audit.flush(AUDIT_FLUSH_TIMEOUT).await;
         drop(self.purger);
+        if let Some(heartbeat) = self.heartbeat {
+            heartbeat.stop().await;
+        }
         self.store.close(STORE_FLUSH_TIMEOUT).await;
         result
+    }
+}
+
+/// The signals that stop the server, caught from the moment the server runs.
+#[cfg(unix)]
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+    quit: Option<tokio::signal::unix::Signal>,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        let catch = |kind: SignalKind| {
+            signal(kind).map_err(|e| tracing::error!(error = %e, "a signal handler could not be installed")).ok()
+        };
+        Self {
+            term: catch(SignalKind::terminate()),
+            int: catch(SignalKind::interrupt()),
+            quit: catch(SignalKind::quit()),
+        }
+    }
+}
+
+/// The next delivery of `signal`, or never when it is not caught.
+#[cfg(unix)]
+async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// SIGTERM: drain, then stop gracefully. SIGINT or SIGQUIT: stop at once.
+#[cfg(unix)]
+async fn on_signals(
+    mut signals: Signals,
+    handle: actix_web::dev::ServerHandle,
+    draining: web::Data<routes::health::Draining>,
+    drain: std::time::Duration,
+) {
+    let Signals { term, int, quit } = &mut signals;
+    tokio::select! {
+        _ = next(term) => {
+            draining.start();
+            tracing::info!(drain_secs = drain.as_secs(), "SIGTERM: draining (/healthz answers 503), then stopping");
+            tokio::select! {
+                _ = tokio::time::sleep(drain) => {
+                    tracing::info!("drained: closing the listener, in-flight webhooks finish");
+                    handle.stop(true).await;
+                }
+                _ = next(int) => handle.stop(false).await,
+                _ = next(quit) => handle.stop(false).await,
+            }
+        }
+        _ = next(int) => handle.stop(false).await,
+        _ = next(quit) => handle.stop(false).await,
+    }
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> Self {
+        Self
+    }
+}
+
+/// Ctrl-C stops at once.
+#[cfg(not(unix))]
+async fn on_signals(
+    _signals: Signals,
+    handle: actix_web::dev::ServerHandle,
+    _draining: web::Data<routes::health::Draining>,
+    _drain: std::time::Duration,
+) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        handle.stop(false).await;
     }
 }

@@ -17,6 +17,7 @@
 //! says (see [`crate::store::claims`]).
 
 mod defence;
+mod fallback;
 mod turn;
 
 use defence::{IdentifierTry, VerifyLatency};

@@ -20,6 +20,9 @@ pub struct Server {
     pub call_record_ttl: Duration,
     /// How long in-flight webhooks get to finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// After SIGTERM, how long `/healthz` answers 503 before the listener
+    /// closes (everything else is served meanwhile).
+    pub drain: Duration,
     /// `serve --record-dir`: where every verified webhook is written, for
     /// `vouch replay`. Set by the command line, never by the file.
     pub record_dir: Option<std::path::PathBuf>,
@@ -38,6 +41,7 @@ impl Server {
             webhook_deadline: Duration::from_millis(ServerFile::WEBHOOK_DEADLINE_MS.read(file.webhook_deadline_ms)?),
             call_record_ttl: Duration::from_secs(ServerFile::CALL_RECORD_TTL_SECS.read(file.call_record_ttl_secs)?),
             shutdown_timeout: Duration::from_secs(ServerFile::SHUTDOWN_TIMEOUT_SECS.read(file.shutdown_timeout_secs)?),
+            drain: Duration::from_secs(ServerFile::DRAIN_SECS.read(file.drain_secs)?),
             record_dir: None,
             handoff_token_ttl: Duration::from_secs(
                 ServerFile::HANDOFF_TOKEN_TTL_SECS.read(file.handoff_token_ttl_secs)?,

@@ -6,8 +6,9 @@ pub mod agent;
 mod api;
 mod audit;
 mod demo;
+mod fallback;
 mod handoff;
-mod health;
+pub mod health;
 mod metrics;
 mod status;
 mod voice;
@@ -84,6 +85,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Route::VoiceOnLine => resource.route(web::route().to(voice::start_on_line)),
             Route::Dialed => resource.route(web::route().to(handoff::dialed)),
             Route::Entry => resource.route(web::route().to(voice::entry)),
+            Route::Fallback => resource.route(web::route().to(fallback::fallback)),
         });
     }
 }

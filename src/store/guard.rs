@@ -12,7 +12,7 @@
 //! cannot reserve in time the caller of `reserve` decides: verification
 //! fails closed; the enumeration throttle counts in this process instead.
 
-use super::db::Db;
+use super::db::{on_pool, Db};
 use crate::keyring::counters::CallerSubjects;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,12 +105,26 @@ pub struct Guard {
     /// Calls the enumeration throttle sent to an agent: by a caller's
     /// number, and by a line's withheld caller IDs.
     throttled: Arc<[AtomicU64; 2]>,
+    /// Events counted here while the database was away, retried until it
+    /// takes them, so they reach every instance's count.
+    unsent: Arc<Unsent>,
 }
+
+/// Events waiting for the database, and whether a task is retrying them.
+#[derive(Default)]
+struct Unsent {
+    events: Mutex<Vec<(Kind, String, u64, String)>>,
+    retrying: std::sync::atomic::AtomicBool,
+}
+
+/// The first retry of unsent events waits this long, doubling up to [`MAX_RETRY`].
+const FIRST_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+const MAX_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Guard {
     pub(super) fn new(db: Option<Db>, subjects: CallerSubjects) -> Self {
         let shared = moka::future::Cache::builder().max_capacity(100_000).time_to_live(SHARED_TTL).build();
-        Self { db, local: Arc::default(), shared, subjects, throttled: Arc::default() }
+        Self { db, local: Arc::default(), shared, subjects, throttled: Arc::default(), unsent: Arc::default() }
     }
 
     /// The stored stand-in for a caller's number: a keyed hash, so the
@@ -220,7 +234,71 @@ impl Guard {
         }
         let token = new_token();
         events.push((now, token.clone()));
+        drop(m);
+        if self.db.is_some() {
+            // Counted here while the database is away: kept until it takes it.
+            self.unsent.events.lock().unwrap_or_else(|e| e.into_inner()).push((
+                kind,
+                subject.to_string(),
+                now,
+                token.clone(),
+            ));
+            self.retry_unsent();
+        }
         Reserve::Reserved(Reservation { kind, subject: subject.to_string(), token })
+    }
+
+    /// How many events counted here still wait for the database.
+    pub fn unsent(&self) -> usize {
+        self.unsent.events.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Starts retrying the unsent events, unless a task already does.
+    fn retry_unsent(&self) {
+        let Some(db) = self.db.clone() else { return };
+        if self.unsent.retrying.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (unsent, shared) = (self.unsent.clone(), self.shared.clone());
+        tokio::spawn(async move {
+            let mut wait = FIRST_RETRY;
+            loop {
+                tokio::time::sleep(wait).await;
+                let batch = unsent.events.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                if batch.is_empty() {
+                    unsent.retrying.store(false, Ordering::Release);
+                    // One may have arrived after the check: it is picked up next time.
+                    if unsent.events.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+                        || unsent.retrying.swap(true, Ordering::AcqRel)
+                    {
+                        return;
+                    }
+                    continue;
+                }
+                match bounded(insert_events(&db, &batch)).await {
+                    Ok(()) => {
+                        let sent: std::collections::HashSet<&str> = batch.iter().map(|e| e.3.as_str()).collect();
+                        unsent
+                            .events
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .retain(|e| !sent.contains(e.3.as_str()));
+                        for (kind, subject, _, _) in &batch {
+                            shared.invalidate(&(*kind, subject.clone())).await;
+                        }
+                        tracing::info!(
+                            events = batch.len(),
+                            "security counters: events counted during a database outage are stored"
+                        );
+                        wait = FIRST_RETRY;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, waiting = batch.len(), "security counters: events counted during a database outage are not stored yet; retrying");
+                        wait = (wait * 2).min(MAX_RETRY);
+                    }
+                }
+            }
+        });
     }
 
     fn remember(&self, kind: Kind, subject: &str, now: u64, window_start: u64, token: String) {
@@ -236,6 +314,7 @@ impl Guard {
         if let Some(events) = self.local.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&key) {
             events.retain(|(_, token)| *token != r.token);
         }
+        self.unsent.events.lock().unwrap_or_else(|e| e.into_inner()).retain(|e| e.3 != r.token);
         let Some(db) = &self.db else { return Ok(()) };
         let released = bounded(db.release_event(r.kind.as_str(), &key.1, &r.token)).await;
         self.shared.invalidate(&key).await;
@@ -254,6 +333,19 @@ impl Guard {
         self.shared.invalidate(&key).await;
         cleared
     }
+}
+
+/// Stores events counted while the database was away, in one transaction.
+async fn insert_events(db: &Db, events: &[(Kind, String, u64, String)]) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO guard_events (kind, subject, at, token) VALUES ($1, $2, $3, $4)";
+    on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        for (kind, subject, at, token) in events {
+            sqlx::query(sql).bind(kind.as_str()).bind(subject).bind(super::db::to_i64(*at)).bind(token)
+                .execute(&mut *tx).await?;
+        }
+        tx.commit().await
+    })
 }
 
 /// A reservation's token: random, so one try can be taken back alone.

@@ -20,6 +20,7 @@ pub mod claims;
 mod db;
 mod erasure;
 pub mod guard;
+pub mod instances;
 mod record;
 pub mod retention;
 pub mod sessions;

@@ -64,6 +64,10 @@ pub struct Webhook {
     pub url: String,
     /// `I-Twilio-Idempotency-Token`: the same on Twilio's retries of one request.
     pub idempotency_token: Option<String>,
+    /// On a request to the Fallback URL: the URL whose request failed.
+    pub error_url: Option<String>,
+    /// On a request to the Fallback URL: Twilio's error code (11200…).
+    pub error_code: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +148,8 @@ impl Webhook {
             query,
             url,
             idempotency_token: None,
+            error_url: params.get("ErrorUrl").map(str::to_string),
+            error_code: params.get("ErrorCode").map(str::to_string),
         })
     }
 }

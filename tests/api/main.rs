@@ -9,6 +9,7 @@ mod database;
 mod defence;
 mod desk_helpers;
 mod erase;
+mod fallback;
 mod fleet_records;
 mod flow;
 mod handoff;

@@ -348,3 +348,24 @@ async fn memory_only_keeps_records_without_a_database() {
     let m = app.metrics().await;
     assert_eq!((m["vouch_store_durable"], m["vouch_store_records_written_total"]), (0.0, 0.0));
 }
+
+#[tokio::test]
+async fn enumeration_counts_made_while_sqlite_is_locked_reach_the_database_once_it_is_free() {
+    let app = spawn_app().await;
+    let lock = SqliteLock::take(&app.database_url).await;
+    // An unknown customer ID on the sales line: a try the throttle counts,
+    // here only while the database is locked.
+    let t = app.call(STRANGER_PHONE, SALES_NUMBER, &["999999#", "", "", ""]).await;
+    assert!(matches!(t.end, vouch::sim::End::Enqueued { .. }), "{:?}", t.end);
+    assert!(app.store.guard().unsent() >= 1, "counted here, waiting for the database");
+    assert!(crate::database::all_rows_json(&app.database_url, "guard_events").await.is_empty());
+    lock.release().await;
+    wait_for("the events counted during the outage to be stored", || async {
+        app.store.guard().unsent() == 0
+            && crate::database::all_rows_json(&app.database_url, "guard_events")
+                .await
+                .iter()
+                .any(|r| r.contains("unknown"))
+    })
+    .await;
+}

@@ -9,9 +9,11 @@ mod check_config;
 #[path = "../api/database.rs"]
 #[allow(dead_code)]
 mod database;
+mod drain;
 mod erase;
 mod flood;
 mod hash_password;
+mod instances;
 #[path = "../support/leaks.rs"]
 mod leaks;
 mod logs;

@@ -50,7 +50,7 @@ fn webhook_in_flight(server: &Serve, crm_called: &mpsc::Receiver<()>) -> std::th
 /// waited for) and `shutdown_timeout_secs`, in a file in `dir`.
 fn config_file(dir: &TempDir, shutdown_timeout_secs: u64) -> String {
     let toml = vouch::config::DEMO_CONFIG
-        .replacen("[server]", &format!("[server]\nshutdown_timeout_secs = {shutdown_timeout_secs}"), 1)
+        .replacen("[server]", &format!("[server]\ndrain_secs = 0\nshutdown_timeout_secs = {shutdown_timeout_secs}"), 1)
         .replacen("timeout_ms = 2000", "timeout_ms = 8000", 1);
     std::fs::create_dir_all(&dir.0).unwrap();
     let config = dir.0.join("vouch.toml");

@@ -137,3 +137,26 @@ fn the_privacy_settings_of_a_line_are_described() {
     let plain = describe(&load("[lines.main.next]\ntype = \"redirect\"\nurl = \"https://app.example.com/ivr\"\n", &[]));
     assert!(plain.contains("→ redirect https://app.example.com/ivr;") && !plain.contains("name kept out"), "{plain}");
 }
+
+#[test]
+fn a_kill_timeout_shorter_than_the_drain_shutdown_and_flush_is_a_warning() {
+    use super::kill_timeout_check;
+    // Defaults: 5 s drain + 10 s shutdown + 6 s of flushes = 21 s.
+    let demo = load(DEMO_CONFIG, &[]);
+    let short = kill_timeout_check("app = \"x\"\nkill_timeout = \"15s\"\n", &demo, "fly.toml");
+    assert!(short.starts_with("warning: fly.toml: kill_timeout 15 s does not cover a SIGTERM's 21 s"), "{short}");
+    // Fly's default (5 s) when unset.
+    assert!(kill_timeout_check("app = \"x\"\n", &demo, "fly.toml").contains("kill_timeout 5 s does not cover"));
+    let ok = kill_timeout_check("kill_timeout = \"30s\"\n", &demo, "fly.toml");
+    assert_eq!(
+        ok,
+        "fly.toml: kill_timeout 30 s covers a SIGTERM's 21 s (server.drain_secs 5 + server.shutdown_timeout_secs 10 + final flush 6)"
+    );
+    assert!(kill_timeout_check("kill_timeout = \"1m\"\n", &demo, "f").contains("kill_timeout 60 s covers"));
+    assert!(kill_timeout_check("kill_timeout = 22\n", &demo, "f").contains("kill_timeout 22 s covers"));
+    // Shorter drain and shutdown fit the old 15 s.
+    let tight = load(&DEMO_CONFIG.replacen("[server]", "[server]\ndrain_secs = 2\nshutdown_timeout_secs = 5", 1), &[]);
+    assert!(kill_timeout_check("kill_timeout = \"15s\"\n", &tight, "f").contains("covers a SIGTERM's 13 s"));
+    assert!(kill_timeout_check("kill_timeout = \"soon\"\n", &demo, "f").starts_with("warning: f: kill_timeout is not"));
+    assert!(kill_timeout_check("kill_timeout = [", &demo, "f").starts_with("warning: f is not TOML"));
+}

@@ -78,6 +78,9 @@ pub struct ServerFile {
     pub call_record_ttl_secs: Option<u64>,
     /// On SIGTERM, in-flight webhooks get this long to finish.
     pub shutdown_timeout_secs: Option<u64>,
+    /// On SIGTERM, `/healthz` answers 503 this long (everything else is
+    /// served) before the listener closes, so load balancers move away.
+    pub drain_secs: Option<u64>,
     /// How long the token on a redirect handoff stays valid.
     pub handoff_token_ttl_secs: Option<u64>,
 }
@@ -96,6 +99,10 @@ impl ServerFile {
     /// Fly.io's kill_timeout tops out at 300 s; 0 would drop calls mid-sentence.
     pub const SHUTDOWN_TIMEOUT_SECS: Bound<u64> =
         Bound { key: "server.shutdown_timeout_secs", default: 10, min: 1, max: 300, says: OUTSIDE_SECS };
+    /// A load balancer checking every few seconds sees the 503 within a
+    /// few seconds; 0 closes the listener at once.
+    pub const DRAIN_SECS: Bound<u64> =
+        Bound { key: "server.drain_secs", default: 5, min: 0, max: 60, says: OUTSIDE_SECS };
     pub const HANDOFF_TOKEN_TTL_SECS: Bound<u64> =
         Bound { key: "server.handoff_token_ttl_secs", default: 300, min: 10, max: 3_600, says: OUTSIDE_SECS };
 }

@@ -14,8 +14,8 @@ fn unset_values_take_their_documented_defaults() {
     let s = &c.server;
     assert_eq!(s.port, 8080);
     assert_eq!(
-        [s.state_ttl, s.webhook_deadline, s.call_record_ttl, s.shutdown_timeout, s.handoff_token_ttl],
-        [1_800, 10, 3_600, 10, 300].map(Duration::from_secs)
+        [s.state_ttl, s.webhook_deadline, s.call_record_ttl, s.shutdown_timeout, s.handoff_token_ttl, s.drain],
+        [1_800, 10, 3_600, 10, 300, 5].map(Duration::from_secs)
     );
     let crm = &c.crm;
     assert_eq!([crm.connect_timeout, crm.timeout], [500, 2_000].map(Duration::from_millis));
@@ -75,6 +75,7 @@ fn every_bound() -> Vec<Walked> {
         (wide(ServerFile::SHUTDOWN_TIMEOUT_SECS), "server.shutdown_timeout_secs", |v| {
             format!("[server]\nshutdown_timeout_secs = {v}\n{LINE}")
         }),
+        (wide(ServerFile::DRAIN_SECS), "server.drain_secs", |v| format!("[server]\ndrain_secs = {v}\n{LINE}")),
         (wide(ServerFile::HANDOFF_TOKEN_TTL_SECS), "server.handoff_token_ttl_secs", |v| {
             format!("[server]\nhandoff_token_ttl_secs = {v}\n{LINE}")
         }),
