@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use vouch::crm::demo::{self, DemoCustomer, DemoData};
-use vouch::sim::twiml::{self, Node};
 use vouch::sim::call::new_call_sid;
+use vouch::sim::twiml::{self, Node};
 use vouch::sim::{CallSpec, Phone};
 use vouch::twilio::form::Params;
 
@@ -126,11 +126,8 @@ impl Drill {
             .spawn()
             .expect("start vouch");
         // The script's trap kills what is listed here should the driver die first.
-        let mut pids = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(format!("{}/pids", self.run_dir))
-            .unwrap();
+        let mut pids =
+            std::fs::OpenOptions::new().create(true).append(true).open(format!("{}/pids", self.run_dir)).unwrap();
         use std::io::Write;
         let _ = writeln!(pids, "{}", child.id());
         inst.child = Some(child);
@@ -439,12 +436,25 @@ struct Check {
 }
 
 /// Compares one record (a DB row or the API's JSON) with what the caller saw.
-fn compare(check: &mut Check, seen: &Seen, hung: Option<(Instant, Instant)>, got: Option<(String, String, Option<String>, Option<u64>)>) {
+fn compare(
+    check: &mut Check,
+    seen: &Seen,
+    hung: Option<(Instant, Instant)>,
+    got: Option<(String, String, Option<String>, Option<u64>)>,
+) {
     let Some((idv, outcome, status, duration)) = got else {
         check.missing += 1;
         return;
     };
-    let what = || format!("{:?} expected {}/{:?}/{}, got {idv}/{outcome}/{status:?}/{duration:?}", seen.kind, seen.expected_idv(), seen.outcome, seen.duration);
+    let what = || {
+        format!(
+            "{:?} expected {}/{:?}/{}, got {idv}/{outcome}/{status:?}/{duration:?}",
+            seen.kind,
+            seen.expected_idv(),
+            seen.outcome,
+            seen.duration
+        )
+    };
     if status.as_deref() != Some("completed") {
         check.stuck += 1;
         if check.examples.len() < 3 {
@@ -468,12 +478,17 @@ fn compare(check: &mut Check, seen: &Seen, hung: Option<(Instant, Instant)>, got
     }
 }
 
-async fn db_records(url: &str, sids: &[String]) -> Result<HashMap<String, (String, String, Option<String>, Option<u64>)>, sqlx::Error> {
+async fn db_records(
+    url: &str,
+    sids: &[String],
+) -> Result<HashMap<String, (String, String, Option<String>, Option<u64>)>, sqlx::Error> {
     let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(url).await?;
-    let rows = sqlx::query("SELECT call_sid, idv_status, outcome, call_status, call_duration FROM call_records WHERE call_sid = ANY($1)")
-        .bind(sids)
-        .fetch_all(&pool)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT call_sid, idv_status, outcome, call_status, call_duration FROM call_records WHERE call_sid = ANY($1)",
+    )
+    .bind(sids)
+    .fetch_all(&pool)
+    .await?;
     pool.close().await;
     Ok(rows
         .into_iter()
@@ -484,13 +499,13 @@ async fn db_records(url: &str, sids: &[String]) -> Result<HashMap<String, (Strin
         .collect())
 }
 
-async fn api_record(http: &reqwest::Client, port: u16, token: &str, sid: &str) -> Option<(String, String, Option<String>, Option<u64>)> {
-    let r = http
-        .get(format!("http://127.0.0.1:{port}/api/calls/{sid}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .ok()?;
+async fn api_record(
+    http: &reqwest::Client,
+    port: u16,
+    token: &str,
+    sid: &str,
+) -> Option<(String, String, Option<String>, Option<u64>)> {
+    let r = http.get(format!("http://127.0.0.1:{port}/api/calls/{sid}")).bearer_auth(token).send().await.ok()?;
     if !r.status().is_success() {
         return None;
     }
@@ -549,7 +564,17 @@ async fn drill() {
 
     println!(
         "{:<11} {:>6} {:>8} {:>7} {:>5} {:>9} {:>8} {:>8} {:>9} {:>14} {:>14}",
-        "fault", "calls", "webhooks", "failed", "dead", "fallbacks", "p50 ms", "p99 ms", "max ms", "db m/w/s", "api m/w/s"
+        "fault",
+        "calls",
+        "webhooks",
+        "failed",
+        "dead",
+        "fallbacks",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "db m/w/s",
+        "api m/w/s"
     );
     let mut bad = false;
     let mut next_customer = 0usize;
