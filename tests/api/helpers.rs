@@ -455,3 +455,22 @@ pub fn path_and_query(url: &str) -> String {
         None => u.path().to_string(),
     }
 }
+
+/// A first webhook's parameters for a call from Ada to the support line.
+pub fn first_params(sid: &str) -> Vec<(String, String)> {
+    call_params(sid, ADA_PHONE, SUPPORT_NUMBER)
+}
+
+/// The same call's parameters with `digits` keyed.
+pub fn with_digits(sid: &str, digits: &str) -> Vec<(String, String)> {
+    let mut p = first_params(sid);
+    p.push(("Digits".into(), digits.into()));
+    p
+}
+
+/// Starts a call from Ada and returns the path of its PIN Gather action.
+pub async fn verify_action(app: &TestApp, sid: &str) -> String {
+    let r = app.post_form("/voice", &first_params(sid), Some(AUTH_TOKEN)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    path_and_query(&gather_action(&r.body))
+}

@@ -48,23 +48,6 @@ impl Captured {
     }
 }
 
-fn first_params(sid: &str) -> Vec<(String, String)> {
-    call_params(sid, ADA_PHONE, SUPPORT_NUMBER)
-}
-
-fn with_digits(sid: &str, digits: &str) -> Vec<(String, String)> {
-    let mut p = first_params(sid);
-    p.push(("Digits".into(), digits.into()));
-    p
-}
-
-/// Starts a call from Ada and returns the path of its PIN Gather action.
-async fn verify_action(app: &TestApp, sid: &str) -> String {
-    let r = app.post_form("/voice", &first_params(sid), Some(AUTH_TOKEN)).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    path_and_query(&gather_action(&r.body))
-}
-
 /// Ada's failed verifications, as `GET /api/lockouts/{id}` shows them.
 async fn failures(app: &TestApp) -> u64 {
     let r = app.http.get(format!("{}/api/lockouts/{ADA_ID}", app.address)).bearer_auth(ADMIN_TOKEN).send().await;

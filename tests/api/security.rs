@@ -8,23 +8,6 @@ use vouch::keyring::Keyring;
 use vouch::twilio::form::Params;
 use vouch::twilio::signature;
 
-fn first_params(sid: &str) -> Vec<(String, String)> {
-    call_params(sid, ADA_PHONE, SUPPORT_NUMBER)
-}
-
-fn with_digits(sid: &str, digits: &str) -> Vec<(String, String)> {
-    let mut p = first_params(sid);
-    p.push(("Digits".into(), digits.into()));
-    p
-}
-
-/// Starts a call and returns the path of its PIN Gather action.
-async fn verify_action(app: &TestApp, sid: &str) -> String {
-    let r = app.post_form("/voice", &first_params(sid), Some(AUTH_TOKEN)).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    path_and_query(&gather_action(&r.body))
-}
-
 fn assert_refused(r: &Answer, status: u16, reason: &str) {
     assert_eq!(r.status, status, "{}", r.body);
     assert!(!r.body.contains("<Response"), "no TwiML on a refusal: {}", r.body);
