@@ -21,7 +21,7 @@ use vouch::sim::twiml::{self, Node};
 use vouch::sim::{CallSpec, Phone};
 use vouch::twilio::form::Params;
 
-const FAULTS: [&str; 6] = ["none", "rolling", "kill9", "pg-restart", "pg-stop", "crm-hang"];
+const FAULTS: [&str; 7] = ["upgrade", "none", "rolling", "kill9", "pg-restart", "pg-stop", "crm-hang"];
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} must be set (scripts/fleet-drill sets it)"))
@@ -73,6 +73,8 @@ struct Instance {
 
 struct Drill {
     vouch_bin: String,
+    /// The previous release's binary, for the `upgrade` segment.
+    previous_bin: Option<String>,
     public: String,
     ports: [u16; 2],
     database_url: String,
@@ -91,6 +93,7 @@ impl Drill {
         let ports = [env("DRILL_PORT_A").parse().unwrap(), env("DRILL_PORT_B").parse().unwrap()];
         Drill {
             vouch_bin: env("DRILL_VOUCH_BIN"),
+            previous_bin: std::env::var("DRILL_PREVIOUS_BIN").ok().filter(|b| !b.is_empty()),
             public: env("VOUCH_PUBLIC_URL"),
             ports,
             database_url: env("DATABASE_URL"),
@@ -107,8 +110,14 @@ impl Drill {
         }
     }
 
-    /// Starts instance `i` (the environment is inherited: secrets, database, CRM).
+    /// Starts instance `i` on this build (the environment is inherited:
+    /// secrets, database, CRM).
     fn start(&self, i: usize) {
+        self.start_bin(i, &self.vouch_bin);
+    }
+
+    /// Starts instance `i` on the given binary.
+    fn start_bin(&self, i: usize, bin: &str) {
         let mut all = self.instances.lock().unwrap();
         let inst = &mut all[i];
         let log = std::fs::OpenOptions::new()
@@ -116,7 +125,7 @@ impl Drill {
             .append(true)
             .open(format!("{}/vouch-{}.log", self.run_dir, inst.name))
             .expect("open the instance log");
-        let child = Command::new(&self.vouch_bin)
+        let child = Command::new(bin)
             .arg("serve")
             .env("PORT", inst.port.to_string())
             .env("RUST_LOG", "warn")
@@ -187,9 +196,29 @@ impl Drill {
     }
 
     /// One fault, while the calls go on.
-    async fn fault(&self, http: &reqwest::Client, fault: &str) {
+    async fn fault(&self, http: &reqwest::Client, fault: &str, seconds: u64) {
         match fault {
             "none" => {}
+            "upgrade" => {
+                // A rolling deploy: each instance in turn drained and replaced
+                // by this build, with old and new side by side in between.
+                for i in 0..2 {
+                    self.signal(i, "-TERM");
+                    if !self.reap(i, Duration::from_secs(40)).await {
+                        eprintln!("  instance {i} did not exit within 40 s of SIGTERM: killed");
+                        self.signal(i, "-KILL");
+                        self.reap(i, Duration::from_secs(5)).await;
+                    }
+                    self.start(i);
+                    if !self.healthy(http, i, Duration::from_secs(20)).await {
+                        eprintln!("  instance {i} not healthy 20 s after the upgrade");
+                    }
+                    if i == 0 {
+                        eprintln!("  instance a upgraded; b still runs the previous release");
+                        tokio::time::sleep(Duration::from_secs(seconds / 4)).await;
+                    }
+                }
+            }
             "rolling" => {
                 for i in 0..2 {
                     self.signal(i, "-TERM");
@@ -553,14 +582,30 @@ async fn drill() {
     for f in &faults {
         assert!(FAULTS.contains(&f.as_str()), "unknown fault {f:?}: one of {}", FAULTS.join(", "));
     }
+    // The upgrade runs first: the previous release must find a database that
+    // only it has migrated, as in a real rolling deploy.
+    let mut faults = faults;
+    let upgrade = faults.iter().any(|f| f == "upgrade");
+    faults.retain(|f| f != "upgrade");
+    if upgrade {
+        faults.insert(0, "upgrade".to_string());
+    }
     let gate = std::env::var("DRILL_GATE").is_ok_and(|g| g == "1");
     let drill = Arc::new(Drill::from_env());
     let crm_port: u16 = url::Url::parse(&drill.crm_url).unwrap().port().unwrap();
     let per_segment = (rate * seconds as f64).ceil() as usize + 1;
     serve_crm(crm_port, per_segment * faults.len() + 1, drill.crm_hung.clone()).await;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let first_bin = if upgrade {
+        drill
+            .previous_bin
+            .clone()
+            .expect("the upgrade segment needs DRILL_PREVIOUS_BIN (scripts/fleet-drill builds it)")
+    } else {
+        drill.vouch_bin.clone()
+    };
     for i in 0..2 {
-        drill.start(i);
+        drill.start_bin(i, &first_bin);
     }
     for i in 0..2 {
         assert!(drill.healthy(&http, i, Duration::from_secs(30)).await, "instance {i} never became healthy");
@@ -594,7 +639,7 @@ async fn drill() {
             let fault = fault.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_secs(seconds / 4)).await;
-                drill.fault(&http, &fault).await;
+                drill.fault(&http, &fault, seconds).await;
             })
         };
         let interval = Duration::from_secs_f64(1.0 / rate);

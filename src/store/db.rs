@@ -13,7 +13,16 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use std::str::FromStr;
 use std::time::Duration;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+/// This release's migrations, tolerating ones it doesn't know: during a
+/// rolling deploy (or a rollback) an older instance must keep starting on a
+/// database a newer one has already migrated. Migrations therefore only
+/// add (tables, nullable columns, indexes); see README, "Running several
+/// instances".
+fn migrator() -> sqlx::migrate::Migrator {
+    let mut migrator = sqlx::migrate!();
+    migrator.set_ignore_missing(true);
+    migrator
+}
 
 /// A counter's expired events, dropped as a reservation begins (on SQLite
 /// this first write also takes the lock the reservation counts under).
@@ -150,9 +159,29 @@ impl Db {
                 Db::Postgres(pool)
             }
         };
-        on_pool!(&db, pool => MIGRATOR.run(pool).await)
+        on_pool!(&db, pool => migrator().run(pool).await)
             .with_context(|| format!("Failed to migrate the database in DATABASE_URL ({described})"))?;
+        db.warn_if_newer().await;
         Ok(Some(db))
+    }
+
+    /// Logs once when the database holds migrations this release doesn't
+    /// know: a newer release migrated it (a rolling deploy or a rollback).
+    async fn warn_if_newer(&self) {
+        let newest_known = migrator().iter().map(|m| m.version).max().unwrap_or(0);
+        let newest_applied: Result<Option<i64>, sqlx::Error> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(pool).await
+        });
+        match newest_applied {
+            Ok(Some(applied)) if applied > newest_known => tracing::warn!(
+                applied,
+                newest_known,
+                "the database was migrated by a newer Vouch release: this instance is an older one \
+                 (a rolling deploy or a rollback); it runs, since migrations only add"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "could not read the applied migrations"),
+        }
     }
 
     /// Merges each record into its stored row ([`Db::merge`]).

@@ -22,3 +22,4 @@ mod replay;
 mod shutdown;
 mod simulate;
 mod support;
+mod upgrade;
