@@ -249,7 +249,7 @@ fn customer(doc: CustomerDoc) -> Result<Customer, CrmError> {
         return Err(CrmError::Body("customer id is empty, too long or has control characters".into()));
     }
     let name: String = doc.name.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect();
-    Ok(Customer { id, name: name.trim().to_string() })
+    Ok(Customer { id, name: name.trim().to_string(), attributes: Vec::new() })
 }
 
 fn urlencode(s: &str) -> String {
