@@ -459,7 +459,7 @@ mod tests {
             130,
         );
         assert!(r.attributes.is_empty(), "no customer, no attributes");
-        let json = serde_json::to_value(&record()).unwrap();
+        let json = serde_json::to_value(record()).unwrap();
         assert_eq!(json["attributes"], serde_json::json!({}), "the API shows an object, empty when none");
     }
 
