@@ -15,10 +15,14 @@ pub use entry::{Entry, EntryRules};
 pub use phone::{Attestation, CallerNumber, E164};
 
 /// A customer as the CRM knows them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Customer {
     pub id: String,
     pub name: String,
+    /// Extra attributes the CRM mapping names (segment, tier…), in
+    /// configuration order. Never in the flow state (so never in a URL).
+    #[serde(skip)]
+    pub attributes: Vec<(String, String)>,
 }
 
 /// The three statuses an agent sees.

@@ -14,7 +14,7 @@ fn rules(retries: u8, verify: bool) -> LineRules {
 }
 
 fn ada() -> Customer {
-    Customer { id: "12345678".into(), name: "Ada Lovelace".into() }
+    Customer { id: "12345678".into(), name: "Ada Lovelace".into(), attributes: Vec::new() }
 }
 
 fn digits(d: &str) -> Entry {
@@ -375,7 +375,7 @@ fn identifier_first(verify: bool) -> LineRules {
 }
 
 fn grace() -> Customer {
-    Customer { id: "87654321".into(), name: "Grace Hopper".into() }
+    Customer { id: "87654321".into(), name: "Grace Hopper".into(), attributes: Vec::new() }
 }
 
 /// Every answer the caller-ID lookup can give.

@@ -368,7 +368,7 @@ mod tests {
     #[test]
     fn a_step_updates_the_tries_and_a_handoff_the_outcome() {
         let mut r = record();
-        let ada = Customer { id: "12345678".into(), name: "Ada Lovelace".into() };
+        let ada = Customer { id: "12345678".into(), name: "Ada Lovelace".into(), attributes: Vec::new() };
         let asking = RecordChange::Asking {
             identify_attempts: 1,
             verify_attempts: 2,
@@ -407,7 +407,7 @@ mod tests {
     /// merged in every order: always the same, right, record.
     #[test]
     fn merged_writes_give_the_same_record_in_any_order() {
-        let ada = Customer { id: "12345678".into(), name: "Ada Lovelace".into() };
+        let ada = Customer { id: "12345678".into(), name: "Ada Lovelace".into(), attributes: Vec::new() };
         let first = record();
         let mut wrong_pin = first.clone();
         let asking = RecordChange::Asking {
