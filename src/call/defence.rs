@@ -161,7 +161,7 @@ impl CallService {
     /// connection, too many requests in flight) takes the reservation back,
     /// since the CRM did not check the value; a timeout keeps it, since the
     /// CRM may have checked it.
-    pub(super) async fn verify(&self, customer_id: &str, factor: &str, value: &Secret) -> Verification {
+    pub(super) async fn verify(&self, line: &Line, customer_id: &str, value: &Secret) -> Verification {
         let sec = &self.config.security;
         let guard = self.store.guard();
         let now = now();
@@ -187,7 +187,7 @@ impl CallService {
         };
         let asked = Instant::now();
         let answer =
-            tokio::time::timeout(self.config.server.webhook_deadline, self.crm.verify(customer_id, factor, value))
+            tokio::time::timeout(self.config.server.webhook_deadline, self.crm.verify(line, customer_id, value))
                 .await;
         let took = asked.elapsed();
         let verification = match answer {

@@ -183,7 +183,7 @@ impl CallService {
                 let lookup = match &entry {
                     Entry::Digits(id) => match self.identifier_try(line, &hook.caller).await {
                         IdentifierTry::Allowed(reservation) => {
-                            let lookup = self.within_deadline(self.crm.find_by_id(id), Lookup::Failed).await;
+                            let lookup = self.within_deadline(self.crm.find_by_id(line, id), Lookup::Failed).await;
                             self.settle_identifier_try(reservation, &lookup);
                             Some(lookup)
                         }
@@ -206,7 +206,7 @@ impl CallService {
             Stage::Verify => {
                 let verification = match (&entry, &state.customer) {
                     (Entry::Digits(value), Some(c)) => {
-                        self.verify(&c.id, &line.factor, &Secret::new(value.as_str())).await
+                        self.verify(line, &c.id, &Secret::new(value.as_str())).await
                     }
                     _ => Verification::NotAsked,
                 };
