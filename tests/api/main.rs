@@ -5,6 +5,8 @@ mod admin;
 mod audit;
 mod browser;
 mod crm;
+mod crm_doubles;
+mod crm_examples;
 mod database;
 mod defence;
 mod desk_helpers;
