@@ -110,6 +110,21 @@ impl Request {
         })
     }
 
+    /// The request as indented text lines: method and URL, each header,
+    /// then the body. `auth` are the transport's headers, already masked.
+    pub fn show_lines(&self, base: &url::Url, values: &Values<'_>, auth: &[(String, String)]) -> Vec<String> {
+        match self.show(base, values) {
+            Err(e) => vec![format!("(cannot render with the example values: {e})")],
+            Ok(s) => {
+                let mut out = vec![format!("{} {}", s.method, s.url)];
+                out.extend(auth.iter().chain(&s.headers).map(|(k, v)| format!("  {k}: {v}")));
+                out.extend(s.body.map(|b| format!("  body: {b}")));
+                out.push(format!("  timeout {} ms", self.timeout.as_millis()));
+                out
+            }
+        }
+    }
+
     fn url(&self, base: &url::Url, values: &Values<'_>) -> Result<url::Url, PrepareError> {
         let rendered = self.url.render(values)?;
         let full = match self.absolute {
@@ -146,7 +161,41 @@ pub enum VerifyAction {
     Hash { request: Request, field: Pointer, hash: HashKind },
 }
 
+impl FindAction {
+    /// How the answer is read, in a line.
+    pub fn describe_mapping(&self) -> String {
+        let m = &self.mapping;
+        let mut out = match &m.list {
+            Some(list) => format!("search: list {list}"),
+            None => "fetch: the body is the one match, 404 = not found".to_string(),
+        };
+        if let Some(count) = &m.count {
+            out.push_str(&format!(", count {count} (a hint)"));
+        }
+        out.push_str(&format!(", id {}, name {}", m.id, if m.name.describe().is_empty() { "(none)".into() } else { m.name.describe() }));
+        if !m.attributes.is_empty() {
+            let attrs: Vec<String> = m.attributes.iter().map(|(k, p)| format!("{k} {p}")).collect();
+            out.push_str(&format!(", attributes {}", attrs.join(", ")));
+        }
+        out
+    }
+}
+
 impl VerifyAction {
+    /// How the answer is judged, in a line (never a value).
+    pub fn describe_check(&self) -> String {
+        match self {
+            Self::Endpoint { result, .. } => format!("endpoint: result {result} must be a JSON boolean"),
+            Self::Compare { field, field_format, keyed_format, .. } => format!(
+                "compare: field {field} ({field_format:?}) with the keyed value ({keyed_format:?}), normalised, in constant time; the field is never cached, logged or stored"
+            ),
+            Self::Hash { field, hash, .. } => format!(
+                "hash: field {field} must be a salted {} hash, checked on the password-check threads; never cached, logged or stored",
+                hash.as_str()
+            ),
+        }
+    }
+
     pub fn request(&self) -> &Request {
         match self {
             Self::Endpoint { request, .. } | Self::Compare { request, .. } | Self::Hash { request, .. } => request,

@@ -123,6 +123,21 @@ impl CrmClient {
         self.transport.describe_auth()
     }
 
+    /// The action that finds callers by phone.
+    pub fn phone_action(&self) -> &FindAction {
+        &self.actions.find_by_phone
+    }
+
+    /// The action that finds a customer by identifier on `line`.
+    pub fn identifier_action<'a>(&'a self, line: &'a Line) -> &'a FindAction {
+        line.crm.find_by_identifier.as_ref().unwrap_or(&self.actions.find_by_identifier)
+    }
+
+    /// The action that verifies a factor on `line`.
+    pub fn verify_action<'a>(&'a self, line: &'a Line) -> &'a VerifyAction {
+        line.crm.verify.as_ref().unwrap_or(&self.actions.verify)
+    }
+
     /// Customers whose phone is `phone` (the `[crm]` find_by_phone action).
     pub async fn find_by_phone(&self, phone: &E164) -> Lookup {
         self.lookup_by_phone(phone, None).await
@@ -168,7 +183,7 @@ impl CrmClient {
     }
 
     async fn lookup_by_id(&self, line: &Line, id: &str, trace: Option<&Trace>) -> Lookup {
-        let action = line.crm.find_by_identifier.as_ref().unwrap_or(&self.actions.find_by_identifier);
+        let action = self.identifier_action(line);
         let values =
             Values { phone: None, phone_format: &action.request.phone_format, id: Some(id), factor: None, value: None };
         self.cached(action, id, values, trace).await
@@ -242,7 +257,7 @@ impl CrmClient {
     }
 
     async fn verify_traced(&self, line: &Line, customer_id: &str, value: &Secret, trace: Option<&Trace>) -> Verification {
-        let action = line.crm.verify.as_ref().unwrap_or(&self.actions.verify);
+        let action = self.verify_action(line);
         let started = Instant::now();
         let result = self.check(action, customer_id, &line.factor, value, trace).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -370,6 +385,7 @@ fn say(trace: Option<&Trace>, line: String) {
 /// Each match's pointer results: id, name, attribute names only.
 fn explain_matches(trace: Option<&Trace>, m: &mapping::Mapping, matches: &[Customer], hint: Option<u64>) {
     let Some(t) = trace else { return };
+    t.matched(matches.len());
     if let Some(list) = &m.list {
         let hint = hint.map(|h| format!(" (count pointer says {h})")).unwrap_or_default();
         t.say(format!("    list {list}: {} item(s){hint}", matches.len()));
