@@ -63,7 +63,9 @@ pub async fn run(opts: CrmTestOpts) -> anyhow::Result<()> {
 fn prepare(opts: &CrmTestOpts) -> Result<(Config, Option<E164>), String> {
     let config = Config::load(opts.config.as_deref(), &ProcessEnv).map_err(|e| e.to_string())?;
     let phone = match &opts.phone {
-        Some(p) => Some(E164::parse(p.trim()).ok_or_else(|| format!("--phone {p:?} is not an E.164 number (+ and 7–15 digits)"))?),
+        Some(p) => Some(
+            E164::parse(p.trim()).ok_or_else(|| format!("--phone {p:?} is not an E.164 number (+ and 7–15 digits)"))?,
+        ),
         None => None,
     };
     if let Some(l) = &opts.line {
@@ -94,7 +96,8 @@ async fn go(opts: &CrmTestOpts, config: &Config, phone: Option<&E164>) -> Result
         }
     };
     let client = CrmClient::new(&config.crm, &base, PasswordChecker::new(1, 1)).map_err(|e| format!("{e:#}"))?;
-    let shown_base = if config.crm.url.is_some() { base.to_string() } else { format!("{base} (the built-in demo CRM)") };
+    let shown_base =
+        if config.crm.url.is_some() { base.to_string() } else { format!("{base} (the built-in demo CRM)") };
     println!("CRM: {shown_base}; auth: {}", client.describe_auth());
     println!("line: {}", line.name);
     let trace = Trace::new();
@@ -145,7 +148,11 @@ fn phone_conclusion(lookup: &Lookup, matches: Option<usize>, line: &Line) -> Str
         Lookup::Found(c) => format!("1 match → identified (id {:?})", c.id),
         Lookup::NotFound => format!("no match → ask for the {}", line.identifier_name),
         Lookup::Ambiguous => {
-            format!("{} matches → ask for the {}", matches.map_or("several".into(), |n| n.to_string()), line.identifier_name)
+            format!(
+                "{} matches → ask for the {}",
+                matches.map_or("several".into(), |n| n.to_string()),
+                line.identifier_name
+            )
         }
         Lookup::Failed | Lookup::NotAsked => "CRM failure → CRM unavailable: the caller goes on to an agent".into(),
     }

@@ -194,7 +194,9 @@ fn verify_action(at: &str, f: &ActionFile, limits: ActionLimits) -> Result<Verif
             let field_format = FieldFormat::parse(&ff).ok_or_else(|| {
                 ConfigError::new(
                     key("field_format"),
-                    format!("{ff:?}: use digits, lastN (N 1..=12), date:YYYY-MM-DD, date:epoch_ms or date:iso_datetime"),
+                    format!(
+                        "{ff:?}: use digits, lastN (N 1..=12), date:YYYY-MM-DD, date:epoch_ms or date:iso_datetime"
+                    ),
                 )
             })?;
             let kf = f.keyed_format.as_deref().unwrap_or("digits");
@@ -322,7 +324,8 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(toml: &str) -> Result<Config, ConfigError> {
-        let text = format!("default_line = \"main\"\n{toml}\n[lines.main]\n[lines.claims]\nnumbers = [\"+15005550009\"]\n");
+        let text =
+            format!("default_line = \"main\"\n{toml}\n[lines.main]\n[lines.claims]\nnumbers = [\"+15005550009\"]\n");
         Config::from_toml(&text, &HashMap::<String, String>::new())
     }
 

@@ -172,7 +172,11 @@ impl FindAction {
         if let Some(count) = &m.count {
             out.push_str(&format!(", count {count} (a hint)"));
         }
-        out.push_str(&format!(", id {}, name {}", m.id, if m.name.describe().is_empty() { "(none)".into() } else { m.name.describe() }));
+        out.push_str(&format!(
+            ", id {}, name {}",
+            m.id,
+            if m.name.describe().is_empty() { "(none)".into() } else { m.name.describe() }
+        ));
         if !m.attributes.is_empty() {
             let attrs: Vec<String> = m.attributes.iter().map(|(k, p)| format!("{k} {p}")).collect();
             out.push_str(&format!(", attributes {}", attrs.join(", ")));
@@ -310,7 +314,13 @@ mod tests {
         let a = CrmActions::builtin(Duration::from_secs(2));
         let base = url::Url::parse("http://crm.test/api/").unwrap();
         let phone = E164::parse("+15551230001").unwrap();
-        let v = Values { phone: Some(&phone), phone_format: &PhoneFormat::E164, id: Some("12345678"), factor: Some("pin"), value: Some("12\"34") };
+        let v = Values {
+            phone: Some(&phone),
+            phone_format: &PhoneFormat::E164,
+            id: Some("12345678"),
+            factor: Some("pin"),
+            value: Some("12\"34"),
+        };
         let p = a.find_by_phone.request.prepare(&base, &v).unwrap();
         assert_eq!((p.method.as_str(), p.url.as_str()), ("GET", "http://crm.test/api/customers?phone=%2B15551230001"));
         let p = a.find_by_identifier.request.prepare(&base, &v).unwrap();
@@ -319,7 +329,10 @@ mod tests {
         assert_eq!((p.method.as_str(), p.url.as_str()), ("POST", "http://crm.test/api/customers/12345678/verify"));
         let (ct, body) = p.body.unwrap();
         assert_eq!(ct, "application/json");
-        assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).unwrap(), serde_json::json!({"factor":"pin","value":"12\"34"}));
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            serde_json::json!({"factor":"pin","value":"12\"34"})
+        );
         assert!(a.verify.request().value_only_in_body());
     }
 }

@@ -256,7 +256,13 @@ impl CrmClient {
         self.judged(req, result, trace)
     }
 
-    async fn verify_traced(&self, line: &Line, customer_id: &str, value: &Secret, trace: Option<&Trace>) -> Verification {
+    async fn verify_traced(
+        &self,
+        line: &Line,
+        customer_id: &str,
+        value: &Secret,
+        trace: Option<&Trace>,
+    ) -> Verification {
         let action = self.verify_action(line);
         let started = Instant::now();
         let result = self.check(action, customer_id, &line.factor, value, trace).await;
@@ -285,8 +291,13 @@ impl CrmClient {
         let req = action.request();
         // Only an endpoint's body may carry the value (checked at start-up).
         let keyed = matches!(action, VerifyAction::Endpoint { .. }).then(|| value.expose());
-        let values =
-            Values { phone: None, phone_format: &req.phone_format, id: Some(customer_id), factor: Some(factor), value: keyed };
+        let values = Values {
+            phone: None,
+            phone_format: &req.phone_format,
+            id: Some(customer_id),
+            factor: Some(factor),
+            value: keyed,
+        };
         let result = async {
             let reply = self.send(req, &values, trace).await?;
             if reply.status != 200 {
@@ -314,14 +325,23 @@ impl CrmClient {
                     let stored = hash.stored(stored).map_err(|e| CrmError::Field(field.to_string(), e));
                     drop(doc);
                     let stored = stored?;
-                    say(trace, format!("    field {field}: a {} hash (never shown), checked on the password checkers", hash.as_str()));
+                    say(
+                        trace,
+                        format!(
+                            "    field {field}: a {} hash (never shown), checked on the password checkers",
+                            hash.as_str()
+                        ),
+                    );
                     let scheme = match hash {
                         HashKind::Argon2 => Scheme::Argon2,
                         HashKind::Bcrypt => Scheme::Bcrypt,
                     };
                     // Busy: a CRM error answered at once, so the try is not
                     // counted (see `call::defence`).
-                    self.checker.check_stored(scheme, stored, value.expose().to_string()).await.map_err(|_| CrmError::Busy)
+                    self.checker
+                        .check_stored(scheme, stored, value.expose().to_string())
+                        .await
+                        .map_err(|_| CrmError::Busy)
                 }
             }
         }
@@ -332,8 +352,14 @@ impl CrmClient {
     /// Sends `req` rendered with `values`, explaining it into `trace`.
     async fn send(&self, req: &Request, values: &Values<'_>, trace: Option<&Trace>) -> Result<Reply, CrmError> {
         let r = req.prepare(&self.base, values)?;
-        let prepared =
-            Prepared { action: req.label, method: r.method, url: r.url, headers: r.headers, body: r.body, timeout: req.timeout };
+        let prepared = Prepared {
+            action: req.label,
+            method: r.method,
+            url: r.url,
+            headers: r.headers,
+            body: r.body,
+            timeout: req.timeout,
+        };
         if let Some(t) = trace {
             let masked = Values { value: values.value.map(|_| "****"), ..*values };
             if let Ok(shown) = req.show(&self.base, &masked) {
@@ -392,8 +418,7 @@ fn explain_matches(trace: Option<&Trace>, m: &mapping::Mapping, matches: &[Custo
     }
     for (i, c) in matches.iter().enumerate() {
         let attrs: Vec<&str> = c.attributes.iter().map(|(k, _)| k.as_str()).collect();
-        let missing: Vec<&str> =
-            m.attributes.iter().map(|(k, _)| k.as_str()).filter(|k| !attrs.contains(k)).collect();
+        let missing: Vec<&str> = m.attributes.iter().map(|(k, _)| k.as_str()).filter(|k| !attrs.contains(k)).collect();
         t.say(format!(
             "    [{i}] id {} = {:?}; name {} = {:?}; attributes: {}{}",
             m.id,

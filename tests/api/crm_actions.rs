@@ -155,7 +155,9 @@ async fn answer(req: HttpRequest, state: State) -> HttpResponse {
         return match q {
             "Phone = '(555) 123-0001' OR Phone = '+15551230001'" => soql(serde_json::json!([ada])),
             "Account.AccountNumber = '12345678'" => soql(serde_json::json!([ada])),
-            "Account.AccountNumber = '11111111'" => soql(serde_json::json!([ada, {"Id": "003ALAN", "FirstName": "Alan"}])),
+            "Account.AccountNumber = '11111111'" => {
+                soql(serde_json::json!([ada, {"Id": "003ALAN", "FirstName": "Alan"}]))
+            }
             "Account.AccountNumber = '40404040'" => HttpResponse::NotFound().finish(),
             _ => soql(serde_json::json!([])),
         };
@@ -164,10 +166,13 @@ async fn answer(req: HttpRequest, state: State) -> HttpResponse {
         "/services/data/v60.0/sobjects/Contact/003ADA?fields=PIN_Hash__c" => {
             HttpResponse::Ok().json(serde_json::json!({"Id": ADA_SF_ID, "PIN_Hash__c": state.1}))
         }
-        "/api/policies?number=654321" => HttpResponse::Ok()
-            .json(serde_json::json!({"items": [{"holder_id": "H-9", "holder_name": "Grace Hopper"}]})),
+        "/api/policies?number=654321" => {
+            HttpResponse::Ok().json(serde_json::json!({"items": [{"holder_id": "H-9", "holder_name": "Grace Hopper"}]}))
+        }
         t if t.starts_with("/api/policies?number=") => HttpResponse::Ok().json(serde_json::json!({"items": []})),
-        "/api/customers/H-9" => HttpResponse::Ok().json(serde_json::json!({"id": "H-9", "date_of_birth": "1906-12-09"})),
+        "/api/customers/H-9" => {
+            HttpResponse::Ok().json(serde_json::json!({"id": "H-9", "date_of_birth": "1906-12-09"}))
+        }
         _ => HttpResponse::NotFound().finish(),
     }
 }
@@ -262,12 +267,8 @@ async fn an_injected_identifier_stays_one_soql_literal() {
     )
     .unwrap();
     let base = url::Url::parse(&crm.url).unwrap();
-    let client = vouch::crm::CrmClient::new(
-        &config.crm,
-        &base,
-        vouch::auth::checker::PasswordChecker::new(1, 1),
-    )
-    .unwrap();
+    let client =
+        vouch::crm::CrmClient::new(&config.crm, &base, vouch::auth::checker::PasswordChecker::new(1, 1)).unwrap();
     let lookup = client.find_by_id(config.lines.get("support").unwrap(), "1' OR '1'='1").await;
     assert_eq!(lookup, vouch::flow::Lookup::NotFound, "no contact has that account number");
     let targets = crm.targets();
@@ -280,7 +281,9 @@ async fn an_injected_identifier_stays_one_soql_literal() {
 #[tokio::test]
 async fn a_line_override_compares_a_date_of_birth_and_is_used_only_on_its_line() {
     let (app, crm) = start().await;
-    let t = app.call(STRANGER_PHONE, CLAIMS_NUMBER, &[&format!("{POLICY}#"), "12101906#", &format!("{GRACE_DOB_KEYED}#")]).await;
+    let t = app
+        .call(STRANGER_PHONE, CLAIMS_NUMBER, &[&format!("{POLICY}#"), "12101906#", &format!("{GRACE_DOB_KEYED}#")])
+        .await;
     assert!(matches!(&t.end, End::Enqueued { queue, .. } if queue == "claims-verified"), "{:?}\n{}", t.end, t.said());
     let r = record(&app, &t.call_sid).await;
     assert_eq!(r["idv_status"], "verified", "{r}");
@@ -312,7 +315,9 @@ async fn concurrent_first_lookups_of_one_number_make_one_crm_request() {
     let lookups: Vec<_> = (0..500).map(|_| client.find_by_phone(&phone)).collect();
     let results = futures_util::future::join_all(lookups).await;
     let tier = vec![("tier".to_string(), "gold".to_string())];
-    assert!(results.iter().all(|l| matches!(l, vouch::flow::Lookup::Found(c) if c.id == ADA_SF_ID && c.attributes == tier)));
+    assert!(results
+        .iter()
+        .all(|l| matches!(l, vouch::flow::Lookup::Found(c) if c.id == ADA_SF_ID && c.attributes == tier)));
     assert_eq!(crm.seen().len(), 1, "500 concurrent first lookups, one request");
     // The identifier action is a different cache entry, even for the same text.
     let _ = client.find_by_id(config.lines.get("support").unwrap(), ADA).await;

@@ -291,7 +291,12 @@ fn describe_actions(config: &Config) -> String {
             show(&f.request.key, &f.request, &line.factor, f.describe_mapping());
         }
         if let Some(v) = &line.crm.verify {
-            show(&format!("{} (factor {:?})", v.request().key, line.factor), v.request(), &line.factor, v.describe_check());
+            show(
+                &format!("{} (factor {:?})", v.request().key, line.factor),
+                v.request(),
+                &line.factor,
+                v.describe_check(),
+            );
         }
     }
     out
