@@ -187,8 +187,7 @@ impl CallService {
         };
         let asked = Instant::now();
         let answer =
-            tokio::time::timeout(self.config.server.webhook_deadline, self.crm.verify(line, customer_id, value))
-                .await;
+            tokio::time::timeout(self.config.server.webhook_deadline, self.crm.verify(line, customer_id, value)).await;
         let took = asked.elapsed();
         let verification = match answer {
             Ok(v) => v,

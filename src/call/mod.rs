@@ -205,9 +205,7 @@ impl CallService {
             }
             Stage::Verify => {
                 let verification = match (&entry, &state.customer) {
-                    (Entry::Digits(value), Some(c)) => {
-                        self.verify(line, &c.id, &Secret::new(value.as_str())).await
-                    }
+                    (Entry::Digits(value), Some(c)) => self.verify(line, &c.id, &Secret::new(value.as_str())).await,
                     _ => Verification::NotAsked,
                 };
                 tracing::info!(entry = ?entry, verification = ?verification, attempt = state.verify_attempts + 1, "factor entered");

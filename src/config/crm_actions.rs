@@ -194,7 +194,9 @@ fn verify_action(at: &str, f: &ActionFile, limits: ActionLimits) -> Result<Verif
             let field_format = FieldFormat::parse(&ff).ok_or_else(|| {
                 ConfigError::new(
                     key("field_format"),
-                    format!("{ff:?}: use digits, lastN (N 1..=12), date:YYYY-MM-DD, date:epoch_ms or date:iso_datetime"),
+                    format!(
+                        "{ff:?}: use digits, lastN (N 1..=12), date:YYYY-MM-DD, date:epoch_ms or date:iso_datetime"
+                    ),
                 )
             })?;
             let kf = f.keyed_format.as_deref().unwrap_or("digits");
@@ -312,5 +314,102 @@ fn refuse_keys(at: &str, keys: &[(&str, bool)], why: &str) -> Result<(), ConfigE
     match keys.iter().find(|(_, set)| *set) {
         Some((k, _)) => Err(ConfigError::new(format!("{at}.{k}"), why)),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigError};
+    use crate::crm::action::VerifyAction;
+    use std::collections::HashMap;
+
+    fn load(toml: &str) -> Result<Config, ConfigError> {
+        let text =
+            format!("default_line = \"main\"\n{toml}\n[lines.main]\n[lines.claims]\nnumbers = [\"+15005550009\"]\n");
+        Config::from_toml(&text, &HashMap::<String, String>::new())
+    }
+
+    /// The key and message a configuration is refused with.
+    fn refused(toml: &str) -> (String, String) {
+        let e = load(toml).expect_err("refused");
+        (e.key, e.message)
+    }
+
+    #[test]
+    fn mistakes_are_refused_naming_their_key() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("[crm.find_by_phone]\nurl = \"/c?p={phone}\"\nid = \"/id\"", "crm.find_by_phone.list", "is required"),
+            ("[crm.find_by_phone]\nlist = \"\"\nid = \"/id\"", "crm.find_by_phone.url", "is required"),
+            ("[crm.find_by_phone]\nurl = \"c\"\nlist = \"\"\nid = \"/id\"", "crm.find_by_phone.url", "must start with /"),
+            ("[crm.find_by_phone]\nurl = \"/c?p={id}\"\nlist = \"\"\nid = \"/id\"", "crm.find_by_phone.url", "not known in find_by_phone"),
+            ("[crm.find_by_identifier]\nurl = \"/c?p={phone}\"\nid = \"/id\"", "crm.find_by_identifier.url", "only for find_by_phone"),
+            ("[crm.find_by_identifier]\nurl = \"/c/{id}\"", "crm.find_by_identifier.id", "is required"),
+            ("[crm.find_by_identifier]\nurl = \"/c/{id}\"\nid = \"id\"", "crm.find_by_identifier.id", "JSON Pointer"),
+            ("[crm.find_by_identifier]\nurl = \"/c/{id}\"\nid = \"/id\"\nmethod = \"DELETE\"", "crm.find_by_identifier.method", "GET, POST"),
+            ("[crm.find_by_identifier]\nurl = \"/c/{id}\"\nid = \"/id\"\nbody = '{}'", "crm.find_by_identifier.body_format", "required"),
+            ("[crm.find_by_identifier]\nurl = \"/c/{id}\"\nid = \"/id\"\nbody = '{}'\nbody_format = \"json\"", "crm.find_by_identifier.body", "a GET has no body"),
+            ("[crm.find_by_identifier]\nurl = \"/c/{id}\"\nid = \"/id\"\ntimeout_ms = 20000", "crm.find_by_identifier.timeout_ms", "outside"),
+            ("[server]\nwebhook_deadline_ms = 1000\n[crm]\ntimeout_ms = 500\n[crm.find_by_identifier]\nurl = \"/c/{id}\"\nid = \"/id\"\ntimeout_ms = 1000", "crm.find_by_identifier.timeout_ms", "shorter than server.webhook_deadline_ms"),
+            ("[crm.find_by_identifier]\nurl = \"/c/{id}\"\nid = \"/id\"\nheaders = { Authorization = \"Bearer abc\" }", "crm.find_by_identifier.headers.Authorization", "secret"),
+            ("[crm.find_by_identifier]\nurl = \"/c/{id}\"\nid = \"/id\"\nheaders = { X-Api-Key = \"abc\" }", "crm.find_by_identifier.headers.X-Api-Key", "secret"),
+            ("[crm.find_by_identifier]\nurl = \"/c/{id}\"\nid = \"/id\"\nattributes = { \"bad name\" = \"/x\" }", "crm.find_by_identifier.attributes.bad name", "attribute name"),
+            ("[crm.find_by_identifier]\nurl = \"/c/{id}\"\nid = \"/id\"\nresult = \"/ok\"", "crm.find_by_identifier.result", "only for a verify"),
+            ("[crm.find_by_identifier]\nurl = \"/c/{id}\"\nid = \"/id\"\nphone_format = \"e164\"", "crm.find_by_identifier.phone_format", "only for find_by_phone"),
+            ("[crm.find_by_identifier]\nurl = \"/c/{id}\"\nid = \"/id\"\ntoken = \"abc\"", "crm.find_by_identifier.token", "unknown field"),
+            ("[crm.verify]\nurl = \"/v/{id}?pin={value}\"\nresult = \"/ok\"", "crm.verify.url", "only in a verify endpoint's body"),
+            ("[crm.verify]\nurl = \"/v/{id}\"\nheaders = { X-Pin = \"{value}\" }\nresult = \"/ok\"", "crm.verify.headers.X-Pin", "only in a verify endpoint's body"),
+            ("[crm.verify]\nmethod = \"POST\"\nurl = \"/v/{id}\"\nbody = '{\"f\":\"{factor}\"}'\nbody_format = \"json\"\nresult = \"/ok\"", "crm.verify.body", "carrying {value}"),
+            ("[crm.verify]\nmethod = \"POST\"\nurl = \"/v/{id}\"\nbody = '{\"v\":{value}}'\nbody_format = \"json\"\nresult = \"/ok\"", "crm.verify.body", "inside a JSON string"),
+            ("[crm.verify]\nmethod = \"POST\"\nurl = \"/v/{id}\"\nbody = '{\"v\":\"{value}\"}'\nbody_format = \"json\"", "crm.verify.result", "is required"),
+            ("[crm.verify]\nmode = \"compare\"\nurl = \"/c/{id}\"\nfield = \"/dob\"\nfield_format = \"date:YYYY-MM-DD\"", "crm.verify.keyed_format", "needs keyed_format MMDDYYYY"),
+            ("[crm.verify]\nmode = \"compare\"\nurl = \"/c/{id}\"\nfield = \"/dob\"\nfield_format = \"last4\"\nkeyed_format = \"MMDDYYYY\"", "crm.verify.keyed_format", "only a date field"),
+            ("[crm.verify]\nmode = \"compare\"\nurl = \"/c/{id}\"\nfield = \"/dob\"\nfield_format = \"last13\"", "crm.verify.field_format", "lastN"),
+            ("[crm.verify]\nmode = \"compare\"\nmethod = \"POST\"\nurl = \"/c/{id}\"\nbody = '{\"v\":\"{value}\"}'\nbody_format = \"json\"\nfield = \"/x\"\nfield_format = \"digits\"", "crm.verify.body", "only in a verify endpoint's body"),
+            ("[crm.verify]\nmode = \"hash\"\nurl = \"/c/{id}\"\nfield = \"/pin\"\nhash = \"sha256\"", "crm.verify.hash", "unsalted fast hashes of short PINs are trivial to reverse"),
+            ("[crm.verify]\nmode = \"hash\"\nurl = \"/c/{id}\"\nfield = \"/pin\"\nhash = \"md5\"", "crm.verify.hash", "trivial to reverse"),
+            ("[crm.verify]\nmode = \"hash\"\nurl = \"/c/{id}\"\nfield = \"/pin\"\nhash = \"plain\"", "crm.verify.hash", "trivial to reverse"),
+            ("[crm.verify]\nmode = \"hash\"\nurl = \"/c/{id}\"\nfield = \"/pin\"\nhash = \"scrypt\"", "crm.verify.hash", "argon2"),
+            ("[crm.verify]\nmode = \"oracle\"\nurl = \"/c/{id}\"", "crm.verify.mode", "endpoint, compare or hash"),
+            ("[crm.verify]\nmode = \"hash\"\nurl = \"/c/{id}\"\nfield = \"/pin\"\nhash = \"argon2\"\nlist = \"/x\"", "crm.verify.list", "only for a find action"),
+            ("[lines.claims.crm.verify]\nmode = \"compare\"\nurl = \"/c/{id}\"\nfield = \"/dob\"\nfield_format = \"date:YYYY-MM-DD\"\nkeyed_format = \"YYYYMMDD\"", "lines.claims.crm.verify.keyed_format", "MMDDYYYY"),
+            ("[lines.claims.crm.find_by_identifier]\nurl = \"/p?n={value}\"\nid = \"/id\"", "lines.claims.crm.find_by_identifier.url", "only in a verify endpoint's body"),
+            ("[lines.claims.crm.find_by_phone]\nurl = \"/p\"", "lines.claims.crm.find_by_phone", "unknown field"),
+        ];
+        for (toml, key, says) in cases {
+            let (k, m) = refused(toml);
+            assert!(k.starts_with(key), "{toml}\n→ {k}: {m} (wanted {key})");
+            assert!(m.contains(says), "{toml}\n→ {k}: {m} (wanted {says:?})");
+        }
+    }
+
+    #[test]
+    fn a_full_configuration_compiles_with_line_overrides() {
+        let c = load(
+            r#"
+[crm.find_by_phone]
+url = "/services/data/v60.0/query?q=SELECT Id, FirstName, LastName FROM Contact WHERE Phone = {phone:(###) ###-####|soql} OR Phone = {phone:e164|soql}"
+headers = { Accept = "application/json", X-Client = "vouch" }
+list = "/records"
+count = "/totalSize"
+id = "/Id"
+name = "{/FirstName} {/LastName}"
+attributes = { tier = "/Tier__c", segment = "/Account/Segment__c" }
+timeout_ms = 1500
+
+[crm.verify]
+mode = "hash"
+url = "/pins/{id}"
+field = "/pin_hash"
+hash = "bcrypt"
+"#,
+        )
+        .unwrap();
+        let a = &c.crm.actions.find_by_phone;
+        let names: Vec<&str> = a.mapping.attributes.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["tier", "segment"], "configuration order");
+        assert_eq!(a.request.timeout.as_millis(), 1500);
+        assert!(matches!(c.crm.actions.verify, VerifyAction::Hash { .. }));
+        assert_eq!(c.crm.actions.find_by_identifier.request.key, "crm.find_by_identifier", "the built-in default");
+        assert!(c.lines.get("claims").unwrap().crm.verify.is_none());
     }
 }

@@ -110,6 +110,21 @@ impl Request {
         })
     }
 
+    /// The request as indented text lines: method and URL, each header,
+    /// then the body. `auth` are the transport's headers, already masked.
+    pub fn show_lines(&self, base: &url::Url, values: &Values<'_>, auth: &[(String, String)]) -> Vec<String> {
+        match self.show(base, values) {
+            Err(e) => vec![format!("(cannot render with the example values: {e})")],
+            Ok(s) => {
+                let mut out = vec![format!("{} {}", s.method, s.url)];
+                out.extend(auth.iter().chain(&s.headers).map(|(k, v)| format!("  {k}: {v}")));
+                out.extend(s.body.map(|b| format!("  body: {b}")));
+                out.push(format!("  timeout {} ms", self.timeout.as_millis()));
+                out
+            }
+        }
+    }
+
     fn url(&self, base: &url::Url, values: &Values<'_>) -> Result<url::Url, PrepareError> {
         let rendered = self.url.render(values)?;
         let full = match self.absolute {
@@ -146,7 +161,45 @@ pub enum VerifyAction {
     Hash { request: Request, field: Pointer, hash: HashKind },
 }
 
+impl FindAction {
+    /// How the answer is read, in a line.
+    pub fn describe_mapping(&self) -> String {
+        let m = &self.mapping;
+        let mut out = match &m.list {
+            Some(list) => format!("search: list {list}"),
+            None => "fetch: the body is the one match, 404 = not found".to_string(),
+        };
+        if let Some(count) = &m.count {
+            out.push_str(&format!(", count {count} (a hint)"));
+        }
+        out.push_str(&format!(
+            ", id {}, name {}",
+            m.id,
+            if m.name.describe().is_empty() { "(none)".into() } else { m.name.describe() }
+        ));
+        if !m.attributes.is_empty() {
+            let attrs: Vec<String> = m.attributes.iter().map(|(k, p)| format!("{k} {p}")).collect();
+            out.push_str(&format!(", attributes {}", attrs.join(", ")));
+        }
+        out
+    }
+}
+
 impl VerifyAction {
+    /// How the answer is judged, in a line (never a value).
+    pub fn describe_check(&self) -> String {
+        match self {
+            Self::Endpoint { result, .. } => format!("endpoint: result {result} must be a JSON boolean"),
+            Self::Compare { field, field_format, keyed_format, .. } => format!(
+                "compare: field {field} ({field_format:?}) with the keyed value ({keyed_format:?}), normalised, in constant time; the field is never cached, logged or stored"
+            ),
+            Self::Hash { field, hash, .. } => format!(
+                "hash: field {field} must be a salted {} hash, checked on the password-check threads; never cached, logged or stored",
+                hash.as_str()
+            ),
+        }
+    }
+
     pub fn request(&self) -> &Request {
         match self {
             Self::Endpoint { request, .. } | Self::Compare { request, .. } | Self::Hash { request, .. } => request,
@@ -261,7 +314,13 @@ mod tests {
         let a = CrmActions::builtin(Duration::from_secs(2));
         let base = url::Url::parse("http://crm.test/api/").unwrap();
         let phone = E164::parse("+15551230001").unwrap();
-        let v = Values { phone: Some(&phone), phone_format: &PhoneFormat::E164, id: Some("12345678"), factor: Some("pin"), value: Some("12\"34") };
+        let v = Values {
+            phone: Some(&phone),
+            phone_format: &PhoneFormat::E164,
+            id: Some("12345678"),
+            factor: Some("pin"),
+            value: Some("12\"34"),
+        };
         let p = a.find_by_phone.request.prepare(&base, &v).unwrap();
         assert_eq!((p.method.as_str(), p.url.as_str()), ("GET", "http://crm.test/api/customers?phone=%2B15551230001"));
         let p = a.find_by_identifier.request.prepare(&base, &v).unwrap();
@@ -270,7 +329,10 @@ mod tests {
         assert_eq!((p.method.as_str(), p.url.as_str()), ("POST", "http://crm.test/api/customers/12345678/verify"));
         let (ct, body) = p.body.unwrap();
         assert_eq!(ct, "application/json");
-        assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).unwrap(), serde_json::json!({"factor":"pin","value":"12\"34"}));
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            serde_json::json!({"factor":"pin","value":"12\"34"})
+        );
         assert!(a.verify.request().value_only_in_body());
     }
 }

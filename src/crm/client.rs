@@ -123,6 +123,21 @@ impl CrmClient {
         self.transport.describe_auth()
     }
 
+    /// The action that finds callers by phone.
+    pub fn phone_action(&self) -> &FindAction {
+        &self.actions.find_by_phone
+    }
+
+    /// The action that finds a customer by identifier on `line`.
+    pub fn identifier_action<'a>(&'a self, line: &'a Line) -> &'a FindAction {
+        line.crm.find_by_identifier.as_ref().unwrap_or(&self.actions.find_by_identifier)
+    }
+
+    /// The action that verifies a factor on `line`.
+    pub fn verify_action<'a>(&'a self, line: &'a Line) -> &'a VerifyAction {
+        line.crm.verify.as_ref().unwrap_or(&self.actions.verify)
+    }
+
     /// Customers whose phone is `phone` (the `[crm]` find_by_phone action).
     pub async fn find_by_phone(&self, phone: &E164) -> Lookup {
         self.lookup_by_phone(phone, None).await
@@ -168,7 +183,7 @@ impl CrmClient {
     }
 
     async fn lookup_by_id(&self, line: &Line, id: &str, trace: Option<&Trace>) -> Lookup {
-        let action = line.crm.find_by_identifier.as_ref().unwrap_or(&self.actions.find_by_identifier);
+        let action = self.identifier_action(line);
         let values =
             Values { phone: None, phone_format: &action.request.phone_format, id: Some(id), factor: None, value: None };
         self.cached(action, id, values, trace).await
@@ -241,8 +256,14 @@ impl CrmClient {
         self.judged(req, result, trace)
     }
 
-    async fn verify_traced(&self, line: &Line, customer_id: &str, value: &Secret, trace: Option<&Trace>) -> Verification {
-        let action = line.crm.verify.as_ref().unwrap_or(&self.actions.verify);
+    async fn verify_traced(
+        &self,
+        line: &Line,
+        customer_id: &str,
+        value: &Secret,
+        trace: Option<&Trace>,
+    ) -> Verification {
+        let action = self.verify_action(line);
         let started = Instant::now();
         let result = self.check(action, customer_id, &line.factor, value, trace).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -270,8 +291,13 @@ impl CrmClient {
         let req = action.request();
         // Only an endpoint's body may carry the value (checked at start-up).
         let keyed = matches!(action, VerifyAction::Endpoint { .. }).then(|| value.expose());
-        let values =
-            Values { phone: None, phone_format: &req.phone_format, id: Some(customer_id), factor: Some(factor), value: keyed };
+        let values = Values {
+            phone: None,
+            phone_format: &req.phone_format,
+            id: Some(customer_id),
+            factor: Some(factor),
+            value: keyed,
+        };
         let result = async {
             let reply = self.send(req, &values, trace).await?;
             if reply.status != 200 {
@@ -299,14 +325,23 @@ impl CrmClient {
                     let stored = hash.stored(stored).map_err(|e| CrmError::Field(field.to_string(), e));
                     drop(doc);
                     let stored = stored?;
-                    say(trace, format!("    field {field}: a {} hash (never shown), checked on the password checkers", hash.as_str()));
+                    say(
+                        trace,
+                        format!(
+                            "    field {field}: a {} hash (never shown), checked on the password checkers",
+                            hash.as_str()
+                        ),
+                    );
                     let scheme = match hash {
                         HashKind::Argon2 => Scheme::Argon2,
                         HashKind::Bcrypt => Scheme::Bcrypt,
                     };
                     // Busy: a CRM error answered at once, so the try is not
                     // counted (see `call::defence`).
-                    self.checker.check_stored(scheme, stored, value.expose().to_string()).await.map_err(|_| CrmError::Busy)
+                    self.checker
+                        .check_stored(scheme, stored, value.expose().to_string())
+                        .await
+                        .map_err(|_| CrmError::Busy)
                 }
             }
         }
@@ -317,8 +352,14 @@ impl CrmClient {
     /// Sends `req` rendered with `values`, explaining it into `trace`.
     async fn send(&self, req: &Request, values: &Values<'_>, trace: Option<&Trace>) -> Result<Reply, CrmError> {
         let r = req.prepare(&self.base, values)?;
-        let prepared =
-            Prepared { action: req.label, method: r.method, url: r.url, headers: r.headers, body: r.body, timeout: req.timeout };
+        let prepared = Prepared {
+            action: req.label,
+            method: r.method,
+            url: r.url,
+            headers: r.headers,
+            body: r.body,
+            timeout: req.timeout,
+        };
         if let Some(t) = trace {
             let masked = Values { value: values.value.map(|_| "****"), ..*values };
             if let Ok(shown) = req.show(&self.base, &masked) {
@@ -370,14 +411,14 @@ fn say(trace: Option<&Trace>, line: String) {
 /// Each match's pointer results: id, name, attribute names only.
 fn explain_matches(trace: Option<&Trace>, m: &mapping::Mapping, matches: &[Customer], hint: Option<u64>) {
     let Some(t) = trace else { return };
+    t.matched(matches.len());
     if let Some(list) = &m.list {
         let hint = hint.map(|h| format!(" (count pointer says {h})")).unwrap_or_default();
         t.say(format!("    list {list}: {} item(s){hint}", matches.len()));
     }
     for (i, c) in matches.iter().enumerate() {
         let attrs: Vec<&str> = c.attributes.iter().map(|(k, _)| k.as_str()).collect();
-        let missing: Vec<&str> =
-            m.attributes.iter().map(|(k, _)| k.as_str()).filter(|k| !attrs.contains(k)).collect();
+        let missing: Vec<&str> = m.attributes.iter().map(|(k, _)| k.as_str()).filter(|k| !attrs.contains(k)).collect();
         t.say(format!(
             "    [{i}] id {} = {:?}; name {} = {:?}; attributes: {}{}",
             m.id,

@@ -53,9 +53,14 @@ impl Escape {
                 out.push('\'');
                 out
             }
-            Self::Odata => format!("'{}'", value.chars().filter(|c| !c.is_control()).collect::<String>().replace('\'', "''")),
+            Self::Odata => {
+                format!("'{}'", value.chars().filter(|c| !c.is_control()).collect::<String>().replace('\'', "''"))
+            }
             Self::Zendesk => {
-                format!("\"{}\"", value.chars().filter(|c| !c.is_control() && !matches!(c, '"' | '\\')).collect::<String>())
+                format!(
+                    "\"{}\"",
+                    value.chars().filter(|c| !c.is_control() && !matches!(c, '"' | '\\')).collect::<String>()
+                )
             }
         }
     }

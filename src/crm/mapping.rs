@@ -98,7 +98,9 @@ impl NameMap {
             Self::Pointer(p) => p.as_str().to_string(),
             Self::Template(parts) => parts
                 .iter()
-                .map(|(lit, p)| format!("{lit}{}", p.as_ref().map(|p| format!("{{{}}}", p.as_str())).unwrap_or_default()))
+                .map(|(lit, p)| {
+                    format!("{lit}{}", p.as_ref().map(|p| format!("{{{}}}", p.as_str())).unwrap_or_default())
+                })
                 .collect(),
         }
     }
@@ -146,7 +148,8 @@ impl Mapping {
     pub fn search(&self, body: &[u8]) -> Result<Searched, MapError> {
         let doc = parse(body)?;
         let list_ptr = self.list.as_ref().map_or("", |p| p.as_str());
-        let list = doc.pointer(list_ptr).and_then(Value::as_array).ok_or_else(|| MapError::NotList(describe(list_ptr)))?;
+        let list =
+            doc.pointer(list_ptr).and_then(Value::as_array).ok_or_else(|| MapError::NotList(describe(list_ptr)))?;
         let count_hint = self.count.as_ref().and_then(|p| p.get(&doc)).and_then(Value::as_u64);
         let matches = list.iter().map(|m| self.customer(m)).collect::<Result<_, _>>()?;
         Ok(Searched { matches, count_hint })

@@ -201,7 +201,8 @@ impl Template {
                         Name::Factor => values.factor.ok_or(RenderError::Missing(Name::Factor))?.to_string(),
                         Name::Value => values.value.ok_or(RenderError::Missing(Name::Value))?.to_string(),
                     };
-                    let encoded = s.at.encode(&s.escape.apply(&raw)).map_err(|e| RenderError::Encode(s.name, s.at, e))?;
+                    let encoded =
+                        s.at.encode(&s.escape.apply(&raw)).map_err(|e| RenderError::Encode(s.name, s.at, e))?;
                     out.push_str(&encoded);
                 }
             }
@@ -292,7 +293,10 @@ mod tests {
     fn path_and_query_slots_encode_differently() {
         let t = url("/customers/{id}/x?phone={phone}&q={id}");
         let phone = E164::parse("+15550001111").unwrap();
-        assert_eq!(t.render(&values(Some(&phone), "a/b c+")).unwrap(), "/customers/a%2Fb%20c%2B/x?phone=%2B15550001111&q=a%2Fb%20c%2B");
+        assert_eq!(
+            t.render(&values(Some(&phone), "a/b c+")).unwrap(),
+            "/customers/a%2Fb%20c%2B/x?phone=%2B15550001111&q=a%2Fb%20c%2B"
+        );
     }
 
     #[test]
@@ -310,7 +314,8 @@ mod tests {
 
     #[test]
     fn json_bodies_keep_values_inside_their_strings() {
-        let t = Template::parse(r#"{"factor":"{factor}","value":"{value}"}"#, "crm.verify.body", Kind::Json, ALL).unwrap();
+        let t =
+            Template::parse(r#"{"factor":"{factor}","value":"{value}"}"#, "crm.verify.body", Kind::Json, ALL).unwrap();
         let v = Values { value: Some("12\"}, \"verified\": true, \"x\":\"\\"), ..values(None, "1") };
         let body = t.render(&v).unwrap();
         let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -360,6 +365,9 @@ mod tests {
         let phone = E164::parse("+15550001111").unwrap();
         assert!(matches!(t.render(&values(Some(&phone), "1")), Err(RenderError::Pattern(_))));
         assert_eq!(t.render(&values(None, "1")), Err(RenderError::Missing(Name::Phone)));
-        assert!(matches!(url("/c/{id}").render(&values(None, "..")), Err(RenderError::Encode(Name::Id, Location::Path, _))));
+        assert!(matches!(
+            url("/c/{id}").render(&values(None, "..")),
+            Err(RenderError::Encode(Name::Id, Location::Path, _))
+        ));
     }
 }

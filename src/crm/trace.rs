@@ -10,6 +10,7 @@ use std::sync::Mutex;
 pub struct Trace {
     lines: Mutex<Vec<String>>,
     failed: Mutex<bool>,
+    matches: Mutex<Option<usize>>,
 }
 
 impl Trace {
@@ -26,6 +27,15 @@ impl Trace {
     pub fn fail(&self, line: impl Into<String>) {
         *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.say(line);
+    }
+
+    /// How many matches the last search listed.
+    pub fn matched(&self, n: usize) {
+        *self.matches.lock().unwrap_or_else(|e| e.into_inner()) = Some(n);
+    }
+
+    pub fn matches(&self) -> Option<usize> {
+        *self.matches.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn failed(&self) -> bool {

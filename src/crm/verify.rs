@@ -96,7 +96,10 @@ impl FieldFormat {
             Self::Digits => Ok(digits(&text)),
             Self::Last(n) => {
                 let d = digits(&text);
-                d.get(d.len().saturating_sub(n)..).filter(|_| d.len() >= n).map(str::to_string).ok_or(FieldError::TooShort(n))
+                d.get(d.len().saturating_sub(n)..)
+                    .filter(|_| d.len() >= n)
+                    .map(str::to_string)
+                    .ok_or(FieldError::TooShort(n))
             }
             Self::DateYmd => ymd(&text).ok_or_else(bad),
             Self::DateIsoDatetime => {
@@ -216,7 +219,8 @@ fn digits(s: &str) -> String {
 fn ymd(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let shape = b.len() == 10 && b[4] == b'-' && b[7] == b'-';
-    let num = |r: std::ops::Range<usize>| s.get(r).filter(|t| t.bytes().all(|c| c.is_ascii_digit()))?.parse::<u32>().ok();
+    let num =
+        |r: std::ops::Range<usize>| s.get(r).filter(|t| t.bytes().all(|c| c.is_ascii_digit()))?.parse::<u32>().ok();
     let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     (shape && (1..=12).contains(&m) && (1..=31).contains(&d)).then(|| format!("{y:04}{m:02}{d:02}"))
 }
@@ -266,9 +270,18 @@ mod tests {
 
     #[test]
     fn malformed_fields_are_crm_errors() {
-        assert!(matches!(cmp("date:YYYY-MM-DD", "MMDDYYYY", json!("10/12/1815"), "12101815"), Err(FieldError::Format(_))));
-        assert!(matches!(cmp("date:YYYY-MM-DD", "MMDDYYYY", json!("1815-13-10"), "13101815"), Err(FieldError::Format(_))));
-        assert!(matches!(cmp("date:iso_datetime", "MMDDYYYY", json!("1815-12-10"), "12101815"), Err(FieldError::Format(_))));
+        assert!(matches!(
+            cmp("date:YYYY-MM-DD", "MMDDYYYY", json!("10/12/1815"), "12101815"),
+            Err(FieldError::Format(_))
+        ));
+        assert!(matches!(
+            cmp("date:YYYY-MM-DD", "MMDDYYYY", json!("1815-13-10"), "13101815"),
+            Err(FieldError::Format(_))
+        ));
+        assert!(matches!(
+            cmp("date:iso_datetime", "MMDDYYYY", json!("1815-12-10"), "12101815"),
+            Err(FieldError::Format(_))
+        ));
         assert_eq!(cmp("digits", "digits", json!(null), "1"), Err(FieldError::Missing));
         assert_eq!(cmp("last4", "digits", json!("12"), "12"), Err(FieldError::TooShort(4)));
     }

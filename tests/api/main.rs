@@ -5,6 +5,7 @@ mod admin;
 mod audit;
 mod browser;
 mod crm;
+mod crm_actions;
 mod crm_doubles;
 mod crm_examples;
 mod database;

@@ -5,6 +5,7 @@
 
 mod bare_command;
 mod check_config;
+mod crm_test;
 /// The PostgreSQL schema per test and the SQLite lock of `tests/api`.
 #[path = "../api/database.rs"]
 #[allow(dead_code)]

@@ -43,7 +43,8 @@ pub struct ActionFile {
 
 impl ActionFile {
     /// Key relative to the action's table.
-    pub const TIMEOUT_MS: Bound<u64> = Bound { key: "timeout_ms", default: 2_000, min: 100, max: 10_000, says: OUTSIDE_MS };
+    pub const TIMEOUT_MS: Bound<u64> =
+        Bound { key: "timeout_ms", default: 2_000, min: 100, max: 10_000, says: OUTSIDE_MS };
 }
 
 /// A line's overrides.

@@ -1,0 +1,214 @@
+//! `vouch crm-test` and `check-config`'s action listing, run as the real
+//! binary against a CRM double over real HTTP: each step explained, secrets
+//! masked, and the exit code saying whether the CRM failed.
+
+use crate::support::{command, run, Reply, Tiny};
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+const TOKEN: &str = "crm-token-sssssssss";
+const PIN: &str = "9753";
+
+const TOML: &str = r#"
+[crm.find_by_phone]
+url = "/contacts/search?phone={phone:national|odata}"
+list = "/results"
+id = "/id"
+name = "{/first} {/last}"
+attributes = { tier = "/tier", language = "/lang" }
+
+[crm.find_by_identifier]
+url = "/contacts/search?account={id}"
+list = "/results"
+id = "/id"
+name = "{/first} {/last}"
+
+[crm.verify]
+method = "POST"
+url = "/contacts/{id}/check"
+body = '{"kind":"{factor}","secret":"{value}"}'
+body_format = "json"
+result = "/ok"
+
+[lines.main]
+[lines.main.identifier]
+name = "member number"
+min_digits = 4
+max_digits = 8
+"#;
+
+fn json(body: &str) -> Reply {
+    Reply { status: 200, content_type: "application/json", body: body.into(), delay: Duration::ZERO }
+}
+
+/// The double: two contacts on one number, one on account 1001, a 404 for
+/// account 4040, and a check that accepts only PIN.
+fn crm() -> Tiny {
+    Tiny::start(|seen| {
+        let two =
+            r#"{"results":[{"id":"c1","first":"Alan","last":"Turing","tier":"gold"},{"id":"c2","first":"Joan"}]}"#;
+        match (seen.method.as_str(), seen.path.as_str()) {
+            ("GET", "/contacts/search?phone=%27%28555%29%20123-0003%27") => json(two),
+            ("GET", "/contacts/search?account=1001") => {
+                json(r#"{"results":[{"id":"c1","first":"Alan","last":"Turing","tier":"gold"}]}"#)
+            }
+            ("GET", "/contacts/search?account=4040") => Reply { status: 404, ..json("") },
+            ("GET", p) if p.starts_with("/contacts/search") => json(r#"{"results":[]}"#),
+            ("POST", "/contacts/c1/check") => {
+                let ok = seen.body.contains(&format!("\"secret\":\"{PIN}\""));
+                json(&format!("{{\"ok\":{ok}}}"))
+            }
+            _ => Reply { status: 500, ..json("") },
+        }
+    })
+}
+
+struct Config(std::path::PathBuf);
+
+impl Config {
+    fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("vouch-crm-test-{}-{}.toml", std::process::id(), rand_suffix()));
+        std::fs::write(&path, TOML).unwrap();
+        Self(path)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for Config {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+#[test]
+fn two_matches_on_a_phone_are_explained_with_the_request_masked() {
+    let crm = crm();
+    let config = Config::new();
+    let (out, stdout, stderr) = run(
+        &["crm-test", "--config", config.path(), "--phone", "+15551230003"],
+        &[("VOUCH_CRM_URL", &crm.url), ("VOUCH_CRM_TOKEN", TOKEN)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("→ GET {}/contacts/search?phone=%27%28555%29%20123-0003%27", crm.url)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Authorization: Bearer ****"), "{stdout}");
+    assert!(stdout.contains("← 200"), "{stdout}");
+    assert!(stdout.contains("list /results: 2 item(s)"), "{stdout}");
+    assert!(
+        stdout.contains(
+            r#"[0] id /id = "c1"; name {/first} {/last} = "Alan Turing"; attributes: tier (absent: language)"#
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("= 2 matches → ask for the member number"), "{stdout}");
+    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN), "the token is never shown");
+    assert!(!stdout.contains("gold"), "attribute values are not shown: {stdout}");
+    let seen = crm.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
+}
+
+#[test]
+fn an_identifier_then_a_verify_shows_the_value_masked() {
+    let crm = crm();
+    let config = Config::new();
+    let (out, stdout, stderr) =
+        run(&["crm-test", "--config", config.path(), "--id", "1001", "--verify", PIN], &[("VOUCH_CRM_URL", &crm.url)]);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("= 1 match → identified (id \"c1\")"), "{stdout}");
+    assert!(stdout.contains("verify (crm.verify, mode endpoint)"), "{stdout}");
+    assert!(stdout.contains(r#"body: {"kind":"pin","secret":"****"}"#), "{stdout}");
+    assert!(stdout.contains("result /ok: true"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("= verified"), "{stdout}");
+    assert!(!stdout.contains(PIN) && !stderr.contains(PIN), "the value is never shown");
+    let seen = crm.requests();
+    assert_eq!(seen.len(), 2);
+    assert!(seen[1].body.contains(PIN), "the CRM did get it: {:?}", seen[1]);
+    assert!(seen.iter().all(|s| !s.path.contains(PIN)), "never in a URL");
+}
+
+#[test]
+fn the_verify_value_is_read_from_standard_input_when_not_given() {
+    let crm = crm();
+    let config = Config::new();
+    let mut child =
+        command(&["crm-test", "--config", config.path(), "--id", "1001", "--verify"], &[("VOUCH_CRM_URL", &crm.url)])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+    child.stdin.take().unwrap().write_all(b"1111\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("= rejected → failed try"), "{stdout}");
+    assert!(crm.requests()[1].body.contains("\"secret\":\"1111\""), "the line read, its newline removed");
+}
+
+#[test]
+fn a_404_on_a_search_is_called_a_misconfiguration_and_exits_1() {
+    let crm = crm();
+    let config = Config::new();
+    let (out, stdout, _) =
+        run(&["crm-test", "--config", config.path(), "--id", "4040"], &[("VOUCH_CRM_URL", &crm.url)]);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("404 on a search → misconfigured: CRM unavailable"), "{stdout}");
+    let (out, stdout, _) =
+        run(&["crm-test", "--config", config.path(), "--id", "2002"], &[("VOUCH_CRM_URL", &crm.url)]);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("list /results: 0 item(s)") && stdout.contains("= not found → failed try"), "{stdout}");
+}
+
+#[test]
+fn usage_and_configuration_mistakes_exit_2() {
+    let config = Config::new();
+    let (out, _, stderr) = run(&["crm-test", "--config", config.path(), "--phone", "555"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not an E.164 number"), "{stderr}");
+    let (out, _, stderr) = run(&["crm-test", "--config", config.path()], &[]);
+    assert_eq!(out.status.code(), Some(2), "neither --phone nor --id: {stderr}");
+    let (out, _, stderr) = run(&["crm-test", "--config", config.path(), "--id", "1", "--line", "nope"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let bad = std::env::temp_dir().join(format!("vouch-crm-test-bad-{}.toml", std::process::id()));
+    std::fs::write(&bad, TOML.replace("result = \"/ok\"", "result = \"/ok\"\nhash = \"md5\"")).unwrap();
+    let (out, _, stderr) = run(&["crm-test", "--config", bad.to_str().unwrap(), "--id", "1"], &[]);
+    let _ = std::fs::remove_file(&bad);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("configuration error at `crm.verify.hash`"), "{stderr}");
+}
+
+#[test]
+fn check_config_prints_each_action_as_the_request_it_would_send() {
+    let config = Config::new();
+    let (out, stdout, stderr) = run(
+        &["check-config", config.path()],
+        &[("VOUCH_CRM_URL", "https://crm.example.com/api"), ("VOUCH_CRM_TOKEN", TOKEN)],
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains(
+            "crm.find_by_phone: GET https://crm.example.com/api/contacts/search?phone=%27%28555%29%20000-1111%27"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("crm.find_by_identifier: GET https://crm.example.com/api/contacts/search?account=12345678"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#"body: {"kind":"pin","secret":"****"}"#), "{stdout}");
+    assert!(stdout.contains("Authorization: Bearer ****"), "{stdout}");
+    assert!(stdout.contains("attributes tier /tier, language /lang"), "{stdout}");
+    assert!(!stdout.contains(TOKEN), "{stdout}");
+}
