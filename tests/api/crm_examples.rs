@@ -144,7 +144,8 @@ async fn whole_calls_through(kind: Kind) {
     let task = task_of(&t);
     assert_eq!((task["idv_status"].as_str(), task["opted_out"].as_bool()), (Some("unidentified"), Some(true)));
     let (_, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
-    assert_eq!(record["identify_attempts"], 1, "{kind:?}: {record}");
+    // Two tries: the unknown identifier, then the opt-out.
+    assert_eq!(record["identify_attempts"], 2, "{kind:?}: {record}");
     assert!(record["customer_id"].is_null());
 
     // Alan shares his phone with Joan: asked for the account number.
@@ -252,7 +253,8 @@ async fn an_injected_identifier_cannot_change_the_soql_odata_or_zendesk_query() 
         assert!(matches!(crm.find_by_id(line, ADA.account).await, vouch::flow::Lookup::Found(_)), "{kind:?}: the same query finds Ada");
         let seen = double.seen();
         assert!(seen.len() >= 4, "{kind:?}: the CRM was asked each time");
-        assert!(seen.iter().all(|s| s.method == "GET" && s.body.is_empty() && !s.path.is_empty()), "{seen:?}");
+        let searches: Vec<_> = seen.iter().filter(|s| !s.path.ends_with("/token")).collect();
+        assert!(searches.iter().all(|s| s.method == "GET" && s.body.is_empty()), "{searches:?}");
         double.assert_clean();
     }
 }
