@@ -401,7 +401,10 @@ fn salesforce(state: &State, r: &Req<'_>) -> HttpResponse {
             return refuse(state, format!("Salesforce: fetch with query {:?}", r.query));
         }
         let Some(i) = (0..PEOPLE.len()).find(|&i| id_of(Kind::Salesforce, i) == id) else {
-            return reply(404, json!([{ "errorCode": "NOT_FOUND", "message": "The requested resource does not exist" }]));
+            return reply(
+                404,
+                json!([{ "errorCode": "NOT_FOUND", "message": "The requested resource does not exist" }]),
+            );
         };
         let mut doc = json!({
             "attributes": { "type": "Contact", "url": format!("{SF_API}/sobjects/Contact/{id}") },
@@ -572,14 +575,16 @@ mod soql {
     #[test]
     fn the_parser_matches_literals_exactly_and_an_unescaped_injection_matches_everyone() {
         let (m, limit) =
-            run("SELECT Id, FirstName, LastName FROM Contact WHERE Account.AccountNumber = '12345678' LIMIT 2").unwrap();
+            run("SELECT Id, FirstName, LastName FROM Contact WHERE Account.AccountNumber = '12345678' LIMIT 2")
+                .unwrap();
         assert_eq!(limit, 2);
         assert_eq!(super::PEOPLE.iter().filter(|p| m(p)).count(), 1);
         let (m, _) =
             run("SELECT Id, FirstName, LastName FROM Contact WHERE Account.AccountNumber = '1' OR '1'='1'").unwrap();
         assert_eq!(super::PEOPLE.iter().filter(|p| m(p)).count(), 4, "the double really evaluates OR");
         let (m, _) =
-            run(r"SELECT Id, FirstName, LastName FROM Contact WHERE Account.AccountNumber = '1\' OR \'1\'=\'1'").unwrap();
+            run(r"SELECT Id, FirstName, LastName FROM Contact WHERE Account.AccountNumber = '1\' OR \'1\'=\'1'")
+                .unwrap();
         assert_eq!(super::PEOPLE.iter().filter(|p| m(p)).count(), 0, "escaped, it is one literal");
     }
 }
@@ -856,7 +861,8 @@ fn dataverse(state: &State, r: &Req<'_>) -> HttpResponse {
     if r.method != "GET" {
         return refuse(state, format!("Dataverse: method {}", r.method));
     }
-    let select: Vec<String> = r.query.get("$select").map(|s| s.split(',').map(str::to_string).collect()).unwrap_or_default();
+    let select: Vec<String> =
+        r.query.get("$select").map(|s| s.split(',').map(str::to_string).collect()).unwrap_or_default();
     if r.path == format!("{DV_API}/contacts") {
         for needed in ["contactid", "firstname", "lastname"] {
             if !select.iter().any(|s| s == needed) {
@@ -1015,10 +1021,8 @@ fn freshdesk(state: &State, r: &Req<'_>) -> HttpResponse {
             return refuse(state, format!("Freshdesk list: filters {:?}", r.query));
         };
         // The filter compares the phone exactly as stored.
-        let found: Vec<Value> = (0..PEOPLE.len())
-            .filter(|&i| us_national(PEOPLE[i].phone) == *phone)
-            .map(freshdesk_contact)
-            .collect();
+        let found: Vec<Value> =
+            (0..PEOPLE.len()).filter(|&i| us_national(PEOPLE[i].phone) == *phone).map(freshdesk_contact).collect();
         return reply(200, Value::Array(found));
     }
     if r.path == "/api/v2/search/contacts" {

@@ -50,7 +50,10 @@ fn secrets(kind: Kind) -> Vec<(&'static str, String)> {
 /// CRM's own URL is overridden by `VOUCH_CRM_URL`, as an operator would).
 fn example_for(kind: Kind, double: &Double) -> String {
     example_text(file_of(kind))
-        .replace("https://acme.my.salesforce.com/services/oauth2/token", &format!("{}/services/oauth2/token", double.url))
+        .replace(
+            "https://acme.my.salesforce.com/services/oauth2/token",
+            &format!("{}/services/oauth2/token", double.url),
+        )
         .replace("https://login.microsoftonline.com", &double.url)
 }
 
@@ -250,7 +253,10 @@ async fn an_injected_identifier_cannot_change_the_soql_odata_or_zendesk_query() 
             let found = crm.find_by_id(line, injected).await;
             assert_eq!(found, vouch::flow::Lookup::NotFound, "{kind:?}: {injected}");
         }
-        assert!(matches!(crm.find_by_id(line, ADA.account).await, vouch::flow::Lookup::Found(_)), "{kind:?}: the same query finds Ada");
+        assert!(
+            matches!(crm.find_by_id(line, ADA.account).await, vouch::flow::Lookup::Found(_)),
+            "{kind:?}: the same query finds Ada"
+        );
         let seen = double.seen();
         assert!(seen.len() >= 4, "{kind:?}: the CRM was asked each time");
         let searches: Vec<_> = seen.iter().filter(|s| !s.path.ends_with("/token")).collect();

@@ -6,6 +6,7 @@ mod audit;
 mod browser;
 mod crm;
 mod crm_actions;
+mod crm_attributes;
 mod crm_doubles;
 mod crm_examples;
 mod database;

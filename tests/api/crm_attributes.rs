@@ -1,0 +1,90 @@
+//! A customer's extra CRM attributes through the real server: mapped from
+//! the CRM's answer (the HubSpot example's `customer_tier` and
+//! `hs_language`), kept on the call record (the call API), shown on the
+//! screen pop, nested in the TaskRouter attributes, and in none of the URLs
+//! Twilio fetches or the sealed flow state between steps.
+
+use crate::crm_doubles::*;
+use crate::helpers::*;
+use vouch::sim::End;
+
+/// The HubSpot example with its token in the legacy `VOUCH_CRM_TOKEN`
+/// bearer rule (the same `Authorization: Bearer` header as `[crm.auth]`).
+async fn hubspot_app(double: &Double, attributes: bool) -> TestApp {
+    let path = format!("{}/examples/crm/hubspot.toml", env!("CARGO_MANIFEST_DIR"));
+    let mut toml = std::fs::read_to_string(path).unwrap().replace("[crm.auth]\ntype = \"bearer\"\n", "");
+    if !attributes {
+        toml = toml.lines().filter(|l| !l.starts_with("attributes =")).collect::<Vec<_>>().join("\n");
+    }
+    spawn_with(Options {
+        toml,
+        env: vec![("VOUCH_CRM_TOKEN", HUBSPOT_TOKEN.into())],
+        crm_double: false,
+        crm_url: Some(double.url.clone()),
+        ..Options::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_attributes_reach_the_record_the_screen_pop_and_the_task_but_no_url() {
+    let double = Double::start(Kind::Hubspot);
+    let app = hubspot_app(&double, true).await;
+    // Caller ID, then the PIN: the state is sealed between the two steps,
+    // so the hand-off reads the attributes back from the record.
+    let t = app.call(ADA.phone, "+18005550100", &[&format!("{}#", ADA.pin)]).await;
+    let End::Enqueued { task: Some(task), .. } = &t.end else { panic!("{:?}", t.end) };
+    assert!(task.len() <= 1024);
+    let task: serde_json::Value = serde_json::from_str(task).unwrap();
+    assert_eq!(task["idv_status"], "verified");
+    assert_eq!(task["customer_attributes"], serde_json::json!({ "tier": "Gold", "language": "en" }), "{task}");
+    assert!(task.get("tier").is_none(), "nested, never beside the context names");
+
+    let (status, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200);
+    assert_eq!(record["attributes"], serde_json::json!({ "tier": "Gold", "language": "en" }), "{record}");
+
+    let link = task["screen_pop_url"].as_str().unwrap();
+    let page = app.http.get(format!("{}{}", app.address, path_and_query(link))).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<h2 id=\"attributes\">Attributes</h2>"), "{html}");
+    assert!(html.contains("<dt>tier</dt><dd>Gold</dd>") && html.contains("<dt>language</dt><dd>en</dd>"), "{html}");
+
+    // Twilio's request logs keep every URL it fetched: none carries them.
+    assert!(t.requests.len() >= 2, "two webhooks: the state travelled sealed between them");
+    for r in &t.requests {
+        assert!(!r.url.contains("Gold") && !r.url.contains("tier"), "{}", r.url);
+    }
+    // Nor does any TwiML but the one Enqueue's Task.
+    let carrying: Vec<&str> = t.requests.iter().map(|r| r.body.as_str()).filter(|b| b.contains("Gold")).collect();
+    assert_eq!(carrying.len(), 1, "{carrying:?}");
+    assert!(carrying[0].contains("<Task>"));
+    double.assert_clean();
+}
+
+#[tokio::test]
+async fn the_sealed_state_is_no_longer_with_attributes_than_without() {
+    // The same caller, line and CRM, once with the example's attribute
+    // mapping and once without: the sealed state is exactly as long, so it
+    // carries none of them.
+    let double = Double::start(Kind::Hubspot);
+    let with = hubspot_app(&double, true).await;
+    let without = hubspot_app(&double, false).await;
+    let mut lengths = Vec::new();
+    for app in [&with, &without] {
+        let first =
+            app.post_form("/voice", &call_params(&call_sid(), ADA.phone, "+18005550100"), Some(AUTH_TOKEN)).await;
+        assert_eq!(first.status, 200, "{}", first.body);
+        let state = query_of(&gather_action(&first.body))["state"].clone();
+        assert!(!first.body.contains("Gold"));
+        lengths.push(state.len());
+    }
+    assert_eq!(lengths[0], lengths[1]);
+    let sid = call_sid();
+    with.post_form("/voice", &call_params(&sid, ADA.phone, "+18005550100"), Some(AUTH_TOKEN)).await;
+    with.written().await;
+    let (_, record) = with.api_call(&sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!(record["attributes"]["tier"], "Gold", "kept on the record from the first step: {record}");
+    double.assert_clean();
+}
