@@ -293,13 +293,14 @@ fn mode(state: &State) -> Mode {
     *state.mode.lock().unwrap()
 }
 
-/// The form of an OAuth client-credentials token request, checked.
-fn token_request(state: &State, r: &Req<'_>, scope: Option<&str>) -> Result<(), HttpResponse> {
+/// The form of an OAuth client-credentials token request, checked: the
+/// refusal, if it is wrong.
+fn token_request(state: &State, r: &Req<'_>, scope: Option<&str>) -> Option<HttpResponse> {
     if r.method != "POST" {
-        return Err(refuse(state, format!("token endpoint: method {}", r.method)));
+        return Some(refuse(state, format!("token endpoint: method {}", r.method)));
     }
     if !r.header("content-type").starts_with("application/x-www-form-urlencoded") {
-        return Err(refuse(state, format!("token endpoint: content-type {:?}", r.header("content-type"))));
+        return Some(refuse(state, format!("token endpoint: content-type {:?}", r.header("content-type"))));
     }
     let form: HashMap<String, String> = url::form_urlencoded::parse(r.body).into_owned().collect();
     let get = |k: &str| form.get(k).map(String::as_str);
@@ -316,10 +317,7 @@ fn token_request(state: &State, r: &Req<'_>, scope: Option<&str>) -> Result<(), 
     if get("scope") != scope {
         wrong.push("scope");
     }
-    if !wrong.is_empty() {
-        return Err(refuse(state, format!("token endpoint: wrong {wrong:?}")));
-    }
-    Ok(())
+    (!wrong.is_empty()).then(|| refuse(state, format!("token endpoint: wrong {wrong:?}")))
 }
 
 fn bearer_ok(state: &State, r: &Req<'_>, prefix: &str) -> bool {
@@ -337,7 +335,7 @@ const SF_API: &str = "/services/data/v60.0";
 
 fn salesforce(state: &State, r: &Req<'_>) -> HttpResponse {
     if r.path == "/services/oauth2/token" {
-        if let Err(refused) = token_request(state, r, None) {
+        if let Some(refused) = token_request(state, r, None) {
             return refused;
         }
         let n = state.tokens_issued.fetch_add(1, Ordering::SeqCst) + 1;
@@ -831,7 +829,7 @@ const DV_API: &str = "/api/data/v9.2";
 
 fn dataverse(state: &State, r: &Req<'_>) -> HttpResponse {
     if r.path == format!("/{TENANT}/oauth2/v2.0/token") {
-        if let Err(refused) = token_request(state, r, Some(DATAVERSE_SCOPE)) {
+        if let Some(refused) = token_request(state, r, Some(DATAVERSE_SCOPE)) {
             return refused;
         }
         let n = state.tokens_issued.fetch_add(1, Ordering::SeqCst) + 1;
