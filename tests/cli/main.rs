@@ -3,6 +3,7 @@
 //! `check-config` and `hash-password`. One test binary (like `tests/api`) so
 //! it links once; every test starts the binary through `support`.
 
+mod attributes;
 mod bare_command;
 mod check_config;
 mod crm_test;
