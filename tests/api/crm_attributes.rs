@@ -88,3 +88,74 @@ async fn the_sealed_state_is_no_longer_with_attributes_than_without() {
     assert_eq!(record["attributes"]["tier"], "Gold", "kept on the record from the first step: {record}");
     double.assert_clean();
 }
+
+/// Lines handing Ada on every way that is not a Task: none of them carries
+/// an attribute (redirect query or token, encrypted or signed, `<Parameter>`,
+/// SIP header, whisper).
+const OTHER_HANDOFFS: &str = r#"
+[lines.redirect.next]
+type = "redirect"
+url = "https://self.example.com/ivr?src=vouch"
+
+[lines.plain.next]
+type = "redirect"
+url = "https://self.example.com/ivr?src=vouch"
+context = "plain"
+
+[lines.client.next]
+type = "dial_client"
+identity = "agent_ada"
+
+[lines.sip.next]
+type = "dial_sip"
+uri = "sip:agent@pbx.example.com"
+
+[lines.phone.next]
+type = "dial_number"
+number = "+15551112222"
+"#;
+
+#[tokio::test]
+async fn no_other_handoff_carries_the_attributes() {
+    use base64::Engine as _;
+    let double = Double::start(Kind::Hubspot);
+    let path = format!("{}/examples/crm/hubspot.toml", env!("CARGO_MANIFEST_DIR"));
+    let toml = std::fs::read_to_string(path).unwrap().replace("[crm.auth]\ntype = \"bearer\"\n", "") + OTHER_HANDOFFS;
+    let app = spawn_with(Options {
+        toml,
+        env: vec![("VOUCH_CRM_TOKEN", HUBSPOT_TOKEN.into())],
+        crm_double: false,
+        crm_url: Some(double.url.clone()),
+        ..Options::default()
+    })
+    .await;
+    for line in ["redirect", "plain", "client", "sip", "phone"] {
+        let spec = vouch::sim::CallSpec { from: ADA.phone.into(), line: Some(line.into()), ..Default::default() };
+        let t = app.call_spec(&spec, &[&format!("{}#", ADA.pin)]).await;
+        let everything: Vec<String> = t
+            .requests
+            .iter()
+            .flat_map(|r| [r.url.clone(), r.body.clone()])
+            .chain(t.agent_heard.iter().map(|h| format!("{h:?}")))
+            .chain([format!("{:?}", t.end)])
+            .collect();
+        assert!(everything.iter().any(|s| s.contains("verified")), "{line}: Ada was verified and handed on");
+        for text in &everything {
+            assert!(!text.contains("Gold") && !text.contains("customer_attributes"), "{line}: {text}");
+        }
+        if let End::RedirectedAway { url } = &t.end {
+            let token = query_of(url)["token"].clone();
+            let claims = match line {
+                "redirect" => crate::handoff::decrypt_jwe(&token, HANDOFF_SECRET).expect("a JWE").1,
+                _ => {
+                    let payload = token.split('.').nth(1).expect("a JWT");
+                    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+                    serde_json::from_slice(&bytes).unwrap()
+                }
+            };
+            assert_eq!(claims["customer_name"], "Ada Lovelace", "{line}: {claims}");
+            assert!(!claims.to_string().contains("Gold"), "{line}: {claims}");
+        }
+    }
+    double.assert_clean();
+}
