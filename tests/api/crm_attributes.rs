@@ -159,3 +159,30 @@ async fn no_other_handoff_carries_the_attributes() {
     }
     double.assert_clean();
 }
+
+#[tokio::test]
+async fn erasing_the_customer_erases_their_attributes_from_the_database_file() {
+    let double = Double::start(Kind::Hubspot);
+    let app = hubspot_app(&double, true).await;
+    let grace = app.call(GRACE.phone, "+18005550100", &[&format!("{}#", GRACE.pin)]).await.call_sid;
+    let ada = app.call(ADA.phone, "+18005550100", &[&format!("{}#", ADA.pin)]).await.call_sid;
+    app.written().await;
+    let stored = |needle: &str| {
+        let bytes = crate::database::sqlite_bytes(&app.database_url);
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    };
+    assert!(stored(r#"{"tier":"Gold","language":"en"}"#), "Ada's attributes are on her record");
+    let r = app
+        .http
+        .delete(format!("{}/api/customers/{}/records", app.address, double.id_of(&ADA)))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!stored(r#"{"tier":"Gold","language":"en"}"#), "gone with the record");
+    assert_eq!(app.api_call(&ada, Some(ADMIN_TOKEN)).await.0, 404);
+    let (_, kept) = app.api_call(&grace, Some(ADMIN_TOKEN)).await;
+    assert_eq!(kept["attributes"]["tier"], "Silver", "another customer's stay");
+    double.assert_clean();
+}
