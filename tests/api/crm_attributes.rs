@@ -11,6 +11,10 @@ use vouch::sim::End;
 /// The HubSpot example with its token in the legacy `VOUCH_CRM_TOKEN`
 /// bearer rule (the same `Authorization: Bearer` header as `[crm.auth]`).
 async fn hubspot_app(double: &Double, attributes: bool) -> TestApp {
+    hubspot_app_on(double, attributes, None).await
+}
+
+async fn hubspot_app_on(double: &Double, attributes: bool, database_url: Option<String>) -> TestApp {
     let path = format!("{}/examples/crm/hubspot.toml", env!("CARGO_MANIFEST_DIR"));
     let mut toml = std::fs::read_to_string(path).unwrap().replace("[crm.auth]\ntype = \"bearer\"\n", "");
     if !attributes {
@@ -21,6 +25,7 @@ async fn hubspot_app(double: &Double, attributes: bool) -> TestApp {
         env: vec![("VOUCH_CRM_TOKEN", HUBSPOT_TOKEN.into())],
         crm_double: false,
         crm_url: Some(double.url.clone()),
+        database_url,
         ..Options::default()
     })
     .await
@@ -184,5 +189,31 @@ async fn erasing_the_customer_erases_their_attributes_from_the_database_file() {
     assert_eq!(app.api_call(&ada, Some(ADMIN_TOKEN)).await.0, 404);
     let (_, kept) = app.api_call(&grace, Some(ADMIN_TOKEN)).await;
     assert_eq!(kept["attributes"]["tier"], "Silver", "another customer's stay");
+    double.assert_clean();
+}
+
+/// The column round-trips through PostgreSQL too (the same migration), and
+/// an erasure deletes it with the row.
+#[tokio::test]
+async fn attributes_are_kept_and_erased_in_postgres() {
+    let Some(pg) = crate::database::postgres().await else { return };
+    let double = Double::start(Kind::Hubspot);
+    let app = hubspot_app_on(&double, true, Some(pg.url.clone())).await;
+    let ada = app.call(ADA.phone, "+18005550100", &[&format!("{}#", ADA.pin)]).await.call_sid;
+    app.written().await;
+    let rows = crate::database::all_rows_json(&pg.url, "call_records").await;
+    assert!(rows.iter().any(|r| r.contains("Gold")), "{rows:?}");
+    let (_, record) = app.api_call(&ada, Some(ADMIN_TOKEN)).await;
+    assert_eq!(record["attributes"], serde_json::json!({ "tier": "Gold", "language": "en" }), "{record}");
+    let r = app
+        .http
+        .delete(format!("{}/api/customers/{}/records", app.address, double.id_of(&ADA)))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rows = crate::database::all_rows_json(&pg.url, "call_records").await;
+    assert!(!rows.iter().any(|r| r.contains("Gold")), "{rows:?}");
     double.assert_clean();
 }
