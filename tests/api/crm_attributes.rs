@@ -217,3 +217,28 @@ async fn attributes_are_kept_and_erased_in_postgres() {
     assert!(!rows.iter().any(|r| r.contains("Gold")), "{rows:?}");
     double.assert_clean();
 }
+
+/// The step after identification lands on another instance (one database,
+/// a round-robin load balancer): that instance has no copy of the call, so
+/// it reads the attributes from the database for the Task.
+#[tokio::test]
+async fn a_step_on_another_instance_reads_the_attributes_from_the_database() {
+    let double = Double::start(Kind::Hubspot);
+    let one = hubspot_app(&double, true).await;
+    let two = hubspot_app_on(&double, true, Some(one.database_url.clone())).await;
+    let sid = call_sid();
+    let first = one.post_form("/voice", &call_params(&sid, ADA.phone, "+18005550100"), Some(AUTH_TOKEN)).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    one.written().await;
+    let mut params = call_params(&sid, ADA.phone, "+18005550100");
+    params.push(("Digits".into(), ADA.pin.into()));
+    params.push(("FinishedOnKey".into(), "#".into()));
+    let r = two.post_form(&path_and_query(&gather_action(&first.body)), &params, Some(AUTH_TOKEN)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let root = vouch::sim::twiml::parse(&r.body).expect("TwiML");
+    let task = root.walk().into_iter().find(|n| n.name == "Task").expect("a Task").text.clone();
+    let task: serde_json::Value = serde_json::from_str(&task).unwrap();
+    assert_eq!(task["idv_status"], "verified");
+    assert_eq!(task["customer_attributes"]["tier"], "Gold", "{task}");
+    double.assert_clean();
+}
