@@ -55,6 +55,10 @@ fn secrets_are_named_but_never_printed() {
         }
     }
     assert!(!text.contains("crm-password"), "{text}");
+    assert!(
+        text.contains("crm.find_by_phone: GET https://user:****@crm.example.com/api/customers?phone=%2B15550001111"),
+        "each action is shown with the URL's password masked: {text}"
+    );
     assert!(text.contains("CRM: https://user:***@crm.example.com/api (timeout 2000 ms"), "{text}");
     assert!(text.contains("2 keys"), "{text}");
     assert!(text.contains("VOUCH_CRM_TOKEN: set (sent as Authorization: Bearer)"), "{text}");
