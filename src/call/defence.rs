@@ -204,7 +204,8 @@ impl CallService {
                 }
             }
             Verification::Rejected => self.verify_latency.record(took),
-            Verification::Failed if answer.is_ok() && took < self.config.crm.timeout => {
+            // The line's verify action may have its own timeout.
+            Verification::Failed if answer.is_ok() && took < self.crm.verify_action(line).request().timeout => {
                 self.release_in_background(reservation);
             }
             _ => {}
