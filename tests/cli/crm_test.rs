@@ -11,6 +11,8 @@ const TOKEN: &str = "crm-token-sssssssss";
 const PIN: &str = "9753";
 
 const TOML: &str = r#"
+default_line = "main"
+
 [crm.find_by_phone]
 url = "/contacts/search?phone={phone:national|odata}"
 list = "/results"
@@ -36,6 +38,13 @@ result = "/ok"
 name = "member number"
 min_digits = 4
 max_digits = 8
+
+[lines.claims]
+numbers = ["+15005550009"]
+[lines.claims.crm.find_by_identifier]
+url = "/policies/{id}"
+id = "/holder"
+name = "/holder_name"
 "#;
 
 fn json(body: &str) -> Reply {
@@ -55,6 +64,8 @@ fn crm() -> Tiny {
             }
             ("GET", "/contacts/search?account=4040") => Reply { status: 404, ..json("") },
             ("GET", p) if p.starts_with("/contacts/search") => json(r#"{"results":[]}"#),
+            ("GET", "/policies/77") => json(r#"{"holder":"c9","holder_name":"Grace Hopper","tier":"x"}"#),
+            ("GET", p) if p.starts_with("/policies/") => Reply { status: 404, ..json("") },
             ("POST", "/contacts/c1/check") => {
                 let ok = seen.body.contains(&format!("\"secret\":\"{PIN}\""));
                 json(&format!("{{\"ok\":{ok}}}"))
@@ -169,6 +180,22 @@ fn a_404_on_a_search_is_called_a_misconfiguration_and_exits_1() {
         run(&["crm-test", "--config", config.path(), "--id", "2002"], &[("VOUCH_CRM_URL", &crm.url)]);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("list /results: 0 item(s)") && stdout.contains("= not found → failed try"), "{stdout}");
+}
+
+#[test]
+fn a_lines_own_identifier_action_is_used_with_line() {
+    let crm = crm();
+    let config = Config::new();
+    let env = [("VOUCH_CRM_URL", crm.url.as_str())];
+    let (out, stdout, _) = run(&["crm-test", "--config", config.path(), "--line", "claims", "--id", "77"], &env);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("find_by_identifier (lines.claims.crm.find_by_identifier)"), "{stdout}");
+    assert!(stdout.contains(&format!("→ GET {}/policies/77", crm.url)), "{stdout}");
+    assert!(stdout.contains("= 1 match → identified (id \"c9\")"), "{stdout}");
+    let (_, stdout, _) = run(&["crm-test", "--config", config.path(), "--line", "claims", "--id", "78"], &env);
+    assert!(stdout.contains("← 404") && stdout.contains("= not found → failed try"), "a fetch's 404: {stdout}");
+    let (_, stdout, _) = run(&["crm-test", "--config", config.path(), "--id", "77"], &env);
+    assert!(stdout.contains("find_by_identifier (crm.find_by_identifier)"), "the default line: {stdout}");
 }
 
 #[test]
