@@ -96,8 +96,12 @@ async fn go(opts: &CrmTestOpts, config: &Config, phone: Option<&E164>) -> Result
         }
     };
     let client = CrmClient::new(&config.crm, &base, PasswordChecker::new(1, 1)).map_err(|e| format!("{e:#}"))?;
+    let mut masked = base.clone();
+    if masked.password().is_some() {
+        let _ = masked.set_password(Some("****"));
+    }
     let shown_base =
-        if config.crm.url.is_some() { base.to_string() } else { format!("{base} (the built-in demo CRM)") };
+        if config.crm.url.is_some() { masked.to_string() } else { format!("{base} (the built-in demo CRM)") };
     println!("CRM: {shown_base}; auth: {}", client.describe_auth());
     println!("line: {}", line.name);
     let trace = Trace::new();

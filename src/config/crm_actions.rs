@@ -310,6 +310,24 @@ fn request(
     })
 }
 
+/// A line's factor length against the compare action it is verified by:
+/// a keyed date has 8 digits, a `lastN` field N. `at` is the line's table.
+pub fn check_factor_length(at: &str, length: usize, verify: &VerifyAction) -> Result<(), ConfigError> {
+    let VerifyAction::Compare { request, field_format, keyed_format, .. } = verify else { return Ok(()) };
+    let needed = match (keyed_format, field_format) {
+        (KeyedFormat::Mmddyyyy | KeyedFormat::Ddmmyyyy, _) => 8,
+        (KeyedFormat::Digits, FieldFormat::Last(n)) => *n,
+        _ => return Ok(()),
+    };
+    if length != needed {
+        return Err(ConfigError::new(
+            format!("{at}.verification.length"),
+            format!("is {length}, but {} compares {needed} keyed digits", request.key),
+        ));
+    }
+    Ok(())
+}
+
 fn refuse_keys(at: &str, keys: &[(&str, bool)], why: &str) -> Result<(), ConfigError> {
     match keys.iter().find(|(_, set)| *set) {
         Some((k, _)) => Err(ConfigError::new(format!("{at}.{k}"), why)),
@@ -373,6 +391,8 @@ mod tests {
             ("[crm.verify]\nmode = \"hash\"\nurl = \"/c/{id}\"\nfield = \"/pin\"\nhash = \"argon2\"\nlist = \"/x\"", "crm.verify.list", "only for a find action"),
             ("[lines.claims.crm.verify]\nmode = \"compare\"\nurl = \"/c/{id}\"\nfield = \"/dob\"\nfield_format = \"date:YYYY-MM-DD\"\nkeyed_format = \"YYYYMMDD\"", "lines.claims.crm.verify.keyed_format", "MMDDYYYY"),
             ("[lines.claims.crm.find_by_identifier]\nurl = \"/p?n={value}\"\nid = \"/id\"", "lines.claims.crm.find_by_identifier.url", "only in a verify endpoint's body"),
+            ("[lines.claims.verification]\nlength = 6\n[lines.claims.crm.verify]\nmode = \"compare\"\nurl = \"/c/{id}\"\nfield = \"/dob\"\nfield_format = \"date:YYYY-MM-DD\"\nkeyed_format = \"MMDDYYYY\"", "lines.claims.verification.length", "lines.claims.crm.verify compares 8 keyed digits"),
+            ("[crm.verify]\nmode = \"compare\"\nurl = \"/c/{id}\"\nfield = \"/ssn\"\nfield_format = \"last6\"", "lines.claims.verification.length", "is 4, but crm.verify compares 6"),
             ("[lines.claims.crm.find_by_phone]\nurl = \"/p\"", "lines.claims.crm.find_by_phone", "unknown field"),
         ];
         for (toml, key, says) in cases {

@@ -90,6 +90,12 @@ impl Config {
         let database = Database::resolve(&file.database, env)?;
         let limits = ActionLimits { timeout: crm.timeout, deadline: server.webhook_deadline };
         let lines = Lines::resolve(file.lines, file.default_line, limits)?;
+        for line in lines.iter() {
+            if let Some(rules) = &line.rules.verification {
+                let verify = line.crm.verify.as_ref().unwrap_or(&crm.actions.verify);
+                crm_actions::check_factor_length(&format!("lines.{}", line.name), rules.max_digits, verify)?;
+            }
+        }
         let secrets = Secrets::from_env(env, lines.external_redirect().as_deref())?;
         let security = Security::resolve(&file.security)?;
         Ok(Self { server, crm, database, secrets, lines, security })

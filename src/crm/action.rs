@@ -94,9 +94,13 @@ impl Request {
         Ok(Rendered { method: self.method.clone(), url, headers, body })
     }
 
-    /// The request as text (the caller masks `{value}` by passing `****`).
+    /// The request as text (the caller masks `{value}` by passing `****`;
+    /// a password in the URL is masked here).
     pub fn show(&self, base: &url::Url, values: &Values<'_>) -> Result<Shown, PrepareError> {
-        let p = self.prepare(base, values)?;
+        let mut p = self.prepare(base, values)?;
+        if p.url.password().is_some() {
+            let _ = p.url.set_password(Some("****"));
+        }
         let mut headers: Vec<(String, String)> =
             p.headers.iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("?").to_string())).collect();
         if let Some((ct, _)) = &p.body {

@@ -195,6 +195,36 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_value_stays_one_soql_or_odata_literal(value in "\\PC{0,40}") {
+            let soql = Escape::Soql.apply(&value);
+            let (content, rest) = single_quoted(&soql, false);
+            proptest::prop_assert_eq!((content.as_str(), rest), (value.as_str(), ""));
+            let odata = Escape::Odata.apply(&value);
+            let (content, rest) = single_quoted(&odata, true);
+            proptest::prop_assert_eq!((content.as_str(), rest), (value.as_str(), ""));
+            let zendesk = Escape::Zendesk.apply(&value);
+            proptest::prop_assert!(!zendesk[1..zendesk.len() - 1].contains(['"', '\\']));
+        }
+
+        #[test]
+        fn any_value_decodes_back_from_its_location(value in "\\PC{1,40}") {
+            for at in [Location::Path, Location::Query] {
+                if let Ok(enc) = at.encode(&value) {
+                    proptest::prop_assert!(enc.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_~.%".contains(&b)), "{}", enc);
+                    let back = percent_encoding::percent_decode_str(&enc).decode_utf8().unwrap();
+                    proptest::prop_assert_eq!(back.as_ref(), value.as_str());
+                }
+            }
+            let json = format!("\"{}\"", Location::Json.encode(&value).unwrap());
+            proptest::prop_assert_eq!(serde_json::from_str::<String>(&json).unwrap(), value.clone());
+            let form: Vec<(String, String)> =
+                url::form_urlencoded::parse(format!("v={}", Location::Form.encode(&value).unwrap()).as_bytes()).into_owned().collect();
+            proptest::prop_assert_eq!(form, vec![("v".to_string(), value.clone())]);
+        }
+    }
+
     #[test]
     fn each_location_encodes_its_own_way() {
         let v = "a b/c?d#e&f=g+h%i'j\"k";

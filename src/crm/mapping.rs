@@ -147,9 +147,10 @@ impl Mapping {
     /// The matches in a search's body (`list` set).
     pub fn search(&self, body: &[u8]) -> Result<Searched, MapError> {
         let doc = parse(body)?;
-        let list_ptr = self.list.as_ref().map_or("", |p| p.as_str());
+        let root = Pointer(String::new());
+        let list_ptr = self.list.as_ref().unwrap_or(&root);
         let list =
-            doc.pointer(list_ptr).and_then(Value::as_array).ok_or_else(|| MapError::NotList(describe(list_ptr)))?;
+            list_ptr.get(&doc).and_then(Value::as_array).ok_or_else(|| MapError::NotList(list_ptr.to_string()))?;
         let count_hint = self.count.as_ref().and_then(|p| p.get(&doc)).and_then(Value::as_u64);
         let matches = list.iter().map(|m| self.customer(m)).collect::<Result<_, _>>()?;
         Ok(Searched { matches, count_hint })
@@ -174,14 +175,6 @@ impl Mapping {
             .filter_map(|(k, p)| p.get(doc).and_then(scalar).map(|v| (k.clone(), clean(&v, MAX_ATTRIBUTE_CHARS))))
             .collect();
         Ok(Customer { id, name, attributes })
-    }
-}
-
-fn describe(pointer: &str) -> String {
-    if pointer.is_empty() {
-        "\"\" (the root)".into()
-    } else {
-        pointer.into()
     }
 }
 

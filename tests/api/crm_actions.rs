@@ -324,3 +324,38 @@ async fn concurrent_first_lookups_of_one_number_make_one_crm_request() {
     assert_eq!(crm.seen().len(), 2);
     let _ = app;
 }
+
+#[tokio::test]
+async fn a_busy_hash_checker_fails_the_verification_at_once_and_frees_up_after() {
+    let (_app, crm) = start().await;
+    let config = vouch::config::Config::from_toml(TOML, &std::collections::HashMap::new()).unwrap();
+    let base = url::Url::parse(&crm.url).unwrap();
+    // One place only, shared with logins, as in production (there: 2 + 2).
+    let checker = vouch::auth::checker::PasswordChecker::new(1, 0);
+    let client = vouch::crm::CrmClient::new(&config.crm, &base, checker.clone()).unwrap();
+    let line = config.lines.get("support").unwrap();
+    let pin = vouch::config::Secret::new(ADA_PIN);
+    // A login check holds the only place while the call verifies.
+    let slow = argon2::password_hash::PasswordHasher::hash_password(
+        &argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(65_536, 8, 1, None).unwrap(),
+        ),
+        b"x",
+        &argon2::password_hash::SaltString::from_b64("c29tZXNhbHRzb21lc2FsdA").unwrap(),
+    )
+    .unwrap()
+    .to_string();
+    let login = tokio::spawn({
+        let checker = checker.clone();
+        async move { checker.check(Some(slow), "y".into()).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let started = std::time::Instant::now();
+    let busy = client.verify(line, ADA_SF_ID, &pin).await;
+    assert_eq!(busy, vouch::flow::Verification::Failed, "refused at once, not queued");
+    assert!(login.await.unwrap().is_ok(), "the login was checked");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(client.verify(line, ADA_SF_ID, &pin).await, vouch::flow::Verification::Verified);
+}

@@ -11,6 +11,8 @@ const TOKEN: &str = "crm-token-sssssssss";
 const PIN: &str = "9753";
 
 const TOML: &str = r#"
+default_line = "main"
+
 [crm.find_by_phone]
 url = "/contacts/search?phone={phone:national|odata}"
 list = "/results"
@@ -36,6 +38,13 @@ result = "/ok"
 name = "member number"
 min_digits = 4
 max_digits = 8
+
+[lines.claims]
+numbers = ["+15005550009"]
+[lines.claims.crm.find_by_identifier]
+url = "/policies/{id}"
+id = "/holder"
+name = "/holder_name"
 "#;
 
 fn json(body: &str) -> Reply {
@@ -55,6 +64,8 @@ fn crm() -> Tiny {
             }
             ("GET", "/contacts/search?account=4040") => Reply { status: 404, ..json("") },
             ("GET", p) if p.starts_with("/contacts/search") => json(r#"{"results":[]}"#),
+            ("GET", "/policies/77") => json(r#"{"holder":"c9","holder_name":"Grace Hopper","tier":"x"}"#),
+            ("GET", p) if p.starts_with("/policies/") => Reply { status: 404, ..json("") },
             ("POST", "/contacts/c1/check") => {
                 let ok = seen.body.contains(&format!("\"secret\":\"{PIN}\""));
                 json(&format!("{{\"ok\":{ok}}}"))
@@ -172,6 +183,22 @@ fn a_404_on_a_search_is_called_a_misconfiguration_and_exits_1() {
 }
 
 #[test]
+fn a_lines_own_identifier_action_is_used_with_line() {
+    let crm = crm();
+    let config = Config::new();
+    let env = [("VOUCH_CRM_URL", crm.url.as_str())];
+    let (out, stdout, _) = run(&["crm-test", "--config", config.path(), "--line", "claims", "--id", "77"], &env);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("find_by_identifier (lines.claims.crm.find_by_identifier)"), "{stdout}");
+    assert!(stdout.contains(&format!("→ GET {}/policies/77", crm.url)), "{stdout}");
+    assert!(stdout.contains("= 1 match → identified (id \"c9\")"), "{stdout}");
+    let (_, stdout, _) = run(&["crm-test", "--config", config.path(), "--line", "claims", "--id", "78"], &env);
+    assert!(stdout.contains("← 404") && stdout.contains("= not found → failed try"), "a fetch's 404: {stdout}");
+    let (_, stdout, _) = run(&["crm-test", "--config", config.path(), "--id", "77"], &env);
+    assert!(stdout.contains("find_by_identifier (crm.find_by_identifier)"), "the default line: {stdout}");
+}
+
+#[test]
 fn usage_and_configuration_mistakes_exit_2() {
     let config = Config::new();
     let (out, _, stderr) = run(&["crm-test", "--config", config.path(), "--phone", "555"], &[]);
@@ -211,4 +238,78 @@ fn check_config_prints_each_action_as_the_request_it_would_send() {
     assert!(stdout.contains("Authorization: Bearer ****"), "{stdout}");
     assert!(stdout.contains("attributes tier /tier, language /lang"), "{stdout}");
     assert!(!stdout.contains(TOKEN), "{stdout}");
+}
+
+/// `vouch serve` with configured actions, at trace level: an identifier
+/// matching two customers is a WARN naming the action, a 404 on a search an
+/// ERROR naming it, and neither the keyed date of birth nor the field the
+/// CRM keeps reaches the logs.
+#[tokio::test]
+async fn serve_warns_naming_the_action_and_never_logs_the_compared_field() {
+    use crate::support::{Serve, DEMO_TOKEN};
+    use vouch::sim::{CallSpec, Phone, Scripted};
+    const STORED: &str = "1906-12-09";
+    const KEYED: [&str; 2] = ["01021990", "12091906"];
+    let crm = Tiny::start(|seen| match seen.path.as_str() {
+        "/members?number=1001" => json(r#"{"items":[{"id":"m1","name":"A"},{"id":"m2","name":"B"}]}"#),
+        "/members?number=2002" => json(r#"{"items":[{"id":"m3","name":"Grace Hopper"}]}"#),
+        "/members?number=4040" => Reply { status: 404, ..json("") },
+        "/members/m3" => json(&format!(r#"{{"id":"m3","dob":"{STORED}"}}"#)),
+        _ => json(r#"{"items":[]}"#),
+    });
+    let toml = r#"
+[crm.find_by_identifier]
+url = "/members?number={id}"
+list = "/items"
+id = "/id"
+name = "/name"
+[crm.verify]
+mode = "compare"
+url = "/members/{id}"
+field = "/dob"
+field_format = "date:YYYY-MM-DD"
+keyed_format = "MMDDYYYY"
+[lines.main]
+caller_id_lookup = false
+[lines.main.identifier]
+min_digits = 4
+max_digits = 8
+[lines.main.verification]
+factor = "dob"
+length = 8
+"#;
+    let path = std::env::temp_dir().join(format!("vouch-crm-serve-{}.toml", std::process::id()));
+    std::fs::write(&path, toml).unwrap();
+    let mut server = Serve::start(
+        &["--config", path.to_str().unwrap()],
+        &[("RUST_LOG", "trace"), ("VOUCH_CRM_URL", crm.url.as_str())],
+    );
+    let phone = Phone::new(&server.address, &server.public, DEMO_TOKEN);
+    let calls = [
+        vec!["1001#".to_string(), "2002#".into(), format!("{}#", KEYED[0]), format!("{}#", KEYED[1])],
+        vec!["4040#".to_string()],
+    ];
+    for keys in &calls {
+        let spec = CallSpec { from: "+15559990000".into(), ..CallSpec::default() };
+        phone.place(&spec, &mut Scripted::new(keys.clone())).await.expect("call completes");
+    }
+    server.wait_for_lines("call handed on", calls.len(), Duration::from_secs(20));
+    server.stop();
+    let _ = std::fs::remove_file(&path);
+    let logs = server.logs();
+    let warn = logs.lines().find(|l| l.contains("not unique in this CRM")).unwrap_or_else(|| panic!("{logs}"));
+    assert!(warn.contains("\"level\":\"WARN\"") && warn.contains("\"action\":\"crm.find_by_identifier\""), "{warn}");
+    let error = logs.lines().find(|l| l.contains("404 to a search")).unwrap_or_else(|| panic!("{logs}"));
+    assert!(
+        error.contains("\"level\":\"ERROR\"") && error.contains("\"action\":\"crm.find_by_identifier\""),
+        "{error}"
+    );
+    let found = crate::leaks::find_all(&logs, &KEYED);
+    assert!(found.is_empty(), "keyed dates in the logs:\n{}", crate::leaks::report(&found));
+    for secret in [STORED, "19061209", KEYED[0], KEYED[1]] {
+        assert!(!logs.contains(secret), "{secret} in the logs");
+    }
+    let seen = crm.requests();
+    assert_eq!(seen.iter().filter(|s| s.path == "/members/m3").count(), 2, "one fetch per check, never cached");
+    assert!(seen.iter().all(|s| KEYED.iter().all(|k| !s.path.contains(k))), "{seen:?}");
 }
