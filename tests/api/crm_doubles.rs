@@ -35,6 +35,58 @@ pub const FRESHDESK_KEY: &str = "freshdesk-api-key-abcdef";
 pub const TENANT: &str = "00000000-0000-0000-0000-000000000000";
 pub const DATAVERSE_SCOPE: &str = "https://acme.crm.dynamics.com/.default";
 
+/// The shipped example for a CRM (`examples/crm/NAME.toml`).
+pub fn file_of(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Salesforce => "salesforce",
+        Kind::Hubspot => "hubspot",
+        Kind::Zendesk => "zendesk",
+        Kind::Dataverse => "dataverse",
+        Kind::Freshdesk => "freshdesk",
+    }
+}
+
+pub fn example_text(name: &str) -> String {
+    let path = format!("{}/examples/crm/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The example as shipped, its OAuth token URL pointed at the double (the
+/// CRM's own URL is overridden by `VOUCH_CRM_URL`, as an operator would).
+pub fn example_for(kind: Kind, double: &Double) -> String {
+    example_text(file_of(kind))
+        .replace(
+            "https://acme.my.salesforce.com/services/oauth2/token",
+            &format!("{}/services/oauth2/token", double.url),
+        )
+        .replace("https://login.microsoftonline.com", &double.url)
+}
+
+/// The secrets each example reads from the environment.
+pub fn example_secrets(kind: Kind) -> Vec<(&'static str, String)> {
+    match kind {
+        Kind::Salesforce | Kind::Dataverse => {
+            vec![("VOUCH_CRM_CLIENT_ID", CLIENT_ID.into()), ("VOUCH_CRM_CLIENT_SECRET", CLIENT_SECRET.into())]
+        }
+        Kind::Hubspot => vec![("VOUCH_CRM_TOKEN", HUBSPOT_TOKEN.into())],
+        Kind::Zendesk => vec![("VOUCH_CRM_PASSWORD", ZENDESK_TOKEN.into())],
+        Kind::Freshdesk => vec![("VOUCH_CRM_USERNAME", FRESHDESK_KEY.into())],
+    }
+}
+
+/// What `p` keys to verify on `kind`'s example line.
+pub fn factor(kind: Kind, p: &Person) -> String {
+    match kind {
+        Kind::Salesforce => {
+            let (y, md) = p.dob.split_at(4);
+            format!("{}{}{y}", &md[1..3], &md[4..6])
+        }
+        Kind::Hubspot | Kind::Dataverse => p.pin.to_string(),
+        Kind::Zendesk => p.zip.to_string(),
+        Kind::Freshdesk => p.card[p.card.len() - 4..].to_string(),
+    }
+}
+
 /// One person, as every CRM here knows them.
 #[derive(Debug, Clone, Copy)]
 pub struct Person {

@@ -17,6 +17,7 @@ use vouch::sim::{End, Transcript};
 const LINE_NUMBER: &str = "+18005550100";
 /// A number no example CRM knows.
 const NOBODY: &str = "+15559990000";
+/// The example file of each double's CRM.
 const EXAMPLES: [(Kind, &str); 5] = [
     (Kind::Salesforce, "salesforce"),
     (Kind::Hubspot, "hubspot"),
@@ -25,60 +26,15 @@ const EXAMPLES: [(Kind, &str); 5] = [
     (Kind::Freshdesk, "freshdesk"),
 ];
 
-fn file_of(kind: Kind) -> &'static str {
-    EXAMPLES.iter().find(|(k, _)| *k == kind).map(|(_, f)| *f).unwrap()
-}
-
-fn example_text(name: &str) -> String {
-    let path = format!("{}/examples/crm/{name}.toml", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// The secrets each example reads from the environment.
-fn secrets(kind: Kind) -> Vec<(&'static str, String)> {
-    match kind {
-        Kind::Salesforce | Kind::Dataverse => {
-            vec![("VOUCH_CRM_CLIENT_ID", CLIENT_ID.into()), ("VOUCH_CRM_CLIENT_SECRET", CLIENT_SECRET.into())]
-        }
-        Kind::Hubspot => vec![("VOUCH_CRM_TOKEN", HUBSPOT_TOKEN.into())],
-        Kind::Zendesk => vec![("VOUCH_CRM_PASSWORD", ZENDESK_TOKEN.into())],
-        Kind::Freshdesk => vec![("VOUCH_CRM_USERNAME", FRESHDESK_KEY.into())],
-    }
-}
-
-/// The example as shipped, its OAuth token URL pointed at the double (the
-/// CRM's own URL is overridden by `VOUCH_CRM_URL`, as an operator would).
-fn example_for(kind: Kind, double: &Double) -> String {
-    example_text(file_of(kind))
-        .replace(
-            "https://acme.my.salesforce.com/services/oauth2/token",
-            &format!("{}/services/oauth2/token", double.url),
-        )
-        .replace("https://login.microsoftonline.com", &double.url)
-}
-
 async fn spawn_example(kind: Kind, double: &Double) -> TestApp {
     spawn_with(Options {
         toml: example_for(kind, double),
-        env: secrets(kind),
+        env: example_secrets(kind),
         crm_double: false,
         crm_url: Some(double.url.clone()),
         ..Options::default()
     })
     .await
-}
-
-/// What `p` keys to verify on `kind`'s example line, and a wrong value of the same shape.
-fn factor(kind: Kind, p: &Person) -> String {
-    match kind {
-        Kind::Salesforce => {
-            let (y, md) = p.dob.split_at(4);
-            format!("{}{}{y}", &md[1..3], &md[4..6])
-        }
-        Kind::Hubspot | Kind::Dataverse => p.pin.to_string(),
-        Kind::Zendesk => p.zip.to_string(),
-        Kind::Freshdesk => p.card[p.card.len() - 4..].to_string(),
-    }
 }
 
 fn wrong_factor(kind: Kind) -> &'static str {
@@ -240,7 +196,7 @@ async fn an_injected_identifier_cannot_change_the_soql_odata_or_zendesk_query() 
     for kind in [Kind::Salesforce, Kind::Dataverse, Kind::Zendesk] {
         let double = Double::start(kind);
         let mut env: std::collections::HashMap<String, String> =
-            secrets(kind).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            example_secrets(kind).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         env.insert("VOUCH_CRM_URL".into(), double.url.clone());
         env.insert("TWILIO_AUTH_TOKEN".into(), AUTH_TOKEN.into());
         env.insert("VOUCH_STATE_SECRET".into(), STATE_SECRET.into());
@@ -279,8 +235,9 @@ fn every_example_loads_as_check_config_resolves_it() {
     assert_eq!(names, ["dataverse.toml", "freshdesk.toml", "hubspot.toml", "salesforce.toml", "zendesk.toml"]);
     for (kind, name) in EXAMPLES {
         let text = example_text(name);
+        assert_eq!(file_of(kind), name);
         let mut env: std::collections::HashMap<String, String> =
-            secrets(kind).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            example_secrets(kind).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         env.insert("TWILIO_AUTH_TOKEN".into(), AUTH_TOKEN.into());
         env.insert("VOUCH_STATE_SECRET".into(), STATE_SECRET.into());
         let config = Config::from_toml(&text, &env).unwrap_or_else(|e| panic!("examples/crm/{name}: {e}"));
