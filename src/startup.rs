@@ -130,7 +130,11 @@ impl Application {
                 (url, Some(demo::serve(l, demo::DemoData::embedded())?))
             }
         };
-        let crm = CrmClient::new(&config.crm, &crm_base).context("Failed to build the CRM client")?;
+        // One set of password-check threads: logins and CRM hash checks
+        // share its bound.
+        let password_checker = PasswordChecker::new(checker::THREADS, checker::QUEUE);
+        let crm = CrmClient::new(&config.crm, &crm_base, password_checker.clone())
+            .context("Failed to build the CRM client")?;
         let public_base = config.server.public_url.as_str().trim_end_matches('/').to_string();
         let signer = FlowStates::new(&keyring, config.server.state_ttl.as_secs());
         let auth = web::Data::new(WebhookAuth {
@@ -166,7 +170,7 @@ impl Application {
             sessions,
             tokens,
             session_store,
-            password_checker: PasswordChecker::new(checker::THREADS, checker::QUEUE),
+            password_checker,
             login_throttle: LoginThrottle::default(),
             audit: audit.clone(),
         });

@@ -103,7 +103,7 @@ fn method_of(reply: &Reply) -> IdvMethod {
 }
 
 fn any_customer() -> impl Strategy<Value = Customer> {
-    ("[0-9]{1,12}", any::<String>()).prop_map(|(id, name)| Customer { id, name })
+    ("[0-9]{1,12}", any::<String>()).prop_map(|(id, name)| Customer { id, name, attributes: Vec::new() })
 }
 
 fn any_lookup() -> impl Strategy<Value = Lookup> {
@@ -129,7 +129,7 @@ fn any_verification() -> impl Strategy<Value = Verification> {
 
 fn state_for(line: &Line, stage: Stage, i: u8, v: u8, customer: Option<Customer>) -> FlowState {
     let customer = if stage == Stage::Verify {
-        Some(customer.unwrap_or(Customer { id: "1".into(), name: "x".into() }))
+        Some(customer.unwrap_or(Customer { id: "1".into(), name: "x".into(), attributes: Vec::new() }))
     } else {
         customer
     };

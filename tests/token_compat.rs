@@ -59,7 +59,7 @@ fn state() -> FlowState {
         stage: Stage::Verify,
         identify_attempts: 2,
         verify_attempts: 1,
-        customer: Some(Customer { id: "12345678".into(), name: "Zoë & <Sons>".into() }),
+        customer: Some(Customer { id: "12345678".into(), name: "Zoë & <Sons>".into(), attributes: Vec::new() }),
         method: IdvMethod::Keyed,
         attestation: Attestation::B,
         lockout: true,

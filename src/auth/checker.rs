@@ -5,6 +5,10 @@
 //! busy; what does not fit is refused at once ([`Busy`]), not queued.
 //! (Checking on tokio's blocking pool instead let 150 concurrent logins
 //! hold gigabytes: one thread, and one glibc arena, per check.)
+//!
+//! The same threads, under the same bound, check a keyed factor against a
+//! salted slow hash a CRM stores (Argon2 or bcrypt, [`PasswordChecker::check_stored`]):
+//! a flood of calls cannot out-hash a flood of logins.
 
 use super::password;
 use argon2::Block;
@@ -22,10 +26,20 @@ pub const QUEUE: usize = 2;
 #[error("too many password checks at once")]
 pub struct Busy;
 
+/// How a stored hash is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// A PHC string (`$argon2id$…`).
+    Argon2,
+    /// `$2a$`/`$2b$`/`$2y$…`.
+    Bcrypt,
+}
+
 struct Job {
     password: String,
     /// The user's hash; `None`: an unknown name, checked against [`password::DUMMY`].
     phc: Option<String>,
+    scheme: Scheme,
     answer: oneshot::Sender<bool>,
     /// Held until the check is done, even if the request went away.
     _permit: OwnedSemaphorePermit,
@@ -56,8 +70,11 @@ impl PasswordChecker {
                         Ok(job) => job,
                         Err(_) => return,
                     };
-                    let Job { password, phc, answer, _permit: permit } = job;
-                    let ok = password::verify_with(&mut memory, &password, phc.as_deref().unwrap_or(password::DUMMY));
+                    let Job { password, phc, scheme, answer, _permit: permit } = job;
+                    let ok = match (scheme, phc.as_deref()) {
+                        (Scheme::Bcrypt, Some(hash)) => bcrypt::verify(&password, hash).unwrap_or(false),
+                        (_, phc) => password::verify_with(&mut memory, &password, phc.unwrap_or(password::DUMMY)),
+                    };
                     // The place is free before the answer is: whoever asks
                     // next, having seen this answer, finds it free.
                     drop(permit);
@@ -75,10 +92,21 @@ impl PasswordChecker {
     /// same work is done and the answer is no. [`Busy`] at once when every
     /// place is taken.
     pub async fn check(&self, phc: Option<String>, password: String) -> Result<bool, Busy> {
+        self.submit(phc, Scheme::Argon2, password).await
+    }
+
+    /// Whether `value` matches a hash a CRM stores, written in `scheme`
+    /// (the caller has checked its parameters are affordable). Same threads,
+    /// same bound: [`Busy`] at once when every place is taken.
+    pub async fn check_stored(&self, scheme: Scheme, hash: String, value: String) -> Result<bool, Busy> {
+        self.submit(Some(hash), scheme, value).await
+    }
+
+    async fn submit(&self, phc: Option<String>, scheme: Scheme, password: String) -> Result<bool, Busy> {
         let permit = self.permits.clone().try_acquire_owned().map_err(|_| Busy)?;
         let (answer, answered) = oneshot::channel();
         // The permit bounds the channel's contents, so this never blocks.
-        self.jobs.try_send(Job { password, phc, answer, _permit: permit }).map_err(|_| Busy)?;
+        self.jobs.try_send(Job { password, phc, scheme, answer, _permit: permit }).map_err(|_| Busy)?;
         answered.await.map_err(|_| Busy)
     }
 }
@@ -98,5 +126,19 @@ mod tests {
         let answers = futures_util::future::join_all(many).await;
         assert_eq!(answers.iter().filter(|a| **a == Ok(true)).count(), 2, "{answers:?}");
         assert_eq!(answers.iter().filter(|a| **a == Err(Busy)).count(), 6, "{answers:?}");
+    }
+
+    #[tokio::test]
+    async fn crm_hashes_are_checked_on_the_same_bounded_threads() {
+        let checker = PasswordChecker::new(1, 1);
+        let b = bcrypt::hash_with_salt("1234", 4, [3u8; 16]).unwrap().format_for_version(bcrypt::Version::TwoB);
+        assert_eq!(checker.check_stored(Scheme::Bcrypt, b.clone(), "1234".into()).await, Ok(true));
+        assert_eq!(checker.check_stored(Scheme::Bcrypt, b.clone(), "1235".into()).await, Ok(false));
+        let a = password::hash("1234").unwrap();
+        assert_eq!(checker.check_stored(Scheme::Argon2, a.clone(), "1234".into()).await, Ok(true));
+        assert_eq!(checker.check_stored(Scheme::Bcrypt, a.clone(), "1234".into()).await, Ok(false), "wrong scheme");
+        let many: Vec<_> = (0..8).map(|_| checker.check_stored(Scheme::Argon2, a.clone(), "1234".into())).collect();
+        let answers = futures_util::future::join_all(many).await;
+        assert_eq!(answers.iter().filter(|a| **a == Err(Busy)).count(), 6, "the login bound holds: {answers:?}");
     }
 }

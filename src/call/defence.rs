@@ -158,10 +158,11 @@ impl CallService {
     /// After the CRM: a rejection keeps the reservation as the failure; a
     /// success clears the count (awaited, so the next call sees it); an
     /// error the CRM answered in time (an error status, a refused
-    /// connection, too many requests in flight) takes the reservation back,
+    /// connection, too many requests in flight, the hash checkers busy)
+    /// takes the reservation back,
     /// since the CRM did not check the value; a timeout keeps it, since the
     /// CRM may have checked it.
-    pub(super) async fn verify(&self, customer_id: &str, factor: &str, value: &Secret) -> Verification {
+    pub(super) async fn verify(&self, line: &Line, customer_id: &str, value: &Secret) -> Verification {
         let sec = &self.config.security;
         let guard = self.store.guard();
         let now = now();
@@ -187,8 +188,7 @@ impl CallService {
         };
         let asked = Instant::now();
         let answer =
-            tokio::time::timeout(self.config.server.webhook_deadline, self.crm.verify(customer_id, factor, value))
-                .await;
+            tokio::time::timeout(self.config.server.webhook_deadline, self.crm.verify(line, customer_id, value)).await;
         let took = asked.elapsed();
         let verification = match answer {
             Ok(v) => v,
@@ -205,7 +205,8 @@ impl CallService {
                 }
             }
             Verification::Rejected => self.verify_latency.record(took),
-            Verification::Failed if answer.is_ok() && took < self.config.crm.timeout => {
+            // The line's verify action may have its own timeout.
+            Verification::Failed if answer.is_ok() && took < self.crm.verify_action(line).request().timeout => {
                 self.release_in_background(reservation);
             }
             _ => {}

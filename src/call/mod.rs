@@ -165,12 +165,15 @@ impl CallService {
     /// the entry classified, and the CRM asked what the entry implies.
     pub async fn step<'l>(&self, line: &'l Line, stage: Stage, hook: &Webhook) -> Result<Turn<'l>, StepError> {
         let token = hook.state.as_deref().ok_or(StepError::MissingState)?;
-        let state = self.signers.states.open(token, hook.call_sid.as_str(), now()).map_err(|e| {
+        let mut state = self.signers.states.open(token, hook.call_sid.as_str(), now()).map_err(|e| {
             tracing::warn!(error = %e, "flow state refused");
             StepError::State(e)
         })?;
         if state.stage != stage {
             return Err(FlowError::WrongStage(stage.as_str()).into());
+        }
+        if let Some(customer) = state.customer.as_mut() {
+            customer.attributes = self.attributes_on_record(&hook.call_sid, &customer.id).await;
         }
         let entry = Entry::classify(hook.digits.as_ref().map(Keyed::expose), line.rules.entry_rules(stage));
         let input = match stage {
@@ -180,7 +183,7 @@ impl CallService {
                 let lookup = match &entry {
                     Entry::Digits(id) => match self.identifier_try(line, &hook.caller).await {
                         IdentifierTry::Allowed(reservation) => {
-                            let lookup = self.within_deadline(self.crm.find_by_id(id), Lookup::Failed).await;
+                            let lookup = self.within_deadline(self.crm.find_by_id(line, id), Lookup::Failed).await;
                             self.settle_identifier_try(reservation, &lookup);
                             Some(lookup)
                         }
@@ -202,9 +205,7 @@ impl CallService {
             }
             Stage::Verify => {
                 let verification = match (&entry, &state.customer) {
-                    (Entry::Digits(value), Some(c)) => {
-                        self.verify(&c.id, &line.factor, &Secret::new(value.as_str())).await
-                    }
+                    (Entry::Digits(value), Some(c)) => self.verify(line, &c.id, &Secret::new(value.as_str())).await,
                     _ => Verification::NotAsked,
                 };
                 tracing::info!(entry = ?entry, verification = ?verification, attempt = state.verify_attempts + 1, "factor entered");
@@ -255,6 +256,21 @@ impl CallService {
         };
         record.apply(&turn.change, turn.now);
         self.store.put(record).await;
+    }
+
+    /// The attributes the call's record keeps for `customer_id`: the flow
+    /// state carries the customer's id and name but never their attributes,
+    /// so a step after the one that identified them reads them back here
+    /// (this instance's copy, else the database, briefly). Unknown: none.
+    async fn attributes_on_record(&self, call_sid: &CallSid, customer_id: &str) -> Vec<(String, String)> {
+        let sid = call_sid.as_str();
+        let theirs = |r: &CallRecord| r.customer_id.as_deref() == Some(customer_id);
+        // Only a step on another instance than the last (or after this
+        // copy expired) asks the database.
+        if let Some(r) = self.store.local(sid).await.filter(theirs) {
+            return r.attributes;
+        }
+        self.store.get_within(sid, FIRST_READ_TIMEOUT).await.filter(theirs).map(|r| r.attributes).unwrap_or_default()
     }
 
     /// The context a call was handed on with, and its line, from its record.

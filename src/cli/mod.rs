@@ -8,6 +8,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;
 
 pub mod check_config;
+pub mod crm_test;
 pub mod demo_crm;
 pub mod endpoint;
 pub mod hash_password;
@@ -16,6 +17,7 @@ pub mod serve;
 pub mod simulate;
 
 use check_config::CheckConfigOpts;
+use crm_test::CrmTestOpts;
 use demo_crm::DemoCrmOpts;
 use replay::ReplayOpts;
 use serve::ServeOpts;
@@ -52,6 +54,11 @@ pub enum Command {
     /// Check a configuration (and the environment) without serving, and
     /// describe what each line will do.
     CheckConfig(CheckConfigOpts),
+    /// Run the configured CRM data actions against the real CRM and
+    /// explain each step (the request, the status, the pointers, the
+    /// conclusion). Exit 1 when the CRM fails, 2 on a usage or configuration
+    /// mistake.
+    CrmTest(CrmTestOpts),
     /// Place a call against a running Vouch from the terminal, as Twilio would.
     Simulate(SimulateOpts),
     /// Send a recorded webhook (or a copied curl command) again, re-signed.
@@ -100,6 +107,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Serve(opts) => block_on(serve::run(opts)),
         Command::DemoCrm(opts) => block_on(demo_crm::run(opts)),
         Command::CheckConfig(opts) => check_config::run(opts),
+        Command::CrmTest(opts) => block_on(crm_test::run(opts)),
         Command::Simulate(opts) => block_on(simulate::run(opts)),
         Command::Replay(opts) => block_on(replay::run(opts)),
         Command::HashPassword => hash_password::run(),

@@ -1,6 +1,7 @@
 //! The `[crm]` table, resolved: where the CRM is, how Vouch authenticates
 //! to it, how long it may take, and how its answers are cached.
 
+use super::crm_actions::{self, ActionLimits};
 use super::env::Env;
 use super::error::ConfigError;
 use super::file::CrmFile;
@@ -21,6 +22,8 @@ pub struct Crm {
     pub negative_cache_ttl: Duration,
     pub cache_capacity: u64,
     pub max_in_flight: usize,
+    /// The three data actions (today's contract unless configured).
+    pub actions: crate::crm::action::CrmActions,
 }
 
 impl Crm {
@@ -45,6 +48,12 @@ impl Crm {
             ),
             cache_capacity: file.cache_capacity.unwrap_or(CrmFile::DEFAULT_CACHE_CAPACITY),
             max_in_flight: CrmFile::MAX_IN_FLIGHT.read(file.max_in_flight)?,
+            actions: crm_actions::resolve(
+                file.find_by_phone.as_ref(),
+                file.find_by_identifier.as_ref(),
+                file.verify.as_ref(),
+                ActionLimits { timeout, deadline: webhook_deadline },
+            )?,
         })
     }
 }

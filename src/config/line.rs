@@ -3,6 +3,7 @@
 //! ([`super::entry`], [`super::prompts`], [`super::handoff`]); this one
 //! checks the rest and puts them together.
 
+use super::crm_actions::{self, ActionLimits};
 use super::entry::{self, Entries};
 use super::error::ConfigError;
 use super::file::{CallerIdFile, HandoffFile, LineFile};
@@ -31,6 +32,8 @@ pub struct Line {
     /// The line's default `<Say>` voice and language (also for whispers).
     pub voice: Option<String>,
     pub language: Option<String>,
+    /// This line's own identifier and verify actions, when it has them.
+    pub crm: crate::crm::action::LineCrm,
     prompts: Prompts,
 }
 
@@ -54,7 +57,7 @@ impl Line {
     /// Checks `[lines.NAME]` part by part. The order is the one mistakes
     /// have always been reported in (the caller-ID mode last), so a file
     /// with several still names the same one first.
-    pub(super) fn resolve(name: &str, f: LineFile) -> Result<Self, ConfigError> {
+    pub(super) fn resolve(name: &str, f: LineFile, limits: ActionLimits) -> Result<Self, ConfigError> {
         let at = format!("lines.{name}");
         check_name(name)?;
         check_numbers(&at, &f.numbers)?;
@@ -69,6 +72,7 @@ impl Line {
         let next = handoff_or(&at, "next", f.next, || agent.clone())?;
         let opt_out = handoff_or(&at, "opt_out", f.opt_out, || agent.clone())?;
         let caller_id = caller_id_use(&at, f.caller_id_lookup)?;
+        let crm = crm_actions::resolve_line(&format!("{at}.crm"), f.crm.as_ref(), limits)?;
         Ok(Self {
             name: name.to_string(),
             numbers: f.numbers,
@@ -90,6 +94,7 @@ impl Line {
             handoff_customer_name: f.handoff_customer_name.unwrap_or(true),
             voice: f.voice,
             language: f.language,
+            crm,
             prompts,
         })
     }

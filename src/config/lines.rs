@@ -1,6 +1,7 @@
 //! The `[lines]` table, resolved: every service line by name, which line
 //! each dialled number reaches, and the default for numbers none claims.
 
+use super::crm_actions::ActionLimits;
 use super::error::ConfigError;
 use super::file::LineFile;
 use super::handoff::Handoff;
@@ -55,14 +56,18 @@ impl Lines {
 
     /// Every line, no number claimed twice, and a default line when there
     /// is more than one.
-    pub(super) fn resolve(files: BTreeMap<String, LineFile>, default: Option<String>) -> Result<Self, ConfigError> {
+    pub(super) fn resolve(
+        files: BTreeMap<String, LineFile>,
+        default: Option<String>,
+        limits: ActionLimits,
+    ) -> Result<Self, ConfigError> {
         if files.is_empty() {
             return Err(ConfigError::new("lines", "at least one service line is needed, e.g. [lines.support]"));
         }
         let mut by_name = BTreeMap::new();
         let mut by_number: HashMap<String, String> = HashMap::new();
         for (name, file) in files {
-            let line = Line::resolve(&name, file)?;
+            let line = Line::resolve(&name, file, limits)?;
             for number in &line.numbers {
                 if let Some(other) = by_number.insert(number.clone(), name.clone()) {
                     return Err(ConfigError::new(

@@ -11,10 +11,11 @@
 
 mod bound;
 mod crm;
+mod crm_actions;
 mod database;
 mod entry;
 mod env;
-mod error;
+pub(crate) mod error;
 mod file;
 mod handoff;
 mod line;
@@ -26,7 +27,9 @@ mod server;
 mod urls;
 mod users;
 
+pub use crate::crm::action::{CrmActions, LineCrm};
 pub use crm::Crm;
+pub use crm_actions::ActionLimits;
 pub use database::{Database, DatabaseUrl, DEFAULT_DATABASE_URL};
 pub use env::{Env, ProcessEnv};
 pub use error::ConfigError;
@@ -85,7 +88,14 @@ impl Config {
         let server = Server::resolve(&file.server, env)?;
         let crm = Crm::resolve(&file.crm, env, server.webhook_deadline)?;
         let database = Database::resolve(&file.database, env)?;
-        let lines = Lines::resolve(file.lines, file.default_line)?;
+        let limits = ActionLimits { timeout: crm.timeout, deadline: server.webhook_deadline };
+        let lines = Lines::resolve(file.lines, file.default_line, limits)?;
+        for line in lines.iter() {
+            if let Some(rules) = &line.rules.verification {
+                let verify = line.crm.verify.as_ref().unwrap_or(&crm.actions.verify);
+                crm_actions::check_factor_length(&format!("lines.{}", line.name), rules.max_digits, verify)?;
+            }
+        }
         let secrets = Secrets::from_env(env, lines.external_redirect().as_deref())?;
         let security = Security::resolve(&file.security)?;
         Ok(Self { server, crm, database, secrets, lines, security })

@@ -15,10 +15,17 @@ pub use entry::{Entry, EntryRules};
 pub use phone::{Attestation, CallerNumber, E164};
 
 /// A customer as the CRM knows them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Customer {
     pub id: String,
     pub name: String,
+    /// The extra attributes the CRM returned (segment, tier…), by the names
+    /// the configuration gives them, in its order. Kept on the call record,
+    /// shown on the screen pop and added to TaskRouter attributes; never
+    /// serialized, so they never travel in the sealed flow state (a later
+    /// step reads them back from the record).
+    #[serde(skip)]
+    pub attributes: Vec<(String, String)>,
 }
 
 /// The three statuses an agent sees.
@@ -274,6 +281,11 @@ pub struct HandoffContext {
     /// The customer's verification is locked (too many failures across
     /// calls): the caller could not be verified whatever they keyed.
     pub lockout: bool,
+    /// The customer's extra attributes from the CRM (see [`Customer`]):
+    /// only TaskRouter attributes and the screen pop carry them, never a
+    /// URL, a token, a `<Parameter>` or a SIP header.
+    #[serde(skip)]
+    pub attributes: Vec<(String, String)>,
 }
 
 impl HandoffContext {
@@ -288,6 +300,7 @@ impl HandoffContext {
             opted_out: false,
             ani_attestation: Attestation::None,
             lockout: false,
+            attributes: Vec::new(),
         }
     }
 
@@ -303,6 +316,7 @@ impl HandoffContext {
             opted_out: false,
             ani_attestation: Attestation::None,
             lockout: false,
+            attributes: Vec::new(),
         }
     }
 }
@@ -541,9 +555,9 @@ fn handoff(
     if to == Destination::Agent {
         preface.push(Prompt::ToAgent);
     }
-    let (customer_id, customer_name) = match state.customer {
-        Some(c) => (Some(c.id), Some(c.name)),
-        None => (None, None),
+    let (customer_id, customer_name, attributes) = match state.customer {
+        Some(c) => (Some(c.id), Some(c.name), c.attributes),
+        None => (None, None, Vec::new()),
     };
     Reply::Handoff {
         preface,
@@ -558,6 +572,7 @@ fn handoff(
             opted_out,
             ani_attestation: state.attestation,
             lockout: state.lockout,
+            attributes,
         },
         identify_attempts: state.identify_attempts,
         verify_attempts: state.verify_attempts,

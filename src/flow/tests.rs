@@ -14,7 +14,7 @@ fn rules(retries: u8, verify: bool) -> LineRules {
 }
 
 fn ada() -> Customer {
-    Customer { id: "12345678".into(), name: "Ada Lovelace".into() }
+    Customer { id: "12345678".into(), name: "Ada Lovelace".into(), attributes: Vec::new() }
 }
 
 fn digits(d: &str) -> Entry {
@@ -375,7 +375,7 @@ fn identifier_first(verify: bool) -> LineRules {
 }
 
 fn grace() -> Customer {
-    Customer { id: "87654321".into(), name: "Grace Hopper".into() }
+    Customer { id: "87654321".into(), name: "Grace Hopper".into(), attributes: Vec::new() }
 }
 
 /// Every answer the caller-ID lookup can give.
@@ -480,4 +480,22 @@ fn without_identifier_first_a_number_on_file_skips_the_identifier_as_before() {
     let s =
         ask_state(&run(&r, s, Input::Identifier { entry: digits("12345678"), lookup: Lookup::Found(ada()) })).clone();
     assert_eq!(s.method, IdvMethod::Keyed);
+}
+
+#[test]
+fn the_customers_attributes_are_handed_on_with_them() {
+    let tiered = Customer { attributes: vec![("tier".into(), "Gold".into())], ..ada() };
+    let r = rules(3, false);
+    let reply = run(&r, r.fresh_state(Attestation::None), Input::Start { ani: Lookup::Found(tiered.clone()) });
+    let (_, _, _, context) = expect_handoff(reply);
+    assert_eq!(context.attributes, tiered.attributes);
+    // At the verification prompt the state holds the customer as the web
+    // layer restored it (the sealed state never carries the attributes).
+    let r = rules(3, true);
+    let state = FlowState { customer: Some(tiered.clone()), ..at_verify(&r, IdvMethod::Ani) };
+    let reply = run(&r, state, Input::Factor { entry: digits("1234"), verification: Verification::Verified });
+    let (_, _, _, context) = expect_handoff(reply);
+    assert_eq!(context.attributes, tiered.attributes);
+    let unknown = expect_handoff(run(&r, r.fresh_state(Attestation::None), Input::Throttled { keyed: false })).3;
+    assert!(unknown.attributes.is_empty());
 }

@@ -65,6 +65,7 @@ mod tests {
             opted_out,
             ani_attestation: Default::default(),
             lockout: false,
+            attributes: vec![("tier".into(), "Gold".into())],
         }
     }
 

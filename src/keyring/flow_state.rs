@@ -129,7 +129,7 @@ mod tests {
             stage: Stage::Verify,
             identify_attempts: 2,
             verify_attempts: 1,
-            customer: Some(Customer { id: "12345678".into(), name: "Zoë & <Sons>".into() }),
+            customer: Some(Customer { id: "12345678".into(), name: "Zoë & <Sons>".into(), attributes: Vec::new() }),
             method: IdvMethod::Keyed,
             attestation: crate::flow::Attestation::B,
             lockout: true,
@@ -147,6 +147,18 @@ mod tests {
         let t = s.seal(&state(), SID, 1000);
         assert_eq!(s.open(&t, SID, 1000), Ok(state()));
         assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)), "URL-safe: {t}");
+    }
+
+    #[test]
+    fn a_customers_attributes_are_never_sealed_into_the_state() {
+        let s = flow_states(&[OLD]);
+        let mut with = state();
+        if let Some(c) = with.customer.as_mut() {
+            c.attributes = vec![("tier".into(), "Platinum-Secret-Tier".repeat(20))];
+        }
+        let t = s.seal(&with, SID, 1000);
+        assert_eq!(t.len(), s.seal(&state(), SID, 1000).len(), "no longer than without attributes");
+        assert_eq!(s.open(&t, SID, 1000), Ok(state()), "opened without them");
     }
 
     #[test]

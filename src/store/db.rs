@@ -42,8 +42,9 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 const INSERT: &str = "INSERT INTO call_records (call_sid, service_line, caller, customer_id, customer_name, \
      idv_status, idv_method, opted_out, outcome, identify_attempts, verify_attempts, stir_verstat, call_status, \
      call_duration, status_sequence, started_at, identified_at, verified_at, handed_off_at, ended_at, updated_at, \
-     revision, lockout, partial) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) \
+     revision, lockout, partial, attributes) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, \
+     $25) \
      ON CONFLICT (call_sid) DO NOTHING";
 
 /// A merged row replaces the one it was merged from, and only that one:
@@ -52,7 +53,8 @@ const UPDATE: &str = "UPDATE call_records SET service_line = $2, caller = $3, cu
      customer_name = $5, idv_status = $6, idv_method = $7, opted_out = $8, outcome = $9, identify_attempts = $10, \
      verify_attempts = $11, stir_verstat = $12, call_status = $13, call_duration = $14, status_sequence = $15, \
      started_at = $16, identified_at = $17, verified_at = $18, handed_off_at = $19, ended_at = $20, \
-     updated_at = $21, revision = call_records.revision + 1, lockout = $23, partial = $24 \
+     updated_at = $21, revision = call_records.revision + 1, lockout = $23, partial = $24, \
+     attributes = $25 \
      WHERE call_sid = $1 AND revision = $22";
 
 /// How often a merge is retried when another writer changed the row
@@ -62,7 +64,7 @@ const MERGE_TRIES: usize = 50;
 const SELECT: &str = "SELECT call_sid, service_line, caller, customer_id, customer_name, idv_status, idv_method, \
      opted_out, outcome, identify_attempts, verify_attempts, stir_verstat, call_status, call_duration, \
      status_sequence, started_at, identified_at, verified_at, handed_off_at, ended_at, updated_at, revision, lockout, \
-     partial FROM call_records";
+     partial, attributes FROM call_records";
 
 /// An open, migrated database.
 #[derive(Clone, Debug)]
@@ -111,6 +113,7 @@ macro_rules! bind_record {
             .bind(to_i64($r.revision))
             .bind(i64::from($r.lockout))
             .bind(i64::from($r.partial))
+            .bind(super::attributes::to_column(&$r.attributes))
     };
 }
 
@@ -523,12 +526,16 @@ where
     let idv_status: String = row.try_get("idv_status")?;
     let idv_method: String = row.try_get("idv_method")?;
     let outcome: String = row.try_get("outcome")?;
+    let attributes: Option<String> = row.try_get("attributes")?;
+    let attributes = super::attributes::from_column(attributes.as_deref())
+        .map_err(|e| sqlx::Error::ColumnDecode { index: "attributes".into(), source: Box::new(e) })?;
     Ok(CallRecord {
         call_sid: row.try_get("call_sid")?,
         service_line: row.try_get("service_line")?,
         caller: row.try_get("caller")?,
         customer_id: row.try_get("customer_id")?,
         customer_name: row.try_get("customer_name")?,
+        attributes,
         idv_status: parse_enum("idv_status", &idv_status)?,
         idv_method: parse_enum("idv_method", &idv_method)?,
         opted_out: int("opted_out")? != 0,
@@ -587,6 +594,7 @@ mod tests {
         let db = Db::open(&DatabaseUrl::Sqlite(url)).await.unwrap().unwrap();
         let mut r = CallRecord::new("CA1", "support", "+1********01".into(), 100);
         r.customer_name = Some("Zoë O'Brien & <Sons>".into());
+        r.attributes = vec![("tier".into(), "Gold".into()), ("segment".into(), "SMB & <Co>".into())];
         r.call_duration = Some(42);
         r.verify_attempts = 2;
         r.outcome = RecordOutcome::SelfService;

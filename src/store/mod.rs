@@ -15,6 +15,7 @@
 //! and its answer are written before it is answered, so that a copy of it
 //! on any instance gets the same answer (bounded; see there).
 
+mod attributes;
 pub mod audit;
 pub mod claims;
 mod db;

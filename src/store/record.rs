@@ -1,6 +1,7 @@
 //! A call's record: what the admin API and the agent pages show, and what
 //! the database keeps. Nothing the caller keyed is ever part of it.
 
+use super::attributes;
 use crate::flow::{Customer, HandoffContext, IdvMethod, IdvStatus};
 use serde::Serialize;
 
@@ -92,6 +93,11 @@ pub struct CallRecord {
     pub caller: String,
     pub customer_id: Option<String>,
     pub customer_name: Option<String>,
+    /// The customer's extra attributes from the CRM, in configuration
+    /// order; a JSON object in the API (`{}` when none). They go with the
+    /// customer: erased and purged with the record.
+    #[serde(serialize_with = "attributes::serialize")]
+    pub attributes: Vec<(String, String)>,
     pub idv_status: IdvStatus,
     pub idv_method: IdvMethod,
     pub opted_out: bool,
@@ -134,6 +140,7 @@ impl CallRecord {
             caller,
             customer_id: None,
             customer_name: None,
+            attributes: Vec::new(),
             idv_status: IdvStatus::Unidentified,
             idv_method: IdvMethod::None,
             opted_out: false,
@@ -207,8 +214,10 @@ impl CallRecord {
         if theirs > mine || (theirs == mine && self.customer_id.is_none() && other.customer_id.is_some()) {
             self.idv_status = other.idv_status;
             self.idv_method = other.idv_method;
-            self.customer_id.clone_from(&other.customer_id);
-            self.customer_name.clone_from(&other.customer_name);
+            self.take_customer(other.customer_id.as_deref(), other.customer_name.as_deref(), &other.attributes);
+        } else if self.customer_id == other.customer_id && self.attributes.is_empty() {
+            // A write that read the attributes back when another did not.
+            self.attributes.clone_from(&other.attributes);
         }
         if other.outcome.rank() > self.outcome.rank() {
             self.outcome = other.outcome;
@@ -239,6 +248,17 @@ impl CallRecord {
         merged
     }
 
+    /// Takes the customer a write names. Their attributes go with them: a
+    /// write naming the same customer without attributes (a step that could
+    /// not read them back) keeps those already known.
+    fn take_customer(&mut self, id: Option<&str>, name: Option<&str>, attributes: &[(String, String)]) {
+        if self.customer_id.as_deref() != id || !attributes.is_empty() {
+            self.attributes = attributes.to_vec();
+        }
+        self.customer_id = id.map(str::to_string);
+        self.customer_name = name.map(str::to_string);
+    }
+
     /// Records how far identification got, stamping each step the first time.
     pub fn reached(&mut self, status: IdvStatus, now: u64) {
         self.idv_status = status;
@@ -261,6 +281,7 @@ impl CallRecord {
             opted_out: self.opted_out,
             ani_attestation: crate::flow::Attestation::parse(self.stir_verstat.as_deref()),
             lockout: self.lockout,
+            attributes: self.attributes.clone(),
         }
     }
 
@@ -273,8 +294,7 @@ impl CallRecord {
                 self.verify_attempts = *verify_attempts;
                 self.lockout = *lockout;
                 if let Some((customer, method)) = identified {
-                    self.customer_id = Some(customer.id.clone());
-                    self.customer_name = Some(customer.name.clone());
+                    self.take_customer(Some(&customer.id), Some(&customer.name), &customer.attributes);
                     self.reached(IdvStatus::Identified, now);
                     self.idv_method = *method;
                 }
@@ -282,8 +302,11 @@ impl CallRecord {
             RecordChange::HandedOff { context, outcome, identify_attempts, verify_attempts } => {
                 self.identify_attempts = *identify_attempts;
                 self.verify_attempts = *verify_attempts;
-                self.customer_id.clone_from(&context.customer_id);
-                self.customer_name.clone_from(&context.customer_name);
+                self.take_customer(
+                    context.customer_id.as_deref(),
+                    context.customer_name.as_deref(),
+                    &context.attributes,
+                );
                 self.reached(context.idv_status, now);
                 self.idv_method = context.idv_method;
                 self.opted_out = context.opted_out;
@@ -368,7 +391,7 @@ mod tests {
     #[test]
     fn a_step_updates_the_tries_and_a_handoff_the_outcome() {
         let mut r = record();
-        let ada = Customer { id: "12345678".into(), name: "Ada Lovelace".into() };
+        let ada = Customer { id: "12345678".into(), name: "Ada Lovelace".into(), attributes: Vec::new() };
         let asking = RecordChange::Asking {
             identify_attempts: 1,
             verify_attempts: 2,
@@ -393,6 +416,79 @@ mod tests {
         assert_eq!((r.outcome, r.verify_attempts, r.lockout), (RecordOutcome::SelfService, 3, false));
     }
 
+    fn tiered(tier: &str) -> Customer {
+        Customer {
+            id: "12345678".into(),
+            name: "Ada Lovelace".into(),
+            attributes: vec![("tier".into(), tier.into()), ("segment".into(), "SMB".into())],
+        }
+    }
+
+    #[test]
+    fn the_attributes_go_with_the_customer_and_a_step_without_them_keeps_them() {
+        let mut r = record();
+        let asking = |c: Customer| RecordChange::Asking {
+            identify_attempts: 0,
+            verify_attempts: 0,
+            lockout: false,
+            identified: Some((c, IdvMethod::Ani)),
+        };
+        r.apply(&asking(tiered("Gold")), 110);
+        assert_eq!(r.attributes, tiered("Gold").attributes);
+        // A later step that could not read them back names the customer without them.
+        r.apply(&asking(Customer { attributes: Vec::new(), ..tiered("Gold") }), 111);
+        assert_eq!(r.attributes, tiered("Gold").attributes, "kept");
+        let context = HandoffContext { attributes: tiered("Silver").attributes, ..HandoffContext::example() };
+        let handed = RecordChange::HandedOff {
+            context,
+            outcome: RecordOutcome::Agent,
+            identify_attempts: 0,
+            verify_attempts: 1,
+        };
+        r.apply(&handed, 120);
+        assert_eq!(r.attributes[0].1, "Silver", "the hand-off's, when it has them");
+        assert_eq!(r.context().attributes, r.attributes, "the context read back from the record has them");
+        let nobody = HandoffContext { customer_id: None, customer_name: None, ..HandoffContext::example() };
+        r.apply(
+            &RecordChange::HandedOff {
+                context: nobody,
+                outcome: RecordOutcome::Agent,
+                identify_attempts: 0,
+                verify_attempts: 1,
+            },
+            130,
+        );
+        assert!(r.attributes.is_empty(), "no customer, no attributes");
+        let json = serde_json::to_value(record()).unwrap();
+        assert_eq!(json["attributes"], serde_json::json!({}), "the API shows an object, empty when none");
+    }
+
+    #[test]
+    fn a_merge_keeps_attributes_a_stale_write_lacks() {
+        let mut with = record();
+        with.apply(
+            &RecordChange::Asking {
+                identify_attempts: 0,
+                verify_attempts: 0,
+                lockout: false,
+                identified: Some((tiered("Gold"), IdvMethod::Ani)),
+            },
+            110,
+        );
+        let mut without = with.clone();
+        without.attributes.clear();
+        without.verify_attempts = 1;
+        let mut a = with.clone();
+        a.merge(&without);
+        let mut b = without.clone();
+        b.merge(&with);
+        assert_eq!(
+            (a.attributes.clone(), b.attributes.clone()),
+            (tiered("Gold").attributes, tiered("Gold").attributes)
+        );
+        assert_eq!(a, b, "either order");
+    }
+
     #[test]
     fn each_step_is_stamped_once() {
         let mut r = record();
@@ -407,7 +503,7 @@ mod tests {
     /// merged in every order: always the same, right, record.
     #[test]
     fn merged_writes_give_the_same_record_in_any_order() {
-        let ada = Customer { id: "12345678".into(), name: "Ada Lovelace".into() };
+        let ada = Customer { id: "12345678".into(), name: "Ada Lovelace".into(), attributes: Vec::new() };
         let first = record();
         let mut wrong_pin = first.clone();
         let asking = RecordChange::Asking {

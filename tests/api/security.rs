@@ -132,7 +132,7 @@ async fn an_expired_state_is_refused() {
         stage: Stage::Verify,
         identify_attempts: 0,
         verify_attempts: 0,
-        customer: Some(Customer { id: ADA_ID.into(), name: "Ada Lovelace".into() }),
+        customer: Some(Customer { id: ADA_ID.into(), name: "Ada Lovelace".into(), attributes: Vec::new() }),
         method: IdvMethod::Ani,
         attestation: Default::default(),
         lockout: false,

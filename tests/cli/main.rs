@@ -3,8 +3,15 @@
 //! `check-config` and `hash-password`. One test binary (like `tests/api`) so
 //! it links once; every test starts the binary through `support`.
 
+mod attributes;
 mod bare_command;
 mod check_config;
+/// The five CRM doubles of `tests/api`.
+#[path = "../api/crm_doubles.rs"]
+#[allow(dead_code)]
+mod crm_doubles;
+mod crm_examples;
+mod crm_test;
 /// The PostgreSQL schema per test and the SQLite lock of `tests/api`.
 #[path = "../api/database.rs"]
 #[allow(dead_code)]

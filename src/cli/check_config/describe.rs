@@ -34,6 +34,8 @@ pub fn describe(config: &Config) -> String {
         }
     }
 
+    out.push_str(&describe_actions(config));
+
     let kept = match config.database.url {
         DatabaseUrl::Memory => {
             format!("kept {} s in memory (server.call_record_ttl_secs)", config.server.call_record_ttl.as_secs())
@@ -230,6 +232,74 @@ fn handoff(h: &Handoff, line: &Line) -> String {
             format!("{target} ({})", extras.join(", "))
         }
     }
+}
+
+/// Example values the actions are shown with.
+const EXAMPLE_PHONE: &str = "+15550001111";
+const EXAMPLE_ID: &str = "12345678";
+
+/// Each CRM data action as the request it would send with example values
+/// (auth and the keyed value masked as ****), and how its answer is read;
+/// then each line's overrides.
+fn describe_actions(config: &Config) -> String {
+    use crate::crm::action::Request;
+    use crate::crm::template::Values;
+    let crm = &config.crm;
+    let base = crm.url.clone().unwrap_or_else(|| url::Url::parse("http://demo-crm.invalid").expect("a valid URL"));
+    let auth = match crate::crm::transport::Transport::new(crm) {
+        Ok(t) if crm.url.is_some() => t.masked_auth_headers(),
+        Ok(_) => Vec::new(),
+        Err(e) => vec![("(auth)".into(), format!("cannot be described: {e}"))],
+    };
+    let phone = crate::flow::E164::parse(EXAMPLE_PHONE).expect("a valid number");
+    let mut out = format!(
+        "CRM actions (example values: phone {EXAMPLE_PHONE}, id {EXAMPLE_ID}, the keyed value ****; secrets masked{}):\n",
+        if crm.url.is_none() { "; http://demo-crm.invalid stands for the built-in demo CRM" } else { "" }
+    );
+    let mut show = |key: &str, req: &Request, factor: &str, reading: String| {
+        let values = Values {
+            phone: Some(&phone),
+            phone_format: &req.phone_format,
+            id: Some(EXAMPLE_ID),
+            factor: Some(factor),
+            value: Some("****"),
+        };
+        let mut lines = req.show_lines(&base, &values, &auth).into_iter();
+        let _ = writeln!(out, "  {key}: {}", lines.next().unwrap_or_default());
+        for l in lines {
+            let _ = writeln!(out, "    {l}");
+        }
+        let _ = writeln!(out, "    → {reading}");
+    };
+    let a = &crm.actions;
+    let default = config.lines.default();
+    show(&a.find_by_phone.request.key, &a.find_by_phone.request, &default.factor, a.find_by_phone.describe_mapping());
+    show(
+        &a.find_by_identifier.request.key,
+        &a.find_by_identifier.request,
+        &default.factor,
+        a.find_by_identifier.describe_mapping(),
+    );
+    show(
+        &format!("{} (factor {:?} on line {})", a.verify.request().key, default.factor, default.name),
+        a.verify.request(),
+        &default.factor,
+        a.verify.describe_check(),
+    );
+    for line in config.lines.iter() {
+        if let Some(f) = &line.crm.find_by_identifier {
+            show(&f.request.key, &f.request, &line.factor, f.describe_mapping());
+        }
+        if let Some(v) = &line.crm.verify {
+            show(
+                &format!("{} (factor {:?})", v.request().key, line.factor),
+                v.request(),
+                &line.factor,
+                v.describe_check(),
+            );
+        }
+    }
+    out
 }
 
 /// A URL with any password in it masked.

@@ -55,6 +55,10 @@ fn secrets_are_named_but_never_printed() {
         }
     }
     assert!(!text.contains("crm-password"), "{text}");
+    assert!(
+        text.contains("crm.find_by_phone: GET https://user:****@crm.example.com/api/customers?phone=%2B15550001111"),
+        "each action is shown with the URL's password masked: {text}"
+    );
     assert!(text.contains("CRM: https://user:***@crm.example.com/api (timeout 2000 ms"), "{text}");
     assert!(text.contains("2 keys"), "{text}");
     assert!(text.contains("VOUCH_CRM_TOKEN: set (sent as Authorization: Bearer)"), "{text}");
@@ -159,4 +163,42 @@ fn a_kill_timeout_shorter_than_the_drain_shutdown_and_flush_is_a_warning() {
     assert!(kill_timeout_check("kill_timeout = \"15s\"\n", &tight, "f").contains("covers a SIGTERM's 13 s"));
     assert!(kill_timeout_check("kill_timeout = \"soon\"\n", &demo, "f").starts_with("warning: f: kill_timeout is not"));
     assert!(kill_timeout_check("kill_timeout = [", &demo, "f").starts_with("warning: f is not TOML"));
+}
+
+#[test]
+fn a_lines_own_crm_actions_are_shown_with_its_factor() {
+    let toml = r#"
+        [lines.claims]
+        [lines.claims.verification]
+        factor = "dob"
+        length = 8
+        [lines.claims.crm.find_by_identifier]
+        url = "/api/policies?number={id}"
+        list = "/items"
+        id = "/holder_id"
+        name = "/holder_name"
+        [lines.claims.crm.verify]
+        mode = "compare"
+        url = "/api/customers/{id}?about={factor}"
+        field = "/date_of_birth"
+        field_format = "date:YYYY-MM-DD"
+        keyed_format = "MMDDYYYY"
+    "#;
+    let text = describe(&load(toml, &[("VOUCH_CRM_URL", "https://crm.example.com")]));
+    assert!(
+        text.contains("lines.claims.crm.find_by_identifier: GET https://crm.example.com/api/policies?number=12345678"),
+        "{text}"
+    );
+    assert!(text.contains("search: list /items, id /holder_id, name /holder_name"), "{text}");
+    assert!(
+        text.contains(
+            "lines.claims.crm.verify (factor \"dob\"): GET https://crm.example.com/api/customers/12345678?about=dob"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("compare: field /date_of_birth"), "{text}");
+    assert!(
+        text.contains("crm.verify (factor \"dob\" on line claims): POST"),
+        "the [crm] default is shown too: {text}"
+    );
 }

@@ -35,6 +35,8 @@ pub struct LineFile {
     pub next: Option<HandoffFile>,
     pub agent: Option<HandoffFile>,
     pub opt_out: Option<HandoffFile>,
+    /// This line's own identifier and verify actions.
+    pub crm: Option<super::LineCrmFile>,
 }
 
 /// Each numeric setting's default and range, in the order of the fields.

@@ -4,8 +4,10 @@
 //! Each numeric setting's default and range is declared right after the
 //! table it belongs to, in the order of its fields.
 
+mod crm_action;
 mod line;
 
+pub use crm_action::{ActionFile, LineCrmFile};
 pub use line::{CallerIdFile, HandoffFile, IdentifierFile, LineFile, PromptFile, PromptsFile, VerificationFile};
 
 use super::bound::{Bound, OUTSIDE, OUTSIDE_DAYS, OUTSIDE_MS, OUTSIDE_SECS};
@@ -121,6 +123,10 @@ pub struct CrmFile {
     pub cache_capacity: Option<u64>,
     /// CRM requests in flight at once; past it callers take the agent path.
     pub max_in_flight: Option<usize>,
+    /// The data actions; each absent one is today's contract.
+    pub find_by_phone: Option<ActionFile>,
+    pub find_by_identifier: Option<ActionFile>,
+    pub verify: Option<ActionFile>,
 }
 
 /// Each numeric setting's default and range, in the order of the fields.

@@ -20,6 +20,8 @@ pub struct CallView {
     pub status_detail: String,
     pub customer_name: Option<String>,
     pub customer_id: Option<String>,
+    /// The customer's extra attributes from the CRM, in configuration order.
+    pub attributes: Vec<(String, String)>,
     pub line: String,
     /// Masked, as stored.
     pub caller: String,
@@ -100,6 +102,7 @@ impl CallView {
             status_detail,
             customer_name: r.customer_name.clone(),
             customer_id: r.customer_id.clone(),
+            attributes: r.attributes.clone(),
             line: r.service_line.clone(),
             caller: r.caller.clone(),
             method,

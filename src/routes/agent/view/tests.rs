@@ -13,6 +13,7 @@ fn record(status: IdvStatus, method: IdvMethod, outcome: RecordOutcome) -> CallR
         opted_out: outcome == RecordOutcome::OptedOut,
         ani_attestation: Default::default(),
         lockout: false,
+        attributes: vec![("tier".into(), "Gold".into()), ("segment".into(), "SMB".into())],
     };
     r.apply(&RecordChange::HandedOff { context, outcome, identify_attempts: 0, verify_attempts: 0 }, 1_795_630_009);
     r
@@ -53,4 +54,20 @@ fn only_calls_sent_to_an_agent_have_reached_one() {
     assert!(at(RecordOutcome::OptedOut).is_some());
     assert_eq!(at(RecordOutcome::SelfService), None);
     assert_eq!(at(RecordOutcome::InProgress), None);
+}
+
+#[test]
+fn the_customer_attributes_are_shown_in_configuration_order() {
+    let v = CallView::new(&record(IdvStatus::Verified, IdvMethod::Ani, RecordOutcome::Agent), None, 0);
+    let names: Vec<&str> = v.attributes.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["tier", "segment"]);
+    let page = crate::routes::agent::page::CallPage { session_user: None, call: v };
+    let html = askama::Template::render(&page).unwrap();
+    assert!(html.contains("<h2 id=\"attributes\">Attributes</h2>"), "{html}");
+    assert!(html.contains("<div><dt>tier</dt><dd>Gold</dd></div>"), "{html}");
+    let none =
+        CallView { attributes: Vec::new(), ..CallView::new(&CallRecord::new("CA1", "x", String::new(), 0), None, 0) };
+    let html =
+        askama::Template::render(&crate::routes::agent::page::CallPage { session_user: None, call: none }).unwrap();
+    assert!(!html.contains("Attributes"), "no empty section");
 }
