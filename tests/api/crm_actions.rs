@@ -164,7 +164,10 @@ async fn answer(req: HttpRequest, state: State) -> HttpResponse {
     }
     match target.as_str() {
         "/services/data/v60.0/sobjects/Contact/003ADA?fields=PIN_Hash__c" => {
-            HttpResponse::Ok().json(serde_json::json!({"Id": ADA_SF_ID, "PIN_Hash__c": state.1}))
+            let bcrypt =
+                bcrypt::hash_with_salt(ADA_PIN, 5, [9u8; 16]).unwrap().format_for_version(bcrypt::Version::TwoY);
+            HttpResponse::Ok()
+                .json(serde_json::json!({"Id": ADA_SF_ID, "PIN_Hash__c": state.1, "PIN_Bcrypt__c": bcrypt}))
         }
         "/api/policies?number=654321" => {
             HttpResponse::Ok().json(serde_json::json!({"items": [{"holder_id": "H-9", "holder_name": "Grace Hopper"}]}))
@@ -178,9 +181,13 @@ async fn answer(req: HttpRequest, state: State) -> HttpResponse {
 }
 
 async fn start() -> (TestApp, Crm) {
+    start_with(TOML).await
+}
+
+async fn start_with(toml: &str) -> (TestApp, Crm) {
     let crm = Crm::start();
     let app = spawn_with(Options {
-        toml: TOML.into(),
+        toml: toml.into(),
         crm_double: false,
         crm_url: Some(crm.url.clone()),
         ..Options::default()
@@ -221,6 +228,18 @@ async fn a_caller_is_identified_by_a_soql_phone_query_and_verified_against_an_ar
     assert_eq!(seen[1].target, "/services/data/v60.0/sobjects/Contact/003ADA?fields=PIN_Hash__c");
     assert_no_secret_in_urls(&crm, &[ADA_PIN]);
     assert!(!crm.pin_hash.is_empty());
+}
+
+#[tokio::test]
+async fn a_pin_is_verified_against_a_bcrypt_hash() {
+    let toml =
+        TOML.replace("field = \"/PIN_Hash__c\"\nhash = \"argon2\"", "field = \"/PIN_Bcrypt__c\"\nhash = \"bcrypt\"");
+    assert_ne!(toml, TOML);
+    let (app, crm) = start_with(&toml).await;
+    let t = app.call(ADA, SUPPORT_NUMBER, &["1357#", &format!("{ADA_PIN}#")]).await;
+    let r = record(&app, &t.call_sid).await;
+    assert_eq!((r["idv_status"].as_str(), r["verify_attempts"].as_u64()), (Some("verified"), Some(2)), "{r}");
+    assert_no_secret_in_urls(&crm, &["1357", ADA_PIN]);
 }
 
 #[tokio::test]
