@@ -1,6 +1,7 @@
 //! The `[crm]` table, resolved: where the CRM is, how Vouch authenticates
 //! to it, how long it may take, and how its answers are cached.
 
+use super::crm_transport::CrmTransport;
 use super::env::Env;
 use super::error::ConfigError;
 use super::file::CrmFile;
@@ -21,6 +22,8 @@ pub struct Crm {
     pub negative_cache_ttl: Duration,
     pub cache_capacity: u64,
     pub max_in_flight: usize,
+    /// Auth, TLS, proxy and circuit breaker (`[crm.auth]`, `[crm.breaker]`, `crm.ca_file`…).
+    pub transport: CrmTransport,
 }
 
 impl Crm {
@@ -45,6 +48,7 @@ impl Crm {
             ),
             cache_capacity: file.cache_capacity.unwrap_or(CrmFile::DEFAULT_CACHE_CAPACITY),
             max_in_flight: CrmFile::MAX_IN_FLIGHT.read(file.max_in_flight)?,
+            transport: CrmTransport::resolve(file, env)?,
         })
     }
 }

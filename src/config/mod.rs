@@ -11,6 +11,7 @@
 
 mod bound;
 mod crm;
+mod crm_transport;
 mod database;
 mod entry;
 mod env;
@@ -27,6 +28,7 @@ mod urls;
 mod users;
 
 pub use crm::Crm;
+pub use crm_transport::{CrmAuth, CrmBreaker, CrmProxy, CrmTls, CrmTransport, OAuth2};
 pub use database::{Database, DatabaseUrl, DEFAULT_DATABASE_URL};
 pub use env::{Env, ProcessEnv};
 pub use error::ConfigError;

@@ -1,0 +1,434 @@
+//! How a prepared CRM request travels: one `reqwest` client (rustls with the
+//! webpki roots, plus `crm.ca_file`; a client certificate for mTLS; the
+//! proxy `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` name), the credentials, a
+//! bound on requests in flight, the circuit breaker, a 1 MiB cap on
+//! answers, and the CRM's ways of saying "not now" (429, 503, Salesforce's
+//! 403 `REQUEST_LIMIT_EXCEEDED`). Nothing here waits past the request's own
+//! timeout: a `Retry-After` is reported, never slept on.
+//!
+//! The engine builds [`Prepared`] requests and judges the [`Reply`]s. The
+//! transport already counts a 5xx and every [`TransportError`] as a breaker
+//! failure and an error; the engine calls [`Transport::record_failure`] only
+//! for what it finds in an answer below 500 (a body that does not fit the
+//! mapping, a 404 on a search, an unexpected 4xx).
+
+use super::auth::{self, Auth};
+use super::breaker::Breaker;
+use super::metrics::CrmMetrics;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, CrmProxy, CrmTransport};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// CRM answers bigger than this are refused.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// One request, ready to send: the engine has filled and encoded it.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// `find_by_phone` | `find_by_identifier` | `verify` (the metric label).
+    pub action: &'static str,
+    pub method: reqwest::Method,
+    pub url: url::Url,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Content type and bytes.
+    pub body: Option<(&'static str, Vec<u8>)>,
+    /// For the whole exchange: token, request, answer.
+    pub timeout: Duration,
+}
+
+/// The CRM's answer, for the engine to judge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// Why no usable answer came. Messages carry no URL, header or body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    #[error("timed out")]
+    Timeout,
+    #[error("request failed: {0}")]
+    Connect(String),
+    #[error("rate limited (429){}", retry_after_text(*.retry_after))]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("auth failed: {0}")]
+    Auth(String),
+    #[error("answer over {} bytes", MAX_BODY_BYTES)]
+    TooLarge,
+    #[error("too many CRM requests in flight")]
+    Saturated,
+    #[error("circuit breaker open: skipping the CRM")]
+    BreakerOpen,
+}
+
+fn retry_after_text(d: Option<Duration>) -> String {
+    d.map(|d| format!(", retry after {} s", d.as_secs())).unwrap_or_default()
+}
+
+impl TransportError {
+    /// The `class` label of `vouch_crm_errors_total`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            TransportError::Timeout => "timeout",
+            TransportError::Connect(_) => "connect",
+            TransportError::RateLimited { .. } => "rate_limited",
+            TransportError::Unavailable(_) => "unavailable",
+            TransportError::Auth(_) => "auth",
+            TransportError::TooLarge => "too_large",
+            TransportError::Saturated => "saturated",
+            TransportError::BreakerOpen => "breaker_open",
+        }
+    }
+}
+
+/// The CRM's transport; cheap to clone (one client, breaker and token cache).
+#[derive(Clone)]
+pub struct Transport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    auth: Auth,
+    /// Bounds CRM requests in flight: a CRM that slows down must not pile
+    /// up every caller behind it. When full, a request fails at once.
+    in_flight: tokio::sync::Semaphore,
+    breaker: Breaker,
+    metrics: Arc<CrmMetrics>,
+    described_auth: String,
+    masked_headers: Vec<(String, String)>,
+    described_network: Vec<String>,
+}
+
+/// What an attempt got back before classification.
+struct Raw {
+    status: u16,
+    retry_after: Option<Duration>,
+    body: Vec<u8>,
+}
+
+impl Transport {
+    /// `metrics` is shared with `/metrics` (created at start-up).
+    pub fn new(crm: &config::Crm, metrics: Arc<CrmMetrics>) -> anyhow::Result<Self> {
+        Self::with_clock(crm, metrics, Arc::new(SystemClock))
+    }
+
+    /// As [`Transport::new`], with the clock the breaker's cool-down and
+    /// OAuth token lifetimes are read from (tests move it by hand).
+    pub fn with_clock(crm: &config::Crm, metrics: Arc<CrmMetrics>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let t = &crm.transport;
+        let http = client(crm, t)?;
+        let auth = Auth::new(&t.auth, http.clone(), clock.clone(), metrics.clone(), crm.timeout)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                auth,
+                in_flight: tokio::sync::Semaphore::new(crm.max_in_flight),
+                breaker: Breaker::new(t.breaker, clock, metrics.clone()),
+                metrics,
+                described_auth: auth::describe(&t.auth),
+                masked_headers: auth::masked_headers(&t.auth),
+                described_network: describe_network(t),
+            }),
+        })
+    }
+
+    /// Sends `req` with credentials, within its timeout, and classifies the
+    /// answer: 429, 503 and Salesforce's 403 `REQUEST_LIMIT_EXCEEDED` are
+    /// errors; every other status comes back for the engine to judge. An
+    /// OAuth token the CRM refuses (401) is replaced once and the request
+    /// sent once more.
+    pub async fn send(&self, req: Prepared) -> Result<Reply, TransportError> {
+        let started = std::time::Instant::now();
+        let result = self.exchange(&req).await;
+        let m = &self.inner.metrics;
+        match &result {
+            Ok(reply) => {
+                m.observe(req.action, started.elapsed());
+                if reply.status >= 500 {
+                    m.error(req.action, "status");
+                }
+            }
+            Err(e @ (TransportError::Saturated | TransportError::BreakerOpen)) => m.error(req.action, e.class()),
+            Err(e) => {
+                m.observe(req.action, started.elapsed());
+                m.error(req.action, e.class());
+            }
+        }
+        result
+    }
+
+    async fn exchange(&self, req: &Prepared) -> Result<Reply, TransportError> {
+        let deadline = tokio::time::Instant::now() + req.timeout;
+        let _permit = self.inner.in_flight.try_acquire().map_err(|_| TransportError::Saturated)?;
+        let ticket = self.inner.breaker.admit().ok_or(TransportError::BreakerOpen)?;
+        let result = self.authorised(req, deadline).await;
+        match &result {
+            Ok(reply) if reply.status < 500 => ticket.succeeded(),
+            _ => ticket.failed(),
+        }
+        result
+    }
+
+    async fn authorised(&self, req: &Prepared, deadline: tokio::time::Instant) -> Result<Reply, TransportError> {
+        let auth = &self.inner.auth;
+        let credential = auth.credential(deadline).await?;
+        let raw = self.once(req, credential.header.as_ref(), deadline).await?;
+        if raw.status != 401 {
+            return classify(raw);
+        }
+        if !auth.refused(&credential) {
+            return Err(TransportError::Auth("the CRM refused the credentials (401)".into()));
+        }
+        let credential = auth.credential(deadline).await?;
+        let raw = self.once(req, credential.header.as_ref(), deadline).await?;
+        if raw.status == 401 {
+            return Err(TransportError::Auth("the CRM refused a freshly fetched OAuth token (401)".into()));
+        }
+        classify(raw)
+    }
+
+    async fn once(
+        &self,
+        req: &Prepared,
+        auth: Option<&(HeaderName, HeaderValue)>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Raw, TransportError> {
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if remaining.is_zero() {
+            return Err(TransportError::Timeout);
+        }
+        let mut headers = HeaderMap::new();
+        for (name, value) in &req.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        if !headers.contains_key(ACCEPT) {
+            headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        }
+        let mut rb = self.inner.http.request(req.method.clone(), req.url.clone()).timeout(remaining);
+        if let Some((content_type, body)) = &req.body {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            rb = rb.body(body.clone());
+        }
+        // The credential wins over a same-named template header.
+        if let Some((name, value)) = auth {
+            headers.insert(name.clone(), value.clone());
+        }
+        let attempt = async {
+            let resp = rb.headers(headers).send().await.map_err(request_error_kind)?;
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let body = read_capped(resp, MAX_BODY_BYTES).await?;
+            Ok(Raw { status, retry_after, body })
+        };
+        tokio::time::timeout_at(deadline, attempt).await.unwrap_or(Err(TransportError::Timeout))
+    }
+
+    /// A failure the engine found in an answer below 500 (`class`: `body`,
+    /// `misconfigured`, `status`…): counted, and a breaker failure.
+    pub fn record_failure(&self, action: &'static str, class: &'static str) {
+        self.inner.metrics.error(action, class);
+        self.inner.breaker.judged_failure();
+    }
+
+    /// For check-config / crm-test: the auth, secrets masked, e.g.
+    /// `bearer: Authorization: Bearer **** (VOUCH_CRM_TOKEN)`.
+    pub fn describe_auth(&self) -> String {
+        self.inner.described_auth.clone()
+    }
+
+    /// The headers Vouch adds to every request, values masked.
+    pub fn masked_auth_headers(&self) -> Vec<(String, String)> {
+        self.inner.masked_headers.clone()
+    }
+
+    /// For check-config / crm-test: extra CA, client certificate and proxy
+    /// (a proxy's password masked), one line each.
+    pub fn describe_network(&self) -> Vec<String> {
+        self.inner.described_network.clone()
+    }
+
+    /// The metrics this transport counts into.
+    pub fn metrics(&self) -> &Arc<CrmMetrics> {
+        &self.inner.metrics
+    }
+
+    /// Whether callers are skipping the CRM right now.
+    pub fn breaker_open(&self) -> bool {
+        self.inner.breaker.is_open()
+    }
+
+    /// OAuth tokens fetched so far (0 for other auth).
+    pub fn tokens_fetched(&self) -> u64 {
+        self.inner.auth.tokens_fetched()
+    }
+}
+
+/// The client: connect timeout, user agent, rustls with the webpki roots
+/// plus `crm.ca_file`, the mTLS identity, no redirects (a redirect would
+/// carry the credentials elsewhere; a 3xx is the engine's to judge), and
+/// exactly the proxies the configuration resolved from the environment.
+fn client(crm: &config::Crm, t: &CrmTransport) -> anyhow::Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(crm.connect_timeout)
+        .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_built_in_root_certs(true)
+        .no_proxy();
+    if let Some((_, pem)) = &t.tls.ca {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+            b = b.add_root_certificate(cert);
+        }
+    }
+    if let Some((_, pem)) = &t.tls.identity {
+        b = b.identity(reqwest::Identity::from_pem(pem)?);
+    }
+    for proxy in proxies(&t.proxy)? {
+        b = b.proxy(proxy);
+    }
+    Ok(b.build()?)
+}
+
+fn proxies(p: &CrmProxy) -> anyhow::Result<Vec<reqwest::Proxy>> {
+    let no_proxy = || p.no_proxy.as_deref().and_then(reqwest::NoProxy::from_string);
+    let mut out = Vec::new();
+    if let Some((_, url)) = &p.https {
+        out.push(reqwest::Proxy::https(url.as_str())?.no_proxy(no_proxy()));
+    }
+    if let Some((_, url)) = &p.http {
+        out.push(reqwest::Proxy::http(url.as_str())?.no_proxy(no_proxy()));
+    }
+    Ok(out)
+}
+
+fn describe_network(t: &CrmTransport) -> Vec<String> {
+    let mut lines = Vec::new();
+    match &t.tls.ca {
+        Some((path, _)) => lines.push(format!("trusts the webpki roots and {path} (crm.ca_file)")),
+        None => lines.push("trusts the webpki roots".into()),
+    }
+    if let Some((path, _)) = &t.tls.identity {
+        lines.push(format!("presents the client certificate {path} (crm.client_cert_file)"));
+    }
+    let shown = |u: &url::Url| {
+        let mut u = u.clone();
+        if u.password().is_some() {
+            let _ = u.set_password(Some("****"));
+        }
+        u.to_string()
+    };
+    for (scheme, proxy) in [("https", &t.proxy.https), ("http", &t.proxy.http)] {
+        if let Some((var, url)) = proxy {
+            lines.push(format!("{scheme}:// requests go through the proxy {} ({var})", shown(url)));
+        }
+    }
+    if let Some(no) = &t.proxy.no_proxy {
+        if t.proxy.https.is_some() || t.proxy.http.is_some() {
+            lines.push(format!("except to {no} (NO_PROXY)"));
+        }
+    }
+    lines
+}
+
+/// 429, 503 and Salesforce's 403 `REQUEST_LIMIT_EXCEEDED` are "not now";
+/// everything else is the engine's to judge.
+fn classify(raw: Raw) -> Result<Reply, TransportError> {
+    match raw.status {
+        429 => Err(TransportError::RateLimited { retry_after: raw.retry_after }),
+        503 => Err(TransportError::Unavailable(format!("503{}", retry_after_text(raw.retry_after)))),
+        403 if salesforce_limit(&raw.body) => Err(TransportError::RateLimited { retry_after: raw.retry_after }),
+        status => Ok(Reply { status, body: raw.body }),
+    }
+}
+
+/// Salesforce answers a spent API allowance with 403 and
+/// `[{"errorCode":"REQUEST_LIMIT_EXCEEDED","message":"…"}]`.
+fn salesforce_limit(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct SfError {
+        error_code: Option<String>,
+    }
+    let is_limit = |e: &SfError| e.error_code.as_deref() == Some("REQUEST_LIMIT_EXCEEDED");
+    match serde_json::from_slice::<Vec<SfError>>(body) {
+        Ok(errors) => errors.iter().any(is_limit),
+        Err(_) => serde_json::from_slice::<SfError>(body).is_ok_and(|e| is_limit(&e)),
+    }
+}
+
+/// Reads an answer's body, refusing it past `cap` bytes: first by its
+/// `Content-Length`, then as it streams in (a chunked answer has none).
+pub(crate) async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, TransportError> {
+    if resp.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(TransportError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(request_error_kind)? {
+        if body.len() + chunk.len() > cap {
+            return Err(TransportError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn request_error_kind(e: reqwest::Error) -> TransportError {
+    if e.is_timeout() {
+        TransportError::Timeout
+    } else {
+        TransportError::Connect(request_error(e))
+    }
+}
+
+/// The error and its causes, without the URL (it may carry an identifier).
+pub(crate) fn request_error(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(status: u16, retry_after: Option<u64>, body: &str) -> Raw {
+        Raw { status, retry_after: retry_after.map(Duration::from_secs), body: body.as_bytes().to_vec() }
+    }
+
+    #[test]
+    fn rate_limits_and_unavailability_are_errors_that_report_retry_after() {
+        assert_eq!(
+            classify(raw(429, Some(7), "")),
+            Err(TransportError::RateLimited { retry_after: Some(Duration::from_secs(7)) })
+        );
+        assert_eq!(classify(raw(429, None, "")), Err(TransportError::RateLimited { retry_after: None }));
+        assert_eq!(classify(raw(503, Some(30), "")), Err(TransportError::Unavailable("503, retry after 30 s".into())));
+        assert_eq!(classify(raw(503, None, "")), Err(TransportError::Unavailable("503".into())));
+    }
+
+    #[test]
+    fn only_salesforces_request_limit_makes_a_403_a_rate_limit() {
+        let limit = r#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#;
+        assert_eq!(classify(raw(403, None, limit)), Err(TransportError::RateLimited { retry_after: None }));
+        let other = r#"[{"message":"no access","errorCode":"INSUFFICIENT_ACCESS"}]"#;
+        assert_eq!(classify(raw(403, None, other)), Ok(Reply { status: 403, body: other.as_bytes().to_vec() }));
+        assert_eq!(classify(raw(403, None, "REQUEST_LIMIT_EXCEEDED")).map(|r| r.status), Ok(403));
+        assert_eq!(classify(raw(500, None, "")).map(|r| r.status), Ok(500), "a 5xx is the engine's to judge");
+    }
+}
