@@ -351,3 +351,171 @@ fn proxy_url(name: &str, raw: &str) -> Result<url::Url, ConfigError> {
     }
     Ok(url)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn resolve(toml: &str, vars: &[(&str, &str)]) -> Result<CrmTransport, ConfigError> {
+        Config::from_toml(&format!("{toml}\n[lines.main]\n"), &env(vars)).map(|c| c.crm.transport)
+    }
+
+    fn refused(toml: &str, vars: &[(&str, &str)]) -> ConfigError {
+        resolve(toml, vars).expect_err("should be refused")
+    }
+
+    #[test]
+    fn without_crm_auth_the_legacy_token_rule_holds() {
+        assert_eq!(resolve("", &[]).unwrap().auth, CrmAuth::None);
+        let bearer = resolve("", &[("VOUCH_CRM_TOKEN", "tok")]).unwrap().auth;
+        assert_eq!(bearer, CrmAuth::Bearer { token: Secret::new("tok") });
+        let header = resolve("[crm]\nauth_header = \"X-Api-Key\"", &[("VOUCH_CRM_TOKEN", "tok")]).unwrap().auth;
+        assert_eq!(header, CrmAuth::Header { name: "X-Api-Key".into(), value: Secret::new("tok") });
+    }
+
+    #[test]
+    fn each_auth_type_resolves_with_its_secrets_from_the_environment() {
+        let bearer = resolve("[crm.auth]\ntype = \"bearer\"", &[("VOUCH_CRM_TOKEN", "tok\n")]).unwrap().auth;
+        assert_eq!(bearer, CrmAuth::Bearer { token: Secret::new("tok") });
+        let header =
+            resolve("[crm.auth]\ntype = \"header\"\nname = \"X-API-Key\"", &[("VOUCH_CRM_TOKEN", "k")]).unwrap();
+        assert_eq!(header.auth, CrmAuth::Header { name: "X-API-Key".into(), value: Secret::new("k") });
+        let zendesk = resolve(
+            "[crm.auth]\ntype = \"basic\"\nusername = \"ops@acme.com/token\"",
+            &[("VOUCH_CRM_PASSWORD", "api-token")],
+        )
+        .unwrap();
+        assert_eq!(
+            zendesk.auth,
+            CrmAuth::Basic {
+                username: Secret::new("ops@acme.com/token"),
+                username_shown: Some("ops@acme.com/token".into()),
+                password: Secret::new("api-token"),
+                password_literal: false,
+            }
+        );
+        let freshdesk =
+            resolve("[crm.auth]\ntype = \"basic\"\npassword_literal = \"X\"", &[("VOUCH_CRM_USERNAME", "fd-api-key")])
+                .unwrap();
+        assert!(matches!(
+            freshdesk.auth,
+            CrmAuth::Basic { username_shown: None, password_literal: true, ref username, .. } if username.expose() == "fd-api-key"
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let secret_file = dir.path().join("secret");
+        std::fs::write(&secret_file, "from-a-file\n").unwrap();
+        let oauth = resolve(
+            "[crm.auth]\ntype = \"oauth2\"\ntoken_url = \"https://login.salesforce.com/services/oauth2/token\"\n\
+             client_id = \"3MVG9\"\nscope = \"api\"",
+            &[("VOUCH_CRM_CLIENT_SECRET_FILE", secret_file.to_str().unwrap())],
+        )
+        .unwrap();
+        let CrmAuth::OAuth2(o) = oauth.auth else { panic!("oauth2") };
+        assert_eq!((o.client_id.as_str(), o.scope.as_deref()), ("3MVG9", Some("api")));
+        assert_eq!((o.client_secret.expose(), o.refresh_margin), ("from-a-file", Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn a_secret_in_the_file_is_refused_naming_its_key_and_variable() {
+        for (key, var) in [
+            ("token", "VOUCH_CRM_TOKEN"),
+            ("password", "VOUCH_CRM_PASSWORD"),
+            ("client_secret", "VOUCH_CRM_CLIENT_SECRET"),
+            ("api_key", "VOUCH_CRM_TOKEN"),
+        ] {
+            let e =
+                refused(&format!("[crm.auth]\ntype = \"bearer\"\n{key} = \"hunter2\""), &[("VOUCH_CRM_TOKEN", "t")]);
+            assert_eq!(e.key, format!("crm.auth.{key}"));
+            assert!(e.message.contains(var) && !e.message.contains("hunter2"), "{e}");
+        }
+    }
+
+    #[test]
+    fn missing_or_misplaced_settings_are_refused_by_name() {
+        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+            ("[crm.auth]\ntype = \"bearer\"", &[], "VOUCH_CRM_TOKEN"),
+            ("[crm.auth]\ntype = \"header\"", &[("VOUCH_CRM_TOKEN", "t")], "crm.auth.name"),
+            ("[crm.auth]\ntype = \"header\"\nname = \"X Key\"", &[("VOUCH_CRM_TOKEN", "t")], "crm.auth.name"),
+            ("[crm.auth]\ntype = \"basic\"\nusername = \"u\"", &[], "VOUCH_CRM_PASSWORD"),
+            ("[crm.auth]\ntype = \"basic\"", &[("VOUCH_CRM_PASSWORD", "p")], "crm.auth.username"),
+            ("[crm.auth]\ntype = \"basic\"\nusername = \"a:b\"", &[("VOUCH_CRM_PASSWORD", "p")], "crm.auth.username"),
+            ("[crm.auth]\ntype = \"bearer\"\nusername = \"u\"", &[("VOUCH_CRM_TOKEN", "t")], "crm.auth.username"),
+            (
+                "[crm.auth]\ntype = \"oauth2\"\nclient_id = \"c\"",
+                &[("VOUCH_CRM_CLIENT_SECRET", "s")],
+                "crm.auth.token_url",
+            ),
+            (
+                "[crm.auth]\ntype = \"oauth2\"\ntoken_url = \"http://login.example.com/token\"\nclient_id = \"c\"",
+                &[("VOUCH_CRM_CLIENT_SECRET", "s")],
+                "crm.auth.token_url",
+            ),
+            (
+                "[crm.auth]\ntype = \"oauth2\"\ntoken_url = \"https://l.example.com/t\"",
+                &[("VOUCH_CRM_CLIENT_SECRET", "s")],
+                "crm.auth.client_id",
+            ),
+            (
+                "[crm.auth]\ntype = \"oauth2\"\ntoken_url = \"https://l.example.com/t\"\nclient_id = \"c\"",
+                &[],
+                "VOUCH_CRM_CLIENT_SECRET",
+            ),
+            ("[crm.auth]\ntype = \"kerberos\"", &[], "crm.auth.type"),
+            ("[crm]\nauth_header = \"X-Key\"\n[crm.auth]\ntype = \"none\"", &[], "crm.auth_header"),
+            ("[crm.breaker]\nfailures = 0", &[], "crm.breaker.failures"),
+            ("[crm.breaker]\nfailures = 101", &[], "crm.breaker.failures"),
+            ("[crm.breaker]\ncool_down_secs = 0", &[], "crm.breaker.cool_down_secs"),
+            ("[crm]\nca_file = \"/nonexistent/ca.pem\"", &[], "crm.ca_file"),
+            ("[crm]\nclient_cert_file = \"/nonexistent/c.pem\"", &[], "crm.client_key_file"),
+            ("[crm]\nclient_key_file = \"/nonexistent/k.pem\"", &[], "crm.client_cert_file"),
+            ("", &[("HTTPS_PROXY", "socks5://127.0.0.1:1080")], "HTTPS_PROXY"),
+        ];
+        for (toml, vars, key) in cases {
+            assert_eq!(refused(toml, vars).key, *key, "{toml}");
+        }
+    }
+
+    #[test]
+    fn a_ca_file_that_is_not_pem_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate").unwrap();
+        let e = refused(&format!("[crm]\nca_file = {:?}", path.to_str().unwrap()), &[]);
+        assert_eq!(e.key, "crm.ca_file");
+    }
+
+    #[test]
+    fn the_breaker_defaults_to_five_failures_and_thirty_seconds() {
+        let b = resolve("", &[]).unwrap().breaker;
+        assert_eq!(b, CrmBreaker { failures: 5, cool_down: Duration::from_secs(30) });
+        let b = resolve("[crm.breaker]\nfailures = 2\ncool_down_secs = 5", &[]).unwrap().breaker;
+        assert_eq!(b, CrmBreaker { failures: 2, cool_down: Duration::from_secs(5) });
+    }
+
+    #[test]
+    fn proxies_come_from_the_environment_upper_case_first() {
+        assert_eq!(resolve("", &[]).unwrap().proxy, CrmProxy::default());
+        let p = resolve(
+            "",
+            &[
+                ("HTTPS_PROXY", "proxy.corp:3128"),
+                ("https_proxy", "http://other:1"),
+                ("no_proxy", "localhost,.internal"),
+            ],
+        )
+        .unwrap()
+        .proxy;
+        assert_eq!(p.https.as_ref().map(|(v, u)| (*v, u.as_str())), Some(("HTTPS_PROXY", "http://proxy.corp:3128/")));
+        assert_eq!(p.http, None);
+        assert_eq!(p.no_proxy.as_deref(), Some("localhost,.internal"));
+        let p = resolve("", &[("ALL_PROXY", "http://all:8080")]).unwrap().proxy;
+        assert_eq!(p.https.as_ref().map(|(v, _)| *v), Some("ALL_PROXY"));
+        assert_eq!(p.http.as_ref().map(|(v, _)| *v), Some("ALL_PROXY"));
+    }
+}
