@@ -5,6 +5,7 @@ mod admin;
 mod audit;
 mod browser;
 mod crm;
+mod crm_transport;
 mod database;
 mod defence;
 mod desk_helpers;
