@@ -438,7 +438,8 @@ mod tests {
 
     #[test]
     fn missing_or_misplaced_settings_are_refused_by_name() {
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             ("[crm.auth]\ntype = \"bearer\"", &[], "VOUCH_CRM_TOKEN"),
             ("[crm.auth]\ntype = \"header\"", &[("VOUCH_CRM_TOKEN", "t")], "crm.auth.name"),
             ("[crm.auth]\ntype = \"header\"\nname = \"X Key\"", &[("VOUCH_CRM_TOKEN", "t")], "crm.auth.name"),

@@ -25,7 +25,7 @@ const MAX_TOKEN_BODY_BYTES: usize = 64 * 1024;
 pub(crate) enum Auth {
     None,
     Static(HeaderName, HeaderValue),
-    OAuth(Arc<OAuth>),
+    ClientCredentials(Arc<OAuth>),
 }
 
 /// The header one attempt carries, and which token it was (for a 401).
@@ -60,7 +60,7 @@ impl Auth {
             CrmAuth::Header { name, value } => {
                 Auth::Static(HeaderName::try_from(name.as_str())?, sensitive(value.expose().to_string())?)
             }
-            CrmAuth::OAuth2(o) => Auth::OAuth(Arc::new(OAuth {
+            CrmAuth::OAuth2(o) => Auth::ClientCredentials(Arc::new(OAuth {
                 settings: o.clone(),
                 http,
                 clock,
@@ -78,7 +78,7 @@ impl Auth {
             Auth::Static(name, value) => {
                 Ok(Credential { header: Some((name.clone(), value.clone())), generation: None })
             }
-            Auth::OAuth(o) => {
+            Auth::ClientCredentials(o) => {
                 let token = o.token(deadline).await?;
                 Ok(Credential { header: Some((AUTHORIZATION, token.header)), generation: Some(token.generation) })
             }
@@ -89,7 +89,7 @@ impl Auth {
     /// succeed (OAuth: that token is dropped, the next call fetches another).
     pub fn refused(&self, used: &Credential) -> bool {
         match (self, used.generation) {
-            (Auth::OAuth(o), Some(generation)) => {
+            (Auth::ClientCredentials(o), Some(generation)) => {
                 o.forget(generation);
                 true
             }
@@ -100,7 +100,7 @@ impl Auth {
     /// The number of tokens fetched so far (OAuth), for tests and crm-test.
     pub fn tokens_fetched(&self) -> u64 {
         match self {
-            Auth::OAuth(o) => o.lock().generation,
+            Auth::ClientCredentials(o) => o.lock().generation,
             _ => 0,
         }
     }

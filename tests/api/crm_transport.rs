@@ -26,7 +26,8 @@ use vouch::crm::{CrmMetrics, Prepared, Reply, Transport, TransportError};
 #[tokio::test]
 async fn each_static_auth_type_sends_exactly_its_header() {
     let crm = serve(|seen| Resp::json(200, &format!(r#"{{"authorization":{:?}}}"#, seen.header("authorization"))));
-    let cases: [(&str, &[(&str, &str)], Option<(&str, &str)>); 6] = [
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<(&'a str, &'a str)>);
+    let cases: [Case; 6] = [
         ("", &[], None),
         ("[crm.auth]\ntype = \"none\"", &[("VOUCH_CRM_TOKEN", "unused")], None),
         (
