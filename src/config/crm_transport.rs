@@ -491,6 +491,38 @@ mod tests {
         assert_eq!(e.key, "crm.ca_file");
     }
 
+    /// `[crm.auth]` and `[crm.breaker]` bounds, walked like those in `tests/bounds.rs`
+    /// (the OAuth one needs its secret in the environment, which that walk has not).
+    #[test]
+    fn each_bound_accepts_its_edges_and_refuses_one_past_them_by_name() {
+        let oauth = "[crm.auth]\ntype = \"oauth2\"\ntoken_url = \"https://l.example.com/t\"\nclient_id = \"c\"\n";
+        let vars = [("VOUCH_CRM_CLIENT_SECRET", "s")];
+        let walked: [(crate::config::bound::Bound<u64>, String); 3] = [
+            (CrmAuthFile::REFRESH_MARGIN_SECS, format!("{oauth}refresh_margin_secs")),
+            (
+                crate::config::bound::Bound {
+                    key: CrmBreakerFile::FAILURES.key,
+                    default: CrmBreakerFile::FAILURES.default.into(),
+                    min: CrmBreakerFile::FAILURES.min.into(),
+                    max: CrmBreakerFile::FAILURES.max.into(),
+                    says: CrmBreakerFile::FAILURES.says,
+                },
+                "[crm.breaker]\nfailures".into(),
+            ),
+            (CrmBreakerFile::COOL_DOWN_SECS, "[crm.breaker]\ncool_down_secs".into()),
+        ];
+        for (b, setting) in walked {
+            assert!(b.min <= b.default && b.default <= b.max, "{}", b.key);
+            for v in [b.min, b.default, b.max] {
+                resolve(&format!("{setting} = {v}"), &vars).unwrap_or_else(|e| panic!("{setting} = {v}: {e}"));
+            }
+            for v in [i128::from(b.min) - 1, i128::from(b.max) + 1] {
+                let e = refused(&format!("{setting} = {v}"), &vars);
+                assert_eq!(e.key, b.key, "{setting} = {v}");
+            }
+        }
+    }
+
     #[test]
     fn the_breaker_defaults_to_five_failures_and_thirty_seconds() {
         let b = resolve("", &[]).unwrap().breaker;
