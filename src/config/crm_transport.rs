@@ -200,10 +200,13 @@ fn basic(a: &CrmAuthFile, env: &dyn Env) -> Result<CrmAuth, ConfigError> {
             ))
         }
     };
-    if username.expose().is_empty() || username.expose().contains(':') {
+    if username.expose().is_empty()
+        || username.expose().contains(':')
+        || username.expose().chars().any(char::is_control)
+    {
         return Err(ConfigError::new(
             "crm.auth.username",
-            "must be non-empty and have no `:` (Basic auth splits on it)",
+            "must be non-empty, with no `:` (Basic auth splits on it) and no control characters",
         ));
     }
     let (password, password_literal) = match (&a.password_literal, env.secret("VOUCH_CRM_PASSWORD")?) {
@@ -259,6 +262,9 @@ fn oauth2(a: &CrmAuthFile, env: &dyn Env) -> Result<OAuth2, ConfigError> {
 /// A secret the auth type needs, trimmed of the newline files end with.
 fn required(env: &dyn Env, var: &str, kind: &str) -> Result<Secret, ConfigError> {
     match env.secret(var)? {
+        Some(s) if s.trim().chars().any(char::is_control) => {
+            Err(ConfigError::new(var, "has control characters: a header cannot carry it"))
+        }
         Some(s) => Ok(Secret::new(s.trim())),
         None => Err(ConfigError::new(var, format!("required by crm.auth.type = \"{kind}\" (or set {var}_FILE)"))),
     }
@@ -441,6 +447,7 @@ mod tests {
         type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
         let cases: &[Case] = &[
             ("[crm.auth]\ntype = \"bearer\"", &[], "VOUCH_CRM_TOKEN"),
+            ("[crm.auth]\ntype = \"bearer\"", &[("VOUCH_CRM_TOKEN", "a\nb")], "VOUCH_CRM_TOKEN"),
             ("[crm.auth]\ntype = \"header\"", &[("VOUCH_CRM_TOKEN", "t")], "crm.auth.name"),
             ("[crm.auth]\ntype = \"header\"\nname = \"X Key\"", &[("VOUCH_CRM_TOKEN", "t")], "crm.auth.name"),
             ("[crm.auth]\ntype = \"basic\"\nusername = \"u\"", &[], "VOUCH_CRM_PASSWORD"),

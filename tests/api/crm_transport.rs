@@ -165,6 +165,23 @@ async fn without_expires_in_a_token_is_kept_until_a_401_then_refreshed_once_and_
 }
 
 #[tokio::test]
+async fn fifty_concurrent_401s_to_one_revoked_token_make_exactly_one_refresh() {
+    let sf = OAuthDouble::start();
+    let (t, _, _) = transport(&sf.toml(""), &sf.env());
+    t.send(get("find_by_phone", &sf.crm_url())).await.expect("tok-1 cached");
+    sf.revoked.store(1, SeqCst);
+    let sends = (0..50).map(|_| {
+        let t = t.clone();
+        let url = sf.crm_url();
+        tokio::spawn(async move { t.send(get("find_by_phone", &url)).await })
+    });
+    for result in futures_util::future::join_all(sends).await {
+        assert_eq!(result.expect("joined").map(|r| r.status), Ok(200));
+    }
+    assert_eq!(sf.token_requests(), 2, "tok-1, then one shared refresh");
+}
+
+#[tokio::test]
 async fn a_401_after_a_fresh_token_is_an_auth_error_not_a_loop() {
     let sf = OAuthDouble::start();
     sf.reject_all.store(true, SeqCst);
