@@ -336,7 +336,7 @@ async fn the_breaker_opens_after_n_failures_then_lets_exactly_one_probe_through(
     }
     let started = Instant::now();
     assert_eq!(t.send(get("find_by_phone", &crm.url)).await, Err(TransportError::BreakerOpen));
-    assert!(started.elapsed() < Duration::from_millis(50), "skips the CRM at once");
+    assert!(started.elapsed() < Duration::from_millis(150), "skips the CRM at once (it answers in 200 ms)");
     assert_eq!(crm.count(), 3);
     assert!(metrics_text(&m).contains("\nvouch_crm_breaker_open 1\n"));
 
