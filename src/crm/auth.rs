@@ -1,9 +1,10 @@
 //! The credentials on each CRM request. Static ones (bearer, basic, an API
 //! key header) are one header value built at start-up and marked
-//! sensitive. OAuth 2.0 client credentials fetch a token, keep it until its
-//! `expires_in` less a margin (or, with no `expires_in`, as Salesforce
-//! answers, until the CRM refuses it with a 401), and share one token
-//! request among every caller that needs a token at the same moment.
+//! sensitive. OAuth 2.0 client credentials fetch a token, use it until its
+//! `expires_in` less a margin — then fetch the next one in the background
+//! while it still serves — or, with no `expires_in`, as Salesforce answers,
+//! until the CRM refuses it with a 401; and share one token request among
+//! every caller that needs a token at the same moment.
 //!
 //! The token request runs as a task of its own: a caller whose webhook
 //! budget runs out stops waiting (and gets [`TransportError::Auth`]), but
@@ -163,8 +164,11 @@ type Pending = Shared<BoxFuture<'static, Result<Token, String>>>;
 #[derive(Clone)]
 struct Token {
     header: HeaderValue,
-    /// `None`: no `expires_in`; kept until a 401.
-    use_until: Option<Instant>,
+    /// When a new token is fetched (in the background while this one still
+    /// serves). `None`: no `expires_in`; kept until a 401.
+    refresh_at: Option<Instant>,
+    /// When this token expires: past it, callers wait for a new one.
+    expires_at: Option<Instant>,
     generation: u64,
 }
 
@@ -202,19 +206,25 @@ impl OAuth {
     async fn token(self: &Arc<Self>, deadline: tokio::time::Instant) -> Result<Token, TransportError> {
         let pending = {
             let mut s = self.lock();
-            if let Some(t) = &s.token {
-                if t.use_until.is_none_or(|until| self.clock.now() < until) {
-                    return Ok(t.clone());
-                }
+            let now = self.clock.now();
+            let current = s.token.clone().filter(|t| t.expires_at.is_none_or(|at| now < at));
+            if let Some(t) = current.as_ref().filter(|t| t.refresh_at.is_none_or(|at| now < at)) {
+                return Ok(t.clone());
             }
-            match &s.pending {
+            let pending = match &s.pending {
                 Some(p) => p.clone(),
                 None => {
                     let p = self.start_fetch();
                     s.pending = Some(p.clone());
                     p
                 }
+            };
+            // Within the margin the current token still serves while the
+            // new one is fetched: no caller waits for a routine refresh.
+            if let Some(t) = current {
+                return Ok(t);
             }
+            pending
         };
         match tokio::time::timeout_at(deadline, pending).await {
             Ok(Ok(token)) => Ok(token),
@@ -302,13 +312,15 @@ impl OAuth {
             .filter(|_| !doc.access_token.is_empty())
             .ok_or("the OAuth access_token is empty or has characters a header cannot carry")?;
         header.set_sensitive(true);
-        let use_until = expires_in(doc.expires_in.as_ref()).map(|secs| {
-            // Short-lived tokens are used for half their life rather than not at all.
+        let now = self.clock.now();
+        let lifetime = expires_in(doc.expires_in.as_ref());
+        let refresh_at = lifetime.map(|secs| {
+            // A token living no longer than the margin is refreshed at half its life.
             let margin = o.refresh_margin.as_secs();
-            let keep = if secs > margin { secs - margin } else { secs / 2 };
-            self.clock.now() + Duration::from_secs(keep)
+            now + Duration::from_secs(if secs > margin { secs - margin } else { secs / 2 })
         });
-        Ok(Token { header, use_until, generation: 0 })
+        let expires_at = lifetime.map(|secs| now + Duration::from_secs(secs));
+        Ok(Token { header, refresh_at, expires_at, generation: 0 })
     }
 }
 

@@ -130,12 +130,12 @@ async fn an_oauth_token_is_fetched_once_with_the_documented_form_and_reused() {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     assert_eq!(form, expected);
-    assert_eq!(sf.server.last().header("authorization"), Some("Bearer tok-1"));
+    assert_eq!(sf.last_crm_auth().as_deref(), Some("Bearer tok-1"));
     assert_eq!(m.requests("token"), 1, "the token request is timed as action=\"token\"");
 }
 
 #[tokio::test]
-async fn a_token_is_replaced_when_its_expiry_less_the_margin_has_passed() {
+async fn a_token_is_refreshed_in_the_background_once_its_expiry_less_the_margin_has_passed() {
     let ms = OAuthDouble::start();
     *ms.expires_in.lock().unwrap() = Some(serde_json::json!("3599")); // Microsoft sends a string
     let (t, clock, _) = transport(&ms.toml("refresh_margin_secs = 60"), &ms.env());
@@ -144,9 +144,16 @@ async fn a_token_is_replaced_when_its_expiry_less_the_margin_has_passed() {
     t.send(get("find_by_phone", &ms.crm_url())).await.expect("still the first token");
     assert_eq!(ms.token_requests(), 1);
     clock.advance(Duration::from_secs(1));
-    t.send(get("find_by_phone", &ms.crm_url())).await.expect("a new token");
+    t.send(get("find_by_phone", &ms.crm_url())).await.expect("served by tok-1 while tok-2 is fetched");
+    assert_eq!(ms.last_crm_auth().as_deref(), Some("Bearer tok-1"));
+    wait_until(|| t.tokens_fetched() == 2).await;
+    t.send(get("find_by_phone", &ms.crm_url())).await.expect("the new token");
     assert_eq!(ms.token_requests(), 2);
-    assert_eq!(ms.server.last().header("authorization"), Some("Bearer tok-2"));
+    assert_eq!(ms.last_crm_auth().as_deref(), Some("Bearer tok-2"));
+    clock.advance(Duration::from_secs(3599));
+    *ms.token_delay.lock().unwrap() = Duration::from_millis(100);
+    t.send(get("find_by_phone", &ms.crm_url())).await.expect("an expired token is waited for");
+    assert_eq!((ms.token_requests(), ms.last_crm_auth().as_deref()), (3, Some("Bearer tok-3")));
 }
 
 #[tokio::test]
@@ -161,7 +168,7 @@ async fn without_expires_in_a_token_is_kept_until_a_401_then_refreshed_once_and_
     let reply = t.send(get("find_by_identifier", &sf.crm_url())).await;
     assert_eq!(reply.map(|r| r.status), Ok(200));
     assert_eq!((sf.token_requests(), sf.crm_requests()), (2, 4), "one refresh, one retry");
-    assert_eq!(sf.server.last().header("authorization"), Some("Bearer tok-2"));
+    assert_eq!(sf.last_crm_auth().as_deref(), Some("Bearer tok-2"));
 }
 
 #[tokio::test]
@@ -748,6 +755,12 @@ impl OAuthDouble {
 
     fn crm_url(&self) -> String {
         format!("{}/crm", self.server.url)
+    }
+
+    /// The `Authorization` header of the last request to the CRM.
+    fn last_crm_auth(&self) -> Option<String> {
+        let seen = self.server.seen().into_iter().rev().find(|s| s.target == "/crm")?;
+        seen.header("authorization").map(str::to_string)
     }
 
     fn token_requests(&self) -> usize {
