@@ -22,6 +22,10 @@ use std::time::{Duration, Instant};
 
 /// Token endpoint answers bigger than this are refused.
 const MAX_TOKEN_BODY_BYTES: usize = 64 * 1024;
+/// After a failed background refresh, the next one waits this long (the
+/// current token still serves), so a failing token endpoint is not asked
+/// once per CRM request.
+const REFRESH_RETRY: Duration = Duration::from_secs(5);
 
 pub(crate) enum Auth {
     None,
@@ -179,6 +183,8 @@ struct TokenState {
     pending: Option<Pending>,
     /// Tokens fetched so far; each token is known by its number.
     generation: u64,
+    /// When the last token request failed.
+    failed_at: Option<Instant>,
 }
 
 pub(crate) struct OAuth {
@@ -208,7 +214,8 @@ impl OAuth {
             let mut s = self.lock();
             let now = self.clock.now();
             let current = s.token.clone().filter(|t| t.expires_at.is_none_or(|at| now < at));
-            if let Some(t) = current.as_ref().filter(|t| t.refresh_at.is_none_or(|at| now < at)) {
+            let backing_off = s.failed_at.is_some_and(|at| now < at + REFRESH_RETRY);
+            if let Some(t) = current.as_ref().filter(|t| backing_off || t.refresh_at.is_none_or(|at| now < at)) {
                 return Ok(t.clone());
             }
             let pending = match &s.pending {
@@ -250,6 +257,7 @@ impl OAuth {
             me.metrics.observe("token", started.elapsed());
             let mut s = me.lock();
             s.pending = None;
+            s.failed_at = result.is_err().then(|| me.clock.now());
             match result {
                 Ok(mut token) => {
                     s.generation += 1;

@@ -138,7 +138,7 @@ async fn an_oauth_token_is_fetched_once_with_the_documented_form_and_reused() {
 async fn a_token_is_refreshed_in_the_background_once_its_expiry_less_the_margin_has_passed() {
     let ms = OAuthDouble::start();
     *ms.expires_in.lock().unwrap() = Some(serde_json::json!("3599")); // Microsoft sends a string
-    let (t, clock, _) = transport(&ms.toml("refresh_margin_secs = 60"), &ms.env());
+    let (t, clock, m) = transport(&ms.toml("refresh_margin_secs = 60"), &ms.env());
     t.send(get("find_by_phone", &ms.crm_url())).await.expect("first");
     clock.advance(Duration::from_secs(3539 - 1));
     t.send(get("find_by_phone", &ms.crm_url())).await.expect("still the first token");
@@ -150,10 +150,21 @@ async fn a_token_is_refreshed_in_the_background_once_its_expiry_less_the_margin_
     t.send(get("find_by_phone", &ms.crm_url())).await.expect("the new token");
     assert_eq!(ms.token_requests(), 2);
     assert_eq!(ms.last_crm_auth().as_deref(), Some("Bearer tok-2"));
-    clock.advance(Duration::from_secs(3599));
+    // A failing refresh within the margin: tok-2 still serves, and the
+    // token endpoint is asked again only after a pause, not per request.
+    clock.advance(Duration::from_secs(3540));
+    ms.token_status.store(500, SeqCst);
+    t.send(get("find_by_phone", &ms.crm_url())).await.expect("tok-2 serves");
+    wait_until(|| m.errors("token", "auth") == 1).await;
+    for _ in 0..3 {
+        t.send(get("find_by_phone", &ms.crm_url())).await.expect("tok-2 still serves");
+    }
+    assert_eq!((ms.token_requests(), ms.last_crm_auth().as_deref()), (3, Some("Bearer tok-2")));
+    ms.token_status.store(200, SeqCst);
+    clock.advance(Duration::from_secs(59));
     *ms.token_delay.lock().unwrap() = Duration::from_millis(100);
     t.send(get("find_by_phone", &ms.crm_url())).await.expect("an expired token is waited for");
-    assert_eq!((ms.token_requests(), ms.last_crm_auth().as_deref()), (3, Some("Bearer tok-3")));
+    assert_eq!((ms.token_requests(), ms.last_crm_auth().as_deref()), (4, Some("Bearer tok-3")));
 }
 
 #[tokio::test]
