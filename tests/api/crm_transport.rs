@@ -106,6 +106,26 @@ async fn check_config_sees_the_auth_with_every_secret_masked() {
     assert_eq!(t.masked_auth_headers(), vec![("Authorization".to_string(), "Bearer ****".to_string())]);
 }
 
+#[tokio::test]
+async fn a_prepared_body_and_headers_are_sent_as_given_and_the_credential_wins() {
+    let crm = serve(|_| Resp::json(200, r#"{"verified":true}"#));
+    let (t, _, _) = transport("[crm.auth]\ntype = \"bearer\"", &[("VOUCH_CRM_TOKEN", "real")]);
+    let mut req = get("verify", &format!("{}/customers/12345678/verify", crm.url));
+    req.method = reqwest::Method::POST;
+    req.headers = vec![
+        (HeaderName::from_static("accept"), HeaderValue::from_static("application/vnd.api+json")),
+        (HeaderName::from_static("authorization"), HeaderValue::from_static("Bearer from-a-template")),
+    ];
+    req.body = Some(("application/json", br#"{"factor":"pin","value":"1234"}"#.to_vec()));
+    assert_eq!(t.send(req).await.map(|r| r.body), Ok(br#"{"verified":true}"#.to_vec()));
+    let seen = crm.last();
+    assert_eq!((seen.method.as_str(), seen.target.as_str()), ("POST", "/customers/12345678/verify"));
+    assert_eq!(seen.header("content-type"), Some("application/json"));
+    assert_eq!(seen.header("accept"), Some("application/vnd.api+json"));
+    assert_eq!(seen.header("authorization"), Some("Bearer real"));
+    assert_eq!(seen.body, br#"{"factor":"pin","value":"1234"}"#);
+}
+
 // ---------------------------------------------------------------- OAuth
 
 #[tokio::test]
