@@ -11,7 +11,7 @@
 //! the request goes on and its token serves the callers after it.
 
 use super::metrics::CrmMetrics;
-use super::transport::{read_capped, request_error, TransportError};
+use super::wire::{read_capped, request_error, TransportError};
 use crate::clock::Clock;
 use crate::config::{CrmAuth, OAuth2};
 use base64::Engine as _;

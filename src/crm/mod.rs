@@ -8,6 +8,7 @@ pub mod client;
 pub mod demo;
 pub mod metrics;
 pub mod transport;
+mod wire;
 
 pub use client::CrmClient;
 pub use metrics::CrmMetrics;

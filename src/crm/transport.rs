@@ -15,14 +15,13 @@
 use super::auth::{self, Auth};
 use super::breaker::Breaker;
 use super::metrics::CrmMetrics;
+use super::wire::{read_capped, request_error_kind, retry_after_text};
+pub use super::wire::{TransportError, MAX_BODY_BYTES};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, CrmProxy, CrmTransport};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// CRM answers bigger than this are refused.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// One request, ready to send: the engine has filled and encoded it.
 #[derive(Debug, Clone)]
@@ -43,47 +42,6 @@ pub struct Prepared {
 pub struct Reply {
     pub status: u16,
     pub body: Vec<u8>,
-}
-
-/// Why no usable answer came. Messages carry no URL, header or body.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TransportError {
-    #[error("timed out")]
-    Timeout,
-    #[error("request failed: {0}")]
-    Connect(String),
-    #[error("rate limited (429){}", retry_after_text(*.retry_after))]
-    RateLimited { retry_after: Option<Duration> },
-    #[error("unavailable: {0}")]
-    Unavailable(String),
-    #[error("auth failed: {0}")]
-    Auth(String),
-    #[error("answer over {} bytes", MAX_BODY_BYTES)]
-    TooLarge,
-    #[error("too many CRM requests in flight")]
-    Saturated,
-    #[error("circuit breaker open: skipping the CRM")]
-    BreakerOpen,
-}
-
-fn retry_after_text(d: Option<Duration>) -> String {
-    d.map(|d| format!(", retry after {} s", d.as_secs())).unwrap_or_default()
-}
-
-impl TransportError {
-    /// The `class` label of `vouch_crm_errors_total`.
-    pub fn class(&self) -> &'static str {
-        match self {
-            TransportError::Timeout => "timeout",
-            TransportError::Connect(_) => "connect",
-            TransportError::RateLimited { .. } => "rate_limited",
-            TransportError::Unavailable(_) => "unavailable",
-            TransportError::Auth(_) => "auth",
-            TransportError::TooLarge => "too_large",
-            TransportError::Saturated => "saturated",
-            TransportError::BreakerOpen => "breaker_open",
-        }
-    }
 }
 
 /// The CRM's transport; cheap to clone (one client, breaker and token cache).
@@ -364,43 +322,6 @@ fn salesforce_limit(body: &[u8]) -> bool {
         Ok(errors) => errors.iter().any(is_limit),
         Err(_) => serde_json::from_slice::<SfError>(body).is_ok_and(|e| is_limit(&e)),
     }
-}
-
-/// Reads an answer's body, refusing it past `cap` bytes: first by its
-/// `Content-Length`, then as it streams in (a chunked answer has none).
-pub(crate) async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, TransportError> {
-    if resp.content_length().is_some_and(|n| n > cap as u64) {
-        return Err(TransportError::TooLarge);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(request_error_kind)? {
-        if body.len() + chunk.len() > cap {
-            return Err(TransportError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-fn request_error_kind(e: reqwest::Error) -> TransportError {
-    if e.is_timeout() {
-        TransportError::Timeout
-    } else {
-        TransportError::Connect(request_error(e))
-    }
-}
-
-/// The error and its causes, without the URL (it may carry an identifier).
-pub(crate) fn request_error(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]
