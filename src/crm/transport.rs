@@ -24,7 +24,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// One request, ready to send: the engine has filled and encoded it.
-#[derive(Debug, Clone)]
+/// Its `Debug` shows no path, query, header value or body: they may carry
+/// an identifier or the keyed value.
+#[derive(Clone)]
 pub struct Prepared {
     /// `find_by_phone` | `find_by_identifier` | `verify` (the metric label).
     pub action: &'static str,
@@ -37,11 +39,31 @@ pub struct Prepared {
     pub timeout: Duration,
 }
 
-/// The CRM's answer, for the engine to judge.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The CRM's answer, for the engine to judge. Its `Debug` shows the
+/// status and the body's size, never the body (customer data).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Reply {
     pub status: u16,
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("action", &self.action)
+            .field("method", &self.method)
+            .field("host", &self.url.host_str())
+            .field("headers", &self.headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>())
+            .field("body_bytes", &self.body.as_ref().map(|(_, b)| b.len()))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply").field("status", &self.status).field("body_bytes", &self.body.len()).finish()
+    }
 }
 
 /// The CRM's transport; cheap to clone (one client, breaker and token cache).
@@ -330,6 +352,24 @@ mod tests {
 
     fn raw(status: u16, retry_after: Option<u64>, body: &str) -> Raw {
         Raw { status, retry_after: retry_after.map(Duration::from_secs), body: body.as_bytes().to_vec() }
+    }
+
+    #[test]
+    fn debug_output_shows_neither_the_path_nor_the_body() {
+        let req = Prepared {
+            action: "verify",
+            method: reqwest::Method::POST,
+            url: url::Url::parse("https://crm.example.com/customers/12345678/verify?x=5551230001").unwrap(),
+            headers: vec![(reqwest::header::ACCEPT, HeaderValue::from_static("application/json"))],
+            body: Some(("application/json", br#"{"value":"9876"}"#.to_vec())),
+            timeout: Duration::from_secs(2),
+        };
+        let reply = Reply { status: 200, body: br#"{"name":"Ada Lovelace"}"#.to_vec() };
+        let text = format!("{req:?} {reply:?}");
+        assert!(text.contains("crm.example.com") && text.contains("body_bytes: Some(16)"), "{text}");
+        for secret in ["12345678", "5551230001", "9876", "Ada"] {
+            assert!(!text.contains(secret), "{text}");
+        }
     }
 
     #[test]
