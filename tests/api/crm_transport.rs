@@ -419,6 +419,39 @@ async fn failures_the_engine_reports_count_towards_the_breaker() {
     assert_eq!(m.errors("find_by_phone", "body"), 2);
 }
 
+#[tokio::test]
+async fn the_logs_say_once_when_the_breaker_opens_and_when_it_closes_and_never_carry_a_secret() {
+    let logs = Logs::default();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish(),
+    );
+    let sf = OAuthDouble::start();
+    sf.token_status.store(401, SeqCst); // its error_description quotes the client secret
+    let (t, clock, _) = transport(&format!("{}\n[crm.breaker]\nfailures = 2", sf.toml("")), &sf.env());
+    for _ in 0..2 {
+        assert!(matches!(t.send(get("find_by_phone", &sf.crm_url())).await, Err(TransportError::Auth(_))));
+    }
+    for _ in 0..3 {
+        assert_eq!(t.send(get("find_by_phone", &sf.crm_url())).await, Err(TransportError::BreakerOpen));
+    }
+    sf.token_status.store(200, SeqCst);
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(t.send(get("find_by_phone", &sf.crm_url())).await.map(|r| r.status), Ok(200));
+    let text = logs.text();
+    assert_eq!(text.matches("CRM circuit breaker open").count(), 1, "{text}");
+    assert!(text.lines().any(|l| l.contains("WARN") && l.contains("CRM circuit breaker open")), "{text}");
+    assert!(text.lines().any(|l| l.contains("INFO") && l.contains("CRM circuit breaker closed")), "{text}");
+    assert_eq!(text.matches("CRM OAuth token request failed").count(), 2, "{text}");
+    assert!(text.contains("(invalid_client)"), "{text}");
+    for secret in ["client-secret-1", "tok-1", "/crm"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+}
+
 // ---------------------------------------------------------------- size cap
 
 #[tokio::test]
@@ -589,6 +622,35 @@ async fn wait_until(mut done: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("condition not met within 2 s");
+}
+
+/// Log lines written on this test's thread.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }
 
 /// One request as a test server received it.
