@@ -206,8 +206,7 @@ impl Transport {
                 .headers()
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+                .and_then(|v| retry_after(v, crate::clock::now()));
             let body = read_capped(resp, MAX_BODY_BYTES).await?;
             Ok(Raw { status, retry_after, body })
         };
@@ -331,6 +330,30 @@ fn classify(raw: Raw) -> Result<Reply, TransportError> {
     }
 }
 
+/// `Retry-After` (RFC 9110 §10.2.3): delay-seconds, or an IMF-fixdate
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`) turned into the wait from `now_unix`.
+fn retry_after(value: &str, now_unix: u64) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let parts: Vec<&str> = value.split([' ', ':']).collect();
+    let [_, day, month, year, h, m, s, "GMT"] = parts.as_slice() else { return None };
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let month = MONTHS.iter().position(|x| x == month)? as i64 + 1;
+    let num = |t: &str, max: i64| t.parse::<i64>().ok().filter(|n| (0..=max).contains(n));
+    let (day, year, h, m, s) = (num(day, 31)?, num(year, 9999)?, num(h, 23)?, num(m, 59)?, num(s, 60)?);
+    // Days from 1970-01-01 to year-month-day in the proleptic Gregorian calendar.
+    let (y, mp) = if month > 2 { (year, month - 3) } else { (year - 1, month + 9) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let at = days * 86_400 + h * 3_600 + m * 60 + s;
+    Some(Duration::from_secs(u64::try_from(at).ok()?.saturating_sub(now_unix)))
+}
+
 /// Salesforce answers a spent API allowance with 403 and
 /// `[{"errorCode":"REQUEST_LIMIT_EXCEEDED","message":"…"}]`.
 fn salesforce_limit(body: &[u8]) -> bool {
@@ -381,6 +404,19 @@ mod tests {
         assert_eq!(classify(raw(429, None, "")), Err(TransportError::RateLimited { retry_after: None }));
         assert_eq!(classify(raw(503, Some(30), "")), Err(TransportError::Unavailable("503, retry after 30 s".into())));
         assert_eq!(classify(raw(503, None, "")), Err(TransportError::Unavailable("503".into())));
+    }
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_a_date() {
+        // 2015-10-21T07:28:00Z is 1445412480.
+        let now = 1_445_412_480 - 90;
+        assert_eq!(retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(Duration::from_secs(90)));
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now + 1_000), Some(Duration::ZERO), "already past");
+        assert_eq!(retry_after("Thu, 29 Feb 2024 00:00:00 GMT", 0), Some(Duration::from_secs(1_709_164_800)));
+        for bad in ["soon", "-5", "Wed, 21 Oct 2015 07:28:00 PST", "Wed, 21 Foo 2015 07:28:00 GMT", ""] {
+            assert_eq!(retry_after(bad, now), None, "{bad}");
+        }
     }
 
     #[test]
