@@ -120,9 +120,9 @@ impl Transport {
 
     /// Sends `req` with credentials, within its timeout, and classifies the
     /// answer: 429, 503 and Salesforce's 403 `REQUEST_LIMIT_EXCEEDED` are
-    /// errors; every other status comes back for the engine to judge. An
-    /// OAuth token the CRM refuses (401) is replaced once and the request
-    /// sent once more.
+    /// errors, and so is a 401 (an OAuth token the CRM refuses is first
+    /// replaced once and the request sent once more); every other status
+    /// comes back for the engine to judge.
     pub async fn send(&self, req: Prepared) -> Result<Reply, TransportError> {
         let started = std::time::Instant::now();
         let result = self.exchange(&req).await;
