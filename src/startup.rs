@@ -135,6 +135,7 @@ impl Application {
         let password_checker = PasswordChecker::new(checker::THREADS, checker::QUEUE);
         let crm = CrmClient::new(&config.crm, &crm_base, password_checker.clone())
             .context("Failed to build the CRM client")?;
+        let crm_metrics = web::Data::from(crm.metrics());
         let public_base = config.server.public_url.as_str().trim_end_matches('/').to_string();
         let signer = FlowStates::new(&keyring, config.server.state_ttl.as_secs());
         let auth = web::Data::new(WebhookAuth {
@@ -214,6 +215,7 @@ impl Application {
                 .app_data(calls.clone())
                 .app_data(auth.clone())
                 .app_data(draining_data.clone())
+                .app_data(crm_metrics.clone())
                 .configure(|cfg| {
                     if let Some(recorder) = &recorder {
                         cfg.app_data(recorder.clone());

@@ -2,6 +2,7 @@
 //! to it, how long it may take, and how its answers are cached.
 
 use super::crm_actions::{self, ActionLimits};
+use super::crm_transport::CrmTransport;
 use super::env::Env;
 use super::error::ConfigError;
 use super::file::CrmFile;
@@ -24,6 +25,8 @@ pub struct Crm {
     pub max_in_flight: usize,
     /// The three data actions (today's contract unless configured).
     pub actions: crate::crm::action::CrmActions,
+    /// Auth, TLS, proxy and circuit breaker (`[crm.auth]`, `[crm.breaker]`, `crm.ca_file`…).
+    pub transport: CrmTransport,
 }
 
 impl Crm {
@@ -54,6 +57,7 @@ impl Crm {
                 file.verify.as_ref(),
                 ActionLimits { timeout, deadline: webhook_deadline },
             )?,
+            transport: CrmTransport::resolve(file, env)?,
         })
     }
 }

@@ -12,6 +12,7 @@
 mod bound;
 mod crm;
 mod crm_actions;
+mod crm_transport;
 mod database;
 mod entry;
 mod env;
@@ -30,6 +31,7 @@ mod users;
 pub use crate::crm::action::{CrmActions, LineCrm};
 pub use crm::Crm;
 pub use crm_actions::ActionLimits;
+pub use crm_transport::{CrmAuth, CrmBreaker, CrmProxy, CrmTls, CrmTransport, OAuth2};
 pub use database::{Database, DatabaseUrl, DEFAULT_DATABASE_URL};
 pub use env::{Env, ProcessEnv};
 pub use error::ConfigError;

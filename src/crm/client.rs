@@ -10,6 +10,7 @@
 
 use super::action::{CrmActions, FindAction, PrepareError, Request, VerifyAction};
 use super::mapping::{self, MapError};
+use super::metrics::CrmMetrics;
 use super::template::Values;
 use super::trace::Trace;
 use super::transport::{Prepared, Reply, Transport, TransportError};
@@ -61,14 +62,17 @@ enum CrmError {
 }
 
 impl CrmError {
-    /// The error class the transport counts (its own are counted there).
+    /// The class of a failure the engine found in an answer below 500, for
+    /// the transport to count and feed its breaker. The transport already
+    /// counted its own errors and every 5xx; a busy hash checker is ours,
+    /// not the CRM's, and must not open the breaker.
     fn class(&self) -> Option<&'static str> {
         match self {
-            Self::Transport(_) => None,
+            Self::Transport(_) | Self::Busy => None,
+            Self::Status(s) if *s >= 500 => None,
             Self::Prepare(_) | Self::SearchNotFound => Some("misconfigured"),
             Self::Status(_) => Some("status"),
             Self::Map(_) | Self::Field(..) => Some("body"),
-            Self::Busy => Some("saturated"),
         }
     }
 }
@@ -105,12 +109,17 @@ impl CrmClient {
                 .build()
         });
         Ok(Self {
-            transport: Transport::new(settings)?,
+            transport: Transport::new(settings, Arc::new(CrmMetrics::default()))?,
             base: base.clone(),
             actions: Arc::new(settings.actions.clone()),
             cache,
             checker,
         })
+    }
+
+    /// The CRM metrics its transport counts into (`/metrics` shows them).
+    pub fn metrics(&self) -> Arc<CrmMetrics> {
+        self.transport.metrics().clone()
     }
 
     /// The base URL relative action URLs are appended to.

@@ -6,11 +6,16 @@
 
 use super::agent::Authenticated;
 use super::AppState;
+use crate::crm::CrmMetrics;
 use crate::store::guard::Enumerator;
 use actix_web::{web, HttpResponse};
 use std::fmt::Write as _;
 
-pub async fn metrics(state: web::Data<AppState>, _who: Authenticated) -> HttpResponse {
+pub async fn metrics(
+    state: web::Data<AppState>,
+    crm: Option<web::Data<CrmMetrics>>,
+    _who: Authenticated,
+) -> HttpResponse {
     let stats = state.store.stats();
     let s = stats.unwrap_or_default();
     let mut out = String::new();
@@ -59,6 +64,9 @@ pub async fn metrics(state: web::Data<AppState>, _who: Authenticated) -> HttpRes
     );
     for by in [Enumerator::Caller, Enumerator::Withheld] {
         let _ = writeln!(out, "{name}{{subject=\"{}\"}} {}", by.label(), guard.throttled_total(by));
+    }
+    if let Some(crm) = crm {
+        crm.render(&mut out);
     }
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(out)
 }

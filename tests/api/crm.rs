@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use std::time::Duration;
-use vouch::sim::End;
+use vouch::sim::{End, Transcript};
 
 fn fast_timeout_toml() -> String {
     vouch::config::DEMO_CONFIG.replace("timeout_ms = 2000", "timeout_ms = 300")
@@ -179,4 +179,35 @@ async fn a_saturated_crm_sends_callers_down_the_fallback_path_at_once() {
     assert!(second.body.contains("account number"), "the second caller is asked instead: {}", second.body);
     assert_eq!(in_flight_then, 1, "answered while the first lookup was still waiting on the CRM");
     assert_eq!(app.crm().count("phone"), 1, "the second caller's number never reached the CRM");
+}
+
+#[tokio::test]
+async fn a_crm_that_keeps_failing_opens_the_breaker_and_metrics_show_it() {
+    let toml = format!("{}\n[crm.breaker]\nfailures = 2\ncool_down_secs = 60\n", vouch::config::DEMO_CONFIG);
+    let app = spawn_with(Options { toml, ..Options::default() }).await;
+    app.crm().set_mode(CrmMode::Status(500));
+    let ask_for_account = |t: &Transcript| t.said().contains("account number");
+    // Two callers whose lookups fail open it; a third skips the CRM.
+    for from in ["+15551230001", "+15551230002", "+15551230003"] {
+        let t = app.call(from, SUPPORT_NUMBER, &[]).await;
+        assert!(ask_for_account(&t), "a failed lookup asks for the account number: {}", t.said());
+    }
+    assert_eq!(app.crm().count("phone"), 2, "the third caller's number never reached the CRM");
+    let m = app.metrics().await;
+    assert_eq!(m.get("vouch_crm_breaker_open"), Some(&1.0));
+    let errors = |class: &str| m.get(&format!("vouch_crm_errors_total{{action=\"find_by_phone\",class=\"{class}\"}}"));
+    assert_eq!(errors("status"), Some(&2.0), "each 500 counted once: {m:?}");
+    assert_eq!(errors("breaker_open"), Some(&1.0));
+    assert_eq!(m.get("vouch_crm_request_duration_seconds_count{action=\"find_by_phone\"}"), Some(&2.0));
+}
+
+#[tokio::test]
+async fn answers_that_miss_the_mapping_count_as_body_errors() {
+    let app = spawn_app().await;
+    app.crm().set_mode(CrmMode::Garbage);
+    let t = app.call(ADA_PHONE, SUPPORT_NUMBER, &[]).await;
+    assert!(t.said().contains("account number"), "{}", t.said());
+    let m = app.metrics().await;
+    assert_eq!(m.get("vouch_crm_errors_total{action=\"find_by_phone\",class=\"body\"}"), Some(&1.0), "{m:?}");
+    assert_eq!(m.get("vouch_crm_breaker_open"), Some(&0.0));
 }

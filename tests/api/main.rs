@@ -9,6 +9,7 @@ mod crm_actions;
 mod crm_attributes;
 mod crm_doubles;
 mod crm_examples;
+mod crm_transport;
 mod database;
 mod defence;
 mod desk_helpers;

@@ -246,7 +246,7 @@ fn describe_actions(config: &Config) -> String {
     use crate::crm::template::Values;
     let crm = &config.crm;
     let base = crm.url.clone().unwrap_or_else(|| url::Url::parse("http://demo-crm.invalid").expect("a valid URL"));
-    let auth = match crate::crm::transport::Transport::new(crm) {
+    let auth = match crate::crm::transport::Transport::new(crm, Default::default()) {
         Ok(t) if crm.url.is_some() => t.masked_auth_headers(),
         Ok(_) => Vec::new(),
         Err(e) => vec![("(auth)".into(), format!("cannot be described: {e}"))],

@@ -5,9 +5,11 @@
 //! table it belongs to, in the order of its fields.
 
 mod crm_action;
+mod crm_transport;
 mod line;
 
 pub use crm_action::{ActionFile, LineCrmFile};
+pub use crm_transport::{AuthKind, CrmAuthFile, CrmBreakerFile};
 pub use line::{CallerIdFile, HandoffFile, IdentifierFile, LineFile, PromptFile, PromptsFile, VerificationFile};
 
 use super::bound::{Bound, OUTSIDE, OUTSIDE_DAYS, OUTSIDE_MS, OUTSIDE_SECS};
@@ -127,6 +129,15 @@ pub struct CrmFile {
     pub find_by_phone: Option<ActionFile>,
     pub find_by_identifier: Option<ActionFile>,
     pub verify: Option<ActionFile>,
+    /// `[crm.auth]`; absent: none, or `auth_header` with `VOUCH_CRM_TOKEN`.
+    pub auth: Option<CrmAuthFile>,
+    #[serde(default)]
+    pub breaker: CrmBreakerFile,
+    /// Extra CA certificates (PEM), trusted besides the webpki roots.
+    pub ca_file: Option<String>,
+    /// A client certificate chain (PEM) for mTLS, with `client_key_file`.
+    pub client_cert_file: Option<String>,
+    pub client_key_file: Option<String>,
 }
 
 /// Each numeric setting's default and range, in the order of the fields.
