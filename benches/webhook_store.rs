@@ -8,6 +8,11 @@
 //!
 //! Then it times the store's `put` alone (what a webhook awaits) on each.
 //!
+//! Then what a configured CRM data action (a SOQL query with OAuth, against
+//! a Salesforce-shaped double) costs a first webhook against the built-in
+//! default action, on a cache hit and on a miss, and how many CRM requests
+//! each made (asserted: none per hit, one per miss, one token in all).
+//!
 //!   cargo bench --bench webhook_store                 # 3000 requests per store
 //!   cargo bench --bench webhook_store -- --requests 600
 
@@ -26,9 +31,16 @@ struct Target {
 }
 
 async fn start(name: &'static str, database_url: &str) -> Target {
-    let env: HashMap<String, String> =
-        [("PORT", "0"), ("DATABASE_URL", database_url)].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-    let config = Config::from_toml(vouch::config::DEMO_CONFIG, &env).expect("demo config");
+    start_with(name, database_url, vouch::config::DEMO_CONFIG, &[]).await
+}
+
+async fn start_with(name: &'static str, database_url: &str, toml: &str, extra_env: &[(&str, &str)]) -> Target {
+    let env: HashMap<String, String> = [("PORT", "0"), ("DATABASE_URL", database_url)]
+        .iter()
+        .chain(extra_env)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let config = Config::from_toml(toml, &env).expect("bench config");
     let app = Application::build(config, "127.0.0.1").await.expect("vouch starts");
     let target = format!("http://127.0.0.1:{}", app.port());
     let phone = Phone::new(&target, app.public_base(), "vouch-demo-auth-token-not-secret");
@@ -40,8 +52,14 @@ async fn start(name: &'static str, database_url: &str) -> Target {
 /// One first webhook: a new call from Ada (found by caller ID, so the answer
 /// asks for her PIN), timed from send to the whole body.
 async fn first_webhook(t: &Target) -> Duration {
+    first_webhook_from(t, &CallSpec::default().from).await
+}
+
+/// One first webhook from `from` (a Gather either way: for the PIN when the
+/// CRM knows the number, else for the account number).
+async fn first_webhook_from(t: &Target, from: &str) -> Duration {
     let sid = vouch::sim::call::new_call_sid();
-    let spec = CallSpec::default();
+    let spec = CallSpec { from: from.into(), ..CallSpec::default() };
     let params = Params::from_pairs(Phone::call_params(&spec, &sid));
     let url = format!("{}/voice", t.phone.public);
     let started = Instant::now();
@@ -169,6 +187,164 @@ async fn main() {
     let _ = sqlx::query("ROLLBACK").execute(&mut holder).await;
     if let Some((_, drop_schema)) = pg {
         drop_schema.await;
+    }
+    crm_actions(requests, rounds).await;
+}
+
+/// Part two: what a configured CRM data action costs a first webhook,
+/// against today's contract as the built-in default action. Both Vouchs run
+/// on `memory:`, so the store is out of the comparison. The configured one
+/// asks a Salesforce-shaped double over HTTP with a SOQL query (two phone
+/// formats OR'd, escaped) and an OAuth client-credentials token.
+async fn crm_actions(requests: usize, rounds: usize) {
+    let per_round = requests.div_ceil(rounds);
+    let double = SalesforceDouble::start();
+    let toml = format!(
+        r#"{}
+[crm.auth]
+type = "oauth2"
+token_url = "{}/services/oauth2/token"
+client_id = "bench-client"
+
+[crm.find_by_phone]
+url = "/services/data/v60.0/query?q=SELECT Id, FirstName, LastName FROM Contact WHERE Phone = {{phone:(###) ###-####|soql}} OR Phone = {{phone:e164|soql}} LIMIT 2"
+list = "/records"
+count = "/totalSize"
+id = "/Id"
+name = "{{/FirstName}} {{/LastName}}"
+"#,
+        vouch::config::DEMO_CONFIG,
+        double.url
+    );
+    let env = [("VOUCH_CRM_URL", double.url.as_str()), ("VOUCH_CRM_CLIENT_SECRET", "bench-secret")];
+    let mut targets = vec![
+        start("default action", "memory:").await,
+        start_with("SOQL + OAuth", "memory:", &toml, &env).await,
+    ];
+    // Cache hits: Ada's number, looked up once during the warm-up.
+    for t in &targets {
+        for _ in 0..100 {
+            first_webhook(t).await;
+        }
+    }
+    let (tokens, queries) = (double.tokens(), double.queries());
+    for round in 0..rounds {
+        for k in 0..targets.len() {
+            let t = &mut targets[(round + k) % 2];
+            for _ in 0..per_round {
+                let d = first_webhook(t).await;
+                t.latencies.push(d);
+            }
+        }
+    }
+    let hit_queries = double.queries() - queries;
+    let hits: Vec<Vec<Duration>> = targets.iter_mut().map(|t| std::mem::take(&mut t.latencies)).collect();
+    // Cache misses: a number never seen each time.
+    let mut next = 0u32;
+    for round in 0..rounds {
+        for k in 0..targets.len() {
+            let t = &mut targets[(round + k) % 2];
+            for _ in 0..per_round {
+                next += 1;
+                let d = first_webhook_from(t, &format!("+1555{:07}", 2_000_000 + next)).await;
+                t.latencies.push(d);
+            }
+        }
+    }
+    let misses = per_round * rounds;
+    println!();
+    println!("crm_actions: {misses} first webhooks per row over HTTP on memory:, {rounds} interleaved rounds");
+    println!(
+        "{:<34} {:>9} {:>9} {:>9} {:>10} {:>10}",
+        "CRM action, lookup", "p50 µs", "p90 µs", "p99 µs", "p50 ratio", "p99 ratio"
+    );
+    let rows = [
+        ("default action, cache hit", &hits[0]),
+        ("SOQL + OAuth, cache hit", &hits[1]),
+        ("default action (demo CRM), miss", &targets[0].latencies),
+        ("SOQL + OAuth (double), miss", &targets[1].latencies),
+    ];
+    let sorted: Vec<Vec<Duration>> = rows
+        .iter()
+        .map(|(_, l)| {
+            let mut l = l.to_vec();
+            l.sort();
+            l
+        })
+        .collect();
+    for (i, (name, _)) in rows.iter().enumerate() {
+        // Each row against the default action on the same kind of lookup.
+        let (l, base) = (&sorted[i], &sorted[i & !1]);
+        println!(
+            "{:<34} {:>9.0} {:>9.0} {:>9.0} {:>10.2} {:>10.2}",
+            name,
+            us(percentile(l, 0.5)),
+            us(percentile(l, 0.9)),
+            us(percentile(l, 0.99)),
+            us(percentile(l, 0.5)) / us(percentile(base, 0.5)),
+            us(percentile(l, 0.99)) / us(percentile(base, 0.99)),
+        );
+    }
+    let miss_queries = double.queries() - queries - hit_queries;
+    println!(
+        "SOQL + OAuth: {hit_queries} CRM requests for {misses} cache hits; {miss_queries} for {misses} cache misses; \
+         {} OAuth token(s) fetched in all ({} during the run)",
+        double.tokens(),
+        double.tokens() - tokens
+    );
+    assert_eq!(hit_queries, 0, "a cache hit asks the CRM nothing");
+    assert_eq!(miss_queries, misses, "a cache miss is one request");
+    assert_eq!(double.tokens(), 1, "the OAuth token is fetched once");
+}
+
+/// Salesforce's token endpoint and SOQL query, over real HTTP, counting
+/// requests: every query finds Ada.
+struct SalesforceDouble {
+    url: String,
+    counts: std::sync::Arc<[std::sync::atomic::AtomicUsize; 2]>,
+}
+
+impl SalesforceDouble {
+    fn start() -> Self {
+        use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the CRM double");
+        let url = format!("http://127.0.0.1:{}", listener.local_addr().expect("an address").port());
+        let counts: std::sync::Arc<[std::sync::atomic::AtomicUsize; 2]> = Default::default();
+        let shared = web::Data::from(counts.clone());
+        let server = HttpServer::new(move || {
+            App::new().app_data(shared.clone()).default_service(web::to(
+                |req: HttpRequest, counts: web::Data<[std::sync::atomic::AtomicUsize; 2]>| async move {
+                    if req.path() == "/services/oauth2/token" {
+                        counts[0].fetch_add(1, Ordering::SeqCst);
+                        return HttpResponse::Ok()
+                            .json(serde_json::json!({"access_token": "bench-token", "token_type": "Bearer"}));
+                    }
+                    let bearer = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+                    if req.path() != "/services/data/v60.0/query" || bearer != Some("Bearer bench-token") {
+                        return HttpResponse::BadRequest().finish();
+                    }
+                    counts[1].fetch_add(1, Ordering::SeqCst);
+                    HttpResponse::Ok().json(serde_json::json!({"totalSize": 1, "done": true, "records": [
+                        {"Id": "003ADA", "FirstName": "Ada", "LastName": "Lovelace"}]}))
+                },
+            ))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("listen")
+        .run();
+        tokio::spawn(server);
+        Self { url, counts }
+    }
+
+    fn tokens(&self) -> usize {
+        self.counts[0].load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn queries(&self) -> usize {
+        self.counts[1].load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
