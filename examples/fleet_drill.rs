@@ -216,6 +216,8 @@ impl Drill {
                     if i == 0 {
                         eprintln!("  instance a upgraded; b still runs the previous release");
                         tokio::time::sleep(Duration::from_secs(seconds / 4)).await;
+                    } else {
+                        eprintln!("  instance b upgraded: both run this build");
                     }
                 }
             }
