@@ -217,10 +217,8 @@ name = "{{/FirstName}} {{/LastName}}"
         double.url
     );
     let env = [("VOUCH_CRM_URL", double.url.as_str()), ("VOUCH_CRM_CLIENT_SECRET", "bench-secret")];
-    let mut targets = vec![
-        start("default action", "memory:").await,
-        start_with("SOQL + OAuth", "memory:", &toml, &env).await,
-    ];
+    let mut targets =
+        vec![start("default action", "memory:").await, start_with("SOQL + OAuth", "memory:", &toml, &env).await];
     // Cache hits: Ada's number, looked up once during the warm-up.
     for t in &targets {
         for _ in 0..100 {
