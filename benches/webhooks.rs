@@ -76,7 +76,9 @@ impl Kind {
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [Kind::Static, Kind::FirstHit, Kind::FirstMiss, Kind::Identify, Kind::Verify].into_iter().find(|k| k.name() == s)
+        [Kind::Static, Kind::FirstHit, Kind::FirstMiss, Kind::Identify, Kind::Verify]
+            .into_iter()
+            .find(|k| k.name() == s)
     }
 
     /// What every answer must contain, so a throttled or refused path is
@@ -253,8 +255,7 @@ async fn connection(job: std::rc::Rc<Job>, requests: std::rc::Rc<Requests>, inde
                     out.latencies_us.push(us);
                 } else {
                     out.errors += 1;
-                    out.first_error
-                        .get_or_insert_with(|| format!("HTTP {status}: {}", String::from_utf8_lossy(body)));
+                    out.first_error.get_or_insert_with(|| format!("HTTP {status}: {}", String::from_utf8_lossy(body)));
                 }
                 if close {
                     stream = None;
@@ -572,7 +573,12 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// Starts `vouch serve` on a SQLite file, times it to its first answered
 /// webhook, then reads its RSS idle and under `seconds` of load.
-async fn real_binary(dir: &std::path::Path, generator: &mut GeneratorProcess, connections: usize, seconds: f64) -> Binary {
+async fn real_binary(
+    dir: &std::path::Path,
+    generator: &mut GeneratorProcess,
+    connections: usize,
+    seconds: f64,
+) -> Binary {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("bound").port();
     let public = format!("http://localhost:{port}");
     let started = Instant::now();
@@ -609,10 +615,8 @@ async fn real_binary(dir: &std::path::Path, generator: &mut GeneratorProcess, co
         }
         max
     });
-    let (slice, public2) = tokio::task::block_in_place(|| {
-        (generator.run(Kind::FirstHit, port, &public, millis, connections, 0.0), public.clone())
-    });
-    let _ = public2;
+    let slice =
+        tokio::task::block_in_place(|| generator.run(Kind::FirstHit, port, &public, millis, connections, 0.0));
     let load = sampler.await.unwrap_or(0).max(rss_kib(pid));
     let _ = child.kill();
     let _ = child.wait();
@@ -660,7 +664,8 @@ async fn bench(args: Vec<String>) {
     };
 
     // The baseline answers a document as long as Vouch's first answer.
-    let phone = Phone::new(&format!("http://127.0.0.1:{}", lite.port), &lite.public, "vouch-demo-auth-token-not-secret");
+    let phone =
+        Phone::new(&format!("http://127.0.0.1:{}", lite.port), &lite.public, "vouch-demo-auth-token-not-secret");
     let params = Params::from_pairs(Phone::call_params(&CallSpec::default(), &vouch::sim::call::new_call_sid()));
     let (_, _, doc, _) = phone.post(&format!("{}/voice", lite.public), &params).await.expect("vouch answers");
     assert!(doc.contains("<Gather") && doc.contains("/verify?state="), "{doc}");
@@ -701,7 +706,7 @@ async fn bench(args: Vec<String>) {
 
     // The same load on both: p99 of the baseline and of the first webhook
     // (SQLite) at a fixed rate both sustain (half of Vouch's throughput above).
-    let mut summaries: Vec<Summary> = rows.iter_mut().map(Row::summary).collect();
+    let summaries: Vec<Summary> = rows.iter_mut().map(Row::summary).collect();
     let rate = (summaries[1].rps * 0.5).floor();
     let mut paced = [
         Row::new("static baseline, paced", "-", Kind::Static, baseline, &base_public),
@@ -786,7 +791,6 @@ async fn bench(args: Vec<String>) {
         Err(e) => println!("could not write {}: {e}", path.display()),
     }
 
-    summaries.clear();
     if let Some((_, base, drop)) = pg {
         use sqlx::Connection;
         if let Ok(mut c) = sqlx::PgConnection::connect(&base).await {
