@@ -146,26 +146,39 @@ impl Recognised<'_> {
 /// The route that serves `path` (a query is ignored), as the route table
 /// would pick it.
 pub fn recognise(path: &str) -> Option<Recognised<'_>> {
+    let (route, given) = find(path)?;
+    let params = route.pattern()[1..]
+        .split('/')
+        .zip(given.split('/'))
+        .filter(|(want, _)| want.starts_with('{'))
+        .map(|(_, got)| got)
+        .collect();
+    Some(Recognised { route, params })
+}
+
+/// The route that serves `path`, like [`recognise`] without collecting
+/// its segments: nothing is allocated (it runs on every request).
+pub fn route_of(path: &str) -> Option<Route> {
+    find(path).map(|(route, _)| route)
+}
+
+/// The route whose pattern `path` matches, and the path's segments after
+/// the leading slash.
+fn find(path: &str) -> Option<(Route, &str)> {
     let path = path.split(['?', '#']).next().unwrap_or("");
-    let given: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
-    Route::ALL.into_iter().find_map(|route| {
-        let pattern: Vec<&str> = route.pattern()[1..].split('/').collect();
-        if pattern.len() != given.len() {
-            return None;
-        }
-        let mut params = Vec::new();
-        for (want, got) in pattern.iter().zip(&given) {
-            if want.starts_with('{') {
-                if got.is_empty() {
-                    return None;
-                }
-                params.push(*got);
-            } else if want != got {
-                return None;
+    let given = path.strip_prefix('/')?;
+    let route = Route::ALL.into_iter().find(|route| {
+        let (mut want, mut got) = (route.pattern()[1..].split('/'), given.split('/'));
+        loop {
+            match (want.next(), got.next()) {
+                (None, None) => return true,
+                (Some(w), Some(g)) if w.starts_with('{') && !g.is_empty() => {}
+                (Some(w), Some(g)) if !w.starts_with('{') && w == g => {}
+                _ => return false,
             }
         }
-        Some(Recognised { route, params })
-    })
+    })?;
+    Some((route, given))
 }
 
 /// `path` as the request log shows it: a customer id in it (a

@@ -39,8 +39,8 @@ pub const PAGE_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(8)
 
 /// How long a request to `path` may take in all.
 fn request_limit(path: &str) -> std::time::Duration {
-    match paths::recognise(path) {
-        Some(r) if r.route.is_page() => PAGE_BACKSTOP,
+    match paths::route_of(path) {
+        Some(r) if r.is_page() => PAGE_BACKSTOP,
         _ => REQUEST_BACKSTOP,
     }
 }
@@ -138,10 +138,7 @@ impl Application {
         let crm_metrics = web::Data::from(crm.metrics());
         let public_base = config.server.public_url.as_str().trim_end_matches('/').to_string();
         let signer = FlowStates::new(&keyring, config.server.state_ttl.as_secs());
-        let auth = web::Data::new(WebhookAuth {
-            tokens: config.secrets.auth_tokens.clone(),
-            public_base: public_base.clone(),
-        });
+        let auth = web::Data::new(WebhookAuth::new(&config.secrets.auth_tokens, public_base.clone()));
         let recorder = match &config.server.record_dir {
             Some(dir) => Some(web::Data::new(
                 Recorder::create(dir)

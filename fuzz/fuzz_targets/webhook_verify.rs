@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let content_type = text(parts.next());
     let signature = text(parts.next());
     let body = parts.next().unwrap_or_default();
-    let auth = WebhookAuth { tokens: vec![Secret::new("fuzz-auth-token")], public_base: "https://ivr.example.com".into() };
+    let auth = WebhookAuth::new(&[Secret::new("fuzz-auth-token")], "https://ivr.example.com");
     let result = Webhook::verify(&auth, &method, &path, &content_type, Some(&signature), body);
     assert!(result.is_err(), "accepted a request signed by nobody");
 });

@@ -41,9 +41,9 @@ use crate::twilio::webhook::Webhook;
 use std::future::Future;
 use std::sync::Arc;
 
-/// How long a call's first webhook waits for the database to say whether
-/// the call is on record already (a replayed first webhook).
-const FIRST_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
+/// How long a step that needs the customer's attributes from another
+/// instance's record waits for the database.
+const ATTRIBUTES_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Why a step cannot run: a misuse of the webhook, never the caller's doing.
 #[derive(Debug, thiserror::Error)]
@@ -219,8 +219,6 @@ impl CallService {
     /// The TwiML for `turn`, on the claim `ticket` holds. Keeps the
     /// record's change and stores the answer with the claim; returns the
     /// answer to send (another copy's, should one have answered first).
-    /// A first webhook for a call that already has a record leaves it as it
-    /// is: only the call's own steps change it.
     pub async fn answer(&self, hook: &Webhook, ticket: Ticket, turn: Turn<'_>) -> String {
         let body =
             render::document(turn.line, &turn.preface, &turn.then, &self.links(&hook.call_sid, turn.now)).render();
@@ -230,30 +228,25 @@ impl CallService {
         sent
     }
 
-    /// Applies `turn`'s change to the call's record (a new one at the first
-    /// webhook, unless the call is on record already).
+    /// Applies `turn`'s change to the call's record: a new one at the first
+    /// webhook, else this instance's copy, if any.
+    ///
+    /// Nothing is read from the database, so no webhook waits for it here.
+    /// A first webhook runs once per call (its `start:` claim, decided by
+    /// the store), and every write is merged field by field into the stored
+    /// row, each field only moving forward: a step taken on another
+    /// instance, or a first webhook run again after its claim lapsed, can
+    /// never undo what the record already says.
     async fn keep_record(&self, hook: &Webhook, turn: &Turn<'_>) {
-        let fresh = || {
+        let known = match turn.first {
+            true => None,
+            false => self.store.local(hook.call_sid.as_str()).await,
+        };
+        let mut record = known.unwrap_or_else(|| {
             let mut r = CallRecord::new(hook.call_sid.as_str(), &turn.line.name, hook.caller_masked.clone(), turn.now);
             r.stir_verstat.clone_from(&hook.stir_verstat);
             r
-        };
-        // Every call's first webhook asks whether the call is on record: a
-        // short wait. A later step needs no fresh copy (and so never waits
-        // for the database): its write is merged field by field into the
-        // stored row, each field only moving forward, so a step taken on
-        // another instance is never undone.
-        let known = match turn.first {
-            true => self.store.get_within(hook.call_sid.as_str(), FIRST_READ_TIMEOUT).await,
-            false => self.store.local(hook.call_sid.as_str()).await,
-        };
-        let mut record = match (turn.first, known) {
-            (true, Some(_)) => {
-                tracing::warn!("a first webhook for a call already on record: the record is left as it is");
-                return;
-            }
-            (_, existing) => existing.unwrap_or_else(fresh),
-        };
+        });
         record.apply(&turn.change, turn.now);
         self.store.put(record).await;
     }
@@ -270,7 +263,12 @@ impl CallService {
         if let Some(r) = self.store.local(sid).await.filter(theirs) {
             return r.attributes;
         }
-        self.store.get_within(sid, FIRST_READ_TIMEOUT).await.filter(theirs).map(|r| r.attributes).unwrap_or_default()
+        self.store
+            .get_within(sid, ATTRIBUTES_READ_TIMEOUT)
+            .await
+            .filter(theirs)
+            .map(|r| r.attributes)
+            .unwrap_or_default()
     }
 
     /// The context a call was handed on with, and its line, from its record.

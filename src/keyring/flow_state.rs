@@ -50,12 +50,20 @@ pub struct FlowStates {
     ttl_secs: u64,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Payload {
     /// Expiry, Unix seconds.
     e: u64,
     #[serde(flatten)]
     state: FlowState,
+}
+
+/// [`Payload`] as it is written: the state borrowed, not copied.
+#[derive(Serialize)]
+struct PayloadRef<'a> {
+    e: u64,
+    #[serde(flatten)]
+    state: &'a FlowState,
 }
 
 /// Tokens longer than this are refused before any work.
@@ -68,7 +76,7 @@ impl FlowStates {
     }
 
     fn payload(&self, state: &FlowState, now: u64) -> Vec<u8> {
-        serde_json::to_vec(&Payload { e: expires_at(now, self.ttl_secs), state: state.clone() })
+        serde_json::to_vec(&PayloadRef { e: expires_at(now, self.ttl_secs), state })
             .expect("flow state always serializes")
     }
 

@@ -13,36 +13,82 @@ use subtle::ConstantTimeEq;
 
 /// The string Twilio signs: the URL, then each name and value, no delimiters.
 pub fn signing_string(url: &str, params: &Params) -> String {
-    let mut names: Vec<&str> = params.iter().map(|(k, _)| k).collect();
-    names.sort_unstable();
-    names.dedup();
     let mut s = String::from(url);
-    for name in names {
-        let mut values: Vec<&str> = params.iter().filter(|(k, _)| *k == name).map(|(_, v)| v).collect();
-        values.sort_unstable();
-        values.dedup();
-        for value in values {
-            s.push_str(name);
-            s.push_str(value);
-        }
+    s.push_str(&params_part(params));
+    s
+}
+
+/// What follows the URL in the signed string: every parameter sorted by
+/// name, each name's distinct values sorted. Sorting the (name, value)
+/// pairs and dropping repeats gives exactly that order.
+fn params_part(params: &Params) -> String {
+    let mut pairs: Vec<(&str, &str)> = params.iter().collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut s = String::with_capacity(pairs.iter().map(|(k, v)| k.len() + v.len()).sum());
+    for (name, value) in pairs {
+        s.push_str(name);
+        s.push_str(value);
     }
     s
 }
 
 /// The base64 HMAC-SHA1 signature of a request.
 pub fn sign(token: &str, url: &str, params: &Params) -> String {
-    // HMAC accepts keys of any length; this cannot fail.
-    let mut mac = Hmac::<Sha1>::new_from_slice(token.as_bytes()).expect("HMAC takes any key length");
-    mac.update(signing_string(url, params).as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    let key = Keys::new([token]);
+    let b64 = key.0[0].sign(&[url], &params_part(params));
+    String::from_utf8_lossy(&b64).into_owned()
+}
+
+/// An auth token's HMAC-SHA1, keyed once: each signature clones it, so the
+/// key is not derived again per request.
+#[derive(Clone)]
+struct Key(Hmac<Sha1>);
+
+/// Base64 of a 20-byte MAC.
+type Encoded = [u8; 28];
+
+impl Key {
+    fn sign(&self, url: &[&str], params_part: &str) -> Encoded {
+        let mut mac = self.0.clone();
+        for piece in url {
+            mac.update(piece.as_bytes());
+        }
+        mac.update(params_part.as_bytes());
+        let mut out = [0u8; 28];
+        // 20 bytes always encode to 28.
+        let _ = base64::engine::general_purpose::STANDARD.encode_slice(mac.finalize().into_bytes(), &mut out);
+        out
+    }
+}
+
+/// The auth tokens (primary, then secondary), each keyed once.
+#[derive(Clone)]
+pub struct Keys(Vec<Key>);
+
+impl Keys {
+    pub fn new<'t>(tokens: impl IntoIterator<Item = &'t str>) -> Self {
+        // HMAC accepts keys of any length; this cannot fail.
+        Self(
+            tokens
+                .into_iter()
+                .map(|t| Key(Hmac::<Sha1>::new_from_slice(t.as_bytes()).expect("HMAC takes any key length")))
+                .collect(),
+        )
+    }
 }
 
 /// The URL without and with its port, as twilio-python builds them: any
 /// port is removed in the first; the scheme's default is added in the
 /// second when none is given.
 pub fn url_variants(url: &str) -> [String; 2] {
+    variants(url).map(|pieces| pieces.concat())
+}
+
+/// [`url_variants`] as slices of `url` (and a default port), joined by the MAC.
+fn variants(url: &str) -> [[&str; 3]; 2] {
     let Some(scheme_end) = url.find("://") else {
-        return [url.to_string(), url.to_string()];
+        return [[url, "", ""], [url, "", ""]];
     };
     let auth_start = scheme_end + 3;
     let auth_end = url[auth_start..].find(['/', '?', '#']).map_or(url.len(), |i| auth_start + i);
@@ -51,12 +97,11 @@ pub fn url_variants(url: &str) -> [String; 2] {
         let port = &authority[i + 1..];
         !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !authority[*i..].contains(']')
     });
-    let (before, after) = (&url[..auth_start], &url[auth_end..]);
     match host_end {
-        Some(i) => [format!("{before}{}{after}", &authority[..i]), url.to_string()],
+        Some(i) => [[&url[..auth_start + i], &url[auth_end..], ""], [url, "", ""]],
         None => {
-            let port = if url[..scheme_end].eq_ignore_ascii_case("https") { 443 } else { 80 };
-            [url.to_string(), format!("{before}{authority}:{port}{after}")]
+            let port = if url[..scheme_end].eq_ignore_ascii_case("https") { ":443" } else { ":80" };
+            [[url, "", ""], [&url[..auth_end], port, &url[auth_end..]]]
         }
     }
 }
@@ -72,23 +117,26 @@ pub enum Body<'a> {
 /// Checks a signature against each token (primary, then secondary) and each
 /// URL variant. Comparisons are constant-time.
 pub fn verify<'t>(tokens: impl IntoIterator<Item = &'t str>, url: &str, body: Body<'_>, signature: &str) -> bool {
-    let empty = Params::default();
-    let params = match body {
-        Body::Form(p) => p,
+    verify_with(&Keys::new(tokens), url, body, signature)
+}
+
+/// [`verify`] with the tokens keyed once, ahead of the requests.
+pub fn verify_with(keys: &Keys, url: &str, body: Body<'_>, signature: &str) -> bool {
+    let part = match body {
+        Body::Form(p) => params_part(p),
         Body::Json { raw, body_sha256 } => {
             let actual = hex::encode(Sha256::digest(raw));
             if !bool::from(actual.as_bytes().ct_eq(body_sha256.to_ascii_lowercase().as_bytes())) {
                 return false;
             }
-            &empty
+            String::new()
         }
     };
-    let variants = url_variants(url);
+    let given = signature.trim().as_bytes();
     let mut ok = false;
-    for token in tokens {
-        for candidate in &variants {
-            let expected = sign(token, candidate, params);
-            ok |= bool::from(expected.as_bytes().ct_eq(signature.trim().as_bytes()));
+    for key in &keys.0 {
+        for candidate in variants(url) {
+            ok |= bool::from(key.sign(&candidate, &part).as_slice().ct_eq(given));
         }
     }
     ok

@@ -23,9 +23,16 @@ use futures_util::future::LocalBoxFuture;
 /// What the extractor needs: the tokens and the URL Twilio calls.
 #[derive(Clone)]
 pub struct WebhookAuth {
-    pub tokens: Vec<Secret>,
     /// `VOUCH_PUBLIC_URL`, without a trailing slash.
     pub public_base: String,
+    /// The auth tokens, keyed once for every request's signature check.
+    keys: signature::Keys,
+}
+
+impl WebhookAuth {
+    pub fn new(tokens: &[Secret], public_base: impl Into<String>) -> Self {
+        Self { public_base: public_base.into(), keys: signature::Keys::new(tokens.iter().map(Secret::expose)) }
+    }
 }
 
 /// A verified Twilio webhook, its parameters parsed once.
@@ -167,22 +174,23 @@ fn checked(
     let signature = signature.ok_or(WebhookError::MissingSignature)?;
     let url = format!("{}{}", auth.public_base, path_and_query);
     let query = Params::parse(path_and_query.split_once('?').map_or("", |(_, q)| q).as_bytes())?;
-    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let tokens = auth.tokens.iter().map(Secret::expose);
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    let is = |m: &str| mime.eq_ignore_ascii_case(m);
+    let keys = &auth.keys;
     let params = if method == Method::GET || method == Method::HEAD {
-        if !signature::verify(tokens, &url, Body::Form(&Params::default()), signature) {
+        if !signature::verify_with(keys, &url, Body::Form(&Params::default()), signature) {
             return Err(WebhookError::BadSignature);
         }
         query.clone()
-    } else if mime == "application/json" {
+    } else if is("application/json") {
         let hash = query.get("bodySHA256").ok_or_else(|| WebhookError::ContentType(content_type.to_string()))?;
-        if !signature::verify(tokens, &url, Body::Json { raw: body, body_sha256: hash }, signature) {
+        if !signature::verify_with(keys, &url, Body::Json { raw: body, body_sha256: hash }, signature) {
             return Err(WebhookError::BadSignature);
         }
         json_params(body)?
-    } else if mime == "application/x-www-form-urlencoded" || (mime.is_empty() && body.is_empty()) {
+    } else if is("application/x-www-form-urlencoded") || (mime.is_empty() && body.is_empty()) {
         let params = Params::parse(body)?;
-        if !signature::verify(tokens, &url, Body::Form(&params), signature) {
+        if !signature::verify_with(keys, &url, Body::Form(&params), signature) {
             return Err(WebhookError::BadSignature);
         }
         params
