@@ -7,6 +7,7 @@ mod browser;
 mod crm;
 mod crm_actions;
 mod crm_attributes;
+mod crm_docs;
 mod crm_doubles;
 mod crm_examples;
 mod crm_transport;
