@@ -131,7 +131,11 @@ impl CallStore {
         let Some(durable) = self.inner.durable.as_ref() else {
             return self.inner.cache.get(call_sid).await;
         };
-        let pending = durable.writer.pending(call_sid).filter(|r| !r.partial);
+        // A partial write (a status callback for a call whose record is
+        // already written) is merged onto the stored row, as the database
+        // will merge it: dropping it would show the call without the status
+        // this instance has just taken, until the write lands.
+        let pending = durable.writer.pending(call_sid);
         let stored = match tokio::time::timeout(timeout, durable.db.get(call_sid)).await {
             Ok(Ok(found)) => found,
             failed => {
@@ -148,7 +152,8 @@ impl CallStore {
                 stored.merge(&pending);
                 Some(stored)
             }
-            (stored, pending) => stored.or(pending),
+            (None, Some(pending)) if !pending.partial => Some(pending),
+            (stored, _) => stored,
         }
     }
 

@@ -167,6 +167,19 @@ async fn a_caller_who_hangs_up_in_the_ivr_is_abandoned_and_one_handed_on_is_not(
 }
 
 #[tokio::test]
+async fn a_status_callback_shows_at_once_when_the_calls_record_is_already_written() {
+    let app = spawn_app().await;
+    let sid = call_with_sid(&app, ADA_PHONE, &[&format!("{ADA_PIN}#")]).await;
+    // The record is in the database; the callback's write is still buffered
+    // (the writer lingers 50 ms) when the API reads the call.
+    app.written().await;
+    assert_eq!(app.status_callback(&sid, "completed", 2, Some(30)).await.status, 200);
+    let (_, r) = app.api_call(&sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!((r["outcome"].as_str(), r["call_status"].as_str()), (Some("self_service"), Some("completed")), "{r}");
+    assert_eq!(r["call_duration"], 30);
+}
+
+#[tokio::test]
 async fn status_callbacks_are_signed_checked_and_unknown_calls_ignored() {
     let app = spawn_app().await;
     let (sid, _) = first_webhook(&app, ADA_PHONE).await;
