@@ -201,13 +201,21 @@ impl CrmClient {
     /// Runs a find action through the cache (a trace bypasses it).
     async fn cached(&self, action: &FindAction, key: &str, values: Values<'_>, trace: Option<&Trace>) -> Lookup {
         let started = Instant::now();
-        let fetch = self.find(action, values, trace);
+        // The request's future is large (the HTTP client's inside it) and
+        // moved by value wherever it goes: it is built, on the heap, only
+        // on a miss, so a cache hit neither builds nor copies it.
         let result = match (&self.cache, trace) {
             (Some(c), None) => {
                 let cache_key = format!("{}\u{1f}{key}", action.request.key);
-                c.try_get_with(cache_key, fetch).await.map_err(|e: Arc<CrmError>| e.to_string())
+                match c.get(&cache_key).await {
+                    Some(found) => Ok(found),
+                    None => c
+                        .try_get_with(cache_key, Box::pin(self.find(action, values, trace)))
+                        .await
+                        .map_err(|e: Arc<CrmError>| e.to_string()),
+                }
             }
-            _ => fetch.await.map_err(|e| e.to_string()),
+            _ => Box::pin(self.find(action, values, trace)).await.map_err(|e| e.to_string()),
         };
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let action_key = action.request.key.as_str();

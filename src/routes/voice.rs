@@ -27,7 +27,7 @@ impl ResponseError for StepError {
 /// `POST /voice`: the line is the one claiming the dialled number.
 pub async fn start(calls: web::Data<CallService>, hook: Webhook) -> Result<HttpResponse, StepError> {
     let line = calls.line_for_number(hook.dialled.as_deref());
-    once(&calls, &hook, true, calls.start(line, &hook)).await
+    once(&calls, &hook, true, Box::pin(calls.start(line, &hook))).await
 }
 
 /// `POST /voice/{line}`.
@@ -36,7 +36,7 @@ pub async fn start_on_line(
     line: web::Path<String>,
     hook: Webhook,
 ) -> Result<HttpResponse, StepError> {
-    once(&calls, &hook, true, calls.start(calls.line_named(&line), &hook)).await
+    once(&calls, &hook, true, Box::pin(calls.start(calls.line_named(&line), &hook))).await
 }
 
 /// `POST /voice/{line}/{identify|verify}?state=…`.
@@ -46,7 +46,7 @@ pub async fn entry(
     hook: Webhook,
 ) -> Result<HttpResponse, StepError> {
     let (line, stage) = calls.entry_point(&path.0, &path.1)?;
-    once(&calls, &hook, false, calls.step(line, stage, &hook)).await
+    once(&calls, &hook, false, Box::pin(calls.step(line, stage, &hook))).await
 }
 
 /// Runs `step` only if this request is the first to carry its state (a

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// A claim the database has not decided within this is decided by this
 /// process, so a slow or locked database cannot hold up a webhook for long.
@@ -127,6 +127,9 @@ pub struct Claims {
 
 struct Inner {
     db: Option<Db>,
+    /// The claim-table writes, batched into shared transactions (with a
+    /// database, inside a runtime).
+    batch: Option<mpsc::UnboundedSender<Job>>,
     local: Mutex<HashMap<String, Local>>,
     /// Woken whenever this process stores an answer.
     settled: Notify,
@@ -151,8 +154,17 @@ impl Claims {
         let lapse = deadline + LAPSE_MARGIN;
         let keep = state_ttl + lapse + Duration::from_secs(60);
         let keep_local = if db.is_some() { keep.min(lapse + LOCAL_KEEP) } else { keep };
+        let batch = match (&db, tokio::runtime::Handle::try_current()) {
+            (Some(db), Ok(_)) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(batch_writes(db.clone(), rx));
+                Some(tx)
+            }
+            _ => None,
+        };
         let inner = Arc::new(Inner {
             db,
+            batch,
             local: Mutex::default(),
             settled: Notify::new(),
             lapse,
@@ -226,10 +238,10 @@ impl Claims {
         let failing = self.inner.down_until.load(Ordering::Relaxed) > now_ms();
         if let Some(db) = self.inner.db.as_ref().filter(|_| shared || !failing) {
             let write = tokio::spawn({
-                let (db, key, answer) = (db.clone(), key.clone(), sent.clone());
+                let (db, key, answer, inner) = (db.clone(), key.clone(), sent.clone(), self.inner.clone());
                 async move {
                     let stored =
-                        tokio::time::timeout(STORE_TIMEOUT, store_answer(&db, &key, claimed_at, &answer)).await;
+                        tokio::time::timeout(STORE_TIMEOUT, inner.store_answer(&db, key, claimed_at, answer)).await;
                     match &stored {
                         Ok(Err(e)) => {
                             tracing::warn!(error = %e, "could not store a webhook's answer: kept in this process")
@@ -282,7 +294,7 @@ impl Claims {
         if self.inner.down_until.load(Ordering::Relaxed) > now {
             return self.inner.try_local(&key.key, now, lapsed_before);
         }
-        let failed = match tokio::time::timeout(DB_TIMEOUT, try_claim(db, key, now, lapsed_before)).await {
+        let failed = match tokio::time::timeout(DB_TIMEOUT, self.inner.try_claim(db, key, now, lapsed_before)).await {
             Ok(Ok(verdict)) => {
                 if matches!(verdict, Verdict::Won(_)) {
                     self.inner.hold(&key.key, now);
@@ -366,45 +378,219 @@ impl Inner {
 
 /// One attempt at the claim in the database: insert it, else take over a
 /// lapsed one, else read what is there.
-async fn try_claim(db: &Db, key: &ClaimKey, now: i64, lapsed_before: i64) -> Result<Verdict, sqlx::Error> {
-    each_pool!(db, pool => {
+/// Claims `key` on an executor (a pool, or a batch's transaction):
+/// inserted, taken over from a lapsed holder, or found answered or held.
+macro_rules! claim_on {
+    ($exec:expr, $key:expr, $now:expr, $lapsed_before:expr) => {{
+        let key: &ClaimKey = $key;
         let inserted =
-            sqlx::query(INSERT).bind(&key.key).bind(&key.call_sid).bind(now).execute(pool).await?.rows_affected();
+            sqlx::query(INSERT).bind(&key.key).bind(&key.call_sid).bind($now).execute($exec).await?.rows_affected();
         if inserted == 1 {
-            return Ok(Verdict::Won(true));
+            Verdict::Won(true)
+        } else if sqlx::query(TAKE_OVER)
+            .bind(&key.key)
+            .bind($now)
+            .bind($lapsed_before)
+            .execute($exec)
+            .await?
+            .rows_affected()
+            == 1
+        {
+            Verdict::Won(true)
+        } else {
+            let answer: Option<Option<String>> = sqlx::query_scalar(READ).bind(&key.key).fetch_optional($exec).await?;
+            // Gone (purged or released between the statements): look again.
+            match answer {
+                Some(Some(a)) => Verdict::Answered(a),
+                _ => Verdict::Held,
+            }
         }
-        let taken =
-            sqlx::query(TAKE_OVER).bind(&key.key).bind(now).bind(lapsed_before).execute(pool).await?.rows_affected();
-        if taken == 1 {
-            return Ok(Verdict::Won(true));
+    }};
+}
+
+/// Stores `answer` on an executor unless one is stored already; the
+/// stored one if so.
+macro_rules! settle_on {
+    ($exec:expr, $key:expr, $claimed_at:expr, $answer:expr) => {{
+        let key: &ClaimKey = $key;
+        let stored = sqlx::query(SETTLE)
+            .bind(&key.key)
+            .bind(&key.call_sid)
+            .bind($claimed_at)
+            .bind($answer)
+            .bind(now_ms())
+            .execute($exec)
+            .await?
+            .rows_affected();
+        if stored == 1 {
+            None
+        } else {
+            let kept: Option<Option<String>> = sqlx::query_scalar(READ).bind(&key.key).fetch_optional($exec).await?;
+            kept.flatten()
         }
-        let answer: Option<Option<String>> = sqlx::query_scalar(READ).bind(&key.key).fetch_optional(pool).await?;
-        // Gone (purged or released between the statements): look again.
-        Ok(match answer {
-            Some(Some(a)) => Verdict::Answered(a),
-            _ => Verdict::Held,
-        })
-    })
+    }};
+}
+
+async fn try_claim(db: &Db, key: &ClaimKey, now: i64, lapsed_before: i64) -> Result<Verdict, sqlx::Error> {
+    each_pool!(db, pool => Ok(claim_on!(pool, key, now, lapsed_before)))
 }
 
 /// Stores `answer` unless one is stored already; returns the stored one.
 async fn store_answer(db: &Db, key: &ClaimKey, claimed_at: i64, answer: &str) -> Result<Option<String>, sqlx::Error> {
-    each_pool!(db, pool => {
-        let stored = sqlx::query(SETTLE)
-            .bind(&key.key)
-            .bind(&key.call_sid)
-            .bind(claimed_at)
-            .bind(answer)
-            .bind(now_ms())
-            .execute(pool)
-            .await?
-            .rows_affected();
-        if stored == 1 {
-            return Ok(None);
+    each_pool!(db, pool => Ok(settle_on!(pool, key, claimed_at, answer)))
+}
+
+/// A claim-table write waiting for its batch.
+enum Job {
+    Claim {
+        key: ClaimKey,
+        now: i64,
+        lapsed_before: i64,
+        reply: oneshot::Sender<Result<Verdict, sqlx::Error>>,
+    },
+    Settle {
+        key: ClaimKey,
+        claimed_at: i64,
+        answer: String,
+        reply: oneshot::Sender<Result<Option<String>, sqlx::Error>>,
+    },
+}
+
+/// What a job's statements found.
+enum Done {
+    Claim(Verdict),
+    Settle(Option<String>),
+}
+
+impl Job {
+    /// Key order (an answer before a claim of the same key), the same on
+    /// every instance, so two instances' batches cannot deadlock.
+    fn order(&self) -> (&str, u8) {
+        match self {
+            Job::Settle { key, .. } => (&key.key, 0),
+            Job::Claim { key, .. } => (&key.key, 1),
         }
-        let kept: Option<Option<String>> = sqlx::query_scalar(READ).bind(&key.key).fetch_optional(pool).await?;
-        Ok(kept.flatten())
+    }
+
+    /// Whoever asked stopped waiting (its timeout passed).
+    fn abandoned(&self) -> bool {
+        match self {
+            Job::Claim { reply, .. } => reply.is_closed(),
+            Job::Settle { reply, .. } => reply.is_closed(),
+        }
+    }
+
+    async fn run_alone(self, db: &Db) {
+        match self {
+            Job::Claim { key, now, lapsed_before, reply } => {
+                let _ = reply.send(try_claim(db, &key, now, lapsed_before).await);
+            }
+            Job::Settle { key, claimed_at, answer, reply } => {
+                let _ = reply.send(store_answer(db, &key, claimed_at, &answer).await);
+            }
+        }
+    }
+
+    fn reply(self, done: Done) {
+        match (self, done) {
+            (Job::Claim { reply, .. }, Done::Claim(v)) => {
+                let _ = reply.send(Ok(v));
+            }
+            (Job::Settle { reply, .. }, Done::Settle(a)) => {
+                let _ = reply.send(Ok(a));
+            }
+            // A batch's results are in its jobs' order.
+            _ => {}
+        }
+    }
+}
+
+/// The most claim-table writes one transaction takes.
+const MAX_BATCH: usize = 128;
+
+/// Group commit: the claims and answers waiting when the previous batch
+/// finishes go into one transaction, so a busy instance commits once for
+/// many webhooks instead of once each. A batch that fails is run again
+/// job by job, so one bad write fails alone.
+async fn batch_writes(db: Db, mut rx: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        jobs.retain(|j| !j.abandoned());
+        match jobs.len() {
+            0 => {}
+            1 => jobs.pop().expect("one job").run_alone(&db).await,
+            _ => {
+                jobs.sort_by(|a, b| a.order().cmp(&b.order()));
+                match run_batch(&db, &jobs).await {
+                    Ok(done) => jobs.into_iter().zip(done).for_each(|(job, done)| job.reply(done)),
+                    Err(e) => {
+                        tracing::debug!(error = %e, jobs = jobs.len(), "a batch of webhook claims failed as one: running them one by one");
+                        for job in jobs {
+                            job.run_alone(&db).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every job's statements in one transaction, in order.
+async fn run_batch(db: &Db, jobs: &[Job]) -> Result<Vec<Done>, sqlx::Error> {
+    each_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let mut done = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            done.push(match job {
+                Job::Claim { key, now, lapsed_before, .. } => Done::Claim(claim_on!(&mut *tx, key, *now, *lapsed_before)),
+                Job::Settle { key, claimed_at, answer, .. } => {
+                    Done::Settle(settle_on!(&mut *tx, key, *claimed_at, answer.as_str()))
+                }
+            });
+        }
+        tx.commit().await?;
+        Ok(done)
     })
+}
+
+impl Inner {
+    /// [`try_claim`], batched with other claim-table writes when it can be.
+    async fn try_claim(&self, db: &Db, key: &ClaimKey, now: i64, lapsed_before: i64) -> Result<Verdict, sqlx::Error> {
+        if let Some(batch) = &self.batch {
+            let (reply, answer) = oneshot::channel();
+            if batch.send(Job::Claim { key: key.clone(), now, lapsed_before, reply }).is_ok() {
+                if let Ok(result) = answer.await {
+                    return result;
+                }
+            }
+        }
+        try_claim(db, key, now, lapsed_before).await
+    }
+
+    /// [`store_answer`], batched with other claim-table writes when it can be.
+    async fn store_answer(
+        &self,
+        db: &Db,
+        key: ClaimKey,
+        claimed_at: i64,
+        answer: String,
+    ) -> Result<Option<String>, sqlx::Error> {
+        if let Some(batch) = &self.batch {
+            let (reply, stored) = oneshot::channel();
+            if batch.send(Job::Settle { key: key.clone(), claimed_at, answer: answer.clone(), reply }).is_ok() {
+                if let Ok(result) = stored.await {
+                    return result;
+                }
+            }
+        }
+        store_answer(db, &key, claimed_at, &answer).await
+    }
 }
 
 /// Deletes claims past their keeping time, every [`PURGE_EVERY`], for as

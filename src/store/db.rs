@@ -229,6 +229,46 @@ impl Db {
         Err(sqlx::Error::Protocol(format!("call record write kept conflicting after {MERGE_TRIES} tries")))
     }
 
+    /// [`Db::merge`] for each record, all in one transaction: one commit
+    /// for a batch instead of one per record. Any error rolls the whole
+    /// batch back (the caller then writes it record by record, so one bad
+    /// record holds back no other).
+    pub async fn merge_all(&self, records: &[&CallRecord]) -> Result<Vec<Merged>, sqlx::Error> {
+        let sql = format!("{SELECT} WHERE call_sid = $1");
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut found = Vec::with_capacity(records.len());
+            'records: for record in records {
+                for _ in 0..MERGE_TRIES {
+                    let row = sqlx::query(&sql).bind(record.call_sid.as_str()).fetch_optional(&mut *tx).await?;
+                    match row.as_ref().map(from_row).transpose()? {
+                        None => {
+                            let mut first = (*record).clone();
+                            first.revision = 1;
+                            if bind_record!(sqlx::query(INSERT), first).execute(&mut *tx).await?.rows_affected() == 1 {
+                                found.push(Merged::default());
+                                continue 'records;
+                            }
+                        }
+                        Some(stored) => {
+                            let mut merged = stored.clone();
+                            let what = merged.merge(record);
+                            if merged == stored
+                                || bind_record!(sqlx::query(UPDATE), merged).execute(&mut *tx).await?.rows_affected() == 1
+                            {
+                                found.push(what);
+                                continue 'records;
+                            }
+                        }
+                    }
+                }
+                return Err(sqlx::Error::Protocol(format!("call record write kept conflicting after {MERGE_TRIES} tries")));
+            }
+            tx.commit().await?;
+            Ok(found)
+        })
+    }
+
     /// A call's record as shown (not a pending status alone).
     pub async fn get(&self, call_sid: &str) -> Result<Option<CallRecord>, sqlx::Error> {
         Ok(self.get_any(call_sid).await?.filter(|r| !r.partial))

@@ -239,7 +239,7 @@ impl Writer {
             if batch.is_empty() {
                 continue;
             }
-            let result = self.write_one_by_one(&db, &batch).await;
+            let result = self.write_batch(&db, &batch).await;
             drop(flight);
             match result {
                 Ok(()) => {
@@ -281,6 +281,31 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Merges the batch into its rows in one transaction ([`Db::merge_all`]);
+    /// if that fails, record by record, so that one bad record does not
+    /// hold back the rest.
+    async fn write_batch(&self, db: &Db, batch: &[(u64, CallRecord)]) -> Result<(), sqlx::Error> {
+        if batch.len() > 1 {
+            // In one order on every instance, so that two instances'
+            // batches touching the same calls cannot deadlock.
+            let mut records: Vec<&CallRecord> = batch.iter().map(|(_, r)| r).collect();
+            records.sort_by(|a, b| a.call_sid.cmp(&b.call_sid));
+            match db.merge_all(&records).await {
+                Ok(found) => {
+                    for (r, merged) in records.iter().zip(found) {
+                        if merged.superseded() {
+                            self.superseded(r, merged);
+                        }
+                    }
+                    self.written(batch);
+                    return Ok(());
+                }
+                Err(e) => tracing::debug!(error = %e, "a batch of call records failed as one: writing them one by one"),
+            }
+        }
+        self.write_one_by_one(db, batch).await
     }
 
     /// Merges each record into its row ([`Db::merge`]): one bad record
