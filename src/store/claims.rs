@@ -544,7 +544,7 @@ async fn batch_writes(db: Db, mut rx: mpsc::UnboundedReceiver<Job>) {
 /// Every job's statements in one transaction, in order.
 async fn run_batch(db: &Db, jobs: &[Job]) -> Result<Vec<Done>, sqlx::Error> {
     each_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_with(super::db::write_begin(pool)).await?;
         let mut done = Vec::with_capacity(jobs.len());
         for job in jobs {
             done.push(match job {

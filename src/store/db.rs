@@ -85,6 +85,27 @@ macro_rules! on_pool {
 
 pub(super) use on_pool;
 
+/// How a transaction that will write begins: SQLite takes the write lock
+/// at once (`BEGIN IMMEDIATE`), so a transaction that reads first cannot
+/// fail with `SQLITE_BUSY_SNAPSHOT` when it comes to write; PostgreSQL
+/// locks rows as it goes.
+pub(super) trait WriteBegin {
+    const BEGIN: &'static str;
+}
+
+impl WriteBegin for SqlitePool {
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+}
+
+impl WriteBegin for PgPool {
+    const BEGIN: &'static str = "BEGIN";
+}
+
+/// `pool`'s [`WriteBegin::BEGIN`].
+pub(super) fn write_begin<P: WriteBegin>(_pool: &P) -> &'static str {
+    P::BEGIN
+}
+
 /// Binds a record's columns in the order of [`INSERT`] and [`UPDATE`].
 macro_rules! bind_record {
     ($query:expr, $r:expr) => {
@@ -236,7 +257,7 @@ impl Db {
     pub async fn merge_all(&self, records: &[&CallRecord]) -> Result<Vec<Merged>, sqlx::Error> {
         let sql = format!("{SELECT} WHERE call_sid = $1");
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(write_begin(pool)).await?;
             let mut found = Vec::with_capacity(records.len());
             'records: for record in records {
                 for _ in 0..MERGE_TRIES {
