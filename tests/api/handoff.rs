@@ -391,8 +391,17 @@ async fn a_sip_agent_gets_the_context_as_url_encoded_x_headers() {
 #[tokio::test]
 async fn a_line_can_keep_the_customers_name_out_of_every_handoff() {
     let app = handoff_app().await;
+    // Sealed tokens (`state=`, `token=`…) are random base64url, which now
+    // and then spells "Ada" by chance: only the text around them counts.
     let name_free = |what: &str, text: &str| {
-        assert!(!text.contains("Ada") && !text.contains("Lovelace"), "{what}: {text}");
+        let readable: String = text
+            .split(['&', '?', '"', '\''])
+            .filter(|part| {
+                !part.starts_with("state=") && !part.starts_with("token=") && !part.starts_with("amp;state=")
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(!readable.contains("Ada") && !readable.contains("Lovelace"), "{what}: {text}");
     };
     // Verified: a Voice SDK client, its parameters and whisper.
     let t = verified_ada(&app, "noname").await;
