@@ -12,9 +12,9 @@
 //! next copy takes it over atomically. With `DATABASE_URL=memory:`, or when
 //! the database is unreachable or slow, the claims of this process decide.
 
-use super::db::Db;
+use super::db::{guard_write_on, Db, GuardWrite};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -105,6 +105,7 @@ pub struct Ticket {
 }
 
 /// What one look at the claims found.
+#[derive(Debug, PartialEq)]
 enum Verdict {
     /// Ours; `true` when taken in the database.
     Won(bool),
@@ -129,7 +130,7 @@ struct Inner {
     db: Option<Db>,
     /// The claim-table writes, batched into shared transactions (with a
     /// database, inside a runtime).
-    batch: Option<mpsc::UnboundedSender<Job>>,
+    batch: Option<Batch>,
     local: Mutex<HashMap<String, Local>>,
     /// Woken whenever this process stores an answer.
     settled: Notify,
@@ -151,17 +152,16 @@ impl Claims {
     /// plus [`LAPSE_MARGIN`] and kept for `state_ttl` beyond that. With a
     /// database, purges old rows in the background.
     pub fn new(db: Option<Db>, deadline: Duration, state_ttl: Duration) -> Self {
+        let batch = db.as_ref().and_then(Batch::start);
+        Self::on_batch(db, deadline, state_ttl, batch)
+    }
+
+    /// [`Claims::new`], writing through `batch` (the store's, shared with
+    /// the security counters) when there is one.
+    pub(crate) fn on_batch(db: Option<Db>, deadline: Duration, state_ttl: Duration, batch: Option<Batch>) -> Self {
         let lapse = deadline + LAPSE_MARGIN;
         let keep = state_ttl + lapse + Duration::from_secs(60);
         let keep_local = if db.is_some() { keep.min(lapse + LOCAL_KEEP) } else { keep };
-        let batch = match (&db, tokio::runtime::Handle::try_current()) {
-            (Some(db), Ok(_)) => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(batch_writes(db.clone(), rx));
-                Some(tx)
-            }
-            _ => None,
-        };
         let inner = Arc::new(Inner {
             db,
             batch,
@@ -440,7 +440,8 @@ async fn store_answer(db: &Db, key: &ClaimKey, claimed_at: i64, answer: &str) ->
     each_pool!(db, pool => Ok(settle_on!(pool, key, claimed_at, answer)))
 }
 
-/// A claim-table write waiting for its batch.
+/// A write waiting for its batch: to the claim table, or to the security
+/// counters ([`GuardWrite`], whose webhooks await it the same way).
 enum Job {
     Claim {
         key: ClaimKey,
@@ -454,21 +455,32 @@ enum Job {
         answer: String,
         reply: oneshot::Sender<Result<Option<String>, sqlx::Error>>,
     },
+    Guard {
+        write: GuardWrite,
+        reply: oneshot::Sender<Result<bool, sqlx::Error>>,
+    },
 }
 
 /// What a job's statements found.
+#[derive(Debug, PartialEq)]
 enum Done {
     Claim(Verdict),
     Settle(Option<String>),
+    Guard(bool),
 }
 
 impl Job {
-    /// Key order (an answer before a claim of the same key), the same on
-    /// every instance, so two instances' batches cannot deadlock.
-    fn order(&self) -> (&str, u8) {
+    /// The security counters first, by counter (each reservation locks
+    /// its counter), then the claims in key order (an answer before a
+    /// claim of the same key): the same order on every instance.
+    fn order(&self) -> (u8, &str, &str, u8) {
         match self {
-            Job::Settle { key, .. } => (&key.key, 0),
-            Job::Claim { key, .. } => (&key.key, 1),
+            Job::Guard { write, .. } => {
+                let (kind, subject) = write.counter();
+                (0, kind, subject, 0)
+            }
+            Job::Settle { key, .. } => (1, &key.key, "", 0),
+            Job::Claim { key, .. } => (1, &key.key, "", 1),
         }
     }
 
@@ -477,6 +489,7 @@ impl Job {
         match self {
             Job::Claim { reply, .. } => reply.is_closed(),
             Job::Settle { reply, .. } => reply.is_closed(),
+            Job::Guard { reply, .. } => reply.is_closed(),
         }
     }
 
@@ -487,6 +500,9 @@ impl Job {
             }
             Job::Settle { key, claimed_at, answer, reply } => {
                 let _ = reply.send(store_answer(db, &key, claimed_at, &answer).await);
+            }
+            Job::Guard { write, reply } => {
+                let _ = reply.send(db.guard_write(&write).await);
             }
         }
     }
@@ -499,13 +515,41 @@ impl Job {
             (Job::Settle { reply, .. }, Done::Settle(a)) => {
                 let _ = reply.send(Ok(a));
             }
+            (Job::Guard { reply, .. }, Done::Guard(d)) => {
+                let _ = reply.send(Ok(d));
+            }
             // A batch's results are in its jobs' order.
             _ => {}
         }
     }
 }
 
-/// The most claim-table writes one transaction takes.
+/// The store's write batch: the webhook claims' writes and the security
+/// counters' wait in one queue, and those waiting when a batch ends are
+/// committed together in the next ([`batch_writes`]).
+#[derive(Clone)]
+pub(crate) struct Batch(mpsc::UnboundedSender<Job>);
+
+impl Batch {
+    /// Starts the batch writer on `db`; `None` outside a runtime (each
+    /// write then runs alone).
+    pub(crate) fn start(db: &Db) -> Option<Self> {
+        tokio::runtime::Handle::try_current().ok()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(batch_writes(db.clone(), rx));
+        Some(Self(tx))
+    }
+
+    /// Runs `write` in the next batch and waits for it; `None` when the
+    /// writer is gone (the caller runs it alone).
+    pub(crate) async fn guard_write(&self, write: GuardWrite) -> Option<Result<bool, sqlx::Error>> {
+        let (reply, done) = oneshot::channel();
+        self.0.send(Job::Guard { write, reply }).ok()?;
+        done.await.ok()
+    }
+}
+
+/// The most writes one transaction takes.
 const MAX_BATCH: usize = 128;
 
 /// Group commit: the claims and answers waiting when the previous batch
@@ -541,21 +585,155 @@ async fn batch_writes(db: Db, mut rx: mpsc::UnboundedReceiver<Job>) {
     }
 }
 
-/// Every job's statements in one transaction, in order.
+/// The set statements of a batch, in one database's dialect.
+struct BatchSql {
+    /// Rows (key, call_sid, claimed_at, answer) and `$2` the time: stores
+    /// each answer unless one is stored; the keys stored.
+    settle: String,
+    /// Rows (key, call_sid, now): the keys newly claimed.
+    insert: String,
+    /// Rows (key, now, lapsed_before): the keys taken over from lapsed holders.
+    take_over: String,
+    /// Rows (key): each key's stored answer.
+    read: String,
+}
+
+impl BatchSql {
+    fn new(pg: bool) -> Self {
+        let rows = |types: &[&str]| super::db::json_rows(pg, types);
+        Self {
+            settle: format!(
+                "INSERT INTO webhook_claims (key, call_sid, claimed_at, answer, answered_at) \
+                 SELECT c0, c1, c2, c3, CAST($2 AS BIGINT) FROM ({}) AS v WHERE true \
+                 ON CONFLICT (key) DO UPDATE SET answer = excluded.answer, answered_at = excluded.answered_at \
+                 WHERE webhook_claims.answer IS NULL RETURNING key",
+                rows(&["text", "text", "int8", "text"])
+            ),
+            insert: format!(
+                "INSERT INTO webhook_claims (key, call_sid, claimed_at) SELECT c0, c1, c2 FROM ({}) AS v WHERE true \
+                 ON CONFLICT (key) DO NOTHING RETURNING key",
+                rows(&["text", "text", "int8"])
+            ),
+            take_over: format!(
+                "UPDATE webhook_claims SET claimed_at = v.c1 FROM ({}) AS v WHERE webhook_claims.key = v.c0 \
+                 AND webhook_claims.answer IS NULL AND webhook_claims.claimed_at < v.c2 RETURNING webhook_claims.key",
+                rows(&["text", "int8", "int8"])
+            ),
+            read: format!(
+                "SELECT key, answer FROM webhook_claims WHERE key IN (SELECT c0 FROM ({}) AS v)",
+                rows(&["text"])
+            ),
+        }
+    }
+}
+
+/// [`BatchSql`] for SQLite and for PostgreSQL.
+static BATCH_SQL: std::sync::LazyLock<[BatchSql; 2]> =
+    std::sync::LazyLock::new(|| [BatchSql::new(false), BatchSql::new(true)]);
+
+/// Every job of a batch in one transaction. The security counters' writes
+/// first, each its own statements, in order. Then the claims, a few
+/// statements for them all rather than a few each: the answers (so a key's
+/// answer comes before its claim, as in key order), the new claims,
+/// takeovers of lapsed ones, and one read of what is stored for every job
+/// those did not decide. The first job of a key goes into the set
+/// statements; a later one of the same key sees what they left, as it would
+/// run after them. The results are those of running the jobs one by one,
+/// in order.
 async fn run_batch(db: &Db, jobs: &[Job]) -> Result<Vec<Done>, sqlx::Error> {
+    let pg = matches!(db, Db::Postgres(_));
+    let sql = &BATCH_SQL[usize::from(pg)];
+    let (mut settles, mut claims) = (Vec::new(), Vec::new());
+    let (mut settle_keys, mut claim_keys) = (HashSet::new(), HashSet::new());
+    for job in jobs {
+        match job {
+            Job::Settle { key, claimed_at, answer, .. } if settle_keys.insert(key.key.as_str()) => {
+                settles.push((key.key.as_str(), key.call_sid.as_str(), *claimed_at, answer.as_str()));
+            }
+            Job::Claim { key, now, lapsed_before, .. } if claim_keys.insert(key.key.as_str()) => {
+                claims.push((key, *now, *lapsed_before));
+            }
+            _ => {}
+        }
+    }
     each_pool!(db, pool => {
         let mut tx = pool.begin_with(super::db::write_begin(pool)).await?;
-        let mut done = Vec::with_capacity(jobs.len());
+        let mut guarded = Vec::new();
         for job in jobs {
-            done.push(match job {
-                Job::Claim { key, now, lapsed_before, .. } => Done::Claim(claim_on!(&mut *tx, key, *now, *lapsed_before)),
-                Job::Settle { key, claimed_at, answer, .. } => {
-                    Done::Settle(settle_on!(&mut *tx, key, *claimed_at, answer.as_str()))
-                }
-            });
+            if let Job::Guard { write, .. } = job {
+                guarded.push(guard_write_on!(&mut *tx, pg, write));
+            }
         }
+        let stored: HashSet<String> = if settles.is_empty() {
+            HashSet::new()
+        } else {
+            sqlx::query_scalar(&sql.settle)
+                .bind(super::db::json(&settles))
+                .bind(now_ms())
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect()
+        };
+        let mut won: HashSet<String> = HashSet::new();
+        if !claims.is_empty() {
+            let rows: Vec<_> = claims.iter().map(|(k, now, _)| (k.key.as_str(), k.call_sid.as_str(), *now)).collect();
+            won.extend(sqlx::query_scalar::<_, String>(&sql.insert).bind(super::db::json(&rows)).fetch_all(&mut *tx).await?);
+            let lapsed: Vec<_> = claims
+                .iter()
+                .filter(|(k, ..)| !won.contains(&k.key))
+                .map(|(k, now, lapsed_before)| (k.key.as_str(), *now, *lapsed_before))
+                .collect();
+            if !lapsed.is_empty() {
+                won.extend(
+                    sqlx::query_scalar::<_, String>(&sql.take_over)
+                        .bind(super::db::json(&lapsed))
+                        .fetch_all(&mut *tx)
+                        .await?,
+                );
+            }
+        }
+        // Which claim-table job a set statement decided: the first of its
+        // key only. The others read what is stored.
+        let (mut settled, mut granted) = (HashSet::new(), HashSet::new());
+        let mut unread: Vec<(&str,)> = Vec::new();
+        let decided: Vec<Option<&str>> = jobs
+            .iter()
+            .map(|job| {
+                let (key, decided) = match job {
+                    Job::Settle { key, .. } => (key, stored.contains(&key.key) && settled.insert(key.key.as_str())),
+                    Job::Claim { key, .. } => (key, won.contains(&key.key) && granted.insert(key.key.as_str())),
+                    Job::Guard { .. } => return None,
+                };
+                if !decided {
+                    unread.push((key.key.as_str(),));
+                }
+                Some(key.key.as_str()).filter(|_| !decided)
+            })
+            .collect();
+        unread.sort_unstable();
+        unread.dedup();
+        let read: HashMap<String, Option<String>> = if unread.is_empty() {
+            HashMap::new()
+        } else {
+            sqlx::query_as(&sql.read).bind(super::db::json(&unread)).fetch_all(&mut *tx).await?.into_iter().collect()
+        };
         tx.commit().await?;
-        Ok(done)
+        let mut guarded = guarded.into_iter();
+        Ok(jobs
+            .iter()
+            .zip(decided)
+            .map(|(job, unread)| {
+                let kept = unread.and_then(|key| read.get(key).cloned().flatten());
+                match (job, unread) {
+                    (Job::Guard { .. }, _) => Done::Guard(guarded.next().unwrap_or(false)),
+                    (Job::Settle { .. }, None) => Done::Settle(None),
+                    (Job::Settle { .. }, Some(_)) => Done::Settle(kept),
+                    (Job::Claim { .. }, None) => Done::Claim(Verdict::Won(true)),
+                    (Job::Claim { .. }, Some(_)) => Done::Claim(kept.map_or(Verdict::Held, Verdict::Answered)),
+                }
+            })
+            .collect())
     })
 }
 
@@ -564,7 +742,7 @@ impl Inner {
     async fn try_claim(&self, db: &Db, key: &ClaimKey, now: i64, lapsed_before: i64) -> Result<Verdict, sqlx::Error> {
         if let Some(batch) = &self.batch {
             let (reply, answer) = oneshot::channel();
-            if batch.send(Job::Claim { key: key.clone(), now, lapsed_before, reply }).is_ok() {
+            if batch.0.send(Job::Claim { key: key.clone(), now, lapsed_before, reply }).is_ok() {
                 if let Ok(result) = answer.await {
                     return result;
                 }
@@ -583,7 +761,7 @@ impl Inner {
     ) -> Result<Option<String>, sqlx::Error> {
         if let Some(batch) = &self.batch {
             let (reply, stored) = oneshot::channel();
-            if batch.send(Job::Settle { key: key.clone(), claimed_at, answer: answer.clone(), reply }).is_ok() {
+            if batch.0.send(Job::Settle { key: key.clone(), claimed_at, answer: answer.clone(), reply }).is_ok() {
                 if let Ok(result) = stored.await {
                     return result;
                 }
@@ -708,5 +886,151 @@ mod tests {
         claims.release(ours(claims.claim(&key).await)).await;
         let t = ours(claims.claim(&key).await);
         assert_eq!(claims.settle(t, "x".into()).await, "x");
+    }
+
+    /// Jobs of every kind a batch can meet: new claims, answered, held and
+    /// lapsed ones, answers for claims held, stored and new, and the same
+    /// key twice. Returns the jobs, in the order `batch_writes` sorts them.
+    async fn seed_and_jobs(db: &Db, now: i64) -> Vec<Job> {
+        let seed = [
+            ("answered", now - 10, Some("kept")),
+            ("held", now - 10, None),
+            ("held2", now - 10, None),
+            ("lapsed", now - 60_000, None),
+        ];
+        for (key, at, answer) in seed {
+            each_pool!(db, pool => {
+                sqlx::query("INSERT INTO webhook_claims (key, call_sid, claimed_at, answer) VALUES ($1, 'CA0', $2, $3)")
+                    .bind(key).bind(at).bind(answer).execute(pool).await.unwrap();
+            });
+        }
+        let key = |k: &str| ClaimKey { key: k.into(), call_sid: format!("CA-{k}") };
+        let claim = |k: &str| Job::Claim { key: key(k), now, lapsed_before: now - 30_000, reply: oneshot::channel().0 };
+        let settle = |k: &str, a: &str| Job::Settle {
+            key: key(k),
+            claimed_at: now - 10,
+            answer: a.into(),
+            reply: oneshot::channel().0,
+        };
+        let mut jobs = vec![
+            claim("new"),
+            claim("new"),
+            claim("answered"),
+            claim("held"),
+            claim("lapsed"),
+            claim("lapsed"),
+            settle("held2", "mine"),
+            claim("held2"),
+            settle("answered", "other"),
+            settle("fresh", "first"),
+            settle("fresh", "second"),
+            claim("both"),
+            settle("both", "both's"),
+        ];
+        let at = u64::try_from(now / 1000).unwrap();
+        let reserve = |kind, subject: &str, token: &str, limit| Job::Guard {
+            write: GuardWrite::Reserve {
+                kind,
+                subject: subject.into(),
+                token: token.into(),
+                at,
+                window_start: at - 60,
+                limit,
+            },
+            reply: oneshot::channel().0,
+        };
+        jobs.extend([
+            reserve("unknown_id", "caller", "t1", 1),
+            reserve("unknown_id", "caller", "t2", 1),
+            reserve("unknown_id", "other", "t3", 2),
+            Job::Guard {
+                write: GuardWrite::Release { kind: "unknown_id", subject: "other".into(), token: "t3".into() },
+                reply: oneshot::channel().0,
+            },
+            reserve("unknown_id", "other", "t4", 2),
+            reserve("verify_failed", "customer", "t5", 5),
+            Job::Guard {
+                write: GuardWrite::Clear { kind: "verify_failed", subject: "customer".into() },
+                reply: oneshot::channel().0,
+            },
+        ]);
+        jobs.sort_by(|a, b| a.order().cmp(&b.order()));
+        jobs
+    }
+
+    async fn rows(db: &Db) -> Vec<(String, String, i64, Option<String>)> {
+        each_pool!(db, pool => sqlx::query_as("SELECT key, call_sid, claimed_at, answer FROM webhook_claims ORDER BY key")
+            .fetch_all(pool).await.unwrap())
+    }
+
+    /// The set statements of one batch leave the table as, and answer
+    /// each job as, the jobs run one by one in the batch's order would.
+    async fn a_batch_decides_as_its_jobs_one_by_one_would(batched: Db, alone: Db) {
+        let now = now_ms();
+        let jobs = seed_and_jobs(&batched, now).await;
+        let done = run_batch(&batched, &jobs).await.expect("the batch runs");
+        let mut one_by_one = Vec::new();
+        for job in seed_and_jobs(&alone, now).await {
+            one_by_one.push(match &job {
+                Job::Claim { key, now, lapsed_before, .. } => {
+                    Done::Claim(try_claim(&alone, key, *now, *lapsed_before).await.unwrap())
+                }
+                Job::Settle { key, claimed_at, answer, .. } => {
+                    Done::Settle(store_answer(&alone, key, *claimed_at, answer).await.unwrap())
+                }
+                Job::Guard { write, .. } => Done::Guard(alone.guard_write(write).await.unwrap()),
+            });
+        }
+        assert_eq!(done, one_by_one);
+        assert!(done.contains(&Done::Claim(Verdict::Won(true))), "{done:?}");
+        assert!(done.contains(&Done::Claim(Verdict::Held)), "{done:?}");
+        assert!(done.contains(&Done::Claim(Verdict::Answered("kept".into()))), "{done:?}");
+        assert!(done.contains(&Done::Settle(Some("first".into()))), "the second answer of a key gets the first");
+        assert!(done.contains(&Done::Guard(false)), "a reservation past the limit is refused");
+        assert_eq!(rows(&batched).await, rows(&alone).await);
+        let events = |db: Db| async move {
+            let events: Vec<(String, String, String)> = each_pool!(&db, pool => {
+                sqlx::query_as("SELECT kind, subject, token FROM guard_events ORDER BY token").fetch_all(pool).await.unwrap()
+            });
+            events
+        };
+        let stored = events(batched).await;
+        assert_eq!(stored, events(alone).await);
+        let tokens: Vec<&str> = stored.iter().map(|e| e.2.as_str()).collect();
+        assert_eq!(tokens, ["t1", "t4"], "t2 refused, t3 released, t5 cleared");
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_a_batch_decides_as_its_jobs_one_by_one_would() {
+        let ((a, _a), (b, _b)) = (sqlite().await, sqlite().await);
+        a_batch_decides_as_its_jobs_one_by_one_would(a, b).await;
+    }
+
+    /// The same on PostgreSQL, in two schemas of their own, when
+    /// `VOUCH_TEST_POSTGRES_URL` is set.
+    #[tokio::test]
+    async fn on_postgres_a_batch_decides_as_its_jobs_one_by_one_would() {
+        use sqlx::Connection;
+        let Some(base) = std::env::var("VOUCH_TEST_POSTGRES_URL").ok().filter(|v| !v.trim().is_empty()) else {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED postgres claims batch: VOUCH_TEST_POSTGRES_URL not set");
+            return;
+        };
+        let mut conn = sqlx::PgConnection::connect(&base).await.expect("the test PostgreSQL");
+        let tag = hex::encode(rand::random::<[u8; 6]>());
+        let mut dbs = Vec::new();
+        for side in ["a", "b"] {
+            let schema = format!("vouch_test_{}_{tag}{side}", now_ms() / 1000);
+            sqlx::query(&format!("CREATE SCHEMA \"{schema}\"")).execute(&mut conn).await.unwrap();
+            let mut url = url::Url::parse(&base).expect("a URL");
+            url.query_pairs_mut().append_pair("options", &format!("-c search_path={schema}"));
+            dbs.push((Db::open(&DatabaseUrl::parse(url.as_str(), "test").unwrap()).await.unwrap().unwrap(), schema));
+        }
+        let (b, a) = (dbs.pop().unwrap(), dbs.pop().unwrap());
+        a_batch_decides_as_its_jobs_one_by_one_would(a.0.clone(), b.0.clone()).await;
+        for (db, schema) in [a, b] {
+            db.close().await;
+            sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE")).execute(&mut conn).await.unwrap();
+        }
     }
 }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ColumnIndex, Decode, Row, Type};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -26,11 +27,11 @@ fn migrator() -> sqlx::migrate::Migrator {
 
 /// A counter's expired events, dropped as a reservation begins (on SQLite
 /// this first write also takes the lock the reservation counts under).
-const DELETE_EXPIRED: &str = "DELETE FROM guard_events WHERE kind = $1 AND subject = $2 AND at < $3";
+pub(crate) const DELETE_EXPIRED: &str = "DELETE FROM guard_events WHERE kind = $1 AND subject = $2 AND at < $3";
 
 /// One statement: the event goes in only while fewer than `$6` events of
 /// the counter lie in the window (at or after `$5`).
-const RESERVE: &str = "INSERT INTO guard_events (kind, subject, at, token) SELECT $1, $2, $3, $4 \
+pub(crate) const RESERVE: &str = "INSERT INTO guard_events (kind, subject, at, token) SELECT $1, $2, $3, $4 \
      WHERE (SELECT COUNT(*) FROM guard_events WHERE kind = $1 AND subject = $2 AND at >= $5) < $6";
 
 /// How long a pooled connection may be waited for (and so how long a write
@@ -105,6 +106,119 @@ impl WriteBegin for PgPool {
 pub(super) fn write_begin<P: WriteBegin>(_pool: &P) -> &'static str {
     P::BEGIN
 }
+
+/// A batch's rows as a table: `$1` is a JSON array of arrays, and column
+/// `cN` is each array's N-th item, of SQL type `types[N]` ("text" or
+/// "int8"). One statement then takes a whole batch, whatever its size, and
+/// its text (so its prepared statement) is the same for every batch.
+pub(super) fn json_rows(pg: bool, types: &[&str]) -> String {
+    let cols: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| match (pg, *ty) {
+            (false, _) => format!("json_extract(value, '$[{i}]') AS c{i}"),
+            (true, "text") => format!("e->>{i} AS c{i}"),
+            (true, _) => format!("(e->>{i})::{ty} AS c{i}"),
+        })
+        .collect();
+    if pg {
+        format!("SELECT {} FROM jsonb_array_elements($1::jsonb) AS e", cols.join(", "))
+    } else {
+        format!("SELECT {} FROM json_each($1)", cols.join(", "))
+    }
+}
+
+/// A batch's rows as the JSON array `$1` of a [`json_rows`] statement.
+/// (Strings and integers always serialise; an empty string would fail the
+/// statement.)
+pub(super) fn json<T: serde::Serialize>(rows: &T) -> String {
+    serde_json::to_string(rows).unwrap_or_default()
+}
+
+/// A write to the security counters ([`super::guard`]): run alone
+/// ([`Db::guard_write`]) or in a batch's transaction with the webhook claims
+/// ([`super::claims`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum GuardWrite {
+    /// Counts an event at `at` under `token` unless `limit` events lie in
+    /// the window (at or after `window_start`), forgetting older ones.
+    Reserve { kind: &'static str, subject: String, token: String, at: u64, window_start: u64, limit: u64 },
+    /// Takes back the event reserved under `token`.
+    Release { kind: &'static str, subject: String, token: String },
+    /// Forgets every event of the counter.
+    Clear { kind: &'static str, subject: String },
+}
+
+impl GuardWrite {
+    /// The counter written, which orders a batch's writes.
+    pub(crate) fn counter(&self) -> (&'static str, &str) {
+        match self {
+            Self::Reserve { kind, subject, .. }
+            | Self::Release { kind, subject, .. }
+            | Self::Clear { kind, subject } => (kind, subject),
+        }
+    }
+}
+
+/// Runs a [`GuardWrite`]'s statements on an executor (inside a transaction
+/// for a reservation): true when a reservation went in, and for the other
+/// writes. A reservation is atomic across connections and processes: on
+/// SQLite the transaction holds the write lock (its first write takes it,
+/// or `BEGIN IMMEDIATE` did), so the count and the insert see no other
+/// writer; on PostgreSQL a transaction-scoped advisory lock on the counter
+/// serialises its reservations (READ COMMITTED alone would let two inserts
+/// through).
+macro_rules! guard_write_on {
+    ($exec:expr, $pg:expr, $write:expr) => {{
+        use $crate::store::db::{advisory_key, to_i64, GuardWrite, DELETE_EXPIRED, RESERVE};
+        match $write {
+            GuardWrite::Reserve { kind, subject, token, at, window_start, limit } => {
+                if $pg {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(advisory_key(kind, subject))
+                        .execute($exec)
+                        .await?;
+                }
+                sqlx::query(DELETE_EXPIRED)
+                    .bind(*kind)
+                    .bind(subject.as_str())
+                    .bind(to_i64(*window_start))
+                    .execute($exec)
+                    .await?;
+                sqlx::query(RESERVE)
+                    .bind(*kind)
+                    .bind(subject.as_str())
+                    .bind(to_i64(*at))
+                    .bind(token.as_str())
+                    .bind(to_i64(*window_start))
+                    .bind(to_i64(*limit))
+                    .execute($exec)
+                    .await?
+                    .rows_affected()
+                    == 1
+            }
+            GuardWrite::Release { kind, subject, token } => {
+                sqlx::query("DELETE FROM guard_events WHERE kind = $1 AND subject = $2 AND token = $3")
+                    .bind(*kind)
+                    .bind(subject.as_str())
+                    .bind(token.as_str())
+                    .execute($exec)
+                    .await?;
+                true
+            }
+            GuardWrite::Clear { kind, subject } => {
+                sqlx::query("DELETE FROM guard_events WHERE kind = $1 AND subject = $2")
+                    .bind(*kind)
+                    .bind(subject.as_str())
+                    .execute($exec)
+                    .await?;
+                true
+            }
+        }
+    }};
+}
+
+pub(super) use guard_write_on;
 
 /// Binds a record's columns in the order of [`INSERT`] and [`UPDATE`].
 macro_rules! bind_record {
@@ -256,27 +370,47 @@ impl Db {
     /// record holds back no other).
     pub async fn merge_all(&self, records: &[&CallRecord]) -> Result<Vec<Merged>, sqlx::Error> {
         let sql = format!("{SELECT} WHERE call_sid = $1");
+        let pg = matches!(self, Db::Postgres(_));
+        let every = format!("{SELECT} WHERE call_sid IN (SELECT c0 FROM ({}) AS v)", json_rows(pg, &["text"]));
+        let sids: Vec<(&str,)> = records.iter().map(|r| (r.call_sid.as_str(),)).collect();
         on_pool!(self, pool => {
             let mut tx = pool.begin_with(write_begin(pool)).await?;
+            // Every stored row of the batch's calls in one read; a row that
+            // changed under a write (another instance's) is read again.
+            let mut stored: HashMap<String, CallRecord> = HashMap::with_capacity(records.len());
+            for row in sqlx::query(&every).bind(json(&sids)).fetch_all(&mut *tx).await? {
+                let record = from_row(&row)?;
+                stored.insert(record.call_sid.clone(), record);
+            }
             let mut found = Vec::with_capacity(records.len());
             'records: for record in records {
-                for _ in 0..MERGE_TRIES {
-                    let row = sqlx::query(&sql).bind(record.call_sid.as_str()).fetch_optional(&mut *tx).await?;
-                    match row.as_ref().map(from_row).transpose()? {
+                for attempt in 0..MERGE_TRIES {
+                    let now = if attempt == 0 {
+                        stored.get(record.call_sid.as_str()).cloned()
+                    } else {
+                        let row = sqlx::query(&sql).bind(record.call_sid.as_str()).fetch_optional(&mut *tx).await?;
+                        row.as_ref().map(from_row).transpose()?
+                    };
+                    match now {
                         None => {
                             let mut first = (*record).clone();
                             first.revision = 1;
                             if bind_record!(sqlx::query(INSERT), first).execute(&mut *tx).await?.rows_affected() == 1 {
+                                stored.insert(first.call_sid.clone(), first);
                                 found.push(Merged::default());
                                 continue 'records;
                             }
                         }
-                        Some(stored) => {
-                            let mut merged = stored.clone();
+                        Some(was) => {
+                            let mut merged = was.clone();
                             let what = merged.merge(record);
-                            if merged == stored
-                                || bind_record!(sqlx::query(UPDATE), merged).execute(&mut *tx).await?.rows_affected() == 1
-                            {
+                            if merged == was {
+                                found.push(what);
+                                continue 'records;
+                            }
+                            if bind_record!(sqlx::query(UPDATE), merged).execute(&mut *tx).await?.rows_affected() == 1 {
+                                merged.revision += 1;
+                                stored.insert(merged.call_sid.clone(), merged);
                                 found.push(what);
                                 continue 'records;
                             }
@@ -333,46 +467,41 @@ impl Db {
     /// reservations (READ COMMITTED alone would let two inserts through).
     pub async fn reserve_event(
         &self,
-        kind: &str,
+        kind: &'static str,
         subject: &str,
         token: &str,
         at: u64,
         window_start: u64,
         limit: u64,
     ) -> Result<bool, sqlx::Error> {
-        let inserted = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            if matches!(self, Db::Postgres(_)) {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(advisory_key(kind, subject)).execute(&mut *tx).await?;
+        let write = GuardWrite::Reserve { kind, subject: subject.into(), token: token.into(), at, window_start, limit };
+        self.guard_write(&write).await
+    }
+
+    /// Runs one write to the security counters: a reservation in a
+    /// transaction of its own, the others as one statement.
+    pub(super) async fn guard_write(&self, write: &GuardWrite) -> Result<bool, sqlx::Error> {
+        let pg = matches!(self, Db::Postgres(_));
+        on_pool!(self, pool => {
+            if matches!(write, GuardWrite::Reserve { .. }) {
+                let mut tx = pool.begin().await?;
+                let reserved = guard_write_on!(&mut *tx, pg, write);
+                tx.commit().await?;
+                Ok(reserved)
+            } else {
+                Ok(guard_write_on!(pool, pg, write))
             }
-            sqlx::query(DELETE_EXPIRED)
-                .bind(kind).bind(subject).bind(to_i64(window_start)).execute(&mut *tx).await?;
-            let done = sqlx::query(RESERVE)
-                .bind(kind).bind(subject).bind(to_i64(at)).bind(token).bind(to_i64(window_start)).bind(to_i64(limit))
-                .execute(&mut *tx).await?;
-            tx.commit().await?;
-            done.rows_affected()
-        });
-        Ok(inserted == 1)
+        })
     }
 
     /// Takes back the event reserved under `token`.
-    pub async fn release_event(&self, kind: &str, subject: &str, token: &str) -> Result<(), sqlx::Error> {
-        on_pool!(self, pool => {
-            sqlx::query("DELETE FROM guard_events WHERE kind = $1 AND subject = $2 AND token = $3")
-                .bind(kind).bind(subject).bind(token).execute(pool).await?;
-            Ok(())
-        })
+    pub async fn release_event(&self, kind: &'static str, subject: &str, token: &str) -> Result<(), sqlx::Error> {
+        self.guard_write(&GuardWrite::Release { kind, subject: subject.into(), token: token.into() }).await.map(drop)
     }
 
     /// Forgets every event of `kind` about `subject`.
-    pub async fn clear_events(&self, kind: &str, subject: &str) -> Result<(), sqlx::Error> {
-        on_pool!(self, pool => {
-            sqlx::query("DELETE FROM guard_events WHERE kind = $1 AND subject = $2")
-                .bind(kind).bind(subject).execute(pool).await?;
-            Ok(())
-        })
+    pub async fn clear_events(&self, kind: &'static str, subject: &str) -> Result<(), sqlx::Error> {
+        self.guard_write(&GuardWrite::Clear { kind, subject: subject.into() }).await.map(drop)
     }
 
     /// Closes the pool's connections (after a final flush).
@@ -534,7 +663,7 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
 
 /// The PostgreSQL advisory lock of one counter: 64 bits of a hash of its
 /// kind and subject (the same in every Vouch).
-fn advisory_key(kind: &str, subject: &str) -> i64 {
+pub(crate) fn advisory_key(kind: &str, subject: &str) -> i64 {
     use sha2::{Digest, Sha256};
     let digest = Sha256::new()
         .chain_update(b"vouch guard\0")
@@ -547,7 +676,7 @@ fn advisory_key(kind: &str, subject: &str) -> i64 {
     i64::from_be_bytes(first)
 }
 
-pub(super) fn to_i64(v: u64) -> i64 {
+pub(crate) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -677,6 +806,32 @@ mod tests {
         );
         assert_eq!(db.recent(10).await.unwrap(), vec![stored]);
         assert_eq!(db.get("CA2").await.unwrap(), None);
+    }
+
+    /// One batch with a stored call, a new one, and the same call twice:
+    /// each merged as [`Db::merge`] would one by one, the second write of a
+    /// call onto the first's row (its revision read in the batch's one read,
+    /// then moved on by the first write).
+    #[tokio::test]
+    async fn a_batch_merges_each_record_onto_what_the_batch_wrote_before_it() {
+        let db = Db::open(&DatabaseUrl::Sqlite("sqlite::memory:".into())).await.unwrap().unwrap();
+        db.merge(&CallRecord::new("CA1", "support", "+1********01".into(), 100)).await.unwrap();
+        let mut verified = CallRecord::new("CA1", "support", "+1********01".into(), 100);
+        verified.verify_attempts = 1;
+        verified.updated_at = 120;
+        let mut ended = CallRecord::pending_status("CA1", "completed", Some(3), Some(42), 160);
+        ended.updated_at = 160;
+        let (new, again) = (CallRecord::new("CA2", "sales", "+1********02".into(), 130), {
+            let mut r = CallRecord::new("CA2", "sales", "+1********02".into(), 130);
+            r.outcome = RecordOutcome::Agent;
+            r
+        });
+        let found = db.merge_all(&[&verified, &ended, &new, &again]).await.unwrap();
+        assert_eq!(found.len(), 4);
+        let one = db.get("CA1").await.unwrap().unwrap();
+        assert_eq!((one.verify_attempts, one.call_status.as_deref(), one.revision), (1, Some("completed"), 3));
+        let two = db.get("CA2").await.unwrap().unwrap();
+        assert_eq!((two.outcome, two.revision), (RecordOutcome::Agent, 2));
     }
 
     #[tokio::test]

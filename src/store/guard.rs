@@ -12,7 +12,8 @@
 //! cannot reserve in time the caller of `reserve` decides: verification
 //! fails closed; the enumeration throttle counts in this process instead.
 
-use super::db::{on_pool, Db};
+use super::claims::Batch;
+use super::db::{on_pool, Db, GuardWrite};
 use crate::keyring::counters::CallerSubjects;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -97,6 +98,9 @@ type Events = HashMap<(Kind, String), Vec<(u64, String)>>;
 #[derive(Clone)]
 pub struct Guard {
     db: Option<Db>,
+    /// The store's write batch, shared with the webhook claims: a
+    /// reservation commits with the writes waiting beside it.
+    batch: Option<Batch>,
     local: Arc<Mutex<Events>>,
     /// Recent database counts, for checks that must not wait for it.
     shared: moka::future::Cache<(Kind, String), u64>,
@@ -122,9 +126,19 @@ const FIRST_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 const MAX_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Guard {
-    pub(super) fn new(db: Option<Db>, subjects: CallerSubjects) -> Self {
+    pub(super) fn new(db: Option<Db>, subjects: CallerSubjects, batch: Option<Batch>) -> Self {
         let shared = moka::future::Cache::builder().max_capacity(100_000).time_to_live(SHARED_TTL).build();
-        Self { db, local: Arc::default(), shared, subjects, throttled: Arc::default(), unsent: Arc::default() }
+        Self { db, batch, local: Arc::default(), shared, subjects, throttled: Arc::default(), unsent: Arc::default() }
+    }
+
+    /// Runs `write` in the store's batch when there is one, else alone.
+    async fn write(&self, db: &Db, write: GuardWrite) -> Result<bool, sqlx::Error> {
+        if let Some(batch) = &self.batch {
+            if let Some(done) = batch.guard_write(write.clone()).await {
+                return done;
+            }
+        }
+        db.guard_write(&write).await
     }
 
     /// The stored stand-in for a caller's number: a keyed hash, so the
@@ -208,7 +222,15 @@ impl Guard {
     ) -> Result<Reserve, GuardError> {
         let Some(db) = &self.db else { return Ok(self.reserve_here(kind, subject, limit, now, window_start)) };
         let token = new_token();
-        let reserve = db.reserve_event(kind.as_str(), subject, &token, now, window_start, limit);
+        let write = GuardWrite::Reserve {
+            kind: kind.as_str(),
+            subject: subject.to_string(),
+            token: token.clone(),
+            at: now,
+            window_start,
+            limit,
+        };
+        let reserve = self.write(db, write);
         let reserved = match tokio::time::timeout(RESERVE_TIMEOUT, reserve).await {
             Ok(Ok(reserved)) => reserved,
             Ok(Err(e)) => return Err(GuardError(e.to_string())),
@@ -316,7 +338,8 @@ impl Guard {
         }
         self.unsent.events.lock().unwrap_or_else(|e| e.into_inner()).retain(|e| e.3 != r.token);
         let Some(db) = &self.db else { return Ok(()) };
-        let released = bounded(db.release_event(r.kind.as_str(), &key.1, &r.token)).await;
+        let write = GuardWrite::Release { kind: r.kind.as_str(), subject: key.1.clone(), token: r.token };
+        let released = bounded(self.write(db, write)).await.map(drop);
         self.shared.invalidate(&key).await;
         released
     }
@@ -327,7 +350,9 @@ impl Guard {
         let key = (kind, subject.to_string());
         self.local.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
         let cleared = match &self.db {
-            Some(db) => bounded(db.clear_events(kind.as_str(), subject)).await,
+            Some(db) => bounded(self.write(db, GuardWrite::Clear { kind: kind.as_str(), subject: subject.into() }))
+                .await
+                .map(drop),
             None => Ok(()),
         };
         self.shared.invalidate(&key).await;
@@ -375,7 +400,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_counters_reserve_up_to_the_limit_within_the_window_release_and_clear() {
-        let g = Guard::new(None, CallerSubjects::new(&Keyring::single("k")));
+        let g = Guard::new(None, CallerSubjects::new(&Keyring::single("k")), None);
         for at in [100, 200, 300] {
             reserved(g.reserve(Kind::VerifyFailed, "12345678", 3, at, 0).await.unwrap());
         }
@@ -394,8 +419,11 @@ mod tests {
     /// database (as separate Vouch processes): exactly `limit` are counted.
     async fn simultaneous_reservations_stop_at_the_limit(url: crate::config::DatabaseUrl) {
         let subjects = CallerSubjects::new(&Keyring::single("k"));
-        let a = Guard::new(Some(Db::open(&url).await.unwrap().unwrap()), subjects.clone());
-        let b = Guard::new(Some(Db::open(&url).await.unwrap().unwrap()), subjects);
+        // Each writes through a batch of its own, so tries waiting together
+        // commit together.
+        let (da, db) = (Db::open(&url).await.unwrap().unwrap(), Db::open(&url).await.unwrap().unwrap());
+        let a = Guard::new(Some(da.clone()), subjects.clone(), Batch::start(&da));
+        let b = Guard::new(Some(db.clone()), subjects, Batch::start(&db));
         let tries = (0..40).map(|i| {
             let g = if i % 2 == 0 { a.clone() } else { b.clone() };
             tokio::spawn(async move { g.reserve(Kind::VerifyFailed, "12345678", 5, 1000, 0).await })
@@ -424,7 +452,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("guard.db").display());
         let db = Db::open(&crate::config::DatabaseUrl::Sqlite(url)).await.unwrap().unwrap();
-        let g = Guard::new(Some(db.clone()), CallerSubjects::new(&Keyring::single("k")));
+        let g = Guard::new(Some(db.clone()), CallerSubjects::new(&Keyring::single("k")), None);
         let first = reserved(g.reserve(Kind::UnknownId, "s", 2, 1000, 0).await.unwrap());
         reserved(g.reserve(Kind::UnknownId, "s", 2, 1000, 0).await.unwrap());
         assert!(matches!(g.reserve(Kind::UnknownId, "s", 2, 1000, 0).await, Ok(Reserve::AtLimit)));
@@ -435,12 +463,15 @@ mod tests {
 
     #[test]
     fn caller_subjects_are_keyed_hashes() {
-        let g = Guard::new(None, CallerSubjects::new(&Keyring::single("k")));
+        let g = Guard::new(None, CallerSubjects::new(&Keyring::single("k")), None);
         let s = g.caller_subject("+15551230001");
         assert_eq!(s.len(), 32);
         assert!(!s.contains("5551230001"));
         assert_eq!(s, g.caller_subject("+15551230001"));
-        assert_ne!(s, Guard::new(None, CallerSubjects::new(&Keyring::single("other"))).caller_subject("+15551230001"));
+        assert_ne!(
+            s,
+            Guard::new(None, CallerSubjects::new(&Keyring::single("other")), None).caller_subject("+15551230001")
+        );
         assert_ne!(g.withheld_subject("support"), g.withheld_subject("sales"), "one withheld subject per line");
         assert_eq!(g.withheld_subject("support").len(), 32);
     }

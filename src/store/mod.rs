@@ -67,6 +67,8 @@ struct Inner {
 
 struct Durable {
     db: Db,
+    /// The claims' and the security counters' shared write batch.
+    batch: claims::Batch,
     writer: Arc<Writer>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -87,13 +89,18 @@ impl CallStore {
         };
         let writer = Writer::new(config.buffer_capacity);
         let task = tokio::spawn(writer.clone().run(db.clone()));
-        let durable = Durable { db, writer, task: Mutex::new(Some(task)) };
+        let batch = anyhow::Context::context(claims::Batch::start(&db), "the store opens inside a runtime")?;
+        let durable = Durable { db, batch, writer, task: Mutex::new(Some(task)) };
         Ok(Self::build(cache_ttl, Some(durable), description, subjects))
     }
 
     fn build(ttl: Duration, durable: Option<Durable>, description: String, subjects: CallerSubjects) -> Self {
         let cache = Cache::builder().max_capacity(1_000_000).time_to_live(ttl).build();
-        let guard = guard::Guard::new(durable.as_ref().map(|d| d.db.clone()), subjects);
+        let guard = guard::Guard::new(
+            durable.as_ref().map(|d| d.db.clone()),
+            subjects,
+            durable.as_ref().map(|d| d.batch.clone()),
+        );
         Self { inner: Arc::new(Inner { cache, erased: Default::default(), ttl, guard, durable, description }) }
     }
 
@@ -111,7 +118,8 @@ impl CallStore {
     /// The webhook claims, on the same database: each lapsing `deadline`
     /// (plus a margin) after it is taken, kept for `state_ttl`.
     pub fn claims(&self, deadline: Duration, state_ttl: Duration) -> claims::Claims {
-        claims::Claims::new(self.db(), deadline, state_ttl)
+        let batch = self.inner.durable.as_ref().map(|d| d.batch.clone());
+        claims::Claims::on_batch(self.db(), deadline, state_ttl, batch)
     }
 
     /// What the records are kept in, for logs (no password).
