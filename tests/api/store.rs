@@ -338,8 +338,20 @@ async fn metrics_need_the_admin_token_and_count_writes() {
     let app = spawn_app().await;
     call_with_sid(&app, ADA_PHONE, &[&format!("{ADA_PIN}#")]).await;
     app.written().await;
-    let r = app.http.get(format!("{}/metrics", app.address)).send().await.unwrap();
-    assert_eq!(r.status(), 401);
+    // A scrape without (or with a wrong) token gets a plain 401 a
+    // Prometheus log can show, not the login page.
+    for token in [None, Some("not-the-token")] {
+        let mut r = app.http.get(format!("{}/metrics", app.address));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"), "{:?}", r.headers());
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        let body = r.text().await.unwrap();
+        assert!(body.starts_with("401 Unauthorized: ") && !body.contains('<'), "{body}");
+    }
     let r = app.http.get(format!("{}/metrics", app.address)).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));

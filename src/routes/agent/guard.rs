@@ -31,6 +31,9 @@ pub struct Refused {
     refusal: Refusal,
     /// `Some(path)`: a page, answered with the login form returning there.
     page: Option<String>,
+    /// A scrape (`/metrics`): answered in plain text, which a Prometheus
+    /// log shows as it is.
+    plain: bool,
     demo: bool,
 }
 
@@ -49,6 +52,12 @@ impl ResponseError for Refused {
         // Logged here, not at extraction: an optional login (the screen pop)
         // drops the refusal and lets a signed link decide.
         tracing::info!(reason = %self.refusal, "request refused");
+        if self.plain {
+            return HttpResponse::Unauthorized()
+                .insert_header(("WWW-Authenticate", "Bearer"))
+                .content_type("text/plain; charset=utf-8")
+                .body(format!("401 Unauthorized: {}\n", self.refusal));
+        }
         match &self.page {
             None => HttpResponse::Unauthorized()
                 .insert_header(("WWW-Authenticate", "Bearer"))
@@ -77,10 +86,16 @@ impl FromRequest for Authenticated {
     type Future = LocalBoxFuture<'static, Result<Self, Refused>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let api = paths::recognise(req.path()).is_some_and(|r| r.route.is_api());
-        let page = (!api).then(|| req.path().to_string());
+        let route = paths::recognise(req.path()).map(|r| r.route);
+        let plain = route == Some(paths::Route::Metrics);
+        let page = (!plain && !route.is_some_and(paths::Route::is_api)).then(|| req.path().to_string());
         let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-            return Box::pin(ready(Err(Refused { refusal: Refusal::NoCredentialsConfigured, page, demo: false })));
+            return Box::pin(ready(Err(Refused {
+                refusal: Refusal::NoCredentialsConfigured,
+                page,
+                plain,
+                demo: false,
+            })));
         };
         let cookie = req.cookie(session::COOKIE);
         let presented = Presented {
@@ -92,7 +107,7 @@ impl FromRequest for Authenticated {
         let now = now();
         let principal = auth::authenticate(secrets, &state.sessions, &presented, now);
         Box::pin(async move {
-            let principal = principal.map_err(|refusal| Refused { refusal, page: page.clone(), demo })?;
+            let principal = principal.map_err(|refusal| Refused { refusal, page: page.clone(), plain, demo })?;
             // A session must still be live in the store: a logout, or a
             // user's removal seen by any instance, revoked it for all.
             if let Some(id) = &principal.session {
@@ -101,7 +116,7 @@ impl FromRequest for Authenticated {
                     false
                 });
                 if !live {
-                    return Err(Refused { refusal: Refusal::BadSession, page, demo });
+                    return Err(Refused { refusal: Refusal::BadSession, page, plain, demo });
                 }
             }
             Ok(Self(principal))
