@@ -12,6 +12,7 @@ pub mod crm_test;
 pub mod demo_crm;
 pub mod endpoint;
 pub mod hash_password;
+pub mod lockouts;
 pub mod replay;
 pub mod serve;
 pub mod simulate;
@@ -19,6 +20,7 @@ pub mod simulate;
 use check_config::CheckConfigOpts;
 use crm_test::CrmTestOpts;
 use demo_crm::DemoCrmOpts;
+use lockouts::LockoutsOpts;
 use replay::ReplayOpts;
 use serve::ServeOpts;
 use simulate::SimulateOpts;
@@ -63,6 +65,9 @@ pub enum Command {
     Simulate(SimulateOpts),
     /// Send a recorded webhook (or a copied curl command) again, re-signed.
     Replay(ReplayOpts),
+    /// List the customers locked out of verification, or lift a lockout
+    /// (`vouch lockouts list`, `vouch lockouts clear CUSTOMER_ID`).
+    Lockouts(LockoutsOpts),
     /// Read a password from standard input and print its Argon2id hash, for
     /// a user's `password_hash` in VOUCH_USERS_FILE.
     HashPassword,
@@ -110,6 +115,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::CrmTest(opts) => block_on(crm_test::run(opts)),
         Command::Simulate(opts) => block_on(simulate::run(opts)),
         Command::Replay(opts) => block_on(replay::run(opts)),
+        Command::Lockouts(opts) => block_on(lockouts::run(opts)),
         Command::HashPassword => hash_password::run(),
     }
 }

@@ -107,6 +107,46 @@ pub(super) fn write_begin<P: WriteBegin>(_pool: &P) -> &'static str {
     P::BEGIN
 }
 
+/// Checks that the directory of a SQLite `file` exists and takes new files
+/// (SQLite creates the file, its `-wal` and its `-shm` there), so that a
+/// volume mounted read-only or owned by another user fails start-up with
+/// its fix rather than SQLite's "unable to open database file".
+fn writable_dir(file: &std::path::Path) -> anyhow::Result<()> {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let shown = dir.display();
+    match std::fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => anyhow::bail!("DATABASE_URL: {shown} is not a directory, so the SQLite file {} cannot be created there", file.display()),
+        Err(e) => anyhow::bail!(
+            "DATABASE_URL: the directory {shown} for the SQLite file {} does not exist ({e}): create it (mkdir -p {shown}) \
+             or point DATABASE_URL at another file",
+            file.display()
+        ),
+    }
+    let probe = dir.join(format!(".vouch-write-check-{}", std::process::id()));
+    let written = std::fs::OpenOptions::new().write(true).create_new(true).open(&probe);
+    let _ = std::fs::remove_file(&probe);
+    if let Err(e) = written {
+        let uid = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Uid:").map(|v| v.split_whitespace().next().unwrap_or("").to_string()))
+            })
+            .map_or_else(String::new, |uid| format!(" (uid {uid})"));
+        anyhow::bail!(
+            "DATABASE_URL: Vouch cannot create files in {shown} ({e}); SQLite needs to write {} and its -wal and -shm \
+             files there. Make the directory writable by the user Vouch runs as{uid} (e.g. chown 10001:10001 {shown} \
+             for the Docker image), or point DATABASE_URL at a writable directory",
+            file.display()
+        );
+    }
+    Ok(())
+}
+
 /// A batch's rows as a table: `$1` is a JSON array of arrays, and column
 /// `cN` is each array's N-th item, of SQL type `types[N]` ("text" or
 /// "int8"). One statement then takes a whole batch, whatever its size, and
@@ -260,6 +300,9 @@ impl Db {
         let db = match url {
             DatabaseUrl::Memory => return Ok(None),
             DatabaseUrl::Sqlite(raw) => {
+                if let Some(file) = url.sqlite_file() {
+                    writable_dir(&file)?;
+                }
                 let options = SqliteConnectOptions::from_str(raw)
                     .with_context(|| format!("DATABASE_URL: not a usable SQLite URL ({described})"))?
                     .create_if_missing(true)
@@ -446,6 +489,18 @@ impl Db {
             let rows = sqlx::query(&sql).bind(limit).fetch_all(pool).await?;
             rows.iter().map(from_row).collect()
         })
+    }
+
+    /// Every subject with events of `kind` since `since` (unix seconds):
+    /// how many, and the latest's time; most events first.
+    pub async fn subjects_with_events(&self, kind: &str, since: u64) -> Result<Vec<(String, u64, u64)>, sqlx::Error> {
+        let sql = "SELECT subject, COUNT(*), MAX(at) FROM guard_events WHERE kind = $1 AND at >= $2 \
+                   GROUP BY subject ORDER BY COUNT(*) DESC, subject";
+        let rows: Vec<(String, i64, i64)> = on_pool!(self, pool => {
+            sqlx::query_as(sql).bind(kind).bind(to_i64(since)).fetch_all(pool).await?
+        });
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(rows.into_iter().map(|(s, count, at)| (s, n(count), n(at))).collect())
     }
 
     /// Events of `kind` about `subject` since `since` (unix seconds).

@@ -186,6 +186,27 @@ impl Guard {
         }
     }
 
+    /// Every subject with events of `kind` at or after `since`: how many,
+    /// and when the latest was (unix seconds); most first. From the
+    /// database when there is one, else this process's own.
+    pub async fn subjects(&self, kind: Kind, since: u64) -> Result<Vec<(String, u64, u64)>, GuardError> {
+        if let Some(db) = &self.db {
+            return bounded(db.subjects_with_events(kind.as_str(), since)).await;
+        }
+        let m = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        let mut found: Vec<(String, u64, u64)> = m
+            .iter()
+            .filter(|((k, _), _)| *k == kind)
+            .filter_map(|((_, subject), events)| {
+                let recent = events.iter().filter(|(at, _)| *at >= since);
+                let (n, last) = recent.fold((0, 0), |(n, last), (at, _)| (n + 1, last.max(*at)));
+                (n > 0).then(|| (subject.clone(), n, last))
+            })
+            .collect();
+        found.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(found)
+    }
+
     /// Like [`Guard::count`], but never waits for the database: it answers
     /// from the last database count of this subject (at most 15 s old) or
     /// this process's own events, and refreshes the database count in the

@@ -12,6 +12,7 @@ mod check_config;
 mod crm_doubles;
 mod crm_examples;
 mod crm_test;
+mod data_dir;
 /// The PostgreSQL schema per test and the SQLite lock of `tests/api`.
 #[path = "../api/database.rs"]
 #[allow(dead_code)]
@@ -23,6 +24,7 @@ mod hash_password;
 mod instances;
 #[path = "../support/leaks.rs"]
 mod leaks;
+mod lockouts;
 mod logs;
 mod race;
 mod replay;

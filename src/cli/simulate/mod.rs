@@ -90,23 +90,35 @@ pub async fn run(opts: SimulateOpts) -> anyhow::Result<()> {
     printer.show(&transcript.heard);
     out!("{}", report::requests(&transcript));
     out!("{}", report::handoff(&transcript));
-    agent_context(&endpoint, &config, &call_sid).await;
-    status_callback(&phone, &spec, started.elapsed()).await
+    // The status first, so the record shows how the call ended.
+    let status = status_callback(&phone, &spec, started.elapsed()).await;
+    let record = agent_context(&endpoint, &config, &call_sid).await;
+    if let Some(notice) = report::lockout(&transcript, record.as_ref()) {
+        out!("{notice}");
+    }
+    status
 }
 
-/// A 403 is nearly always a signing mismatch: say how to fix it.
+/// A 403 is nearly always a signing mismatch, and a refused connection a
+/// server not started: say how to fix each.
 fn explain(e: SimError, endpoint: &Endpoint) -> anyhow::Error {
     match &e {
         SimError::Http { status: 403, .. } => anyhow::Error::new(e).context(endpoint.forbidden_hint()),
+        SimError::Connect { source, .. } if source.is_connect() => anyhow::anyhow!(
+            "nothing answers at {} (Twilio error 11205): is Vouch running? Start it with `cargo run` in another \
+             terminal, or point --url at it",
+            endpoint.target
+        ),
         _ => e.into(),
     }
 }
 
-/// The call's record from the admin API, when a token is available.
-async fn agent_context(endpoint: &Endpoint, config: &Config, call_sid: &str) {
+/// The call's record from the admin API, when a token is available:
+/// printed, and returned.
+async fn agent_context(endpoint: &Endpoint, config: &Config, call_sid: &str) -> Option<serde_json::Value> {
     let Some(token) = &config.secrets.admin_token else {
         outln!("(set VOUCH_ADMIN_TOKEN to also show the call's record from /api/calls/{call_sid})");
-        return;
+        return None;
     };
     let url = format!("{}/api/calls/{call_sid}", endpoint.target);
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build();
@@ -119,12 +131,14 @@ async fn agent_context(endpoint: &Endpoint, config: &Config, call_sid: &str) {
             Ok(json) => {
                 outln!("── the call's record (GET /api/calls/{call_sid}) ──");
                 outln!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+                return Some(json);
             }
             Err(_) => outln!("(the admin API at this URL did not answer with JSON)"),
         },
         Ok(r) => outln!("(the admin API answered HTTP {} for /api/calls/{call_sid})", r.status().as_u16()),
         Err(e) => outln!("(the admin API could not be reached: {e})"),
     }
+    None
 }
 
 /// Sends the `completed` status callback; a 404 only means the server has

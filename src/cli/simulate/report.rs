@@ -134,3 +134,52 @@ pub fn handoff(t: &Transcript) -> String {
     }
     out
 }
+
+/// What the hand-off's context says of `name`: the task attributes, a
+/// redirect's query (away, or within Vouch), or a `<Dial>`'s parameters.
+fn context_value(t: &Transcript, name: &str) -> Option<String> {
+    let from_query =
+        |url: &str| url::Url::parse(url).ok()?.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    match &t.end {
+        End::Enqueued { task: Some(task), .. } => {
+            let json: serde_json::Value = serde_json::from_str(task).ok()?;
+            match &json[name] {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Null => None,
+                v => Some(v.to_string()),
+            }
+        }
+        End::RedirectedAway { url } => from_query(url),
+        End::Dialed(_) => {
+            let doc = twiml::parse(&t.requests.last()?.body).ok()?;
+            let walk = doc.walk();
+            let param = walk.iter().find(|n| n.name == "Parameter" && n.attr("name") == Some(name));
+            param.and_then(|p| p.attr("value")).map(str::to_string)
+        }
+        _ => internal_handoff(t).and_then(from_query),
+    }
+}
+
+/// `── lockout ──` when the call reached an agent because the customer's
+/// verification is locked (from the hand-off's context, or the call's
+/// record): what it means and how to lift it. The caller heard nothing of
+/// it (a lock sounds like a wrong PIN), so this is where a tester learns it.
+pub fn lockout(t: &Transcript, record: Option<&serde_json::Value>) -> Option<String> {
+    let in_record = record.is_some_and(|r| r["lockout"] == true);
+    if !in_record && context_value(t, "lockout").as_deref() != Some("true") {
+        return None;
+    }
+    let customer = record
+        .and_then(|r| r["customer_id"].as_str().map(str::to_string))
+        .or_else(|| context_value(t, "customer_id"))
+        .unwrap_or_else(|| "CUSTOMER_ID".into());
+    Some(format!(
+        "── lockout ──\n\
+         Verification is LOCKED for customer {customer}: too many failed verifications lately\n\
+         (security.lockout_failures within security.lockout_window_secs). Vouch did not ask the CRM\n\
+         and sent the call to an agent as identified, not verified; the caller heard the same\n\
+         words as for a wrong PIN. Lift it now with:\n  \
+         vouch lockouts clear {customer}\n\
+         (or DELETE /api/lockouts/{customer} with the admin token); `vouch lockouts list` shows who is locked.\n"
+    ))
+}
