@@ -102,8 +102,18 @@ pub struct Application {
 impl Application {
     /// Binds `bind:port` from the configuration and prepares the server.
     pub async fn build(config: Config, bind: &str) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind((bind, config.server.port))
-            .with_context(|| format!("Failed to bind {bind}:{}", config.server.port))?;
+        let listener = TcpListener::bind((bind, config.server.port)).map_err(|e| {
+            let port = config.server.port;
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                anyhow::anyhow!(
+                    "Failed to bind {bind}:{port}: the port is in use (another Vouch, or another program, listens \
+                     there). Stop it, or pick another port: PORT={} cargo run",
+                    port.saturating_add(1)
+                )
+            } else {
+                anyhow::Error::new(e).context(format!("Failed to bind {bind}:{port}"))
+            }
+        })?;
         let port = listener.local_addr()?.port();
         let mut config = config;
         // The default public URL names the configured port; follow an

@@ -68,6 +68,14 @@ impl DatabaseUrl {
         matches!(self, Self::Sqlite(url) if sqlite_path(url) == ":memory:" || url.contains("mode=memory"))
     }
 
+    /// The SQLite file this names, if it is one on disk.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        match self {
+            Self::Sqlite(url) if !self.is_sqlite_in_memory() => Some(std::path::PathBuf::from(sqlite_path(url))),
+            _ => None,
+        }
+    }
+
     /// What the store is, for logs and `check-config`; never a password.
     pub fn describe(&self) -> String {
         match self {

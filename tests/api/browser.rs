@@ -54,7 +54,11 @@ async fn the_screen_pop_renders_in_headless_chromium() {
             std::env::var("VOUCH_REQUIRE_BROWSER").as_deref() != Ok("1"),
             "VOUCH_REQUIRE_BROWSER=1 but no chromium binary was found"
         );
-        println!("SKIPPED screen pop browser test: chromium not installed (apt-get install chromium)");
+        // Straight to stderr, past the test harness's capture.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"SKIPPED screen pop browser test: chromium not installed (apt-get install chromium)\n",
+        );
         return;
     };
     let app = spawn_desk().await;

@@ -56,7 +56,8 @@ pub fn python_has(module: &str, test: &str) -> bool {
             std::env::var("VOUCH_REQUIRE_ORACLES").as_deref() != Ok("1"),
             "{why}; VOUCH_REQUIRE_ORACLES=1 makes this a failure"
         );
-        eprintln!("SKIPPED {why}");
+        // Straight to stderr, past the test harness's capture.
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("SKIPPED {why}\n").as_bytes());
     }
     ok
 }

@@ -192,3 +192,25 @@ fn without_keys_the_caller_types_at_each_gather_and_enter_is_silence() {
         ],
     );
 }
+
+#[test]
+fn against_a_server_that_is_not_running_it_says_how_to_start_one() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (out, stdout, stderr) = run(&["simulate", "--keys", "1234#", "--url", &url], &[]);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains(&format!("nothing answers at {url} (Twilio error 11205): is Vouch running?")), "{stderr}");
+    assert!(stderr.contains("`cargo run`") && !stderr.contains("os error"), "no error chain: {stderr}");
+}
+
+#[test]
+fn a_busy_port_is_refused_with_the_port_to_pick_instead() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let (out, _, stderr) =
+        run(&["serve", "--bind", "127.0.0.1"], &[("PORT", &port.to_string()), ("DATABASE_URL", "memory:")]);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("Failed to bind 127.0.0.1:{port}: the port is in use")), "{stderr}");
+    assert!(stderr.contains(&format!("PORT={} cargo run", port.saturating_add(1))), "{stderr}");
+}
