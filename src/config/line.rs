@@ -8,7 +8,7 @@ use super::entry::{self, Entries};
 use super::error::ConfigError;
 use super::file::{CallerIdFile, HandoffFile, LineFile};
 use super::handoff::{self, Handoff};
-use super::prompts::{Prompts, Speech};
+use super::prompts::{Prompts, Speech, ToPerson};
 use crate::flow::{CallerIdUse, LineRules, Prompt, E164};
 
 /// One service line, checked.
@@ -66,7 +66,11 @@ impl Line {
         let gather_timeout_secs =
             LineFile::GATHER_TIMEOUT_SECS.read(f.gather_timeout_secs).map_err(|e| e.under(&at))?;
         let entries = Entries::resolve(&at, &f.identifier, &f.verification, opt_out_key)?;
-        let prompts = Prompts::resolve(&at, &f, &entries)?;
+        let to_person = ToPerson {
+            next: reaches_a_person(f.next.as_ref(), f.agent.as_ref()),
+            opt_out: reaches_a_person(f.opt_out.as_ref(), f.agent.as_ref()),
+        };
+        let prompts = Prompts::resolve(&at, &f, &entries, to_person)?;
         // Unset, the next step and the opt-out go where agents are.
         let agent = handoff_or(&at, "agent", f.agent, || Handoff::queue_named(name))?;
         let next = handoff_or(&at, "next", f.next, || agent.clone())?;
@@ -145,4 +149,10 @@ fn caller_id_use(at: &str, given: Option<CallerIdFile>) -> Result<CallerIdUse, C
             )),
         },
     }
+}
+
+/// Whether a handoff table (unset: the agent's, itself a queue when unset)
+/// puts the caller through to a person rather than redirecting to an app.
+fn reaches_a_person(given: Option<&HandoffFile>, agent: Option<&HandoffFile>) -> bool {
+    !matches!(given.or(agent), Some(HandoffFile::Redirect { .. }))
 }

@@ -48,6 +48,11 @@ pub use users::{ApiToken, Role, User, Users, DEMO_USER};
 /// The embedded demo configuration, used when no `--config` is given.
 pub const DEMO_CONFIG: &str = include_str!("../../demo/vouch.toml");
 
+/// What running on the embedded demo adds to it: failed verifications are
+/// forgotten after 15 minutes, not a day, so a newcomer trying wrong PINs
+/// isn't locked out of the demo for long (the demo file says so).
+const DEMO_SECURITY: &str = "[security]\nlockout_window_secs = 900\n";
+
 /// Everything Vouch runs with, checked.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -74,7 +79,7 @@ impl Config {
     /// Reads `path`, or the embedded demo when `None`.
     pub fn load(path: Option<&std::path::Path>, env: &dyn Env) -> Result<Self, ConfigError> {
         match path {
-            None => Self::from_toml(DEMO_CONFIG, env),
+            None => Self::from_toml(&format!("{DEMO_CONFIG}\n{DEMO_SECURITY}"), env),
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| ConfigError::new("--config", format!("cannot read {}: {e}", p.display())))?;

@@ -37,15 +37,23 @@ impl Prompts {
         }
     }
 
-    /// `at` is the line's key (`lines.support`).
-    pub(super) fn resolve(at: &str, file: &LineFile, entries: &Entries) -> Result<Self, ConfigError> {
+    /// `at` is the line's key (`lines.support`). `to_person` says, for the
+    /// next step and the opt-out, whether it reaches a person (a queue or a
+    /// dial, not a redirect to an app): the defaults then say so.
+    pub(super) fn resolve(
+        at: &str,
+        file: &LineFile,
+        entries: &Entries,
+        to_person: ToPerson,
+    ) -> Result<Self, ConfigError> {
         let speech = |key: &str, given: &Option<PromptFile>, default: String| {
             resolve_prompt(&format!("{at}.{key}"), given.clone(), default, &file.voice, &file.language)
         };
         let ask_identifier = speech("identifier.prompt", &file.identifier.prompt, ask_identifier_default(entries))?;
-        let ask_factor = speech("verification.prompt", &file.verification.prompt, ask_factor_default(entries))?;
+        let ask_factor =
+            speech("verification.prompt", &file.verification.prompt, ask_factor_default(entries, to_person))?;
         let mut said = HashMap::new();
-        for (prompt, key, given, default) in others(&file.prompts, entries) {
+        for (prompt, key, given, default) in others(&file.prompts, entries, to_person) {
             said.insert(prompt, speech(&format!("prompts.{key}"), given, default)?);
         }
         Ok(Self { said, ask_identifier, ask_factor })
@@ -64,17 +72,37 @@ fn ask_identifier_default(e: &Entries) -> String {
     format!("Please enter your {fixed}{}, followed by the pound key.{opt_out}", e.identifier_name)
 }
 
-fn ask_factor_default(e: &Entries) -> String {
+fn ask_factor_default(e: &Entries, to_person: ToPerson) -> String {
+    let key = |k: char| if k == '*' { "star".to_string() } else { k.to_string() };
+    let opt_out = match e.verification.as_ref().and_then(|v| v.opt_out_key) {
+        Some(k) if to_person.opt_out => format!(" To speak to an agent instead, press {}.", key(k)),
+        Some(k) => format!(" If you don't have it, press {}.", key(k)),
+        None => String::new(),
+    };
     format!(
-        "For your security, please enter your {}-digit {}, followed by the pound key.",
+        "For your security, please enter your {}-digit {}, followed by the pound key.{opt_out}",
         e.factor_length, e.factor_name
     )
 }
 
+/// Whether a line's next step and its opt-out reach a person.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ToPerson {
+    pub next: bool,
+    pub opt_out: bool,
+}
+
 /// The prompts under `[lines.NAME.prompts]`: each with its key, what the
 /// file gives, and what is said when it gives nothing.
-fn others<'a>(p: &'a PromptsFile, e: &Entries) -> [(Prompt, &'static str, &'a Option<PromptFile>, String); 13] {
+fn others<'a>(
+    p: &'a PromptsFile,
+    e: &Entries,
+    to_person: ToPerson,
+) -> [(Prompt, &'static str, &'a Option<PromptFile>, String); 14] {
     let (id, factor) = (&e.identifier_name, &e.factor_name);
+    let identified = if to_person.next { "Thank you. Please hold while we connect you." } else { "Thank you." };
+    let opted_out =
+        if to_person.opt_out { "No problem. Please hold while we connect you to an agent." } else { "No problem." };
     [
         (Prompt::Welcome, "welcome", &p.welcome, "Thank you for calling.".into()),
         (Prompt::NotFound, "not_found", &p.not_found, format!("Sorry, we couldn't find that {id}.")),
@@ -92,7 +120,8 @@ fn others<'a>(p: &'a PromptsFile, e: &Entries) -> [(Prompt, &'static str, &'a Op
         ),
         (Prompt::NoInput, "no_input", &p.no_input, "Sorry, we didn't get that.".into()),
         (Prompt::Verified, "verified", &p.verified, "Thank you, you're verified.".into()),
-        (Prompt::OptedOut, "opted_out", &p.opted_out, "No problem.".into()),
+        (Prompt::Identified, "identified", &p.identified, identified.into()),
+        (Prompt::OptedOut, "opted_out", &p.opted_out, opted_out.into()),
         (Prompt::TooManyTries, "too_many_tries", &p.too_many_tries, "Let's get you some help.".into()),
         (
             Prompt::CrmUnavailable,

@@ -261,3 +261,40 @@ fn secrets_can_come_from_files() {
 
 mod bounds;
 mod refusals;
+
+#[test]
+fn running_on_the_embedded_demo_forgets_failed_pins_after_15_minutes() {
+    let demo = Config::load(None, &env(&[])).unwrap();
+    assert_eq!(demo.security.lockout_window, std::time::Duration::from_secs(900));
+    assert_eq!(demo.security.lockout_failures, 5, "still locks after five");
+    let copied = Config::from_toml(DEMO_CONFIG, &env(&[])).unwrap();
+    assert_eq!(
+        copied.security.lockout_window,
+        std::time::Duration::from_secs(86_400),
+        "a copy of the file has the default"
+    );
+}
+
+/// The text of a line's prompt as the caller hears it.
+fn said(c: &Config, line: &str, prompt: crate::flow::Prompt) -> String {
+    match c.lines.get(line).expect("line").speech(prompt) {
+        Some(crate::config::Speech::Say { text, .. }) => text.clone(),
+        other => panic!("{line}: {prompt:?} is {other:?}"),
+    }
+}
+
+#[test]
+fn default_prompts_say_where_the_caller_goes_next() {
+    use crate::flow::Prompt;
+    let toml = "default_line = \"q\"\n[lines.q]\nopt_out_key = \"*\"\n\
+                [lines.app]\nopt_out_key = \"0\"\n[lines.app.next]\ntype = \"redirect\"\nurl = \"https://app.example.com/\"\n\
+                [lines.app.opt_out]\ntype = \"redirect\"\nurl = \"https://app.example.com/menu\"\n";
+    let c = Config::from_toml(toml, &env(&[])).expect("config");
+    assert!(said(&c, "q", Prompt::AskFactor).ends_with("pound key. To speak to an agent instead, press star."));
+    assert_eq!(said(&c, "q", Prompt::OptedOut), "No problem. Please hold while we connect you to an agent.");
+    assert_eq!(said(&c, "q", Prompt::Identified), "Thank you. Please hold while we connect you.");
+    // Handed to an app, not a person: nothing promises an agent.
+    assert!(said(&c, "app", Prompt::AskFactor).ends_with("pound key. If you don't have it, press 0."));
+    assert_eq!(said(&c, "app", Prompt::OptedOut), "No problem.");
+    assert_eq!(said(&c, "app", Prompt::Identified), "Thank you.");
+}

@@ -228,6 +228,9 @@ pub enum Prompt {
     /// The caller keyed nothing.
     NoInput,
     Verified,
+    /// The caller is identified and the line asks no verification: said
+    /// before the call is handed on, so it does not go quiet.
+    Identified,
     OptedOut,
     TooManyTries,
     CrmUnavailable,
@@ -454,6 +457,8 @@ fn identified(
     if rules.verification.is_some() {
         Reply::Ask { preface, state: FlowState { stage: Stage::Verify, verify_attempts: 0, ..state } }
     } else {
+        let mut preface = preface;
+        preface.push(Prompt::Identified);
         handoff(state, preface, Destination::Next, Outcome::Completed, IdvStatus::Identified, false)
     }
 }

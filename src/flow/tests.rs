@@ -58,8 +58,9 @@ fn caller_id_match_goes_straight_to_verification() {
 #[test]
 fn caller_id_match_without_verification_hands_on_identified() {
     let r = rules(3, false);
-    let (_, to, outcome, ctx) =
+    let (preface, to, outcome, ctx) =
         expect_handoff(run(&r, r.fresh_state(Attestation::None), Input::Start { ani: Lookup::Found(ada()) }));
+    assert_eq!(preface, vec![Prompt::Welcome, Prompt::Identified], "the caller hears what happens next");
     assert_eq!(to, Destination::Next);
     assert_eq!(outcome, Outcome::Completed);
     assert_eq!(ctx.idv_status, IdvStatus::Identified);
@@ -121,11 +122,12 @@ fn a_known_identifier_moves_to_verification() {
 #[test]
 fn a_known_identifier_without_verification_hands_on_identified() {
     let r = rules(3, false);
-    let (_, to, _, ctx) = expect_handoff(run(
+    let (preface, to, _, ctx) = expect_handoff(run(
         &r,
         r.fresh_state(Attestation::None),
         Input::Identifier { entry: digits("12345678"), lookup: Lookup::Found(ada()) },
     ));
+    assert_eq!(preface, vec![Prompt::Identified], "not a silent hand-off");
     assert_eq!(to, Destination::Next);
     assert_eq!((ctx.idv_status, ctx.idv_method), (IdvStatus::Identified, IdvMethod::Keyed));
 }
@@ -438,7 +440,10 @@ fn identifier_first_cross_checks_the_keyed_identifier_with_the_number() {
                 };
                 assert_eq!(method, want, "{ani:?}, keyed {}", keyed.id);
                 assert_eq!(customer, Some(keyed.clone()), "the keyed identifier decides who the caller is");
-                assert_eq!(preface, Vec::<Prompt>::new(), "{ani:?}: a match or a mismatch sounds the same");
+                // A match or a mismatch sounds the same: nothing before the
+                // PIN prompt, or (no verification) the one `Identified`.
+                let said = if verify { vec![] } else { vec![Prompt::Identified] };
+                assert_eq!(preface, said, "{ani:?}: a match or a mismatch sounds the same");
             }
             // An identifier that matches nobody is a failed try, as on any line.
             let reply =

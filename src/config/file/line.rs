@@ -96,6 +96,8 @@ pub struct PromptsFile {
     pub factor_rejected: Option<PromptFile>,
     pub no_input: Option<PromptFile>,
     pub verified: Option<PromptFile>,
+    /// Said when a line without verification hands an identified caller on.
+    pub identified: Option<PromptFile>,
     pub opted_out: Option<PromptFile>,
     pub too_many_tries: Option<PromptFile>,
     pub crm_unavailable: Option<PromptFile>,
