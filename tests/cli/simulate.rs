@@ -49,8 +49,9 @@ fn a_line_can_be_chosen_and_a_queue_handoff_shows_the_agent_context() {
         &stdout,
         &[
             &format!("📞 calling {}/voice/sales from anonymous to +15005550007", server.public),
-            "🔊 Say (Polly.Matthew): Welcome to Vouch Demo Bank sales.",
+            "🔊 Say (Polly.Matthew, en-US): Welcome to Vouch Demo Bank sales.",
             "☎ keys? (ends with #, 6 s timeout) 12",
+            "🔊 Say (Polly.Matthew, en-US): Thank you. Please hold while we connect you to our sales team.",
             "Enqueue into queue \"sales\"",
             "\"customer_name\": \"Dorothy Vaughan\"",
             "\"idv_status\": \"identified\"",
