@@ -215,3 +215,21 @@ fn a_busy_port_is_refused_with_the_port_to_pick_instead() {
     assert!(stderr.contains(&format!("Failed to bind 127.0.0.1:{port}: the port is in use")), "{stderr}");
     assert!(stderr.contains(&format!("PORT={} cargo run", port.saturating_add(1))), "{stderr}");
 }
+
+#[test]
+fn a_taskrouter_handoff_names_its_workflow_not_an_empty_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vouch.toml");
+    let toml = "default_line = \"main\"\n[lines.main]\n[lines.main.verification]\nrequired = false\n\
+                [lines.main.next]\ntype = \"enqueue\"\nqueue = \"main\"\nworkflow_sid = \"WW0123456789abcdef0123456789abcdef\"\n";
+    std::fs::write(&config, toml).unwrap();
+    let file = config.to_str().unwrap();
+    let server = Serve::start(&["--config", file], &[]);
+    let (out, stdout, stderr) = server.run(&["simulate", "--config", file, "--keys", ""], &[]);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_all(
+        &stdout,
+        &["Enqueue into TaskRouter workflow WW0123456789abcdef0123456789abcdef (it picks the queue)", "task attributes"],
+    );
+    assert!(!stdout.contains("queue \"\""), "{stdout}");
+}

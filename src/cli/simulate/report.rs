@@ -77,9 +77,17 @@ pub fn handoff(t: &Transcript) -> String {
     let mut out = String::from("── handoff ──\n");
     match &t.end {
         End::Enqueued { queue, workflow_sid, task, wait_url, .. } => {
-            let _ = writeln!(out, "Enqueue into queue {queue:?}");
-            if let Some(w) = workflow_sid {
-                let _ = writeln!(out, "  TaskRouter workflow {w}");
+            match workflow_sid {
+                // TaskRouter's <Enqueue> names a workflow, not a queue.
+                Some(w) if queue.is_empty() => {
+                    let _ = writeln!(out, "Enqueue into TaskRouter workflow {w} (it picks the queue)");
+                }
+                Some(w) => {
+                    let _ = writeln!(out, "Enqueue into queue {queue:?}\n  TaskRouter workflow {w}");
+                }
+                None => {
+                    let _ = writeln!(out, "Enqueue into queue {queue:?}");
+                }
             }
             if let Some(w) = wait_url {
                 let _ = writeln!(out, "  wait URL {w}");
