@@ -9,10 +9,20 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 pub async fn call(state: web::Data<AppState>, _who: Authenticated, sid: web::Path<String>) -> HttpResponse {
-    match state.store.get(&sid).await {
-        Some(record) => HttpResponse::Ok().json(record),
-        None => HttpResponse::NotFound().json(serde_json::json!({ "error": "no such call" })),
+    let Some(record) = state.store.get(&sid).await else {
+        return HttpResponse::NotFound().json(serde_json::json!({ "error": "no such call" }));
+    };
+    let handed_off = record.handed_off_at.is_some();
+    let mut body = serde_json::to_value(record).unwrap_or_default();
+    // A handed-off call's screen pop, signed as the hand-off signs it: a
+    // plain <Enqueue> has no way to carry it to an agent, so this is
+    // where to find it.
+    if let (true, Some(fields)) = (handed_off, body.as_object_mut()) {
+        let link = state.links.sign(&crate::paths::screen_pop(&sid), crate::clock::now());
+        let url = crate::paths::Urls::new(state.config.server.public_url.as_str()).absolute(&link);
+        fields.insert("screen_pop_url".into(), serde_json::Value::String(url));
     }
+    HttpResponse::Ok().json(body)
 }
 
 /// Only supervisors (and the admin token) may see or lift lockouts, or erase.

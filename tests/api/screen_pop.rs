@@ -152,3 +152,18 @@ async fn the_list_shows_calls_with_agents_newest_first_and_refreshes_itself() {
     assert!(page.body.contains("badge-verified") && page.body.contains("badge-identified"));
     assert!(!page.body.contains(&in_ivr), "a call still in the IVR is not with an agent");
 }
+
+#[tokio::test]
+async fn the_call_api_gives_a_handed_off_calls_signed_screen_pop_link() {
+    let app = spawn_desk().await;
+    let sid = zoe_reaches_an_agent(&app).await;
+    let (status, record) = app.api_call(&sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200);
+    let url = record["screen_pop_url"].as_str().unwrap_or_else(|| panic!("{record}"));
+    let prefix = format!("{}/agent/calls/{sid}?exp=", app.public);
+    assert!(url.starts_with(&prefix) && url.contains("&sig="), "{url}");
+    // It opens the page without a login, as the hand-off's own link does.
+    let page = app.page(&url[app.public.trim_end_matches('/').len()..], None, None).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Identified only"), "{}", page.body);
+}

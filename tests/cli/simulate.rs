@@ -35,6 +35,8 @@ fn keys_run_a_whole_demo_call_to_its_handoff() {
             "\"customer_id\": \"12345678\"",
             "\"outcome\": \"self_service\"",
             "── status callback: POST /status CallStatus=completed → 200 in ",
+            "── screen pop (what the agent opens, no login needed; valid 12 h) ──\n",
+            &format!("{}/agent/calls/CA", server.public),
         ],
     );
 }
@@ -229,7 +231,10 @@ fn a_taskrouter_handoff_names_its_workflow_not_an_empty_queue() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert_all(
         &stdout,
-        &["Enqueue into TaskRouter workflow WW0123456789abcdef0123456789abcdef (it picks the queue)", "task attributes"],
+        &[
+            "Enqueue into TaskRouter workflow WW0123456789abcdef0123456789abcdef (it picks the queue)",
+            "task attributes",
+        ],
     );
     assert!(!stdout.contains("queue \"\""), "{stdout}");
 }

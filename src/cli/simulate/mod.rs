@@ -93,6 +93,9 @@ pub async fn run(opts: SimulateOpts) -> anyhow::Result<()> {
     // The status first, so the record shows how the call ended.
     let status = status_callback(&phone, &spec, started.elapsed()).await;
     let record = agent_context(&endpoint, &config, &call_sid).await;
+    if let Some(url) = record.as_ref().and_then(|r| r["screen_pop_url"].as_str()) {
+        outln!("── screen pop (what the agent opens, no login needed; valid 12 h) ──\n{url}");
+    }
     if let Some(notice) = report::lockout(&transcript, record.as_ref()) {
         out!("{notice}");
     }
