@@ -289,6 +289,11 @@ impl CallService {
         (context, line)
     }
 
+    /// Notes where a handed-off call is with the agents.
+    pub async fn note_agent_state(&self, call_sid: &CallSid, state: crate::store::AgentState) {
+        self.store.note_agent_state(call_sid.as_str(), state, now()).await;
+    }
+
     /// The URLs and signed links a handoff of `call_sid` carries, as of `now`.
     pub fn links<'a>(&'a self, call_sid: &'a CallSid, now: u64) -> Links<'a> {
         Links {

@@ -10,6 +10,7 @@ use crate::flow::Prompt;
 use crate::handoff::{self, whisper};
 use crate::paths::Route;
 use crate::render;
+use crate::store::AgentState;
 use crate::twilio::params::{CallSid, Related};
 use crate::twilio::twiml::{Response, Speak, Verb};
 use crate::twilio::webhook::Webhook;
@@ -48,6 +49,7 @@ fn say(line: &Line, text: String) -> Verb {
 /// `POST /hold`, an `<Enqueue waitUrl>`: the hold message, then the music
 /// three times; Twilio requests it again each time it ends.
 pub async fn hold(calls: web::Data<CallService>, hook: Webhook) -> HttpResponse {
+    calls.note_agent_state(&hook.call_sid, AgentState::Waiting).await;
     let (_, line) = calls.handed_on(&hook.call_sid, None).await;
     let mut doc = render::saying(line, &[Prompt::Hold]);
     let music = calls.urls().of(Route::HoldAudio);
@@ -82,6 +84,7 @@ pub async fn whisper(
         tracing::warn!(caller = %caller, "whisper requested by a leg of another call");
         return Err(HandoffError::OtherCall.into());
     }
+    calls.note_agent_state(&caller, AgentState::WithAgent).await;
     let (context, line) = calls.handed_on(&caller, None).await;
     tracing::info!(caller = %caller, status = context.idv_status.as_str(), "agent whispered");
     let mut doc = Response::new();
@@ -95,6 +98,7 @@ pub async fn whisper(
 /// tells the caller they are through and says nothing about who they are:
 /// on a plain queue only the agent's screen pop can show that.
 pub async fn queue_connect(calls: web::Data<CallService>, hook: Webhook) -> HttpResponse {
+    calls.note_agent_state(&hook.call_sid, AgentState::WithAgent).await;
     let (context, line) = calls.handed_on(&hook.call_sid, None).await;
     let agent = hook.dequeuing_call_sid.as_ref().map_or("unknown", CallSid::as_str);
     tracing::info!(agent_call_sid = %agent, status = context.idv_status.as_str(), "caller dequeued by an agent");
@@ -112,6 +116,7 @@ pub async fn dialed(
     let line = calls.line(&path).ok_or_else(|| HandoffError::UnknownLine(path.into_inner()))?;
     let status = hook.dial_status.as_ref().map_or("", |s| s.as_str());
     if hook.dial_status.as_ref().is_some_and(|s| s.answered()) {
+        calls.note_agent_state(&hook.call_sid, AgentState::WithAgent).await;
         tracing::info!(dial_status = status, "agent call ended");
         let mut doc = Response::new();
         doc.push(Verb::Hangup);

@@ -2,7 +2,7 @@
 //! same migrations (`migrations/`) and the same SQL text for both. Queries
 //! use `$N` placeholders, which SQLite reads as positional too.
 
-use super::record::{CallRecord, Merged, RecordOutcome};
+use super::record::{AgentState, CallRecord, Merged, RecordOutcome};
 use crate::config::DatabaseUrl;
 use anyhow::Context as _;
 use serde::de::{value::StrDeserializer, IntoDeserializer};
@@ -43,9 +43,9 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 const INSERT: &str = "INSERT INTO call_records (call_sid, service_line, caller, customer_id, customer_name, \
      idv_status, idv_method, opted_out, outcome, identify_attempts, verify_attempts, stir_verstat, call_status, \
      call_duration, status_sequence, started_at, identified_at, verified_at, handed_off_at, ended_at, updated_at, \
-     revision, lockout, partial, attributes) \
+     revision, lockout, partial, attributes, agent_state) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, \
-     $25) \
+     $25, $26) \
      ON CONFLICT (call_sid) DO NOTHING";
 
 /// A merged row replaces the one it was merged from, and only that one:
@@ -55,7 +55,7 @@ const UPDATE: &str = "UPDATE call_records SET service_line = $2, caller = $3, cu
      verify_attempts = $11, stir_verstat = $12, call_status = $13, call_duration = $14, status_sequence = $15, \
      started_at = $16, identified_at = $17, verified_at = $18, handed_off_at = $19, ended_at = $20, \
      updated_at = $21, revision = call_records.revision + 1, lockout = $23, partial = $24, \
-     attributes = $25 \
+     attributes = $25, agent_state = $26 \
      WHERE call_sid = $1 AND revision = $22";
 
 /// How often a merge is retried when another writer changed the row
@@ -65,7 +65,7 @@ const MERGE_TRIES: usize = 50;
 const SELECT: &str = "SELECT call_sid, service_line, caller, customer_id, customer_name, idv_status, idv_method, \
      opted_out, outcome, identify_attempts, verify_attempts, stir_verstat, call_status, call_duration, \
      status_sequence, started_at, identified_at, verified_at, handed_off_at, ended_at, updated_at, revision, lockout, \
-     partial, attributes FROM call_records";
+     partial, attributes, agent_state FROM call_records";
 
 /// An open, migrated database.
 #[derive(Clone, Debug)]
@@ -289,6 +289,7 @@ macro_rules! bind_record {
             .bind(i64::from($r.lockout))
             .bind(i64::from($r.partial))
             .bind(super::attributes::to_column(&$r.attributes))
+            .bind($r.agent_state.as_column())
     };
 }
 
@@ -800,6 +801,7 @@ where
         revision: int("revision")?,
         lockout: int("lockout")? != 0,
         partial: int("partial")? != 0,
+        agent_state: AgentState::from_column(row.try_get::<Option<String>, _>("agent_state")?.as_deref()),
     })
 }
 
@@ -843,6 +845,7 @@ mod tests {
         r.call_duration = Some(42);
         r.verify_attempts = 2;
         r.outcome = RecordOutcome::SelfService;
+        r.agent_state = AgentState::WithAgent;
         assert_eq!(db.merge(&r).await.unwrap(), Merged::default());
         let mut stored = r.clone();
         stored.revision = 1;

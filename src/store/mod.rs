@@ -29,7 +29,7 @@ mod writer;
 
 pub use db::{Cutoffs, Db, Purged};
 pub use erasure::{EraseError, Erased};
-pub use record::{CallRecord, Merged, RecordChange, RecordOutcome, FINAL_STATUSES};
+pub use record::{AgentState, CallRecord, Merged, RecordChange, RecordOutcome, FINAL_STATUSES};
 pub use writer::WriterStats;
 
 use crate::config::Database;
@@ -278,6 +278,27 @@ impl CallStore {
         }
         self.put(write).await;
         self.inner.cache.get(call_sid).await
+    }
+
+    /// Notes where a handed-off call is with the agents (a route Twilio
+    /// requested for it). Twilio requests the hold route again and again:
+    /// a state already known and noted in the last minute is not written
+    /// again.
+    pub async fn note_agent_state(&self, call_sid: &str, state: AgentState, now: u64) {
+        const AGAIN_AFTER: u64 = 60;
+        let cached = self.inner.cache.get(call_sid).await;
+        if cached.as_ref().is_some_and(|c| c.agent_state >= state && now.saturating_sub(c.updated_at) < AGAIN_AFTER) {
+            return;
+        }
+        let write = CallRecord::agent_state_only(call_sid, state, now);
+        if self.inner.durable.is_none() {
+            if let Some(mut cached) = cached {
+                cached.merge(&write);
+                self.inner.cache.insert(call_sid.to_string(), cached).await;
+            }
+            return;
+        }
+        self.put(write).await;
     }
 
     /// The write buffer's counters; `None` without a database.

@@ -81,6 +81,43 @@ pub enum RecordChange {
     HandedOff { context: HandoffContext, outcome: RecordOutcome, identify_attempts: u8, verify_attempts: u8 },
 }
 
+/// Where a handed-off call is with the agents, as Vouch sees it from the
+/// routes Twilio requests for it. Only moves forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentState {
+    /// Neither of the below (yet): in the IVR, or handed where Vouch
+    /// cannot see (TaskRouter, a wait URL of another server).
+    #[default]
+    Unseen,
+    /// Its hold route (`/hold`, the `<Enqueue waitUrl>`) was requested.
+    Waiting,
+    /// A plain queue's connect document, a dialled agent's whisper, or the
+    /// `<Dial action>` after an answered agent call was requested.
+    WithAgent,
+}
+
+impl AgentState {
+    /// The stored column: NULL for [`AgentState::Unseen`].
+    pub fn as_column(self) -> Option<&'static str> {
+        match self {
+            Self::Unseen => None,
+            Self::Waiting => Some("waiting"),
+            Self::WithAgent => Some("with_agent"),
+        }
+    }
+
+    /// Reads the column back; an unknown value (a newer release's) reads as
+    /// the furthest state this release knows.
+    pub fn from_column(v: Option<&str>) -> Self {
+        match v {
+            None => Self::Unseen,
+            Some("waiting") => Self::Waiting,
+            Some(_) => Self::WithAgent,
+        }
+    }
+}
+
 /// Twilio's final call statuses: the call is over.
 pub const FINAL_STATUSES: [&str; 5] = ["completed", "busy", "failed", "no-answer", "canceled"];
 
@@ -130,6 +167,8 @@ pub struct CallRecord {
     /// completes it. Never shown.
     #[serde(skip)]
     pub partial: bool,
+    /// Where the call is with the agents, once handed off.
+    pub agent_state: AgentState,
 }
 
 impl CallRecord {
@@ -160,7 +199,18 @@ impl CallRecord {
             updated_at: now,
             revision: 0,
             partial: false,
+            agent_state: AgentState::Unseen,
         }
+    }
+
+    /// A write that only says where the call is with the agents, merged
+    /// onto the call's record (kept apart, as a pending status is, when
+    /// there is none yet).
+    pub fn agent_state_only(call_sid: &str, state: AgentState, now: u64) -> Self {
+        let mut r = Self::new(call_sid, "", String::new(), now);
+        r.partial = true;
+        r.agent_state = state;
+        r
     }
 
     /// A placeholder holding only a status callback, for a call with no
@@ -226,6 +276,7 @@ impl CallRecord {
         self.verify_attempts = self.verify_attempts.max(other.verify_attempts);
         self.lockout |= other.lockout;
         self.opted_out |= other.opted_out;
+        self.agent_state = self.agent_state.max(other.agent_state);
         self.identified_at = first(self.identified_at, other.identified_at);
         self.verified_at = first(self.verified_at, other.verified_at);
         self.handed_off_at = first(self.handed_off_at, other.handed_off_at);

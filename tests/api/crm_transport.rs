@@ -163,10 +163,11 @@ async fn a_token_is_refreshed_in_the_background_once_its_expiry_less_the_margin_
     clock.advance(Duration::from_secs(3539 - 1));
     t.send(get("find_by_phone", &ms.crm_url())).await.expect("still the first token");
     assert_eq!(ms.token_requests(), 1);
-    clock.advance(Duration::from_secs(1));
     // The token endpoint takes its time, so that the request is surely
-    // answered while the refresh is still out, however loaded the machine.
+    // answered while the refresh is still out, however loaded the machine
+    // (set before the clock moves: anything the move wakes must see it).
     *ms.token_delay.lock().unwrap() = Duration::from_secs(1);
+    clock.advance(Duration::from_secs(1));
     t.send(get("find_by_phone", &ms.crm_url())).await.expect("served by tok-1 while tok-2 is fetched");
     assert_eq!(ms.last_crm_auth().as_deref(), Some("Bearer tok-1"));
     wait_until(|| t.tokens_fetched() == 2).await;

@@ -119,14 +119,24 @@ async fn a_login_opens_any_call_and_an_unknown_call_is_404() {
     assert_eq!(app.page(&screen_pop_link(&unknown, now()), None, None).await.status, 404);
 }
 
+/// The table row of the call whose screen pop `sid` names, from a list page.
+fn row<'p>(page: &'p str, sid: &str) -> &'p str {
+    let at = page.find(&format!("href=\"/agent/calls/{sid}\"")).unwrap_or_else(|| panic!("{sid} not listed:\n{page}"));
+    let start = page[..at].rfind("<tr>").unwrap();
+    let end = at + page[at..].find("</tr>").unwrap();
+    &page[start..end]
+}
+
 #[tokio::test]
-async fn the_list_shows_calls_with_agents_newest_first_and_refreshes_itself() {
+async fn the_list_shows_live_calls_with_their_state_newest_first_and_ended_ones_under_recent() {
     let app = spawn_desk().await;
     let session = app.session(SUPERVISOR, SUPERVISOR_PASSWORD).await;
     let empty = app.page("/agent", Some(&session), None).await;
     assert_eq!(empty.status, 200);
-    assert!(empty.body.contains("No calls with agents right now."));
+    assert!(empty.body.contains("No live calls right now."), "{}", empty.body);
 
+    // Zoë reaches the agent queue, and the simulated Twilio fetches its hold
+    // route once: waiting.
     let zoe = zoe_reaches_an_agent(&app).await;
     // Records are timed to the second: date Zoë's call a minute back, as if
     // she had called earlier, rather than wait for the clock to tick.
@@ -141,16 +151,41 @@ async fn the_list_shows_calls_with_agents_newest_first_and_refreshes_itself() {
     let grace = app.call(STRANGER_PHONE, SUPPORT_NUMBER, &[&format!("{GRACE_ID}#"), &format!("{GRACE_PIN}#")]).await;
     let in_ivr = call_sid();
     app.post_form("/voice", &call_params(&in_ivr, ADA_PHONE, SUPPORT_NUMBER), Some(AUTH_TOKEN)).await;
+    // An agent dequeues Grace from the plain queue: with an agent.
+    let mut connect = call_params(&grace.call_sid, STRANGER_PHONE, SUPPORT_NUMBER);
+    connect.push(("DequeingCallSid".into(), call_sid()));
+    assert_eq!(app.post_form("/queue/connect", &connect, Some(AUTH_TOKEN)).await.status, 200);
+    app.written().await; // the list reads the database
 
     let page = app.page("/agent", Some(&session), None).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("<meta http-equiv=\"refresh\" content=\"5\">"));
-    let (zoe, grace_at) = (page.body.find("Zoë O"), page.body.find("Grace Hopper"));
-    assert!(grace_at.is_some() && zoe.is_some(), "{}", page.body);
-    assert!(grace_at < zoe, "newest first");
-    assert!(page.body.contains(&format!("href=\"/agent/calls/{}\"", grace.call_sid)));
+    let (zoe_at, grace_at) = (page.body.find("Zoë O"), page.body.find("Grace Hopper"));
+    assert!(grace_at.is_some() && zoe_at.is_some(), "{}", page.body);
+    assert!(grace_at < zoe_at, "newest first");
     assert!(page.body.contains("badge-verified") && page.body.contains("badge-identified"));
-    assert!(!page.body.contains(&in_ivr), "a call still in the IVR is not with an agent");
+    assert!(row(&page.body, &zoe).contains(">waiting for an agent<"), "{}", row(&page.body, &zoe));
+    assert!(row(&page.body, &grace.call_sid).contains(">with an agent<"), "{}", row(&page.body, &grace.call_sid));
+    assert!(row(&page.body, &in_ivr).contains(">in the IVR<"), "{}", row(&page.body, &in_ivr));
+    assert!(row(&page.body, &in_ivr).contains("Ada Lovelace"), "identified by caller ID, still at the PIN");
+    assert!(row(&page.body, &zoe).contains("<td>no</td>"), "neither opted out nor locked");
+
+    // Zoë hangs up: gone from the live list, under recent as ended.
+    assert_eq!(app.status_callback(&zoe, "completed", 1, Some(95)).await.status, 200);
+    app.written().await;
+    let live = app.page("/agent", Some(&session), None).await;
+    assert!(!live.body.contains(&zoe), "an ended call is not live:\n{}", live.body);
+    let recent = app.page("/agent?show=recent", Some(&session), None).await;
+    assert_eq!(recent.status, 200);
+    assert!(recent.body.contains("<h1 id=\"calls-title\">Recent calls</h1>"), "{}", recent.body);
+    assert!(row(&recent.body, &zoe).contains(">ended<"), "{}", recent.body);
+    assert!(!recent.body.contains(&grace.call_sid) && !recent.body.contains(&in_ivr), "live calls are not recent");
+    // Its screen pop says so, with a way back to the list.
+    let pop = app.page(&format!("/agent/calls/{zoe}"), Some(&session), None).await;
+    assert!(pop.body.contains("<dt>Call</dt><dd>ended <time"), "{}", pop.body);
+    assert!(pop.body.contains("<a href=\"/agent\">← All calls</a>"));
+    let pop = app.page(&format!("/agent/calls/{}", grace.call_sid), Some(&session), None).await;
+    assert!(pop.body.contains("<dt>Call</dt><dd>live: with an agent</dd>"), "{}", pop.body);
 }
 
 #[tokio::test]

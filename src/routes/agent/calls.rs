@@ -1,10 +1,10 @@
 //! The call pages: the screen pop for one call (opened by a signed link or
-//! with a login) and the list of calls with agents (login only).
+//! with a login) and the lists of live and ended calls (login only).
 
 use super::guard::Authenticated;
 use super::login::{login_page, safe_next};
 use super::page::{html, CallPage, CallsPage, MessagePage};
-use super::view::{with_agent, CallView};
+use super::view::{CallView, Presence};
 use crate::audit::{Action, Actor, Target};
 use crate::clock::now;
 use crate::paths::screen_pop as screen_pop_path;
@@ -86,17 +86,20 @@ pub async fn screen_pop(
     }
 }
 
-/// `GET /agent`: calls waiting for or talking to an agent, newest first.
-pub async fn list(state: web::Data<AppState>, who: Authenticated) -> HttpResponse {
+/// `GET /agent`: the live calls, newest first (in the IVR, waiting for or
+/// with an agent, or handed where Vouch cannot see); `?show=recent`: the
+/// calls that have ended, most recently updated first.
+pub async fn list(state: web::Data<AppState>, who: Authenticated, req: HttpRequest) -> HttpResponse {
     let now = now();
+    let recent = url::form_urlencoded::parse(req.query_string().as_bytes()).any(|(k, v)| k == "show" && v == "recent");
     let calls: Vec<CallView> = state
         .store
         .recent(LIST_SCAN)
         .await
         .iter()
-        .filter(|r| with_agent(r.outcome))
+        .filter(|r| (Presence::of(r, now) == Presence::Ended) == recent)
         .take(LIST_MAX)
         .map(|r| CallView::new(r, state.config.lines.get(&r.service_line), now))
         .collect();
-    html(StatusCode::OK, &CallsPage { session_user: who.session_user(), calls })
+    html(StatusCode::OK, &CallsPage { session_user: who.session_user(), calls, recent })
 }

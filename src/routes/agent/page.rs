@@ -19,12 +19,13 @@ pub struct CallPage {
     pub call: CallView,
 }
 
-/// The calls waiting for or talking to an agent.
+/// The live calls, or (`recent`) the calls that have ended.
 #[derive(Template)]
 #[template(path = "agent/calls.html")]
 pub struct CallsPage {
     pub session_user: Option<String>,
     pub calls: Vec<CallView>,
+    pub recent: bool,
 }
 
 /// The login form, also shown (with a notice) when a page is refused.

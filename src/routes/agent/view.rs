@@ -4,7 +4,7 @@
 
 use crate::config::Line;
 use crate::flow::{IdvMethod, IdvStatus};
-use crate::store::{CallRecord, RecordOutcome};
+use crate::store::{AgentState, CallRecord, RecordOutcome, FINAL_STATUSES};
 
 /// Everything the screen pop and the list show about one call.
 #[derive(Debug, Clone)]
@@ -35,6 +35,76 @@ pub struct CallView {
     pub started: String,
     /// When the caller reached (or was sent to) an agent; `None` while not.
     pub reached_agent: Option<Moment>,
+    /// Where the call is now, as Vouch sees it.
+    pub presence: Presence,
+    /// When the call ended (its final status, or its last news for a call
+    /// whose status never came); `None` while it is live.
+    pub ended: Option<Moment>,
+}
+
+/// A call whose final status never arrives (no status callback set up)
+/// counts as ended this long after Vouch last heard of it. A caller on hold
+/// is heard of at least every minute (the hold route).
+pub const LIVE_FOR_SECS: u64 = 2 * 3600;
+
+/// Where a call is, as Vouch sees it from the webhooks and routes Twilio
+/// requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// Still answering Vouch's prompts.
+    InIvr,
+    /// Waiting for an agent: its hold route is being requested.
+    Waiting,
+    /// With an agent: a queue's connect document, a dialled agent's
+    /// whisper or the dial's action was requested.
+    WithAgent,
+    /// Handed where Vouch cannot see further: TaskRouter, a wait URL of
+    /// another server, a self-service app.
+    HandedOff,
+    /// Over: a final status, a hang-up in the IVR, or no news for
+    /// [`LIVE_FOR_SECS`].
+    Ended,
+}
+
+impl Presence {
+    pub fn of(r: &CallRecord, now: u64) -> Self {
+        let final_status = r.call_status.as_deref().is_some_and(|s| FINAL_STATUSES.contains(&s));
+        if r.ended_at.is_some()
+            || final_status
+            || r.outcome == RecordOutcome::Abandoned
+            || now.saturating_sub(r.updated_at) > LIVE_FOR_SECS
+        {
+            return Self::Ended;
+        }
+        match (r.agent_state, r.outcome) {
+            (AgentState::WithAgent, _) => Self::WithAgent,
+            (AgentState::Waiting, _) => Self::Waiting,
+            (AgentState::Unseen, RecordOutcome::InProgress) => Self::InIvr,
+            (AgentState::Unseen, _) => Self::HandedOff,
+        }
+    }
+
+    /// The words the desk shows.
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::InIvr => "in the IVR",
+            Self::Waiting => "waiting for an agent",
+            Self::WithAgent => "with an agent",
+            Self::HandedOff => "handed off",
+            Self::Ended => "ended",
+        }
+    }
+
+    /// Its CSS class.
+    pub fn class(self) -> &'static str {
+        match self {
+            Self::InIvr => "ivr",
+            Self::Waiting => "waiting",
+            Self::WithAgent => "with-agent",
+            Self::HandedOff => "handed-off",
+            Self::Ended => "ended",
+        }
+    }
 }
 
 /// A point in time, machine- and human-readable.
@@ -113,6 +183,8 @@ impl CallView {
             outcome,
             started: moment(r.started_at, now).text,
             reached_agent: with_agent(r.outcome).then(|| moment(r.handed_off_at.unwrap_or(r.updated_at), now)),
+            presence: Presence::of(r, now),
+            ended: (Presence::of(r, now) == Presence::Ended).then(|| moment(r.ended_at.unwrap_or(r.updated_at), now)),
         }
     }
 }

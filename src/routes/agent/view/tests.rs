@@ -1,6 +1,6 @@
 use super::*;
 use crate::flow::{HandoffContext, IdvMethod, IdvStatus};
-use crate::store::RecordChange;
+use crate::store::{AgentState, RecordChange};
 
 fn record(status: IdvStatus, method: IdvMethod, outcome: RecordOutcome) -> CallRecord {
     let mut r = CallRecord::new("CA0123456789abcdef0123456789abcdef", "support", "+1********01".into(), 1_795_630_000);
@@ -70,4 +70,28 @@ fn the_customer_attributes_are_shown_in_configuration_order() {
     let html =
         askama::Template::render(&crate::routes::agent::page::CallPage { session_user: None, call: none }).unwrap();
     assert!(!html.contains("Attributes"), "no empty section");
+}
+
+#[test]
+fn a_calls_presence_follows_what_vouch_saw_and_ends_with_its_status_or_after_two_hours_of_silence() {
+    let at = 1_795_630_009;
+    let in_ivr = CallRecord::new("CA1", "support", "+1********01".into(), at);
+    assert_eq!(Presence::of(&in_ivr, at + 30), Presence::InIvr);
+    let mut r = record(IdvStatus::Identified, IdvMethod::Ani, RecordOutcome::Agent);
+    assert_eq!(Presence::of(&r, at + 5), Presence::HandedOff, "queued where Vouch cannot see yet");
+    r.merge(&CallRecord::agent_state_only(&r.call_sid.clone(), AgentState::Waiting, at + 6));
+    assert_eq!(Presence::of(&r, at + 7), Presence::Waiting);
+    r.merge(&CallRecord::agent_state_only(&r.call_sid.clone(), AgentState::WithAgent, at + 8));
+    r.merge(&CallRecord::agent_state_only(&r.call_sid.clone(), AgentState::Waiting, at + 9));
+    assert_eq!(Presence::of(&r, at + 10), Presence::WithAgent, "only forward: a late hold request does not undo it");
+    assert_eq!(Presence::of(&r, at + 9 + LIVE_FOR_SECS), Presence::WithAgent);
+    assert_eq!(Presence::of(&r, at + 10 + LIVE_FOR_SECS), Presence::Ended, "no status ever came");
+    let v = CallView::new(&r, None, at + 10 + LIVE_FOR_SECS);
+    assert_eq!(v.ended.map(|m| m.iso), Some("2026-11-25T18:06:58Z".to_string()), "ended at its last news");
+    r.apply_status("completed", Some(3), Some(40), at + 50);
+    assert_eq!(Presence::of(&r, at + 51), Presence::Ended);
+    assert_eq!((Presence::Waiting.text(), Presence::Ended.class()), ("waiting for an agent", "ended"));
+    let mut abandoned = CallRecord::new("CA2", "support", "+1********01".into(), at);
+    abandoned.apply_status("completed", Some(1), Some(3), at + 3);
+    assert_eq!(Presence::of(&abandoned, at + 4), Presence::Ended, "hung up in the IVR");
 }
