@@ -44,7 +44,7 @@ COPY --from=builder /usr/local/bin/vouch /usr/local/bin/vouch
 # /data: the durable store's volume; the default DATABASE_URL,
 # sqlite://vouch.db, is a file in the working directory. A volume whose root
 # this user cannot write stops start-up with "Vouch cannot create files in
-# /data"; the fix (README, "Deploy to Fly.io"): chown 10001:10001 /data.
+# /data"; the fix (docs/operations.md, "Deploy to Fly.io"): chown 10001:10001 /data.
 USER 10001:10001
 WORKDIR /data
 ENV PORT=8080

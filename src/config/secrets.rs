@@ -31,7 +31,7 @@ pub const DEMO_AUTH_TOKEN: &str = "vouch-demo-auth-token-not-secret";
 /// The demo admin token: published, so only for trying Vouch locally.
 pub const DEMO_ADMIN_TOKEN: &str = "vouch-demo-admin-token-not-secret";
 /// The demo key for redirect handoff tokens: published, so only for trying
-/// Vouch locally (the README's verification example uses it).
+/// Vouch locally (docs/handoffs.md's verification example uses it).
 pub const DEMO_HANDOFF_SECRET: &str = "vouch-demo-handoff-secret-not-secret";
 
 /// Where the handoff token key came from.

@@ -17,7 +17,7 @@ use std::time::Duration;
 /// This release's migrations, tolerating ones it doesn't know: during a
 /// rolling deploy (or a rollback) an older instance must keep starting on a
 /// database a newer one has already migrated. Migrations therefore only
-/// add (tables, nullable columns, indexes); see README, "Running several
+/// add (tables, nullable columns, indexes); see docs/operations.md, "Running several
 /// instances".
 fn migrator() -> sqlx::migrate::Migrator {
     let mut migrator = sqlx::migrate!();

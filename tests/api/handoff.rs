@@ -174,7 +174,7 @@ async fn a_redirect_carries_the_customer_only_in_an_encrypted_token() {
     assert_ne!(query_of(again)["token"], q["token"]);
 }
 
-/// Runs after the README's JWE example: opens a real token with it, and
+/// Runs after the JWE example in docs/handoffs.md: opens a real token with it, and
 /// checks that it refuses the same token for another line, call or key.
 const README_JWE_DRIVER: &str = r#"
 import sys
@@ -194,13 +194,14 @@ json.dump({"claims": claims, "refused": refused}, sys.stdout)
 "#;
 
 #[tokio::test]
-async fn the_readme_example_opens_vouchs_encrypted_token_with_an_independent_jose_library() {
+async fn the_handoffs_doc_example_opens_vouchs_encrypted_token_with_an_independent_jose_library() {
     if !python_has_joserfc() {
         return;
     }
-    let readme = include_str!("../../README.md");
-    let start = readme.find("```python\nimport hashlib").expect("the README's JWE example") + "```python\n".len();
-    let example = &readme[start..start + readme[start..].find("```").expect("end of the example")];
+    let doc = include_str!("../../docs/handoffs.md");
+    let start =
+        doc.find("```python\nimport hashlib").expect("the JWE example in docs/handoffs.md") + "```python\n".len();
+    let example = &doc[start..start + doc[start..].find("```").expect("end of the example")];
     let app = handoff_app().await;
     let t = verified_ada(&app, "redirect").await;
     let End::RedirectedAway { url } = &t.end else { panic!("{:?}", t.end) };

@@ -234,7 +234,7 @@ async fn every_handoff_document_matches_what_twilio_python_builds() {
     }
 }
 
-/// Runs after the README's example: checks a real token with it, and
+/// Runs after the token example in docs/handoffs.md: checks a real token with it, and
 /// checks that it refuses the same token for another line, call or key.
 const README_DRIVER: &str = r#"
 import json, sys
@@ -253,13 +253,13 @@ json.dump({"claims": claims, "refused": refused}, sys.stdout)
 "#;
 
 #[tokio::test]
-async fn the_readme_token_example_checks_a_real_token_with_pyjwt() {
-    if !python_has("jwt", "readme_token_example") {
+async fn the_handoffs_doc_token_example_checks_a_real_token_with_pyjwt() {
+    if !python_has("jwt", "handoffs_doc_token_example") {
         return;
     }
-    let readme = include_str!("../../README.md");
-    let start = readme.find("```python\nimport jwt").expect("the README's token example") + "```python\n".len();
-    let example = &readme[start..start + readme[start..].find("```").expect("end of the example")];
+    let doc = include_str!("../../docs/handoffs.md");
+    let start = doc.find("```python\nimport jwt").expect("the token example in docs/handoffs.md") + "```python\n".len();
+    let example = &doc[start..start + doc[start..].find("```").expect("end of the example")];
     assert!(example.lines().count() <= 10, "a ten-line example:\n{example}");
     let app = handoff_app().await;
     // The JWT example is for a line with `context = "plain"` (the default's
