@@ -46,6 +46,9 @@ async fn a_locked_customer_is_listed_and_lifted_from_the_command_line() {
     let (out, stdout, stderr) = server.run(&["simulate", "--keys", "1234#"], &env);
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(stdout.contains("Verification is LOCKED for customer 12345678"), "{stdout}");
+    let handoff = &stdout[stdout.find("── handoff ──").expect("the hand-off")..];
+    let handoff = &handoff[..handoff.find("── status callback").expect("then the status")];
+    assert!(handoff.contains("⚠ verification LOCKED for customer 12345678"), "in the hand-off's summary: {handoff}");
     assert!(stdout.contains("  vouch lockouts clear 12345678\n"), "{stdout}");
     let record = stdout.find("── the call's record").expect("the record is shown");
     let status = stdout.find("── status callback").expect("the status callback is shown");

@@ -89,7 +89,10 @@ pub async fn run(opts: SimulateOpts) -> anyhow::Result<()> {
     };
     printer.show(&transcript.heard);
     out!("{}", report::requests(&transcript));
-    out!("{}", report::handoff(&transcript));
+    // What the record says of a lockout belongs in the hand-off's summary
+    // (a plain queue's TwiML carries no context to read it from).
+    let early = fetch_record(&endpoint, &config, &call_sid).await.ok();
+    out!("{}", report::handoff(&transcript, early.as_ref()));
     // The status first, so the record shows how the call ended.
     let status = status_callback(&phone, &spec, started.elapsed()).await;
     let record = agent_context(&endpoint, &config, &call_sid).await;
@@ -119,9 +122,23 @@ fn explain(e: SimError, endpoint: &Endpoint) -> anyhow::Error {
 /// The call's record from the admin API, when a token is available:
 /// printed, and returned.
 async fn agent_context(endpoint: &Endpoint, config: &Config, call_sid: &str) -> Option<serde_json::Value> {
+    match fetch_record(endpoint, config, call_sid).await {
+        Ok(json) => {
+            outln!("── the call's record (GET /api/calls/{call_sid}) ──");
+            outln!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+            Some(json)
+        }
+        Err(why) => {
+            outln!("({why})");
+            None
+        }
+    }
+}
+
+/// `GET /api/calls/{CallSid}` with the admin token; why not, in words.
+async fn fetch_record(endpoint: &Endpoint, config: &Config, call_sid: &str) -> Result<serde_json::Value, String> {
     let Some(token) = &config.secrets.admin_token else {
-        outln!("(set VOUCH_ADMIN_TOKEN to also show the call's record from /api/calls/{call_sid})");
-        return None;
+        return Err(format!("set VOUCH_ADMIN_TOKEN to also show the call's record from /api/calls/{call_sid}"));
     };
     let url = format!("{}/api/calls/{call_sid}", endpoint.target);
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build();
@@ -130,18 +147,12 @@ async fn agent_context(endpoint: &Endpoint, config: &Config, call_sid: &str) -> 
         Err(e) => Err(e),
     };
     match answer {
-        Ok(r) if r.status().is_success() => match r.json::<serde_json::Value>().await {
-            Ok(json) => {
-                outln!("── the call's record (GET /api/calls/{call_sid}) ──");
-                outln!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
-                return Some(json);
-            }
-            Err(_) => outln!("(the admin API at this URL did not answer with JSON)"),
-        },
-        Ok(r) => outln!("(the admin API answered HTTP {} for /api/calls/{call_sid})", r.status().as_u16()),
-        Err(e) => outln!("(the admin API could not be reached: {e})"),
+        Ok(r) if r.status().is_success() => {
+            r.json::<serde_json::Value>().await.map_err(|_| "the admin API at this URL did not answer with JSON".into())
+        }
+        Ok(r) => Err(format!("the admin API answered HTTP {} for /api/calls/{call_sid}", r.status().as_u16())),
+        Err(e) => Err(format!("the admin API could not be reached: {e}")),
     }
-    None
 }
 
 /// Sends the `completed` status callback; a 404 only means the server has

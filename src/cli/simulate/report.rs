@@ -72,8 +72,10 @@ fn internal_handoff(t: &Transcript) -> Option<&str> {
         .find(|u| url::Url::parse(u).is_ok_and(|u| u.query_pairs().any(|(k, _)| k == "idv_status")))
 }
 
-/// `── handoff ──` and where the call went, with its context.
-pub fn handoff(t: &Transcript) -> String {
+/// `── handoff ──` and where the call went, with its context, and a
+/// line when the customer's verification is locked (from the context, or
+/// the call's `record` when there is one).
+pub fn handoff(t: &Transcript, record: Option<&serde_json::Value>) -> String {
     let mut out = String::from("── handoff ──\n");
     match &t.end {
         End::Enqueued { queue, workflow_sid, task, wait_url, .. } => {
@@ -130,6 +132,12 @@ pub fn handoff(t: &Transcript) -> String {
             }
         }
     }
+    if let Some(customer) = locked(t, record) {
+        let _ = writeln!(
+            out,
+            "⚠ verification LOCKED for customer {customer}: handed on identified, not verified (see ── lockout ── below)"
+        );
+    }
     for (who, heard) in
         [("on hold the caller hears", &t.hold), ("the agent hears before the caller is bridged", &t.agent_heard)]
     {
@@ -168,19 +176,27 @@ fn context_value(t: &Transcript, name: &str) -> Option<String> {
     }
 }
 
+/// The customer whose verification is locked, when the hand-off's context
+/// or the call's record says so (`CUSTOMER_ID` when neither names them).
+fn locked(t: &Transcript, record: Option<&serde_json::Value>) -> Option<String> {
+    let in_record = record.is_some_and(|r| r["lockout"] == true);
+    if !in_record && context_value(t, "lockout").as_deref() != Some("true") {
+        return None;
+    }
+    Some(
+        record
+            .and_then(|r| r["customer_id"].as_str().map(str::to_string))
+            .or_else(|| context_value(t, "customer_id"))
+            .unwrap_or_else(|| "CUSTOMER_ID".into()),
+    )
+}
+
 /// `── lockout ──` when the call reached an agent because the customer's
 /// verification is locked (from the hand-off's context, or the call's
 /// record): what it means and how to lift it. The caller heard nothing of
 /// it (a lock sounds like a wrong PIN), so this is where a tester learns it.
 pub fn lockout(t: &Transcript, record: Option<&serde_json::Value>) -> Option<String> {
-    let in_record = record.is_some_and(|r| r["lockout"] == true);
-    if !in_record && context_value(t, "lockout").as_deref() != Some("true") {
-        return None;
-    }
-    let customer = record
-        .and_then(|r| r["customer_id"].as_str().map(str::to_string))
-        .or_else(|| context_value(t, "customer_id"))
-        .unwrap_or_else(|| "CUSTOMER_ID".into());
+    let customer = locked(t, record)?;
     Some(format!(
         "── lockout ──\n\
          Verification is LOCKED for customer {customer}: too many failed verifications lately\n\
