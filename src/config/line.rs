@@ -32,6 +32,8 @@ pub struct Line {
     /// The line's default `<Say>` voice and language (also for whispers).
     pub voice: Option<String>,
     pub language: Option<String>,
+    /// The line's time zone (`[lines.NAME] time_zone`), if set.
+    pub time_zone: Option<LineTimeZone>,
     /// This line's own identifier and verify actions, when it has them.
     pub crm: crate::crm::action::LineCrm,
     prompts: Prompts,
@@ -76,6 +78,8 @@ impl Line {
         let next = handoff_or(&at, "next", f.next, || agent.clone())?;
         let opt_out = handoff_or(&at, "opt_out", f.opt_out, || agent.clone())?;
         let caller_id = caller_id_use(&at, f.caller_id_lookup)?;
+        let time_zone =
+            f.time_zone.as_deref().map(|name| LineTimeZone::named(&format!("{at}.time_zone"), name)).transpose()?;
         let crm = crm_actions::resolve_line(&format!("{at}.crm"), f.crm.as_ref(), limits)?;
         Ok(Self {
             name: name.to_string(),
@@ -98,6 +102,7 @@ impl Line {
             handoff_customer_name: f.handoff_customer_name.unwrap_or(true),
             voice: f.voice,
             language: f.language,
+            time_zone,
             crm,
             prompts,
         })
@@ -155,4 +160,36 @@ fn caller_id_use(at: &str, given: Option<CallerIdFile>) -> Result<CallerIdUse, C
 /// puts the caller through to a person rather than redirecting to an app.
 fn reaches_a_person(given: Option<&HandoffFile>, agent: Option<&HandoffFile>) -> bool {
     !matches!(given.or(agent), Some(HandoffFile::Redirect { .. }))
+}
+
+/// An IANA time zone, with the name it was configured by.
+#[derive(Debug, Clone)]
+pub struct LineTimeZone {
+    pub name: String,
+    pub zone: jiff::tz::TimeZone,
+}
+
+impl LineTimeZone {
+    /// The zone `name` names (from the compiled-in zone database); `key`
+    /// is the setting, for the error.
+    pub fn named(key: &str, name: &str) -> Result<Self, ConfigError> {
+        let name = name.trim();
+        match jiff::tz::TimeZone::get(name) {
+            Ok(zone) => Ok(Self { name: name.to_string(), zone }),
+            Err(_) => Err(ConfigError::new(
+                key,
+                format!(
+                    "{name:?} is not an IANA time zone name (e.g. \"Europe/London\", \"America/New_York\", \"UTC\")"
+                ),
+            )),
+        }
+    }
+
+    /// `unix` (seconds) in this zone: `2026-12-03 15:22:41 GMT`.
+    pub fn format(&self, unix: u64) -> String {
+        let Ok(ts) = jiff::Timestamp::from_second(i64::try_from(unix).unwrap_or(i64::MAX)) else {
+            return String::new();
+        };
+        ts.to_zoned_datetime(self.zone.clone()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string()
+    }
 }

@@ -37,7 +37,7 @@ pub use env::{Env, ProcessEnv};
 pub use error::ConfigError;
 pub use file::FileConfig;
 pub use handoff::{DialTo, Handoff, RedirectContext, MAX_SIP_BASE_CHARS};
-pub use line::Line;
+pub use line::{Line, LineTimeZone};
 pub use lines::Lines;
 pub use prompts::Speech;
 pub use secrets::{KeySource, Secret, Secrets};

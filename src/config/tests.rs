@@ -298,3 +298,17 @@ fn default_prompts_say_where_the_caller_goes_next() {
     assert_eq!(said(&c, "app", Prompt::OptedOut), "No problem.");
     assert_eq!(said(&c, "app", Prompt::Identified), "Thank you.");
 }
+
+#[test]
+fn a_lines_time_zone_is_an_iana_name_and_formats_local_times_across_dst() {
+    let c = Config::from_toml("[lines.a]\ntime_zone = \"Europe/London\"\n", &env(&[])).expect("config");
+    let zone = c.lines.get("a").unwrap().time_zone.as_ref().expect("a zone");
+    assert_eq!(zone.name, "Europe/London");
+    assert_eq!(zone.format(1_782_907_200), "2026-07-01 13:00:00 BST", "summer time");
+    assert_eq!(zone.format(1_796_126_400), "2026-12-01 12:00:00 GMT");
+    let refused = Config::from_toml("[lines.a]\ntime_zone = \"Mars/Olympus\"\n", &env(&[])).unwrap_err();
+    assert_eq!(refused.key, "lines.a.time_zone");
+    assert!(refused.to_string().contains("not an IANA time zone name"), "{refused}");
+    let none = Config::from_toml("[lines.a]\n", &env(&[])).expect("config");
+    assert!(none.lines.get("a").unwrap().time_zone.is_none(), "UTC only unless set");
+}

@@ -22,6 +22,11 @@ async fn a_signed_link_opens_the_screen_pop_without_a_login() {
     assert!(page.body.contains("0 identifier, 4 verification"), "the tries");
     assert!(page.body.contains("sent to an agent"));
     assert!(page.body.contains("<time datetime=\""), "the time she reached the agent");
+    // The demo's support line keeps New York time: shown beside UTC, labelled.
+    let local = page.body.split("<span class=\"local\">").nth(1).and_then(|s| s.split("</span>").next());
+    let local = local.unwrap_or_else(|| panic!("a local time: {}", page.body));
+    assert!(local.ends_with("(America/New_York)"), "{local}");
+    assert!(local.contains(" EST ") || local.contains(" EDT "), "{local}");
     assert!(!page.body.contains("Log out"), "a link makes nobody logged in");
 }
 

@@ -26,6 +26,9 @@ pub struct LineFile {
     /// Defaults for every `<Say>` of this line.
     pub voice: Option<String>,
     pub language: Option<String>,
+    /// The line's IANA time zone (`Europe/London`): the agent desk shows
+    /// times in it beside UTC.
+    pub time_zone: Option<String>,
     #[serde(default)]
     pub identifier: IdentifierFile,
     #[serde(default)]

@@ -32,7 +32,7 @@ pub struct CallView {
     /// The customer's verification was locked after repeated failures.
     pub lockout: bool,
     pub outcome: &'static str,
-    pub started: String,
+    pub started: Moment,
     /// When the caller reached (or was sent to) an agent; `None` while not.
     pub reached_agent: Option<Moment>,
     /// Where the call is now, as Vouch sees it.
@@ -116,6 +116,9 @@ pub struct Moment {
     pub text: String,
     /// `20:00:05 UTC, 3 min ago`: for lists of today's calls.
     pub short: String,
+    /// In the line's time zone, when it has one:
+    /// `2026-11-25 20:00:05 GMT (Europe/London)`.
+    pub local: Option<String>,
 }
 
 /// Whether the call has left the IVR for an agent (waiting or talking).
@@ -133,6 +136,12 @@ impl CallView {
     /// `line`: the record's service line, if it is still configured (its
     /// words for the identifier and factor read better than generic ones).
     pub fn new(r: &CallRecord, line: Option<&Line>, now: u64) -> Self {
+        let zone = line.and_then(|l| l.time_zone.as_ref());
+        let at = |unix: u64| {
+            let mut m = moment(unix, now);
+            m.local = zone.map(|z| format!("{} ({})", z.format(unix), z.name));
+            m
+        };
         let identifier = line.map_or("identifier", |l| l.identifier_name.as_str());
         let factor = line.map_or("verification", |l| l.factor_name.as_str());
         let method = match r.idv_method {
@@ -181,10 +190,10 @@ impl CallView {
             opted_out: r.opted_out,
             lockout: r.lockout,
             outcome,
-            started: moment(r.started_at, now).text,
-            reached_agent: with_agent(r.outcome).then(|| moment(r.handed_off_at.unwrap_or(r.updated_at), now)),
+            started: at(r.started_at),
+            reached_agent: with_agent(r.outcome).then(|| at(r.handed_off_at.unwrap_or(r.updated_at))),
             presence: Presence::of(r, now),
-            ended: (Presence::of(r, now) == Presence::Ended).then(|| moment(r.ended_at.unwrap_or(r.updated_at), now)),
+            ended: (Presence::of(r, now) == Presence::Ended).then(|| at(r.ended_at.unwrap_or(r.updated_at))),
         }
     }
 }
@@ -205,6 +214,7 @@ pub fn moment(unix: u64, now: u64) -> Moment {
         iso: format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z"),
         text: format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} UTC ({ago})"),
         short: format!("{hh:02}:{mm:02}:{ss:02} UTC, {ago}"),
+        local: None,
     }
 }
 
