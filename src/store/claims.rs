@@ -540,12 +540,21 @@ impl Batch {
         Some(Self(tx))
     }
 
-    /// Runs `write` in the next batch and waits for it; `None` when the
-    /// writer is gone (the caller runs it alone).
-    pub(crate) async fn guard_write(&self, write: GuardWrite) -> Option<Result<bool, sqlx::Error>> {
+    /// Runs the job `make` builds (around the sender its result comes
+    /// back on) in the next batch and waits for it; `None` when the writer
+    /// is gone (the caller runs it alone).
+    async fn run<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, sqlx::Error>>) -> Job,
+    ) -> Option<Result<T, sqlx::Error>> {
         let (reply, done) = oneshot::channel();
-        self.0.send(Job::Guard { write, reply }).ok()?;
+        self.0.send(make(reply)).ok()?;
         done.await.ok()
+    }
+
+    /// Runs a security-counter `write` in the next batch ([`Batch::run`]).
+    pub(crate) async fn guard_write(&self, write: GuardWrite) -> Option<Result<bool, sqlx::Error>> {
+        self.run(|reply| Job::Guard { write, reply }).await
     }
 }
 
@@ -741,11 +750,8 @@ impl Inner {
     /// [`try_claim`], batched with other claim-table writes when it can be.
     async fn try_claim(&self, db: &Db, key: &ClaimKey, now: i64, lapsed_before: i64) -> Result<Verdict, sqlx::Error> {
         if let Some(batch) = &self.batch {
-            let (reply, answer) = oneshot::channel();
-            if batch.0.send(Job::Claim { key: key.clone(), now, lapsed_before, reply }).is_ok() {
-                if let Ok(result) = answer.await {
-                    return result;
-                }
+            if let Some(done) = batch.run(|reply| Job::Claim { key: key.clone(), now, lapsed_before, reply }).await {
+                return done;
             }
         }
         try_claim(db, key, now, lapsed_before).await
@@ -760,11 +766,9 @@ impl Inner {
         answer: String,
     ) -> Result<Option<String>, sqlx::Error> {
         if let Some(batch) = &self.batch {
-            let (reply, stored) = oneshot::channel();
-            if batch.0.send(Job::Settle { key: key.clone(), claimed_at, answer: answer.clone(), reply }).is_ok() {
-                if let Ok(result) = stored.await {
-                    return result;
-                }
+            let job = |reply| Job::Settle { key: key.clone(), claimed_at, answer: answer.clone(), reply };
+            if let Some(done) = batch.run(job).await {
+                return done;
             }
         }
         store_answer(db, &key, claimed_at, &answer).await

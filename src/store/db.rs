@@ -550,16 +550,6 @@ impl Db {
         })
     }
 
-    /// Takes back the event reserved under `token`.
-    pub async fn release_event(&self, kind: &'static str, subject: &str, token: &str) -> Result<(), sqlx::Error> {
-        self.guard_write(&GuardWrite::Release { kind, subject: subject.into(), token: token.into() }).await.map(drop)
-    }
-
-    /// Forgets every event of `kind` about `subject`.
-    pub async fn clear_events(&self, kind: &'static str, subject: &str) -> Result<(), sqlx::Error> {
-        self.guard_write(&GuardWrite::Clear { kind, subject: subject.into() }).await.map(drop)
-    }
-
     /// Closes the pool's connections (after a final flush).
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await);

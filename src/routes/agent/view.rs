@@ -136,6 +136,7 @@ impl CallView {
     /// `line`: the record's service line, if it is still configured (its
     /// words for the identifier and factor read better than generic ones).
     pub fn new(r: &CallRecord, line: Option<&Line>, now: u64) -> Self {
+        let presence = Presence::of(r, now);
         let zone = line.and_then(|l| l.time_zone.as_ref());
         let at = |unix: u64| {
             let mut m = moment(unix, now);
@@ -192,8 +193,8 @@ impl CallView {
             outcome,
             started: at(r.started_at),
             reached_agent: with_agent(r.outcome).then(|| at(r.handed_off_at.unwrap_or(r.updated_at))),
-            presence: Presence::of(r, now),
-            ended: (Presence::of(r, now) == Presence::Ended).then(|| at(r.ended_at.unwrap_or(r.updated_at))),
+            presence,
+            ended: (presence == Presence::Ended).then(|| at(r.ended_at.unwrap_or(r.updated_at))),
         }
     }
 }
