@@ -89,20 +89,30 @@ pub async fn run(opts: SimulateOpts) -> anyhow::Result<()> {
     };
     printer.show(&transcript.heard);
     out!("{}", report::requests(&transcript));
-    // What the record says of a lockout belongs in the hand-off's summary
-    // (a plain queue's TwiML carries no context to read it from).
-    let early = fetch_record(&endpoint, &config, &call_sid).await.ok();
-    out!("{}", report::handoff(&transcript, early.as_ref()));
-    // The status first, so the record shows how the call ended.
+    // The status first, so the record shows how the call ended; the record
+    // before the hand-off's summary, whose lockout line reads it (a plain
+    // queue's TwiML carries no context to read it from).
     let status = status_callback(&phone, &spec, started.elapsed()).await;
-    let record = agent_context(&endpoint, &config, &call_sid).await;
+    let record = fetch_record(&endpoint, &config, &call_sid).await;
+    out!("{}", report::handoff(&transcript, record.as_ref().ok()));
+    if let Ok(line) = &status {
+        outln!("{line}");
+    }
+    match &record {
+        Ok(json) => {
+            outln!("── the call's record (GET /api/calls/{call_sid}) ──");
+            outln!("{}", serde_json::to_string_pretty(json).unwrap_or_default());
+        }
+        Err(why) => outln!("({why})"),
+    }
+    let record = record.ok();
     if let Some(url) = record.as_ref().and_then(|r| r["screen_pop_url"].as_str()) {
         outln!("── screen pop (what the agent opens, no login needed; valid 12 h) ──\n{url}");
     }
     if let Some(notice) = report::lockout(&transcript, record.as_ref()) {
         out!("{notice}");
     }
-    status
+    status.map(drop)
 }
 
 /// A 403 is nearly always a signing mismatch, and a refused connection a
@@ -116,22 +126,6 @@ fn explain(e: SimError, endpoint: &Endpoint) -> anyhow::Error {
             endpoint.target
         ),
         _ => e.into(),
-    }
-}
-
-/// The call's record from the admin API, when a token is available:
-/// printed, and returned.
-async fn agent_context(endpoint: &Endpoint, config: &Config, call_sid: &str) -> Option<serde_json::Value> {
-    match fetch_record(endpoint, config, call_sid).await {
-        Ok(json) => {
-            outln!("── the call's record (GET /api/calls/{call_sid}) ──");
-            outln!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
-            Some(json)
-        }
-        Err(why) => {
-            outln!("({why})");
-            None
-        }
     }
 }
 
@@ -155,20 +149,19 @@ async fn fetch_record(endpoint: &Endpoint, config: &Config, call_sid: &str) -> R
     }
 }
 
-/// Sends the `completed` status callback; a 404 only means the server has
-/// no status route, anything else but a 2xx is an error.
-async fn status_callback(phone: &Phone, spec: &CallSpec, duration: Duration) -> anyhow::Result<()> {
+/// Sends the `completed` status callback and says how it went, in a line
+/// to print; a 404 only means the server has no status route, anything
+/// else but a 2xx is an error.
+async fn status_callback(phone: &Phone, spec: &CallSpec, duration: Duration) -> anyhow::Result<String> {
     let sid = spec.call_sid.as_deref().unwrap_or_default();
     let answer = phone.status_callback(spec, sid, "completed", duration, 0).await?;
     let ms = answer.elapsed.as_secs_f64() * 1000.0;
     match answer.status {
         200..=299 => {
-            outln!("── status callback: POST /status CallStatus=completed → {} in {ms:.1} ms", answer.status);
-            Ok(())
+            Ok(format!("── status callback: POST /status CallStatus=completed → {} in {ms:.1} ms", answer.status))
         }
         404 => {
-            outln!("── status callback: POST /status → 404 (this server has no status callback route; not an error)");
-            Ok(())
+            Ok("── status callback: POST /status → 404 (this server has no status callback route; not an error)".into())
         }
         status => {
             Err(SimError::Http { url: answer.url, status, body: answer.body }).context("the status callback failed")
