@@ -82,7 +82,7 @@ pub async fn run(opts: LockoutsOpts) -> anyhow::Result<()> {
 
 async fn clear(store: &CallStore, keyring: &Keyring, config: &Config, id: &str, now: u64) -> anyhow::Result<()> {
     let id = id.trim();
-    if id.is_empty() || id.len() > 256 || id.chars().any(char::is_control) {
+    if !crate::flow::Customer::plausible_id(id) {
         anyhow::bail!("{id:?} is not a customer id");
     }
     let window_start = now.saturating_sub(config.security.lockout_window.as_secs());

@@ -28,6 +28,15 @@ pub struct Customer {
     pub attributes: Vec<(String, String)>,
 }
 
+impl Customer {
+    /// Whether `raw` could be an id a CRM gave: not empty, not absurdly
+    /// long, no control characters. What an operator types to name a
+    /// customer (the API's paths, `vouch lockouts clear`) is checked by it.
+    pub fn plausible_id(raw: &str) -> bool {
+        !raw.is_empty() && raw.len() <= 256 && !raw.chars().any(char::is_control)
+    }
+}
+
 /// The three statuses an agent sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -84,7 +84,7 @@ pub async fn unlock(
 /// Refuses a customer id no CRM would have given: empty, absurdly long, or
 /// with control characters.
 fn refused_customer_id(raw: &str) -> Option<HttpResponse> {
-    (raw.is_empty() || raw.len() > 256 || raw.chars().any(char::is_control))
+    (!crate::flow::Customer::plausible_id(raw))
         .then(|| HttpResponse::BadRequest().json(serde_json::json!({ "error": "not a customer id" })))
 }
 
