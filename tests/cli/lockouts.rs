@@ -9,15 +9,15 @@ const STATE_SECRET: &str = "0123456789abcdef0123456789abcdef-lockouts";
 const ADMIN: &str = "admin-token-for-the-lockouts-test-0123";
 const ADA_ID: &str = "12345678";
 
-async fn lockout(server: &Serve) -> serde_json::Value {
-    let r = reqwest::Client::new()
-        .get(format!("{}/api/lockouts/{ADA_ID}", server.address))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+/// `GET path` with the admin token: a 200's JSON.
+async fn admin_get(server: &Serve, path: &str) -> serde_json::Value {
+    let r = reqwest::Client::new().get(format!("{}{path}", server.address)).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{path}");
     r.json().await.unwrap()
+}
+
+async fn lockout(server: &Serve) -> serde_json::Value {
+    admin_get(server, &format!("/api/lockouts/{ADA_ID}")).await
 }
 
 #[tokio::test]
@@ -69,13 +69,7 @@ async fn a_locked_customer_is_listed_and_lifted_from_the_command_line() {
     let (_, stdout, _) = run(&["lockouts", "list"], &env);
     assert!(stdout.contains("nobody is locked"), "{stdout}");
 
-    let audit = reqwest::Client::new()
-        .get(format!("{}/api/audit?action=lockout_lifted", server.address))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    let audit: serde_json::Value = audit.json().await.unwrap();
+    let audit = admin_get(&server, "/api/audit?action=lockout_lifted").await;
     let entries = audit["entries"].as_array().unwrap_or_else(|| panic!("{audit}"));
     assert_eq!(entries.len(), 1, "{audit}");
     assert_eq!(entries[0]["actor"], "command line");
