@@ -60,23 +60,28 @@ impl Prompts {
     }
 }
 
+/// A key as a prompt says it: `*` is "star".
+fn said_key(k: char) -> String {
+    if k == '*' {
+        "star".into()
+    } else {
+        k.to_string()
+    }
+}
+
 fn ask_identifier_default(e: &Entries) -> String {
     let rules = &e.identifier;
     let fixed =
         if rules.min_digits == rules.max_digits { format!("{}-digit ", rules.min_digits) } else { String::new() };
-    let opt_out = match rules.opt_out_key {
-        Some('*') => " If you don't have it, press star.".to_string(),
-        Some(k) => format!(" If you don't have it, press {k}."),
-        None => String::new(),
-    };
+    let opt_out =
+        rules.opt_out_key.map_or_else(String::new, |k| format!(" If you don't have it, press {}.", said_key(k)));
     format!("Please enter your {fixed}{}, followed by the pound key.{opt_out}", e.identifier_name)
 }
 
 fn ask_factor_default(e: &Entries, to_person: ToPerson) -> String {
-    let key = |k: char| if k == '*' { "star".to_string() } else { k.to_string() };
     let opt_out = match e.verification.as_ref().and_then(|v| v.opt_out_key) {
-        Some(k) if to_person.opt_out => format!(" To speak to an agent instead, press {}.", key(k)),
-        Some(k) => format!(" If you don't have it, press {}.", key(k)),
+        Some(k) if to_person.opt_out => format!(" To speak to an agent instead, press {}.", said_key(k)),
+        Some(k) => format!(" If you don't have it, press {}.", said_key(k)),
         None => String::new(),
     };
     format!(
