@@ -349,6 +349,26 @@ fn process_cpu_ticks() -> u64 {
     field(14) + field(15)
 }
 
+/// utime + stime of each of this process's threads, summed by thread name
+/// (`--threads`: where a row's CPU goes: actix workers, SQLite's
+/// connection threads, the runtime's workers, the batch writers).
+fn thread_cpu_ticks() -> HashMap<String, u64> {
+    let mut by_name = HashMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return by_name };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
+        let Some((head, rest)) = stat.rsplit_once(')') else { continue };
+        let name = head.split_once('(').map_or("?", |(_, n)| n);
+        // Threads of one pool differ only by a number: sum them.
+        let name = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-' || c == ':').to_string();
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let field = |i: usize| f.get(i - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        *by_name.entry(format!("{name} user")).or_insert(0) += field(14);
+        *by_name.entry(format!("{name} sys")).or_insert(0) += field(15);
+    }
+    by_name
+}
+
 const TICK_US: f64 = 10_000.0;
 
 struct GeneratorProcess {
@@ -411,6 +431,8 @@ struct Row {
     server_ticks: u64,
     generator_ticks: u64,
     latencies_us: Vec<u32>,
+    /// CPU ticks by thread name, with `--threads`.
+    threads: Option<HashMap<String, u64>>,
 }
 
 impl Row {
@@ -427,15 +449,27 @@ impl Row {
             server_ticks: 0,
             generator_ticks: 0,
             latencies_us: Vec::new(),
+            threads: None,
         }
     }
 
+    fn count_threads(mut self, on: bool) -> Self {
+        self.threads = on.then(HashMap::new);
+        self
+    }
+
     fn load(&mut self, generator: &mut GeneratorProcess, millis: u64, connections: usize, rate: f64) {
+        let threads = self.threads.as_ref().map(|_| thread_cpu_ticks());
         let cpu = process_cpu_ticks();
         let started = Instant::now();
         let s = generator.run(self.kind, self.port, &self.public, millis, connections, rate);
         self.wall += started.elapsed();
         self.server_ticks += process_cpu_ticks() - cpu;
+        if let (Some(sum), Some(before)) = (self.threads.as_mut(), threads) {
+            for (name, ticks) in thread_cpu_ticks() {
+                *sum.entry(name.clone()).or_insert(0) += ticks.saturating_sub(before.get(&name).copied().unwrap_or(0));
+            }
+        }
         self.ok += s.ok;
         self.errors += s.errors;
         self.generator_ticks += s.generator_ticks;
@@ -671,7 +705,8 @@ async fn bench(args: Vec<String>) {
     let baseline = start_baseline(doc.clone());
     let base_public = format!("http://127.0.0.1:{baseline}");
 
-    let mut rows = vec![Row::new("static baseline", "-", Kind::Static, baseline, &base_public)];
+    let threads = args.iter().any(|a| a == "--threads");
+    let mut rows = vec![Row::new("static baseline", "-", Kind::Static, baseline, &base_public).count_threads(threads)];
     let mut stores: Vec<(&'static str, &Vouch)> = vec![("SQLite", &lite), ("memory", &memory)];
     if let Some(pg) = &postgres {
         stores.push(("PostgreSQL", pg));
@@ -683,7 +718,7 @@ async fn bench(args: Vec<String>) {
         (Kind::FirstMiss, "first webhook, CRM cache miss"),
     ] {
         for (store, v) in &stores {
-            rows.push(Row::new(label, store, kind, v.port, &v.public));
+            rows.push(Row::new(label, store, kind, v.port, &v.public).count_threads(threads));
         }
     }
 
@@ -749,6 +784,13 @@ async fn bench(args: Vec<String>) {
     };
     for s in &summaries {
         print(s, &base);
+    }
+    for row in rows.iter().filter(|r| r.threads.is_some()) {
+        let mut by_name: Vec<(&String, &u64)> = row.threads.iter().flatten().filter(|(_, t)| **t > 0).collect();
+        by_name.sort_by(|a, b| b.1.cmp(a.1));
+        let per_request = |t: u64| t as f64 * TICK_US / row.ok.max(1) as f64;
+        let top: Vec<String> = by_name.iter().take(8).map(|(n, t)| format!("{n} {:.1}", per_request(**t))).collect();
+        println!("  threads, µs per request: {} on {}: {}", row.name, row.store, top.join(", "));
     }
     println!("at the same load: {rate:.0} req/s paced (latency from the scheduled send)");
     for s in &paced {
