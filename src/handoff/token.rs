@@ -11,7 +11,7 @@
 //!   readable, beside the same context in plain query parameters.
 
 use crate::flow::HandoffContext;
-use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -116,7 +116,7 @@ impl HandoffTokens {
     pub fn issue_encrypted(&self, context: &HandoffContext, call_sid: &str, now: u64) -> String {
         let plaintext = serde_json::to_vec(&self.claims(context, call_sid, now)).expect("claims serialize");
         let header = B64.encode(JWE_HEADER);
-        let iv = Aes256Gcm::generate_nonce(&mut OsRng);
+        let iv = Aes256Gcm::generate_nonce(&mut rand::thread_rng());
         let sealed = self
             .cipher
             .encrypt(&iv, Payload { msg: &plaintext, aad: header.as_bytes() })

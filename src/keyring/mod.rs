@@ -26,7 +26,7 @@ mod tests;
 
 pub use purpose::{Purpose, Sealing};
 
-use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -157,7 +157,7 @@ impl Keyring {
     /// seals of the same plaintext never give the same bytes.
     pub fn seal(&self, purpose: Sealing, parts: &[&[u8]], plaintext: &[u8]) -> (&str, Vec<u8>) {
         let key = &self.keys[0];
-        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut rand::thread_rng());
         let aad = key.aad(purpose, parts);
         let sealed = key.ciphers[purpose.index()]
             .encrypt(&nonce, Payload { msg: plaintext, aad: &aad })
