@@ -1014,27 +1014,8 @@ mod tests {
     /// `VOUCH_TEST_POSTGRES_URL` is set.
     #[tokio::test]
     async fn on_postgres_a_batch_decides_as_its_jobs_one_by_one_would() {
-        use sqlx::Connection;
-        let Some(base) = std::env::var("VOUCH_TEST_POSTGRES_URL").ok().filter(|v| !v.trim().is_empty()) else {
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "SKIPPED postgres claims batch: VOUCH_TEST_POSTGRES_URL not set");
-            return;
-        };
-        let mut conn = sqlx::PgConnection::connect(&base).await.expect("the test PostgreSQL");
-        let tag = hex::encode(rand::random::<[u8; 6]>());
-        let mut dbs = Vec::new();
-        for side in ["a", "b"] {
-            let schema = format!("vouch_test_{}_{tag}{side}", now_ms() / 1000);
-            sqlx::query(&format!("CREATE SCHEMA \"{schema}\"")).execute(&mut conn).await.unwrap();
-            let mut url = url::Url::parse(&base).expect("a URL");
-            url.query_pairs_mut().append_pair("options", &format!("-c search_path={schema}"));
-            dbs.push((Db::open(&DatabaseUrl::parse(url.as_str(), "test").unwrap()).await.unwrap().unwrap(), schema));
-        }
-        let (b, a) = (dbs.pop().unwrap(), dbs.pop().unwrap());
-        a_batch_decides_as_its_jobs_one_by_one_would(a.0.clone(), b.0.clone()).await;
-        for (db, schema) in [a, b] {
-            db.close().await;
-            sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE")).execute(&mut conn).await.unwrap();
-        }
+        let Some(schemas) = crate::store::db::tests::postgres_schemas("claims batch", 2).await else { return };
+        a_batch_decides_as_its_jobs_one_by_one_would(schemas.dbs[0].clone(), schemas.dbs[1].clone()).await;
+        schemas.drop().await;
     }
 }
