@@ -17,6 +17,7 @@
 //!
 //!   cargo bench --bench webhooks                          # 4 s per endpoint, 32 connections
 //!   cargo bench --bench webhooks -- --seconds 2 --connections 16
+//!   cargo bench --bench webhooks -- --threads               # also: CPU by thread, per row
 //!
 //! The table is also written as JSON to target/bench-webhooks.json. See
 //! BENCHMARKS.md for what each row means.

@@ -494,6 +494,7 @@ impl Job {
     }
 
     async fn run_alone(self, db: &Db) {
+        let _turn = db.write_turn().await;
         match self {
             Job::Claim { key, now, lapsed_before, reply } => {
                 let _ = reply.send(try_claim(db, &key, now, lapsed_before).await);
@@ -665,6 +666,7 @@ async fn run_batch(db: &Db, jobs: &[Job]) -> Result<Vec<Done>, sqlx::Error> {
             _ => {}
         }
     }
+    let _turn = db.write_turn().await;
     each_pool!(db, pool => {
         let mut tx = pool.begin_with(super::db::write_begin(pool)).await?;
         let mut guarded = Vec::new();

@@ -38,6 +38,13 @@ pub(crate) const RESERVE: &str = "INSERT INTO guard_events (kind, subject, at, t
 /// attempt may hang while the database is unreachable).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How often a SQLite database's log is checkpointed ([`Db::checkpoint_in_background`]).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Pages of SQLite log (4 KiB each) past which a checkpoint waits for
+/// readers so that the log starts again, rather than growing.
+const CHECKPOINT_RESTART_PAGES: i64 = 16_384;
+
 /// The first write of a call: only when no row exists (else the writer
 /// reads the row, merges and updates it by compare-and-set).
 const INSERT: &str = "INSERT INTO call_records (call_sid, service_line, caller, customer_id, customer_name, \
@@ -217,6 +224,28 @@ impl WriteBegin for PgPool {
 /// `pool`'s [`WriteBegin::BEGIN`].
 pub(super) fn write_begin<P: WriteBegin>(_pool: &P) -> &'static str {
     P::BEGIN
+}
+
+/// SQLite admits one writer at a time, and a transaction that finds the
+/// write lock taken waits in SQLite's busy handler, which sleeps (1 ms,
+/// 2 ms, 5 ms, … up to 100 ms) between tries: a batch of webhooks' claims
+/// that met the call records' batch waited milliseconds after the lock
+/// came free. This process's write transactions take turns here instead,
+/// each woken as soon as the one before it ends. One turn for the process,
+/// not one per file: a Vouch process serves one database (tests open
+/// several, whose writes then only queue). Another process on the same
+/// file still meets the busy handler.
+static SQLITE_WRITE_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+impl Db {
+    /// Held from a write transaction's begin to its end ([`SQLITE_WRITE_TURN`]);
+    /// `None` for PostgreSQL, which locks rows, not the database.
+    pub(super) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'static, ()>> {
+        match self {
+            Db::Sqlite(_) => Some(SQLITE_WRITE_TURN.lock().await),
+            Db::Postgres(_) => None,
+        }
+    }
 }
 
 /// Checks that the directory of a SQLite `file` exists and takes new files
@@ -424,7 +453,11 @@ impl Db {
                     // Deleted rows are overwritten, not left in free pages:
                     // an erased customer must not stay readable in the file.
                     .pragma("secure_delete", "ON")
+                    // Temporary tables and statement journals in memory, not files.
                     .pragma("temp_store", "MEMORY")
+                    // Checkpoints run on a task of their own (Db::checkpoint_in_background),
+                    // not in whichever webhook's commit crosses 1,000 pages.
+                    .pragma("wal_autocheckpoint", "0")
                     // Another writer holding the file: fail the attempt soon
                     // and let the writer retry, rather than hold a connection.
                     .busy_timeout(Duration::from_secs(1));
@@ -530,6 +563,7 @@ impl Db {
         let pg = matches!(self, Db::Postgres(_));
         let set = &RECORD_SET_SQL[usize::from(pg)];
         let sids: Vec<(&str,)> = records.iter().map(|r| (r.call_sid.as_str(),)).collect();
+        let _turn = self.write_turn().await;
         on_pool!(self, pool => {
             let mut tx = pool.begin_with(write_begin(pool)).await?;
             // Every stored row of the batch's calls in one read.
@@ -702,6 +736,41 @@ impl Db {
     /// Closes the pool's connections (after a final flush).
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await);
+    }
+
+    /// SQLite: copies the write-ahead log into the database file every
+    /// [`CHECKPOINT_EVERY`], on a task of its own, until the pool closes (its
+    /// last connection then checkpoints what is left). SQLite's own
+    /// checkpoint, off here, runs inside the commit that crosses 1,000 pages
+    /// of log: a batch of webhooks' claims would wait for it. PASSIVE waits
+    /// for no reader or writer; a log that still grew past
+    /// [`CHECKPOINT_RESTART_PAGES`] (readers kept it from being reused) is
+    /// checkpointed with RESTART, which waits for readers so that the next
+    /// write starts the log again. `None` for PostgreSQL.
+    pub(crate) fn checkpoint_in_background(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let Db::Sqlite(pool) = self else { return None };
+        let pool = pool.clone();
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if pool.is_closed() {
+                    return;
+                }
+                let passive: Result<(i64, i64, i64), _> =
+                    sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&pool).await;
+                let result = match passive {
+                    Ok((_, log, _)) if log >= CHECKPOINT_RESTART_PAGES => {
+                        sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&pool).await.map(drop)
+                    }
+                    other => other.map(drop),
+                };
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "SQLite checkpoint failed: retrying on the next tick");
+                }
+            }
+        }))
     }
 }
 
