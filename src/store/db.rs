@@ -45,26 +45,6 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// readers so that the log starts again, rather than growing.
 const CHECKPOINT_RESTART_PAGES: i64 = 16_384;
 
-/// The first write of a call: only when no row exists (else the writer
-/// reads the row, merges and updates it by compare-and-set).
-const INSERT: &str = "INSERT INTO call_records (call_sid, service_line, caller, customer_id, customer_name, \
-     idv_status, idv_method, opted_out, outcome, identify_attempts, verify_attempts, stir_verstat, call_status, \
-     call_duration, status_sequence, started_at, identified_at, verified_at, handed_off_at, ended_at, updated_at, \
-     revision, lockout, partial, attributes, agent_state) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, \
-     $25, $26) \
-     ON CONFLICT (call_sid) DO NOTHING";
-
-/// A merged row replaces the one it was merged from, and only that one:
-/// `$22` is the revision read; the database assigns the next.
-const UPDATE: &str = "UPDATE call_records SET service_line = $2, caller = $3, customer_id = $4, \
-     customer_name = $5, idv_status = $6, idv_method = $7, opted_out = $8, outcome = $9, identify_attempts = $10, \
-     verify_attempts = $11, stir_verstat = $12, call_status = $13, call_duration = $14, status_sequence = $15, \
-     started_at = $16, identified_at = $17, verified_at = $18, handed_off_at = $19, ended_at = $20, \
-     updated_at = $21, revision = call_records.revision + 1, lockout = $23, partial = $24, \
-     attributes = $25, agent_state = $26 \
-     WHERE call_sid = $1 AND revision = $22";
-
 /// [`Db::merge_all`]'s set statements, whose `$1` is a [`json`] array of
 /// [`record_json`] rows (or of call SIDs, for `read`).
 struct RecordSetSql {
@@ -145,7 +125,7 @@ impl RecordSetSql {
 static RECORD_SET_SQL: std::sync::LazyLock<[RecordSetSql; 2]> =
     std::sync::LazyLock::new(|| [RecordSetSql::new(false), RecordSetSql::new(true)]);
 
-/// A record as a row of [`RECORD_COLUMNS`], the values [`bind_record`] binds.
+/// A record as a row of [`RECORD_COLUMNS`].
 fn record_json(r: &CallRecord) -> serde_json::Value {
     serde_json::json!([
         r.call_sid,
@@ -401,37 +381,35 @@ macro_rules! guard_write_on {
 
 pub(super) use guard_write_on;
 
-/// Binds a record's columns in the order of [`INSERT`] and [`UPDATE`].
-macro_rules! bind_record {
-    ($query:expr, $r:expr) => {
-        $query
-            .bind($r.call_sid.as_str())
-            .bind($r.service_line.as_str())
-            .bind($r.caller.as_str())
-            .bind($r.customer_id.as_deref())
-            .bind($r.customer_name.as_deref())
-            .bind($r.idv_status.as_str())
-            .bind($r.idv_method.as_str())
-            .bind(i64::from($r.opted_out))
-            .bind(outcome_str($r.outcome))
-            .bind(i64::from($r.identify_attempts))
-            .bind(i64::from($r.verify_attempts))
-            .bind($r.stir_verstat.as_deref())
-            .bind($r.call_status.as_deref())
-            .bind($r.call_duration.map(to_i64))
-            .bind($r.status_sequence.map(to_i64))
-            .bind(to_i64($r.started_at))
-            .bind($r.identified_at.map(to_i64))
-            .bind($r.verified_at.map(to_i64))
-            .bind($r.handed_off_at.map(to_i64))
-            .bind($r.ended_at.map(to_i64))
-            .bind(to_i64($r.updated_at))
-            .bind(to_i64($r.revision))
-            .bind(i64::from($r.lockout))
-            .bind(i64::from($r.partial))
-            .bind(super::attributes::to_column(&$r.attributes))
-            .bind($r.agent_state.as_column())
-    };
+/// What a write of a call's record takes, given its stored row.
+enum Write {
+    /// Nothing: the row has all of it already.
+    None(Merged),
+    /// A new row (revision 1).
+    Insert(CallRecord),
+    /// The row merged, over the revision read.
+    Update(CallRecord, Merged),
+}
+
+impl Write {
+    fn of(stored: Option<&CallRecord>, record: &CallRecord) -> Self {
+        match stored {
+            None => {
+                let mut first = record.clone();
+                first.revision = 1;
+                Write::Insert(first)
+            }
+            Some(was) => {
+                let mut merged = was.clone();
+                let what = merged.merge(record);
+                if merged == *was {
+                    Write::None(what)
+                } else {
+                    Write::Update(merged, what)
+                }
+            }
+        }
+    }
 }
 
 impl Db {
@@ -527,31 +505,8 @@ impl Db {
     /// read and another try. No instance's copy needs to be fresh. Returns
     /// what of the write was superseded by what the row already had.
     pub async fn merge(&self, record: &CallRecord) -> Result<Merged, sqlx::Error> {
-        for _ in 0..MERGE_TRIES {
-            match self.get_any(&record.call_sid).await? {
-                None => {
-                    let mut first = record.clone();
-                    first.revision = 1;
-                    let done = on_pool!(self, pool => bind_record!(sqlx::query(INSERT), first).execute(pool).await?.rows_affected());
-                    if done == 1 {
-                        return Ok(Merged::default());
-                    }
-                }
-                Some(stored) => {
-                    let mut merged = stored.clone();
-                    let found = merged.merge(record);
-                    if merged == stored {
-                        return Ok(found);
-                    }
-                    let done = on_pool!(self, pool => bind_record!(sqlx::query(UPDATE), merged).execute(pool).await?.rows_affected());
-                    if done == 1 {
-                        return Ok(found);
-                    }
-                }
-            }
-            tokio::task::yield_now().await;
-        }
-        Err(sqlx::Error::Protocol(format!("call record write kept conflicting after {MERGE_TRIES} tries")))
+        let found = self.merge_all(&[record]).await?;
+        Ok(found.first().copied().unwrap_or_default())
     }
 
     /// [`Db::merge`] for each record, all in one transaction: one commit
@@ -581,37 +536,21 @@ impl Db {
             let (mut inserts, mut updates) = (Vec::new(), Vec::new());
             let mut planned = HashSet::new();
             for (i, record) in records.iter().enumerate() {
-                if !planned.insert(record.call_sid.as_str()) {
+                if planned.insert(record.call_sid.as_str()) {
+                    match Write::of(stored.get(record.call_sid.as_str()), record) {
+                        Write::None(what) => found[i] = Some(what),
+                        Write::Insert(row) => inserts.push((i, row, Merged::default())),
+                        Write::Update(row, what) => updates.push((i, row, what)),
+                    }
+                }
+            }
+            for (sql, writes) in [(&set.insert, inserts), (&set.update, updates)] {
+                if writes.is_empty() {
                     continue;
                 }
-                match stored.get(record.call_sid.as_str()) {
-                    None => {
-                        let mut first = (*record).clone();
-                        first.revision = 1;
-                        inserts.push((i, first));
-                    }
-                    Some(was) => {
-                        let mut merged = was.clone();
-                        let what = merged.merge(record);
-                        if merged == *was {
-                            found[i] = Some(what);
-                        } else {
-                            updates.push((i, merged, what));
-                        }
-                    }
-                }
-            }
-            if !inserts.is_empty() {
-                let rows: Vec<_> = inserts.iter().map(|(_, r)| record_json(r)).collect();
-                let done: HashSet<String> = sqlx::query_scalar(&set.insert).bind(json(&rows)).fetch_all(&mut *tx).await?.into_iter().collect();
-                for (i, _) in inserts.iter().filter(|(_, r)| done.contains(&r.call_sid)) {
-                    found[*i] = Some(Merged::default());
-                }
-            }
-            if !updates.is_empty() {
-                let rows: Vec<_> = updates.iter().map(|(_, r, _)| record_json(r)).collect();
-                let done: HashSet<String> = sqlx::query_scalar(&set.update).bind(json(&rows)).fetch_all(&mut *tx).await?.into_iter().collect();
-                for (i, _, what) in updates.iter().filter(|(_, r, _)| done.contains(&r.call_sid)) {
+                let rows: Vec<_> = writes.iter().map(|(_, r, _)| record_json(r)).collect();
+                let done: HashSet<String> = sqlx::query_scalar(sql).bind(json(&rows)).fetch_all(&mut *tx).await?.into_iter().collect();
+                for (i, _, what) in writes.iter().filter(|(_, r, _)| done.contains(&r.call_sid)) {
                     found[*i] = Some(*what);
                 }
             }
@@ -623,25 +562,18 @@ impl Db {
                 }
                 for _ in 0..MERGE_TRIES {
                     let row = sqlx::query(&sql).bind(record.call_sid.as_str()).fetch_optional(&mut *tx).await?;
-                    match row.as_ref().map(from_row).transpose()? {
-                        None => {
-                            let mut first = (*record).clone();
-                            first.revision = 1;
-                            if bind_record!(sqlx::query(INSERT), first).execute(&mut *tx).await?.rows_affected() == 1 {
-                                merged_all.push(Merged::default());
-                                continue 'records;
-                            }
+                    let (sql, row, what) = match Write::of(row.as_ref().map(from_row).transpose()?.as_ref(), record) {
+                        Write::None(what) => {
+                            merged_all.push(what);
+                            continue 'records;
                         }
-                        Some(was) => {
-                            let mut merged = was.clone();
-                            let what = merged.merge(record);
-                            if merged == was
-                                || bind_record!(sqlx::query(UPDATE), merged).execute(&mut *tx).await?.rows_affected() == 1
-                            {
-                                merged_all.push(what);
-                                continue 'records;
-                            }
-                        }
+                        Write::Insert(row) => (&set.insert, row, Merged::default()),
+                        Write::Update(row, what) => (&set.update, row, what),
+                    };
+                    let written: Vec<String> = sqlx::query_scalar(sql).bind(json(&[record_json(&row)])).fetch_all(&mut *tx).await?;
+                    if !written.is_empty() {
+                        merged_all.push(what);
+                        continue 'records;
                     }
                 }
                 return Err(sqlx::Error::Protocol(format!("call record write kept conflicting after {MERGE_TRIES} tries")));
