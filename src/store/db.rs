@@ -210,21 +210,28 @@ pub(super) fn write_begin<P: WriteBegin>(_pool: &P) -> &'static str {
 /// write lock taken waits in SQLite's busy handler, which sleeps (1 ms,
 /// 2 ms, 5 ms, … up to 100 ms) between tries: a batch of webhooks' claims
 /// that met the call records' batch waited milliseconds after the lock
-/// came free. This process's write transactions take turns here instead,
-/// each woken as soon as the one before it ends. One turn for the process,
-/// not one per file: a Vouch process serves one database (tests open
-/// several, whose writes then only queue). Another process on the same
-/// file still meets the busy handler.
-static SQLITE_WRITE_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// came free. This process's write transactions on a file take turns here
+/// instead, each woken as soon as the one before it ends: one turn per
+/// file, whatever the pools open on it. Another process on the same file
+/// still meets the busy handler.
+static SQLITE_WRITE_TURNS: std::sync::LazyLock<
+    std::sync::Mutex<HashMap<std::path::PathBuf, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+> = std::sync::LazyLock::new(Default::default);
 
 impl Db {
-    /// Held from a write transaction's begin to its end ([`SQLITE_WRITE_TURN`]);
-    /// `None` for PostgreSQL, which locks rows, not the database.
-    pub(super) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'static, ()>> {
-        match self {
-            Db::Sqlite(_) => Some(SQLITE_WRITE_TURN.lock().await),
-            Db::Postgres(_) => None,
+    /// Held from a write transaction's begin to its end ([`SQLITE_WRITE_TURNS`]).
+    /// `None` for PostgreSQL, which locks rows, not the database, and for
+    /// a pool of one connection (an in-memory database), which is its own turn.
+    pub(super) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let Db::Sqlite(pool) = self else { return None };
+        if pool.options().get_max_connections() == 1 {
+            return None;
         }
+        let turn = {
+            let mut turns = SQLITE_WRITE_TURNS.lock().unwrap_or_else(|e| e.into_inner());
+            turns.entry(pool.connect_options().get_filename().to_path_buf()).or_default().clone()
+        };
+        Some(turn.lock_owned().await)
     }
 }
 
