@@ -18,10 +18,12 @@
 
 mod defence;
 mod fallback;
+mod metrics;
 mod turn;
 
 use defence::{IdentifierTry, VerifyLatency};
 
+pub use metrics::CallMetrics;
 pub use turn::Turn;
 
 use crate::clock::now;
@@ -77,12 +79,20 @@ pub struct CallService {
     claims: Claims,
     /// Recent CRM verify durations: locked answers take as long.
     verify_latency: VerifyLatency,
+    /// Calls started and handed on, for `/metrics`.
+    metrics: CallMetrics,
 }
 
 impl CallService {
     pub fn new(config: Arc<Config>, crm: CrmClient, store: CallStore, urls: Urls, signers: Signers) -> Self {
         let claims = store.claims(config.server.webhook_deadline, config.server.state_ttl);
-        Self { config, crm, store, urls, signers, claims, verify_latency: VerifyLatency::new() }
+        let metrics = CallMetrics::for_lines(config.lines.iter().map(|l| l.name.as_str()));
+        Self { config, crm, store, urls, signers, claims, verify_latency: VerifyLatency::new(), metrics }
+    }
+
+    /// Calls started and handed on, for `/metrics`.
+    pub fn metrics(&self) -> &CallMetrics {
+        &self.metrics
     }
 
     /// The line named `name`.
@@ -222,6 +232,7 @@ impl CallService {
     pub async fn answer(&self, hook: &Webhook, ticket: Ticket, turn: Turn<'_>) -> String {
         let body =
             render::document(turn.line, &turn.preface, &turn.then, &self.links(&hook.call_sid, turn.now)).render();
+        self.metrics.count(&turn);
         // The record and the stored answer, side by side: neither waits for
         // the other's database round trip.
         let (_, sent) = tokio::join!(self.keep_record(hook, &turn), self.claims.settle(ticket, body));

@@ -207,7 +207,9 @@ impl CrmClient {
         let result = match (&self.cache, trace) {
             (Some(c), None) => {
                 let cache_key = format!("{}\u{1f}{key}", action.request.key);
-                match c.get(&cache_key).await {
+                let cached = c.get(&cache_key).await;
+                self.transport.metrics().cache_lookup(action.request.label, cached.is_some());
+                match cached {
                     Some(found) => Ok(found),
                     None => c
                         .try_get_with(cache_key, Box::pin(self.find(action, values, trace)))

@@ -49,6 +49,10 @@ struct PerAction {
     sum_micros: AtomicU64,
     count: AtomicU64,
     errors: [AtomicU64; CLASSES.len()],
+    /// Identification lookups answered from the cache, and those that were
+    /// not (asked, or waiting on the same lookup already asked).
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
 }
 
 /// Counters for every CRM request; shared by the transport and `/metrics`.
@@ -82,6 +86,15 @@ impl CrmMetrics {
             }
             None => tracing::warn!(class, "unknown CRM error class: not counted"),
         }
+    }
+
+    /// An identification lookup for `action` answered from the cache (`hit`) or not.
+    pub fn cache_lookup(&self, action: &str, hit: bool) {
+        let a = &self.actions[action_index(action)];
+        match hit {
+            true => a.cache_hits.fetch_add(1, Relaxed),
+            false => a.cache_misses.fetch_add(1, Relaxed),
+        };
     }
 
     pub fn set_breaker_open(&self, open: bool) {
@@ -135,6 +148,18 @@ impl CrmMetrics {
             for (c, class) in CLASSES.iter().enumerate() {
                 let n = a.errors[c].load(Relaxed);
                 let _ = writeln!(out, "{name}{{action=\"{}\",class=\"{class}\"}} {n}", ACTIONS[i]);
+            }
+        }
+        let name = "vouch_crm_cache_lookups_total";
+        let _ = write!(
+            out,
+            "# HELP {name} Identification lookups by data action, answered from the cache (hit) or not (miss: \
+             asked, or joined the same lookup in flight). Verifications are never cached.\n# TYPE {name} counter\n"
+        );
+        for action in ["find_by_phone", "find_by_identifier"] {
+            let a = &self.actions[action_index(action)];
+            for (result, n) in [("hit", &a.cache_hits), ("miss", &a.cache_misses)] {
+                let _ = writeln!(out, "{name}{{action=\"{action}\",result=\"{result}\"}} {}", n.load(Relaxed));
             }
         }
         let name = "vouch_crm_breaker_open";

@@ -1,19 +1,24 @@
-//! `GET /metrics`: the call store's write counters and the enumeration
-//! throttle's counts in Prometheus' text format, behind the same
+//! `GET /metrics`: the call store's write counters, the enumeration
+//! throttle's counts, refused webhooks, calls by line, outcome and ID&V
+//! result, and the CRM's requests and cache, in Prometheus' text format, behind the same
 //! credentials as `/api` (the admin token, an API token or a login)
 //! (Prometheus sends it with `authorization: { credentials: … }`). Counts
 //! only, no call data; no number in a label.
 
 use super::agent::Authenticated;
 use super::AppState;
+use crate::call::CallService;
 use crate::crm::CrmMetrics;
 use crate::store::guard::Enumerator;
+use crate::twilio::webhook::WebhookAuth;
 use actix_web::{web, HttpResponse};
 use std::fmt::Write as _;
 
 pub async fn metrics(
     state: web::Data<AppState>,
     crm: Option<web::Data<CrmMetrics>>,
+    calls: Option<web::Data<CallService>>,
+    webhooks: Option<web::Data<WebhookAuth>>,
     _who: Authenticated,
 ) -> HttpResponse {
     let stats = state.store.stats();
@@ -64,6 +69,20 @@ pub async fn metrics(
     );
     for by in [Enumerator::Caller, Enumerator::Withheld] {
         let _ = writeln!(out, "{name}{{subject=\"{}\"}} {}", by.label(), guard.throttled_total(by));
+    }
+    if let Some(webhooks) = webhooks {
+        let name = "vouch_webhooks_refused_total";
+        let _ = write!(
+            out,
+            "# HELP {name} Webhooks refused before any step ran (403 or 4xx), by reason: no X-Twilio-Signature, \
+             a signature that does not match, or a malformed request.\n# TYPE {name} counter\n"
+        );
+        for (reason, n) in webhooks.refusals() {
+            let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {n}");
+        }
+    }
+    if let Some(calls) = calls {
+        calls.metrics().render(&mut out);
     }
     if let Some(crm) = crm {
         crm.render(&mut out);

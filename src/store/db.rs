@@ -2,7 +2,7 @@
 //! same migrations (`migrations/`) and the same SQL text for both. Queries
 //! use `$N` placeholders, which SQLite reads as positional too.
 
-use super::record::{AgentState, CallRecord, Merged, RecordOutcome};
+use super::record::{AgentState, CallRecord, Merged};
 use crate::config::DatabaseUrl;
 use anyhow::Context as _;
 use serde::de::{value::StrDeserializer, IntoDeserializer};
@@ -136,7 +136,7 @@ fn record_json(r: &CallRecord) -> serde_json::Value {
         r.idv_status.as_str(),
         r.idv_method.as_str(),
         i64::from(r.opted_out),
-        outcome_str(r.outcome),
+        r.outcome.as_str(),
         i64::from(r.identify_attempts),
         i64::from(r.verify_attempts),
         r.stir_verstat,
@@ -883,18 +883,6 @@ pub(crate) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn outcome_str(o: RecordOutcome) -> &'static str {
-    match o {
-        RecordOutcome::InProgress => "in_progress",
-        RecordOutcome::SelfService => "self_service",
-        RecordOutcome::Agent => "agent",
-        RecordOutcome::OptedOut => "opted_out",
-        RecordOutcome::CrmUnavailable => "crm_unavailable",
-        RecordOutcome::VerificationUnavailable => "verification_unavailable",
-        RecordOutcome::Abandoned => "abandoned",
-    }
-}
-
 /// A stored enum value, by its serde name.
 fn parse_enum<'de, T: Deserialize<'de>>(column: &str, value: &'de str) -> Result<T, sqlx::Error> {
     let de: StrDeserializer<'de, serde::de::value::Error> = value.into_deserializer();
@@ -955,6 +943,7 @@ where
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::store::record::RecordOutcome;
 
     #[test]
     fn outcomes_are_stored_by_their_api_names() {
@@ -967,8 +956,8 @@ pub(crate) mod tests {
             RecordOutcome::VerificationUnavailable,
             RecordOutcome::Abandoned,
         ] {
-            assert_eq!(serde_json::to_value(o).unwrap(), outcome_str(o));
-            assert_eq!(parse_enum::<RecordOutcome>("outcome", outcome_str(o)).unwrap(), o);
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+            assert_eq!(parse_enum::<RecordOutcome>("outcome", o.as_str()).unwrap(), o);
         }
         assert!(parse_enum::<RecordOutcome>("outcome", "nonsense").is_err());
     }

@@ -22,6 +22,21 @@ pub enum RecordOutcome {
 }
 
 impl RecordOutcome {
+    /// Its API name (as serialized), also the database's and `/metrics`'.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "in_progress",
+            Self::SelfService => "self_service",
+            Self::Agent => "agent",
+            Self::OptedOut => "opted_out",
+            Self::CrmUnavailable => "crm_unavailable",
+            Self::VerificationUnavailable => "verification_unavailable",
+            Self::Abandoned => "abandoned",
+        }
+    }
+}
+
+impl RecordOutcome {
     /// How far a call has got: an outcome only moves forward. A handoff
     /// outranks `abandoned` (a hangup after the handoff, or a status
     /// callback written on a stale copy), which outranks `in_progress`.

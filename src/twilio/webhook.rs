@@ -19,6 +19,7 @@ use actix_web::http::{header, Method, StatusCode};
 use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// What the extractor needs: the tokens and the URL Twilio calls.
 #[derive(Clone)]
@@ -27,11 +28,31 @@ pub struct WebhookAuth {
     pub public_base: String,
     /// The auth tokens, keyed once for every request's signature check.
     keys: signature::Keys,
+    /// Requests refused, by [`WebhookError::reason`] (in [`REFUSALS`]
+    /// order); clones count into the same.
+    refused: std::sync::Arc<[AtomicU64; REFUSALS.len()]>,
 }
+
+/// Why a webhook was refused, as `/metrics` labels it.
+pub const REFUSALS: [&str; 3] = ["missing_signature", "bad_signature", "malformed"];
 
 impl WebhookAuth {
     pub fn new(tokens: &[Secret], public_base: impl Into<String>) -> Self {
-        Self { public_base: public_base.into(), keys: signature::Keys::new(tokens.iter().map(Secret::expose)) }
+        Self {
+            public_base: public_base.into(),
+            keys: signature::Keys::new(tokens.iter().map(Secret::expose)),
+            refused: Default::default(),
+        }
+    }
+
+    /// Requests refused so far, by reason: each of [`REFUSALS`] with its count.
+    pub fn refusals(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        REFUSALS.iter().zip(self.refused.iter()).map(|(reason, n)| (*reason, n.load(Relaxed)))
+    }
+
+    fn count_refusal(&self, e: &WebhookError) {
+        let i = REFUSALS.iter().position(|r| *r == e.reason()).unwrap_or(REFUSALS.len() - 1);
+        self.refused[i].fetch_add(1, Relaxed);
     }
 }
 
@@ -95,6 +116,17 @@ pub enum WebhookError {
     Body,
     #[error("request body not received within {} s", BODY_TIMEOUT.as_secs())]
     BodyTimeout,
+}
+
+impl WebhookError {
+    /// The `/metrics` label of this refusal, one of [`REFUSALS`].
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::MissingSignature => "missing_signature",
+            Self::BadSignature => "bad_signature",
+            _ => "malformed",
+        }
+    }
 }
 
 impl ResponseError for WebhookError {
@@ -227,8 +259,12 @@ impl FromRequest for Webhook {
         // Unsigned: refused before a byte of the body is read.
         let body = signature.is_some().then(|| Bytes::from_request(&req, payload));
         Box::pin(async move {
+            let auth = req
+                .app_data::<actix_web::web::Data<WebhookAuth>>()
+                .ok_or_else(|| actix_web::error::ErrorInternalServerError("webhook auth not configured"))?;
             let refused = |e: WebhookError| {
                 tracing::warn!(error = %e, path = req.path(), "webhook refused");
+                auth.count_refusal(&e);
                 actix_web::Error::from(e)
             };
             let (Some(signature), Some(body)) = (signature, body) else {
@@ -240,9 +276,6 @@ impl FromRequest for Webhook {
                 Ok(body) => body.map_err(|_| refused(WebhookError::Body))?,
                 Err(_) => return Err(refused(WebhookError::BodyTimeout)),
             };
-            let auth = req
-                .app_data::<actix_web::web::Data<WebhookAuth>>()
-                .ok_or_else(|| actix_web::error::ErrorInternalServerError("webhook auth not configured"))?;
             let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
             let path_and_query = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
             let content_type = header(header::CONTENT_TYPE).unwrap_or("");

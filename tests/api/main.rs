@@ -25,6 +25,7 @@ mod hostile;
 #[path = "../support/leaks.rs"]
 mod leaks;
 mod logins;
+mod metrics;
 mod privacy;
 mod replay;
 mod retention;
