@@ -16,6 +16,8 @@ pub enum Route {
     ApiAudit,
     /// A customer's call records, to erase them.
     ApiCustomerRecords,
+    /// ID&V figures for a time range (supervisors).
+    ApiStats,
     AgentCalls,
     ScreenPop,
     Login,
@@ -46,12 +48,13 @@ pub enum Route {
 impl Route {
     /// Every route, in registration order (`Dialed` before `Entry`, whose
     /// `{stage}` would claim it).
-    pub const ALL: [Route; 22] = [
+    pub const ALL: [Route; 23] = [
         Route::Health,
         Route::ApiCall,
         Route::ApiLockout,
         Route::ApiAudit,
         Route::ApiCustomerRecords,
+        Route::ApiStats,
         Route::AgentCalls,
         Route::ScreenPop,
         Route::Login,
@@ -79,6 +82,7 @@ impl Route {
             Self::ApiLockout => "/api/lockouts/{customer_id}",
             Self::ApiAudit => "/api/audit",
             Self::ApiCustomerRecords => "/api/customers/{customer_id}/records",
+            Self::ApiStats => "/api/stats",
             Self::AgentCalls => "/agent",
             Self::ScreenPop => "/agent/calls/{call_sid}",
             Self::Login => "/agent/login",
@@ -109,6 +113,7 @@ impl Route {
                 | Self::ApiLockout
                 | Self::ApiAudit
                 | Self::ApiCustomerRecords
+                | Self::ApiStats
                 | Self::AgentCalls
                 | Self::ScreenPop
                 | Self::Login
@@ -121,7 +126,7 @@ impl Route {
 
     /// The JSON API, whose refusals are JSON rather than the login page.
     pub fn is_api(self) -> bool {
-        matches!(self, Self::ApiCall | Self::ApiLockout | Self::ApiAudit | Self::ApiCustomerRecords)
+        matches!(self, Self::ApiCall | Self::ApiLockout | Self::ApiAudit | Self::ApiCustomerRecords | Self::ApiStats)
     }
 }
 

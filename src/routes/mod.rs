@@ -10,6 +10,7 @@ mod fallback;
 mod handoff;
 pub mod health;
 mod metrics;
+mod stats;
 mod status;
 mod voice;
 
@@ -73,6 +74,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Route::ApiCustomerRecords => {
                 resource.route(web::delete().to(api::erase_customer)).default_service(web::to(api::only_delete))
             }
+            Route::ApiStats => resource.route(web::get().to(stats::stats)),
             Route::AgentCalls => resource.route(web::get().to(agent::list)),
             Route::ScreenPop => resource.route(web::get().to(agent::screen_pop)),
             Route::Login => resource

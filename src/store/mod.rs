@@ -25,11 +25,13 @@ pub mod instances;
 mod record;
 pub mod retention;
 pub mod sessions;
+mod stats;
 mod writer;
 
 pub use db::{Cutoffs, Db, Purged};
 pub use erasure::{EraseError, Erased};
-pub use record::{AgentState, CallRecord, Merged, RecordChange, RecordOutcome, FINAL_STATUSES};
+pub use record::{AgentState, CallRecord, Merged, RecordChange, RecordOutcome, FINAL_STATUSES, LIVE_FOR_SECS};
+pub use stats::{LineStats, Stats};
 pub use writer::WriterStats;
 
 use crate::config::Database;

@@ -136,6 +136,11 @@ impl AgentState {
 /// Twilio's final call statuses: the call is over.
 pub const FINAL_STATUSES: [&str; 5] = ["completed", "busy", "failed", "no-answer", "canceled"];
 
+/// A call whose final status never arrives (no status callback set up)
+/// counts as ended this long after Vouch last heard of it. A caller on hold
+/// is heard of at least every minute (the hold route).
+pub const LIVE_FOR_SECS: u64 = 2 * 3600;
+
 /// One call. Times are unix seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CallRecord {

@@ -1,6 +1,8 @@
-//! `/metrics` after real calls: calls by line, outcome and ID&V result,
-//! lockouts, refused webhooks and the CRM cache, each counted once.
+//! Supervisors' figures after real calls: `/metrics` (calls by line,
+//! outcome and ID&V result, lockouts, refused webhooks, the CRM cache, each
+//! counted once) and `/api/stats` (the ID&V funnel, counted in the database).
 
+use crate::desk_helpers::*;
 use crate::helpers::*;
 use std::collections::HashMap;
 
@@ -59,4 +61,52 @@ async fn calls_are_counted_by_line_outcome_and_idv_result_once_each() {
     };
     assert_eq!((cache("find_by_phone", "miss"), cache("find_by_phone", "hit")), (2.0, 2.0));
     assert_eq!((cache("find_by_identifier", "miss"), cache("find_by_identifier", "hit")), (1.0, 0.0));
+}
+
+#[tokio::test]
+async fn the_stats_api_counts_the_funnel_in_the_database_for_supervisors_only() {
+    let app = spawn_desk().await;
+    let from = vouch::clock::now();
+    app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_PIN}#")]).await;
+    app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["*"]).await;
+    app.call(STRANGER_PHONE, SUPPORT_NUMBER, &[&format!("{GRACE_ID}#"), &format!("{GRACE_PIN}#")]).await;
+    app.call(ADA_PHONE, SUPPORT_NUMBER, &["9087#", "7310#", "1111#", "2222#"]).await;
+    app.written().await;
+    let session = app.session(SUPERVISOR, SUPERVISOR_PASSWORD).await;
+    let range = format!("/api/stats?from={from}&to={}", vouch::clock::now() + 1);
+    let r = app.page(&range, Some(&session), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let stats: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let support = stats["lines"].as_array().unwrap().iter().find(|l| l["line"] == "support").unwrap().clone();
+    let n = |k: &str| support[k].as_u64().unwrap_or_else(|| panic!("{k} in {support}"));
+    assert_eq!(n("calls"), 4);
+    assert_eq!((n("identified_by_caller_id"), n("identified_by_keyed_id"), n("verified")), (2, 1, 2));
+    assert_eq!((n("opted_out"), n("failed_identification"), n("failed_verification")), (1, 0, 1));
+    // The desk's support line hands verified callers to an agent too.
+    assert_eq!((n("self_service"), n("agent"), n("handed_on"), n("locked")), (0, 3, 4, 0));
+    assert_eq!(support["containment"], 0.0);
+    assert!(support["ivr_seconds_p90"].is_u64(), "{support}");
+    assert_eq!(stats["total"]["calls"], 4, "the other lines had none");
+    let sales = stats["lines"].as_array().unwrap().iter().find(|l| l["line"] == "sales").unwrap().clone();
+    assert_eq!(sales["calls"], 0, "every line shows, with or without calls");
+    // The same figures for the admin token; an earlier range has none.
+    let admin = app.page(&range, None, Some(ADMIN_TOKEN)).await;
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&admin.body).unwrap()["total"], stats["total"]);
+    let before = app.page(&format!("/api/stats?from={}&to={from}", from - 3600), None, Some(ADMIN_TOKEN)).await;
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&before.body).unwrap()["total"]["calls"], 0);
+
+    let agent = app.page(&range, None, Some(API_TOKEN)).await;
+    assert_eq!(agent.status, 403, "an agent's token: {}", agent.body);
+    assert!(agent.body.contains("supervisor role"), "{}", agent.body);
+    assert_eq!(app.page(&range, None, None).await.status, 401);
+    for (query, reason) in [
+        ("from=10&to=5", "from must be before to"),
+        ("from=0&to=99999999", "a range of at most 400 days"),
+        ("from=yesterday", "from and to: Unix seconds"),
+        ("since=5", "from and to: Unix seconds"),
+    ] {
+        let r = app.page(&format!("/api/stats?{query}"), None, Some(ADMIN_TOKEN)).await;
+        assert_eq!(r.status, 400, "{query}: {}", r.body);
+        assert!(r.body.contains(reason), "{query}: {}", r.body);
+    }
 }

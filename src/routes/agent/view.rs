@@ -42,10 +42,7 @@ pub struct CallView {
     pub ended: Option<Moment>,
 }
 
-/// A call whose final status never arrives (no status callback set up)
-/// counts as ended this long after Vouch last heard of it. A caller on hold
-/// is heard of at least every minute (the hold route).
-pub const LIVE_FOR_SECS: u64 = 2 * 3600;
+pub use crate::store::LIVE_FOR_SECS;
 
 /// Where a call is, as Vouch sees it from the webhooks and routes Twilio
 /// requests.
