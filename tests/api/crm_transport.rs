@@ -158,7 +158,9 @@ async fn an_oauth_token_is_fetched_once_with_the_documented_form_and_reused() {
 async fn a_token_is_refreshed_in_the_background_once_its_expiry_less_the_margin_has_passed() {
     let ms = OAuthDouble::start();
     *ms.expires_in.lock().unwrap() = Some(serde_json::json!("3599")); // Microsoft sends a string
-    let (t, clock, m) = transport(&ms.toml("refresh_margin_secs = 60"), &ms.env());
+                                                                      // A token request may take up to 8 s, so that the slow one below is not cut off.
+    let toml = format!("[crm]\ntimeout_ms = 8000\n{}", ms.toml("refresh_margin_secs = 60"));
+    let (t, clock, m) = transport(&toml, &ms.env());
     t.send(get("find_by_phone", &ms.crm_url())).await.expect("first");
     clock.advance(Duration::from_secs(3539 - 1));
     t.send(get("find_by_phone", &ms.crm_url())).await.expect("still the first token");
@@ -166,11 +168,12 @@ async fn a_token_is_refreshed_in_the_background_once_its_expiry_less_the_margin_
     // The token endpoint takes its time, so that the request is surely
     // answered while the refresh is still out, however loaded the machine
     // (set before the clock moves: anything the move wakes must see it).
-    *ms.token_delay.lock().unwrap() = Duration::from_secs(1);
+    // A second was once not enough, on a machine running two test suites.
+    *ms.token_delay.lock().unwrap() = Duration::from_secs(4);
     clock.advance(Duration::from_secs(1));
     t.send(get("find_by_phone", &ms.crm_url())).await.expect("served by tok-1 while tok-2 is fetched");
     assert_eq!(ms.last_crm_auth().as_deref(), Some("Bearer tok-1"));
-    wait_until(|| t.tokens_fetched() == 2).await;
+    wait_until_within(Duration::from_secs(15), || t.tokens_fetched() == 2).await;
     *ms.token_delay.lock().unwrap() = Duration::ZERO;
     t.send(get("find_by_phone", &ms.crm_url())).await.expect("the new token");
     assert_eq!(ms.token_requests(), 2);
@@ -619,14 +622,19 @@ fn metrics_text(m: &CrmMetrics) -> String {
     text
 }
 
-async fn wait_until(mut done: impl FnMut() -> bool) {
-    for _ in 0..500 {
+async fn wait_until(done: impl FnMut() -> bool) {
+    wait_until_within(Duration::from_secs(5), done).await;
+}
+
+async fn wait_until_within(limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
         if done() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("condition not met within 5 s");
+    panic!("condition not met within {limit:?}");
 }
 
 /// Log lines written on this test's thread.
