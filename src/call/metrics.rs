@@ -13,14 +13,23 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-/// A handed-on call's labels: line, outcome, ID&V status, ID&V method.
-type HandedOn = (String, &'static str, &'static str, &'static str);
+/// A handed-on call's labels after its line: outcome, ID&V status, ID&V method.
+type HandedOn = (&'static str, &'static str, &'static str);
 
 #[derive(Default)]
 struct Counts {
     started: BTreeMap<String, u64>,
-    handed_on: BTreeMap<HandedOn, u64>,
+    /// By line, then by [`HandedOn`].
+    handed_on: BTreeMap<String, BTreeMap<HandedOn, u64>>,
     locked_out: BTreeMap<String, u64>,
+}
+
+/// The entry for `line`, allocating its name only the first time.
+fn of_line<'m, V: Default>(map: &'m mut BTreeMap<String, V>, line: &str) -> &'m mut V {
+    if !map.contains_key(line) {
+        map.insert(line.to_string(), V::default());
+    }
+    map.get_mut(line).expect("inserted above")
 }
 
 /// The call counters. A step takes the lock once, briefly.
@@ -48,16 +57,16 @@ impl CallMetrics {
     /// Counts what `turn` does: a call's first webhook starts it, a
     /// hand-off ends its time in the IVR.
     pub fn count(&self, turn: &Turn<'_>) {
-        let line = &turn.line.name;
+        let line = turn.line.name.as_str();
         let mut counts = self.lock();
         if turn.first {
-            *counts.started.entry(line.clone()).or_insert(0) += 1;
+            *of_line(&mut counts.started, line) += 1;
         }
         if let RecordChange::HandedOff { context, outcome, .. } = &turn.change {
-            let key = (line.clone(), outcome.as_str(), context.idv_status.as_str(), context.idv_method.as_str());
-            *counts.handed_on.entry(key).or_insert(0) += 1;
+            let key = (outcome.as_str(), context.idv_status.as_str(), context.idv_method.as_str());
+            *of_line(&mut counts.handed_on, line).entry(key).or_insert(0) += 1;
             if context.lockout {
-                *counts.locked_out.entry(line.clone()).or_insert(0) += 1;
+                *of_line(&mut counts.locked_out, line) += 1;
             }
         }
     }
@@ -76,12 +85,14 @@ impl CallMetrics {
             "# HELP {name} Calls handed on from the IVR, by line, outcome (self_service, agent, opted_out, \
              crm_unavailable, verification_unavailable) and ID&V result (status and method).\n# TYPE {name} counter\n"
         );
-        for ((line, outcome, status, method), n) in &counts.handed_on {
-            let _ = writeln!(
-                out,
-                "{name}{{line=\"{}\",outcome=\"{outcome}\",idv_status=\"{status}\",idv_method=\"{method}\"}} {n}",
-                label(line)
-            );
+        for (line, by) in &counts.handed_on {
+            for ((outcome, status, method), n) in by {
+                let _ = writeln!(
+                    out,
+                    "{name}{{line=\"{}\",outcome=\"{outcome}\",idv_status=\"{status}\",idv_method=\"{method}\"}} {n}",
+                    label(line)
+                );
+            }
         }
         let name = "vouch_calls_locked_out_total";
         let _ = write!(
