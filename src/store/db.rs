@@ -157,6 +157,10 @@ fn record_json(r: &CallRecord) -> serde_json::Value {
     ])
 }
 
+/// One call's row, `$1` its CallSid.
+static SELECT_BY_SID: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{SELECT} WHERE call_sid = $1"));
+
 /// How often a merge is retried when another writer changed the row
 /// between its read and its update.
 const MERGE_TRIES: usize = 50;
@@ -497,12 +501,9 @@ impl Db {
         }
     }
 
-    /// Merges each record into its stored row ([`Db::merge`]).
+    /// Merges each record into its stored row, all in one transaction ([`Db::merge_all`]).
     pub async fn upsert(&self, records: &[CallRecord]) -> Result<(), sqlx::Error> {
-        for r in records {
-            self.merge(r).await?;
-        }
-        Ok(())
+        self.merge_all(&records.iter().collect::<Vec<_>>()).await.map(drop)
     }
 
     /// Merges a write into the call's stored row: the row is read, the
@@ -521,7 +522,6 @@ impl Db {
     /// batch back (the caller then writes it record by record, so one bad
     /// record holds back no other).
     pub async fn merge_all(&self, records: &[&CallRecord]) -> Result<Vec<Merged>, sqlx::Error> {
-        let sql = format!("{SELECT} WHERE call_sid = $1");
         let pg = matches!(self, Db::Postgres(_));
         let set = &RECORD_SET_SQL[usize::from(pg)];
         let sids: Vec<(&str,)> = records.iter().map(|r| (r.call_sid.as_str(),)).collect();
@@ -568,7 +568,7 @@ impl Db {
                     continue;
                 }
                 for _ in 0..MERGE_TRIES {
-                    let row = sqlx::query(&sql).bind(record.call_sid.as_str()).fetch_optional(&mut *tx).await?;
+                    let row = sqlx::query(&SELECT_BY_SID).bind(record.call_sid.as_str()).fetch_optional(&mut *tx).await?;
                     let (sql, row, what) = match Write::of(row.as_ref().map(from_row).transpose()?.as_ref(), record) {
                         Write::None(what) => {
                             merged_all.push(what);
@@ -597,9 +597,8 @@ impl Db {
 
     /// A call's row, a pending status alone included.
     async fn get_any(&self, call_sid: &str) -> Result<Option<CallRecord>, sqlx::Error> {
-        let sql = format!("{SELECT} WHERE call_sid = $1");
         on_pool!(self, pool => {
-            let row = sqlx::query(&sql).bind(call_sid).fetch_optional(pool).await?;
+            let row = sqlx::query(&SELECT_BY_SID).bind(call_sid).fetch_optional(pool).await?;
             row.as_ref().map(from_row).transpose()
         })
     }
@@ -685,11 +684,11 @@ impl Db {
     /// for no reader or writer; a log that still grew past
     /// [`CHECKPOINT_RESTART_PAGES`] (readers kept it from being reused) is
     /// checkpointed with RESTART, which waits for readers so that the next
-    /// write starts the log again. `None` for PostgreSQL.
-    pub(crate) fn checkpoint_in_background(&self) -> Option<tokio::task::JoinHandle<()>> {
-        let Db::Sqlite(pool) = self else { return None };
+    /// write starts the log again. Nothing for PostgreSQL.
+    pub(crate) fn checkpoint_in_background(&self) {
+        let Db::Sqlite(pool) = self else { return };
         let pool = pool.clone();
-        Some(tokio::spawn(async move {
+        tokio::spawn(async move {
             let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -709,7 +708,7 @@ impl Db {
                     tracing::debug!(error = %e, "SQLite checkpoint failed: retrying on the next tick");
                 }
             }
-        }))
+        });
     }
 }
 

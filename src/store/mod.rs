@@ -92,7 +92,7 @@ impl CallStore {
         let writer = Writer::new(config.buffer_capacity);
         let task = tokio::spawn(writer.clone().run(db.clone()));
         // Ends when the pool closes.
-        drop(db.checkpoint_in_background());
+        db.checkpoint_in_background();
         let batch = anyhow::Context::context(claims::Batch::start(&db), "the store opens inside a runtime")?;
         let durable = Durable { db, batch, writer, task: Mutex::new(Some(task)) };
         Ok(Self::build(cache_ttl, Some(durable), description, subjects))

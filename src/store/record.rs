@@ -34,9 +34,7 @@ impl RecordOutcome {
             Self::Abandoned => "abandoned",
         }
     }
-}
 
-impl RecordOutcome {
     /// How far a call has got: an outcome only moves forward. A handoff
     /// outranks `abandoned` (a hangup after the handoff, or a status
     /// callback written on a stale copy), which outranks `in_progress`.

@@ -84,20 +84,16 @@ const FUNNEL: &str = "SELECT service_line, COUNT(*), \
     CAST(SUM(CASE WHEN handed_off_at IS NOT NULL THEN handed_off_at - started_at ELSE 0 END) AS BIGINT) \
     FROM call_records WHERE partial = 0 AND started_at >= $1 AND started_at < $2 GROUP BY service_line";
 
-/// A line's time in the IVR at a rank (`$3` the line, `$4` the offset).
+/// The time in the IVR at a rank (`$4` the offset), on one line (`$3`) or,
+/// with `$3` null, on every line.
 const IVR_AT_RANK: &str = "SELECT handed_off_at - started_at FROM call_records \
-    WHERE partial = 0 AND started_at >= $1 AND started_at < $2 AND service_line = $3 AND handed_off_at IS NOT NULL \
-    ORDER BY 1 LIMIT 1 OFFSET $4";
-
-/// The same over every line (`$3` the offset).
-const IVR_AT_RANK_ALL: &str = "SELECT handed_off_at - started_at FROM call_records \
-    WHERE partial = 0 AND started_at >= $1 AND started_at < $2 AND handed_off_at IS NOT NULL \
-    ORDER BY 1 LIMIT 1 OFFSET $3";
+    WHERE partial = 0 AND started_at >= $1 AND started_at < $2 AND service_line = COALESCE($3, service_line) \
+    AND handed_off_at IS NOT NULL ORDER BY 1 LIMIT 1 OFFSET $4";
 
 /// The calls live now, per line: as [`crate::routes::agent`]'s presence
 /// tells them (not ended, no final status, not abandoned, heard of within
 /// [`LIVE_FOR_SECS`]); `$1` is the oldest `updated_at` still live.
-fn live_sql() -> String {
+static LIVE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let finals: Vec<String> = FINAL_STATUSES.iter().map(|s| format!("'{s}'")).collect();
     format!(
         "SELECT service_line, \
@@ -108,7 +104,7 @@ fn live_sql() -> String {
          AND (call_status IS NULL OR call_status NOT IN ({})) GROUP BY service_line",
         finals.join(", ")
     )
-}
+});
 
 type FunnelRow = (String, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
 
@@ -120,6 +116,11 @@ fn count(v: i64) -> u64 {
 }
 
 impl LineStats {
+    /// `line`'s figures, all zero.
+    fn named(line: &str) -> Self {
+        Self { line: line.to_string(), ..Self::default() }
+    }
+
     fn from_funnel(r: &FunnelRow) -> (Self, i64) {
         let s = Self {
             line: r.0.clone(),
@@ -183,27 +184,22 @@ impl Db {
     pub async fn stats(&self, lines: &[&str], from: u64, to: u64, now: u64) -> Result<Stats, sqlx::Error> {
         let (from_i, to_i) = (super::db::to_i64(from), super::db::to_i64(to));
         let live_since = super::db::to_i64(now.saturating_sub(LIVE_FOR_SECS));
-        let live = live_sql();
         let (funnel, live): (Vec<FunnelRow>, Vec<LiveRow>) = on_pool!(self, pool => {
             let funnel = sqlx::query_as(FUNNEL).bind(from_i).bind(to_i).fetch_all(pool).await?;
-            let live = sqlx::query_as(&live).bind(live_since).fetch_all(pool).await?;
+            let live = sqlx::query_as(&LIVE).bind(live_since).fetch_all(pool).await?;
             (funnel, live)
         });
-        let mut by_line: BTreeMap<String, (LineStats, i64)> = lines
-            .iter()
-            .map(|l| (l.to_string(), (LineStats { line: l.to_string(), ..LineStats::default() }, 0)))
-            .collect();
+        let mut by_line: BTreeMap<String, (LineStats, i64)> =
+            lines.iter().map(|l| (l.to_string(), (LineStats::named(l), 0))).collect();
         for row in &funnel {
             let (s, sum) = LineStats::from_funnel(row);
             by_line.insert(s.line.clone(), (s, sum));
         }
         for (line, in_ivr, waiting, with_agent) in live {
-            let (s, _) = by_line
-                .entry(line.clone())
-                .or_insert_with(|| (LineStats { line: line.clone(), ..LineStats::default() }, 0));
+            let (s, _) = by_line.entry(line.clone()).or_insert_with(|| (LineStats::named(&line), 0));
             (s.in_ivr, s.waiting, s.with_agent) = (count(in_ivr), count(waiting), count(with_agent));
         }
-        let mut total = LineStats { line: "all".into(), ..LineStats::default() };
+        let mut total = LineStats::named("all");
         let mut total_sum = 0;
         let mut out = Vec::with_capacity(by_line.len());
         for (line, (mut s, sum)) in by_line {
@@ -229,9 +225,8 @@ impl Db {
         line: Option<&str>,
         offset: i64,
     ) -> Result<Option<u64>, sqlx::Error> {
-        let v: Option<i64> = on_pool!(self, pool => match line {
-            Some(line) => sqlx::query_scalar(IVR_AT_RANK).bind(from).bind(to).bind(line).bind(offset).fetch_optional(pool).await?,
-            None => sqlx::query_scalar(IVR_AT_RANK_ALL).bind(from).bind(to).bind(offset).fetch_optional(pool).await?,
+        let v: Option<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar(IVR_AT_RANK).bind(from).bind(to).bind(line).bind(offset).fetch_optional(pool).await?
         });
         Ok(v.map(count))
     }

@@ -4,7 +4,7 @@
 
 use crate::config::Line;
 use crate::flow::{IdvMethod, IdvStatus};
-use crate::store::{AgentState, CallRecord, RecordOutcome, FINAL_STATUSES};
+use crate::store::{AgentState, CallRecord, RecordOutcome, FINAL_STATUSES, LIVE_FOR_SECS};
 
 /// Everything the screen pop and the list show about one call.
 #[derive(Debug, Clone)]
@@ -41,8 +41,6 @@ pub struct CallView {
     /// whose status never came); `None` while it is live.
     pub ended: Option<Moment>,
 }
-
-pub use crate::store::LIVE_FOR_SECS;
 
 /// Where a call is, as Vouch sees it from the webhooks and routes Twilio
 /// requests.
