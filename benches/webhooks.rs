@@ -339,18 +339,25 @@ fn generator() {
 
 // ---------------------------------------------------------------- measuring
 
-/// utime + stime of this process, in clock ticks (100 per second).
-fn process_cpu_ticks() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// A `/proc/…/stat` line's command (its thread's name) and its utime and
+/// stime, in clock ticks (100 per second).
+fn stat_ticks(stat: &str) -> Option<(&str, u64, u64)> {
     // The fields after the command (which may hold spaces) in parentheses.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(').map_or("?", |(_, n)| n);
     let f: Vec<&str> = rest.split_whitespace().collect();
     // utime and stime are fields 14 and 15; `rest` starts at field 3.
     let field = |i: usize| f.get(i - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    field(14) + field(15)
+    Some((name, field(14), field(15)))
 }
 
-/// utime + stime of each of this process's threads, summed by thread name
+/// utime + stime of this process, in clock ticks.
+fn process_cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    stat_ticks(&stat).map_or(0, |(_, user, sys)| user + sys)
+}
+
+/// utime and stime of each of this process's threads, summed by thread name
 /// (`--threads`: where a row's CPU goes: actix workers, SQLite's
 /// connection threads, the runtime's workers, the batch writers).
 fn thread_cpu_ticks() -> HashMap<String, u64> {
@@ -358,14 +365,11 @@ fn thread_cpu_ticks() -> HashMap<String, u64> {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return by_name };
     for task in tasks.flatten() {
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
-        let Some((head, rest)) = stat.rsplit_once(')') else { continue };
-        let name = head.split_once('(').map_or("?", |(_, n)| n);
+        let Some((name, user, sys)) = stat_ticks(&stat) else { continue };
         // Threads of one pool differ only by a number: sum them.
-        let name = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-' || c == ':').to_string();
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let field = |i: usize| f.get(i - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        *by_name.entry(format!("{name} user")).or_insert(0) += field(14);
-        *by_name.entry(format!("{name} sys")).or_insert(0) += field(15);
+        let name = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-' || c == ':');
+        *by_name.entry(format!("{name} user")).or_insert(0) += user;
+        *by_name.entry(format!("{name} sys")).or_insert(0) += sys;
     }
     by_name
 }
