@@ -19,6 +19,12 @@ pub enum Route {
     /// ID&V figures for a time range (supervisors).
     ApiStats,
     AgentCalls,
+    /// Today's ID&V figures, live (supervisors).
+    Dashboard,
+    /// The dashboard's server-sent events.
+    DashboardEvents,
+    /// The dashboard's script.
+    DashboardScript,
     ScreenPop,
     Login,
     Logout,
@@ -48,7 +54,7 @@ pub enum Route {
 impl Route {
     /// Every route, in registration order (`Dialed` before `Entry`, whose
     /// `{stage}` would claim it).
-    pub const ALL: [Route; 23] = [
+    pub const ALL: [Route; 26] = [
         Route::Health,
         Route::ApiCall,
         Route::ApiLockout,
@@ -56,6 +62,9 @@ impl Route {
         Route::ApiCustomerRecords,
         Route::ApiStats,
         Route::AgentCalls,
+        Route::Dashboard,
+        Route::DashboardEvents,
+        Route::DashboardScript,
         Route::ScreenPop,
         Route::Login,
         Route::Logout,
@@ -84,6 +93,9 @@ impl Route {
             Self::ApiCustomerRecords => "/api/customers/{customer_id}/records",
             Self::ApiStats => "/api/stats",
             Self::AgentCalls => "/agent",
+            Self::Dashboard => "/dashboard",
+            Self::DashboardEvents => "/dashboard/events",
+            Self::DashboardScript => "/static/dashboard.js",
             Self::ScreenPop => "/agent/calls/{call_sid}",
             Self::Login => "/agent/login",
             Self::Logout => "/agent/logout",
@@ -115,6 +127,9 @@ impl Route {
                 | Self::ApiCustomerRecords
                 | Self::ApiStats
                 | Self::AgentCalls
+                | Self::Dashboard
+                | Self::DashboardEvents
+                | Self::DashboardScript
                 | Self::ScreenPop
                 | Self::Login
                 | Self::Logout

@@ -181,6 +181,7 @@ impl Application {
             password_checker,
             login_throttle: LoginThrottle::default(),
             audit: audit.clone(),
+            dashboard: Default::default(),
         });
 
         let server = HttpServer::new(move || {

@@ -17,6 +17,7 @@ use crate::config::{Line, Secret};
 use crate::flow::phone::mask;
 use crate::flow::{CallerNumber, Lookup, Verification};
 use crate::store::guard::{Enumerator, GuardError, Kind, Reservation, Reserve};
+use crate::store::CrmAsk;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -162,7 +163,14 @@ impl CallService {
     /// takes the reservation back,
     /// since the CRM did not check the value; a timeout keeps it, since the
     /// CRM may have checked it.
-    pub(super) async fn verify(&self, line: &Line, customer_id: &str, value: &Secret) -> Verification {
+    ///
+    /// With the verification comes the CRM question asked, if one was.
+    pub(super) async fn verify(
+        &self,
+        line: &Line,
+        customer_id: &str,
+        value: &Secret,
+    ) -> (Verification, Option<CrmAsk>) {
         let sec = &self.config.security;
         let guard = self.store.guard();
         let now = now();
@@ -175,7 +183,7 @@ impl CallService {
                 tracing::warn!(customer = %mask(customer_id), limit = sec.lockout_failures, "verification locked: not asking the CRM");
                 // As long as the reservation and a CRM verify would have taken.
                 self.as_long_as_a_verify(Instant::now()).await;
-                return Verification::Locked;
+                return (Verification::Locked, None);
             }
             Err(e) => {
                 tracing::warn!(
@@ -183,7 +191,7 @@ impl CallService {
                     "verification fails closed: the lockout counter cannot count this try, so the CRM is not asked; the caller goes to an agent as identified"
                 );
                 self.as_long_as_a_verify(started).await;
-                return Verification::Unavailable;
+                return (Verification::Unavailable, None);
             }
         };
         let asked = Instant::now();
@@ -211,7 +219,7 @@ impl CallService {
             }
             _ => {}
         }
-        verification
+        (verification, Some(CrmAsk { wait: took, failed: matches!(verification, Verification::Failed) }))
     }
 
     /// Waits until `started` is as long ago as a CRM verify usually takes

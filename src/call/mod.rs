@@ -37,7 +37,7 @@ use crate::keyring::links::ScreenPopLinks;
 use crate::paths::Urls;
 use crate::render;
 use crate::store::claims::{Claim, ClaimKey, Claims, Ticket};
-use crate::store::{CallRecord, CallStore};
+use crate::store::{CallRecord, CallStore, CrmAsk};
 use crate::twilio::params::{CallSid, Keyed};
 use crate::twilio::webhook::Webhook;
 use std::future::Future;
@@ -157,18 +157,19 @@ impl CallService {
     /// A call's first webhook: the caller-ID lookup, unless the number is
     /// throttled.
     pub async fn start<'l>(&self, line: &'l Line, hook: &Webhook) -> Result<Turn<'l>, StepError> {
+        let mut crm = None;
         let input = if self.throttled(line, &hook.caller).await {
             Input::Throttled { keyed: false }
         } else {
             let ani = match line.rules.lookup_number(&hook.caller, hook.attestation) {
-                Some(number) => self.within_deadline(self.crm.find_by_phone(number), Lookup::Failed).await,
+                Some(number) => self.lookup(self.crm.find_by_phone(number), &mut crm).await,
                 None => Lookup::NotAsked,
             };
             tracing::info!(line = %line.name, caller = %hook.caller_masked, ani = lookup_kind(&ani), "call started");
             Input::Start { ani }
         };
         let reply = flow::step(&line.rules, line.rules.fresh_state(hook.attestation), input)?;
-        Ok(self.turn(line, reply, &hook.call_sid, true))
+        Ok(Turn { crm, ..self.turn(line, reply, &hook.call_sid, true) })
     }
 
     /// An entry at `stage`: the state the action URL carried is opened,
@@ -186,6 +187,7 @@ impl CallService {
             customer.attributes = self.attributes_on_record(&hook.call_sid, &customer.id).await;
         }
         let entry = Entry::classify(hook.digits.as_ref().map(Keyed::expose), line.rules.entry_rules(stage));
+        let mut crm = None;
         let input = match stage {
             Stage::Identify => {
                 // Each identifier try counts against the caller's enumeration
@@ -193,7 +195,7 @@ impl CallService {
                 let lookup = match &entry {
                     Entry::Digits(id) => match self.identifier_try(line, &hook.caller).await {
                         IdentifierTry::Allowed(reservation) => {
-                            let lookup = self.within_deadline(self.crm.find_by_id(line, id), Lookup::Failed).await;
+                            let lookup = self.lookup(self.crm.find_by_id(line, id), &mut crm).await;
                             self.settle_identifier_try(reservation, &lookup);
                             Some(lookup)
                         }
@@ -215,7 +217,11 @@ impl CallService {
             }
             Stage::Verify => {
                 let verification = match (&entry, &state.customer) {
-                    (Entry::Digits(value), Some(c)) => self.verify(line, &c.id, &Secret::new(value.as_str())).await,
+                    (Entry::Digits(value), Some(c)) => {
+                        let verification;
+                        (verification, crm) = self.verify(line, &c.id, &Secret::new(value.as_str())).await;
+                        verification
+                    }
                     _ => Verification::NotAsked,
                 };
                 tracing::info!(entry = ?entry, verification = ?verification, attempt = state.verify_attempts + 1, "factor entered");
@@ -223,7 +229,7 @@ impl CallService {
             }
         };
         let reply = flow::step(&line.rules, state, input)?;
-        Ok(self.turn(line, reply, &hook.call_sid, false))
+        Ok(Turn { crm, ..self.turn(line, reply, &hook.call_sid, false) })
     }
 
     /// The TwiML for `turn`, on the claim `ticket` holds. Keeps the
@@ -259,6 +265,9 @@ impl CallService {
             r
         });
         record.apply(&turn.change, turn.now);
+        if let Some(ask) = turn.crm {
+            record.asked_crm(ask);
+        }
         self.store.put(record).await;
     }
 
@@ -316,15 +325,19 @@ impl CallService {
         }
     }
 
-    /// Bounds a CRM call by the webhook deadline, whatever the CRM does.
-    async fn within_deadline<T>(&self, fut: impl Future<Output = T>, on_timeout: T) -> T {
-        match tokio::time::timeout(self.config.server.webhook_deadline, fut).await {
-            Ok(v) => v,
+    /// A CRM lookup bounded by the webhook deadline, whatever the CRM does
+    /// (past it, failed), noted in `asked` as the step's CRM question.
+    async fn lookup(&self, fut: impl Future<Output = Lookup>, asked: &mut Option<CrmAsk>) -> Lookup {
+        let started = std::time::Instant::now();
+        let lookup = match tokio::time::timeout(self.config.server.webhook_deadline, fut).await {
+            Ok(lookup) => lookup,
             Err(_) => {
                 tracing::warn!("CRM call exceeded the webhook deadline");
-                on_timeout
+                Lookup::Failed
             }
-        }
+        };
+        *asked = Some(CrmAsk { wait: started.elapsed(), failed: matches!(lookup, Lookup::Failed) });
+        lookup
     }
 }
 

@@ -8,7 +8,7 @@ use crate::config::{Handoff, Line};
 use crate::flow::phone::mask;
 use crate::flow::{Destination, FlowState, Outcome, Prompt, Reply};
 use crate::render::Then;
-use crate::store::{RecordChange, RecordOutcome};
+use crate::store::{CrmAsk, RecordChange, RecordOutcome};
 use crate::twilio::params::CallSid;
 
 /// What one webhook answers, and what it changes.
@@ -21,6 +21,8 @@ pub struct Turn<'l> {
     pub then: Then<'l>,
     /// What changes in the call's record.
     pub change: RecordChange,
+    /// The CRM question the step asked, if it asked one.
+    pub crm: Option<CrmAsk>,
     /// The call's first webhook: its record starts here.
     pub first: bool,
     /// Unix seconds: when the step was taken.
@@ -65,7 +67,7 @@ impl<'l> Turn<'l> {
                 (preface, Then::Handoff { handoff, context }, change)
             }
         };
-        Turn { line, preface, then, change, first, now }
+        Turn { line, preface, then, change, crm: None, first, now }
     }
 }
 

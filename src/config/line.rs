@@ -185,6 +185,11 @@ impl LineTimeZone {
         }
     }
 
+    /// Coordinated Universal Time.
+    pub fn utc() -> Self {
+        Self { name: "UTC".into(), zone: jiff::tz::TimeZone::UTC }
+    }
+
     /// `unix` (seconds) in this zone: `2026-12-03 15:22:41 GMT`.
     pub fn format(&self, unix: u64) -> String {
         let Ok(ts) = jiff::Timestamp::from_second(i64::try_from(unix).unwrap_or(i64::MAX)) else {

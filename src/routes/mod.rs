@@ -5,6 +5,7 @@
 pub mod agent;
 mod api;
 mod audit;
+mod dashboard;
 mod demo;
 mod fallback;
 mod handoff;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub login_throttle: LoginThrottle,
     /// Who did what: logins, screen pops, lockouts lifted, erasures.
     pub audit: Audit,
+    /// The dashboard's latest figures, shared by its watchers.
+    pub dashboard: dashboard::Shared,
 }
 
 /// The webhooks every call makes, tried first: actix matches a request
@@ -76,6 +79,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             }
             Route::ApiStats => resource.route(web::get().to(stats::stats)),
             Route::AgentCalls => resource.route(web::get().to(agent::list)),
+            Route::Dashboard => resource.route(web::get().to(dashboard::page)),
+            Route::DashboardEvents => resource.route(web::get().to(dashboard::events)),
+            Route::DashboardScript => resource.route(web::get().to(dashboard::script)),
             Route::ScreenPop => resource.route(web::get().to(agent::screen_pop)),
             Route::Login => resource
                 .app_data(agent::login_form_config())

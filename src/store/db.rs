@@ -58,7 +58,7 @@ struct RecordSetSql {
 }
 
 /// The columns of a [`record_json`] row, in order, with their SQL types.
-const RECORD_COLUMNS: [(&str, &str); 26] = [
+const RECORD_COLUMNS: [(&str, &str); 29] = [
     ("call_sid", "text"),
     ("service_line", "text"),
     ("caller", "text"),
@@ -85,6 +85,9 @@ const RECORD_COLUMNS: [(&str, &str); 26] = [
     ("partial", "int8"),
     ("attributes", "text"),
     ("agent_state", "text"),
+    ("crm_asked", "int8"),
+    ("crm_failed", "int8"),
+    ("crm_wait_ms", "int8"),
 ];
 
 impl RecordSetSql {
@@ -154,6 +157,9 @@ fn record_json(r: &CallRecord) -> serde_json::Value {
         i64::from(r.partial),
         super::attributes::to_column(&r.attributes),
         r.agent_state.as_column(),
+        i64::from(r.crm_asked),
+        i64::from(r.crm_failed),
+        to_i64(r.crm_wait_ms),
     ])
 }
 
@@ -168,7 +174,7 @@ const MERGE_TRIES: usize = 50;
 const SELECT: &str = "SELECT call_sid, service_line, caller, customer_id, customer_name, idv_status, idv_method, \
      opted_out, outcome, identify_attempts, verify_attempts, stir_verstat, call_status, call_duration, \
      status_sequence, started_at, identified_at, verified_at, handed_off_at, ended_at, updated_at, revision, lockout, \
-     partial, attributes, agent_state FROM call_records";
+     partial, attributes, agent_state, crm_asked, crm_failed, crm_wait_ms FROM call_records";
 
 /// An open, migrated database.
 #[derive(Clone, Debug)]
@@ -936,6 +942,9 @@ where
         lockout: int("lockout")? != 0,
         partial: int("partial")? != 0,
         agent_state: AgentState::from_column(row.try_get::<Option<String>, _>("agent_state")?.as_deref()),
+        crm_asked: u32::try_from(int("crm_asked")?).unwrap_or(u32::MAX),
+        crm_failed: u32::try_from(int("crm_failed")?).unwrap_or(u32::MAX),
+        crm_wait_ms: int("crm_wait_ms")?,
     })
 }
 

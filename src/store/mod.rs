@@ -30,7 +30,7 @@ mod writer;
 
 pub use db::{Cutoffs, Db, Purged};
 pub use erasure::{EraseError, Erased};
-pub use record::{AgentState, CallRecord, Merged, RecordChange, RecordOutcome, FINAL_STATUSES, LIVE_FOR_SECS};
+pub use record::{AgentState, CallRecord, CrmAsk, Merged, RecordChange, RecordOutcome, FINAL_STATUSES, LIVE_FOR_SECS};
 pub use stats::{LineStats, Stats};
 pub use writer::WriterStats;
 

@@ -187,6 +187,20 @@ pub struct CallRecord {
     pub partial: bool,
     /// Where the call is with the agents, once handed off.
     pub agent_state: AgentState,
+    /// The CRM questions the call's steps asked, those that failed, and
+    /// the milliseconds the caller waited on them (see [`CrmAsk`]).
+    pub crm_asked: u32,
+    pub crm_failed: u32,
+    pub crm_wait_ms: u64,
+}
+
+/// One CRM question a step asked, as the caller waited on it: a caller-ID
+/// or identifier lookup, or a verification (an answer from Vouch's cache
+/// included). Failed: an error, a timeout or an open breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrmAsk {
+    pub wait: std::time::Duration,
+    pub failed: bool,
 }
 
 impl CallRecord {
@@ -218,7 +232,18 @@ impl CallRecord {
             revision: 0,
             partial: false,
             agent_state: AgentState::Unseen,
+            crm_asked: 0,
+            crm_failed: 0,
+            crm_wait_ms: 0,
         }
+    }
+
+    /// Counts a CRM question one of the call's steps asked.
+    pub fn asked_crm(&mut self, ask: CrmAsk) {
+        self.crm_asked = self.crm_asked.saturating_add(1);
+        self.crm_failed = self.crm_failed.saturating_add(u32::from(ask.failed));
+        let ms = u64::try_from(ask.wait.as_millis()).unwrap_or(u64::MAX);
+        self.crm_wait_ms = self.crm_wait_ms.saturating_add(ms);
     }
 
     /// A write that only says where the call is with the agents, merged
@@ -295,6 +320,11 @@ impl CallRecord {
         self.lockout |= other.lockout;
         self.opted_out |= other.opted_out;
         self.agent_state = self.agent_state.max(other.agent_state);
+        // Each write carries the call's counts so far: the larger is later.
+        if other.crm_asked > self.crm_asked {
+            (self.crm_asked, self.crm_failed, self.crm_wait_ms) =
+                (other.crm_asked, other.crm_failed, other.crm_wait_ms);
+        }
         self.identified_at = first(self.identified_at, other.identified_at);
         self.verified_at = first(self.verified_at, other.verified_at);
         self.handed_off_at = first(self.handed_off_at, other.handed_off_at);

@@ -9,6 +9,7 @@
 use super::db::{on_pool, Db};
 use super::record::{FINAL_STATUSES, LIVE_FOR_SECS};
 use serde::Serialize;
+use sqlx::{ColumnIndex, Decode, Row, Type};
 use std::collections::BTreeMap;
 
 /// One line's figures (or every line's, as `total`).
@@ -46,6 +47,14 @@ pub struct LineStats {
     /// From the first webhook to the hand-off, over the calls handed on.
     pub ivr_seconds_avg: Option<f64>,
     pub ivr_seconds_p90: Option<u64>,
+    /// CRM questions the calls' steps asked (cached answers included, as
+    /// callers waited on them too), and those that failed.
+    pub crm_asked: u64,
+    pub crm_failed: u64,
+    /// Mean milliseconds a caller waited on a CRM question; `None` without.
+    pub crm_wait_ms_avg: Option<f64>,
+    /// Failed CRM questions ÷ questions; `None` without.
+    pub crm_error_rate: Option<f64>,
     /// Live now, whenever started: still in the IVR, waiting for an agent,
     /// with an agent (as the agent desk tells them).
     pub in_ivr: u64,
@@ -81,7 +90,8 @@ const FUNNEL: &str = "SELECT service_line, COUNT(*), \
     SUM(CASE WHEN outcome = 'agent' THEN 1 ELSE 0 END), \
     SUM(CASE WHEN outcome = 'abandoned' THEN 1 ELSE 0 END), \
     SUM(CASE WHEN handed_off_at IS NOT NULL THEN 1 ELSE 0 END), \
-    CAST(SUM(CASE WHEN handed_off_at IS NOT NULL THEN handed_off_at - started_at ELSE 0 END) AS BIGINT) \
+    CAST(SUM(CASE WHEN handed_off_at IS NOT NULL THEN handed_off_at - started_at ELSE 0 END) AS BIGINT), \
+    CAST(SUM(crm_asked) AS BIGINT), CAST(SUM(crm_failed) AS BIGINT), CAST(SUM(crm_wait_ms) AS BIGINT) \
     FROM call_records WHERE partial = 0 AND started_at >= $1 AND started_at < $2 GROUP BY service_line";
 
 /// The time in the IVR at a rank (`$4` the offset), on one line (`$3`) or,
@@ -106,7 +116,13 @@ static LIVE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
-type FunnelRow = (String, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+/// A funnel row's sums, from which its means are worked out: seconds in
+/// the IVR (over the calls handed on) and milliseconds waited on the CRM.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sums {
+    ivr_seconds: i64,
+    crm_wait_ms: i64,
+}
 
 /// A line's live calls: in the IVR, waiting, with an agent.
 type LiveRow = (String, i64, i64, i64);
@@ -121,26 +137,41 @@ impl LineStats {
         Self { line: line.to_string(), ..Self::default() }
     }
 
-    fn from_funnel(r: &FunnelRow) -> (Self, i64) {
-        let s = Self {
-            line: r.0.clone(),
-            calls: count(r.1),
-            identified_by_caller_id: count(r.2),
-            identified_by_keyed_id: count(r.3),
-            verified: count(r.4),
-            opted_out: count(r.5),
-            failed_identification: count(r.6),
-            failed_verification: count(r.7),
-            locked: count(r.8),
-            crm_unavailable: count(r.9),
-            verification_unavailable: count(r.10),
-            self_service: count(r.11),
-            agent: count(r.12),
-            abandoned: count(r.13),
-            handed_on: count(r.14),
-            ..Self::default()
+    /// A row of [`FUNNEL`], in its column order.
+    fn from_funnel<'r, R: Row>(row: &'r R) -> Result<(Self, Sums), sqlx::Error>
+    where
+        usize: ColumnIndex<R>,
+        String: Decode<'r, R::Database> + Type<R::Database>,
+        i64: Decode<'r, R::Database> + Type<R::Database>,
+    {
+        let mut col = 0;
+        let mut next = || -> Result<u64, sqlx::Error> {
+            col += 1;
+            Ok(count(row.try_get::<i64, _>(col)?))
         };
-        (s, r.15)
+        let mut s = Self::named(&row.try_get::<String, _>(0)?);
+        for field in [
+            &mut s.calls,
+            &mut s.identified_by_caller_id,
+            &mut s.identified_by_keyed_id,
+            &mut s.verified,
+            &mut s.opted_out,
+            &mut s.failed_identification,
+            &mut s.failed_verification,
+            &mut s.locked,
+            &mut s.crm_unavailable,
+            &mut s.verification_unavailable,
+            &mut s.self_service,
+            &mut s.agent,
+            &mut s.abandoned,
+            &mut s.handed_on,
+        ] {
+            *field = next()?;
+        }
+        let ivr_seconds = row.try_get::<i64, _>(15)?;
+        (s.crm_asked, s.crm_failed) = (count(row.try_get(16)?), count(row.try_get(17)?));
+        let crm_wait_ms = row.try_get::<i64, _>(18)?;
+        Ok((s, Sums { ivr_seconds, crm_wait_ms }))
     }
 
     /// Adds `other`'s counts (not its time in the IVR, which is worked out
@@ -160,14 +191,18 @@ impl LineStats {
         self.agent += o.agent;
         self.abandoned += o.abandoned;
         self.handed_on += o.handed_on;
+        self.crm_asked += o.crm_asked;
+        self.crm_failed += o.crm_failed;
         self.in_ivr += o.in_ivr;
         self.waiting += o.waiting;
         self.with_agent += o.with_agent;
     }
 
-    fn finish(&mut self, ivr_seconds_sum: i64) {
+    fn finish(&mut self, sums: Sums) {
         self.containment = (self.calls > 0).then(|| self.self_service as f64 / self.calls as f64);
-        self.ivr_seconds_avg = (self.handed_on > 0).then(|| ivr_seconds_sum as f64 / self.handed_on as f64);
+        self.ivr_seconds_avg = (self.handed_on > 0).then(|| sums.ivr_seconds as f64 / self.handed_on as f64);
+        self.crm_wait_ms_avg = (self.crm_asked > 0).then(|| sums.crm_wait_ms as f64 / self.crm_asked as f64);
+        self.crm_error_rate = (self.crm_asked > 0).then(|| self.crm_failed as f64 / self.crm_asked as f64);
     }
 }
 
@@ -184,34 +219,35 @@ impl Db {
     pub async fn stats(&self, lines: &[&str], from: u64, to: u64, now: u64) -> Result<Stats, sqlx::Error> {
         let (from_i, to_i) = (super::db::to_i64(from), super::db::to_i64(to));
         let live_since = super::db::to_i64(now.saturating_sub(LIVE_FOR_SECS));
-        let (funnel, live): (Vec<FunnelRow>, Vec<LiveRow>) = on_pool!(self, pool => {
-            let funnel = sqlx::query_as(FUNNEL).bind(from_i).bind(to_i).fetch_all(pool).await?;
+        let (funnel, live): (Vec<(LineStats, Sums)>, Vec<LiveRow>) = on_pool!(self, pool => {
+            let rows = sqlx::query(FUNNEL).bind(from_i).bind(to_i).fetch_all(pool).await?;
+            let funnel = rows.iter().map(LineStats::from_funnel).collect::<Result<_, _>>()?;
             let live = sqlx::query_as(&LIVE).bind(live_since).fetch_all(pool).await?;
             (funnel, live)
         });
-        let mut by_line: BTreeMap<String, (LineStats, i64)> =
-            lines.iter().map(|l| (l.to_string(), (LineStats::named(l), 0))).collect();
-        for row in &funnel {
-            let (s, sum) = LineStats::from_funnel(row);
-            by_line.insert(s.line.clone(), (s, sum));
+        let mut by_line: BTreeMap<String, (LineStats, Sums)> =
+            lines.iter().map(|l| (l.to_string(), (LineStats::named(l), Sums::default()))).collect();
+        for (s, sums) in funnel {
+            by_line.insert(s.line.clone(), (s, sums));
         }
         for (line, in_ivr, waiting, with_agent) in live {
-            let (s, _) = by_line.entry(line.clone()).or_insert_with(|| (LineStats::named(&line), 0));
+            let (s, _) = by_line.entry(line.clone()).or_insert_with(|| (LineStats::named(&line), Sums::default()));
             (s.in_ivr, s.waiting, s.with_agent) = (count(in_ivr), count(waiting), count(with_agent));
         }
         let mut total = LineStats::named("all");
-        let mut total_sum = 0;
+        let mut total_sums = Sums::default();
         let mut out = Vec::with_capacity(by_line.len());
-        for (line, (mut s, sum)) in by_line {
-            s.finish(sum);
+        for (line, (mut s, sums)) in by_line {
+            s.finish(sums);
             if s.handed_on > 0 {
                 s.ivr_seconds_p90 = self.ivr_at_rank(from_i, to_i, Some(&line), p90_offset(s.handed_on)).await?;
             }
             total.add(&s);
-            total_sum += sum;
+            total_sums.ivr_seconds += sums.ivr_seconds;
+            total_sums.crm_wait_ms += sums.crm_wait_ms;
             out.push(s);
         }
-        total.finish(total_sum);
+        total.finish(total_sums);
         if total.handed_on > 0 {
             total.ivr_seconds_p90 = self.ivr_at_rank(from_i, to_i, None, p90_offset(total.handed_on)).await?;
         }
@@ -258,11 +294,13 @@ mod tests {
         let records = [
             rec("CA01", "support", 0, |r| {
                 (r.idv_status, r.idv_method) = (IdvStatus::Verified, IdvMethod::Ani);
+                (r.crm_asked, r.crm_wait_ms) = (2, 40);
                 handed(r, 30, RecordOutcome::SelfService);
             }),
             rec("CA02", "support", 1, |r| {
                 (r.idv_status, r.idv_method, r.verify_attempts, r.lockout) =
                     (IdvStatus::Identified, IdvMethod::Keyed, 2, true);
+                (r.crm_asked, r.crm_failed, r.crm_wait_ms) = (2, 1, 5_000);
                 handed(r, 50, RecordOutcome::Agent);
             }),
             rec("CA03", "support", 2, |r| {
@@ -321,6 +359,10 @@ mod tests {
             containment: Some(0.2),
             ivr_seconds_avg: Some(23.75),
             ivr_seconds_p90: Some(50),
+            crm_asked: 4,
+            crm_failed: 1,
+            crm_wait_ms_avg: Some(1_260.0),
+            crm_error_rate: Some(0.25),
             in_ivr: 0,
             waiting: 0,
             with_agent: 1,
@@ -329,8 +371,13 @@ mod tests {
         let sales = &s.lines[1];
         assert_eq!((sales.calls, sales.agent, sales.handed_on, sales.ivr_seconds_p90), (2, 1, 1, Some(20)));
         assert_eq!((sales.in_ivr, sales.waiting, sales.with_agent), (1, 1, 0));
+        assert_eq!((sales.crm_asked, sales.crm_wait_ms_avg, sales.crm_error_rate), (0, None, None));
         assert_eq!((s.total.calls, s.total.handed_on, s.total.ivr_seconds_avg), (7, 5, Some(23.0)));
         assert_eq!((s.total.ivr_seconds_p90, s.total.in_ivr, s.total.waiting, s.total.with_agent), (Some(50), 1, 1, 1));
+        assert_eq!(
+            (s.total.crm_asked, s.total.crm_wait_ms_avg, s.total.crm_error_rate),
+            (4, Some(1_260.0), Some(0.25))
+        );
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@ mod crm_docs;
 mod crm_doubles;
 mod crm_examples;
 mod crm_transport;
+mod dashboard;
 mod database;
 mod defence;
 mod desk_helpers;

@@ -10,6 +10,7 @@ mod view;
 pub use calls::{list, screen_pop};
 pub use guard::{Authenticated, Refused};
 pub use login::{form as login_form, form_config as login_form_config, logout, submit as login_submit};
+pub use page::{html, html_with_script, MessagePage};
 pub use view::{moment, CallView, Moment};
 
 /// The stylesheet, embedded so the binary stays self-contained.

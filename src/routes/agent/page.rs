@@ -10,6 +10,11 @@ use askama::Template;
 /// CRMs show screen pops in an iframe.
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'";
 
+/// A page kept current by Vouch's own script (the dashboard): [`CSP`] with
+/// scripts and event streams from Vouch itself, nothing inline.
+const CSP_WITH_SCRIPT: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
+     connect-src 'self'; form-action 'self'; base-uri 'none'";
+
 /// The screen pop: one call.
 #[derive(Template)]
 #[template(path = "agent/call.html")]
@@ -54,13 +59,22 @@ pub struct MessagePage {
 /// Renders a page. Pages carry customer data: never cached, never sent on
 /// as a referrer (screen-pop links carry their signature in the query).
 pub fn html(status: StatusCode, page: &impl Template) -> HttpResponse {
+    render(status, page, CSP)
+}
+
+/// [`html`] for a page that runs Vouch's own script.
+pub fn html_with_script(status: StatusCode, page: &impl Template) -> HttpResponse {
+    render(status, page, CSP_WITH_SCRIPT)
+}
+
+fn render(status: StatusCode, page: &impl Template, csp: &'static str) -> HttpResponse {
     match page.render() {
         Ok(body) => HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
             .insert_header(("Cache-Control", "no-store"))
             .insert_header(("Referrer-Policy", "no-referrer"))
             .insert_header(("X-Content-Type-Options", "nosniff"))
-            .insert_header(("Content-Security-Policy", CSP))
+            .insert_header(("Content-Security-Policy", csp))
             .body(body),
         Err(e) => {
             tracing::error!(error = %e, "a page failed to render");

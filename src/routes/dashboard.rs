@@ -1,0 +1,468 @@
+//! `/dashboard`: how ID&V is doing today, for supervisors. Calls now (in
+//! the IVR, waiting for an agent, with an agent), today's funnel (calls,
+//! identified by caller ID or by keyed identifier, verified) and what fell
+//! out of it, containment, time in the IVR and the CRM's latency and error
+//! rate, per line and over all lines.
+//!
+//! The page is complete without JavaScript; with it, Vouch's own script
+//! (`/static/dashboard.js`, nothing inline) keeps it current from
+//! `/dashboard/events`, a server-sent event stream of the same cells. Every
+//! figure is counted in the database ([`crate::store::Db::stats`]), so
+//! every instance sharing it shows the same; an instance asks the database
+//! at most once a second however many supervisors watch.
+//!
+//! "Today" starts at midnight in the dashboard's time zone: `?tz=` (an IANA
+//! name), else the default line's `time_zone`, else UTC.
+
+use super::agent::{html_with_script, Authenticated, MessagePage};
+use super::health::Draining;
+use super::AppState;
+use crate::config::{LineTimeZone, Role};
+use crate::store::{LineStats, Stats};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The script that keeps the page current, embedded like the stylesheet.
+const DASHBOARD_JS: &str = include_str!("../../static/dashboard.js");
+
+/// How often the event stream sends the figures.
+const TICK: Duration = Duration::from_secs(2);
+/// Figures younger than this are shared by every watcher of the same day.
+const SHARED_FOR: Duration = Duration::from_secs(1);
+/// A stream ends after this long and the browser opens another, so a
+/// login that ended (a logout, a removed user) stops the figures soon.
+const STREAM_FOR: Duration = Duration::from_secs(300);
+/// How long a browser waits before reconnecting a stream that ended.
+const RETRY_MS: u64 = 3_000;
+
+/// One column of the dashboard's tables.
+pub struct Column {
+    /// The cell key's second half (`{line}.{key}`), a [`LineStats`] field.
+    pub key: &'static str,
+    pub head: &'static str,
+    /// What the figure counts, for the header's tooltip.
+    pub title: &'static str,
+}
+
+const fn col(key: &'static str, head: &'static str, title: &'static str) -> Column {
+    Column { key, head, title }
+}
+
+/// The tables: calls now, today's funnel, what fell out of it, and timing.
+pub const GROUPS: [(&str, &str, &[Column]); 4] = [
+    (
+        "now",
+        "Calls now",
+        &[
+            col("in_ivr", "In the IVR", "Calls still in Vouch's prompts"),
+            col("waiting", "Waiting", "Handed to an agent queue, waiting for an agent"),
+            col("with_agent", "With an agent", "Connected to an agent"),
+        ],
+    ),
+    (
+        "funnel",
+        "Today's ID&V funnel",
+        &[
+            col("calls", "Calls", "Calls started today"),
+            col("identified_by_caller_id", "Identified by caller ID", "Found by the number they called from"),
+            col("identified_by_keyed_id", "Identified by keyed ID", "Found by the identifier they keyed"),
+            col("verified", "Verified", "Verified with their keyed secret"),
+            col("containment", "Containment", "Self-service hand-offs ÷ calls"),
+        ],
+    ),
+    (
+        "out",
+        "Fell out of the funnel today",
+        &[
+            col("opted_out", "Opted out", "Asked for an agent at a prompt"),
+            col("failed_identification", "Failed identification", "Tried an identifier, never identified"),
+            col("failed_verification", "Failed verification", "Identified, tried the secret, not verified"),
+            col("locked", "Locked", "Their customer's verification was locked"),
+            col("crm_unavailable", "CRM unavailable", "Handed on because the CRM did not answer"),
+        ],
+    ),
+    (
+        "timing",
+        "Time in the IVR and the CRM today",
+        &[
+            col("ivr_seconds_avg", "IVR time, mean", "First webhook to hand-off, over calls handed on"),
+            col("ivr_seconds_p90", "IVR time, p90", "90th percentile, first webhook to hand-off"),
+            col("crm_wait_ms_avg", "CRM wait, mean", "Per CRM question a call asked, cached answers included"),
+            col("crm_error_rate", "CRM errors", "CRM questions that failed or timed out ÷ questions"),
+        ],
+    ),
+];
+
+/// A line's row (or the total's, `all`): its cells' texts by key.
+pub struct Row {
+    /// The cell keys' first half: the line's name, or `all`.
+    pub key: String,
+    /// What the row header says.
+    pub label: String,
+    cells: Vec<(&'static str, String)>,
+}
+
+impl Row {
+    fn of(key: &str, label: &str, s: &LineStats) -> Self {
+        let cells = GROUPS.iter().flat_map(|(_, _, cols)| cols.iter()).map(|c| (c.key, cell(s, c.key))).collect();
+        Self { key: key.to_string(), label: label.to_string(), cells }
+    }
+
+    /// The text of the cell `key` names.
+    pub fn cell(&self, key: &str) -> &str {
+        self.cells.iter().find(|(k, _)| *k == key).map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// A count as shown.
+fn n(v: u64) -> String {
+    v.to_string()
+}
+
+fn percent(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+/// The text of `s`'s figure `key` (a [`Column::key`]).
+fn cell(s: &LineStats, key: &str) -> String {
+    match key {
+        "in_ivr" => n(s.in_ivr),
+        "waiting" => n(s.waiting),
+        "with_agent" => n(s.with_agent),
+        "calls" => n(s.calls),
+        "identified_by_caller_id" => n(s.identified_by_caller_id),
+        "identified_by_keyed_id" => n(s.identified_by_keyed_id),
+        "verified" => n(s.verified),
+        "containment" => percent(s.containment),
+        "opted_out" => n(s.opted_out),
+        "failed_identification" => n(s.failed_identification),
+        "failed_verification" => n(s.failed_verification),
+        "locked" => n(s.locked),
+        "crm_unavailable" => n(s.crm_unavailable),
+        "ivr_seconds_avg" => s.ivr_seconds_avg.map_or_else(|| "—".into(), |v| format!("{v:.1} s")),
+        "ivr_seconds_p90" => s.ivr_seconds_p90.map_or_else(|| "—".into(), |v| format!("{v} s")),
+        "crm_wait_ms_avg" => s.crm_wait_ms_avg.map_or_else(|| "—".into(), |v| format!("{v:.0} ms")),
+        "crm_error_rate" => percent(s.crm_error_rate),
+        _ => String::new(),
+    }
+}
+
+/// The funnel over all lines, drawn as bars: calls, identified, verified.
+pub struct Bar {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub value: u64,
+    /// The bar's whole: today's calls (at least 1, so an empty day draws).
+    pub max: u64,
+    pub text: String,
+}
+
+fn bars(total: &LineStats) -> [Bar; 3] {
+    let max = total.calls.max(1);
+    let identified = total.identified_by_caller_id + total.identified_by_keyed_id;
+    let share = |v: u64| match total.calls {
+        0 => format!("{v}"),
+        calls => format!("{v} ({:.0}%)", v as f64 * 100.0 / calls as f64),
+    };
+    [
+        Bar { key: "calls", label: "Calls", value: total.calls, max, text: n(total.calls) },
+        Bar { key: "identified", label: "Identified", value: identified, max, text: share(identified) },
+        Bar { key: "verified", label: "Verified", value: total.verified, max, text: share(total.verified) },
+    ]
+}
+
+/// What the page and each event show.
+pub struct Figures {
+    pub rows: Vec<Row>,
+    pub bars: [Bar; 3],
+    /// When they were counted, in the dashboard's zone.
+    pub as_of: String,
+}
+
+impl Figures {
+    fn of(stats: &Stats, zone: &LineTimeZone) -> Self {
+        let mut rows: Vec<Row> = stats.lines.iter().map(|l| Row::of(&l.line, &l.line, l)).collect();
+        rows.push(Row::of("all", "All lines", &stats.total));
+        Self { rows, bars: bars(&stats.total), as_of: zone.format(stats.now) }
+    }
+
+    /// The event's data: every cell by `{row}.{column}`, every bar by
+    /// `all.{bar}` as `[value, max, text]`, and the time.
+    fn json(&self) -> String {
+        let mut cells = serde_json::Map::new();
+        for row in &self.rows {
+            for (key, text) in &row.cells {
+                cells.insert(format!("{}.{key}", row.key), text.clone().into());
+            }
+        }
+        let bars: serde_json::Map<String, serde_json::Value> =
+            self.bars.iter().map(|b| (format!("all.{}", b.key), serde_json::json!([b.value, b.max, b.text]))).collect();
+        serde_json::json!({ "as_of": self.as_of, "cells": cells, "bars": bars }).to_string()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "agent/dashboard.html")]
+pub struct DashboardPage {
+    pub session_user: Option<String>,
+    pub groups: &'static [(&'static str, &'static str, &'static [Column]); 4],
+    pub figures: Figures,
+    /// The zone "today" is in, and the query that keeps it (`?tz=…`).
+    pub zone: String,
+    pub events: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DashboardQuery {
+    tz: Option<String>,
+}
+
+/// The figures last counted, shared by every watcher of the same day.
+#[derive(Default)]
+pub struct Shared(Mutex<Option<Counted>>);
+
+/// Figures counted at `at`, for the day starting at `day` in `zone`.
+struct Counted {
+    at: Instant,
+    zone: String,
+    day: i64,
+    stats: Arc<Stats>,
+}
+
+/// Why the dashboard cannot be shown.
+struct Refusal(StatusCode, String);
+
+/// What a dashboard request asked for, checked.
+struct Asked {
+    zone: LineTimeZone,
+    /// The `?tz=` given, to keep in the event stream's URL.
+    tz: Option<String>,
+}
+
+fn asked(state: &AppState, who: &Authenticated, req: &HttpRequest) -> Result<Asked, Refusal> {
+    if who.0.role != Role::Supervisor {
+        return Err(Refusal(StatusCode::FORBIDDEN, "The dashboard needs the supervisor role.".into()));
+    }
+    let q: DashboardQuery = serde_urlencoded::from_str(req.query_string())
+        .map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("{e}: the dashboard takes only tz (a time zone).")))?;
+    let zone = match &q.tz {
+        Some(name) => LineTimeZone::named("tz", name).map_err(|e| Refusal(StatusCode::BAD_REQUEST, e.to_string()))?,
+        None => state.config.lines.default().time_zone.clone().unwrap_or_else(LineTimeZone::utc),
+    };
+    if state.store.db().is_none() {
+        return Err(Refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The dashboard counts calls in the database: with DATABASE_URL=memory: there is none.".into(),
+        ));
+    }
+    Ok(Asked { zone, tz: q.tz })
+}
+
+/// Midnight today in `zone`, as Unix seconds (at a DST change, the day's
+/// first instant).
+fn start_of_day(zone: &LineTimeZone, now: u64) -> u64 {
+    let now_i = i64::try_from(now).unwrap_or(i64::MAX);
+    jiff::Timestamp::from_second(now_i)
+        .ok()
+        .and_then(|t| t.to_zoned_datetime(zone.zone.clone()).start_of_day().ok())
+        .and_then(|d| u64::try_from(d.timestamp().as_second()).ok())
+        .unwrap_or(now - now % 86_400)
+}
+
+/// Today's figures in `zone`, counted at most once per [`SHARED_FOR`].
+async fn figures(state: &AppState, zone: &LineTimeZone) -> Result<Figures, sqlx::Error> {
+    let now = crate::clock::now();
+    let from = i64::try_from(start_of_day(zone, now)).unwrap_or(0);
+    let fresh = {
+        let shared = state.dashboard.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        shared
+            .as_ref()
+            .filter(|c| c.at.elapsed() < SHARED_FOR && c.zone == zone.name && c.day == from)
+            .map(|c| c.stats.clone())
+    };
+    let stats = match fresh {
+        Some(stats) => stats,
+        None => {
+            let db = state.store.db().ok_or(sqlx::Error::PoolClosed)?;
+            let lines: Vec<&str> = state.config.lines.iter().map(|l| l.name.as_str()).collect();
+            let stats = Arc::new(db.stats(&lines, from.unsigned_abs(), now + 1, now).await?);
+            let mut shared = state.dashboard.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            *shared = Some(Counted { at: Instant::now(), zone: zone.name.clone(), day: from, stats: stats.clone() });
+            stats
+        }
+    };
+    Ok(Figures::of(&stats, zone))
+}
+
+fn message(status: StatusCode, who: Option<&Authenticated>, title: &str, message: String) -> HttpResponse {
+    let page = MessagePage { session_user: who.and_then(Authenticated::session_user), title: title.into(), message };
+    super::agent::html(status, &page)
+}
+
+/// `GET /dashboard`.
+pub async fn page(state: web::Data<AppState>, who: Authenticated, req: HttpRequest) -> HttpResponse {
+    let asked = match asked(&state, &who, &req) {
+        Ok(a) => a,
+        Err(Refusal(status, why)) => return message(status, Some(&who), "Dashboard unavailable", why),
+    };
+    match figures(&state, &asked.zone).await {
+        Ok(figures) => {
+            let query = asked
+                .tz
+                .as_deref()
+                .map(|tz| format!("?tz={}", url::form_urlencoded::byte_serialize(tz.as_bytes()).collect::<String>()))
+                .unwrap_or_default();
+            let page = DashboardPage {
+                session_user: who.session_user(),
+                groups: &GROUPS,
+                figures,
+                zone: asked.zone.name.clone(),
+                events: format!("{}{query}", crate::paths::Route::DashboardEvents.pattern()),
+            };
+            html_with_script(StatusCode::OK, &page)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the dashboard's figures could not be read");
+            message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(&who),
+                "Dashboard unavailable",
+                "The database did not answer: reload in a moment.".into(),
+            )
+        }
+    }
+}
+
+/// `GET /dashboard/events`: the figures every [`TICK`] as `stats` events
+/// (an `unavailable` event while the database does not answer), until the
+/// instance drains or [`STREAM_FOR`] passes; the browser then reconnects.
+pub async fn events(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    req: HttpRequest,
+    draining: Option<web::Data<Draining>>,
+) -> HttpResponse {
+    let asked = match asked(&state, &who, &req) {
+        Ok(a) => a,
+        Err(Refusal(status, why)) => {
+            return HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(format!("{why}\n"))
+        }
+    };
+    let started = Instant::now();
+    let stream = futures_util::stream::unfold(0u64, move |sent| {
+        let (state, zone, draining) = (state.clone(), asked.zone.clone(), draining.clone());
+        async move {
+            if sent > 0 {
+                tokio::time::sleep(TICK).await;
+            }
+            if started.elapsed() >= STREAM_FOR || draining.as_ref().is_some_and(|d| d.is_draining()) {
+                return None;
+            }
+            let event = match figures(&state, &zone).await {
+                Ok(f) => format!("event: stats\ndata: {}\n\n", f.json()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the dashboard's figures could not be read");
+                    "event: unavailable\ndata: {}\n\n".to_string()
+                }
+            };
+            let event = match sent {
+                0 => format!("retry: {RETRY_MS}\n{event}"),
+                _ => event,
+            };
+            Some((Ok::<_, std::convert::Infallible>(web::Bytes::from(event)), sent + 1))
+        }
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .streaming(stream)
+}
+
+/// `GET /static/dashboard.js`.
+pub async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(DASHBOARD_JS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zone(name: &str) -> LineTimeZone {
+        LineTimeZone::named("tz", name).unwrap()
+    }
+
+    #[test]
+    fn today_starts_at_local_midnight_across_dst() {
+        // 2026-03-29 12:00 UTC: London is on BST (UTC+1) since 01:00 UTC.
+        let noon = 1_774_785_600;
+        assert_eq!(start_of_day(&zone("UTC"), noon), noon - 12 * 3600);
+        assert_eq!(start_of_day(&zone("Europe/London"), noon), noon - 12 * 3600, "midnight was still GMT");
+        // 2026-03-30 12:00 UTC = 13:00 BST: midnight BST is 23:00 UTC the day before.
+        assert_eq!(start_of_day(&zone("Europe/London"), noon + 86_400), noon + 86_400 - 13 * 3600);
+        // New York, EST (UTC-5) in January: 2026-01-15 03:00 UTC is 22:00 on the 14th.
+        let early = 1_768_446_000;
+        assert_eq!(start_of_day(&zone("America/New_York"), early), early - 22 * 3600);
+    }
+
+    #[test]
+    fn cells_show_counts_shares_and_dashes_for_no_data() {
+        let s = LineStats {
+            calls: 8,
+            verified: 3,
+            containment: Some(0.25),
+            ivr_seconds_avg: Some(23.75),
+            ivr_seconds_p90: Some(50),
+            crm_wait_ms_avg: Some(12.4),
+            crm_error_rate: Some(0.0),
+            ..LineStats::default()
+        };
+        let row = Row::of("support", "support", &s);
+        let cells: Vec<&str> = [
+            "calls",
+            "verified",
+            "containment",
+            "ivr_seconds_avg",
+            "ivr_seconds_p90",
+            "crm_wait_ms_avg",
+            "crm_error_rate",
+        ]
+        .iter()
+        .map(|k| row.cell(k))
+        .collect();
+        assert_eq!(cells, ["8", "3", "25.0%", "23.8 s", "50 s", "12 ms", "0.0%"]);
+        let empty = Row::of("sales", "sales", &LineStats::default());
+        assert_eq!((empty.cell("containment"), empty.cell("crm_wait_ms_avg"), empty.cell("calls")), ("—", "—", "0"));
+        for (_, _, cols) in GROUPS {
+            for c in cols {
+                assert!(!row.cell(c.key).is_empty(), "column {} has a cell", c.key);
+            }
+        }
+    }
+
+    #[test]
+    fn the_funnel_bars_share_today_calls() {
+        let s = LineStats {
+            calls: 4,
+            identified_by_caller_id: 2,
+            identified_by_keyed_id: 1,
+            verified: 1,
+            ..LineStats::default()
+        };
+        let b = bars(&s);
+        let texts: Vec<&str> = b.iter().map(|b| b.text.as_str()).collect();
+        assert_eq!(texts, ["4", "3 (75%)", "1 (25%)"]);
+        assert_eq!((b[1].value, b[1].max), (3, 4));
+        assert_eq!(bars(&LineStats::default())[0].max, 1, "an empty day still draws");
+    }
+}
