@@ -1,15 +1,18 @@
-//! The screen pop rendered by a real browser: headless Chromium opens a
-//! signed link and the rendered DOM must show the status and the name.
-//! Without Chromium the test says SKIPPED and passes, unless
-//! `VOUCH_REQUIRE_BROWSER=1` (CI installs it and sets that).
+//! Pages rendered by a real browser: headless Chromium opens a screen
+//! pop's signed link and the rendered DOM must show the status and the
+//! name; it opens the dashboard as a supervisor (driven over the DevTools
+//! protocol, see [`crate::devtools`]) and a new call must appear on it
+//! without a reload. Without Chromium each test says SKIPPED and passes,
+//! unless `VOUCH_REQUIRE_BROWSER=1` (CI installs it and sets that).
 
 use crate::desk_helpers::*;
+use crate::devtools::Browser;
 use crate::helpers::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn chromium() -> Option<PathBuf> {
+pub fn chromium() -> Option<PathBuf> {
     let candidates = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/snap/bin/chromium"];
     std::env::var_os("VOUCH_CHROMIUM")
         .map(PathBuf::from)
@@ -47,20 +50,31 @@ fn run_chromium(bin: &Path, profile: &Path, extra: &[String], url: &str) -> Stri
     out
 }
 
-#[tokio::test]
-async fn the_screen_pop_renders_in_headless_chromium() {
-    let Some(bin) = chromium() else {
+/// Chromium, or `None` after saying SKIPPED (straight to stderr, past the
+/// test harness's capture) when it is not installed and not required.
+pub fn chromium_or_skip(test: &str) -> Option<PathBuf> {
+    let bin = chromium();
+    if bin.is_none() {
         assert!(
             std::env::var("VOUCH_REQUIRE_BROWSER").as_deref() != Ok("1"),
             "VOUCH_REQUIRE_BROWSER=1 but no chromium binary was found"
         );
-        // Straight to stderr, past the test harness's capture.
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"SKIPPED screen pop browser test: chromium not installed (apt-get install chromium)\n",
-        );
-        return;
-    };
+        let line = format!("SKIPPED {test} browser test: chromium not installed (apt-get install chromium)\n");
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+    }
+    bin
+}
+
+/// Where the browser tests leave their screenshots: `target/tmp/screenshots`.
+pub fn screenshot_path(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).expect("the screenshots directory");
+    dir.join(name)
+}
+
+#[tokio::test]
+async fn the_screen_pop_renders_in_headless_chromium() {
+    let Some(bin) = chromium_or_skip("screen pop") else { return };
     let app = spawn_desk().await;
     let sid = app.call(ZOE_PHONE, SUPPORT_NUMBER, &["1111#", "2222#", "3333#", "4444#"]).await.call_sid;
     let url = format!("{}{}", app.address, screen_pop_link(&sid, now()));
@@ -79,9 +93,7 @@ async fn the_screen_pop_renders_in_headless_chromium() {
     })
     .await
     .unwrap();
-    if let Some(keep) = std::env::var_os("VOUCH_KEEP_SCREENSHOT") {
-        std::fs::write(keep, &png).expect("keep the screenshot");
-    }
+    std::fs::write(screenshot_path("screen-pop.png"), &png).expect("keep the screenshot");
     let _ = std::fs::remove_dir_all(&profile);
 
     assert!(dom.contains("Identified only"), "the status, rendered:\n{dom}");
@@ -89,4 +101,37 @@ async fn the_screen_pop_renders_in_headless_chromium() {
     assert!(dom.contains("Zoë O'Brien &amp; &lt;Sons&gt; \"Ltd\""), "the name, rendered:\n{dom}");
     assert!(dom.contains("badge-identified"));
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a screenshot of the page ({} bytes)", png.len());
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_a_new_call_live_in_headless_chromium() {
+    let Some(bin) = chromium_or_skip("dashboard") else { return };
+    let app = spawn_desk().await;
+    app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_PIN}#")]).await;
+    app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["*"]).await;
+    app.written().await;
+    let session = app.session(SUPERVISOR, SUPERVISOR_PASSWORD).await;
+    let mut browser = Browser::launch(&bin).await;
+    browser.set_cookie("vouch_session", &session, &app.address).await;
+    browser.open(&format!("{}/dashboard", app.address)).await;
+    // The stream connected and its first event applied (the script says so).
+    browser.wait_for("document.querySelector('.dashboard').dataset.live === 'on'").await;
+    let cells = browser.cells().await;
+    let now = vouch::clock::now();
+    let stats = app.page(&format!("/api/stats?from={}&to={}", now - now % 86_400, now + 1), Some(&session), None).await;
+    let stats: serde_json::Value = serde_json::from_str(&stats.body).unwrap();
+    for field in ["calls", "identified_by_caller_id", "verified", "opted_out", "in_ivr", "with_agent"] {
+        assert_eq!(cells[&format!("all.{field}")], stats["total"][field].to_string(), "{field} on screen");
+    }
+    assert_eq!(cells["all.calls"], "2");
+
+    // A new call, and no reload: a mark left on the page survives.
+    browser.eval("window.vouchTestMark = 'still here'; true").await;
+    app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["*"]).await;
+    browser.wait_for("document.querySelector('[data-cell=\"all.calls\"]').textContent === '3'").await;
+    assert_eq!(browser.eval("window.vouchTestMark").await, "still here", "updated without a reload");
+    assert_eq!(browser.cells().await["all.opted_out"], "2");
+    let png = browser.screenshot().await;
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a screenshot ({} bytes)", png.len());
+    std::fs::write(screenshot_path("dashboard.png"), &png).expect("keep the screenshot");
 }

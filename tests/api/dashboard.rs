@@ -63,8 +63,9 @@ impl Events {
     }
 }
 
-/// Today's figures from `/api/stats`, over the same day the dashboard shows
-/// (UTC, the desk's default line having no time zone).
+/// Today's figures from `/api/stats`, from midnight UTC: a range holding
+/// every call of the test, as the dashboard's day (from midnight in New
+/// York, the desk's default line's zone) does.
 async fn api_total(app: &TestApp, session: &str) -> Value {
     let now = vouch::clock::now();
     let r = app.page(&format!("/api/stats?from={}&to={}", now - now % 86_400, now + 1), Some(session), None).await;

@@ -15,6 +15,7 @@ mod dashboard;
 mod database;
 mod defence;
 mod desk_helpers;
+mod devtools;
 mod erase;
 mod fallback;
 mod fleet_records;

@@ -1,0 +1,164 @@
+//! A small driver for headless Chromium over the DevTools protocol (a
+//! WebSocket), for pages that change after they load: the dashboard's
+//! live figures. It launches a browser with a fresh profile, opens one
+//! page, evaluates expressions in it and takes screenshots.
+
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A running headless Chromium with one page open.
+pub struct Browser {
+    child: Child,
+    profile: PathBuf,
+    socket: Socket,
+    /// The page's DevTools session.
+    session: String,
+    next_id: u64,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+impl Browser {
+    /// Starts Chromium and opens a blank 1280×1000 page.
+    pub async fn launch(bin: &Path) -> Self {
+        let profile = std::env::temp_dir().join(format!("vouch-devtools-{}-{}", std::process::id(), profile_number()));
+        let mut child = Command::new(bin)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+            .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            .arg("--remote-debugging-port=0")
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("chromium starts");
+        // Chromium names its DevTools WebSocket on stderr.
+        let stderr = child.stderr.take().expect("chromium's stderr");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            // Read to the end, so that Chromium never blocks on a full pipe.
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("DevTools listening on ") {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(url.trim().to_string());
+                    }
+                }
+            }
+        });
+        let url = tokio::time::timeout(Duration::from_secs(60), rx)
+            .await
+            .expect("chromium names its DevTools address within 60 s")
+            .expect("chromium's DevTools address");
+        let (socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("DevTools connects");
+        let mut browser = Self { child, profile, socket, session: String::new(), next_id: 0 };
+        let target = browser.send(None, "Target.createTarget", json!({ "url": "about:blank" })).await;
+        let target = target["targetId"].as_str().expect("a target id").to_string();
+        let attached =
+            browser.send(None, "Target.attachToTarget", json!({ "targetId": target, "flatten": true })).await;
+        browser.session = attached["sessionId"].as_str().expect("a session id").to_string();
+        let size = json!({ "width": 1280, "height": 1000, "deviceScaleFactor": 1, "mobile": false });
+        browser.page("Emulation.setDeviceMetricsOverride", size).await;
+        browser
+    }
+
+    /// Sends a command (to the page's session, or the browser's) and waits
+    /// for its result, passing over events.
+    async fn send(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut message = json!({ "id": id, "method": method, "params": params });
+        if let Some(s) = session {
+            message["sessionId"] = s.into();
+        }
+        self.socket.send(Message::text(message.to_string())).await.expect("DevTools takes the command");
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(30), self.socket.next())
+                .await
+                .unwrap_or_else(|_| panic!("{method}: no answer within 30 s"))
+                .expect("DevTools is still connected")
+                .expect("DevTools message");
+            let Message::Text(text) = next else { continue };
+            let v: Value = serde_json::from_str(text.as_str()).expect("DevTools JSON");
+            if v["id"].as_u64() == Some(id) {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    async fn page(&mut self, method: &str, params: Value) -> Value {
+        let session = self.session.clone();
+        self.send(Some(&session), method, params).await
+    }
+
+    /// Sets a cookie for `url`'s site.
+    pub async fn set_cookie(&mut self, name: &str, value: &str, url: &str) {
+        let set = self.page("Network.setCookie", json!({ "name": name, "value": value, "url": url })).await;
+        assert_eq!(set["success"], json!(true), "{set}");
+    }
+
+    /// Opens `url` and waits until it has loaded.
+    pub async fn open(&mut self, url: &str) {
+        let navigated = self.page("Page.navigate", json!({ "url": url })).await;
+        assert!(navigated.get("errorText").is_none(), "{url}: {navigated}");
+        self.wait_for("document.readyState === 'complete'").await;
+    }
+
+    /// Evaluates `expression` in the page; its value as text.
+    pub async fn eval(&mut self, expression: &str) -> String {
+        let r = self.page("Runtime.evaluate", json!({ "expression": expression, "returnByValue": true })).await;
+        assert!(r.get("exceptionDetails").is_none(), "{expression}: {r}");
+        match &r["result"]["value"] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Waits up to 20 s for `condition` to be true in the page.
+    pub async fn wait_for(&mut self, condition: &str) {
+        for _ in 0..200 {
+            if self.eval(&format!("!!({condition})")).await == "true" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("within 20 s: {condition}");
+    }
+
+    /// Every `data-cell` on the page, by its key.
+    pub async fn cells(&mut self) -> HashMap<String, String> {
+        let json = self
+            .eval("JSON.stringify(Object.fromEntries([...document.querySelectorAll('[data-cell]')].map(e => [e.dataset.cell, e.textContent])))")
+            .await;
+        serde_json::from_str(&json).expect("the cells as JSON")
+    }
+
+    /// A PNG of the whole page.
+    pub async fn screenshot(&mut self) -> Vec<u8> {
+        let shot = self.page("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": true })).await;
+        base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().expect("PNG data")).expect("base64")
+    }
+}
+
+/// A number to keep two browsers' profiles apart.
+fn profile_number() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
