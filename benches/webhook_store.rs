@@ -16,6 +16,9 @@
 //!   cargo bench --bench webhook_store                 # 3000 requests per store
 //!   cargo bench --bench webhook_store -- --requests 600
 
+#[path = "support/postgres.rs"]
+mod postgres;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use vouch::config::Config;
@@ -108,9 +111,9 @@ async fn main() {
         start("SQLite", &lite).await,
         start("SQLite, locked", &locked).await,
     ];
-    let pg = postgres_schema().await;
-    if let Some((url, _)) = &pg {
-        targets.push(start("PostgreSQL", url).await);
+    let pg = postgres::Schema::create("vouch_bench").await;
+    if let Some(schema) = &pg {
+        targets.push(start("PostgreSQL", &schema.url).await);
     }
     // Another writer holds the lock for the whole run: every write fails
     // (SQLITE_BUSY after 1 s) and the records wait in the buffer.
@@ -185,8 +188,8 @@ async fn main() {
         }
     }
     let _ = sqlx::query("ROLLBACK").execute(&mut holder).await;
-    if let Some((_, drop_schema)) = pg {
-        drop_schema.await;
+    if let Some(schema) = pg {
+        schema.drop().await;
     }
     crm_actions(requests, rounds).await;
 }
@@ -344,20 +347,4 @@ impl SalesforceDouble {
     fn queries(&self) -> usize {
         self.counts[1].load(std::sync::atomic::Ordering::SeqCst)
     }
-}
-
-/// A schema of its own in `VOUCH_TEST_POSTGRES_URL`, and the future that drops it.
-async fn postgres_schema() -> Option<(String, std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>)> {
-    use sqlx::Connection;
-    let base = std::env::var("VOUCH_TEST_POSTGRES_URL").ok().filter(|v| !v.is_empty())?;
-    let mut c = sqlx::PgConnection::connect(&base).await.ok()?;
-    let schema = format!("vouch_bench_{}", std::process::id());
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut c).await.ok()?;
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut c).await.ok()?;
-    let mut url = url::Url::parse(&base).ok()?;
-    url.query_pairs_mut().append_pair("options", &format!("-c search_path={schema}"));
-    let drop = Box::pin(async move {
-        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut c).await;
-    });
-    Some((url.to_string(), drop))
 }

@@ -22,6 +22,9 @@
 //! The table is also written as JSON to target/bench-webhooks.json. See
 //! BENCHMARKS.md for what each row means.
 
+#[path = "support/postgres.rs"]
+mod postgres;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -579,19 +582,6 @@ fn start_baseline(doc: String) -> u16 {
     port
 }
 
-/// A schema of its own in `VOUCH_TEST_POSTGRES_URL`, and the statement that drops it.
-async fn postgres_schema() -> Option<(String, String, String)> {
-    use sqlx::Connection;
-    let base = std::env::var("VOUCH_TEST_POSTGRES_URL").ok().filter(|v| !v.is_empty())?;
-    let mut c = sqlx::PgConnection::connect(&base).await.ok()?;
-    let schema = format!("vouch_bench_webhooks_{}", std::process::id());
-    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut c).await.ok()?;
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut c).await.ok()?;
-    let mut url = url::Url::parse(&base).ok()?;
-    url.query_pairs_mut().append_pair("options", &format!("-c search_path={schema}"));
-    Some((url.to_string(), base, format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
-}
-
 // ---------------------------------------------------------------- the real binary
 
 struct Binary {
@@ -692,9 +682,9 @@ async fn bench(args: Vec<String>) {
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
     let lite = start_vouch(&sqlite).await;
     let memory = start_vouch("memory:").await;
-    let pg = postgres_schema().await;
+    let pg = postgres::Schema::create("vouch_bench_webhooks").await;
     let postgres = match &pg {
-        Some((url, _, _)) => Some(start_vouch(url).await),
+        Some(schema) => Some(start_vouch(&schema.url).await),
         None => {
             println!("PostgreSQL: skipped (set VOUCH_TEST_POSTGRES_URL to include it)");
             None
@@ -837,11 +827,8 @@ async fn bench(args: Vec<String>) {
         Err(e) => println!("could not write {}: {e}", path.display()),
     }
 
-    if let Some((_, base, drop)) = pg {
-        use sqlx::Connection;
-        if let Ok(mut c) = sqlx::PgConnection::connect(&base).await {
-            let _ = sqlx::query(&drop).execute(&mut c).await;
-        }
+    if let Some(schema) = pg {
+        schema.drop().await;
     }
 }
 

@@ -4,6 +4,13 @@
 //! `--record-dir` recordings older than the retention. Every Vouch on a
 //! database purges it; a purge is idempotent, so several do no harm.
 //!
+//! The same task rolls up the settled hours' figures ([`Db::roll_up`]) at
+//! start and every [`ROLL_UP_EVERY`], and always before a purge, so no
+//! record is purged before its hour is rolled up: the rollups outlive the
+//! retention.
+//!
+//! [`Db::roll_up`]: super::Db::roll_up
+//!
 //! With `DATABASE_URL=memory:` records already expire from memory after
 //! `server.call_record_ttl_secs`; the purge then only trims recordings.
 
@@ -16,6 +23,9 @@ use tokio::task::JoinHandle;
 
 /// How often the purge runs after the first, at start.
 pub const PURGE_EVERY: Duration = Duration::from_secs(3_600);
+
+/// How often settled hours are rolled up.
+pub const ROLL_UP_EVERY: Duration = Duration::from_secs(600);
 
 /// How long each kind of data is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,8 +88,21 @@ impl CallStore {
     }
 }
 
-/// One purge at `now`, logged at INFO with what it removed.
+/// Rolls up the hours settled at `now` (none with `DATABASE_URL=memory:`);
+/// how many.
+pub async fn roll_up(store: &CallStore, now: u64) -> Result<usize, sqlx::Error> {
+    let Some(db) = store.db() else { return Ok(0) };
+    let hours = db.roll_up(now).await?;
+    if hours > 0 {
+        tracing::info!(hours, "figures of settled hours rolled up");
+    }
+    Ok(hours)
+}
+
+/// One purge at `now`, logged at INFO with what it removed, after rolling
+/// up the settled hours (if that fails, nothing is purged).
 pub async fn purge_once(store: &CallStore, retention: &Retention, now: u64) -> anyhow::Result<Report> {
+    roll_up(store, now).await.map_err(|e| anyhow::anyhow!("the settled hours could not be rolled up: {e}"))?;
     let cutoffs = retention.cutoffs(now);
     let store_purged = store.purge_expired(&cutoffs).await?;
     let recordings = match &retention.record_dir {
@@ -110,15 +133,25 @@ impl Drop for Purger {
     }
 }
 
-/// Starts the purge: now, then every [`PURGE_EVERY`]. A failed purge is
-/// logged and tried again at the next run.
+/// Starts the purge: now, then every [`PURGE_EVERY`]; and the rollups
+/// between purges, every [`ROLL_UP_EVERY`]. A failed purge is logged and
+/// tried again at the next run.
 pub fn spawn(store: CallStore, retention: Retention) -> Purger {
     Purger(tokio::spawn(async move {
-        let mut every = tokio::time::interval(PURGE_EVERY);
+        let mut every = tokio::time::interval(ROLL_UP_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut purged_at: Option<tokio::time::Instant> = None;
         loop {
             every.tick().await;
-            if let Err(e) = purge_once(&store, &retention, crate::clock::now()).await {
+            let now = crate::clock::now();
+            if purged_at.is_some_and(|at| at.elapsed() < PURGE_EVERY) {
+                if let Err(e) = roll_up(&store, now).await {
+                    tracing::warn!(error = %e, "the settled hours could not be rolled up; trying again later");
+                }
+                continue;
+            }
+            purged_at = Some(tokio::time::Instant::now());
+            if let Err(e) = purge_once(&store, &retention, now).await {
                 tracing::warn!(error = %e, "retention: the purge failed; trying again in an hour");
             }
         }

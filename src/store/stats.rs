@@ -5,12 +5,18 @@
 //! identification, failed verification, locked, CRM or verification
 //! unavailable), how calls left (self-service, agent, abandoned) and their
 //! time in the IVR; and the calls live now. No customer data: counts only.
+//!
+//! Settled hours are rolled up ([`Db::roll_up`]: per hour and line, the
+//! same counts and sums, and the time-in-IVR distribution), so a range
+//! reads the rollups of its whole settled hours and the call records only
+//! for the rest (the last hours, and partial hours at its ends). The
+//! rollups outlive the records' retention.
 
 use super::db::{on_pool, Db};
 use super::record::{FINAL_STATUSES, LIVE_FOR_SECS};
 use serde::Serialize;
 use sqlx::{ColumnIndex, Decode, Row, Type};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One line's figures (or every line's, as `total`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -64,7 +70,7 @@ pub struct LineStats {
 
 /// The figures of a range: per line (every configured line, with or without
 /// calls), and over them all.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stats {
     /// Unix seconds: calls started at or after `from` and before `to`.
     pub from: u64,
@@ -94,11 +100,12 @@ const FUNNEL: &str = "SELECT service_line, COUNT(*), \
     CAST(SUM(crm_asked) AS BIGINT), CAST(SUM(crm_failed) AS BIGINT), CAST(SUM(crm_wait_ms) AS BIGINT) \
     FROM call_records WHERE partial = 0 AND started_at >= $1 AND started_at < $2 GROUP BY service_line";
 
-/// The time in the IVR at a rank (`$4` the offset), on one line (`$3`) or,
-/// with `$3` null, on every line.
-const IVR_AT_RANK: &str = "SELECT handed_off_at - started_at FROM call_records \
-    WHERE partial = 0 AND started_at >= $1 AND started_at < $2 AND service_line = COALESCE($3, service_line) \
-    AND handed_off_at IS NOT NULL ORDER BY 1 LIMIT 1 OFFSET $4";
+/// How many calls handed on spent each whole number of seconds in the IVR,
+/// per line: the distribution the p90 is read from (one pass, no sort of
+/// the calls themselves).
+const IVR_SECONDS: &str = "SELECT service_line, handed_off_at - started_at, COUNT(*) FROM call_records \
+    WHERE partial = 0 AND started_at >= $1 AND started_at < $2 AND handed_off_at IS NOT NULL \
+    GROUP BY service_line, handed_off_at - started_at";
 
 /// The calls live now, per line: as [`crate::routes::agent`]'s presence
 /// tells them (not ended, no final status, not abandoned, heard of within
@@ -123,6 +130,75 @@ struct Sums {
     ivr_seconds: i64,
     crm_wait_ms: i64,
 }
+
+/// An hour, in seconds: the rollups' bucket.
+const HOUR: u64 = 3_600;
+
+/// An hour is rolled up once it ended this long ago: its calls have been
+/// handed on or have gone (a call still in the IVR after this long is
+/// counted as ended).
+pub const SETTLED_AFTER: u64 = LIVE_FOR_SECS;
+
+/// One line's figures over part of a range: counts, the sums their means
+/// come from, and the calls handed on by seconds in the IVR.
+#[derive(Debug, Clone, Default)]
+struct Part {
+    stats: LineStats,
+    sums: Sums,
+    ivr: BTreeMap<i64, i64>,
+}
+
+impl Part {
+    fn add(&mut self, o: &Part) {
+        self.stats.add(&o.stats);
+        self.sums.ivr_seconds += o.sums.ivr_seconds;
+        self.sums.crm_wait_ms += o.sums.crm_wait_ms;
+        for (secs, n) in &o.ivr {
+            *self.ivr.entry(*secs).or_default() += n;
+        }
+    }
+
+    /// The figures, their means and p90 worked out.
+    fn finish(mut self) -> LineStats {
+        self.stats.finish(self.sums);
+        self.stats.ivr_seconds_p90 = p90(&self.ivr);
+        self.stats
+    }
+}
+
+/// A rollup's distribution as stored: `seconds:calls` pairs.
+fn histogram_text(h: &BTreeMap<i64, i64>) -> String {
+    h.iter().map(|(secs, n)| format!("{secs}:{n}")).collect::<Vec<_>>().join(" ")
+}
+
+fn histogram_of(text: &str) -> BTreeMap<i64, i64> {
+    text.split_whitespace()
+        .filter_map(|pair| pair.split_once(':'))
+        .filter_map(|(secs, n)| Some((secs.parse().ok()?, n.parse().ok()?)))
+        .collect()
+}
+
+/// A rollup's columns, in [`FUNNEL`]'s order after `service_line`.
+const ROLLUP_COLUMNS: &str = "service_line, calls, identified_by_caller_id, identified_by_keyed_id, verified, \
+    opted_out, failed_identification, failed_verification, locked, crm_unavailable, verification_unavailable, \
+    self_service, agent, abandoned, handed_on, ivr_seconds, crm_asked, crm_failed, crm_wait_ms";
+
+/// The rollups of the hours starting in `[$1, $2)`, each row as
+/// [`FUNNEL`]'s, then its hour and distribution.
+static ROLLUPS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {ROLLUP_COLUMNS}, hour_start, ivr_histogram FROM call_rollups \
+         WHERE hour_start >= $1 AND hour_start < $2"
+    )
+});
+
+static INSERT_ROLLUP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let binds: Vec<String> = (1..=21).map(|i| format!("${i}")).collect();
+    format!("INSERT INTO call_rollups (hour_start, {ROLLUP_COLUMNS}, ivr_histogram) VALUES ({})", binds.join(", "))
+});
+
+/// A line's calls handed on after a number of seconds in the IVR.
+type IvrRow = (String, i64, i64);
 
 /// A line's live calls: in the IVR, waiting, with an agent.
 type LiveRow = (String, i64, i64, i64);
@@ -206,10 +282,40 @@ impl LineStats {
     }
 }
 
-/// The nearest-rank 90th percentile's offset among `n` sorted values:
-/// the `ceil(0.9 n)`-th.
-fn p90_offset(n: u64) -> i64 {
-    i64::try_from(n.saturating_mul(9).div_ceil(10).saturating_sub(1)).unwrap_or(i64::MAX)
+/// The nearest-rank 90th percentile of a distribution (seconds, and how
+/// many calls took them): the `ceil(0.9 n)`-th smallest.
+fn p90(histogram: &BTreeMap<i64, i64>) -> Option<u64> {
+    let n: i64 = histogram.values().sum();
+    let rank = n.saturating_mul(9).saturating_add(9) / 10;
+    let mut seen = 0;
+    histogram
+        .iter()
+        .find(|(_, k)| {
+            seen += **k;
+            seen >= rank
+        })
+        .map(|(secs, _)| count(*secs))
+}
+
+/// The parts of `[from, to)` not covered by the whole hours in `rolled`
+/// (hour starts, sorted), in order.
+fn uncovered(from: i64, to: i64, rolled: &BTreeSet<i64>) -> Vec<(i64, i64)> {
+    let hour = HOUR as i64;
+    let mut gaps = Vec::new();
+    let mut at = from;
+    for &h in rolled.range(from..) {
+        if h + hour > to {
+            break;
+        }
+        if h > at {
+            gaps.push((at, h));
+        }
+        at = at.max(h + hour);
+    }
+    if at < to {
+        gaps.push((at, to));
+    }
+    gaps
 }
 
 impl Db {
@@ -219,52 +325,153 @@ impl Db {
     pub async fn stats(&self, lines: &[&str], from: u64, to: u64, now: u64) -> Result<Stats, sqlx::Error> {
         let (from_i, to_i) = (super::db::to_i64(from), super::db::to_i64(to));
         let live_since = super::db::to_i64(now.saturating_sub(LIVE_FOR_SECS));
-        let (funnel, live): (Vec<(LineStats, Sums)>, Vec<LiveRow>) = on_pool!(self, pool => {
-            let rows = sqlx::query(FUNNEL).bind(from_i).bind(to_i).fetch_all(pool).await?;
-            let funnel = rows.iter().map(LineStats::from_funnel).collect::<Result<_, _>>()?;
-            let live = sqlx::query_as(&LIVE).bind(live_since).fetch_all(pool).await?;
-            (funnel, live)
-        });
-        let mut by_line: BTreeMap<String, (LineStats, Sums)> =
-            lines.iter().map(|l| (l.to_string(), (LineStats::named(l), Sums::default()))).collect();
-        for (s, sums) in funnel {
-            by_line.insert(s.line.clone(), (s, sums));
-        }
-        for (line, in_ivr, waiting, with_agent) in live {
-            let (s, _) = by_line.entry(line.clone()).or_insert_with(|| (LineStats::named(&line), Sums::default()));
-            (s.in_ivr, s.waiting, s.with_agent) = (count(in_ivr), count(waiting), count(with_agent));
-        }
-        let mut total = LineStats::named("all");
-        let mut total_sums = Sums::default();
-        let mut out = Vec::with_capacity(by_line.len());
-        for (line, (mut s, sums)) in by_line {
-            s.finish(sums);
-            if s.handed_on > 0 {
-                s.ivr_seconds_p90 = self.ivr_at_rank(from_i, to_i, Some(&line), p90_offset(s.handed_on)).await?;
+        let mut by_line: BTreeMap<String, Part> =
+            lines.iter().map(|l| (l.to_string(), Part { stats: LineStats::named(l), ..Part::default() })).collect();
+        let mut add = |line: &str, part: &Part| {
+            by_line
+                .entry(line.to_string())
+                .or_insert_with(|| Part { stats: LineStats::named(line), ..Part::default() })
+                .add(part)
+        };
+        // The hours rolled up first, then their rollups: an hour rolled up
+        // in between (marked with its rows, in one transaction) is read
+        // from the records, and its rollup rows skipped.
+        let hour = HOUR as i64;
+        let (first, end) = ((from_i + hour - 1).div_euclid(hour) * hour, to_i.div_euclid(hour) * hour);
+        let rolled = self.rolled_hours(first, end).await?;
+        for (hour, line, part) in self.rollups(first, end).await? {
+            if rolled.contains(&hour) {
+                add(&line, &part);
             }
-            total.add(&s);
-            total_sums.ivr_seconds += sums.ivr_seconds;
-            total_sums.crm_wait_ms += sums.crm_wait_ms;
-            out.push(s);
         }
-        total.finish(total_sums);
-        if total.handed_on > 0 {
-            total.ivr_seconds_p90 = self.ivr_at_rank(from_i, to_i, None, p90_offset(total.handed_on)).await?;
+        for (gap_from, gap_to) in uncovered(from_i, to_i, &rolled) {
+            for (line, part) in self.counted(gap_from, gap_to).await? {
+                add(&line, &part);
+            }
         }
-        Ok(Stats { from, to, now, lines: out, total })
+        let live: Vec<LiveRow> = on_pool!(self, pool => sqlx::query_as(&LIVE).bind(live_since).fetch_all(pool).await?);
+        for (line, in_ivr, waiting, with_agent) in live {
+            let part = Part {
+                stats: LineStats {
+                    in_ivr: count(in_ivr),
+                    waiting: count(waiting),
+                    with_agent: count(with_agent),
+                    ..LineStats::named(&line)
+                },
+                ..Part::default()
+            };
+            add(&line, &part);
+        }
+        let mut total = Part { stats: LineStats::named("all"), ..Part::default() };
+        let mut out = Vec::with_capacity(by_line.len());
+        for part in by_line.into_values() {
+            total.add(&part);
+            out.push(part.finish());
+        }
+        Ok(Stats { from, to, now, lines: out, total: total.finish() })
     }
 
-    async fn ivr_at_rank(
-        &self,
-        from: i64,
-        to: i64,
-        line: Option<&str>,
-        offset: i64,
-    ) -> Result<Option<u64>, sqlx::Error> {
-        let v: Option<i64> = on_pool!(self, pool => {
-            sqlx::query_scalar(IVR_AT_RANK).bind(from).bind(to).bind(line).bind(offset).fetch_optional(pool).await?
+    /// The figures of the calls started in `[from, to)`, per line, counted
+    /// from their records.
+    async fn counted(&self, from: i64, to: i64) -> Result<BTreeMap<String, Part>, sqlx::Error> {
+        let (funnel, ivr): (Vec<(LineStats, Sums)>, Vec<IvrRow>) = on_pool!(self, pool => {
+            let rows = sqlx::query(FUNNEL).bind(from).bind(to).fetch_all(pool).await?;
+            let funnel = rows.iter().map(LineStats::from_funnel).collect::<Result<_, _>>()?;
+            (funnel, sqlx::query_as(IVR_SECONDS).bind(from).bind(to).fetch_all(pool).await?)
         });
-        Ok(v.map(count))
+        let mut parts: BTreeMap<String, Part> = funnel
+            .into_iter()
+            .map(|(stats, sums)| (stats.line.clone(), Part { stats, sums, ivr: BTreeMap::new() }))
+            .collect();
+        for (line, secs, n) in ivr {
+            if let Some(part) = parts.get_mut(&line) {
+                *part.ivr.entry(secs).or_default() += n;
+            }
+        }
+        Ok(parts)
+    }
+
+    /// The hours starting in `[from, to)` that are rolled up.
+    async fn rolled_hours(&self, from: i64, to: i64) -> Result<BTreeSet<i64>, sqlx::Error> {
+        const HOURS: &str = "SELECT hour_start FROM call_rollup_hours WHERE hour_start >= $1 AND hour_start < $2";
+        let hours: Vec<i64> =
+            on_pool!(self, pool => sqlx::query_scalar(HOURS).bind(from).bind(to).fetch_all(pool).await?);
+        Ok(hours.into_iter().collect())
+    }
+
+    /// The rollups of the hours starting in `[from, to)`: hour, line, figures.
+    async fn rollups(&self, from: i64, to: i64) -> Result<Vec<(i64, String, Part)>, sqlx::Error> {
+        on_pool!(self, pool => {
+            let rows = sqlx::query(&ROLLUPS).bind(from).bind(to).fetch_all(pool).await?;
+            rows.iter()
+                .map(|row| {
+                    let (stats, sums) = LineStats::from_funnel(row)?;
+                    let hour: i64 = row.try_get(19)?;
+                    let ivr = histogram_of(&row.try_get::<String, _>(20)?);
+                    Ok((hour, stats.line.clone(), Part { stats, sums, ivr }))
+                })
+                .collect()
+        })
+    }
+
+    /// Rolls up every settled hour at `now` not yet rolled up, from the
+    /// hour after the latest rolled up (at first, the oldest call's hour);
+    /// how many hours it rolled up. Each hour is rolled up once, whoever
+    /// gets there first: the others find it marked.
+    pub async fn roll_up(&self, now: u64) -> Result<usize, sqlx::Error> {
+        let settled_before = super::db::to_i64(now.saturating_sub(SETTLED_AFTER) / HOUR * HOUR);
+        let (latest, oldest): (Option<i64>, Option<i64>) = on_pool!(self, pool => {
+            let latest = sqlx::query_scalar("SELECT MAX(hour_start) FROM call_rollup_hours").fetch_one(pool).await?;
+            let oldest = sqlx::query_scalar("SELECT MIN(started_at) FROM call_records WHERE partial = 0").fetch_one(pool).await?;
+            (latest, oldest)
+        });
+        let hour = HOUR as i64;
+        let Some(mut at) = latest.map(|h| h + hour).or(oldest.map(|t| t.div_euclid(hour) * hour)) else { return Ok(0) };
+        let mut rolled = 0;
+        while at + hour <= settled_before {
+            rolled += usize::from(self.roll_up_hour(at, now).await?);
+            at += hour;
+        }
+        Ok(rolled)
+    }
+
+    /// Rolls up the hour starting at `hour`, unless it already is; whether
+    /// this call did.
+    async fn roll_up_hour(&self, hour: i64, now: u64) -> Result<bool, sqlx::Error> {
+        let parts = self.counted(hour, hour + HOUR as i64).await?;
+        let _turn = self.write_turn().await;
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_with(super::db::write_begin(pool)).await?;
+            let marked = sqlx::query("INSERT INTO call_rollup_hours (hour_start, rolled_at) VALUES ($1, $2) ON CONFLICT (hour_start) DO NOTHING")
+                .bind(hour)
+                .bind(super::db::to_i64(now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if marked == 0 {
+                return Ok(false);
+            }
+            for (line, p) in &parts {
+                let s = &p.stats;
+                let mut q = sqlx::query(&INSERT_ROLLUP).bind(hour).bind(line.as_str());
+                for v in [
+                    s.calls, s.identified_by_caller_id, s.identified_by_keyed_id, s.verified, s.opted_out,
+                    s.failed_identification, s.failed_verification, s.locked, s.crm_unavailable,
+                    s.verification_unavailable, s.self_service, s.agent, s.abandoned, s.handed_on,
+                ] {
+                    q = q.bind(super::db::to_i64(v));
+                }
+                q.bind(p.sums.ivr_seconds)
+                    .bind(super::db::to_i64(s.crm_asked))
+                    .bind(super::db::to_i64(s.crm_failed))
+                    .bind(p.sums.crm_wait_ms)
+                    .bind(histogram_text(&p.ivr))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 }
 
@@ -394,11 +601,114 @@ mod tests {
         schemas.drop().await;
     }
 
+    /// Calls of every kind over five hours on two lines: the figures of
+    /// any range are the same before and after the settled hours are
+    /// rolled up (by two writers at once: each hour once), and those of
+    /// whole hours survive the records' purge.
+    async fn rollups_give_the_records_figures(db: Db) {
+        let base = 100 * HOUR;
+        let records: Vec<CallRecord> = (0..60u64)
+            .map(|i| {
+                let line = if i % 3 == 0 { "sales" } else { "support" };
+                let mut r = CallRecord::new(&format!("CA{i:04}"), line, "+1********01".into(), base + i * 300 + i % 7);
+                match i % 5 {
+                    0 => {
+                        (r.idv_status, r.idv_method) = (IdvStatus::Verified, IdvMethod::Ani);
+                        handed(&mut r, 20 + i, RecordOutcome::SelfService);
+                    }
+                    1 => {
+                        (r.idv_status, r.idv_method, r.verify_attempts, r.lockout) =
+                            (IdvStatus::Identified, IdvMethod::Keyed, 2, i % 2 == 0);
+                        handed(&mut r, 40 + i % 13, RecordOutcome::Agent);
+                    }
+                    2 => {
+                        (r.identify_attempts, r.opted_out) = (1, true);
+                        handed(&mut r, 9, RecordOutcome::OptedOut);
+                    }
+                    3 => {
+                        (r.outcome, r.ended_at, r.identify_attempts) =
+                            (RecordOutcome::Abandoned, Some(r.started_at + 30), 2);
+                    }
+                    _ => handed(&mut r, 5, RecordOutcome::CrmUnavailable),
+                }
+                (r.crm_asked, r.crm_failed, r.crm_wait_ms) = ((i % 3) as u32, u32::from(i % 4 == 1), i * 7);
+                r
+            })
+            .collect();
+        db.merge_all(&records.iter().collect::<Vec<_>>()).await.unwrap();
+        let lines = ["support", "sales"];
+        let now = base + 10 * HOUR;
+        let ranges = [
+            (base, base + 5 * HOUR),
+            (base + 1_000, base + 3 * HOUR + 17),
+            (base + HOUR, base + 2 * HOUR),
+            (base - HOUR, now),
+        ];
+        let mut before = Vec::new();
+        for (from, to) in ranges {
+            before.push(db.stats(&lines, from, to, now).await.unwrap());
+        }
+        assert_eq!((before[0].total.calls, before[0].total.locked, before[0].total.abandoned), (60, 6, 12));
+        assert!(before[0].total.ivr_seconds_p90.is_some() && before[0].total.crm_error_rate.is_some());
+
+        // Settled: the hours from the first call's to 2 hours before now.
+        let (a, b) = tokio::join!(db.roll_up(now), db.roll_up(now));
+        assert_eq!(a.unwrap() + b.unwrap(), 8, "each hour once, by whoever got there first");
+        assert_eq!(db.roll_up(now).await.unwrap(), 0, "nothing left to roll up");
+        for ((from, to), expected) in ranges.iter().zip(&before) {
+            assert_eq!(&db.stats(&lines, *from, *to, now).await.unwrap(), expected, "{from}..{to}");
+        }
+
+        on_pool!(&db, pool => sqlx::query("DELETE FROM call_records").execute(pool).await.map(drop).unwrap());
+        let purged = db.stats(&lines, base, base + 5 * HOUR, now).await.unwrap();
+        assert_eq!(purged, before[0], "the rollups outlive the records");
+        let partial = db.stats(&lines, base + 1_000, base + 3 * HOUR + 17, now).await.unwrap();
+        assert!(partial.total.calls < before[1].total.calls, "partial hours were read from the records");
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_rollups_give_the_records_figures() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::config::DatabaseUrl::Sqlite(format!("sqlite://{}", dir.path().join("t.db").display()));
+        rollups_give_the_records_figures(Db::open(&url).await.unwrap().unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn on_postgres_rollups_give_the_records_figures() {
+        let Some(schemas) = crate::store::db::tests::postgres_schemas("rollups", 1).await else { return };
+        rollups_give_the_records_figures(schemas.dbs[0].clone()).await;
+        schemas.drop().await;
+    }
+
     #[test]
     fn the_p90_is_the_nearest_rank() {
-        assert_eq!(p90_offset(1), 0);
-        assert_eq!(p90_offset(10), 8, "the 9th of 10");
-        assert_eq!(p90_offset(11), 9, "the 10th of 11");
-        assert_eq!(p90_offset(100), 89);
+        let ones = |n: i64| -> BTreeMap<i64, i64> { (1..=n).map(|s| (s, 1)).collect() };
+        assert_eq!(p90(&ones(1)), Some(1));
+        assert_eq!(p90(&ones(10)), Some(9), "the 9th of 10");
+        assert_eq!(p90(&ones(11)), Some(10), "the 10th of 11");
+        assert_eq!(p90(&ones(100)), Some(90));
+        assert_eq!(p90(&BTreeMap::new()), None);
+        // 9 calls of 5 s and 1 of 60 s: the 9th is 5 s; 8 and 2: 60 s.
+        assert_eq!(p90(&[(60, 1), (5, 9)].into()), Some(5));
+        assert_eq!(p90(&[(60, 2), (5, 8)].into()), Some(60));
+    }
+
+    #[test]
+    fn a_distribution_is_stored_as_text_and_read_back() {
+        let h: BTreeMap<i64, i64> = [(5, 9), (61, 2), (0, 1)].into();
+        assert_eq!(histogram_text(&h), "0:1 5:9 61:2");
+        assert_eq!(histogram_of(&histogram_text(&h)), h);
+        assert_eq!(histogram_of(""), BTreeMap::new());
+        assert_eq!(histogram_of("5:2 junk 7:x 9:1"), [(5, 2), (9, 1)].into(), "what does not read is skipped");
+    }
+
+    #[test]
+    fn the_records_are_read_where_no_whole_hour_is_rolled_up() {
+        let h = |n: i64| n * 3_600;
+        let rolled: BTreeSet<i64> = [h(1), h(2), h(4)].into();
+        assert_eq!(uncovered(h(1), h(5), &rolled), [(h(3), h(4))]);
+        assert_eq!(uncovered(h(0) + 10, h(5) + 10, &rolled), [(10, h(1)), (h(3), h(4)), (h(5), h(5) + 10)]);
+        assert_eq!(uncovered(h(1) + 1, h(2) + 5, &rolled), [(h(1) + 1, h(2) + 5)], "no whole hour inside");
+        assert_eq!(uncovered(h(6), h(7), &rolled), [(h(6), h(7))]);
     }
 }

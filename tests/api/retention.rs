@@ -1,6 +1,7 @@
 //! Retention (`[database] retention_days`): at start (and then hourly) Vouch
 //! purges call records not updated within the retention, counter events
-//! past every counter's window, and older recordings; what is recent stays.
+//! past every counter's window, and older recordings; what is recent stays,
+//! and so do the figures of purged calls (rolled up first).
 
 use crate::database::postgres;
 use crate::helpers::*;
@@ -50,6 +51,11 @@ async fn old_data_is_purged_at_start_and_recent_data_kept(database_url: String) 
     assert_eq!(app.api_call(&old.call_sid, Some(ADMIN_TOKEN)).await.0, 404, "31 days old: purged");
     assert_eq!(app.api_call(&recent.call_sid, Some(ADMIN_TOKEN)).await.0, 200, "29 days old: kept");
     assert!(recent_file.exists(), "a recent recording is kept");
+    // The purged call's hour was rolled up before the purge: still counted.
+    let hour = old.started_at - old.started_at % 3_600;
+    let stats = app.page(&format!("/api/stats?from={hour}&to={}", now() + 1), None, Some(ADMIN_TOKEN)).await;
+    let stats: serde_json::Value = serde_json::from_str(&stats.body).expect("the figures");
+    assert_eq!(stats["total"]["calls"], 2, "the purged call is in its hour's rollup: {stats}");
     let db = Db::open(&DatabaseUrl::parse(&database_url, "test").unwrap()).await.unwrap().unwrap();
     assert_eq!(db.count_events("verify_failed", ADA_ID, 0).await.unwrap(), 1, "only the recent failure is left");
     assert_eq!(db.count_events("unknown_id", "0123abcd", 0).await.unwrap(), 0);

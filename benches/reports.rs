@@ -1,0 +1,230 @@
+//! How long supervisors wait for their figures over a large history. Loads
+//! synthetic call records (by default one million, spread over the last 30
+//! days on three lines, with every outcome, identification method, lockouts,
+//! opt-outs, CRM failures and live calls) into a SQLite file and, when
+//! `VOUCH_TEST_POSTGRES_URL` is set, into PostgreSQL, then times what the
+//! pages ask the database:
+//!
+//! - the dashboard's query: today's figures (`Db::stats` from midnight);
+//! - a 30-day report's: the same figures over 30 days;
+//!
+//! each against a bare `COUNT(*)` of the same range's rows, timed in the
+//! same run, as the baseline: first from the records alone, then after
+//! the settled hours are rolled up (`Db::roll_up`, timed too), as a running
+//! Vouch keeps them.
+//!
+//!   cargo bench --bench reports                        # 1,000,000 records
+//!   cargo bench --bench reports -- --records 20000     # CI's smoke run
+
+#[path = "support/postgres.rs"]
+mod postgres;
+
+use std::time::{Duration, Instant};
+use vouch::config::DatabaseUrl;
+use vouch::flow::{IdvMethod, IdvStatus};
+use vouch::store::{AgentState, CallRecord, Db, RecordOutcome};
+
+const DAY: u64 = 86_400;
+const LINES: [(&str, u64); 3] = [("support", 60), ("sales", 30), ("claims", 10)];
+/// Records per write: the store's own batches are up to 100; bigger ones
+/// load faster and write the same rows.
+const LOAD_BATCH: usize = 1_000;
+
+/// A small deterministic generator (xorshift64*): the same records every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n`.
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// True `percent` times in a hundred.
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// The `i`-th of `n` synthetic calls, started within the 30 days before
+/// `now` in the order they are written, as calls arrive (the last few
+/// minutes' calls still live).
+fn record(rng: &mut Rng, i: u64, n: u64, now: u64) -> CallRecord {
+    let started = now - 30 * DAY + i * (30 * DAY) / n.max(1) + rng.below(60);
+    let mut pick = rng.below(100);
+    let line = LINES
+        .iter()
+        .find(|(_, share)| {
+            pick < *share || {
+                pick -= share;
+                false
+            }
+        })
+        .map_or("support", |l| l.0);
+    let caller = format!("+1********{:02}", i % 100);
+    let mut r = CallRecord::new(&format!("CA{i:032x}"), line, caller, started);
+    let ivr = 8 + rng.below(170);
+    (r.crm_asked, r.crm_wait_ms) = (1 + u32::try_from(rng.below(3)).unwrap_or(0), 20 + rng.below(600));
+    r.crm_failed = u32::from(rng.chance(2));
+    let (status, method) = match rng.below(100) {
+        0..=54 => (if rng.chance(80) { IdvStatus::Verified } else { IdvStatus::Identified }, IdvMethod::Ani),
+        55..=79 => (if rng.chance(70) { IdvStatus::Verified } else { IdvStatus::Identified }, IdvMethod::Keyed),
+        _ => (IdvStatus::Unidentified, IdvMethod::None),
+    };
+    (r.idv_status, r.idv_method) = (status, method);
+    if status != IdvStatus::Unidentified {
+        r.customer_id = Some(format!("{:08}", rng.below(200_000)));
+        r.customer_name = Some(format!("Customer {}", rng.below(200_000)));
+        r.identified_at = Some(started + ivr / 3);
+    }
+    if status == IdvStatus::Verified {
+        r.verified_at = Some(started + ivr);
+    }
+    r.identify_attempts = u8::from(method != IdvMethod::Ani) + u8::from(rng.chance(10));
+    r.verify_attempts = u8::from(status != IdvStatus::Unidentified) + u8::from(status == IdvStatus::Identified);
+    r.opted_out = rng.chance(8);
+    r.lockout = status == IdvStatus::Identified && rng.chance(15);
+    r.outcome = match (status, r.opted_out, rng.below(100)) {
+        (_, true, _) => RecordOutcome::OptedOut,
+        (_, _, 0..=1) => RecordOutcome::CrmUnavailable,
+        (_, _, 2..=5) => RecordOutcome::Abandoned,
+        (IdvStatus::Verified, _, 6..=60) => RecordOutcome::SelfService,
+        _ => RecordOutcome::Agent,
+    };
+    if now - started < 600 {
+        // Live: still in the IVR, or with the agents.
+        r.outcome = RecordOutcome::InProgress;
+        r.updated_at = now - rng.below(60);
+        return r;
+    }
+    if r.outcome != RecordOutcome::Abandoned {
+        r.handed_off_at = Some(started + ivr);
+    }
+    if r.outcome == RecordOutcome::Agent {
+        r.agent_state = AgentState::WithAgent;
+    }
+    let ended = started + ivr + rng.below(900);
+    (r.call_status, r.call_duration, r.ended_at, r.updated_at) =
+        (Some("completed".into()), Some(ended - started), Some(ended), ended);
+    r
+}
+
+/// Loads `n` records into `db`; how long it took.
+async fn load(db: &Db, n: u64, now: u64) -> Duration {
+    let mut rng = Rng(0x005E_ED0F_CA11);
+    let started = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let batch: Vec<CallRecord> = (i..n.min(i + LOAD_BATCH as u64)).map(|j| record(&mut rng, j, n, now)).collect();
+        let refs: Vec<&CallRecord> = batch.iter().collect();
+        db.merge_all(&refs).await.expect("the records are written");
+        i += batch.len() as u64;
+    }
+    // What the server's checkpointer would have done meanwhile.
+    if let Db::Sqlite(pool) = db {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await.expect("checkpointed");
+    }
+    started.elapsed()
+}
+
+/// The median and best of `runs` timings of `f`.
+async fn time<F, Fut, T>(runs: usize, mut f: F) -> (Duration, Duration, T)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut times = Vec::with_capacity(runs);
+    let mut last = None;
+    for _ in 0..runs {
+        let started = Instant::now();
+        last = Some(f().await);
+        times.push(started.elapsed());
+    }
+    times.sort();
+    (times[times.len() / 2], times[0], last.expect("at least one run"))
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// The baseline: a bare count of the calls started in `[from, to)`.
+async fn count_started(db: &Db, from: u64, to: u64) -> u64 {
+    const COUNT: &str = "SELECT COUNT(*) FROM call_records WHERE partial = 0 AND started_at >= $1 AND started_at < $2";
+    let (from, to) = (i64::try_from(from).unwrap_or(0), i64::try_from(to).unwrap_or(i64::MAX));
+    let n: i64 = match db {
+        Db::Sqlite(pool) => sqlx::query_scalar(COUNT).bind(from).bind(to).fetch_one(pool).await,
+        Db::Postgres(pool) => sqlx::query_scalar(COUNT).bind(from).bind(to).fetch_one(pool).await,
+    }
+    .expect("the rows are counted");
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// Times the dashboard's and a 30-day report's figures on `db`, each with
+/// a bare count of the same range's rows as its baseline: from the records
+/// alone, then after the settled hours are rolled up (as a running Vouch
+/// keeps them).
+async fn measure(name: &str, db: &Db, n: u64, now: u64) {
+    let loaded = load(db, n, now).await;
+    println!("{name}: {n} records loaded in {:.1} s", loaded.as_secs_f64());
+    let lines: Vec<&str> = LINES.iter().map(|(l, _)| *l).collect();
+    let midnight = now - now % DAY;
+    let queries = [("dashboard (today)", midnight, 7), ("30-day report", now - 30 * DAY, 3)];
+    for rolled in [false, true] {
+        if rolled {
+            let started = Instant::now();
+            let hours = db.roll_up(now).await.expect("the settled hours roll up");
+            println!("{name}: {hours} settled hours rolled up in {:.1} s", started.elapsed().as_secs_f64());
+        }
+        for (what, from, runs) in queries {
+            let (bare, _, rows) = time(runs, || count_started(db, from, now + 1)).await;
+            let (median, best, stats) =
+                time(runs, || async { db.stats(&lines, from, now + 1, now).await.expect("the figures are counted") })
+                    .await;
+            assert_eq!(stats.total.calls, rows, "the figures count every call in the range");
+            let source = if rolled { "rollups + records" } else { "records only" };
+            println!(
+                "| {name} | {what}, {source} | {rows} | {} | {} | {} | {:.2}× |",
+                ms(median),
+                ms(best),
+                ms(bare),
+                median.as_secs_f64() / bare.as_secs_f64().max(1e-9)
+            );
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut records: u64 = 1_000_000;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--records" => records = args.next().and_then(|v| v.parse().ok()).expect("--records N"),
+            "--bench" => {}
+            other => panic!("unknown argument {other}: use --records N"),
+        }
+    }
+    let now = vouch::clock::now();
+    println!("| Database | Query | Calls in range | Median | Best | Bare count (baseline) | × baseline |");
+    println!("|---|---|---|---|---|---|---|");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = DatabaseUrl::Sqlite(format!("sqlite://{}", dir.path().join("reports.db").display()));
+    let sqlite = Db::open(&url).await.expect("SQLite opens").expect("not memory");
+    measure("SQLite", &sqlite, records, now).await;
+    match postgres::Schema::create("vouch_bench_reports").await {
+        Some(schema) => {
+            let url = DatabaseUrl::parse(&schema.url, "VOUCH_TEST_POSTGRES_URL").expect("a PostgreSQL URL");
+            let pg = Db::open(&url).await.expect("PostgreSQL opens").expect("not memory");
+            measure("PostgreSQL", &pg, records, now).await;
+            schema.drop().await;
+        }
+        None => println!("PostgreSQL: skipped (set VOUCH_TEST_POSTGRES_URL to include it)"),
+    }
+}
