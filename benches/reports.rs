@@ -198,6 +198,30 @@ async fn measure(name: &str, db: &Db, n: u64, now: u64) {
             );
         }
     }
+    // The /reports page's 30 days, a row per day in UTC (31 figures).
+    let config = vouch::config::Config::from_toml(vouch::config::DEMO_CONFIG, &std::collections::HashMap::new())
+        .expect("the demo configuration");
+    let to = vouch::report::today(&vouch::config::LineTimeZone::utc(), now);
+    let from = to.checked_sub(jiff::Span::new().days(29)).expect("a date");
+    let filters = vouch::report::Filters {
+        from: Some(from.to_string()),
+        to: Some(to.to_string()),
+        tz: Some("UTC".into()),
+        ..Default::default()
+    };
+    let query = vouch::report::ReportQuery::from_filters(&filters, &config, now).expect("the report's filters");
+    let (median, best, report) =
+        time(3, || async { vouch::report::Report::build(db, &config, query.clone()).await.expect("the report") }).await;
+    let (from, to) = query.range();
+    let (bare, _, rows) = time(3, || count_started(db, from, to)).await;
+    assert_eq!(report.total.calls, rows, "the report counts every call in its days");
+    println!(
+        "| {name} | 30-day report by day (/reports), rollups + records | {rows} | {} | {} | {} | {:.2}× |",
+        ms(median),
+        ms(best),
+        ms(bare),
+        median.as_secs_f64() / bare.as_secs_f64().max(1e-9)
+    );
 }
 
 #[tokio::main]

@@ -31,6 +31,7 @@ pub mod keyring;
 pub mod paths;
 pub mod recording;
 pub mod render;
+pub mod report;
 pub mod routes;
 pub mod sim;
 pub mod startup;

@@ -25,6 +25,10 @@ pub enum Route {
     DashboardEvents,
     /// The dashboard's script.
     DashboardScript,
+    /// ID&V figures per day or hour over a range of dates (supervisors).
+    Reports,
+    /// A report as a file.
+    ReportExport,
     ScreenPop,
     Login,
     Logout,
@@ -54,7 +58,7 @@ pub enum Route {
 impl Route {
     /// Every route, in registration order (`Dialed` before `Entry`, whose
     /// `{stage}` would claim it).
-    pub const ALL: [Route; 26] = [
+    pub const ALL: [Route; 28] = [
         Route::Health,
         Route::ApiCall,
         Route::ApiLockout,
@@ -65,6 +69,8 @@ impl Route {
         Route::Dashboard,
         Route::DashboardEvents,
         Route::DashboardScript,
+        Route::Reports,
+        Route::ReportExport,
         Route::ScreenPop,
         Route::Login,
         Route::Logout,
@@ -96,6 +102,8 @@ impl Route {
             Self::Dashboard => "/dashboard",
             Self::DashboardEvents => "/dashboard/events",
             Self::DashboardScript => "/static/dashboard.js",
+            Self::Reports => "/reports",
+            Self::ReportExport => "/reports/export",
             Self::ScreenPop => "/agent/calls/{call_sid}",
             Self::Login => "/agent/login",
             Self::Logout => "/agent/logout",
@@ -130,6 +138,8 @@ impl Route {
                 | Self::Dashboard
                 | Self::DashboardEvents
                 | Self::DashboardScript
+                | Self::Reports
+                | Self::ReportExport
                 | Self::ScreenPop
                 | Self::Login
                 | Self::Logout

@@ -14,6 +14,7 @@ pub mod endpoint;
 pub mod hash_password;
 pub mod lockouts;
 pub mod replay;
+pub mod report;
 pub mod serve;
 pub mod simulate;
 
@@ -22,6 +23,7 @@ use crm_test::CrmTestOpts;
 use demo_crm::DemoCrmOpts;
 use lockouts::LockoutsOpts;
 use replay::ReplayOpts;
+use report::ReportOpts;
 use serve::ServeOpts;
 use simulate::SimulateOpts;
 
@@ -68,6 +70,9 @@ pub enum Command {
     /// List the customers locked out of verification, or lift a lockout
     /// (`vouch lockouts list`, `vouch lockouts clear CUSTOMER_ID`).
     Lockouts(LockoutsOpts),
+    /// Write a report of the ID&V figures (a row per day or hour over a
+    /// range of dates) to a file, from the configured database.
+    Report(ReportOpts),
     /// Read a password from standard input and print its Argon2id hash, for
     /// a user's `password_hash` in VOUCH_USERS_FILE.
     HashPassword,
@@ -116,6 +121,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Simulate(opts) => block_on(simulate::run(opts)),
         Command::Replay(opts) => block_on(replay::run(opts)),
         Command::Lockouts(opts) => block_on(lockouts::run(opts)),
+        Command::Report(opts) => block_on(report::run(opts)),
         Command::HashPassword => hash_password::run(),
     }
 }

@@ -190,6 +190,14 @@ impl LineTimeZone {
         Self { name: "UTC".into(), zone: jiff::tz::TimeZone::UTC }
     }
 
+    /// `unix` (seconds) in this zone, to the minute: `2026-12-03 15:22 GMT`.
+    pub fn format_short(&self, unix: u64) -> String {
+        let Ok(ts) = jiff::Timestamp::from_second(i64::try_from(unix).unwrap_or(i64::MAX)) else {
+            return String::new();
+        };
+        ts.to_zoned_datetime(self.zone.clone()).strftime("%Y-%m-%d %H:%M %Z").to_string()
+    }
+
     /// `unix` (seconds) in this zone: `2026-12-03 15:22:41 GMT`.
     pub fn format(&self, unix: u64) -> String {
         let Ok(ts) = jiff::Timestamp::from_second(i64::try_from(unix).unwrap_or(i64::MAX)) else {

@@ -108,7 +108,11 @@ pub struct Row {
 
 impl Row {
     fn of(key: &str, label: &str, s: &LineStats) -> Self {
-        let cells = GROUPS.iter().flat_map(|(_, _, cols)| cols.iter()).map(|c| (c.key, cell(s, c.key))).collect();
+        let cells = GROUPS
+            .iter()
+            .flat_map(|(_, _, cols)| cols.iter())
+            .map(|c| (c.key, crate::report::shown(s, c.key)))
+            .collect();
         Self { key: key.to_string(), label: label.to_string(), cells }
     }
 
@@ -121,34 +125,6 @@ impl Row {
 /// A count as shown.
 fn n(v: u64) -> String {
     v.to_string()
-}
-
-fn percent(v: Option<f64>) -> String {
-    v.map_or_else(|| "—".into(), |v| format!("{:.1}%", v * 100.0))
-}
-
-/// The text of `s`'s figure `key` (a [`Column::key`]).
-fn cell(s: &LineStats, key: &str) -> String {
-    match key {
-        "in_ivr" => n(s.in_ivr),
-        "waiting" => n(s.waiting),
-        "with_agent" => n(s.with_agent),
-        "calls" => n(s.calls),
-        "identified_by_caller_id" => n(s.identified_by_caller_id),
-        "identified_by_keyed_id" => n(s.identified_by_keyed_id),
-        "verified" => n(s.verified),
-        "containment" => percent(s.containment),
-        "opted_out" => n(s.opted_out),
-        "failed_identification" => n(s.failed_identification),
-        "failed_verification" => n(s.failed_verification),
-        "locked" => n(s.locked),
-        "crm_unavailable" => n(s.crm_unavailable),
-        "ivr_seconds_avg" => s.ivr_seconds_avg.map_or_else(|| "—".into(), |v| format!("{v:.1} s")),
-        "ivr_seconds_p90" => s.ivr_seconds_p90.map_or_else(|| "—".into(), |v| format!("{v} s")),
-        "crm_wait_ms_avg" => s.crm_wait_ms_avg.map_or_else(|| "—".into(), |v| format!("{v:.0} ms")),
-        "crm_error_rate" => percent(s.crm_error_rate),
-        _ => String::new(),
-    }
 }
 
 /// The funnel over all lines, drawn as bars: calls, identified, verified.

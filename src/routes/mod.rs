@@ -11,6 +11,7 @@ mod fallback;
 mod handoff;
 pub mod health;
 mod metrics;
+mod reports;
 mod stats;
 mod status;
 mod voice;
@@ -82,6 +83,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Route::Dashboard => resource.route(web::get().to(dashboard::page)),
             Route::DashboardEvents => resource.route(web::get().to(dashboard::events)),
             Route::DashboardScript => resource.route(web::get().to(dashboard::script)),
+            Route::Reports => resource.route(web::get().to(reports::page)),
+            Route::ReportExport => resource.route(web::get().to(reports::export)),
             Route::ScreenPop => resource.route(web::get().to(agent::screen_pop)),
             Route::Login => resource
                 .app_data(agent::login_form_config())

@@ -323,8 +323,23 @@ impl Db {
     /// (a line with no calls shows zeros; a line no longer configured but
     /// in the records shows too), and live now at `now`.
     pub async fn stats(&self, lines: &[&str], from: u64, to: u64, now: u64) -> Result<Stats, sqlx::Error> {
+        self.figures_and_live(lines, from, to, Some(now)).await
+    }
+
+    /// [`Db::stats`] without the calls live now (all zero), for reports:
+    /// `now` is given as `to`.
+    pub async fn figures(&self, lines: &[&str], from: u64, to: u64) -> Result<Stats, sqlx::Error> {
+        self.figures_and_live(lines, from, to, None).await
+    }
+
+    async fn figures_and_live(
+        &self,
+        lines: &[&str],
+        from: u64,
+        to: u64,
+        live_at: Option<u64>,
+    ) -> Result<Stats, sqlx::Error> {
         let (from_i, to_i) = (super::db::to_i64(from), super::db::to_i64(to));
-        let live_since = super::db::to_i64(now.saturating_sub(LIVE_FOR_SECS));
         let mut by_line: BTreeMap<String, Part> =
             lines.iter().map(|l| (l.to_string(), Part { stats: LineStats::named(l), ..Part::default() })).collect();
         let mut add = |line: &str, part: &Part| {
@@ -349,7 +364,13 @@ impl Db {
                 add(&line, &part);
             }
         }
-        let live: Vec<LiveRow> = on_pool!(self, pool => sqlx::query_as(&LIVE).bind(live_since).fetch_all(pool).await?);
+        let live: Vec<LiveRow> = match live_at {
+            Some(now) => {
+                let live_since = super::db::to_i64(now.saturating_sub(LIVE_FOR_SECS));
+                on_pool!(self, pool => sqlx::query_as(&LIVE).bind(live_since).fetch_all(pool).await?)
+            }
+            None => Vec::new(),
+        };
         for (line, in_ivr, waiting, with_agent) in live {
             let part = Part {
                 stats: LineStats {
@@ -368,7 +389,7 @@ impl Db {
             total.add(&part);
             out.push(part.finish());
         }
-        Ok(Stats { from, to, now, lines: out, total: total.finish() })
+        Ok(Stats { from, to, now: live_at.unwrap_or(to), lines: out, total: total.finish() })
     }
 
     /// The figures of the calls started in `[from, to)`, per line, counted

@@ -30,6 +30,7 @@ mod logins;
 mod metrics;
 mod privacy;
 mod replay;
+mod reports;
 mod retention;
 mod routes;
 mod screen_pop;

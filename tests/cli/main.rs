@@ -28,6 +28,7 @@ mod lockouts;
 mod logs;
 mod race;
 mod replay;
+mod report;
 mod shutdown;
 mod simulate;
 mod support;

@@ -1,0 +1,384 @@
+//! Reports: the ID&V figures of a range of dates, a row per day (or per
+//! hour) in a time zone, for one line or for all, with a total. The same
+//! report is the `/reports` page, its CSV export and `vouch report`'s file.
+//! Counts only, no customer data: aggregates carry none.
+//!
+//! Days are cut at midnight in the report's zone (daylight saving
+//! included: a day may have 23 or 25 hours), computed here rather than in
+//! SQL, so SQLite and PostgreSQL agree.
+
+use crate::config::{Config, LineTimeZone};
+use crate::store::{Db, LineStats, Stats};
+use jiff::civil::Date;
+
+/// The longest range of a report by day, and by hour.
+pub const MAX_DAYS: i32 = 400;
+pub const MAX_HOUR_DAYS: i32 = 31;
+
+/// A report's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Bucket {
+    Day,
+    Hour,
+}
+
+impl Bucket {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Hour => "hour",
+        }
+    }
+}
+
+/// What a report covers, checked.
+#[derive(Debug, Clone)]
+pub struct ReportQuery {
+    /// The first and last dates, both included, in `zone`.
+    pub from: Date,
+    pub to: Date,
+    /// One line, or every line.
+    pub line: Option<String>,
+    pub zone: LineTimeZone,
+    pub by: Bucket,
+}
+
+/// Why a report cannot be made: the field at fault and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ReportError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+fn refused(field: &'static str, reason: impl Into<String>) -> ReportError {
+    ReportError { field, reason: reason.into() }
+}
+
+/// The filters as given (a page's query, or the command line's options).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filters {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub line: Option<String>,
+    pub tz: Option<String>,
+    pub by: Option<String>,
+    /// An export's format (`csv`); the page ignores it.
+    pub format: Option<String>,
+}
+
+impl ReportQuery {
+    /// Checks `f` against `config`'s lines. Without dates: the last 7 days,
+    /// today included; without a zone: the line's (or the default line's)
+    /// `time_zone`, else UTC.
+    pub fn from_filters(f: &Filters, config: &Config, now: u64) -> Result<Self, ReportError> {
+        let line = f.line.as_deref().map(str::trim).filter(|l| !l.is_empty() && *l != "all");
+        if let Some(name) = line {
+            if config.lines.get(name).is_none() {
+                let known: Vec<&str> = config.lines.iter().map(|l| l.name.as_str()).collect();
+                return Err(refused("line", format!("no line is named {name:?} (lines: {})", known.join(", "))));
+            }
+        }
+        let zone = match f.tz.as_deref().map(str::trim).filter(|z| !z.is_empty()) {
+            Some(name) => LineTimeZone::named("tz", name).map_err(|e| refused("tz", e.message))?,
+            None => {
+                let line = line.and_then(|l| config.lines.get(l)).unwrap_or_else(|| config.lines.default());
+                line.time_zone.clone().unwrap_or_else(LineTimeZone::utc)
+            }
+        };
+        let today = today(&zone, now);
+        let date = |field: &'static str, v: &Option<String>| -> Result<Option<Date>, ReportError> {
+            match v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+                None => Ok(None),
+                Some(v) => v.parse().map(Some).map_err(|_| refused(field, format!("{v:?} is not a date (YYYY-MM-DD)"))),
+            }
+        };
+        let to = date("to", &f.to)?.unwrap_or(today);
+        let from = date("from", &f.from)?.unwrap_or_else(|| to.checked_sub(jiff::Span::new().days(6)).unwrap_or(to));
+        let by = match f.by.as_deref().map(str::trim) {
+            None | Some("") | Some("day") => Bucket::Day,
+            Some("hour") => Bucket::Hour,
+            Some(other) => return Err(refused("by", format!("{other:?}: day or hour"))),
+        };
+        if from > to {
+            return Err(refused("from", "the first date is after the last"));
+        }
+        let days = i32::try_from(days_between(from, to)).unwrap_or(i32::MAX) + 1;
+        let max = if by == Bucket::Hour { MAX_HOUR_DAYS } else { MAX_DAYS };
+        if days > max {
+            return Err(refused("to", format!("at most {max} days by {} ({days} asked)", by.as_str())));
+        }
+        Ok(Self { from, to, line: line.map(str::to_string), zone, by })
+    }
+
+    /// A file name that carries the filters:
+    /// `vouch-report_2026-12-01_2026-12-07_support_by-day_Europe-London.csv`.
+    pub fn file_name(&self, extension: &str) -> String {
+        let safe = |s: &str| -> String {
+            s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
+        };
+        let (line, zone) = (safe(self.line.as_deref().unwrap_or("all-lines")), safe(&self.zone.name));
+        format!("vouch-report_{}_{}_{line}_by-{}_{zone}.{extension}", self.from, self.to, self.by.as_str())
+    }
+
+    /// The query string that asks for this report again (for links).
+    pub fn query_string(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("from", &self.from.to_string()).append_pair("to", &self.to.to_string());
+        if let Some(line) = &self.line {
+            q.append_pair("line", line);
+        }
+        q.append_pair("tz", &self.zone.name).append_pair("by", self.by.as_str());
+        q.finish()
+    }
+
+    /// Each row's label and its `[from, to)` in Unix seconds, in order.
+    pub fn buckets(&self) -> Vec<(String, u64, u64)> {
+        let mut out = Vec::new();
+        let mut day = self.from;
+        while day <= self.to {
+            let (start, end) =
+                (midnight(day, &self.zone), day.tomorrow().map_or(u64::MAX, |d| midnight(d, &self.zone)));
+            match self.by {
+                Bucket::Day => out.push((day.to_string(), start, end)),
+                Bucket::Hour => {
+                    let mut at = start;
+                    while at < end {
+                        let next = (at + 3_600).min(end);
+                        out.push((self.zone.format_short(at), at, next));
+                        at = next;
+                    }
+                }
+            }
+            match day.tomorrow() {
+                Ok(d) => day = d,
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
+    /// `[from, to)` of the whole report.
+    pub fn range(&self) -> (u64, u64) {
+        let end = self.to.tomorrow().map_or(u64::MAX, |d| midnight(d, &self.zone));
+        (midnight(self.from, &self.zone), end)
+    }
+}
+
+/// Days from `a` to `b`.
+fn days_between(a: Date, b: Date) -> i64 {
+    a.until(b).map_or(0, |span| i64::from(span.get_days()))
+}
+
+/// Today's date in `zone`.
+pub fn today(zone: &LineTimeZone, now: u64) -> Date {
+    jiff::Timestamp::from_second(i64::try_from(now).unwrap_or(i64::MAX))
+        .map(|t| t.to_zoned_datetime(zone.zone.clone()).date())
+        .unwrap_or_default()
+}
+
+/// The first instant of `day` in `zone`, in Unix seconds (at a DST change
+/// at midnight, the day's first instant).
+pub fn midnight(day: Date, zone: &LineTimeZone) -> u64 {
+    day.to_zoned_datetime(zone.zone.clone())
+        .ok()
+        .and_then(|z| z.start_of_day().ok())
+        .and_then(|z| u64::try_from(z.timestamp().as_second()).ok())
+        .unwrap_or(0)
+}
+
+/// A report: a row per bucket and the total, for the query's line (or all).
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub query: ReportQuery,
+    pub rows: Vec<(String, LineStats)>,
+    pub total: LineStats,
+}
+
+/// The report's columns: a [`LineStats`] figure's key and its header.
+pub const COLUMNS: [(&str, &str); 17] = [
+    ("calls", "Calls"),
+    ("identified_by_caller_id", "Identified by caller ID"),
+    ("identified_by_keyed_id", "Identified by keyed ID"),
+    ("verified", "Verified"),
+    ("containment", "Containment"),
+    ("opted_out", "Opted out"),
+    ("failed_identification", "Failed identification"),
+    ("failed_verification", "Failed verification"),
+    ("locked", "Locked"),
+    ("crm_unavailable", "CRM unavailable"),
+    ("self_service", "Self-service"),
+    ("agent", "Agent"),
+    ("abandoned", "Abandoned"),
+    ("ivr_seconds_avg", "IVR time, mean"),
+    ("ivr_seconds_p90", "IVR time, p90"),
+    ("crm_wait_ms_avg", "CRM wait, mean"),
+    ("crm_error_rate", "CRM errors"),
+];
+
+impl Report {
+    /// Counts the report in `db` (every configured line, for the total).
+    pub async fn build(db: &Db, config: &Config, query: ReportQuery) -> Result<Self, sqlx::Error> {
+        let lines: Vec<&str> = config.lines.iter().map(|l| l.name.as_str()).collect();
+        let pick = |s: &Stats| -> LineStats {
+            match &query.line {
+                Some(l) => s.lines.iter().find(|x| &x.line == l).cloned().unwrap_or_default(),
+                None => s.total.clone(),
+            }
+        };
+        let mut rows = Vec::new();
+        for (label, from, to) in query.buckets() {
+            rows.push((label, pick(&db.figures(&lines, from, to).await?)));
+        }
+        let (from, to) = query.range();
+        let total = pick(&db.figures(&lines, from, to).await?);
+        Ok(Self { query, rows, total })
+    }
+
+    /// The report as CSV: a header row, a row per bucket, then the total;
+    /// numbers as numbers (rates as fractions, times in seconds and ms).
+    pub fn csv(&self) -> Result<String, csv::Error> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let first = if self.query.by == Bucket::Hour { "hour" } else { "date" };
+        let mut header = vec![first.to_string(), "line".to_string()];
+        header.extend(COLUMNS.iter().map(|(key, _)| key.to_string()));
+        w.write_record(&header)?;
+        let line = self.query.line.as_deref().unwrap_or("all");
+        for (label, s) in self.rows.iter().chain(std::iter::once(&("total".to_string(), self.total.clone()))) {
+            let mut record = vec![label.clone(), line.to_string()];
+            record.extend(COLUMNS.iter().map(|(key, _)| value(s, key)));
+            w.write_record(&record)?;
+        }
+        let bytes = w.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+/// `s`'s figure `key` as a plain value (empty when there is none).
+pub fn value(s: &LineStats, key: &str) -> String {
+    let opt = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.4}"));
+    match key {
+        "containment" => opt(s.containment),
+        "ivr_seconds_avg" => opt(s.ivr_seconds_avg),
+        "ivr_seconds_p90" => s.ivr_seconds_p90.map_or_else(String::new, |v| v.to_string()),
+        "crm_wait_ms_avg" => opt(s.crm_wait_ms_avg),
+        "crm_error_rate" => opt(s.crm_error_rate),
+        _ => count(s, key).map_or_else(String::new, |v| v.to_string()),
+    }
+}
+
+/// `s`'s count `key`, if it is one.
+fn count(s: &LineStats, key: &str) -> Option<u64> {
+    Some(match key {
+        "calls" => s.calls,
+        "identified_by_caller_id" => s.identified_by_caller_id,
+        "identified_by_keyed_id" => s.identified_by_keyed_id,
+        "verified" => s.verified,
+        "opted_out" => s.opted_out,
+        "failed_identification" => s.failed_identification,
+        "failed_verification" => s.failed_verification,
+        "locked" => s.locked,
+        "crm_unavailable" => s.crm_unavailable,
+        "verification_unavailable" => s.verification_unavailable,
+        "self_service" => s.self_service,
+        "agent" => s.agent,
+        "abandoned" => s.abandoned,
+        "handed_on" => s.handed_on,
+        "in_ivr" => s.in_ivr,
+        "waiting" => s.waiting,
+        "with_agent" => s.with_agent,
+        _ => return None,
+    })
+}
+
+/// `s`'s figure `key` as a page shows it: counts, percentages, seconds and
+/// milliseconds, a dash where there is none.
+pub fn shown(s: &LineStats, key: &str) -> String {
+    let percent = |v: Option<f64>| v.map_or_else(|| "—".into(), |v| format!("{:.1}%", v * 100.0));
+    match key {
+        "containment" => percent(s.containment),
+        "crm_error_rate" => percent(s.crm_error_rate),
+        "ivr_seconds_avg" => s.ivr_seconds_avg.map_or_else(|| "—".into(), |v| format!("{v:.1} s")),
+        "ivr_seconds_p90" => s.ivr_seconds_p90.map_or_else(|| "—".into(), |v| format!("{v} s")),
+        "crm_wait_ms_avg" => s.crm_wait_ms_avg.map_or_else(|| "—".into(), |v| format!("{v:.0} ms")),
+        _ => count(s, key).map_or_else(String::new, |v| v.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::from_toml(crate::config::DEMO_CONFIG, &std::collections::HashMap::new()).expect("the demo config")
+    }
+
+    fn filters(pairs: &[(&str, &str)]) -> Filters {
+        let q: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+        serde_urlencoded::from_str(&q).expect("filters")
+    }
+
+    /// 2026-03-30 12:00 UTC, a Monday after London's clocks went forward.
+    const NOW: u64 = 1_774_872_000;
+
+    #[test]
+    fn days_are_cut_at_local_midnight_across_dst() {
+        let q = ReportQuery::from_filters(
+            &filters(&[("from", "2026-03-28"), ("to", "2026-03-30"), ("tz", "Europe/London")]),
+            &config(),
+            NOW,
+        )
+        .unwrap();
+        let b = q.buckets();
+        let labels: Vec<&str> = b.iter().map(|(l, _, _)| l.as_str()).collect();
+        assert_eq!(labels, ["2026-03-28", "2026-03-29", "2026-03-30"]);
+        let hours: Vec<u64> = b.iter().map(|(_, f, t)| (t - f) / 3_600).collect();
+        assert_eq!(hours, [24, 23, 24], "the clocks went forward on the 29th");
+        assert_eq!(b[0].1, 1_774_656_000, "midnight GMT on the 28th");
+        assert_eq!(b[2].1, 1_774_825_200, "midnight BST on the 30th is 23:00 UTC");
+        assert_eq!(q.range(), (b[0].1, b[2].2));
+        let by_hour = ReportQuery { by: Bucket::Hour, ..q };
+        assert_eq!(by_hour.buckets().len(), 71);
+    }
+
+    #[test]
+    fn defaults_are_the_last_7_days_in_the_lines_zone() {
+        let q = ReportQuery::from_filters(&Filters::default(), &config(), NOW).unwrap();
+        assert_eq!((q.from.to_string(), q.to.to_string()), ("2026-03-24".into(), "2026-03-30".into()));
+        assert_eq!((q.line.as_deref(), q.by), (None, Bucket::Day));
+        let support = ReportQuery::from_filters(&filters(&[("line", "support")]), &config(), NOW).unwrap();
+        assert_eq!(support.zone.name, "America/New_York", "the demo's support line's zone");
+        assert_eq!(support.file_name("csv"), "vouch-report_2026-03-24_2026-03-30_support_by-day_America-New_York.csv");
+    }
+
+    #[test]
+    fn bad_filters_are_refused_naming_the_field() {
+        for (pairs, field, words) in [
+            (&[("from", "yesterday")][..], "from", "not a date"),
+            (&[("from", "2026-03-10"), ("to", "2026-03-01")], "from", "after the last"),
+            (&[("from", "2024-01-01"), ("to", "2026-03-01")], "to", "at most 400 days"),
+            (&[("from", "2026-01-01"), ("to", "2026-03-01"), ("by", "hour")], "to", "at most 31 days by hour"),
+            (&[("by", "week")], "by", "day or hour"),
+            (&[("line", "nope")], "line", "no line is named"),
+            (&[("tz", "Mars/Olympus")], "tz", "not an IANA time zone"),
+        ] {
+            let e = ReportQuery::from_filters(&filters(pairs), &config(), NOW).unwrap_err();
+            assert_eq!(e.field, field, "{pairs:?}: {e}");
+            assert!(e.reason.contains(words), "{pairs:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn values_are_plain_for_files_and_shown_for_pages() {
+        let s = LineStats { calls: 4, containment: Some(0.25), ivr_seconds_p90: Some(50), ..LineStats::default() };
+        assert_eq!(
+            (value(&s, "calls"), value(&s, "containment"), value(&s, "crm_error_rate")),
+            ("4".into(), "0.2500".into(), String::new())
+        );
+        assert_eq!(
+            (shown(&s, "containment"), shown(&s, "ivr_seconds_p90"), shown(&s, "crm_wait_ms_avg")),
+            ("25.0%".into(), "50 s".into(), "—".into())
+        );
+    }
+}

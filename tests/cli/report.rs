@@ -1,0 +1,66 @@
+//! `vouch report`: the same report as `/reports/export`, from the
+//! configured database, to a file or standard output; bad filters exit
+//! with the option at fault.
+
+use crate::support::run;
+use vouch::config::DatabaseUrl;
+use vouch::store::{CallRecord, Db, RecordOutcome};
+
+#[tokio::test]
+async fn a_report_is_written_from_the_database_for_a_batch_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("vouch.db").display());
+    let db = Db::open(&DatabaseUrl::parse(&url, "DATABASE_URL").unwrap()).await.unwrap().unwrap();
+    // Two calls at 2026-11-03 10:00 UTC, one at 23:30 UTC.
+    let (morning, night) = (1_793_700_000, 1_793_748_600);
+    let mut records = Vec::new();
+    for (i, at) in [morning, morning + 60, night].into_iter().enumerate() {
+        let mut r = CallRecord::new(&format!("CA{i:032}"), "support", "+1********01".into(), at);
+        r.outcome = RecordOutcome::Agent;
+        r.handed_off_at = Some(at + 30);
+        records.push(r);
+    }
+    db.merge_all(&records.iter().collect::<Vec<_>>()).await.unwrap();
+    db.close().await;
+    let env = [("DATABASE_URL", url.as_str())];
+
+    let args = ["report", "--from", "2026-11-02", "--to", "2026-11-04", "--tz", "UTC", "--out", "-"];
+    let (out, stdout, stderr) = run(&args, &env);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("date,line,calls,"), "{stdout}");
+    let calls: Vec<(&str, &str)> = lines[1..]
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0], f[2])
+        })
+        .collect();
+    assert_eq!(calls, [("2026-11-02", "0"), ("2026-11-03", "3"), ("2026-11-04", "0"), ("total", "3")]);
+
+    // Cut in Tokyo's days instead, the late call falls on the 4th.
+    let tokyo = ["report", "--from", "2026-11-03", "--to", "2026-11-04", "--tz", "Asia/Tokyo", "--out", "-"];
+    let (_, stdout, _) = run(&tokyo, &env);
+    let days: Vec<&str> = stdout.lines().skip(1).map(|l| l.split(',').nth(2).unwrap()).collect();
+    assert_eq!(days, ["2", "1", "3"], "10:00 UTC is 19:00 on the 3rd in Tokyo, 23:30 UTC is 08:30 on the 4th");
+
+    let file = dir.path().join("nov.csv");
+    let args = ["report", "--from", "2026-11-03", "--to", "2026-11-03", "--tz", "UTC", "--by", "hour", "--out"];
+    let (out, _, stderr) = run(&[&args[..], &[file.to_str().unwrap()]].concat(), &env);
+    assert!(out.status.success(), "{stderr}");
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(written.lines().count(), 1 + 24 + 1, "a header, 24 hours, the total");
+    assert!(written.lines().nth(11).unwrap().starts_with("2026-11-03 10:00 UTC,all,2,"), "{written}");
+
+    for (bad, words) in [
+        (&["report", "--from", "soon"][..], "--from: \"soon\" is not a date"),
+        (&["report", "--line", "nope"], "--line: no line is named"),
+        (&["report", "--from", "2020-01-01", "--to", "2026-01-01"], "at most 400 days"),
+    ] {
+        let (out, stdout, stderr) = run(bad, &env);
+        assert!(!out.status.success(), "{bad:?}: {stdout}");
+        assert!(stderr.contains(words), "{bad:?}: {stderr}");
+    }
+    let (out, _, stderr) = run(&["report"], &[("DATABASE_URL", "memory:")]);
+    assert!(!out.status.success() && stderr.contains("no call records to report on"), "{stderr}");
+}
