@@ -97,6 +97,10 @@ pub struct Application {
     draining: web::Data<routes::health::Draining>,
     /// How long `/healthz` answers 503 after SIGTERM before the listener closes.
     drain: std::time::Duration,
+    /// SIGTERM and the others, caught from the moment the listener is up,
+    /// so a signal that arrives before [`Application::run_until_stopped`]
+    /// drains like any other rather than killing the process.
+    signals: Signals,
 }
 
 impl Application {
@@ -237,6 +241,7 @@ impl Application {
         .disable_signals()
         .listen(listener)?
         .run();
+        let signals = Signals::install();
 
         Ok(Self {
             server,
@@ -250,6 +255,7 @@ impl Application {
             heartbeat,
             draining,
             drain,
+            signals,
         })
     }
 
@@ -290,7 +296,7 @@ impl Application {
     /// [`STORE_FLUSH_TIMEOUT`]), on this runtime, before it stops.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
-        let signals = tokio::spawn(on_signals(Signals::install(), handle, self.draining.clone(), self.drain));
+        let signals = tokio::spawn(on_signals(self.signals, handle, self.draining.clone(), self.drain));
         let result = if let Some(crm) = self.demo_crm {
             let handle = crm.handle();
             tokio::spawn(crm);

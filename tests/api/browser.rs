@@ -135,3 +135,35 @@ async fn the_dashboard_shows_a_new_call_live_in_headless_chromium() {
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a screenshot ({} bytes)", png.len());
     std::fs::write(screenshot_path("dashboard.png"), &png).expect("keep the screenshot");
 }
+
+#[tokio::test]
+async fn the_reports_page_and_its_filters_work_in_headless_chromium() {
+    let Some(bin) = chromium_or_skip("reports") else { return };
+    let app = spawn_desk().await;
+    app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_PIN}#")]).await;
+    app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["*"]).await;
+    app.written().await;
+    let session = app.session(SUPERVISOR, SUPERVISOR_PASSWORD).await;
+    let mut browser = Browser::launch(&bin).await;
+    browser.set_cookie("vouch_session", &session, &app.address).await;
+    browser.open(&format!("{}/reports", app.address)).await;
+    let total = "document.querySelector('[data-total=\"0\"]').textContent";
+    let now = vouch::clock::now();
+    let stats = app.page(&format!("/api/stats?from={}&to={}", now - 2 * 86_400, now + 1), Some(&session), None).await;
+    let stats: serde_json::Value = serde_json::from_str(&stats.body).unwrap();
+    assert_eq!(browser.eval(total).await, stats["total"]["calls"].to_string(), "the week's calls on screen");
+    assert_eq!(browser.eval("document.querySelector('[data-total=\"3\"]').textContent").await, "1", "verified");
+    let png = browser.screenshot().await;
+    std::fs::write(screenshot_path("reports.png"), &png).expect("keep the screenshot");
+
+    // The filters: the sales line, by hour, submitted as a person would.
+    browser.eval("document.querySelector('select[name=line]').value = 'sales'; document.querySelector('select[name=by]').value = 'hour'; document.querySelector('form.filters button').click(); true").await;
+    browser.wait_for("location.search.includes('line=sales') && document.readyState === 'complete'").await;
+    browser.wait_for("document.querySelector('[data-total=\"0\"]') !== null").await;
+    assert_eq!(browser.eval(total).await, "0", "no calls on the sales line");
+    assert_eq!(browser.eval("document.querySelector('.report thead th').textContent").await, "Hour");
+    assert!(
+        browser.eval("document.getElementById('export').href").await.contains("line=sales&tz="),
+        "the export keeps the filters"
+    );
+}
