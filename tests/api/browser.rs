@@ -107,13 +107,8 @@ async fn the_screen_pop_renders_in_headless_chromium() {
 async fn the_dashboard_shows_a_new_call_live_in_headless_chromium() {
     let Some(bin) = chromium_or_skip("dashboard") else { return };
     let app = spawn_desk().await;
-    app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_PIN}#")]).await;
-    app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["*"]).await;
-    app.written().await;
-    let session = app.session(SUPERVISOR, SUPERVISOR_PASSWORD).await;
-    let mut browser = Browser::launch(&bin).await;
-    browser.set_cookie("vouch_session", &session, &app.address).await;
-    browser.open(&format!("{}/dashboard", app.address)).await;
+    let session = app.calls_for_figures(false).await;
+    let mut browser = Browser::logged_in(&bin, &app.address, &session, "/dashboard").await;
     // The stream connected and its first event applied (the script says so).
     browser.wait_for("document.querySelector('.dashboard').dataset.live === 'on'").await;
     let cells = browser.cells().await;
@@ -140,13 +135,8 @@ async fn the_dashboard_shows_a_new_call_live_in_headless_chromium() {
 async fn the_reports_page_and_its_filters_work_in_headless_chromium() {
     let Some(bin) = chromium_or_skip("reports") else { return };
     let app = spawn_desk().await;
-    app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_PIN}#")]).await;
-    app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["*"]).await;
-    app.written().await;
-    let session = app.session(SUPERVISOR, SUPERVISOR_PASSWORD).await;
-    let mut browser = Browser::launch(&bin).await;
-    browser.set_cookie("vouch_session", &session, &app.address).await;
-    browser.open(&format!("{}/reports", app.address)).await;
+    let session = app.calls_for_figures(false).await;
+    let mut browser = Browser::logged_in(&bin, &app.address, &session, "/reports").await;
     let total = "document.querySelector('[data-total=\"0\"]').textContent";
     let now = vouch::clock::now();
     let stats = app.page(&format!("/api/stats?from={}&to={}", now - 2 * 86_400, now + 1), Some(&session), None).await;

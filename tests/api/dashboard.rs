@@ -76,11 +76,7 @@ async fn api_total(app: &TestApp, session: &str) -> Value {
 #[tokio::test]
 async fn the_dashboard_shows_the_stats_apis_figures_and_streams_new_calls() {
     let app = spawn_desk().await;
-    app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_PIN}#")]).await;
-    app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["*"]).await;
-    app.call(STRANGER_PHONE, SUPPORT_NUMBER, &[&format!("{GRACE_ID}#"), &format!("{GRACE_PIN}#")]).await;
-    app.written().await;
-    let session = app.session(SUPERVISOR, SUPERVISOR_PASSWORD).await;
+    let session = app.calls_for_figures(true).await;
     let total = api_total(&app, &session).await;
     // Ada: her number and her PIN; the stranger: their number (twice, the
     // second from the cache), then Grace's identifier and PIN.

@@ -59,6 +59,19 @@ pub fn screen_pop_link(call_sid: &str, at: u64) -> String {
 }
 
 impl TestApp {
+    /// Places Ada's verified call and a stranger's opt-out (and, with
+    /// `keyed`, a stranger keying Grace's id and PIN), waits for their
+    /// records, and logs in as the supervisor: the figures tests' start.
+    pub async fn calls_for_figures(&self, keyed: bool) -> String {
+        self.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_PIN}#")]).await;
+        self.call(STRANGER_PHONE, SUPPORT_NUMBER, &["*"]).await;
+        if keyed {
+            self.call(STRANGER_PHONE, SUPPORT_NUMBER, &[&format!("{GRACE_ID}#"), &format!("{GRACE_PIN}#")]).await;
+        }
+        self.written().await;
+        self.session(SUPERVISOR, SUPERVISOR_PASSWORD).await
+    }
+
     /// `GET path` with an optional session cookie value and bearer token.
     pub async fn page(&self, path: &str, session: Option<&str>, bearer: Option<&str>) -> Answer {
         let mut rb = self.http.get(format!("{}{path}", self.address));

@@ -107,6 +107,15 @@ impl Browser {
         self.send(Some(&session), method, params).await
     }
 
+    /// A browser logged in with the session cookie `session`, open on
+    /// `path` of the Vouch at `address`.
+    pub async fn logged_in(bin: &Path, address: &str, session: &str, path: &str) -> Self {
+        let mut browser = Self::launch(bin).await;
+        browser.set_cookie("vouch_session", session, address).await;
+        browser.open(&format!("{address}{path}")).await;
+        browser
+    }
+
     /// Sets a cookie for `url`'s site.
     pub async fn set_cookie(&mut self, name: &str, value: &str, url: &str) {
         let set = self.page("Network.setCookie", json!({ "name": name, "value": value, "url": url })).await;

@@ -4,7 +4,6 @@
 //! field.
 
 use crate::desk_helpers::*;
-use crate::helpers::*;
 
 /// The CSV body's records (the header first).
 fn records(body: &str) -> Vec<Vec<String>> {
@@ -32,11 +31,7 @@ fn today() -> String {
 #[tokio::test]
 async fn a_report_counts_real_calls_per_day_and_hour_and_exports_the_same_table() {
     let app = spawn_desk().await;
-    app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_PIN}#")]).await;
-    app.call(STRANGER_PHONE, SUPPORT_NUMBER, &["*"]).await;
-    app.call(STRANGER_PHONE, SUPPORT_NUMBER, &[&format!("{GRACE_ID}#"), &format!("{GRACE_PIN}#")]).await;
-    app.written().await;
-    let session = app.session(SUPERVISOR, SUPERVISOR_PASSWORD).await;
+    let session = app.calls_for_figures(true).await;
 
     let page = app.page("/reports", Some(&session), None).await;
     assert_eq!(page.status, 200, "{}", page.body);
