@@ -240,14 +240,9 @@ fn asked(state: &AppState, who: &Authenticated, req: &HttpRequest) -> Result<Ask
 }
 
 /// Midnight today in `zone`, as Unix seconds (at a DST change, the day's
-/// first instant).
+/// first instant): the day a report's row would show.
 fn start_of_day(zone: &LineTimeZone, now: u64) -> u64 {
-    let now_i = i64::try_from(now).unwrap_or(i64::MAX);
-    jiff::Timestamp::from_second(now_i)
-        .ok()
-        .and_then(|t| t.to_zoned_datetime(zone.zone.clone()).start_of_day().ok())
-        .and_then(|d| u64::try_from(d.timestamp().as_second()).ok())
-        .unwrap_or(now - now % 86_400)
+    crate::report::midnight(crate::report::today(zone, now), zone)
 }
 
 /// Today's figures in `zone`, counted at most once per [`SHARED_FOR`].
