@@ -1,6 +1,7 @@
 //! Reports: the ID&V figures of a range of dates, a row per day (or per
 //! hour) in a time zone, for one line or for all, with a total. The same
-//! report is the `/reports` page, its CSV export and `vouch report`'s file.
+//! report is the `/reports` page (with its charts), its CSV, XLSX and PDF
+//! exports and `vouch report`'s files.
 //! Counts only, no customer data: aggregates carry none.
 //!
 //! Days are cut at midnight in the report's zone (daylight saving
@@ -10,6 +11,54 @@
 use crate::config::{Config, LineTimeZone};
 use crate::store::{Db, LineStats, Stats};
 use jiff::civil::Date;
+
+pub mod chart;
+pub mod pdf;
+pub mod xlsx;
+
+/// A report's file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Csv,
+    Xlsx,
+    Pdf,
+}
+
+impl Format {
+    pub const ALL: [Format; 3] = [Format::Csv, Format::Xlsx, Format::Pdf];
+
+    /// Its name in a query (`format=`) and its file's extension.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Xlsx => "xlsx",
+            Self::Pdf => "pdf",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Csv => "text/csv; charset=utf-8",
+            Self::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            Self::Pdf => "application/pdf",
+        }
+    }
+}
+
+/// Why a report's file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("CSV: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("XLSX: {0}")]
+    Xlsx(#[from] rust_xlsxwriter::XlsxError),
+    #[error("PDF: {0}")]
+    Pdf(String),
+}
 
 /// The longest range of a report by day, and by hour.
 pub const MAX_DAYS: i32 = 400;
@@ -64,7 +113,7 @@ pub struct Filters {
     pub line: Option<String>,
     pub tz: Option<String>,
     pub by: Option<String>,
-    /// An export's format (`csv`); the page ignores it.
+    /// An export's format (`csv`, `xlsx`, `pdf`); the page ignores it.
     pub format: Option<String>,
 }
 
@@ -253,6 +302,52 @@ impl Report {
         let bytes = w.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
+
+    /// The report as a file in `format`.
+    pub fn file(&self, format: Format) -> Result<Vec<u8>, ExportError> {
+        match format {
+            Format::Csv => Ok(self.csv()?.into_bytes()),
+            Format::Xlsx => Ok(xlsx::workbook(self)?),
+            Format::Pdf => pdf::document(self),
+        }
+    }
+
+    /// The filters, as a file's first rows show them: a name and a value.
+    pub fn filters(&self) -> [(&'static str, String); 5] {
+        let q = &self.query;
+        [
+            ("From", q.from.to_string()),
+            ("To", q.to.to_string()),
+            ("Line", q.line.clone().unwrap_or_else(|| "all lines".into())),
+            ("Time zone", q.zone.name.clone()),
+            ("Rows", format!("per {}", q.by.as_str())),
+        ]
+    }
+
+    /// The first column's header: Date or Hour.
+    pub fn first_header(&self) -> &'static str {
+        match self.query.by {
+            Bucket::Day => "Date",
+            Bucket::Hour => "Hour",
+        }
+    }
+
+    /// Each row's label and figures, then the total's (labelled `Total`).
+    pub fn rows_and_total(&self) -> impl Iterator<Item = (&str, &LineStats)> {
+        self.rows.iter().map(|(l, s)| (l.as_str(), s)).chain(std::iter::once(("Total", &self.total)))
+    }
+}
+
+/// `s`'s figure `key` as a typed value: a count, a number, or none.
+pub fn number(s: &LineStats, key: &str) -> Option<f64> {
+    match key {
+        "containment" => s.containment,
+        "ivr_seconds_avg" => s.ivr_seconds_avg,
+        "ivr_seconds_p90" => s.ivr_seconds_p90.map(|v| v as f64),
+        "crm_wait_ms_avg" => s.crm_wait_ms_avg,
+        "crm_error_rate" => s.crm_error_rate,
+        _ => count(s, key).map(|v| v as f64),
+    }
 }
 
 /// `s`'s figure `key` as a plain value (empty when there is none).
@@ -380,5 +475,74 @@ mod tests {
             (shown(&s, "containment"), shown(&s, "ivr_seconds_p90"), shown(&s, "crm_wait_ms_avg")),
             ("25.0%".into(), "50 s".into(), "—".into())
         );
+    }
+
+    /// A week's report with made-up figures: 2026-03-24 to 30, in London.
+    pub(crate) fn sample() -> Report {
+        let query = ReportQuery::from_filters(&filters(&[("tz", "Europe/London")]), &config(), NOW).unwrap();
+        let day = |i: u64| LineStats {
+            calls: 20 + i * 3,
+            identified_by_caller_id: 10 + i,
+            identified_by_keyed_id: 4 + i,
+            verified: 9 + i,
+            opted_out: 1,
+            failed_identification: 2,
+            failed_verification: 1,
+            locked: u64::from(i == 3),
+            crm_unavailable: 1,
+            self_service: 8 + i,
+            agent: 6 + i,
+            abandoned: 3,
+            handed_on: 16 + 2 * i,
+            containment: Some((8 + i) as f64 / (20 + i * 3) as f64),
+            ivr_seconds_avg: Some(31.5 + i as f64),
+            ivr_seconds_p90: Some(52 + i),
+            crm_asked: 40,
+            crm_failed: i,
+            crm_wait_ms_avg: Some(84.0),
+            crm_error_rate: Some(i as f64 / 40.0),
+            ivr_distribution: [(12, 3), (25, 6 + i), (38, 5), (61, 2 + i)].into(),
+            ..LineStats::default()
+        };
+        let rows: Vec<(String, LineStats)> =
+            query.buckets().into_iter().zip(0..).map(|((label, _, _), i)| (label, day(i))).collect();
+        let mut total = LineStats { line: "all".into(), ..LineStats::default() };
+        for (_, s) in &rows {
+            total.calls += s.calls;
+            total.identified_by_caller_id += s.identified_by_caller_id;
+            total.identified_by_keyed_id += s.identified_by_keyed_id;
+            total.verified += s.verified;
+            total.self_service += s.self_service;
+            total.agent += s.agent;
+            total.abandoned += s.abandoned;
+            total.crm_unavailable += s.crm_unavailable;
+            for (k, v) in &s.ivr_distribution {
+                *total.ivr_distribution.entry(*k).or_default() += v;
+            }
+        }
+        total.containment = Some(total.self_service as f64 / total.calls as f64);
+        Report { query, rows, total }
+    }
+
+    #[test]
+    fn every_format_writes_the_report() {
+        let report = sample();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp/report-samples");
+        std::fs::create_dir_all(&dir).unwrap();
+        for format in Format::ALL {
+            let file = report.file(format).unwrap();
+            let magic: &[u8] = match format {
+                Format::Csv => b"date,line,calls",
+                Format::Xlsx => b"PK",
+                Format::Pdf => b"%PDF-",
+            };
+            assert!(file.starts_with(magic), "{format:?}");
+            std::fs::write(dir.join(report.query.file_name(format.as_str())), &file).unwrap();
+        }
+        for chart in chart::Chart::ALL {
+            let svg = chart.svg(&report);
+            assert!(svg.starts_with("<svg") && svg.contains(chart.title().replace('&', "&amp;").as_str()), "{chart:?}");
+            std::fs::write(dir.join(format!("{}.svg", chart.id())), svg).unwrap();
+        }
     }
 }

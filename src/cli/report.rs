@@ -1,18 +1,13 @@
 //! `vouch report`: a report (see [`crate::report`]) written to a file from
 //! the database the configuration names, for cron and batch jobs: the same
-//! table, filters and file as `/reports/export`.
+//! table, filters and file as `/reports/export`, as CSV, XLSX or PDF.
 
 use crate::config::{Config, DatabaseUrl, ProcessEnv};
-use crate::report::{Bucket, Filters, Report, ReportQuery};
+use crate::report::{Bucket, Filters, Format, Report, ReportQuery};
 use crate::store::Db;
 use anyhow::Context as _;
+use std::io::Write as _;
 use std::path::PathBuf;
-
-/// A report's file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Csv,
-}
 
 /// `vouch report`'s options.
 #[derive(Debug, clap::Args)]
@@ -67,14 +62,14 @@ pub async fn run(opts: ReportOpts) -> anyhow::Result<()> {
         .await
         .context("Failed to open the database")?
         .context("DATABASE_URL names no database")?;
-    let name = query.file_name("csv");
+    let name = query.file_name(opts.format.as_str());
     let report = Report::build(&db, &config, query).await.context("Failed to count the report")?;
     db.close().await;
-    let body = match opts.format {
-        Format::Csv => report.csv()?,
-    };
+    let body = report.file(opts.format).context("Failed to write the report")?;
     match opts.out {
-        Some(path) if path.as_os_str() == "-" => print!("{body}"),
+        Some(path) if path.as_os_str() == "-" => {
+            std::io::stdout().write_all(&body).context("Failed to write the report to standard output")?
+        }
         out => {
             let path = out.unwrap_or_else(|| PathBuf::from(name));
             std::fs::write(&path, body).with_context(|| format!("Failed to write {}", path.display()))?;

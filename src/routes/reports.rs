@@ -1,12 +1,15 @@
 //! `/reports`: the ID&V figures of a range of dates, a row per day or per
 //! hour, for one line or all, in a time zone (see [`crate::report`]), for
-//! supervisors; and `/reports/export?…&format=csv`, the same table as a
-//! file whose name carries the filters. Counts only: no customer data.
+//! supervisors, with its charts drawn on the server as SVG; and
+//! `/reports/export?…&format=csv|xlsx|pdf`, the same table (and, in a PDF,
+//! the charts) as a file whose name carries the filters. Counts only: no
+//! customer data.
 
 use super::agent::{html, Authenticated, MessagePage};
 use super::AppState;
 use crate::config::Role;
-use crate::report::{Filters, Report, ReportQuery, COLUMNS};
+use crate::report::chart::Chart;
+use crate::report::{Filters, Format, Report, ReportQuery, COLUMNS};
 use crate::store::Db;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -29,8 +32,10 @@ pub struct ReportsPage {
     pub lines: Vec<String>,
     pub zone: String,
     pub by_hour: bool,
-    /// The CSV export of exactly this report.
-    pub export: String,
+    /// The exports of exactly this report: the format's name and the link.
+    pub exports: Vec<(&'static str, String)>,
+    /// The charts: their id, title and SVG document.
+    pub charts: Vec<(&'static str, &'static str, String)>,
 }
 
 /// Why a report is refused, as a status and a sentence.
@@ -93,12 +98,24 @@ pub async fn page(state: web::Data<AppState>, who: Authenticated, req: HttpReque
         lines: state.config.lines.iter().map(|l| l.name.clone()).collect(),
         zone: q.zone.name.clone(),
         by_hour: q.by == crate::report::Bucket::Hour,
-        export: format!("{}?{}&format=csv", crate::paths::Route::ReportExport.pattern(), q.query_string()),
+        exports: Format::ALL
+            .into_iter()
+            .map(|f| {
+                let link = format!(
+                    "{}?{}&format={}",
+                    crate::paths::Route::ReportExport.pattern(),
+                    q.query_string(),
+                    f.as_str()
+                );
+                (f.as_str(), link)
+            })
+            .collect(),
+        charts: Chart::ALL.into_iter().map(|c| (c.id(), c.title(), c.svg(&report))).collect(),
     };
     html(StatusCode::OK, &page)
 }
 
-/// `GET /reports/export?…&format=csv`: the report as a CSV file.
+/// `GET /reports/export?…&format=csv|xlsx|pdf`: the report as a file.
 pub async fn export(state: web::Data<AppState>, who: Authenticated, req: HttpRequest) -> HttpResponse {
     let refused = |Refusal(status, message): Refusal| {
         HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(format!("{message}\n"))
@@ -107,27 +124,35 @@ pub async fn export(state: web::Data<AppState>, who: Authenticated, req: HttpReq
         Ok(a) => a,
         Err(r) => return refused(r),
     };
-    match filters.format.as_deref() {
-        Some("csv") => {}
-        other => {
-            let given = other.map_or_else(|| "no format".to_string(), |f| format!("{f:?}"));
-            return refused(Refusal(StatusCode::BAD_REQUEST, format!("format: {given}; exports are format=csv")));
+    let format = match filters.format.as_deref().map(str::trim).and_then(Format::parse) {
+        Some(f) => f,
+        None => {
+            let given = filters.format.as_deref().map_or_else(|| "no format".to_string(), |f| format!("{f:?}"));
+            return refused(Refusal(StatusCode::BAD_REQUEST, format!("format: {given}; exports are csv, xlsx or pdf")));
         }
-    }
-    let name = query.file_name("csv");
+    };
+    let name = query.file_name(format.as_str());
     let report = match build(&state, &db, query).await {
         Ok(r) => r,
         Err(r) => return refused(r),
     };
-    match report.csv() {
+    // Workbooks and PDFs take milliseconds of CPU: off the server's threads.
+    let file = match web::block(move || report.file(format)).await {
+        Ok(file) => file,
+        Err(e) => {
+            tracing::error!(error = %e, "a report's export was cancelled");
+            return refused(Refusal(StatusCode::INTERNAL_SERVER_ERROR, "The report could not be written.".into()));
+        }
+    };
+    match file {
         Ok(body) => HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
+            .content_type(format.content_type())
             .insert_header(("Content-Disposition", format!("attachment; filename=\"{name}\"")))
             .insert_header(("Cache-Control", "no-store"))
             .insert_header(("X-Content-Type-Options", "nosniff"))
             .body(body),
         Err(e) => {
-            tracing::error!(error = %e, "a report could not be written as CSV");
+            tracing::error!(error = %e, "a report could not be written");
             refused(Refusal(StatusCode::INTERNAL_SERVER_ERROR, "The report could not be written.".into()))
         }
     }

@@ -66,6 +66,10 @@ pub struct LineStats {
     pub in_ivr: u64,
     pub waiting: u64,
     pub with_agent: u64,
+    /// The calls handed on, by whole seconds in the IVR (the p90's
+    /// distribution, for reports' charts); not in the API's JSON.
+    #[serde(skip)]
+    pub ivr_distribution: BTreeMap<u64, u64>,
 }
 
 /// The figures of a range: per line (every configured line, with or without
@@ -162,6 +166,7 @@ impl Part {
     fn finish(mut self) -> LineStats {
         self.stats.finish(self.sums);
         self.stats.ivr_seconds_p90 = p90(&self.ivr);
+        self.stats.ivr_distribution = self.ivr.iter().map(|(secs, n)| (count(*secs), count(*n))).collect();
         self.stats
     }
 }
@@ -594,6 +599,7 @@ mod tests {
             in_ivr: 0,
             waiting: 0,
             with_agent: 1,
+            ivr_distribution: [(5, 1), (10, 1), (30, 1), (50, 1)].into(),
         };
         assert_eq!(s.lines[2], support);
         let sales = &s.lines[1];
