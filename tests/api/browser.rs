@@ -143,6 +143,10 @@ async fn the_reports_page_and_its_filters_work_in_headless_chromium() {
     let stats: serde_json::Value = serde_json::from_str(&stats.body).unwrap();
     assert_eq!(browser.eval(total).await, stats["total"]["calls"].to_string(), "the week's calls on screen");
     assert_eq!(browser.eval("document.querySelector('[data-total=\"3\"]').textContent").await, "1", "verified");
+    // The three charts are drawn (SVG in the page, under its CSP), with
+    // their bars and labels laid out at a readable size.
+    let charts = "[...document.querySelectorAll('.charts svg')].map(s => s.getBoundingClientRect().width > 300 && s.querySelectorAll('rect').length > 1 && s.querySelectorAll('text').length > 4).join()";
+    assert_eq!(browser.eval(charts).await, "true,true,true", "three charts, each wide, with bars and labels");
     let png = browser.screenshot().await;
     std::fs::write(screenshot_path("reports.png"), &png).expect("keep the screenshot");
 
@@ -153,7 +157,7 @@ async fn the_reports_page_and_its_filters_work_in_headless_chromium() {
     assert_eq!(browser.eval(total).await, "0", "no calls on the sales line");
     assert_eq!(browser.eval("document.querySelector('.report thead th').textContent").await, "Hour");
     assert!(
-        browser.eval("document.getElementById('export').href").await.contains("line=sales&tz="),
+        browser.eval("document.getElementById('export-csv').href").await.contains("line=sales&tz="),
         "the export keeps the filters"
     );
 }

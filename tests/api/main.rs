@@ -17,6 +17,8 @@ mod defence;
 mod desk_helpers;
 mod devtools;
 mod erase;
+#[path = "../support/exports.rs"]
+mod exports;
 mod fallback;
 mod fleet_records;
 mod flow;

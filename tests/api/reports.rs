@@ -1,9 +1,12 @@
 //! Reports over real calls: `/reports` shows the figures per day (or hour)
-//! in the line's time zone, `/reports/export` gives exactly that table as a
-//! CSV file named after its filters, and bad filters are refused naming the
-//! field.
+//! in the line's time zone with its charts, `/reports/export` gives exactly
+//! that table as a CSV, XLSX or PDF file named after its filters (read back
+//! here: parsed, opened with calamine, its text extracted), and bad
+//! filters are refused naming the field.
 
 use crate::desk_helpers::*;
+use crate::exports::{cell_text, pdf_row, pdf_text, squeezed, xlsx_rows};
+use crate::helpers::TestApp;
 
 /// The CSV body's records (the header first).
 fn records(body: &str) -> Vec<Vec<String>> {
@@ -49,15 +52,10 @@ async fn a_report_counts_real_calls_per_day_and_hour_and_exports_the_same_table(
     );
 
     // The page's export link: the same filters, as CSV.
-    let at = page.body.find("id=\"export\" href=\"").unwrap() + "id=\"export\" href=\"".len();
-    let link = unescape(page.body[at..].split('"').next().unwrap());
-    let r = app.http.get(format!("{}{link}", app.address)).header("cookie", format!("vouch_session={session}"));
-    let r = r.send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
-    let disposition = r.headers()["content-disposition"].to_str().unwrap().to_string();
+    let (content_type, disposition, body) = download(&app, &page.body, "csv", &session).await;
+    assert_eq!(content_type, "text/csv; charset=utf-8");
     assert!(disposition.ends_with(&format!("_{}_all-lines_by-day_America-New_York.csv\"", today())), "{disposition}");
-    let body = r.text().await.unwrap();
+    let body = String::from_utf8(body).unwrap();
     assert_eq!(&header(&body)[..4], ["date", "line", "calls", "identified_by_caller_id"]);
     let rows = records(&body);
     assert_eq!(rows.len(), 8, "7 days and the total");
@@ -95,11 +93,114 @@ async fn bad_report_filters_are_refused_naming_the_field() {
             assert!(unescape(&r.body).contains(words), "{path}?{query}: {}", r.body);
         }
     }
-    let r = app.page("/reports/export?format=xlsx", Some(&session), None).await;
+    let r = app.page("/reports/export?format=docx", Some(&session), None).await;
     assert_eq!(r.status, 400);
-    assert!(r.body.contains("exports are format=csv"), "{}", r.body);
+    assert!(r.body.contains("format: \"docx\"; exports are csv, xlsx or pdf"), "{}", r.body);
+    let r = app.page("/reports/export", Some(&session), None).await;
+    assert!(r.status == 400 && r.body.contains("format: no format"), "{}", r.body);
     let agent = app.session(AGENT, AGENT_PASSWORD).await;
     assert_eq!(app.page("/reports", Some(&agent), None).await.status, 403);
-    assert_eq!(app.page("/reports/export?format=csv", Some(&agent), None).await.status, 403);
+    for format in ["csv", "xlsx", "pdf"] {
+        assert_eq!(app.page(&format!("/reports/export?format={format}"), Some(&agent), None).await.status, 403);
+    }
     assert_eq!(app.page("/reports", None, None).await.status, 401);
+}
+
+/// Follows the page's link to its `format` export: the file's type, its
+/// `Content-Disposition` and its bytes.
+async fn download(app: &TestApp, page: &str, format: &str, session: &str) -> (String, String, Vec<u8>) {
+    let marker = format!("id=\"export-{format}\" href=\"");
+    let at = page.find(&marker).unwrap_or_else(|| panic!("no {format} export link")) + marker.len();
+    let link = unescape(page[at..].split('"').next().unwrap());
+    assert!(link.ends_with(&format!("&format={format}")), "{link}");
+    let r = app.http.get(format!("{}{link}", app.address)).header("cookie", format!("vouch_session={session}"));
+    let r = r.send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{link}");
+    let header = |name: &str| r.headers()[name].to_str().unwrap().to_string();
+    let (content_type, disposition) = (header("content-type"), header("content-disposition"));
+    assert_eq!(header("cache-control"), "no-store");
+    (content_type, disposition, r.bytes().await.unwrap().to_vec())
+}
+
+/// The page's table: each row's label and cells as shown, the total last.
+fn page_rows(page: &str) -> Vec<(String, Vec<String>)> {
+    let body = &page[page.find("<tbody>").unwrap()..page.find("</tbody>").unwrap()];
+    body.split("<tr")
+        .skip(1)
+        .map(|row| {
+            let label = row.split("<th scope=\"row\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+            let cells =
+                row.split("<td").skip(1).map(|c| c.split('>').nth(1).unwrap().split('<').next().unwrap().to_string());
+            (label, cells.collect())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_page_draws_its_charts_and_every_export_holds_its_table() {
+    let app = spawn_desk().await;
+    let session = app.calls_for_figures(true).await;
+    let page = app.page("/reports?tz=UTC", Some(&session), None).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let rows = page_rows(&page.body);
+    assert_eq!(rows.len(), 8, "7 days and the total");
+    let (today_label, today_cells) = &rows[6];
+    assert_eq!((today_cells[0].as_str(), rows[7].0.as_str()), ("3", "Total"));
+
+    // The charts, drawn as SVG in the page (no script, no image requests).
+    let chart = |id: &str| -> String {
+        let at = page.body.find(&format!("<figure id=\"{id}\"")).unwrap_or_else(|| panic!("no {id}"));
+        page.body[at..].split("</figure>").next().unwrap().to_string()
+    };
+    let funnel = chart("chart-funnel");
+    assert!(funnel.contains("<svg") && funnel.contains("ID&amp;V funnel"), "{funnel}");
+    assert!(funnel.contains("3 (100%)"), "the calls' bar: {funnel}");
+    assert!(funnel.contains("2 (67%)"), "the verified bar: {funnel}");
+    let outcomes = chart("chart-outcomes");
+    assert!(outcomes.contains("How calls ended") && outcomes.contains(&today_label[5..]), "today's bar's label");
+    assert!(chart("chart-ivr-time").contains("seconds from the first webhook to the hand-off"));
+
+    // XLSX: the filters in the first rows, the header frozen above typed
+    // cells that read as the page's numbers.
+    let (content_type, disposition, xlsx) = download(&app, &page.body, "xlsx", &session).await;
+    assert_eq!(content_type, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    assert!(disposition.ends_with("_all-lines_by-day_UTC.xlsx\""), "{disposition}");
+    let (sheet, cells) = xlsx_rows(&xlsx);
+    assert_eq!(sheet, "ID&V report");
+    let text = |r: usize, c: usize| cell_text(&cells[r][c]);
+    assert_eq!(
+        (text(0, 0).as_str(), text(3, 0).as_str(), text(3, 1).as_str()),
+        ("Vouch ID&V report", "Line", "all lines")
+    );
+    assert_eq!((text(1, 0).as_str(), text(2, 0).as_str(), text(2, 1)), ("From", "To", today_label.clone()));
+    assert!(matches!(cells[1][1], calamine::Data::DateTime(_)), "From is a date: {:?}", cells[1][1]);
+    assert_eq!((text(4, 1).as_str(), text(5, 1).as_str()), ("UTC", "per day"));
+    let header: Vec<String> = cells[8].iter().map(cell_text).collect();
+    assert_eq!(&header[..5], ["Date", "Calls", "Identified by caller ID", "Identified by keyed ID", "Verified"]);
+    assert_eq!(cells.len(), 9 + 8, "title and filters, header, 7 days, total");
+    assert!(matches!(cells[15][0], calamine::Data::DateTime(_)), "a day is a date: {:?}", cells[15][0]);
+    assert_eq!(text(15, 0), *today_label);
+    assert_eq!(cells[15][1], calamine::Data::Float(3.0), "calls are numbers");
+    assert_eq!(cells[16][4], calamine::Data::Float(2.0), "verified in the total");
+    let containment = header.iter().position(|h| h == "Containment").unwrap();
+    let shown: f64 = today_cells[containment - 1].trim_end_matches('%').parse().unwrap();
+    match &cells[15][containment] {
+        calamine::Data::Float(v) => assert!((v * 100.0 - shown).abs() < 0.05, "{v} against {shown}%"),
+        other => panic!("containment is a number: {other:?}"),
+    }
+
+    // PDF: the table as shown, each row on a line, and the charts.
+    let (content_type, disposition, pdf) = download(&app, &page.body, "pdf", &session).await;
+    assert_eq!(content_type, "application/pdf");
+    assert!(disposition.ends_with("_all-lines_by-day_UTC.pdf\""), "{disposition}");
+    assert!(pdf.starts_with(b"%PDF-"));
+    if let Some(text) = pdf_text(&pdf) {
+        for title in ["ID&V funnel", "How calls ended", "Time in the IVR", "3 (100%)", "Time zone: UTC"] {
+            assert!(text.contains(title), "{title} in the PDF:\n{text}");
+        }
+        for (label, cells) in &rows {
+            let want = squeezed(std::iter::once(label.as_str()).chain(cells.iter().map(String::as_str)));
+            assert_eq!(pdf_row(&text, label).as_deref(), Some(want.as_str()), "{label}'s row:\n{text}");
+        }
+    }
 }

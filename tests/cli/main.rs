@@ -19,6 +19,8 @@ mod data_dir;
 mod database;
 mod drain;
 mod erase;
+#[path = "../support/exports.rs"]
+mod exports;
 mod flood;
 mod hash_password;
 mod instances;

@@ -1,7 +1,8 @@
-//! `vouch report`: the same report as `/reports/export`, from the
-//! configured database, to a file or standard output; bad filters exit
-//! with the option at fault.
+//! `vouch report`: the same report as `/reports/export` (CSV, XLSX, PDF),
+//! from the configured database, to a file or standard output; bad filters
+//! exit with the option at fault.
 
+use crate::exports::{cell_text, pdf_row, pdf_text, squeezed, xlsx_rows};
 use crate::support::run;
 use vouch::config::DatabaseUrl;
 use vouch::store::{CallRecord, Db, RecordOutcome};
@@ -52,10 +53,32 @@ async fn a_report_is_written_from_the_database_for_a_batch_job() {
     assert_eq!(written.lines().count(), 1 + 24 + 1, "a header, 24 hours, the total");
     assert!(written.lines().nth(11).unwrap().starts_with("2026-11-03 10:00 UTC,all,2,"), "{written}");
 
+    // The same report as a workbook and as a PDF, for a batch job's mail.
+    let (xlsx, pdf) = (dir.path().join("nov.xlsx"), dir.path().join("nov.pdf"));
+    for (format, path) in [("xlsx", &xlsx), ("pdf", &pdf)] {
+        let args = ["report", "--from", "2026-11-02", "--to", "2026-11-04", "--tz", "UTC", "--format", format, "--out"];
+        let (out, _, stderr) = run(&[&args[..], &[path.to_str().unwrap()]].concat(), &env);
+        assert!(out.status.success(), "{format}: {stderr}");
+    }
+    let (_, cells) = xlsx_rows(&std::fs::read(&xlsx).unwrap());
+    let days: Vec<(String, String)> = cells[9..].iter().map(|r| (cell_text(&r[0]), cell_text(&r[1]))).collect();
+    let want = [("2026-11-02", "0"), ("2026-11-03", "3"), ("2026-11-04", "0"), ("Total", "3")];
+    assert_eq!(days, want.map(|(d, n)| (d.to_string(), n.to_string())));
+    let pdf = std::fs::read(&pdf).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    if let Some(text) = pdf_text(&pdf) {
+        assert!(
+            pdf_row(&text, "2026-11-03").is_some_and(|row| row.starts_with(&squeezed(["2026-11-03", "3"]))),
+            "{text}"
+        );
+        assert!(text.contains("From: 2026-11-02") && text.contains("3 (100%)"), "{text}");
+    }
+
     for (bad, words) in [
         (&["report", "--from", "soon"][..], "--from: \"soon\" is not a date"),
         (&["report", "--line", "nope"], "--line: no line is named"),
         (&["report", "--from", "2020-01-01", "--to", "2026-01-01"], "at most 400 days"),
+        (&["report", "--format", "docx"], "invalid value 'docx' for '--format"),
     ] {
         let (out, stdout, stderr) = run(bad, &env);
         assert!(!out.status.success(), "{bad:?}: {stdout}");
