@@ -227,6 +227,24 @@ async fn measure(name: &str, db: &Db, n: u64, now: u64) {
         ms(bare),
         median.as_secs_f64() / bare.as_secs_f64().max(1e-9)
     );
+    // Its exports, counted and written (what /reports/export does).
+    for format in [vouch::report::Format::Xlsx, vouch::report::Format::Pdf] {
+        let (median, best, file) = time(3, || async {
+            let report = vouch::report::Report::build(db, &config, query.clone()).await.expect("the report");
+            report.file(format).expect("the file")
+        })
+        .await;
+        assert!(file.len() > 1_000, "a {format:?} file");
+        println!(
+            "| {name} | 30-day {} export (/reports/export), {} KiB | {rows} | {} | {} | {} | {:.2}× |",
+            format.as_str().to_uppercase(),
+            file.len() / 1024,
+            ms(median),
+            ms(best),
+            ms(bare),
+            median.as_secs_f64() / bare.as_secs_f64().max(1e-9)
+        );
+    }
 }
 
 #[tokio::main]
