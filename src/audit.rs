@@ -78,6 +78,10 @@ pub enum Action {
     LockoutLifted,
     /// A customer's records erased (`DELETE /api/customers/{id}/records`).
     Erasure,
+    /// The calls behind a report's figure listed (`/reports/calls`).
+    ReportCalls,
+    /// The calls behind a report's figure downloaded as CSV.
+    ReportCallsExported,
 }
 
 impl Action {
@@ -89,12 +93,22 @@ impl Action {
             Self::ScreenPop => "screen_pop",
             Self::LockoutLifted => "lockout_lifted",
             Self::Erasure => "erasure",
+            Self::ReportCalls => "report_calls",
+            Self::ReportCallsExported => "report_calls_exported",
         }
     }
 
     /// Every action, for the API's filter.
-    pub const ALL: [Self; 6] =
-        [Self::Login, Self::LoginFailed, Self::Logout, Self::ScreenPop, Self::LockoutLifted, Self::Erasure];
+    pub const ALL: [Self; 8] = [
+        Self::Login,
+        Self::LoginFailed,
+        Self::Logout,
+        Self::ScreenPop,
+        Self::LockoutLifted,
+        Self::Erasure,
+        Self::ReportCalls,
+        Self::ReportCallsExported,
+    ];
 }
 
 /// What it was done to.

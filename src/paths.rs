@@ -29,6 +29,8 @@ pub enum Route {
     Reports,
     /// A report as a file.
     ReportExport,
+    /// The calls behind a report's figure (audited: customer data).
+    ReportCalls,
     ScreenPop,
     Login,
     Logout,
@@ -58,7 +60,7 @@ pub enum Route {
 impl Route {
     /// Every route, in registration order (`Dialed` before `Entry`, whose
     /// `{stage}` would claim it).
-    pub const ALL: [Route; 28] = [
+    pub const ALL: [Route; 29] = [
         Route::Health,
         Route::ApiCall,
         Route::ApiLockout,
@@ -71,6 +73,7 @@ impl Route {
         Route::DashboardScript,
         Route::Reports,
         Route::ReportExport,
+        Route::ReportCalls,
         Route::ScreenPop,
         Route::Login,
         Route::Logout,
@@ -104,6 +107,7 @@ impl Route {
             Self::DashboardScript => "/static/dashboard.js",
             Self::Reports => "/reports",
             Self::ReportExport => "/reports/export",
+            Self::ReportCalls => "/reports/calls",
             Self::ScreenPop => "/agent/calls/{call_sid}",
             Self::Login => "/agent/login",
             Self::Logout => "/agent/logout",
@@ -140,6 +144,7 @@ impl Route {
                 | Self::DashboardScript
                 | Self::Reports
                 | Self::ReportExport
+                | Self::ReportCalls
                 | Self::ScreenPop
                 | Self::Login
                 | Self::Logout

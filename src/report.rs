@@ -12,8 +12,11 @@ use crate::config::{Config, LineTimeZone};
 use crate::store::{Db, LineStats, Stats};
 use jiff::civil::Date;
 
+#[cfg(feature = "exports")]
 pub mod chart;
+#[cfg(feature = "exports")]
 pub mod pdf;
+#[cfg(feature = "exports")]
 pub mod xlsx;
 
 /// A report's file format.
@@ -54,10 +57,14 @@ impl Format {
 pub enum ExportError {
     #[error("CSV: {0}")]
     Csv(#[from] csv::Error),
+    #[cfg(feature = "exports")]
     #[error("XLSX: {0}")]
     Xlsx(#[from] rust_xlsxwriter::XlsxError),
     #[error("PDF: {0}")]
     Pdf(String),
+    /// A build without the `exports` feature writes CSV only.
+    #[error("{0}: this build of Vouch writes CSV only (built without the `exports` feature)")]
+    Unsupported(&'static str),
 }
 
 /// The longest range of a report by day, and by hour.
@@ -122,20 +129,7 @@ impl ReportQuery {
     /// today included; without a zone: the line's (or the default line's)
     /// `time_zone`, else UTC.
     pub fn from_filters(f: &Filters, config: &Config, now: u64) -> Result<Self, ReportError> {
-        let line = f.line.as_deref().map(str::trim).filter(|l| !l.is_empty() && *l != "all");
-        if let Some(name) = line {
-            if config.lines.get(name).is_none() {
-                let known: Vec<&str> = config.lines.iter().map(|l| l.name.as_str()).collect();
-                return Err(refused("line", format!("no line is named {name:?} (lines: {})", known.join(", "))));
-            }
-        }
-        let zone = match f.tz.as_deref().map(str::trim).filter(|z| !z.is_empty()) {
-            Some(name) => LineTimeZone::named("tz", name).map_err(|e| refused("tz", e.message))?,
-            None => {
-                let line = line.and_then(|l| config.lines.get(l)).unwrap_or_else(|| config.lines.default());
-                line.time_zone.clone().unwrap_or_else(LineTimeZone::utc)
-            }
-        };
+        let (line, zone) = line_and_zone(f.line.as_deref(), f.tz.as_deref(), config)?;
         let today = today(&zone, now);
         let date = |field: &'static str, v: &Option<String>| -> Result<Option<Date>, ReportError> {
             match v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
@@ -158,7 +152,7 @@ impl ReportQuery {
         if days > max {
             return Err(refused("to", format!("at most {max} days by {} ({days} asked)", by.as_str())));
         }
-        Ok(Self { from, to, line: line.map(str::to_string), zone, by })
+        Ok(Self { from, to, line, zone, by })
     }
 
     /// A file name that carries the filters:
@@ -213,6 +207,31 @@ impl ReportQuery {
         let end = self.to.tomorrow().map_or(u64::MAX, |d| midnight(d, &self.zone));
         (midnight(self.from, &self.zone), end)
     }
+}
+
+/// A report's line (none, `""` or `all`: every line) checked against
+/// `config`'s, and its zone: `tz` (an IANA name), else the line's (or the
+/// default line's) `time_zone`, else UTC.
+pub fn line_and_zone(
+    line: Option<&str>,
+    tz: Option<&str>,
+    config: &Config,
+) -> Result<(Option<String>, LineTimeZone), ReportError> {
+    let line = line.map(str::trim).filter(|l| !l.is_empty() && *l != "all");
+    if let Some(name) = line {
+        if config.lines.get(name).is_none() {
+            let known: Vec<&str> = config.lines.iter().map(|l| l.name.as_str()).collect();
+            return Err(refused("line", format!("no line is named {name:?} (lines: {})", known.join(", "))));
+        }
+    }
+    let zone = match tz.map(str::trim).filter(|z| !z.is_empty()) {
+        Some(name) => LineTimeZone::named("tz", name).map_err(|e| refused("tz", e.message))?,
+        None => {
+            let line = line.and_then(|l| config.lines.get(l)).unwrap_or_else(|| config.lines.default());
+            line.time_zone.clone().unwrap_or_else(LineTimeZone::utc)
+        }
+    };
+    Ok((line.map(str::to_string), zone))
 }
 
 /// Days from `a` to `b`.
@@ -307,8 +326,12 @@ impl Report {
     pub fn file(&self, format: Format) -> Result<Vec<u8>, ExportError> {
         match format {
             Format::Csv => Ok(self.csv()?.into_bytes()),
+            #[cfg(feature = "exports")]
             Format::Xlsx => Ok(xlsx::workbook(self)?),
+            #[cfg(feature = "exports")]
             Format::Pdf => pdf::document(self),
+            #[cfg(not(feature = "exports"))]
+            Format::Xlsx | Format::Pdf => Err(ExportError::Unsupported(format.as_str())),
         }
     }
 
@@ -360,6 +383,18 @@ pub fn value(s: &LineStats, key: &str) -> String {
         "crm_wait_ms_avg" => opt(s.crm_wait_ms_avg),
         "crm_error_rate" => opt(s.crm_error_rate),
         _ => count(s, key).map_or_else(String::new, |v| v.to_string()),
+    }
+}
+
+/// How many calls are behind `s`'s figure `key`: its count, or for a rate
+/// or a time the calls it is worked out over (as
+/// [`crate::store::FIGURE_CALLS`] lists them).
+pub fn behind(s: &LineStats, key: &str) -> u64 {
+    match key {
+        "containment" => s.self_service,
+        "ivr_seconds_avg" | "ivr_seconds_p90" => s.handed_on,
+        "crm_wait_ms_avg" | "crm_error_rate" => s.crm_asked,
+        _ => count(s, key).unwrap_or(0),
     }
 }
 
@@ -478,6 +513,7 @@ mod tests {
     }
 
     /// A week's report with made-up figures: 2026-03-24 to 30, in London.
+    #[cfg(feature = "exports")]
     pub(crate) fn sample() -> Report {
         let query = ReportQuery::from_filters(&filters(&[("tz", "Europe/London")]), &config(), NOW).unwrap();
         let day = |i: u64| LineStats {
@@ -525,6 +561,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "exports")]
     fn every_format_writes_the_report() {
         let report = sample();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tmp/report-samples");

@@ -85,6 +85,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Route::DashboardScript => resource.route(web::get().to(dashboard::script)),
             Route::Reports => resource.route(web::get().to(reports::page)),
             Route::ReportExport => resource.route(web::get().to(reports::export)),
+            Route::ReportCalls => resource.route(web::get().to(reports::calls)),
             Route::ScreenPop => resource.route(web::get().to(agent::screen_pop)),
             Route::Login => resource
                 .app_data(agent::login_form_config())

@@ -8,7 +8,6 @@
 use super::agent::{html, Authenticated, MessagePage};
 use super::AppState;
 use crate::config::Role;
-use crate::report::chart::Chart;
 use crate::report::{Filters, Format, Report, ReportQuery, COLUMNS};
 use crate::store::Db;
 use actix_web::http::StatusCode;
@@ -22,9 +21,10 @@ pub struct ReportsPage {
     pub headers: Vec<&'static str>,
     /// The first column's header: Date or Hour.
     pub first: &'static str,
-    /// Each row's label and its cells as shown; the total last.
-    pub rows: Vec<(String, Vec<String>)>,
-    pub total: Vec<String>,
+    /// Each row's label and its cells as shown, each with the link to the
+    /// calls behind it (when there are any); the total apart.
+    pub rows: Vec<(String, Vec<Cell>)>,
+    pub total: Vec<Cell>,
     /// The filters, for the form.
     pub from: String,
     pub to: String,
@@ -36,6 +36,19 @@ pub struct ReportsPage {
     pub exports: Vec<(&'static str, String)>,
     /// The charts: their id, title and SVG document.
     pub charts: Vec<(&'static str, &'static str, String)>,
+}
+
+/// The report's charts: their id, title and SVG document.
+#[cfg(feature = "exports")]
+fn charts(report: &Report) -> Vec<(&'static str, &'static str, String)> {
+    use crate::report::chart::Chart;
+    Chart::ALL.into_iter().map(|c| (c.id(), c.title(), c.svg(report))).collect()
+}
+
+/// Without the `exports` feature, no charts.
+#[cfg(not(feature = "exports"))]
+fn charts(_: &Report) -> Vec<(&'static str, &'static str, String)> {
+    Vec::new()
 }
 
 /// Why a report is refused, as a status and a sentence.
@@ -67,8 +80,28 @@ async fn build(state: &AppState, db: &Db, query: ReportQuery) -> Result<Report, 
     })
 }
 
-fn cells(s: &crate::store::LineStats) -> Vec<String> {
-    COLUMNS.iter().map(|(key, _)| crate::report::shown(s, key)).collect()
+/// A figure as shown, and the link to the calls behind it.
+pub type Cell = (String, Option<String>);
+
+/// A row's cells, each linked to its calls over `[start, end)`.
+fn cells(s: &crate::store::LineStats, q: &ReportQuery, (start, end): (u64, u64)) -> Vec<Cell> {
+    COLUMNS
+        .iter()
+        .map(|(key, _)| {
+            let link = (crate::report::behind(s, key) > 0).then(|| {
+                let mut link = url::form_urlencoded::Serializer::new(String::new());
+                link.append_pair("figure", key)
+                    .append_pair("start", &start.to_string())
+                    .append_pair("end", &end.to_string());
+                if let Some(line) = &q.line {
+                    link.append_pair("line", line);
+                }
+                link.append_pair("tz", &q.zone.name);
+                format!("{}?{}", crate::paths::Route::ReportCalls.pattern(), link.finish())
+            });
+            (crate::report::shown(s, key), link)
+        })
+        .collect()
 }
 
 /// `GET /reports`.
@@ -90,8 +123,13 @@ pub async fn page(state: web::Data<AppState>, who: Authenticated, req: HttpReque
         session_user: session_user.clone(),
         headers: COLUMNS.iter().map(|(_, head)| *head).collect(),
         first: if q.by == crate::report::Bucket::Hour { "Hour" } else { "Date" },
-        rows: report.rows.iter().map(|(label, s)| (label.clone(), cells(s))).collect(),
-        total: cells(&report.total),
+        rows: report
+            .rows
+            .iter()
+            .zip(q.buckets())
+            .map(|((label, s), (_, start, end))| (label.clone(), cells(s, q, (start, end))))
+            .collect(),
+        total: cells(&report.total, q, q.range()),
         from: q.from.to_string(),
         to: q.to.to_string(),
         line: q.line.clone().unwrap_or_default(),
@@ -110,7 +148,7 @@ pub async fn page(state: web::Data<AppState>, who: Authenticated, req: HttpReque
                 (f.as_str(), link)
             })
             .collect(),
-        charts: Chart::ALL.into_iter().map(|c| (c.id(), c.title(), c.svg(&report))).collect(),
+        charts: charts(&report),
     };
     html(StatusCode::OK, &page)
 }
@@ -156,4 +194,287 @@ pub async fn export(state: web::Data<AppState>, who: Authenticated, req: HttpReq
             refused(Refusal(StatusCode::INTERNAL_SERVER_ERROR, "The report could not be written.".into()))
         }
     }
+}
+
+/// How many calls a drill-down page lists, and an export reads at a time.
+const CALLS_PAGE: usize = 100;
+const EXPORT_CHUNK: usize = 500;
+
+/// The longest period a drill-down may cover (a report's, and a day more
+/// for a zone's long day).
+const MOST_SECONDS: u64 = (crate::report::MAX_DAYS as u64 + 1) * 86_400;
+
+/// `/reports/calls`' query: a figure and the period of the cell it was in.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallsFilters {
+    /// A report column's key (`verified`, `abandoned`…).
+    pub figure: Option<String>,
+    /// The period, `[start, end)` in Unix seconds.
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub line: Option<String>,
+    pub tz: Option<String>,
+    /// The last call of the page before: `started_at:CallSid`.
+    pub after: Option<String>,
+    /// `csv` to download every call behind the figure.
+    pub format: Option<String>,
+}
+
+/// A checked drill-down.
+struct CallsAsked {
+    figure: &'static str,
+    heading: &'static str,
+    start: u64,
+    end: u64,
+    line: Option<String>,
+    zone: crate::config::LineTimeZone,
+    after: Option<(u64, String)>,
+    csv: bool,
+}
+
+impl CallsAsked {
+    /// The query string that asks for these calls again, after `after`.
+    fn query(&self, after: Option<(u64, &str)>, csv: bool) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("figure", self.figure)
+            .append_pair("start", &self.start.to_string())
+            .append_pair("end", &self.end.to_string());
+        if let Some(line) = &self.line {
+            q.append_pair("line", line);
+        }
+        q.append_pair("tz", &self.zone.name);
+        if let Some((at, sid)) = after {
+            q.append_pair("after", &format!("{at}:{sid}"));
+        }
+        if csv {
+            q.append_pair("format", "csv");
+        }
+        format!("{}?{}", crate::paths::Route::ReportCalls.pattern(), q.finish())
+    }
+
+    /// What the audit log keeps of it (no customer data).
+    fn detail(&self) -> serde_json::Value {
+        serde_json::json!({ "figure": self.figure, "line": self.line, "start": self.start, "end": self.end })
+    }
+}
+
+fn calls_asked(state: &AppState, req: &HttpRequest) -> Result<CallsAsked, Refusal> {
+    let bad = |reason: String| Refusal(StatusCode::BAD_REQUEST, reason);
+    let f: CallsFilters = serde_urlencoded::from_str(req.query_string()).map_err(|e| {
+        bad(format!("{e}: the calls behind a figure take figure, start, end, line, tz, after and format"))
+    })?;
+    let given = f.figure.as_deref().unwrap_or("");
+    let Some((figure, heading)) = COLUMNS.iter().find(|(key, _)| *key == given).copied() else {
+        let keys: Vec<&str> = COLUMNS.iter().map(|(k, _)| *k).collect();
+        return Err(bad(format!("figure: {given:?} is not a report figure ({})", keys.join(", "))));
+    };
+    let seconds = |field: &str, v: &Option<String>| -> Result<u64, Refusal> {
+        let v = v.as_deref().unwrap_or("");
+        v.parse().map_err(|_| bad(format!("{field}: {v:?} is not a time (Unix seconds)")))
+    };
+    let (start, end) = (seconds("start", &f.start)?, seconds("end", &f.end)?);
+    if end <= start {
+        return Err(bad("end: the period ends before it starts".into()));
+    }
+    if end - start > MOST_SECONDS {
+        return Err(bad(format!("end: a period of at most {} days", crate::report::MAX_DAYS)));
+    }
+    let (line, zone) = crate::report::line_and_zone(f.line.as_deref(), f.tz.as_deref(), &state.config)
+        .map_err(|e| bad(e.to_string()))?;
+    let after = match f.after.as_deref() {
+        None | Some("") => None,
+        Some(a) => {
+            let parsed = a.split_once(':').and_then(|(at, sid)| Some((at.parse::<u64>().ok()?, sid.to_string())));
+            Some(parsed.ok_or_else(|| bad(format!("after: {a:?} is not a call's start and CallSid")))?)
+        }
+    };
+    let csv = match f.format.as_deref() {
+        None | Some("") => false,
+        Some("csv") => true,
+        Some(other) => return Err(bad(format!("format: {other:?}; the calls download as format=csv"))),
+    };
+    Ok(CallsAsked { figure, heading, start, end, line, zone, after, csv })
+}
+
+#[derive(Template)]
+#[template(path = "agent/report_calls.html")]
+pub struct ReportCallsPage {
+    pub session_user: Option<String>,
+    /// The figure's header, and the period and line it was counted over.
+    pub heading: &'static str,
+    pub period: String,
+    pub line: String,
+    /// Each call: when it started (in the report's zone), how long it was
+    /// in the IVR, and the call as the desk shows it.
+    pub calls: Vec<(String, String, crate::routes::agent::view::CallView)>,
+    /// The next page, when this one is full; the download of them all.
+    pub next: Option<String>,
+    pub export: String,
+}
+
+/// Seconds in the IVR, as a list shows it.
+fn ivr_time(r: &crate::store::CallRecord) -> String {
+    r.handed_off_at.map_or_else(|| "—".into(), |at| format!("{} s", at.saturating_sub(r.started_at)))
+}
+
+/// A text cell that a spreadsheet would not take for a formula.
+fn plain(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}
+
+/// One call as a CSV record.
+fn csv_record(r: &crate::store::CallRecord, zone: &crate::config::LineTimeZone) -> [String; 12] {
+    [
+        r.call_sid.clone(),
+        zone.format(r.started_at),
+        r.service_line.clone(),
+        r.caller.clone(),
+        plain(r.customer_id.as_deref().unwrap_or("")),
+        plain(r.customer_name.as_deref().unwrap_or("")),
+        r.idv_method.as_str().into(),
+        r.idv_status.as_str().into(),
+        r.outcome.as_str().into(),
+        r.handed_off_at.map_or_else(String::new, |at| at.saturating_sub(r.started_at).to_string()),
+        r.crm_asked.to_string(),
+        r.crm_failed.to_string(),
+    ]
+}
+
+const CSV_HEADER: [&str; 12] = [
+    "call_sid",
+    "started",
+    "line",
+    "caller",
+    "customer_id",
+    "customer_name",
+    "idv_method",
+    "idv_status",
+    "outcome",
+    "ivr_seconds",
+    "crm_asked",
+    "crm_failed",
+];
+
+/// `GET /reports/calls?figure=…&start=…&end=…[&line=…&tz=…&after=…]`: the
+/// calls behind a report's figure, 100 a page, for supervisors; with
+/// `format=csv`, all of them as a file, streamed. Both are audited: the
+/// list is customer data.
+pub async fn calls(state: web::Data<AppState>, who: Authenticated, req: HttpRequest) -> HttpResponse {
+    let session_user = who.session_user();
+    let refused = |Refusal(status, message): Refusal| {
+        html(status, &MessagePage { session_user: session_user.clone(), title: "Calls unavailable".into(), message })
+    };
+    if who.0.role != Role::Supervisor {
+        return refused(Refusal(StatusCode::FORBIDDEN, "The calls behind a report need the supervisor role.".into()));
+    }
+    let asked = match calls_asked(&state, &req) {
+        Ok(a) => a,
+        Err(r) => return refused(r),
+    };
+    let Some(db) = state.store.db() else {
+        return refused(Refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Calls are listed from the database: with DATABASE_URL=memory: there is none.".into(),
+        ));
+    };
+    let actor = crate::audit::Actor::of(&who.0);
+    if asked.csv {
+        state.audit.record(
+            &actor,
+            crate::audit::Action::ReportCallsExported,
+            crate::audit::Target::None,
+            asked.detail(),
+        );
+        return export_calls(db, asked);
+    }
+    let after = asked.after.as_ref().map(|(at, sid)| (*at, sid.as_str()));
+    let line = asked.line.as_deref();
+    let records = match db.figure_calls(asked.figure, line, (asked.start, asked.end), after, CALLS_PAGE).await {
+        Ok(Some(records)) => records,
+        Ok(None) => return refused(Refusal(StatusCode::BAD_REQUEST, format!("figure: {} has no calls", asked.figure))),
+        Err(e) => {
+            tracing::warn!(error = %e, "the calls behind a figure could not be read");
+            return refused(Refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database did not answer: try again in a moment.".into(),
+            ));
+        }
+    };
+    let mut detail = asked.detail();
+    detail["calls"] = serde_json::json!(records.len());
+    state.audit.record(&actor, crate::audit::Action::ReportCalls, crate::audit::Target::None, detail);
+    let now = crate::clock::now();
+    let next = (records.len() == CALLS_PAGE)
+        .then(|| records.last().map(|r| asked.query(Some((r.started_at, r.call_sid.as_str())), false)))
+        .flatten();
+    let calls = records
+        .iter()
+        .map(|r| {
+            let view = crate::routes::agent::view::CallView::new(r, state.config.lines.get(&r.service_line), now);
+            (asked.zone.format(r.started_at), ivr_time(r), view)
+        })
+        .collect();
+    let page = ReportCallsPage {
+        session_user,
+        heading: asked.heading,
+        period: format!("{} to {}", asked.zone.format_short(asked.start), asked.zone.format_short(asked.end)),
+        line: asked.line.clone().unwrap_or_else(|| "all lines".into()),
+        calls,
+        next,
+        export: asked.query(None, true),
+    };
+    html(StatusCode::OK, &page)
+}
+
+/// Every call behind the figure as CSV, read and sent a chunk at a time.
+fn export_calls(db: crate::store::Db, asked: CallsAsked) -> HttpResponse {
+    let name = format!(
+        "vouch-calls_{}_{}_{}_{}.csv",
+        asked.figure,
+        asked.start,
+        asked.end,
+        asked.line.as_deref().unwrap_or("all-lines").replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-")
+    );
+    // (the last call sent, header sent, done)
+    let chunks = futures_util::stream::unfold((None::<(u64, String)>, false, false), move |(after, header, done)| {
+        let (db, figure, line, zone) = (db.clone(), asked.figure, asked.line.clone(), asked.zone.clone());
+        let period = (asked.start, asked.end);
+        async move {
+            if done {
+                return None;
+            }
+            let mut w = csv::Writer::from_writer(Vec::new());
+            if !header {
+                w.write_record(CSV_HEADER).ok()?;
+            }
+            let cursor = after.as_ref().map(|(at, sid)| (*at, sid.as_str()));
+            let page = match db.figure_calls(figure, line.as_deref(), period, cursor, EXPORT_CHUNK).await {
+                Ok(page) => page.unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "an export of calls stopped: the database did not answer");
+                    let failed: Result<web::Bytes, actix_web::Error> =
+                        Err(actix_web::error::ErrorServiceUnavailable("the database did not answer"));
+                    return Some((failed, (after, true, true)));
+                }
+            };
+            for r in &page {
+                w.write_record(csv_record(r, &zone)).ok()?;
+            }
+            let last = page.last().map(|r| (r.started_at, r.call_sid.clone()));
+            let done = page.len() < EXPORT_CHUNK;
+            let bytes = w.into_inner().ok()?;
+            Some((Ok(web::Bytes::from(bytes)), (last.or(after), true, done)))
+        }
+    });
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"{name}\"")))
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .streaming(chunks)
 }

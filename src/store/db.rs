@@ -171,7 +171,8 @@ static SELECT_BY_SID: std::sync::LazyLock<String> =
 /// between its read and its update.
 const MERGE_TRIES: usize = 50;
 
-const SELECT: &str = "SELECT call_sid, service_line, caller, customer_id, customer_name, idv_status, idv_method, \
+pub(super) const SELECT: &str =
+    "SELECT call_sid, service_line, caller, customer_id, customer_name, idv_status, idv_method, \
      opted_out, outcome, identify_attempts, verify_attempts, stir_verstat, call_status, call_duration, \
      status_sequence, started_at, identified_at, verified_at, handed_off_at, ended_at, updated_at, revision, lockout, \
      partial, attributes, agent_state, crm_asked, crm_failed, crm_wait_ms FROM call_records";
@@ -898,7 +899,7 @@ fn from_u64(column: &str, v: i64) -> Result<u64, sqlx::Error> {
     u64::try_from(v).map_err(|e| sqlx::Error::ColumnDecode { index: column.to_string(), source: Box::new(e) })
 }
 
-fn from_row<'r, R: Row>(row: &'r R) -> Result<CallRecord, sqlx::Error>
+pub(super) fn from_row<'r, R: Row>(row: &'r R) -> Result<CallRecord, sqlx::Error>
 where
     &'r str: ColumnIndex<R>,
     String: Decode<'r, R::Database> + Type<R::Database>,

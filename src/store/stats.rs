@@ -104,6 +104,29 @@ const FUNNEL: &str = "SELECT service_line, COUNT(*), \
     CAST(SUM(crm_asked) AS BIGINT), CAST(SUM(crm_failed) AS BIGINT), CAST(SUM(crm_wait_ms) AS BIGINT) \
     FROM call_records WHERE partial = 0 AND started_at >= $1 AND started_at < $2 GROUP BY service_line";
 
+/// Each report figure's calls: the condition on a record that puts a call
+/// behind the figure (the funnel's own conditions, above; a rate or a time
+/// links to the calls it is worked out over).
+pub const FIGURE_CALLS: [(&str, &str); 17] = [
+    ("calls", "1 = 1"),
+    ("identified_by_caller_id", "idv_method = 'ani' AND idv_status <> 'unidentified'"),
+    ("identified_by_keyed_id", "idv_method IN ('keyed', 'keyed_ani') AND idv_status <> 'unidentified'"),
+    ("verified", "idv_status = 'verified'"),
+    ("containment", "outcome = 'self_service'"),
+    ("opted_out", "opted_out = 1"),
+    ("failed_identification", "idv_status = 'unidentified' AND identify_attempts > 0 AND opted_out = 0"),
+    ("failed_verification", "idv_status = 'identified' AND verify_attempts > 0 AND opted_out = 0"),
+    ("locked", "lockout = 1"),
+    ("crm_unavailable", "outcome = 'crm_unavailable'"),
+    ("self_service", "outcome = 'self_service'"),
+    ("agent", "outcome = 'agent'"),
+    ("abandoned", "outcome = 'abandoned'"),
+    ("ivr_seconds_avg", "handed_off_at IS NOT NULL"),
+    ("ivr_seconds_p90", "handed_off_at IS NOT NULL"),
+    ("crm_wait_ms_avg", "crm_asked > 0"),
+    ("crm_error_rate", "crm_asked > 0"),
+];
+
 /// How many calls handed on spent each whole number of seconds in the IVR,
 /// per line: the distribution the p90 is read from (one pass, no sort of
 /// the calls themselves).
@@ -397,6 +420,44 @@ impl Db {
         Ok(Stats { from, to, now: live_at.unwrap_or(to), lines: out, total: total.finish() })
     }
 
+    /// The calls behind report figure `key` ([`FIGURE_CALLS`]) started in
+    /// `[from, to)`, on `line` (or every line), in the order they started,
+    /// after `after` (a call's start and sid: the last of the page before),
+    /// at most `limit`; `None` for a figure with no calls behind it.
+    pub async fn figure_calls(
+        &self,
+        key: &str,
+        line: Option<&str>,
+        (from, to): (u64, u64),
+        after: Option<(u64, &str)>,
+        limit: usize,
+    ) -> Result<Option<Vec<super::CallRecord>>, sqlx::Error> {
+        let Some((_, condition)) = FIGURE_CALLS.iter().find(|(k, _)| *k == key) else {
+            return Ok(None);
+        };
+        let sql = format!(
+            "{} WHERE partial = 0 AND started_at >= $1 AND started_at < $2 AND ({condition}) \
+             AND ($3 = '' OR service_line = $3) AND (started_at > $4 OR (started_at = $4 AND call_sid > $5)) \
+             ORDER BY started_at, call_sid LIMIT $6",
+            super::db::SELECT
+        );
+        let (after_at, after_sid) = after.map_or((-1, ""), |(at, sid)| (super::db::to_i64(at), sid));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (from, to, line) = (super::db::to_i64(from), super::db::to_i64(to), line.unwrap_or(""));
+        on_pool!(self, pool => {
+            let rows = sqlx::query(&sql)
+                .bind(from)
+                .bind(to)
+                .bind(line)
+                .bind(after_at)
+                .bind(after_sid)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(super::db::from_row).collect::<Result<Vec<_>, _>>().map(Some)
+        })
+    }
+
     /// The figures of the calls started in `[from, to)`, per line, counted
     /// from their records.
     async fn counted(&self, from: i64, to: i64) -> Result<BTreeMap<String, Part>, sqlx::Error> {
@@ -612,6 +673,49 @@ mod tests {
             (s.total.crm_asked, s.total.crm_wait_ms_avg, s.total.crm_error_rate),
             (4, Some(1_260.0), Some(0.25))
         );
+
+        // Each figure's calls are the calls it counted.
+        let range = (T0, T0 + 500);
+        for (key, want) in [
+            ("calls", 5),
+            ("identified_by_caller_id", 1),
+            ("identified_by_keyed_id", 1),
+            ("verified", 1),
+            ("containment", 1),
+            ("opted_out", 1),
+            ("failed_identification", 1),
+            ("failed_verification", 1),
+            ("locked", 1),
+            ("crm_unavailable", 1),
+            ("self_service", 1),
+            ("agent", 1),
+            ("abandoned", 1),
+            ("ivr_seconds_avg", 4),
+            ("ivr_seconds_p90", 4),
+            ("crm_wait_ms_avg", 2),
+            ("crm_error_rate", 2),
+        ] {
+            let calls = db.figure_calls(key, Some("support"), range, None, 100).await.unwrap().unwrap();
+            assert_eq!(calls.len(), want, "{key}: {:?}", calls.iter().map(|c| &c.call_sid).collect::<Vec<_>>());
+            assert!(calls.iter().all(|c| c.service_line == "support" && c.started_at < T0 + 500), "{key}");
+        }
+        let verified = db.figure_calls("verified", None, range, None, 100).await.unwrap().unwrap();
+        assert_eq!(verified.iter().map(|c| c.call_sid.as_str()).collect::<Vec<_>>(), ["CA01"]);
+        // Pages, in the order the calls started.
+        let mut seen = Vec::new();
+        let mut after: Option<(u64, String)> = None;
+        loop {
+            let page = db
+                .figure_calls("calls", Some("support"), range, after.as_ref().map(|(at, sid)| (*at, sid.as_str())), 2)
+                .await
+                .unwrap()
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some((last.started_at, last.call_sid.clone()));
+            seen.extend(page.iter().map(|c| c.call_sid.clone()));
+        }
+        assert_eq!(seen, ["CA01", "CA02", "CA03", "CA04", "CA09"]);
+        assert!(db.figure_calls("in_ivr", None, range, None, 10).await.unwrap().is_none(), "no such figure");
     }
 
     #[tokio::test]
@@ -705,6 +809,16 @@ mod tests {
         let Some(schemas) = crate::store::db::tests::postgres_schemas("rollups", 1).await else { return };
         rollups_give_the_records_figures(schemas.dbs[0].clone()).await;
         schemas.drop().await;
+    }
+
+    #[test]
+    fn every_counted_figures_calls_are_the_funnels_condition() {
+        for (key, condition) in FIGURE_CALLS {
+            let counted = FUNNEL.contains(&format!("CASE WHEN {condition} THEN 1"));
+            let worked_out =
+                ["calls", "containment", "ivr_seconds_avg", "ivr_seconds_p90", "crm_wait_ms_avg", "crm_error_rate"];
+            assert!(counted || worked_out.contains(&key), "{key}: {condition} is not the funnel's");
+        }
     }
 
     #[test]

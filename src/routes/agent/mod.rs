@@ -5,7 +5,7 @@ mod calls;
 mod guard;
 mod login;
 mod page;
-mod view;
+pub(crate) mod view;
 
 pub use calls::{list, screen_pop};
 pub use guard::{Authenticated, Refused};
