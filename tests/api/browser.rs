@@ -160,4 +160,16 @@ async fn the_reports_page_and_its_filters_work_in_headless_chromium() {
         browser.eval("document.getElementById('export-csv').href").await.contains("line=sales&tz="),
         "the export keeps the filters"
     );
+
+    // A figure opens the calls behind it: the week's verified call.
+    browser.eval("location.href = '/reports'; true").await;
+    browser
+        .wait_for("document.readyState === 'complete' && document.querySelector('[data-total=\"3\"] a') !== null")
+        .await;
+    browser.eval("document.querySelector('[data-total=\"3\"] a').click(); true").await;
+    browser.wait_for("location.pathname === '/reports/calls' && document.readyState === 'complete'").await;
+    assert_eq!(browser.eval("document.querySelectorAll('tr[data-call]').length").await, "1", "the verified call");
+    assert!(browser.eval("document.querySelector('tr[data-call] a').href").await.contains("/agent/calls/CA"));
+    let png = browser.screenshot().await;
+    std::fs::write(screenshot_path("report-calls.png"), &png).expect("keep the screenshot");
 }

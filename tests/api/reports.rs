@@ -6,7 +6,7 @@
 
 use crate::desk_helpers::*;
 use crate::exports::{cell_text, pdf_row, pdf_text, squeezed, xlsx_rows};
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, ADMIN_TOKEN};
 
 /// The CSV body's records (the header first).
 fn records(body: &str) -> Vec<Vec<String>> {
@@ -40,11 +40,7 @@ async fn a_report_counts_real_calls_per_day_and_hour_and_exports_the_same_table(
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("America/New_York"), "the default line's zone");
     assert!(page.body.contains(&format!("<th scope=\"row\">{}</th>", today())), "today's row");
-    let total = |body: &str, i: usize| -> String {
-        let marker = format!("data-total=\"{i}\">");
-        let at = body.find(&marker).unwrap_or_else(|| panic!("no total {i}")) + marker.len();
-        body[at..].split('<').next().unwrap().to_string()
-    };
+    let total = |body: &str, i: usize| -> String { total_cell(body, i).0 };
     // Calls, by caller ID, by keyed ID, verified (the report's first columns).
     assert_eq!(
         [total(&page.body, 0), total(&page.body, 1), total(&page.body, 2), total(&page.body, 3)],
@@ -122,6 +118,24 @@ async fn download(app: &TestApp, page: &str, format: &str, session: &str) -> (St
     (content_type, disposition, r.bytes().await.unwrap().to_vec())
 }
 
+/// `html` without its tags.
+fn text_of(html: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in html.split('<').enumerate() {
+        out.push_str(if i == 0 { part } else { part.split_once('>').map_or("", |(_, text)| text) });
+    }
+    out
+}
+
+/// The total row's cell `i`: its text, and the link to its calls.
+fn total_cell(page: &str, i: usize) -> (String, Option<String>) {
+    let marker = format!("data-total=\"{i}\">");
+    let at = page.find(&marker).unwrap_or_else(|| panic!("no total {i}")) + marker.len();
+    let cell = page[at..].split("</td>").next().unwrap();
+    let link = cell.split_once("<a href=\"").map(|(_, rest)| unescape(rest.split('"').next().unwrap()));
+    (text_of(cell), link)
+}
+
 /// The page's table: each row's label and cells as shown, the total last.
 fn page_rows(page: &str) -> Vec<(String, Vec<String>)> {
     let body = &page[page.find("<tbody>").unwrap()..page.find("</tbody>").unwrap()];
@@ -130,7 +144,7 @@ fn page_rows(page: &str) -> Vec<(String, Vec<String>)> {
         .map(|row| {
             let label = row.split("<th scope=\"row\">").nth(1).unwrap().split('<').next().unwrap().to_string();
             let cells =
-                row.split("<td").skip(1).map(|c| c.split('>').nth(1).unwrap().split('<').next().unwrap().to_string());
+                row.split("<td").skip(1).map(|c| text_of(c.split_once('>').unwrap().1.split("</td>").next().unwrap()));
             (label, cells.collect())
         })
         .collect()
@@ -202,5 +216,86 @@ async fn the_page_draws_its_charts_and_every_export_holds_its_table() {
             let want = squeezed(std::iter::once(label.as_str()).chain(cells.iter().map(String::as_str)));
             assert_eq!(pdf_row(&text, label).as_deref(), Some(want.as_str()), "{label}'s row:\n{text}");
         }
+    }
+}
+
+/// The audit entries of `action`, once the background writer has them.
+async fn audited(app: &TestApp, action: &str) -> Vec<serde_json::Value> {
+    for _ in 0..100 {
+        let r = app.http.get(format!("{}/api/audit?action={action}", app.address)).bearer_auth(ADMIN_TOKEN);
+        let body: serde_json::Value = r.send().await.unwrap().json().await.unwrap();
+        let entries = body["entries"].as_array().cloned().unwrap_or_default();
+        if !entries.is_empty() {
+            return entries;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no {action} entry in the audit log");
+}
+
+#[tokio::test]
+async fn a_figure_links_to_the_calls_behind_it_and_listing_them_is_audited() {
+    let app = spawn_desk().await;
+    let session = app.calls_for_figures(true).await;
+    let page = app.page("/reports?tz=UTC", Some(&session), None).await;
+    // The total's "verified" cell (the report's fourth figure) links to its calls.
+    let (verified, link) = total_cell(&page.body, 3);
+    let link = link.expect("a link to the verified calls");
+    assert_eq!(verified, "2");
+    assert!(link.starts_with("/reports/calls?figure=verified&start="), "{link}");
+    let list = app.page(&link, Some(&session), None).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let sids: Vec<&str> = list.body.split("data-call=\"").skip(1).map(|rest| rest.split('"').next().unwrap()).collect();
+    assert_eq!(sids.len(), 2, "the two verified calls: {}", list.body);
+    for sid in &sids {
+        let record = app.page(&format!("/api/calls/{sid}"), None, Some(API_TOKEN)).await;
+        let record: serde_json::Value = serde_json::from_str(&record.body).unwrap();
+        assert_eq!(record["idv_status"], "verified", "{sid}");
+        assert!(list.body.contains(&format!("href=\"/agent/calls/{sid}\"")), "each call opens its screen pop");
+    }
+    assert!(list.body.contains("Calls behind “Verified”") && list.body.contains("audit log"), "{}", list.body);
+    // A figure with no calls has no link; the failed verifications here are none.
+    assert_eq!(total_cell(&page.body, 7), ("0".to_string(), None));
+
+    // Listing them is audited: who, which figure, how many; no customer data.
+    let entries = audited(&app, "report_calls").await;
+    let e = &entries[0];
+    assert_eq!((e["actor"].as_str(), e["detail"]["figure"].as_str()), (Some(SUPERVISOR), Some("verified")), "{e}");
+    assert_eq!(e["detail"]["calls"], 2, "{e}");
+    assert!(!e.to_string().contains("Lovelace"), "{e}");
+
+    // Downloading them is audited too, and the file has them all.
+    let at = list.body.find("id=\"export-calls\" href=\"").unwrap() + "id=\"export-calls\" href=\"".len();
+    let export = unescape(list.body[at..].split('"').next().unwrap());
+    let csv = app.page(&export, Some(&session), None).await;
+    assert_eq!(csv.status, 200, "{}", csv.body);
+    let rows = records(&csv.body);
+    assert_eq!(header(&csv.body)[..3], ["call_sid", "started", "line"]);
+    let mut got: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    let mut want = sids.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(rows.iter().all(|r| r[7] == "verified"), "{rows:?}");
+    let entries = audited(&app, "report_calls_exported").await;
+    assert_eq!(entries[0]["detail"]["figure"], "verified");
+
+    // Refusals: the role, each bad field named, and a format it has not.
+    let agent = app.session(AGENT, AGENT_PASSWORD).await;
+    assert_eq!(app.page(&link, Some(&agent), None).await.status, 403);
+    assert_eq!(app.page(&link, None, None).await.status, 401);
+    for (query, words) in [
+        ("figure=in_ivr&start=0&end=10", "figure: \"in_ivr\" is not a report figure"),
+        ("figure=calls&start=soon&end=10", "start: \"soon\" is not a time"),
+        ("figure=calls&start=10&end=10", "end: the period ends before it starts"),
+        ("figure=calls&start=0&end=99999999", "end: a period of at most 400 days"),
+        ("figure=calls&start=0&end=10&line=nope", "line: no line is named"),
+        ("figure=calls&start=0&end=10&after=x", "after: \"x\" is not a call"),
+        ("figure=calls&start=0&end=10&format=xlsx", "format: \"xlsx\""),
+        ("figure=calls&start=0&end=10&colour=red", "unknown field"),
+    ] {
+        let r = app.page(&format!("/reports/calls?{query}"), Some(&session), None).await;
+        assert_eq!(r.status, 400, "{query}: {}", r.body);
+        assert!(unescape(&r.body).contains(words), "{query}: {}", r.body);
     }
 }
