@@ -64,7 +64,7 @@ fn write(sheet: &mut Worksheet, report: &Report) -> Result<(), XlsxError> {
     sheet.set_row_height(HEADER_ROW, 30)?;
 
     let label_format = match report.query.by {
-        Bucket::Day => Format::new().set_num_format("yyyy-mm-dd").set_align(rust_xlsxwriter::FormatAlign::Left),
+        Bucket::Day => date.clone(),
         Bucket::Hour => Format::new().set_num_format("yyyy-mm-dd hh:mm").set_align(rust_xlsxwriter::FormatAlign::Left),
     };
     let formats: Vec<Format> =

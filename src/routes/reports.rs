@@ -88,17 +88,8 @@ fn cells(s: &crate::store::LineStats, q: &ReportQuery, (start, end): (u64, u64))
     COLUMNS
         .iter()
         .map(|(key, _)| {
-            let link = (crate::report::behind(s, key) > 0).then(|| {
-                let mut link = url::form_urlencoded::Serializer::new(String::new());
-                link.append_pair("figure", key)
-                    .append_pair("start", &start.to_string())
-                    .append_pair("end", &end.to_string());
-                if let Some(line) = &q.line {
-                    link.append_pair("line", line);
-                }
-                link.append_pair("tz", &q.zone.name);
-                format!("{}?{}", crate::paths::Route::ReportCalls.pattern(), link.finish())
-            });
+            let link = (crate::report::behind(s, key) > 0)
+                .then(|| calls_link(key, (start, end), q.line.as_deref(), &q.zone.name, None, false));
             (crate::report::shown(s, key), link)
         })
         .collect()
@@ -183,12 +174,7 @@ pub async fn export(state: web::Data<AppState>, who: Authenticated, req: HttpReq
         }
     };
     match file {
-        Ok(body) => HttpResponse::Ok()
-            .content_type(format.content_type())
-            .insert_header(("Content-Disposition", format!("attachment; filename=\"{name}\"")))
-            .insert_header(("Cache-Control", "no-store"))
-            .insert_header(("X-Content-Type-Options", "nosniff"))
-            .body(body),
+        Ok(body) => attachment(format.content_type(), &name).body(body),
         Err(e) => {
             tracing::error!(error = %e, "a report could not be written");
             refused(Refusal(StatusCode::INTERNAL_SERVER_ERROR, "The report could not be written.".into()))
@@ -221,6 +207,43 @@ pub struct CallsFilters {
     pub format: Option<String>,
 }
 
+/// The link to the calls behind `figure` over `[start, end)` on `line` (or
+/// every line), times shown in `zone`; after a call (the next page), or all
+/// of them as CSV.
+fn calls_link(
+    figure: &str,
+    (start, end): (u64, u64),
+    line: Option<&str>,
+    zone: &str,
+    after: Option<(u64, &str)>,
+    csv: bool,
+) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("figure", figure).append_pair("start", &start.to_string()).append_pair("end", &end.to_string());
+    if let Some(line) = line {
+        q.append_pair("line", line);
+    }
+    q.append_pair("tz", zone);
+    if let Some((at, sid)) = after {
+        q.append_pair("after", &format!("{at}:{sid}"));
+    }
+    if csv {
+        q.append_pair("format", "csv");
+    }
+    format!("{}?{}", crate::paths::Route::ReportCalls.pattern(), q.finish())
+}
+
+/// A file download's answer: its type, its name, never cached or sniffed.
+fn attachment(content_type: &str, name: &str) -> actix_web::HttpResponseBuilder {
+    let mut answer = HttpResponse::Ok();
+    answer
+        .content_type(content_type)
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"{name}\"")))
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("X-Content-Type-Options", "nosniff"));
+    answer
+}
+
 /// A checked drill-down.
 struct CallsAsked {
     figure: &'static str,
@@ -236,21 +259,7 @@ struct CallsAsked {
 impl CallsAsked {
     /// The query string that asks for these calls again, after `after`.
     fn query(&self, after: Option<(u64, &str)>, csv: bool) -> String {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        q.append_pair("figure", self.figure)
-            .append_pair("start", &self.start.to_string())
-            .append_pair("end", &self.end.to_string());
-        if let Some(line) = &self.line {
-            q.append_pair("line", line);
-        }
-        q.append_pair("tz", &self.zone.name);
-        if let Some((at, sid)) = after {
-            q.append_pair("after", &format!("{at}:{sid}"));
-        }
-        if csv {
-            q.append_pair("format", "csv");
-        }
-        format!("{}?{}", crate::paths::Route::ReportCalls.pattern(), q.finish())
+        calls_link(self.figure, (self.start, self.end), self.line.as_deref(), &self.zone.name, after, csv)
     }
 
     /// What the audit log keeps of it (no customer data).
@@ -471,10 +480,5 @@ fn export_calls(db: crate::store::Db, asked: CallsAsked) -> HttpResponse {
             Some((Ok(web::Bytes::from(bytes)), (last.or(after), true, done)))
         }
     });
-    HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header(("Content-Disposition", format!("attachment; filename=\"{name}\"")))
-        .insert_header(("Cache-Control", "no-store"))
-        .insert_header(("X-Content-Type-Options", "nosniff"))
-        .streaming(chunks)
+    attachment(crate::report::Format::Csv.content_type(), &name).streaming(chunks)
 }
