@@ -791,8 +791,8 @@ fn serve(handler: impl Fn(&Seen) -> Resp + Send + Sync + 'static) -> Server {
 }
 
 /// An OAuth token endpoint (`/token`) and a CRM (`/crm`) on one server. It
-/// issues `tok-1`, `tok-2`…; the CRM accepts only the latest token issued,
-/// and none at or below `revoked` (a session the CRM ended).
+/// issues `tok-1`, `tok-2`…; the CRM accepts any token issued, but none at
+/// or below `revoked` (a session the CRM ended).
 struct OAuthDouble {
     server: Server,
     token_status: Arc<AtomicU16>,
@@ -833,11 +833,14 @@ impl OAuthDouble {
                     }
                     return Resp::json(200, &doc.to_string()).delay(delay);
                 }
-                let latest = issued.load(SeqCst);
-                let good = format!("Bearer tok-{latest}");
+                // Any token issued and not revoked is good, as at real
+                // providers: an old token still works while a new one is
+                // on its way (counted as issued before its answer is sent).
+                let number = seen.header("authorization").and_then(|h| h.strip_prefix("Bearer tok-"));
+                let number = number.and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
                 let accepted = !reject_all.load(SeqCst)
-                    && latest > revoked.load(SeqCst)
-                    && seen.header("authorization") == Some(good.as_str());
+                    && number > revoked.load(SeqCst)
+                    && number <= issued.load(SeqCst);
                 if accepted {
                     Resp::json(200, r#"{"totalSize":0,"records":[]}"#)
                 } else {
