@@ -838,9 +838,8 @@ impl OAuthDouble {
                 // on its way (counted as issued before its answer is sent).
                 let number = seen.header("authorization").and_then(|h| h.strip_prefix("Bearer tok-"));
                 let number = number.and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
-                let accepted = !reject_all.load(SeqCst)
-                    && number > revoked.load(SeqCst)
-                    && number <= issued.load(SeqCst);
+                let accepted =
+                    !reject_all.load(SeqCst) && number > revoked.load(SeqCst) && number <= issued.load(SeqCst);
                 if accepted {
                     Resp::json(200, r#"{"totalSize":0,"records":[]}"#)
                 } else {
