@@ -9,7 +9,7 @@
 //! SQL, so SQLite and PostgreSQL agree.
 
 use crate::config::{Config, LineTimeZone};
-use crate::store::{Db, LineStats, Stats};
+use crate::store::{CallFilter, Db, LineStats, Stats};
 use jiff::civil::Date;
 
 #[cfg(feature = "exports")]
@@ -97,6 +97,64 @@ pub struct ReportQuery {
     pub line: Option<String>,
     pub zone: LineTimeZone,
     pub by: Bucket,
+    /// Which calls it counts: an outcome, an ID&V status, a method.
+    pub filter: CallFilter,
+}
+
+/// The outcomes, ID&V statuses and methods of identification a report may
+/// be filtered by: each as stored (and in the API), and as a page names it.
+pub const OUTCOMES: [(&str, &str); 7] = [
+    ("self_service", "Self-service"),
+    ("agent", "Agent"),
+    ("abandoned", "Abandoned"),
+    ("opted_out", "Opted out"),
+    ("crm_unavailable", "CRM unavailable"),
+    ("verification_unavailable", "Checks unavailable"),
+    ("in_progress", "Unfinished"),
+];
+pub const STATUSES: [(&str, &str); 3] =
+    [("verified", "Verified"), ("identified", "Identified, not verified"), ("unidentified", "Not identified")];
+pub const METHODS: [(&str, &str); 4] =
+    [("ani", "Caller ID"), ("keyed", "Keyed ID"), ("keyed_ani", "Keyed ID, caller ID agreeing"), ("none", "None")];
+
+/// The filter on calls of a query's `outcome`, `status` and `method`
+/// (absent, empty or `any`: any), each checked against its choices.
+pub fn call_filter(
+    outcome: Option<&str>,
+    status: Option<&str>,
+    method: Option<&str>,
+) -> Result<CallFilter, ReportError> {
+    fn pick(
+        field: &'static str,
+        given: Option<&str>,
+        choices: &[(&'static str, &str)],
+    ) -> Result<Option<&'static str>, ReportError> {
+        let Some(given) = given.map(str::trim).filter(|v| !v.is_empty() && *v != "any") else { return Ok(None) };
+        match choices.iter().find(|(key, _)| *key == given) {
+            Some((key, _)) => Ok(Some(*key)),
+            None => {
+                let keys: Vec<&str> = choices.iter().map(|(key, _)| *key).collect();
+                Err(refused(field, format!("{given:?} is not one of any, {}", keys.join(", "))))
+            }
+        }
+    }
+    Ok(CallFilter {
+        outcome: pick("outcome", outcome, &OUTCOMES)?,
+        idv_status: pick("status", status, &STATUSES)?,
+        idv_method: pick("method", method, &METHODS)?,
+    })
+}
+
+/// How a page names a filter's value (`any` when it has none).
+pub fn label(value: Option<&str>, choices: &[(&str, &'static str)]) -> &'static str {
+    value.and_then(|v| choices.iter().find(|(key, _)| *key == v)).map_or("any", |(_, label)| *label)
+}
+
+/// The filter's query pairs (`outcome`, `status`, `method`), those set.
+pub fn filter_pairs(filter: &CallFilter) -> impl Iterator<Item = (&'static str, &'static str)> {
+    [("outcome", filter.outcome), ("status", filter.idv_status), ("method", filter.idv_method)]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
 }
 
 /// Why a report cannot be made: the field at fault and what is wrong.
@@ -120,6 +178,11 @@ pub struct Filters {
     pub line: Option<String>,
     pub tz: Option<String>,
     pub by: Option<String>,
+    /// The calls counted: an outcome, an ID&V status, a method (see
+    /// [`OUTCOMES`], [`STATUSES`], [`METHODS`]); absent or `any`: any.
+    pub outcome: Option<String>,
+    pub status: Option<String>,
+    pub method: Option<String>,
     /// An export's format (`csv`, `xlsx`, `pdf`); the page ignores it.
     pub format: Option<String>,
 }
@@ -152,17 +215,20 @@ impl ReportQuery {
         if days > max {
             return Err(refused("to", format!("at most {max} days by {} ({days} asked)", by.as_str())));
         }
-        Ok(Self { from, to, line, zone, by })
+        let filter = call_filter(f.outcome.as_deref(), f.status.as_deref(), f.method.as_deref())?;
+        Ok(Self { from, to, line, zone, by, filter })
     }
 
     /// A file name that carries the filters:
-    /// `vouch-report_2026-12-01_2026-12-07_support_by-day_Europe-London.csv`.
+    /// `vouch-report_2026-12-01_2026-12-07_support_by-day_Europe-London.csv`,
+    /// and those on calls when set (`…_Europe-London_outcome-agent_status-verified.csv`).
     pub fn file_name(&self, extension: &str) -> String {
         let safe = |s: &str| -> String {
             s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
         };
         let (line, zone) = (safe(self.line.as_deref().unwrap_or("all-lines")), safe(&self.zone.name));
-        format!("vouch-report_{}_{}_{line}_by-{}_{zone}.{extension}", self.from, self.to, self.by.as_str())
+        let calls: String = filter_pairs(&self.filter).map(|(name, value)| format!("_{name}-{value}")).collect();
+        format!("vouch-report_{}_{}_{line}_by-{}_{zone}{calls}.{extension}", self.from, self.to, self.by.as_str())
     }
 
     /// The query string that asks for this report again (for links).
@@ -173,6 +239,7 @@ impl ReportQuery {
             q.append_pair("line", line);
         }
         q.append_pair("tz", &self.zone.name).append_pair("by", self.by.as_str());
+        q.extend_pairs(filter_pairs(&self.filter));
         q.finish()
     }
 
@@ -262,6 +329,9 @@ pub struct Report {
     pub query: ReportQuery,
     pub rows: Vec<(String, LineStats)>,
     pub total: LineStats,
+    /// Filtered: the range's calls that could not be filtered (see
+    /// [`Stats::unsliced`]), so are in no figure.
+    pub unsliced: u64,
 }
 
 /// The report's columns: a [`LineStats`] figure's key and its header.
@@ -297,11 +367,11 @@ impl Report {
         };
         let mut rows = Vec::new();
         for (label, from, to) in query.buckets() {
-            rows.push((label, pick(&db.figures(&lines, from, to).await?)));
+            rows.push((label, pick(&db.figures(&lines, from, to, &query.filter).await?)));
         }
         let (from, to) = query.range();
-        let total = pick(&db.figures(&lines, from, to).await?);
-        Ok(Self { query, rows, total })
+        let all = db.figures(&lines, from, to, &query.filter).await?;
+        Ok(Self { total: pick(&all), unsliced: all.unsliced, query, rows })
     }
 
     /// The report as CSV: a header row, a row per bucket, then the total;
@@ -336,7 +406,7 @@ impl Report {
     }
 
     /// The filters, as a file's first rows show them: a name and a value.
-    pub fn filters(&self) -> [(&'static str, String); 5] {
+    pub fn filters(&self) -> [(&'static str, String); 8] {
         let q = &self.query;
         [
             ("From", q.from.to_string()),
@@ -344,7 +414,22 @@ impl Report {
             ("Line", q.line.clone().unwrap_or_else(|| "all lines".into())),
             ("Time zone", q.zone.name.clone()),
             ("Rows", format!("per {}", q.by.as_str())),
+            ("Outcome", label(q.filter.outcome, &OUTCOMES).to_string()),
+            ("ID&V status", label(q.filter.idv_status, &STATUSES).to_string()),
+            ("Method", label(q.filter.idv_method, &METHODS).to_string()),
         ]
+    }
+
+    /// The note a filtered report carries when some of its calls could not
+    /// be filtered.
+    pub fn unsliced_note(&self) -> Option<String> {
+        (self.unsliced > 0).then(|| {
+            format!(
+                "{} calls in this range were rolled up by an earlier version of Vouch and their records are gone: \
+                 they are in no filtered figure.",
+                self.unsliced
+            )
+        })
     }
 
     /// The first column's header: Date or Hour.
@@ -492,10 +577,47 @@ mod tests {
             (&[("by", "week")], "by", "day or hour"),
             (&[("line", "nope")], "line", "no line is named"),
             (&[("tz", "Mars/Olympus")], "tz", "not an IANA time zone"),
+            (&[("outcome", "won")], "outcome", r#""won" is not one of any, self_service, agent"#),
+            (&[("status", "Verified")], "status", "is not one of any, verified, identified, unidentified"),
+            (&[("method", "voice")], "method", "is not one of any, ani, keyed, keyed_ani, none"),
         ] {
             let e = ReportQuery::from_filters(&filters(pairs), &config(), NOW).unwrap_err();
             assert_eq!(e.field, field, "{pairs:?}: {e}");
             assert!(e.reason.contains(words), "{pairs:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn filters_on_calls_are_in_the_query_the_file_name_and_the_files_rows() {
+        let pairs = [("line", "support"), ("outcome", "agent"), ("status", "any"), ("method", "keyed_ani")];
+        let q = ReportQuery::from_filters(&filters(&pairs), &config(), NOW).unwrap();
+        assert_eq!(q.filter, CallFilter { outcome: Some("agent"), idv_status: None, idv_method: Some("keyed_ani") });
+        assert_eq!(
+            q.file_name("xlsx"),
+            "vouch-report_2026-03-24_2026-03-30_support_by-day_America-New_York_outcome-agent_method-keyed_ani.xlsx"
+        );
+        assert!(q.query_string().ends_with("&by=day&outcome=agent&method=keyed_ani"), "{}", q.query_string());
+        let again = ReportQuery::from_filters(&serde_urlencoded::from_str(&q.query_string()).unwrap(), &config(), NOW);
+        assert_eq!(again.unwrap().filter, q.filter, "a link asks for the same calls");
+        let report = Report { query: q, rows: Vec::new(), total: LineStats::default(), unsliced: 0 };
+        let shown: Vec<String> = report.filters()[5..].iter().map(|(n, v)| format!("{n}: {v}")).collect();
+        assert_eq!(shown, ["Outcome: Agent", "ID&V status: any", "Method: Keyed ID, caller ID agreeing"]);
+        assert_eq!(report.unsliced_note(), None);
+    }
+
+    #[test]
+    fn every_filter_choice_is_a_stored_value() {
+        use crate::flow::{IdvMethod, IdvStatus};
+        use crate::store::RecordOutcome;
+        let json = |v: &str| serde_json::Value::String(v.to_string());
+        for (v, _) in OUTCOMES {
+            assert_eq!(serde_json::from_value::<RecordOutcome>(json(v)).map(|o| o.as_str()).ok(), Some(v));
+        }
+        for (v, _) in STATUSES {
+            assert_eq!(serde_json::from_value::<IdvStatus>(json(v)).map(|o| o.as_str()).ok(), Some(v));
+        }
+        for (v, _) in METHODS {
+            assert_eq!(serde_json::from_value::<IdvMethod>(json(v)).map(|o| o.as_str()).ok(), Some(v));
         }
     }
 
@@ -557,7 +679,7 @@ mod tests {
             }
         }
         total.containment = Some(total.self_service as f64 / total.calls as f64);
-        Report { query, rows, total }
+        Report { query, rows, total, unsliced: 0 }
     }
 
     #[test]

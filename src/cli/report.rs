@@ -32,6 +32,19 @@ pub struct ReportOpts {
     /// A row per day or per hour.
     #[arg(long, value_enum, default_value = "day")]
     pub by: Bucket,
+    /// Count only the calls of this outcome: self_service, agent,
+    /// abandoned, opted_out, crm_unavailable, verification_unavailable or
+    /// in_progress. Default: any.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// Count only the calls of this ID&V status: verified, identified or
+    /// unidentified. Default: any.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Count only the calls identified this way: ani, keyed, keyed_ani or
+    /// none. Default: any.
+    #[arg(long)]
+    pub method: Option<String>,
     /// The file's format.
     #[arg(long, value_enum, default_value = "csv")]
     pub format: Format,
@@ -54,6 +67,9 @@ pub async fn run(opts: ReportOpts) -> anyhow::Result<()> {
         line: opts.line,
         tz: opts.tz,
         by: Some(opts.by.as_str().to_string()),
+        outcome: opts.outcome,
+        status: opts.status,
+        method: opts.method,
         format: None,
     };
     let query =

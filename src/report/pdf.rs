@@ -264,7 +264,7 @@ pub fn document(report: &Report) -> Result<Vec<u8>, ExportError> {
     // The charts: two side by side, the third below the first.
     let scale = 0.205;
     let (w, h) = (SIZE.0 as f32 * scale, SIZE.1 as f32 * scale);
-    let top = HEIGHT - MARGIN - 24.0;
+    let top = HEIGHT - MARGIN - 28.0;
     for (chart, (left, top)) in
         Chart::ALL.into_iter().zip([(MARGIN, top), (MARGIN, top - h - 6.0), (MARGIN + w + 8.0, top)])
     {
@@ -279,10 +279,16 @@ pub fn document(report: &Report) -> Result<Vec<u8>, ExportError> {
 fn heading(layer: &PdfLayerReference, fonts: &Fonts, report: &Report, title: &str) {
     layer.set_fill_color(rgb(0, 0, 0));
     text_at(layer, &fonts.bold, 16.0, MARGIN, HEIGHT - MARGIN - 6.0, 0.0, title);
+    // The range, line, zone and rows on a line; which calls on the next.
     let filters: Vec<String> = report.filters().iter().map(|(name, value)| format!("{name}: {value}")).collect();
-    text_at(layer, &fonts.regular, 9.0, MARGIN, HEIGHT - MARGIN - 12.5, 0.0, &filters.join("    "));
-    let note = "Calls started in each row's period. Counts only, no customer data.";
-    text_at(layer, &fonts.regular, 8.0, MARGIN, HEIGHT - MARGIN - 17.0, 0.0, note);
+    let (range, calls) = filters.split_at(filters.len().min(5));
+    text_at(layer, &fonts.regular, 9.0, MARGIN, HEIGHT - MARGIN - 12.5, 0.0, &range.join("    "));
+    text_at(layer, &fonts.regular, 9.0, MARGIN, HEIGHT - MARGIN - 16.5, 0.0, &calls.join("    "));
+    let mut note = "Calls started in each row's period. Counts only, no customer data.".to_string();
+    if let Some(unsliced) = report.unsliced_note() {
+        note = format!("{note} {unsliced}");
+    }
+    text_at(layer, &fonts.regular, 8.0, MARGIN, HEIGHT - MARGIN - 20.5, 0.0, &note);
 }
 
 /// `text` cut into lines no wider than `width` mm in the header's font.
@@ -312,7 +318,7 @@ fn table(doc: &printpdf::PdfDocumentReference, fonts: &Fonts, report: &Report, t
         .map(|(i, h)| wrap(h, if i == 0 { first_width } else { width } - 1.5))
         .collect();
     let header_lines = headers.iter().map(Vec::len).max().unwrap_or(1) as f32;
-    let table_top = HEIGHT - MARGIN - 22.0;
+    let table_top = HEIGHT - MARGIN - 26.0;
     let body_top = table_top - header_lines * HEADER_LINE_MM - 2.0;
     let per_page = (((body_top - MARGIN - 6.0) / ROW_MM).floor() as usize).max(1);
     let rows: Vec<(&str, Vec<String>)> = report

@@ -6,9 +6,9 @@
 use super::{number, Bucket, Report, COLUMNS};
 use rust_xlsxwriter::{ExcelDateTime, Format, FormatBorder, Workbook, Worksheet, XlsxError};
 
-/// The header row's index (0-based); the rows above hold the title and the
-/// filters.
-pub const HEADER_ROW: u32 = 8;
+/// The header row's index (0-based); the rows above hold the title, the
+/// filters and a note.
+pub const HEADER_ROW: u32 = 11;
 
 /// The display format of a figure's column, so the cell shows what the
 /// page shows while holding a number.
@@ -53,7 +53,11 @@ fn write(sheet: &mut Worksheet, report: &Report) -> Result<(), XlsxError> {
             _ => sheet.write_string(row, 1, value)?,
         };
     }
-    sheet.write_string(6, 0, "Counts only, no customer data.")?;
+    let note = 1 + u32::try_from(report.filters().len()).unwrap_or(0);
+    sheet.write_string(note, 0, "Counts only, no customer data.")?;
+    if let Some(unsliced) = report.unsliced_note() {
+        sheet.write_string(note + 1, 0, unsliced)?;
+    }
 
     sheet.write_string_with_format(HEADER_ROW, 0, report.first_header(), &header)?;
     for (col, (_, head)) in (1u16..).zip(COLUMNS.iter()) {

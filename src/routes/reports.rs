@@ -9,7 +9,7 @@ use super::agent::{html, Authenticated, MessagePage};
 use super::AppState;
 use crate::config::Role;
 use crate::report::{Filters, Format, Report, ReportQuery, COLUMNS};
-use crate::store::Db;
+use crate::store::{CallFilter, Db};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -32,10 +32,31 @@ pub struct ReportsPage {
     pub lines: Vec<String>,
     pub zone: String,
     pub by_hour: bool,
+    /// The filters on calls: each one's name, label, value chosen (`""`:
+    /// any) and its choices (value and label).
+    pub call_filters: Vec<CallFilterField>,
+    /// Those filters as a sentence (`""`: none).
+    pub filtered: String,
+    /// Filtered, when some of the range's calls cannot be filtered.
+    pub unsliced: Option<String>,
     /// The exports of exactly this report: the format's name and the link.
     pub exports: Vec<(&'static str, String)>,
     /// The charts: their id, title and SVG document.
     pub charts: Vec<(&'static str, &'static str, String)>,
+}
+
+/// A filter on calls in the form: its query name, its label, the value
+/// chosen (`""`: any) and its choices (value, label).
+pub type CallFilterField = (&'static str, &'static str, &'static str, &'static [(&'static str, &'static str)]);
+
+/// The form's filters on calls, with `filter`'s values chosen.
+fn call_filter_fields(filter: &CallFilter) -> Vec<CallFilterField> {
+    use crate::report::{METHODS, OUTCOMES, STATUSES};
+    vec![
+        ("outcome", "Outcome", filter.outcome.unwrap_or(""), &OUTCOMES),
+        ("status", "ID&V status", filter.idv_status.unwrap_or(""), &STATUSES),
+        ("method", "Identified by", filter.idv_method.unwrap_or(""), &METHODS),
+    ]
 }
 
 /// The report's charts: their id, title and SVG document.
@@ -60,7 +81,10 @@ fn asked(state: &AppState, who: &Authenticated, req: &HttpRequest) -> Result<(Re
         return Err(Refusal(StatusCode::FORBIDDEN, "Reports need the supervisor role.".into()));
     }
     let filters: Filters = serde_urlencoded::from_str(req.query_string()).map_err(|e| {
-        Refusal(StatusCode::BAD_REQUEST, format!("{e}: reports take from, to, line, tz, by (and format to export)."))
+        Refusal(
+            StatusCode::BAD_REQUEST,
+            format!("{e}: reports take from, to, line, tz, by, outcome, status, method (and format to export)."),
+        )
     })?;
     let query = ReportQuery::from_filters(&filters, &state.config, crate::clock::now())
         .map_err(|e| Refusal(StatusCode::BAD_REQUEST, e.to_string()))?;
@@ -89,7 +113,7 @@ fn cells(s: &crate::store::LineStats, q: &ReportQuery, (start, end): (u64, u64))
         .iter()
         .map(|(key, _)| {
             let link = (crate::report::behind(s, key) > 0)
-                .then(|| calls_link(key, (start, end), q.line.as_deref(), &q.zone.name, None, false));
+                .then(|| calls_link(key, (start, end), (q.line.as_deref(), &q.filter), &q.zone.name, None, false));
             (crate::report::shown(s, key), link)
         })
         .collect()
@@ -127,6 +151,9 @@ pub async fn page(state: web::Data<AppState>, who: Authenticated, req: HttpReque
         lines: state.config.lines.iter().map(|l| l.name.clone()).collect(),
         zone: q.zone.name.clone(),
         by_hour: q.by == crate::report::Bucket::Hour,
+        call_filters: call_filter_fields(&q.filter),
+        filtered: shown_filter(&q.filter),
+        unsliced: report.unsliced_note(),
         exports: Format::ALL
             .into_iter()
             .map(|f| {
@@ -201,6 +228,10 @@ pub struct CallsFilters {
     pub end: Option<String>,
     pub line: Option<String>,
     pub tz: Option<String>,
+    /// The report's filters on calls (see [`crate::report::call_filter`]).
+    pub outcome: Option<String>,
+    pub status: Option<String>,
+    pub method: Option<String>,
     /// The last call of the page before: `started_at:CallSid`.
     pub after: Option<String>,
     /// `csv` to download every call behind the figure.
@@ -208,12 +239,12 @@ pub struct CallsFilters {
 }
 
 /// The link to the calls behind `figure` over `[start, end)` on `line` (or
-/// every line), times shown in `zone`; after a call (the next page), or all
-/// of them as CSV.
+/// every line) that `filter` counts, times shown in `zone`; after a call
+/// (the next page), or all of them as CSV.
 fn calls_link(
     figure: &str,
     (start, end): (u64, u64),
-    line: Option<&str>,
+    (line, filter): (Option<&str>, &CallFilter),
     zone: &str,
     after: Option<(u64, &str)>,
     csv: bool,
@@ -223,6 +254,7 @@ fn calls_link(
     if let Some(line) = line {
         q.append_pair("line", line);
     }
+    q.extend_pairs(crate::report::filter_pairs(filter));
     q.append_pair("tz", zone);
     if let Some((at, sid)) = after {
         q.append_pair("after", &format!("{at}:{sid}"));
@@ -251,6 +283,7 @@ struct CallsAsked {
     start: u64,
     end: u64,
     line: Option<String>,
+    filter: CallFilter,
     zone: crate::config::LineTimeZone,
     after: Option<(u64, String)>,
     csv: bool,
@@ -259,19 +292,27 @@ struct CallsAsked {
 impl CallsAsked {
     /// The query string that asks for these calls again, after `after`.
     fn query(&self, after: Option<(u64, &str)>, csv: bool) -> String {
-        calls_link(self.figure, (self.start, self.end), self.line.as_deref(), &self.zone.name, after, csv)
+        let on = (self.line.as_deref(), &self.filter);
+        calls_link(self.figure, (self.start, self.end), on, &self.zone.name, after, csv)
     }
 
     /// What the audit log keeps of it (no customer data).
     fn detail(&self) -> serde_json::Value {
-        serde_json::json!({ "figure": self.figure, "line": self.line, "start": self.start, "end": self.end })
+        let mut detail =
+            serde_json::json!({ "figure": self.figure, "line": self.line, "start": self.start, "end": self.end });
+        for (name, value) in crate::report::filter_pairs(&self.filter) {
+            detail[name] = value.into();
+        }
+        detail
     }
 }
 
 fn calls_asked(state: &AppState, req: &HttpRequest) -> Result<CallsAsked, Refusal> {
     let bad = |reason: String| Refusal(StatusCode::BAD_REQUEST, reason);
     let f: CallsFilters = serde_urlencoded::from_str(req.query_string()).map_err(|e| {
-        bad(format!("{e}: the calls behind a figure take figure, start, end, line, tz, after and format"))
+        bad(format!(
+            "{e}: the calls behind a figure take figure, start, end, line, outcome, status, method, tz, after and format"
+        ))
     })?;
     let given = f.figure.as_deref().unwrap_or("");
     let Some((figure, heading)) = COLUMNS.iter().find(|(key, _)| *key == given).copied() else {
@@ -291,6 +332,8 @@ fn calls_asked(state: &AppState, req: &HttpRequest) -> Result<CallsAsked, Refusa
     }
     let (line, zone) = crate::report::line_and_zone(f.line.as_deref(), f.tz.as_deref(), &state.config)
         .map_err(|e| bad(e.to_string()))?;
+    let filter = crate::report::call_filter(f.outcome.as_deref(), f.status.as_deref(), f.method.as_deref())
+        .map_err(|e| bad(e.to_string()))?;
     let after = match f.after.as_deref() {
         None | Some("") => None,
         Some(a) => {
@@ -303,7 +346,7 @@ fn calls_asked(state: &AppState, req: &HttpRequest) -> Result<CallsAsked, Refusa
         Some("csv") => true,
         Some(other) => return Err(bad(format!("format: {other:?}; the calls download as format=csv"))),
     };
-    Ok(CallsAsked { figure, heading, start, end, line, zone, after, csv })
+    Ok(CallsAsked { figure, heading, start, end, line, filter, zone, after, csv })
 }
 
 #[derive(Template)]
@@ -314,12 +357,25 @@ pub struct ReportCallsPage {
     pub heading: &'static str,
     pub period: String,
     pub line: String,
+    /// The report's filters on calls, as a sentence (`""`: none).
+    pub filtered: String,
     /// Each call: when it started (in the report's zone), how long it was
     /// in the IVR, and the call as the desk shows it.
     pub calls: Vec<(String, String, crate::routes::agent::view::CallView)>,
     /// The next page, when this one is full; the download of them all.
     pub next: Option<String>,
     pub export: String,
+}
+
+/// A filter on calls as a page says it: `outcome Agent, identified by Caller ID`.
+fn shown_filter(filter: &CallFilter) -> String {
+    use crate::report::{label, METHODS, OUTCOMES, STATUSES};
+    let said = [
+        filter.outcome.map(|v| format!("outcome {}", label(Some(v), &OUTCOMES))),
+        filter.idv_status.map(|v| format!("ID&V status {}", label(Some(v), &STATUSES))),
+        filter.idv_method.map(|v| format!("identified by {}", label(Some(v), &METHODS))),
+    ];
+    said.into_iter().flatten().collect::<Vec<_>>().join(", ")
 }
 
 /// Seconds in the IVR, as a list shows it.
@@ -402,8 +458,8 @@ pub async fn calls(state: web::Data<AppState>, who: Authenticated, req: HttpRequ
         return export_calls(db, asked);
     }
     let after = asked.after.as_ref().map(|(at, sid)| (*at, sid.as_str()));
-    let line = asked.line.as_deref();
-    let records = match db.figure_calls(asked.figure, line, (asked.start, asked.end), after, CALLS_PAGE).await {
+    let on = (asked.line.as_deref(), &asked.filter);
+    let records = match db.figure_calls(asked.figure, on, (asked.start, asked.end), after, CALLS_PAGE).await {
         Ok(Some(records)) => records,
         Ok(None) => return refused(Refusal(StatusCode::BAD_REQUEST, format!("figure: {} has no calls", asked.figure))),
         Err(e) => {
@@ -433,6 +489,7 @@ pub async fn calls(state: web::Data<AppState>, who: Authenticated, req: HttpRequ
         heading: asked.heading,
         period: format!("{} to {}", asked.zone.format_short(asked.start), asked.zone.format_short(asked.end)),
         line: asked.line.clone().unwrap_or_else(|| "all lines".into()),
+        filtered: shown_filter(&asked.filter),
         calls,
         next,
         export: asked.query(None, true),
@@ -443,15 +500,17 @@ pub async fn calls(state: web::Data<AppState>, who: Authenticated, req: HttpRequ
 /// Every call behind the figure as CSV, read and sent a chunk at a time.
 fn export_calls(db: crate::store::Db, asked: CallsAsked) -> HttpResponse {
     let name = format!(
-        "vouch-calls_{}_{}_{}_{}.csv",
+        "vouch-calls_{}_{}_{}_{}{}.csv",
         asked.figure,
         asked.start,
         asked.end,
-        asked.line.as_deref().unwrap_or("all-lines").replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-")
+        asked.line.as_deref().unwrap_or("all-lines").replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-"),
+        crate::report::filter_pairs(&asked.filter).map(|(name, value)| format!("_{name}-{value}")).collect::<String>()
     );
     // (the last call sent, header sent, done)
     let chunks = futures_util::stream::unfold((None::<(u64, String)>, false, false), move |(after, header, done)| {
-        let (db, figure, line, zone) = (db.clone(), asked.figure, asked.line.clone(), asked.zone.clone());
+        let (db, figure, zone) = (db.clone(), asked.figure, asked.zone.clone());
+        let (line, filter) = (asked.line.clone(), asked.filter.clone());
         let period = (asked.start, asked.end);
         async move {
             if done {
@@ -462,7 +521,7 @@ fn export_calls(db: crate::store::Db, asked: CallsAsked) -> HttpResponse {
                 w.write_record(CSV_HEADER).ok()?;
             }
             let cursor = after.as_ref().map(|(at, sid)| (*at, sid.as_str()));
-            let page = match db.figure_calls(figure, line.as_deref(), period, cursor, EXPORT_CHUNK).await {
+            let page = match db.figure_calls(figure, (line.as_deref(), &filter), period, cursor, EXPORT_CHUNK).await {
                 Ok(page) => page.unwrap_or_default(),
                 Err(e) => {
                     tracing::warn!(error = %e, "an export of calls stopped: the database did not answer");

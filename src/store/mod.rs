@@ -31,7 +31,7 @@ mod writer;
 pub use db::{Cutoffs, Db, Purged};
 pub use erasure::{EraseError, Erased};
 pub use record::{AgentState, CallRecord, CrmAsk, Merged, RecordChange, RecordOutcome, FINAL_STATUSES, LIVE_FOR_SECS};
-pub use stats::{LineStats, Stats, FIGURE_CALLS};
+pub use stats::{CallFilter, LineStats, Stats, FIGURE_CALLS};
 pub use writer::WriterStats;
 
 use crate::config::Database;

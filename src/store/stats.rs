@@ -83,9 +83,79 @@ pub struct Stats {
     pub now: u64,
     pub lines: Vec<LineStats>,
     pub total: LineStats,
+    /// With a [`CallFilter`]: calls in the range whose hours were rolled
+    /// up before rollups were kept by slice and whose records are gone, so
+    /// they cannot be filtered (counted in no filtered figure). Not in the
+    /// API's JSON.
+    #[serde(skip)]
+    pub unsliced: u64,
 }
 
-/// The funnel's columns after `service_line`, in [`LineStats`]' order.
+/// Which of a range's calls its figures count, beyond their line: an
+/// outcome, an ID&V status, a method of identification, each as stored
+/// (`in_progress`, `verified`, `keyed_ani`…); `None` is any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallFilter {
+    pub outcome: Option<&'static str>,
+    pub idv_status: Option<&'static str>,
+    pub idv_method: Option<&'static str>,
+}
+
+impl CallFilter {
+    /// Whether it counts every call.
+    pub fn is_any(&self) -> bool {
+        self == &Self::default()
+    }
+
+    /// Whether it counts `slice`'s calls: `None` when it cannot tell (a
+    /// rollup made before rollups were kept by slice).
+    fn counts(&self, slice: &Slice) -> Option<bool> {
+        if self.is_any() {
+            return Some(true);
+        }
+        if slice.outcome.is_empty() || slice.outcome == UNSLICED {
+            return None;
+        }
+        let fits = |want: Option<&str>, got: &str| want.is_none_or(|w| w == got);
+        Some(
+            fits(self.outcome, &slice.outcome)
+                && fits(self.idv_status, &slice.idv_status)
+                && fits(self.idv_method, &slice.idv_method),
+        )
+    }
+
+    /// The binds of [`FILTERED`]: each value, or `''` for any.
+    fn binds(&self) -> [&'static str; 3] {
+        [self.outcome.unwrap_or(""), self.idv_status.unwrap_or(""), self.idv_method.unwrap_or("")]
+    }
+}
+
+/// The calls of one outcome, ID&V status and method: the rollups' slice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Slice {
+    outcome: String,
+    idv_status: String,
+    idv_method: String,
+}
+
+/// The slice of a rollup made before rollups were kept by slice, once its
+/// hour is known not to be in the records whole: counted only unfiltered.
+/// (Such a rollup's slice is `''` until Vouch has looked.)
+const UNSLICED: &str = "*";
+
+/// A query's condition on [`CallFilter`]'s binds, from `$n`: `''` is any.
+fn filtered(n: usize) -> String {
+    format!(
+        "(${n} = '' OR outcome = ${n}) AND (${} = '' OR idv_status = ${}) AND (${} = '' OR idv_method = ${})",
+        n + 1,
+        n + 1,
+        n + 2,
+        n + 2
+    )
+}
+
+/// The funnel's columns after `service_line`, in [`LineStats`]' order,
+/// then the slice, per line and slice.
 const FUNNEL: &str = "SELECT service_line, COUNT(*), \
     SUM(CASE WHEN idv_method = 'ani' AND idv_status <> 'unidentified' THEN 1 ELSE 0 END), \
     SUM(CASE WHEN idv_method IN ('keyed', 'keyed_ani') AND idv_status <> 'unidentified' THEN 1 ELSE 0 END), \
@@ -101,8 +171,10 @@ const FUNNEL: &str = "SELECT service_line, COUNT(*), \
     SUM(CASE WHEN outcome = 'abandoned' THEN 1 ELSE 0 END), \
     SUM(CASE WHEN handed_off_at IS NOT NULL THEN 1 ELSE 0 END), \
     CAST(SUM(CASE WHEN handed_off_at IS NOT NULL THEN handed_off_at - started_at ELSE 0 END) AS BIGINT), \
-    CAST(SUM(crm_asked) AS BIGINT), CAST(SUM(crm_failed) AS BIGINT), CAST(SUM(crm_wait_ms) AS BIGINT) \
-    FROM call_records WHERE partial = 0 AND started_at >= $1 AND started_at < $2 GROUP BY service_line";
+    CAST(SUM(crm_asked) AS BIGINT), CAST(SUM(crm_failed) AS BIGINT), CAST(SUM(crm_wait_ms) AS BIGINT), \
+    outcome, idv_status, idv_method \
+    FROM call_records WHERE partial = 0 AND started_at >= $1 AND started_at < $2 \
+    GROUP BY service_line, outcome, idv_status, idv_method";
 
 /// Each report figure's calls: the condition on a record that puts a call
 /// behind the figure (the funnel's own conditions, above; a rate or a time
@@ -128,11 +200,12 @@ pub const FIGURE_CALLS: [(&str, &str); 17] = [
 ];
 
 /// How many calls handed on spent each whole number of seconds in the IVR,
-/// per line: the distribution the p90 is read from (one pass, no sort of
-/// the calls themselves).
-const IVR_SECONDS: &str = "SELECT service_line, handed_off_at - started_at, COUNT(*) FROM call_records \
+/// per line and slice: the distribution the p90 is read from (one pass, no
+/// sort of the calls themselves).
+const IVR_SECONDS: &str = "SELECT service_line, outcome, idv_status, idv_method, handed_off_at - started_at, \
+    COUNT(*) FROM call_records \
     WHERE partial = 0 AND started_at >= $1 AND started_at < $2 AND handed_off_at IS NOT NULL \
-    GROUP BY service_line, handed_off_at - started_at";
+    GROUP BY service_line, outcome, idv_status, idv_method, handed_off_at - started_at";
 
 /// The calls live now, per line: as [`crate::routes::agent`]'s presence
 /// tells them (not ended, no final status, not abandoned, heard of within
@@ -212,21 +285,25 @@ const ROLLUP_COLUMNS: &str = "service_line, calls, identified_by_caller_id, iden
     self_service, agent, abandoned, handed_on, ivr_seconds, crm_asked, crm_failed, crm_wait_ms";
 
 /// The rollups of the hours starting in `[$1, $2)`, each row as
-/// [`FUNNEL`]'s, then its hour and distribution.
+/// [`FUNNEL`]'s (its slice included), then its hour and distribution.
 static ROLLUPS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "SELECT {ROLLUP_COLUMNS}, hour_start, ivr_histogram FROM call_rollups \
+        "SELECT {ROLLUP_COLUMNS}, outcome, idv_status, idv_method, hour_start, ivr_histogram FROM call_rollups \
          WHERE hour_start >= $1 AND hour_start < $2"
     )
 });
 
 static INSERT_ROLLUP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let binds: Vec<String> = (1..=21).map(|i| format!("${i}")).collect();
-    format!("INSERT INTO call_rollups (hour_start, {ROLLUP_COLUMNS}, ivr_histogram) VALUES ({})", binds.join(", "))
+    let binds: Vec<String> = (1..=24).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO call_rollups (hour_start, {ROLLUP_COLUMNS}, outcome, idv_status, idv_method, ivr_histogram) \
+         VALUES ({})",
+        binds.join(", ")
+    )
 });
 
-/// A line's calls handed on after a number of seconds in the IVR.
-type IvrRow = (String, i64, i64);
+/// A line's calls of a slice handed on after a number of seconds in the IVR.
+type IvrRow = (String, String, String, String, i64, i64);
 
 /// A line's live calls: in the IVR, waiting, with an agent.
 type LiveRow = (String, i64, i64, i64);
@@ -241,8 +318,8 @@ impl LineStats {
         Self { line: line.to_string(), ..Self::default() }
     }
 
-    /// A row of [`FUNNEL`], in its column order.
-    fn from_funnel<'r, R: Row>(row: &'r R) -> Result<(Self, Sums), sqlx::Error>
+    /// A row of [`FUNNEL`] (or of [`ROLLUPS`]), in its column order.
+    fn from_funnel<'r, R: Row>(row: &'r R) -> Result<(Self, Sums, Slice), sqlx::Error>
     where
         usize: ColumnIndex<R>,
         String: Decode<'r, R::Database> + Type<R::Database>,
@@ -275,7 +352,8 @@ impl LineStats {
         let ivr_seconds = row.try_get::<i64, _>(15)?;
         (s.crm_asked, s.crm_failed) = (count(row.try_get(16)?), count(row.try_get(17)?));
         let crm_wait_ms = row.try_get::<i64, _>(18)?;
-        Ok((s, Sums { ivr_seconds, crm_wait_ms }))
+        let slice = Slice { outcome: row.try_get(19)?, idv_status: row.try_get(20)?, idv_method: row.try_get(21)? };
+        Ok((s, Sums { ivr_seconds, crm_wait_ms }, slice))
     }
 
     /// Adds `other`'s counts (not its time in the IVR, which is worked out
@@ -346,25 +424,64 @@ fn uncovered(from: i64, to: i64, rolled: &BTreeSet<i64>) -> Vec<(i64, i64)> {
     gaps
 }
 
+/// Writes the rollup rows of `hour` (`parts`: a row per line and slice) in
+/// the transaction `tx`, on either database.
+macro_rules! insert_rollups {
+    ($tx:expr, $hour:expr, $parts:expr) => {
+        for ((line, slice), p) in $parts {
+            let s = &p.stats;
+            let mut q = sqlx::query(&INSERT_ROLLUP).bind($hour).bind(line.as_str());
+            for v in [
+                s.calls,
+                s.identified_by_caller_id,
+                s.identified_by_keyed_id,
+                s.verified,
+                s.opted_out,
+                s.failed_identification,
+                s.failed_verification,
+                s.locked,
+                s.crm_unavailable,
+                s.verification_unavailable,
+                s.self_service,
+                s.agent,
+                s.abandoned,
+                s.handed_on,
+            ] {
+                q = q.bind(crate::store::db::to_i64(v));
+            }
+            q.bind(p.sums.ivr_seconds)
+                .bind(crate::store::db::to_i64(s.crm_asked))
+                .bind(crate::store::db::to_i64(s.crm_failed))
+                .bind(p.sums.crm_wait_ms)
+                .bind(slice.outcome.as_str())
+                .bind(slice.idv_status.as_str())
+                .bind(slice.idv_method.as_str())
+                .bind(histogram_text(&p.ivr))
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+
 impl Db {
     /// The figures of calls started in `[from, to)`, per line of `lines`
     /// (a line with no calls shows zeros; a line no longer configured but
     /// in the records shows too), and live now at `now`.
     pub async fn stats(&self, lines: &[&str], from: u64, to: u64, now: u64) -> Result<Stats, sqlx::Error> {
-        self.figures_and_live(lines, from, to, Some(now)).await
+        self.figures_and_live(lines, (from, to), &CallFilter::default(), Some(now)).await
     }
 
-    /// [`Db::stats`] without the calls live now (all zero), for reports:
-    /// `now` is given as `to`.
-    pub async fn figures(&self, lines: &[&str], from: u64, to: u64) -> Result<Stats, sqlx::Error> {
-        self.figures_and_live(lines, from, to, None).await
+    /// [`Db::stats`] of the calls `filter` counts, without the calls live
+    /// now (all zero), for reports: `now` is given as `to`.
+    pub async fn figures(&self, lines: &[&str], from: u64, to: u64, filter: &CallFilter) -> Result<Stats, sqlx::Error> {
+        self.figures_and_live(lines, (from, to), filter, None).await
     }
 
     async fn figures_and_live(
         &self,
         lines: &[&str],
-        from: u64,
-        to: u64,
+        (from, to): (u64, u64),
+        filter: &CallFilter,
         live_at: Option<u64>,
     ) -> Result<Stats, sqlx::Error> {
         let (from_i, to_i) = (super::db::to_i64(from), super::db::to_i64(to));
@@ -382,14 +499,20 @@ impl Db {
         let hour = HOUR as i64;
         let (first, end) = ((from_i + hour - 1).div_euclid(hour) * hour, to_i.div_euclid(hour) * hour);
         let rolled = self.rolled_hours(first, end).await?;
-        for (hour, line, part) in self.rollups(first, end).await? {
+        let mut unsliced = 0;
+        let mut add_slice = |line: &str, slice: &Slice, part: &Part| match filter.counts(slice) {
+            Some(true) => add(line, part),
+            Some(false) => {}
+            None => unsliced += part.stats.calls,
+        };
+        for (hour, line, slice, part) in self.rollups(first, end).await? {
             if rolled.contains(&hour) {
-                add(&line, &part);
+                add_slice(&line, &slice, &part);
             }
         }
         for (gap_from, gap_to) in uncovered(from_i, to_i, &rolled) {
-            for (line, part) in self.counted(gap_from, gap_to).await? {
-                add(&line, &part);
+            for ((line, slice), part) in self.counted(gap_from, gap_to).await? {
+                add_slice(&line, &slice, &part);
             }
         }
         let live: Vec<LiveRow> = match live_at {
@@ -417,17 +540,18 @@ impl Db {
             total.add(&part);
             out.push(part.finish());
         }
-        Ok(Stats { from, to, now: live_at.unwrap_or(to), lines: out, total: total.finish() })
+        Ok(Stats { from, to, now: live_at.unwrap_or(to), lines: out, total: total.finish(), unsliced })
     }
 
     /// The calls behind report figure `key` ([`FIGURE_CALLS`]) started in
-    /// `[from, to)`, on `line` (or every line), in the order they started,
-    /// after `after` (a call's start and sid: the last of the page before),
-    /// at most `limit`; `None` for a figure with no calls behind it.
+    /// `[from, to)`, on `line` (or every line), that `filter` counts, in
+    /// the order they started, after `after` (a call's start and sid: the
+    /// last of the page before), at most `limit`; `None` for a figure with
+    /// no calls behind it.
     pub async fn figure_calls(
         &self,
         key: &str,
-        line: Option<&str>,
+        (line, filter): (Option<&str>, &CallFilter),
         (from, to): (u64, u64),
         after: Option<(u64, &str)>,
         limit: usize,
@@ -438,9 +562,11 @@ impl Db {
         let sql = format!(
             "{} WHERE partial = 0 AND started_at >= $1 AND started_at < $2 AND ({condition}) \
              AND ($3 = '' OR service_line = $3) AND (started_at > $4 OR (started_at = $4 AND call_sid > $5)) \
-             ORDER BY started_at, call_sid LIMIT $6",
-            super::db::SELECT
+             AND {} ORDER BY started_at, call_sid LIMIT $6",
+            super::db::SELECT,
+            filtered(7)
         );
+        let [outcome, idv_status, idv_method] = filter.binds();
         let (after_at, after_sid) = after.map_or((-1, ""), |(at, sid)| (super::db::to_i64(at), sid));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let (from, to, line) = (super::db::to_i64(from), super::db::to_i64(to), line.unwrap_or(""));
@@ -452,26 +578,29 @@ impl Db {
                 .bind(after_at)
                 .bind(after_sid)
                 .bind(limit)
+                .bind(outcome)
+                .bind(idv_status)
+                .bind(idv_method)
                 .fetch_all(pool)
                 .await?;
             rows.iter().map(super::db::from_row).collect::<Result<Vec<_>, _>>().map(Some)
         })
     }
 
-    /// The figures of the calls started in `[from, to)`, per line, counted
-    /// from their records.
-    async fn counted(&self, from: i64, to: i64) -> Result<BTreeMap<String, Part>, sqlx::Error> {
-        let (funnel, ivr): (Vec<(LineStats, Sums)>, Vec<IvrRow>) = on_pool!(self, pool => {
+    /// The figures of the calls started in `[from, to)`, per line and
+    /// slice, counted from their records.
+    async fn counted(&self, from: i64, to: i64) -> Result<BTreeMap<(String, Slice), Part>, sqlx::Error> {
+        let (funnel, ivr): (Vec<(LineStats, Sums, Slice)>, Vec<IvrRow>) = on_pool!(self, pool => {
             let rows = sqlx::query(FUNNEL).bind(from).bind(to).fetch_all(pool).await?;
             let funnel = rows.iter().map(LineStats::from_funnel).collect::<Result<_, _>>()?;
             (funnel, sqlx::query_as(IVR_SECONDS).bind(from).bind(to).fetch_all(pool).await?)
         });
-        let mut parts: BTreeMap<String, Part> = funnel
+        let mut parts: BTreeMap<(String, Slice), Part> = funnel
             .into_iter()
-            .map(|(stats, sums)| (stats.line.clone(), Part { stats, sums, ivr: BTreeMap::new() }))
+            .map(|(stats, sums, slice)| ((stats.line.clone(), slice), Part { stats, sums, ivr: BTreeMap::new() }))
             .collect();
-        for (line, secs, n) in ivr {
-            if let Some(part) = parts.get_mut(&line) {
+        for (line, outcome, idv_status, idv_method, secs, n) in ivr {
+            if let Some(part) = parts.get_mut(&(line, Slice { outcome, idv_status, idv_method })) {
                 *part.ivr.entry(secs).or_default() += n;
             }
         }
@@ -486,16 +615,17 @@ impl Db {
         Ok(hours.into_iter().collect())
     }
 
-    /// The rollups of the hours starting in `[from, to)`: hour, line, figures.
-    async fn rollups(&self, from: i64, to: i64) -> Result<Vec<(i64, String, Part)>, sqlx::Error> {
+    /// The rollups of the hours starting in `[from, to)`: hour, line,
+    /// slice, figures.
+    async fn rollups(&self, from: i64, to: i64) -> Result<Vec<(i64, String, Slice, Part)>, sqlx::Error> {
         on_pool!(self, pool => {
             let rows = sqlx::query(&ROLLUPS).bind(from).bind(to).fetch_all(pool).await?;
             rows.iter()
                 .map(|row| {
-                    let (stats, sums) = LineStats::from_funnel(row)?;
-                    let hour: i64 = row.try_get(19)?;
-                    let ivr = histogram_of(&row.try_get::<String, _>(20)?);
-                    Ok((hour, stats.line.clone(), Part { stats, sums, ivr }))
+                    let (stats, sums, slice) = LineStats::from_funnel(row)?;
+                    let hour: i64 = row.try_get(22)?;
+                    let ivr = histogram_of(&row.try_get::<String, _>(23)?);
+                    Ok((hour, stats.line.clone(), slice, Part { stats, sums, ivr }))
                 })
                 .collect()
         })
@@ -504,8 +634,11 @@ impl Db {
     /// Rolls up every settled hour at `now` not yet rolled up, from the
     /// hour after the latest rolled up (at first, the oldest call's hour);
     /// how many hours it rolled up. Each hour is rolled up once, whoever
-    /// gets there first: the others find it marked.
+    /// gets there first: the others find it marked. First, the hours
+    /// rolled up before rollups were kept by slice are sliced
+    /// ([`Db::slice_old_rollups`]).
     pub async fn roll_up(&self, now: u64) -> Result<usize, sqlx::Error> {
+        self.slice_old_rollups().await?;
         let settled_before = super::db::to_i64(now.saturating_sub(SETTLED_AFTER) / HOUR * HOUR);
         let (latest, oldest): (Option<i64>, Option<i64>) = on_pool!(self, pool => {
             let latest = sqlx::query_scalar("SELECT MAX(hour_start) FROM call_rollup_hours").fetch_one(pool).await?;
@@ -520,6 +653,53 @@ impl Db {
             at += hour;
         }
         Ok(rolled)
+    }
+
+    /// Slices the rollups made before rollups were kept by slice (their
+    /// slice `''`), a batch of hours at a time until none is left: an hour
+    /// whose calls are all still in the records is rolled up again from
+    /// them; another (calls purged or erased) has its rows marked
+    /// [`UNSLICED`]. How many hours it sliced again.
+    pub async fn slice_old_rollups(&self) -> Result<usize, sqlx::Error> {
+        const OLD: &str = "SELECT hour_start, CAST(SUM(calls) AS BIGINT) FROM call_rollups WHERE outcome = '' \
+            GROUP BY hour_start ORDER BY hour_start LIMIT 200";
+        let mut sliced = 0;
+        loop {
+            let hours: Vec<(i64, i64)> = on_pool!(self, pool => sqlx::query_as(OLD).fetch_all(pool).await?);
+            if hours.is_empty() {
+                return Ok(sliced);
+            }
+            for (hour, calls) in hours {
+                let parts = self.counted(hour, hour + HOUR as i64).await?;
+                let whole = parts.values().map(|p| p.stats.calls).sum::<u64>() == count(calls);
+                let _turn = self.write_turn().await;
+                on_pool!(self, pool => {
+                    let mut tx = pool.begin_with(super::db::write_begin(pool)).await?;
+                    if whole {
+                        // Whoever deletes the old rows writes the new ones.
+                        let old = sqlx::query("DELETE FROM call_rollups WHERE hour_start = $1 AND outcome = ''")
+                            .bind(hour)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                        if old > 0 {
+                            insert_rollups!(tx, hour, &parts);
+                            sliced += 1;
+                        }
+                    } else {
+                        sqlx::query(
+                            "UPDATE call_rollups SET outcome = $2, idv_status = $2, idv_method = $2 \
+                             WHERE hour_start = $1 AND outcome = ''",
+                        )
+                        .bind(hour)
+                        .bind(UNSLICED)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    tx.commit().await?;
+                });
+            }
+        }
     }
 
     /// Rolls up the hour starting at `hour`, unless it already is; whether
@@ -538,24 +718,7 @@ impl Db {
             if marked == 0 {
                 return Ok(false);
             }
-            for (line, p) in &parts {
-                let s = &p.stats;
-                let mut q = sqlx::query(&INSERT_ROLLUP).bind(hour).bind(line.as_str());
-                for v in [
-                    s.calls, s.identified_by_caller_id, s.identified_by_keyed_id, s.verified, s.opted_out,
-                    s.failed_identification, s.failed_verification, s.locked, s.crm_unavailable,
-                    s.verification_unavailable, s.self_service, s.agent, s.abandoned, s.handed_on,
-                ] {
-                    q = q.bind(super::db::to_i64(v));
-                }
-                q.bind(p.sums.ivr_seconds)
-                    .bind(super::db::to_i64(s.crm_asked))
-                    .bind(super::db::to_i64(s.crm_failed))
-                    .bind(p.sums.crm_wait_ms)
-                    .bind(histogram_text(&p.ivr))
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            insert_rollups!(tx, hour, &parts);
             tx.commit().await?;
             Ok(true)
         })
@@ -695,18 +858,29 @@ mod tests {
             ("crm_wait_ms_avg", 2),
             ("crm_error_rate", 2),
         ] {
-            let calls = db.figure_calls(key, Some("support"), range, None, 100).await.unwrap().unwrap();
+            let calls = db
+                .figure_calls(key, (Some("support"), &CallFilter::default()), range, None, 100)
+                .await
+                .unwrap()
+                .unwrap();
             assert_eq!(calls.len(), want, "{key}: {:?}", calls.iter().map(|c| &c.call_sid).collect::<Vec<_>>());
             assert!(calls.iter().all(|c| c.service_line == "support" && c.started_at < T0 + 500), "{key}");
         }
-        let verified = db.figure_calls("verified", None, range, None, 100).await.unwrap().unwrap();
+        let verified =
+            db.figure_calls("verified", (None, &CallFilter::default()), range, None, 100).await.unwrap().unwrap();
         assert_eq!(verified.iter().map(|c| c.call_sid.as_str()).collect::<Vec<_>>(), ["CA01"]);
         // Pages, in the order the calls started.
         let mut seen = Vec::new();
         let mut after: Option<(u64, String)> = None;
         loop {
             let page = db
-                .figure_calls("calls", Some("support"), range, after.as_ref().map(|(at, sid)| (*at, sid.as_str())), 2)
+                .figure_calls(
+                    "calls",
+                    (Some("support"), &CallFilter::default()),
+                    range,
+                    after.as_ref().map(|(at, sid)| (*at, sid.as_str())),
+                    2,
+                )
                 .await
                 .unwrap()
                 .unwrap();
@@ -715,7 +889,10 @@ mod tests {
             seen.extend(page.iter().map(|c| c.call_sid.clone()));
         }
         assert_eq!(seen, ["CA01", "CA02", "CA03", "CA04", "CA09"]);
-        assert!(db.figure_calls("in_ivr", None, range, None, 10).await.unwrap().is_none(), "no such figure");
+        assert!(
+            db.figure_calls("in_ivr", (None, &CallFilter::default()), range, None, 10).await.unwrap().is_none(),
+            "no such figure"
+        );
     }
 
     #[tokio::test]
@@ -738,7 +915,147 @@ mod tests {
     /// whole hours survive the records' purge.
     async fn rollups_give_the_records_figures(db: Db) {
         let base = 100 * HOUR;
-        let records: Vec<CallRecord> = (0..60u64)
+        let records = five_hours(base);
+        db.merge_all(&records.iter().collect::<Vec<_>>()).await.unwrap();
+        let lines = ["support", "sales"];
+        let now = base + 10 * HOUR;
+        let ranges = [
+            (base, base + 5 * HOUR),
+            (base + 1_000, base + 3 * HOUR + 17),
+            (base + HOUR, base + 2 * HOUR),
+            (base - HOUR, now),
+        ];
+        let filters = [
+            CallFilter { outcome: Some("agent"), ..CallFilter::default() },
+            CallFilter { idv_status: Some("unidentified"), ..CallFilter::default() },
+            CallFilter { outcome: Some("self_service"), idv_method: Some("ani"), ..CallFilter::default() },
+            CallFilter { idv_status: Some("identified"), idv_method: Some("keyed"), ..CallFilter::default() },
+        ];
+        let mut before = Vec::new();
+        let mut filtered_before = Vec::new();
+        for (from, to) in ranges {
+            before.push(db.stats(&lines, from, to, now).await.unwrap());
+            for filter in &filters {
+                let stats = db.figures(&lines, from, to, filter).await.unwrap();
+                // Counted by hand from the records: the filter's calls.
+                let fits = |r: &&CallRecord| {
+                    r.started_at >= from
+                        && r.started_at < to
+                        && filter.outcome.is_none_or(|o| o == r.outcome.as_str())
+                        && filter.idv_status.is_none_or(|v| v == r.idv_status.as_str())
+                        && filter.idv_method.is_none_or(|m| m == r.idv_method.as_str())
+                };
+                assert_eq!(stats.total.calls, records.iter().filter(fits).count() as u64, "{filter:?} {from}..{to}");
+                let listed = db.figure_calls("calls", (None, filter), (from, to), None, 100).await.unwrap().unwrap();
+                assert_eq!(listed.len() as u64, stats.total.calls, "{filter:?}: the calls listed are those counted");
+                filtered_before.push(stats);
+            }
+        }
+        assert_eq!((before[0].total.calls, before[0].total.locked, before[0].total.abandoned), (60, 6, 12));
+        assert!(before[0].total.ivr_seconds_p90.is_some() && before[0].total.crm_error_rate.is_some());
+        assert!(filtered_before[..filters.len()].iter().all(|s| s.total.calls > 0), "every filter counts some calls");
+
+        // Settled: the hours from the first call's to 2 hours before now.
+        let (a, b) = tokio::join!(db.roll_up(now), db.roll_up(now));
+        assert_eq!(a.unwrap() + b.unwrap(), 8, "each hour once, by whoever got there first");
+        assert_eq!(db.roll_up(now).await.unwrap(), 0, "nothing left to roll up");
+        let mut expected = filtered_before.iter();
+        for ((from, to), unfiltered) in ranges.iter().zip(&before) {
+            assert_eq!(&db.stats(&lines, *from, *to, now).await.unwrap(), unfiltered, "{from}..{to}");
+            for filter in &filters {
+                let stats = db.figures(&lines, *from, *to, filter).await.unwrap();
+                assert_eq!(Some(&stats), expected.next(), "{filter:?} {from}..{to}, rolled up");
+            }
+        }
+
+        on_pool!(&db, pool => sqlx::query("DELETE FROM call_records").execute(pool).await.map(drop).unwrap());
+        let purged = db.stats(&lines, base, base + 5 * HOUR, now).await.unwrap();
+        assert_eq!(purged, before[0], "the rollups outlive the records");
+        for (filter, expected) in filters.iter().zip(&filtered_before) {
+            let stats = db.figures(&lines, base, base + 5 * HOUR, filter).await.unwrap();
+            assert_eq!(&stats, expected, "{filter:?}: the rollups' slices outlive the records");
+        }
+        let partial = db.stats(&lines, base + 1_000, base + 3 * HOUR + 17, now).await.unwrap();
+        assert!(partial.total.calls < before[1].total.calls, "partial hours were read from the records");
+    }
+
+    /// Rollups made before they were kept by slice (one row per hour and
+    /// line, slice `''`): an hour whose calls are all on record is sliced
+    /// again from them; one that lost a call (an erasure) is marked and
+    /// counted unfiltered only, its calls reported as not filterable.
+    async fn old_rollups_are_sliced_again_or_counted_unfiltered(db: Db) {
+        let base = 100 * HOUR;
+        let records = five_hours(base);
+        db.merge_all(&records.iter().collect::<Vec<_>>()).await.unwrap();
+        let (lines, now) = (["support", "sales"], base + 10 * HOUR);
+        let whole = (base, base + 5 * HOUR);
+        let agent = CallFilter { outcome: Some("agent"), ..CallFilter::default() };
+        let before = db.stats(&lines, whole.0, whole.1, now).await.unwrap();
+        let agent_before = db.figures(&lines, whole.0, whole.1, &agent).await.unwrap();
+        db.roll_up(now).await.unwrap();
+        // As an earlier version rolled them up: an hour and line a row.
+        let mut legacy: BTreeMap<i64, BTreeMap<(String, Slice), Part>> = BTreeMap::new();
+        for (hour, line, _, part) in db.rollups(0, i64::MAX).await.unwrap() {
+            legacy.entry(hour).or_default().entry((line, Slice::default())).or_default().add(&part);
+        }
+        on_pool!(&db, pool => {
+            let write = async {
+                let mut tx = pool.begin().await?;
+                sqlx::query("DELETE FROM call_rollups").execute(&mut *tx).await?;
+                for (hour, parts) in &legacy {
+                    insert_rollups!(tx, *hour, parts);
+                }
+                tx.commit().await
+            };
+            write.await.unwrap();
+        });
+        let unfiltered = db.stats(&lines, whole.0, whole.1, now).await.unwrap();
+        assert_eq!((unfiltered.total.calls, unfiltered.total.agent), (before.total.calls, before.total.agent));
+        let agent_now = db.figures(&lines, whole.0, whole.1, &agent).await.unwrap();
+        assert_eq!((agent_now.total.calls, agent_now.unsliced), (0, 60), "old rollups cannot be filtered");
+
+        // A customer's call in the third hour is erased.
+        let erased = records.iter().find(|r| r.started_at >= base + 2 * HOUR && r.outcome == RecordOutcome::Agent);
+        let erased = erased.expect("an agent call in the third hour");
+        on_pool!(&db, pool => sqlx::query("DELETE FROM call_records WHERE call_sid = $1")
+            .bind(&erased.call_sid).execute(pool).await.map(drop).unwrap());
+        let (a, b) = tokio::join!(db.slice_old_rollups(), db.slice_old_rollups());
+        assert_eq!(a.unwrap() + b.unwrap(), 4, "the four whole hours sliced again, each once");
+        assert_eq!(db.slice_old_rollups().await.unwrap(), 0, "nothing left to slice");
+        let third_hour = records.iter().filter(|r| (base + 2 * HOUR..base + 3 * HOUR).contains(&r.started_at));
+        let third_hour = third_hour.count() as u64;
+        let agent_after = db.figures(&lines, whole.0, whole.1, &agent).await.unwrap();
+        assert_eq!(agent_after.unsliced, third_hour, "the third hour's calls cannot be filtered");
+        let agents_elsewhere = records
+            .iter()
+            .filter(|r| {
+                r.outcome == RecordOutcome::Agent && !(base + 2 * HOUR..base + 3 * HOUR).contains(&r.started_at)
+            })
+            .count() as u64;
+        assert_eq!(agent_after.total.calls, agents_elsewhere);
+        assert!(agent_after.total.calls < agent_before.total.calls);
+        let after = db.stats(&lines, whole.0, whole.1, now).await.unwrap();
+        assert_eq!(after, before, "unfiltered, every hour still counts every call (the erased one too)");
+        assert_eq!(db.stats(&lines, whole.0, whole.1, now).await.unwrap().unsliced, 0);
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_old_rollups_are_sliced_again_or_counted_unfiltered() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::config::DatabaseUrl::Sqlite(format!("sqlite://{}", dir.path().join("t.db").display()));
+        old_rollups_are_sliced_again_or_counted_unfiltered(Db::open(&url).await.unwrap().unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn on_postgres_old_rollups_are_sliced_again_or_counted_unfiltered() {
+        let Some(schemas) = crate::store::db::tests::postgres_schemas("old_rollups", 1).await else { return };
+        old_rollups_are_sliced_again_or_counted_unfiltered(schemas.dbs[0].clone()).await;
+        schemas.drop().await;
+    }
+
+    /// 60 calls of every kind over five hours from `base`, on two lines.
+    fn five_hours(base: u64) -> Vec<CallRecord> {
+        (0..60u64)
             .map(|i| {
                 let line = if i % 3 == 0 { "sales" } else { "support" };
                 let mut r = CallRecord::new(&format!("CA{i:04}"), line, "+1********01".into(), base + i * 300 + i % 7);
@@ -765,36 +1082,7 @@ mod tests {
                 (r.crm_asked, r.crm_failed, r.crm_wait_ms) = ((i % 3) as u32, u32::from(i % 4 == 1), i * 7);
                 r
             })
-            .collect();
-        db.merge_all(&records.iter().collect::<Vec<_>>()).await.unwrap();
-        let lines = ["support", "sales"];
-        let now = base + 10 * HOUR;
-        let ranges = [
-            (base, base + 5 * HOUR),
-            (base + 1_000, base + 3 * HOUR + 17),
-            (base + HOUR, base + 2 * HOUR),
-            (base - HOUR, now),
-        ];
-        let mut before = Vec::new();
-        for (from, to) in ranges {
-            before.push(db.stats(&lines, from, to, now).await.unwrap());
-        }
-        assert_eq!((before[0].total.calls, before[0].total.locked, before[0].total.abandoned), (60, 6, 12));
-        assert!(before[0].total.ivr_seconds_p90.is_some() && before[0].total.crm_error_rate.is_some());
-
-        // Settled: the hours from the first call's to 2 hours before now.
-        let (a, b) = tokio::join!(db.roll_up(now), db.roll_up(now));
-        assert_eq!(a.unwrap() + b.unwrap(), 8, "each hour once, by whoever got there first");
-        assert_eq!(db.roll_up(now).await.unwrap(), 0, "nothing left to roll up");
-        for ((from, to), expected) in ranges.iter().zip(&before) {
-            assert_eq!(&db.stats(&lines, *from, *to, now).await.unwrap(), expected, "{from}..{to}");
-        }
-
-        on_pool!(&db, pool => sqlx::query("DELETE FROM call_records").execute(pool).await.map(drop).unwrap());
-        let purged = db.stats(&lines, base, base + 5 * HOUR, now).await.unwrap();
-        assert_eq!(purged, before[0], "the rollups outlive the records");
-        let partial = db.stats(&lines, base + 1_000, base + 3 * HOUR + 17, now).await.unwrap();
-        assert!(partial.total.calls < before[1].total.calls, "partial hours were read from the records");
+            .collect()
     }
 
     #[tokio::test]

@@ -161,6 +161,24 @@ async fn the_reports_page_and_its_filters_work_in_headless_chromium() {
         "the export keeps the filters"
     );
 
+    // A filter on calls: the unidentified ones, all lines, by day.
+    browser.eval("location.href = '/reports'; true").await;
+    browser
+        .wait_for("document.readyState === 'complete' && document.querySelector('select[name=status]') !== null")
+        .await;
+    browser.eval("document.querySelector('select[name=status]').value = 'unidentified'; document.querySelector('form.filters button').click(); true").await;
+    browser.wait_for("location.search.includes('status=unidentified') && document.readyState === 'complete'").await;
+    browser.wait_for("document.querySelector('[data-total=\"0\"]') !== null").await;
+    assert_eq!(browser.eval(total).await, "1", "the stranger's call alone");
+    assert_eq!(browser.eval("document.querySelector('[data-total=\"3\"]').textContent").await, "0", "none verified");
+    assert_eq!(browser.eval("document.querySelector('select[name=status]').value").await, "unidentified", "kept");
+    assert!(browser
+        .eval("document.getElementById('export-pdf').href")
+        .await
+        .contains("&status=unidentified&format=pdf"));
+    let png = browser.screenshot().await;
+    std::fs::write(screenshot_path("reports-filtered.png"), &png).expect("keep the screenshot");
+
     // A figure opens the calls behind it: the week's verified call.
     browser.eval("location.href = '/reports'; true").await;
     browser

@@ -81,6 +81,9 @@ async fn bad_report_filters_are_refused_naming_the_field() {
         ("by=week", "by: \"week\": day or hour"),
         ("line=nope", "line: no line is named \"nope\""),
         ("tz=Mars%2FOlympus", "tz: "),
+        ("outcome=won", "outcome: \"won\" is not one of any, self_service"),
+        ("status=VERIFIED", "status: \"VERIFIED\" is not one of any, verified"),
+        ("method=voice", "method: \"voice\" is not one of any, ani"),
         ("colour=red", "unknown field"),
     ] {
         for path in ["/reports", "/reports/export"] {
@@ -189,16 +192,21 @@ async fn the_page_draws_its_charts_and_every_export_holds_its_table() {
     assert_eq!((text(1, 0).as_str(), text(2, 0).as_str(), text(2, 1)), ("From", "To", today_label.clone()));
     assert!(matches!(cells[1][1], calamine::Data::DateTime(_)), "From is a date: {:?}", cells[1][1]);
     assert_eq!((text(4, 1).as_str(), text(5, 1).as_str()), ("UTC", "per day"));
-    let header: Vec<String> = cells[8].iter().map(cell_text).collect();
+    let filters: Vec<(String, String)> = (6..9).map(|r| (text(r, 0), text(r, 1))).collect();
+    let any = |name: &str| (name.to_string(), "any".to_string());
+    assert_eq!(filters, [any("Outcome"), any("ID&V status"), any("Method")]);
+    let head = vouch::report::xlsx::HEADER_ROW as usize;
+    let header: Vec<String> = cells[head].iter().map(cell_text).collect();
     assert_eq!(&header[..5], ["Date", "Calls", "Identified by caller ID", "Identified by keyed ID", "Verified"]);
-    assert_eq!(cells.len(), 9 + 8, "title and filters, header, 7 days, total");
-    assert!(matches!(cells[15][0], calamine::Data::DateTime(_)), "a day is a date: {:?}", cells[15][0]);
-    assert_eq!(text(15, 0), *today_label);
-    assert_eq!(cells[15][1], calamine::Data::Float(3.0), "calls are numbers");
-    assert_eq!(cells[16][4], calamine::Data::Float(2.0), "verified in the total");
+    assert_eq!(cells.len(), head + 1 + 8, "title, filters and a note, header, 7 days, total");
+    let (today_row, total_row) = (head + 7, head + 8);
+    assert!(matches!(cells[today_row][0], calamine::Data::DateTime(_)), "a day is a date: {:?}", cells[today_row][0]);
+    assert_eq!(text(today_row, 0), *today_label);
+    assert_eq!(cells[today_row][1], calamine::Data::Float(3.0), "calls are numbers");
+    assert_eq!(cells[total_row][4], calamine::Data::Float(2.0), "verified in the total");
     let containment = header.iter().position(|h| h == "Containment").unwrap();
     let shown: f64 = today_cells[containment - 1].trim_end_matches('%').parse().unwrap();
-    match &cells[15][containment] {
+    match &cells[today_row][containment] {
         calamine::Data::Float(v) => assert!((v * 100.0 - shown).abs() < 0.05, "{v} against {shown}%"),
         other => panic!("containment is a number: {other:?}"),
     }
@@ -292,10 +300,68 @@ async fn a_figure_links_to_the_calls_behind_it_and_listing_them_is_audited() {
         ("figure=calls&start=0&end=10&line=nope", "line: no line is named"),
         ("figure=calls&start=0&end=10&after=x", "after: \"x\" is not a call"),
         ("figure=calls&start=0&end=10&format=xlsx", "format: \"xlsx\""),
+        ("figure=calls&start=0&end=10&method=voice", "method: \"voice\" is not one of"),
         ("figure=calls&start=0&end=10&colour=red", "unknown field"),
     ] {
         let r = app.page(&format!("/reports/calls?{query}"), Some(&session), None).await;
         assert_eq!(r.status, 400, "{query}: {}", r.body);
         assert!(unescape(&r.body).contains(words), "{query}: {}", r.body);
     }
+}
+
+/// `page`'s `<select name="name">`: the value of its selected option.
+fn selected(page: &str, name: &str) -> String {
+    let at = page.find(&format!("<select name=\"{name}\">")).unwrap_or_else(|| panic!("no {name} select"));
+    let select = page[at..].split("</select>").next().unwrap();
+    let option = select.split("<option").find(|o| o.contains(" selected>")).unwrap_or_else(|| panic!("{select}"));
+    option.split("value=\"").nth(1).unwrap().split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn filters_on_outcome_status_and_method_count_list_and_export_only_their_calls() {
+    let app = spawn_desk().await;
+    // Ada verified by caller ID, a stranger who opts out, Grace verified by keyed ID.
+    let session = app.calls_for_figures(true).await;
+    let page = app.page("/reports?tz=UTC&method=ani", Some(&session), None).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!((selected(&page.body, "method"), selected(&page.body, "outcome")), ("ani".into(), String::new()));
+    let totals: Vec<String> = (0..4).map(|i| total_cell(&page.body, i).0).collect();
+    assert_eq!(totals, ["1", "1", "0", "1"], "calls, by caller ID, by keyed ID, verified: Ada's call only");
+    assert!(unescape(&page.body).contains("on all lines, with identified by Caller ID."), "{}", page.body);
+
+    // The total's calls link carries the filter: it lists Ada's call alone.
+    let link = total_cell(&page.body, 0).1.expect("a link to the calls");
+    assert!(link.contains("&method=ani"), "{link}");
+    let list = app.page(&link, Some(&session), None).await;
+    let sids: Vec<&str> = list.body.split("data-call=\"").skip(1).map(|rest| rest.split('"').next().unwrap()).collect();
+    assert_eq!(sids.len(), 1, "{}", list.body);
+    let record = app.page(&format!("/api/calls/{}", sids[0]), None, Some(API_TOKEN)).await;
+    let record: serde_json::Value = serde_json::from_str(&record.body).unwrap();
+    assert_eq!((record["idv_method"].as_str(), record["idv_status"].as_str()), (Some("ani"), Some("verified")));
+    assert!(unescape(&list.body).contains("(identified by Caller ID)"), "{}", list.body);
+    let entries = audited(&app, "report_calls").await;
+    assert_eq!(entries[0]["detail"]["method"], "ani", "the audit log says which calls: {}", entries[0]);
+
+    // The exports carry it in their name, their rows and their figures.
+    let (_, disposition, csv) = download(&app, &page.body, "csv", &session).await;
+    assert!(disposition.ends_with("_all-lines_by-day_UTC_method-ani.csv\""), "{disposition}");
+    let rows = records(&String::from_utf8(csv).unwrap());
+    assert_eq!((rows[7][0].as_str(), rows[7][2].as_str(), rows[7][5].as_str()), ("total", "1", "1"));
+    let (_, _, xlsx) = download(&app, &page.body, "xlsx", &session).await;
+    let (_, cells) = xlsx_rows(&xlsx);
+    assert_eq!((cell_text(&cells[8][0]), cell_text(&cells[8][1])), ("Method".into(), "Caller ID".into()));
+
+    // Filters combine; every verified call; the opted-out stranger alone.
+    for (query, calls) in [
+        ("status=verified", "2"),
+        ("status=verified&method=keyed", "1"),
+        ("outcome=opted_out", "1"),
+        ("outcome=abandoned", "0"),
+    ] {
+        let page = app.page(&format!("/reports?tz=UTC&{query}"), Some(&session), None).await;
+        assert_eq!((page.status, total_cell(&page.body, 0).0), (200, calls.to_string()), "{query}");
+    }
+    let stranger = app.page("/reports?tz=UTC&outcome=opted_out", Some(&session), None).await;
+    let opted_out = page_rows(&stranger.body).last().unwrap().1[5].clone();
+    assert_eq!(opted_out, "1", "the opted-out column of the opted-out calls");
 }

@@ -17,7 +17,8 @@ async fn a_report_is_written_from_the_database_for_a_batch_job() {
     let mut records = Vec::new();
     for (i, at) in [morning, morning + 60, night].into_iter().enumerate() {
         let mut r = CallRecord::new(&format!("CA{i:032}"), "support", "+1********01".into(), at);
-        r.outcome = RecordOutcome::Agent;
+        // The late call went to self-service, the others to an agent.
+        r.outcome = if at == night { RecordOutcome::SelfService } else { RecordOutcome::Agent };
         r.handed_off_at = Some(at + 30);
         records.push(r);
     }
@@ -61,7 +62,8 @@ async fn a_report_is_written_from_the_database_for_a_batch_job() {
         assert!(out.status.success(), "{format}: {stderr}");
     }
     let (_, cells) = xlsx_rows(&std::fs::read(&xlsx).unwrap());
-    let days: Vec<(String, String)> = cells[9..].iter().map(|r| (cell_text(&r[0]), cell_text(&r[1]))).collect();
+    let first_row = vouch::report::xlsx::HEADER_ROW as usize + 1;
+    let days: Vec<(String, String)> = cells[first_row..].iter().map(|r| (cell_text(&r[0]), cell_text(&r[1]))).collect();
     let want = [("2026-11-02", "0"), ("2026-11-03", "3"), ("2026-11-04", "0"), ("Total", "3")];
     assert_eq!(days, want.map(|(d, n)| (d.to_string(), n.to_string())));
     let pdf = std::fs::read(&pdf).unwrap();
@@ -74,7 +76,16 @@ async fn a_report_is_written_from_the_database_for_a_batch_job() {
         assert!(text.contains("From: 2026-11-02") && text.contains("3 (100%)"), "{text}");
     }
 
+    // Only the calls handed to an agent.
+    let args = ["report", "--from", "2026-11-03", "--to", "2026-11-04", "--tz", "UTC", "--outcome", "agent"];
+    let (out, stdout, stderr) = run(&[&args[..], &["--out", "-"]].concat(), &env);
+    assert!(out.status.success(), "{stderr}");
+    let calls: Vec<&str> = stdout.lines().skip(1).map(|l| l.split(',').nth(2).unwrap()).collect();
+    assert_eq!(calls, ["2", "0", "2"], "the late self-service call is not counted");
+
     for (bad, words) in [
+        (&["report", "--outcome", "won"][..], "--outcome: \"won\" is not one of any, self_service"),
+        (&["report", "--method", "voice"], "--method: \"voice\" is not one of any, ani"),
         (&["report", "--from", "soon"][..], "--from: \"soon\" is not a date"),
         (&["report", "--line", "nope"], "--line: no line is named"),
         (&["report", "--from", "2020-01-01", "--to", "2026-01-01"], "at most 400 days"),

@@ -1,0 +1,48 @@
+-- Reports filter by outcome, ID&V status and method, so each hour's rollup
+-- is kept per line and per slice: a row for each combination of the three
+-- among the hour's calls (a few rows per hour and line).
+--
+-- The rows rolled up before are kept with the slice '': unfiltered figures
+-- still count them. Vouch rolls such an hour up again by slice when every
+-- one of its calls is still in the records; otherwise (purged or erased
+-- calls) it marks the rows '*', counted only when a report is not filtered.
+CREATE TABLE call_rollup_slices (
+    hour_start               BIGINT NOT NULL,
+    service_line             TEXT NOT NULL,
+    outcome                  TEXT NOT NULL,
+    idv_status               TEXT NOT NULL,
+    idv_method               TEXT NOT NULL,
+    calls                    BIGINT NOT NULL,
+    identified_by_caller_id  BIGINT NOT NULL,
+    identified_by_keyed_id   BIGINT NOT NULL,
+    verified                 BIGINT NOT NULL,
+    opted_out                BIGINT NOT NULL,
+    failed_identification    BIGINT NOT NULL,
+    failed_verification      BIGINT NOT NULL,
+    locked                   BIGINT NOT NULL,
+    crm_unavailable          BIGINT NOT NULL,
+    verification_unavailable BIGINT NOT NULL,
+    self_service             BIGINT NOT NULL,
+    agent                    BIGINT NOT NULL,
+    abandoned                BIGINT NOT NULL,
+    handed_on                BIGINT NOT NULL,
+    ivr_seconds              BIGINT NOT NULL,
+    crm_asked                BIGINT NOT NULL,
+    crm_failed               BIGINT NOT NULL,
+    crm_wait_ms              BIGINT NOT NULL,
+    ivr_histogram            TEXT NOT NULL,
+    PRIMARY KEY (hour_start, service_line, outcome, idv_status, idv_method)
+);
+
+INSERT INTO call_rollup_slices
+SELECT hour_start, service_line, '', '', '', calls, identified_by_caller_id, identified_by_keyed_id, verified,
+       opted_out, failed_identification, failed_verification, locked, crm_unavailable, verification_unavailable,
+       self_service, agent, abandoned, handed_on, ivr_seconds, crm_asked, crm_failed, crm_wait_ms, ivr_histogram
+FROM call_rollups;
+
+DROP TABLE call_rollups;
+
+ALTER TABLE call_rollup_slices RENAME TO call_rollups;
+
+-- The rows still to be sliced, found without reading the others.
+CREATE INDEX call_rollups_unsliced ON call_rollups (hour_start) WHERE outcome = '';
