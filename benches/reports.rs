@@ -171,6 +171,20 @@ async fn count_started(db: &Db, from: u64, to: u64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
+/// How many calls started in `[from, to)` meet `condition`.
+async fn count_where(db: &Db, from: u64, to: u64, condition: &str) -> u64 {
+    let sql = format!(
+        "SELECT COUNT(*) FROM call_records WHERE partial = 0 AND started_at >= $1 AND started_at < $2 AND {condition}"
+    );
+    let (from, to) = (i64::try_from(from).unwrap_or(0), i64::try_from(to).unwrap_or(i64::MAX));
+    let n: i64 = match db {
+        Db::Sqlite(pool) => sqlx::query_scalar(&sql).bind(from).bind(to).fetch_one(pool).await,
+        Db::Postgres(pool) => sqlx::query_scalar(&sql).bind(from).bind(to).fetch_one(pool).await,
+    }
+    .expect("the rows are counted");
+    u64::try_from(n).unwrap_or(0)
+}
+
 /// Times the dashboard's and a 30-day report's figures on `db`, each with
 /// a bare count of the same range's rows as its baseline: from the records
 /// alone, then after the settled hours are rolled up (as a running Vouch
@@ -222,6 +236,21 @@ async fn measure(name: &str, db: &Db, n: u64, now: u64) {
     assert_eq!(report.total.calls, rows, "the report counts every call in its days");
     println!(
         "| {name} | 30-day report by day (/reports), rollups + records | {rows} | {} | {} | {} | {:.2}× |",
+        ms(median),
+        ms(best),
+        ms(bare),
+        median.as_secs_f64() / bare.as_secs_f64().max(1e-9)
+    );
+    // The same 30 days, filtered: the calls handed to an agent.
+    let agent_filters = vouch::report::Filters { outcome: Some("agent".into()), ..filters.clone() };
+    let agent_query = vouch::report::ReportQuery::from_filters(&agent_filters, &config, now).expect("the filter");
+    let (median, best, filtered) =
+        time(3, || async { vouch::report::Report::build(db, &config, agent_query.clone()).await.expect("the report") })
+            .await;
+    let agents = count_where(db, from, to, "outcome = 'agent'").await;
+    assert_eq!(filtered.total.calls, agents, "the filtered report counts every agent call in its days");
+    println!(
+        "| {name} | 30-day report by day, outcome=agent, rollups + records | {agents} | {} | {} | {} | {:.2}× |",
         ms(median),
         ms(best),
         ms(bare),
