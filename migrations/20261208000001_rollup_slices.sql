@@ -2,16 +2,17 @@
 -- is kept per line and per slice: a row for each combination of the three
 -- among the hour's calls (a few rows per hour and line).
 --
--- The rows rolled up before are kept with the slice '': unfiltered figures
--- still count them. Vouch rolls such an hour up again by slice when every
+-- The rows rolled up before are kept with the slice '' (as are those an
+-- instance of the previous version writes during a rolling upgrade: the
+-- slice's default): unfiltered figures still count them. Vouch rolls such an hour up again by slice when every
 -- one of its calls is still in the records; otherwise (purged or erased
 -- calls) it marks the rows '*', counted only when a report is not filtered.
 CREATE TABLE call_rollup_slices (
     hour_start               BIGINT NOT NULL,
     service_line             TEXT NOT NULL,
-    outcome                  TEXT NOT NULL,
-    idv_status               TEXT NOT NULL,
-    idv_method               TEXT NOT NULL,
+    outcome                  TEXT NOT NULL DEFAULT '',
+    idv_status               TEXT NOT NULL DEFAULT '',
+    idv_method               TEXT NOT NULL DEFAULT '',
     calls                    BIGINT NOT NULL,
     identified_by_caller_id  BIGINT NOT NULL,
     identified_by_keyed_id   BIGINT NOT NULL,
