@@ -16,6 +16,7 @@ use jiff::civil::Date;
 pub mod chart;
 #[cfg(feature = "exports")]
 pub mod pdf;
+pub mod schedule;
 #[cfg(feature = "exports")]
 pub mod xlsx;
 

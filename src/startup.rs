@@ -91,6 +91,8 @@ pub struct Application {
     audit: Audit,
     /// The retention purge, stopped with the application.
     purger: Purger,
+    /// The scheduled reports' task (with schedules and a database).
+    scheduler: Option<crate::report::schedule::Scheduler>,
     /// This instance's heartbeat row, deleted at a clean exit.
     heartbeat: Option<Heartbeat>,
     /// Set on SIGTERM: `/healthz` answers 503.
@@ -171,6 +173,7 @@ impl Application {
         let audit = Audit::new(AuditStore::new(store.db()), &keyring);
         let tokens = HandoffTokens::new(config.secrets.handoff_key.expose(), config.server.handoff_token_ttl.as_secs());
         let config = Arc::new(config);
+        let scheduler = store.db().and_then(|db| crate::report::schedule::spawn(db, config.clone()));
         let signers = Signers { states: signer, screen_pops: links.clone(), tokens: tokens.clone() };
         let calls =
             web::Data::new(CallService::new(config.clone(), crm, store.clone(), Urls::new(&public_base), signers));
@@ -252,6 +255,7 @@ impl Application {
             store,
             audit,
             purger,
+            scheduler,
             heartbeat,
             draining,
             drain,
@@ -309,6 +313,7 @@ impl Application {
         signals.abort();
         self.audit.flush(AUDIT_FLUSH_TIMEOUT).await;
         drop(self.purger);
+        drop(self.scheduler);
         if let Some(heartbeat) = self.heartbeat {
             heartbeat.stop().await;
         }

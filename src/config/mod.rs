@@ -22,6 +22,7 @@ mod handoff;
 mod line;
 mod lines;
 mod prompts;
+mod reports;
 mod secrets;
 mod security;
 mod server;
@@ -40,6 +41,7 @@ pub use handoff::{DialTo, Handoff, RedirectContext, MAX_SIP_BASE_CHARS};
 pub use line::{Line, LineTimeZone};
 pub use lines::Lines;
 pub use prompts::Speech;
+pub use reports::{Every, Reports, Schedule};
 pub use secrets::{KeySource, Secret, Secrets};
 pub use security::Security;
 pub use server::Server;
@@ -62,6 +64,7 @@ pub struct Config {
     pub secrets: Secrets,
     pub lines: Lines,
     pub security: Security,
+    pub reports: Reports,
 }
 
 impl Config {
@@ -105,7 +108,14 @@ impl Config {
         }
         let secrets = Secrets::from_env(env, lines.external_redirect().as_deref())?;
         let security = Security::resolve(&file.security)?;
-        Ok(Self { server, crm, database, secrets, lines, security })
+        let reports = Reports::resolve(&file.reports, &lines)?;
+        if !reports.schedules.is_empty() && matches!(database.url, DatabaseUrl::Memory) {
+            return Err(ConfigError::new(
+                "reports.schedule",
+                "scheduled reports are counted and kept in the database: DATABASE_URL=memory: has none",
+            ));
+        }
+        Ok(Self { server, crm, database, secrets, lines, security, reports })
     }
 }
 

@@ -23,6 +23,7 @@ mod erasure;
 pub mod guard;
 pub mod instances;
 mod record;
+pub mod report_files;
 pub mod retention;
 pub mod sessions;
 mod stats;

@@ -31,6 +31,37 @@ pub struct FileConfig {
     pub lines: BTreeMap<String, LineFile>,
     #[serde(default)]
     pub security: SecurityFile,
+    #[serde(default)]
+    pub reports: ReportsFile,
+}
+
+/// `[reports]`: scheduled reports.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsFile {
+    /// Days a scheduled report's stored file is kept (default 400).
+    pub keep_days: Option<u64>,
+    #[serde(default)]
+    pub schedule: Vec<ScheduleFile>,
+}
+
+/// One `[[reports.schedule]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleFile {
+    pub name: String,
+    /// `day`, `week` or `month`.
+    pub every: String,
+    /// A week's weekday (`monday`), or a month's day (1 to 28).
+    pub day: Option<toml::Value>,
+    /// The local time it falls due (`HH:MM`, default `06:00`).
+    pub at: Option<String>,
+    pub tz: Option<String>,
+    pub line: Option<String>,
+    pub by: Option<String>,
+    /// Default `["csv"]`.
+    pub formats: Option<Vec<String>>,
+    pub directory: Option<String>,
 }
 
 /// Limits across calls (shared by every line and every Vouch on the database).
