@@ -31,6 +31,9 @@ pub enum Route {
     ReportExport,
     /// The calls behind a report's figure (audited: customer data).
     ReportCalls,
+    /// Scheduled reports' files, and one of them.
+    ReportFiles,
+    ReportFile,
     ScreenPop,
     Login,
     Logout,
@@ -60,7 +63,7 @@ pub enum Route {
 impl Route {
     /// Every route, in registration order (`Dialed` before `Entry`, whose
     /// `{stage}` would claim it).
-    pub const ALL: [Route; 29] = [
+    pub const ALL: [Route; 31] = [
         Route::Health,
         Route::ApiCall,
         Route::ApiLockout,
@@ -74,6 +77,8 @@ impl Route {
         Route::Reports,
         Route::ReportExport,
         Route::ReportCalls,
+        Route::ReportFiles,
+        Route::ReportFile,
         Route::ScreenPop,
         Route::Login,
         Route::Logout,
@@ -108,6 +113,8 @@ impl Route {
             Self::Reports => "/reports",
             Self::ReportExport => "/reports/export",
             Self::ReportCalls => "/reports/calls",
+            Self::ReportFiles => "/reports/files",
+            Self::ReportFile => "/reports/files/{name}",
             Self::ScreenPop => "/agent/calls/{call_sid}",
             Self::Login => "/agent/login",
             Self::Logout => "/agent/logout",
@@ -145,6 +152,8 @@ impl Route {
                 | Self::Reports
                 | Self::ReportExport
                 | Self::ReportCalls
+                | Self::ReportFiles
+                | Self::ReportFile
                 | Self::ScreenPop
                 | Self::Login
                 | Self::Logout
@@ -316,6 +325,7 @@ mod tests {
             Route::ApiLockout => urls.absolute("/api/lockouts/12345678"),
             Route::ApiCustomerRecords => urls.absolute("/api/customers/12345678/records"),
             Route::VoiceOnLine => urls.absolute("/voice/support"),
+            Route::ReportFile => urls.absolute("/reports/files/weekly_vouch-report.csv"),
             other => urls.of(other),
         };
         built.strip_prefix("https://ivr.example.com").expect("on the base URL").to_string()

@@ -86,6 +86,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Route::Reports => resource.route(web::get().to(reports::page)),
             Route::ReportExport => resource.route(web::get().to(reports::export)),
             Route::ReportCalls => resource.route(web::get().to(reports::calls)),
+            Route::ReportFiles => resource.route(web::get().to(reports::files)),
+            Route::ReportFile => resource.route(web::get().to(reports::file)),
             Route::ScreenPop => resource.route(web::get().to(agent::screen_pop)),
             Route::Login => resource
                 .app_data(agent::login_form_config())

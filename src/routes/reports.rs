@@ -541,3 +541,116 @@ fn export_calls(db: crate::store::Db, asked: CallsAsked) -> HttpResponse {
     });
     attachment(crate::report::Format::Csv.content_type(), &name).streaming(chunks)
 }
+
+#[derive(Template)]
+#[template(path = "agent/report_files.html")]
+pub struct ReportFilesPage {
+    pub session_user: Option<String>,
+    /// The schedules configured: name and what they write, as a sentence.
+    pub schedules: Vec<(String, String)>,
+    /// Each stored file: name, schedule, period, format, size, written at.
+    pub files: Vec<(String, String, String, String, String, String)>,
+}
+
+/// How many stored files the page lists (newest first).
+const FILES_PAGE: usize = 500;
+
+/// A schedule as the page describes it: `every Monday at 07:30 (America/New_York): the 7 days before, support, CSV, PDF`.
+fn described(s: &crate::config::Schedule) -> String {
+    use crate::config::Every;
+    let when = match s.every {
+        Every::Day => format!("every day at {} ({}): the day before", s.at.strftime("%H:%M"), s.zone.name),
+        Every::Week(day) => {
+            format!("every {day:?} at {} ({}): the 7 days before", s.at.strftime("%H:%M"), s.zone.name)
+        }
+        Every::Month(n) => {
+            format!("on day {n} of each month at {} ({}): the month before", s.at.strftime("%H:%M"), s.zone.name)
+        }
+    };
+    let formats: Vec<String> = s.formats.iter().map(|f| f.as_str().to_uppercase()).collect();
+    let line = s.line.as_deref().map_or_else(|| "all lines".to_string(), |l| format!("the {l} line"));
+    format!("{when}, {line}, by {}, as {}", s.by.as_str(), formats.join(", "))
+}
+
+/// `GET /reports/files`: the scheduled reports' files kept in the
+/// database, for supervisors, newest first.
+pub async fn files(state: web::Data<AppState>, who: Authenticated) -> HttpResponse {
+    let session_user = who.session_user();
+    let refused = |status: StatusCode, message: &str| {
+        html(
+            status,
+            &MessagePage {
+                session_user: session_user.clone(),
+                title: "Scheduled reports unavailable".into(),
+                message: message.into(),
+            },
+        )
+    };
+    if who.0.role != Role::Supervisor {
+        return refused(StatusCode::FORBIDDEN, "Scheduled reports need the supervisor role.");
+    }
+    let Some(db) = state.store.db() else {
+        return refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Scheduled reports are kept in the database: with DATABASE_URL=memory: there is none.",
+        );
+    };
+    let stored = match db.report_files(FILES_PAGE).await {
+        Ok(files) => files,
+        Err(e) => {
+            tracing::warn!(error = %e, "the scheduled reports could not be listed");
+            return refused(StatusCode::SERVICE_UNAVAILABLE, "The database did not answer: try again in a moment.");
+        }
+    };
+    let zone = state.config.lines.default().time_zone.clone().unwrap_or_else(crate::config::LineTimeZone::utc);
+    let page = ReportFilesPage {
+        session_user,
+        schedules: state.config.reports.schedules.iter().map(|s| (s.name.clone(), described(s))).collect(),
+        files: stored
+            .into_iter()
+            .map(|f| {
+                let period = if f.period_start == f.period_end {
+                    f.period_start.clone()
+                } else {
+                    format!("{} to {}", f.period_start, f.period_end)
+                };
+                let size = if f.bytes < 10_240 { format!("{} B", f.bytes) } else { format!("{} KiB", f.bytes / 1024) };
+                (f.name, f.schedule, period, f.format.to_uppercase(), size, zone.format_short(f.created_at))
+            })
+            .collect(),
+    };
+    html(StatusCode::OK, &page)
+}
+
+/// `GET /reports/files/{name}`: one scheduled report's file, from the
+/// database (any instance serves any file).
+pub async fn file(state: web::Data<AppState>, who: Authenticated, name: web::Path<String>) -> HttpResponse {
+    let plain = |status: StatusCode, message: String| {
+        HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(format!("{message}\n"))
+    };
+    if who.0.role != Role::Supervisor {
+        return plain(StatusCode::FORBIDDEN, "Scheduled reports need the supervisor role.".into());
+    }
+    let name = name.into_inner();
+    if name.is_empty()
+        || name.len() > 255
+        || name.starts_with('.')
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return plain(StatusCode::BAD_REQUEST, "name: not the name of a scheduled report's file".into());
+    }
+    let Some(db) = state.store.db() else {
+        return plain(StatusCode::NOT_FOUND, format!("no scheduled report is named {name:?}"));
+    };
+    match db.report_file(&name).await {
+        Ok(Some((f, body))) => {
+            let format = Format::parse(&f.format).unwrap_or(Format::Csv);
+            attachment(format.content_type(), &f.name).body(body)
+        }
+        Ok(None) => plain(StatusCode::NOT_FOUND, format!("no scheduled report is named {name:?}")),
+        Err(e) => {
+            tracing::warn!(error = %e, "a scheduled report could not be read");
+            plain(StatusCode::SERVICE_UNAVAILABLE, "The database did not answer: try again in a moment.".into())
+        }
+    }
+}

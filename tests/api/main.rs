@@ -32,6 +32,7 @@ mod logins;
 mod metrics;
 mod privacy;
 mod replay;
+mod report_schedules;
 mod reports;
 mod retention;
 mod routes;

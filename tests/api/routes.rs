@@ -24,6 +24,7 @@ fn example(app: &TestApp, route: Route) -> String {
         Route::ApiCall => urls.absolute(&format!("/api/calls/{sid}")),
         Route::ApiLockout => urls.absolute(&format!("/api/lockouts/{ADA_ID}")),
         Route::ApiCustomerRecords => urls.absolute(&format!("/api/customers/{ADA_ID}/records")),
+        Route::ReportFile => urls.absolute("/reports/files/weekly_vouch-report.csv"),
         other => urls.of(other),
     };
     path_and_query(&url)
