@@ -1,12 +1,14 @@
 -- Reports filter by outcome, ID&V status and method, so each hour's rollup
--- is kept per line and per slice: a row for each combination of the three
--- among the hour's calls (a few rows per hour and line).
+-- is kept per line twice: a row of all its calls (the slice '', as before,
+-- which unfiltered figures read), and a row for each slice: each
+-- combination of the three among the hour's calls.
 --
--- The rows rolled up before are kept with the slice '' (as are those an
--- instance of the previous version writes during a rolling upgrade: the
--- slice's default): unfiltered figures still count them. Vouch rolls such an hour up again by slice when every
--- one of its calls is still in the records; otherwise (purged or erased
--- calls) it marks the rows '*', counted only when a report is not filtered.
+-- call_rollup_hours.sliced says whether an hour has its slices: 1 yes, 0
+-- not yet (rolled up before, or by an instance of the previous version
+-- during a rolling upgrade: the column's default), -1 never (its calls are
+-- no longer all in the records). Vouch slices the hours at 0 from their
+-- records when it can, else marks them -1; filtered figures count their
+-- calls as unsliced.
 CREATE TABLE call_rollup_slices (
     hour_start               BIGINT NOT NULL,
     service_line             TEXT NOT NULL,
@@ -45,5 +47,4 @@ DROP TABLE call_rollups;
 
 ALTER TABLE call_rollup_slices RENAME TO call_rollups;
 
--- The rows still to be sliced, found without reading the others.
-CREATE INDEX call_rollups_unsliced ON call_rollups (hour_start) WHERE outcome = '';
+ALTER TABLE call_rollup_hours ADD COLUMN sliced BIGINT NOT NULL DEFAULT 0;

@@ -107,41 +107,31 @@ impl CallFilter {
         self == &Self::default()
     }
 
-    /// Whether it counts `slice`'s calls: `None` when it cannot tell (a
-    /// rollup made before rollups were kept by slice).
-    fn counts(&self, slice: &Slice) -> Option<bool> {
-        if self.is_any() {
-            return Some(true);
-        }
-        if slice.outcome.is_empty() || slice.outcome == UNSLICED {
-            return None;
-        }
+    /// Whether it counts the calls of `slice` (a concrete one: from the
+    /// records, or a sliced rollup row).
+    fn matches(&self, slice: &Slice) -> bool {
         let fits = |want: Option<&str>, got: &str| want.is_none_or(|w| w == got);
-        Some(
-            fits(self.outcome, &slice.outcome)
-                && fits(self.idv_status, &slice.idv_status)
-                && fits(self.idv_method, &slice.idv_method),
-        )
+        fits(self.outcome, &slice.outcome)
+            && fits(self.idv_status, &slice.idv_status)
+            && fits(self.idv_method, &slice.idv_method)
     }
 
-    /// The binds of [`FILTERED`]: each value, or `''` for any.
+    /// The binds of [`filtered`]'s condition: each value, or `''` for any.
     fn binds(&self) -> [&'static str; 3] {
         [self.outcome.unwrap_or(""), self.idv_status.unwrap_or(""), self.idv_method.unwrap_or("")]
     }
 }
 
 /// The calls of one outcome, ID&V status and method: the rollups' slice.
+/// A rollup row with the empty slice (`''`, [`Slice::default`]) holds all
+/// of its hour's and line's calls: reports without a filter read those
+/// rows alone, as many as before rollups were sliced.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 struct Slice {
     outcome: String,
     idv_status: String,
     idv_method: String,
 }
-
-/// The slice of a rollup made before rollups were kept by slice, once its
-/// hour is known not to be in the records whole: counted only unfiltered.
-/// (Such a rollup's slice is `''` until Vouch has looked.)
-const UNSLICED: &str = "*";
 
 /// A query's condition on [`CallFilter`]'s binds, from `$n`: `''` is any.
 fn filtered(n: usize) -> String {
@@ -285,11 +275,13 @@ const ROLLUP_COLUMNS: &str = "service_line, calls, identified_by_caller_id, iden
     self_service, agent, abandoned, handed_on, ivr_seconds, crm_asked, crm_failed, crm_wait_ms";
 
 /// The rollups of the hours starting in `[$1, $2)`, each row as
-/// [`FUNNEL`]'s (its slice included), then its hour and distribution.
+/// [`FUNNEL`]'s (its slice included), then its hour and distribution: the
+/// rows of all calls (`$3 = 1`), or the slices a filter counts (from `$4`).
 static ROLLUPS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT {ROLLUP_COLUMNS}, outcome, idv_status, idv_method, hour_start, ivr_histogram FROM call_rollups \
-         WHERE hour_start >= $1 AND hour_start < $2"
+         WHERE hour_start >= $1 AND hour_start < $2 AND ($3 = 1) = (outcome = '') AND {}",
+        filtered(4)
     )
 });
 
@@ -424,6 +416,17 @@ fn uncovered(from: i64, to: i64, rolled: &BTreeSet<i64>) -> Vec<(i64, i64)> {
     gaps
 }
 
+/// Each line's slices added up: its rows of all calls (the empty slice).
+fn totals(parts: &BTreeMap<(String, Slice), Part>) -> BTreeMap<(String, Slice), Part> {
+    let mut totals: BTreeMap<(String, Slice), Part> = BTreeMap::new();
+    for ((line, _), part) in parts {
+        let total = totals.entry((line.clone(), Slice::default())).or_default();
+        total.add(part);
+        total.stats.line.clone_from(line);
+    }
+    totals
+}
+
 /// Writes the rollup rows of `hour` (`parts`: a row per line and slice) in
 /// the transaction `tx`, on either database.
 macro_rules! insert_rollups {
@@ -498,21 +501,30 @@ impl Db {
         // from the records, and its rollup rows skipped.
         let hour = HOUR as i64;
         let (first, end) = ((from_i + hour - 1).div_euclid(hour) * hour, to_i.div_euclid(hour) * hour);
+        // Unfiltered, each hour's rows of all calls; filtered, the slices
+        // it counts, in the hours sliced (an hour rolled up before rollups
+        // were sliced, and not since, has its calls counted as unsliced).
         let rolled = self.rolled_hours(first, end).await?;
         let mut unsliced = 0;
-        let mut add_slice = |line: &str, slice: &Slice, part: &Part| match filter.counts(slice) {
-            Some(true) => add(line, part),
-            Some(false) => {}
-            None => unsliced += part.stats.calls,
-        };
-        for (hour, line, slice, part) in self.rollups(first, end).await? {
-            if rolled.contains(&hour) {
-                add_slice(&line, &slice, &part);
+        for (hour, line, _, part) in self.rollups(first, end, filter).await? {
+            match rolled.get(&hour) {
+                Some(sliced) if *sliced || filter.is_any() => add(&line, &part),
+                _ => {}
             }
         }
+        if !filter.is_any() && rolled.values().any(|sliced| !sliced) {
+            for (hour, _, _, part) in self.rollups(first, end, &CallFilter::default()).await? {
+                if rolled.get(&hour) == Some(&false) {
+                    unsliced += part.stats.calls;
+                }
+            }
+        }
+        let rolled: BTreeSet<i64> = rolled.into_keys().collect();
         for (gap_from, gap_to) in uncovered(from_i, to_i, &rolled) {
             for ((line, slice), part) in self.counted(gap_from, gap_to).await? {
-                add_slice(&line, &slice, &part);
+                if filter.matches(&slice) {
+                    add(&line, &part);
+                }
             }
         }
         let live: Vec<LiveRow> = match live_at {
@@ -607,19 +619,37 @@ impl Db {
         Ok(parts)
     }
 
-    /// The hours starting in `[from, to)` that are rolled up.
-    async fn rolled_hours(&self, from: i64, to: i64) -> Result<BTreeSet<i64>, sqlx::Error> {
-        const HOURS: &str = "SELECT hour_start FROM call_rollup_hours WHERE hour_start >= $1 AND hour_start < $2";
-        let hours: Vec<i64> =
-            on_pool!(self, pool => sqlx::query_scalar(HOURS).bind(from).bind(to).fetch_all(pool).await?);
-        Ok(hours.into_iter().collect())
+    /// The hours starting in `[from, to)` that are rolled up, and whether
+    /// each is sliced too.
+    async fn rolled_hours(&self, from: i64, to: i64) -> Result<BTreeMap<i64, bool>, sqlx::Error> {
+        const HOURS: &str =
+            "SELECT hour_start, sliced FROM call_rollup_hours WHERE hour_start >= $1 AND hour_start < $2";
+        let hours: Vec<(i64, i64)> =
+            on_pool!(self, pool => sqlx::query_as(HOURS).bind(from).bind(to).fetch_all(pool).await?);
+        Ok(hours.into_iter().map(|(hour, sliced)| (hour, sliced == 1)).collect())
     }
 
     /// The rollups of the hours starting in `[from, to)`: hour, line,
-    /// slice, figures.
-    async fn rollups(&self, from: i64, to: i64) -> Result<Vec<(i64, String, Slice, Part)>, sqlx::Error> {
+    /// slice, figures. Without a filter, the rows of all calls; with one,
+    /// the slices it counts.
+    async fn rollups(
+        &self,
+        from: i64,
+        to: i64,
+        filter: &CallFilter,
+    ) -> Result<Vec<(i64, String, Slice, Part)>, sqlx::Error> {
+        let [outcome, idv_status, idv_method] = filter.binds();
+        let all = i64::from(filter.is_any());
         on_pool!(self, pool => {
-            let rows = sqlx::query(&ROLLUPS).bind(from).bind(to).fetch_all(pool).await?;
+            let rows = sqlx::query(&ROLLUPS)
+                .bind(from)
+                .bind(to)
+                .bind(all)
+                .bind(outcome)
+                .bind(idv_status)
+                .bind(idv_method)
+                .fetch_all(pool)
+                .await?;
             rows.iter()
                 .map(|row| {
                     let (stats, sums, slice) = LineStats::from_funnel(row)?;
@@ -655,14 +685,16 @@ impl Db {
         Ok(rolled)
     }
 
-    /// Slices the rollups made before rollups were kept by slice (their
-    /// slice `''`), a batch of hours at a time until none is left: an hour
-    /// whose calls are all still in the records is rolled up again from
-    /// them; another (calls purged or erased) has its rows marked
-    /// [`UNSLICED`]. How many hours it sliced again.
+    /// Slices the hours rolled up before rollups were kept by slice (or
+    /// by an instance of that version during a rolling upgrade), a batch
+    /// at a time until none is left: an hour whose calls are all still in
+    /// the records gets its slices from them; another (calls purged or
+    /// erased) is marked unsliceable, and counted in unfiltered figures
+    /// only. How many hours it sliced, each once whoever else tries.
     pub async fn slice_old_rollups(&self) -> Result<usize, sqlx::Error> {
-        const OLD: &str = "SELECT hour_start, CAST(SUM(calls) AS BIGINT) FROM call_rollups WHERE outcome = '' \
-            GROUP BY hour_start ORDER BY hour_start LIMIT 200";
+        const OLD: &str = "SELECT h.hour_start, (SELECT CAST(COALESCE(SUM(r.calls), 0) AS BIGINT) FROM call_rollups r \
+            WHERE r.hour_start = h.hour_start AND r.outcome = '') FROM call_rollup_hours h WHERE h.sliced = 0 \
+            ORDER BY h.hour_start LIMIT 200";
         let mut sliced = 0;
         loop {
             let hours: Vec<(i64, i64)> = on_pool!(self, pool => sqlx::query_as(OLD).fetch_all(pool).await?);
@@ -675,26 +707,16 @@ impl Db {
                 let _turn = self.write_turn().await;
                 on_pool!(self, pool => {
                     let mut tx = pool.begin_with(super::db::write_begin(pool)).await?;
-                    if whole {
-                        // Whoever deletes the old rows writes the new ones.
-                        let old = sqlx::query("DELETE FROM call_rollups WHERE hour_start = $1 AND outcome = ''")
-                            .bind(hour)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                        if old > 0 {
-                            insert_rollups!(tx, hour, &parts);
-                            sliced += 1;
-                        }
-                    } else {
-                        sqlx::query(
-                            "UPDATE call_rollups SET outcome = $2, idv_status = $2, idv_method = $2 \
-                             WHERE hour_start = $1 AND outcome = ''",
-                        )
+                    // Whoever marks the hour writes its slices.
+                    let marked = sqlx::query("UPDATE call_rollup_hours SET sliced = $2 WHERE hour_start = $1 AND sliced = 0")
                         .bind(hour)
-                        .bind(UNSLICED)
+                        .bind(if whole { 1_i64 } else { -1 })
                         .execute(&mut *tx)
-                        .await?;
+                        .await?
+                        .rows_affected();
+                    if marked == 1 && whole {
+                        insert_rollups!(tx, hour, &parts);
+                        sliced += 1;
                     }
                     tx.commit().await?;
                 });
@@ -709,15 +731,20 @@ impl Db {
         let _turn = self.write_turn().await;
         on_pool!(self, pool => {
             let mut tx = pool.begin_with(super::db::write_begin(pool)).await?;
-            let marked = sqlx::query("INSERT INTO call_rollup_hours (hour_start, rolled_at) VALUES ($1, $2) ON CONFLICT (hour_start) DO NOTHING")
+            let marked = sqlx::query("INSERT INTO call_rollup_hours (hour_start, rolled_at, sliced) VALUES ($1, $2, 1) ON CONFLICT (hour_start) DO NOTHING")
                 .bind(hour)
                 .bind(super::db::to_i64(now))
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
             if marked == 0 {
+                // Rolled back now: a transaction only dropped is rolled back
+                // when its connection is next used, and until then holds
+                // its locks (a PostgreSQL connection idle in transaction).
+                tx.rollback().await?;
                 return Ok(false);
             }
+            insert_rollups!(tx, hour, &totals(&parts));
             insert_rollups!(tx, hour, &parts);
             tx.commit().await?;
             Ok(true)
@@ -979,10 +1006,11 @@ mod tests {
         assert!(partial.total.calls < before[1].total.calls, "partial hours were read from the records");
     }
 
-    /// Rollups made before they were kept by slice (one row per hour and
-    /// line, slice `''`): an hour whose calls are all on record is sliced
-    /// again from them; one that lost a call (an erasure) is marked and
-    /// counted unfiltered only, its calls reported as not filterable.
+    /// Hours rolled up before rollups were kept by slice (a row of all
+    /// calls per hour and line, and no slices): an hour whose calls are all
+    /// on record is sliced from them; one that lost a call (an erasure) is
+    /// marked and counted unfiltered only, its calls reported as not
+    /// filterable.
     async fn old_rollups_are_sliced_again_or_counted_unfiltered(db: Db) {
         let base = 100 * HOUR;
         let records = five_hours(base);
@@ -994,20 +1022,11 @@ mod tests {
         let agent_before = db.figures(&lines, whole.0, whole.1, &agent).await.unwrap();
         db.roll_up(now).await.unwrap();
         // As an earlier version rolled them up: an hour and line a row.
-        let mut legacy: BTreeMap<i64, BTreeMap<(String, Slice), Part>> = BTreeMap::new();
-        for (hour, line, _, part) in db.rollups(0, i64::MAX).await.unwrap() {
-            legacy.entry(hour).or_default().entry((line, Slice::default())).or_default().add(&part);
-        }
         on_pool!(&db, pool => {
-            let write = async {
-                let mut tx = pool.begin().await?;
-                sqlx::query("DELETE FROM call_rollups").execute(&mut *tx).await?;
-                for (hour, parts) in &legacy {
-                    insert_rollups!(tx, *hour, parts);
-                }
-                tx.commit().await
-            };
-            write.await.unwrap();
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("DELETE FROM call_rollups WHERE outcome <> ''").execute(&mut *tx).await.unwrap();
+            sqlx::query("UPDATE call_rollup_hours SET sliced = 0").execute(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
         });
         let unfiltered = db.stats(&lines, whole.0, whole.1, now).await.unwrap();
         assert_eq!((unfiltered.total.calls, unfiltered.total.agent), (before.total.calls, before.total.agent));
@@ -1020,7 +1039,7 @@ mod tests {
         on_pool!(&db, pool => sqlx::query("DELETE FROM call_records WHERE call_sid = $1")
             .bind(&erased.call_sid).execute(pool).await.map(drop).unwrap());
         let (a, b) = tokio::join!(db.slice_old_rollups(), db.slice_old_rollups());
-        assert_eq!(a.unwrap() + b.unwrap(), 4, "the four whole hours sliced again, each once");
+        assert_eq!(a.unwrap() + b.unwrap(), 7, "the 7 whole hours of the 8 rolled up sliced, each once");
         assert_eq!(db.slice_old_rollups().await.unwrap(), 0, "nothing left to slice");
         let third_hour = records.iter().filter(|r| (base + 2 * HOUR..base + 3 * HOUR).contains(&r.started_at));
         let third_hour = third_hour.count() as u64;
