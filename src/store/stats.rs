@@ -122,10 +122,8 @@ impl CallFilter {
     }
 }
 
-/// The calls of one outcome, ID&V status and method: the rollups' slice.
-/// A rollup row with the empty slice (`''`, [`Slice::default`]) holds all
-/// of its hour's and line's calls: reports without a filter read those
-/// rows alone, as many as before rollups were sliced.
+/// The calls of one outcome, ID&V status and method: a rollup's slice. The
+/// empty slice ([`Slice::default`]) is all the calls (`call_rollups`' rows).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 struct Slice {
     outcome: String,
@@ -275,21 +273,35 @@ const ROLLUP_COLUMNS: &str = "service_line, calls, identified_by_caller_id, iden
     self_service, agent, abandoned, handed_on, ivr_seconds, crm_asked, crm_failed, crm_wait_ms";
 
 /// The rollups of the hours starting in `[$1, $2)`, each row as
-/// [`FUNNEL`]'s (its slice included), then its hour and distribution: the
-/// rows of all calls (`$3 = 1`), or the slices a filter counts (from `$4`).
+/// [`FUNNEL`]'s (with the empty slice: all the calls of its hour and
+/// line), then its hour and distribution.
 static ROLLUPS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "SELECT {ROLLUP_COLUMNS}, outcome, idv_status, idv_method, hour_start, ivr_histogram FROM call_rollups \
-         WHERE hour_start >= $1 AND hour_start < $2 AND ($3 = 1) = (outcome = '') AND {}",
-        filtered(4)
+        "SELECT {ROLLUP_COLUMNS}, '', '', '', hour_start, ivr_histogram FROM call_rollups \
+         WHERE hour_start >= $1 AND hour_start < $2"
+    )
+});
+
+/// The slices of the hours starting in `[$1, $2)` that a filter counts
+/// (its binds from `$3`), as [`ROLLUPS`]' rows.
+static SLICES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {ROLLUP_COLUMNS}, outcome, idv_status, idv_method, hour_start, ivr_histogram FROM call_rollup_slices \
+         WHERE hour_start >= $1 AND hour_start < $2 AND {}",
+        filtered(3)
     )
 });
 
 static INSERT_ROLLUP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let binds: Vec<String> = (1..=21).map(|i| format!("${i}")).collect();
+    format!("INSERT INTO call_rollups (hour_start, {ROLLUP_COLUMNS}, ivr_histogram) VALUES ({})", binds.join(", "))
+});
+
+static INSERT_SLICE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let binds: Vec<String> = (1..=24).map(|i| format!("${i}")).collect();
     format!(
-        "INSERT INTO call_rollups (hour_start, {ROLLUP_COLUMNS}, outcome, idv_status, idv_method, ivr_histogram) \
-         VALUES ({})",
+        "INSERT INTO call_rollup_slices (hour_start, {ROLLUP_COLUMNS}, outcome, idv_status, idv_method, \
+         ivr_histogram) VALUES ({})",
         binds.join(", ")
     )
 });
@@ -427,13 +439,16 @@ fn totals(parts: &BTreeMap<(String, Slice), Part>) -> BTreeMap<(String, Slice), 
     totals
 }
 
-/// Writes the rollup rows of `hour` (`parts`: a row per line and slice) in
-/// the transaction `tx`, on either database.
+/// Writes the rollup rows of `hour` in the transaction `tx`, on either
+/// database: `parts`' rows of all calls into `call_rollups` (`sliced`
+/// false), or a row per line and slice into `call_rollup_slices`.
 macro_rules! insert_rollups {
-    ($tx:expr, $hour:expr, $parts:expr) => {
+    ($tx:expr, $hour:expr, $parts:expr, sliced = $sliced:expr) => {
         for ((line, slice), p) in $parts {
             let s = &p.stats;
-            let mut q = sqlx::query(&INSERT_ROLLUP).bind($hour).bind(line.as_str());
+            let sliced: bool = $sliced;
+            let sql: &str = if sliced { &INSERT_SLICE } else { &INSERT_ROLLUP };
+            let mut q = sqlx::query(sql).bind($hour).bind(line.as_str());
             for v in [
                 s.calls,
                 s.identified_by_caller_id,
@@ -452,16 +467,15 @@ macro_rules! insert_rollups {
             ] {
                 q = q.bind(crate::store::db::to_i64(v));
             }
-            q.bind(p.sums.ivr_seconds)
+            q = q
+                .bind(p.sums.ivr_seconds)
                 .bind(crate::store::db::to_i64(s.crm_asked))
                 .bind(crate::store::db::to_i64(s.crm_failed))
-                .bind(p.sums.crm_wait_ms)
-                .bind(slice.outcome.as_str())
-                .bind(slice.idv_status.as_str())
-                .bind(slice.idv_method.as_str())
-                .bind(histogram_text(&p.ivr))
-                .execute(&mut *$tx)
-                .await?;
+                .bind(p.sums.crm_wait_ms);
+            if sliced {
+                q = q.bind(slice.outcome.as_str()).bind(slice.idv_status.as_str()).bind(slice.idv_method.as_str());
+            }
+            q.bind(histogram_text(&p.ivr)).execute(&mut *$tx).await?;
         }
     };
 }
@@ -639,17 +653,13 @@ impl Db {
         filter: &CallFilter,
     ) -> Result<Vec<(i64, String, Slice, Part)>, sqlx::Error> {
         let [outcome, idv_status, idv_method] = filter.binds();
-        let all = i64::from(filter.is_any());
         on_pool!(self, pool => {
-            let rows = sqlx::query(&ROLLUPS)
-                .bind(from)
-                .bind(to)
-                .bind(all)
-                .bind(outcome)
-                .bind(idv_status)
-                .bind(idv_method)
-                .fetch_all(pool)
-                .await?;
+            let query = if filter.is_any() {
+                sqlx::query(&ROLLUPS).bind(from).bind(to)
+            } else {
+                sqlx::query(&SLICES).bind(from).bind(to).bind(outcome).bind(idv_status).bind(idv_method)
+            };
+            let rows = query.fetch_all(pool).await?;
             rows.iter()
                 .map(|row| {
                     let (stats, sums, slice) = LineStats::from_funnel(row)?;
@@ -693,7 +703,7 @@ impl Db {
     /// only. How many hours it sliced, each once whoever else tries.
     pub async fn slice_old_rollups(&self) -> Result<usize, sqlx::Error> {
         const OLD: &str = "SELECT h.hour_start, (SELECT CAST(COALESCE(SUM(r.calls), 0) AS BIGINT) FROM call_rollups r \
-            WHERE r.hour_start = h.hour_start AND r.outcome = '') FROM call_rollup_hours h WHERE h.sliced = 0 \
+            WHERE r.hour_start = h.hour_start) FROM call_rollup_hours h WHERE h.sliced = 0 \
             ORDER BY h.hour_start LIMIT 200";
         let mut sliced = 0;
         loop {
@@ -715,7 +725,7 @@ impl Db {
                         .await?
                         .rows_affected();
                     if marked == 1 && whole {
-                        insert_rollups!(tx, hour, &parts);
+                        insert_rollups!(tx, hour, &parts, sliced = true);
                         sliced += 1;
                     }
                     tx.commit().await?;
@@ -744,8 +754,8 @@ impl Db {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            insert_rollups!(tx, hour, &totals(&parts));
-            insert_rollups!(tx, hour, &parts);
+            insert_rollups!(tx, hour, &totals(&parts), sliced = false);
+            insert_rollups!(tx, hour, &parts, sliced = true);
             tx.commit().await?;
             Ok(true)
         })
@@ -1024,7 +1034,7 @@ mod tests {
         // As an earlier version rolled them up: an hour and line a row.
         on_pool!(&db, pool => {
             let mut tx = pool.begin().await.unwrap();
-            sqlx::query("DELETE FROM call_rollups WHERE outcome <> ''").execute(&mut *tx).await.unwrap();
+            sqlx::query("DELETE FROM call_rollup_slices").execute(&mut *tx).await.unwrap();
             sqlx::query("UPDATE call_rollup_hours SET sliced = 0").execute(&mut *tx).await.unwrap();
             tx.commit().await.unwrap();
         });
