@@ -163,9 +163,8 @@ async fn the_reports_page_and_its_filters_work_in_headless_chromium() {
 
     // A filter on calls: the unidentified ones, all lines, by day.
     browser.eval("location.href = '/reports'; true").await;
-    browser
-        .wait_for("document.readyState === 'complete' && document.querySelector('select[name=status]') !== null")
-        .await;
+    // The page before has the same form: wait for the new one (no query).
+    browser.wait_for("location.search === '' && document.readyState === 'complete' && document.querySelector('select[name=status]') !== null").await;
     browser.eval("document.querySelector('select[name=status]').value = 'unidentified'; document.querySelector('form.filters button').click(); true").await;
     browser.wait_for("location.search.includes('status=unidentified') && document.readyState === 'complete'").await;
     browser.wait_for("document.querySelector('[data-total=\"0\"]') !== null").await;
