@@ -161,14 +161,7 @@ fn ms(d: Duration) -> String {
 
 /// The baseline: a bare count of the calls started in `[from, to)`.
 async fn count_started(db: &Db, from: u64, to: u64) -> u64 {
-    const COUNT: &str = "SELECT COUNT(*) FROM call_records WHERE partial = 0 AND started_at >= $1 AND started_at < $2";
-    let (from, to) = (i64::try_from(from).unwrap_or(0), i64::try_from(to).unwrap_or(i64::MAX));
-    let n: i64 = match db {
-        Db::Sqlite(pool) => sqlx::query_scalar(COUNT).bind(from).bind(to).fetch_one(pool).await,
-        Db::Postgres(pool) => sqlx::query_scalar(COUNT).bind(from).bind(to).fetch_one(pool).await,
-    }
-    .expect("the rows are counted");
-    u64::try_from(n).unwrap_or(0)
+    count_where(db, from, to, "1 = 1").await
 }
 
 /// How many calls started in `[from, to)` meet `condition`.
