@@ -151,11 +151,58 @@ pub fn label(value: Option<&str>, choices: &[(&str, &'static str)]) -> &'static 
     value.and_then(|v| choices.iter().find(|(key, _)| *key == v)).map_or("any", |(_, label)| *label)
 }
 
+/// One of the filters on calls, and every name it goes by.
+pub struct CallFilterKind {
+    /// Its name in a query (and a file's name).
+    pub name: &'static str,
+    /// How a file's rows name it, and a page's form.
+    pub title: &'static str,
+    pub form: &'static str,
+    /// How a sentence names it (`identified by Caller ID`).
+    pub said: &'static str,
+    pub choices: &'static [(&'static str, &'static str)],
+    /// Its value in a filter.
+    pub value: fn(&CallFilter) -> Option<&'static str>,
+}
+
+impl CallFilterKind {
+    /// A file's row of it: its title and `filter`'s value as a page names it.
+    fn row(&self, filter: &CallFilter) -> (&'static str, String) {
+        (self.title, label((self.value)(filter), self.choices).to_string())
+    }
+}
+
+/// The filters on calls, in the order the query, the files and the pages give them.
+pub const CALL_FILTERS: [CallFilterKind; 3] = [
+    CallFilterKind {
+        name: "outcome",
+        title: "Outcome",
+        form: "Outcome",
+        said: "outcome",
+        choices: &OUTCOMES,
+        value: |f| f.outcome,
+    },
+    CallFilterKind {
+        name: "status",
+        title: "ID&V status",
+        form: "ID&V status",
+        said: "ID&V status",
+        choices: &STATUSES,
+        value: |f| f.idv_status,
+    },
+    CallFilterKind {
+        name: "method",
+        title: "Method",
+        form: "Identified by",
+        said: "identified by",
+        choices: &METHODS,
+        value: |f| f.idv_method,
+    },
+];
+
 /// The filter's query pairs (`outcome`, `status`, `method`), those set.
-pub fn filter_pairs(filter: &CallFilter) -> impl Iterator<Item = (&'static str, &'static str)> {
-    [("outcome", filter.outcome), ("status", filter.idv_status), ("method", filter.idv_method)]
-        .into_iter()
-        .filter_map(|(name, value)| Some((name, value?)))
+pub fn filter_pairs(filter: &CallFilter) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+    CALL_FILTERS.iter().filter_map(|kind| Some((kind.name, (kind.value)(filter)?)))
 }
 
 /// Why a report cannot be made: the field at fault and what is wrong.
@@ -415,9 +462,9 @@ impl Report {
             ("Line", q.line.clone().unwrap_or_else(|| "all lines".into())),
             ("Time zone", q.zone.name.clone()),
             ("Rows", format!("per {}", q.by.as_str())),
-            ("Outcome", label(q.filter.outcome, &OUTCOMES).to_string()),
-            ("ID&V status", label(q.filter.idv_status, &STATUSES).to_string()),
-            ("Method", label(q.filter.idv_method, &METHODS).to_string()),
+            CALL_FILTERS[0].row(&q.filter),
+            CALL_FILTERS[1].row(&q.filter),
+            CALL_FILTERS[2].row(&q.filter),
         ]
     }
 

@@ -51,12 +51,10 @@ pub type CallFilterField = (&'static str, &'static str, &'static str, &'static [
 
 /// The form's filters on calls, with `filter`'s values chosen.
 fn call_filter_fields(filter: &CallFilter) -> Vec<CallFilterField> {
-    use crate::report::{METHODS, OUTCOMES, STATUSES};
-    vec![
-        ("outcome", "Outcome", filter.outcome.unwrap_or(""), &OUTCOMES),
-        ("status", "ID&V status", filter.idv_status.unwrap_or(""), &STATUSES),
-        ("method", "Identified by", filter.idv_method.unwrap_or(""), &METHODS),
-    ]
+    crate::report::CALL_FILTERS
+        .iter()
+        .map(|kind| (kind.name, kind.form, (kind.value)(filter).unwrap_or(""), kind.choices))
+        .collect()
 }
 
 /// The report's charts: their id, title and SVG document.
@@ -369,13 +367,10 @@ pub struct ReportCallsPage {
 
 /// A filter on calls as a page says it: `outcome Agent, identified by Caller ID`.
 fn shown_filter(filter: &CallFilter) -> String {
-    use crate::report::{label, METHODS, OUTCOMES, STATUSES};
-    let said = [
-        filter.outcome.map(|v| format!("outcome {}", label(Some(v), &OUTCOMES))),
-        filter.idv_status.map(|v| format!("ID&V status {}", label(Some(v), &STATUSES))),
-        filter.idv_method.map(|v| format!("identified by {}", label(Some(v), &METHODS))),
-    ];
-    said.into_iter().flatten().collect::<Vec<_>>().join(", ")
+    let said = crate::report::CALL_FILTERS.iter().filter_map(|kind| {
+        (kind.value)(filter).map(|v| format!("{} {}", kind.said, crate::report::label(Some(v), kind.choices)))
+    });
+    said.collect::<Vec<_>>().join(", ")
 }
 
 /// Seconds in the IVR, as a list shows it.
