@@ -44,10 +44,7 @@ pub fn saying(line: &Line, names: &[Prompt]) -> Response {
 pub fn document(line: &Line, preface: &[Prompt], then: &Then<'_>, links: &Links<'_>) -> Response {
     match then {
         Then::Ask { stage, rules, state } => {
-            let ask = match stage {
-                Stage::Identify => Prompt::AskIdentifier,
-                Stage::Verify => Prompt::AskFactor,
-            };
+            let ask = stage.prompt();
             let action = links.urls.entry(&line.name, *stage, state);
             let mut children = prompts(line, preface);
             children.extend(prompts(line, &[ask]));

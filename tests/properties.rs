@@ -225,7 +225,7 @@ proptest! {
         let tokens = HandoffTokens::new(&"h".repeat(32), 300);
         let urls = Urls::new("https://ivr.example.com");
         let links = Links { urls: &urls, call_sid: SID, now: 1000, screen_pops: &links, tokens: &tokens };
-        let turn = Turn::of(line, reply, |s| FlowStates::new(&Keyring::single(&"p".repeat(32)), 600).seal(s, SID, 1000), false, 1000);
+        let turn = Turn::of(line, reply, |s| FlowStates::new(&Keyring::single(&"p".repeat(32)), 600).seal(s, SID, 1000), false, 1_000_000);
         let doc = render::document(line, &turn.preface, &turn.then, &links).render();
         prop_assert!(vouch::sim::twiml::parse(&doc).is_ok(), "{doc}");
     }

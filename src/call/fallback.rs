@@ -112,9 +112,9 @@ impl CallService {
             identify_attempts: 0,
             verify_attempts: 0,
         };
-        let now = now();
-        let turn = Turn::of(line, reply, |_| String::new(), false, now);
-        let body = render::document(turn.line, &turn.preface, &turn.then, &self.links(&hook.call_sid, now)).render();
+        let turn = Turn::of(line, reply, |_| String::new(), false, crate::store::timeline::now_ms());
+        let body =
+            render::document(turn.line, &turn.preface, &turn.then, &self.links(&hook.call_sid, turn.now)).render();
         // The record says the call went to an agent (a new record, when the
         // first webhook never made one).
         self.keep_record(hook, &turn).await;

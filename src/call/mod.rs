@@ -37,6 +37,7 @@ use crate::keyring::links::ScreenPopLinks;
 use crate::paths::Urls;
 use crate::render;
 use crate::store::claims::{Claim, ClaimKey, Claims, Ticket};
+use crate::store::timeline::{now_ms, Answer, EntryKind, Event, NotAsked, Question, What};
 use crate::store::{CallRecord, CallStore, CrmAsk};
 use crate::twilio::params::{CallSid, Keyed};
 use crate::twilio::webhook::Webhook;
@@ -158,18 +159,21 @@ impl CallService {
     /// throttled.
     pub async fn start<'l>(&self, line: &'l Line, hook: &Webhook) -> Result<Turn<'l>, StepError> {
         let mut crm = None;
+        let mut events = Vec::new();
         let input = if self.throttled(line, &hook.caller).await {
+            events.push(not_asked(Question::CallerId, NotAsked::Throttled));
             Input::Throttled { keyed: false }
         } else {
             let ani = match line.rules.lookup_number(&hook.caller, hook.attestation) {
                 Some(number) => self.lookup(self.crm.find_by_phone(number), &mut crm).await,
                 None => Lookup::NotAsked,
             };
+            events.extend(crm_event(Question::CallerId, Answer::of_lookup(&ani), crm));
             tracing::info!(line = %line.name, caller = %hook.caller_masked, ani = lookup_kind(&ani), "call started");
             Input::Start { ani }
         };
         let reply = flow::step(&line.rules, line.rules.fresh_state(hook.attestation), input)?;
-        Ok(Turn { crm, ..self.turn(line, reply, &hook.call_sid, true) })
+        Ok(Turn { crm, ..self.turn(line, reply, &hook.call_sid, true, events) })
     }
 
     /// An entry at `stage`: the state the action URL carried is opened,
@@ -187,6 +191,7 @@ impl CallService {
             customer.attributes = self.attributes_on_record(&hook.call_sid, &customer.id).await;
         }
         let entry = Entry::classify(hook.digits.as_ref().map(Keyed::expose), line.rules.entry_rules(stage));
+        let mut events = vec![Event { at: now_ms(), what: What::Entry { stage, entry: EntryKind::of(&entry) } }];
         let mut crm = None;
         let input = match stage {
             Stage::Identify => {
@@ -206,10 +211,12 @@ impl CallService {
                 let attempt = state.identify_attempts.saturating_add(1);
                 match lookup {
                     Some(lookup) => {
+                        events.extend(crm_event(Question::Identifier, Answer::of_lookup(&lookup), crm));
                         tracing::info!(entry = ?entry, lookup = lookup_kind(&lookup), attempt, "identifier entered");
                         Input::Identifier { entry, lookup }
                     }
                     None => {
+                        events.push(not_asked(Question::Identifier, NotAsked::Throttled));
                         tracing::info!(entry = ?entry, lookup = "throttled", attempt, "identifier entered");
                         Input::Throttled { keyed: true }
                     }
@@ -224,12 +231,17 @@ impl CallService {
                     }
                     _ => Verification::NotAsked,
                 };
+                match Answer::of_verification(verification) {
+                    Some(Ok(answer)) => events.extend(crm_event(Question::Verify, Some(answer), crm)),
+                    Some(Err(why)) => events.push(not_asked(Question::Verify, why)),
+                    None => {}
+                }
                 tracing::info!(entry = ?entry, verification = ?verification, attempt = state.verify_attempts + 1, "factor entered");
                 Input::Factor { entry, verification }
             }
         };
         let reply = flow::step(&line.rules, state, input)?;
-        Ok(Turn { crm, ..self.turn(line, reply, &hook.call_sid, false) })
+        Ok(Turn { crm, ..self.turn(line, reply, &hook.call_sid, false, events) })
     }
 
     /// The TwiML for `turn`, on the claim `ticket` holds. Keeps the
@@ -268,6 +280,7 @@ impl CallService {
         if let Some(ask) = turn.crm {
             record.asked_crm(ask);
         }
+        record.add_events(&turn.events);
         self.store.put(record).await;
     }
 
@@ -339,6 +352,18 @@ impl CallService {
         *asked = Some(CrmAsk { wait: started.elapsed(), failed: matches!(lookup, Lookup::Failed) });
         lookup
     }
+}
+
+/// The timeline's event for a CRM question answered now, when it was asked.
+fn crm_event(question: Question, answer: Option<Answer>, asked: Option<CrmAsk>) -> Option<Event> {
+    let (answer, asked) = (answer?, asked?);
+    let ms = u64::try_from(asked.wait.as_millis()).unwrap_or(u64::MAX);
+    Some(Event { at: now_ms(), what: What::Crm { question, answer, ms } })
+}
+
+/// The timeline's event for a question not put to the CRM.
+fn not_asked(question: Question, why: NotAsked) -> Event {
+    Event { at: now_ms(), what: What::NotAsked { question, why } }
 }
 
 fn lookup_kind(l: &Lookup) -> &'static str {

@@ -8,6 +8,7 @@ use crate::config::{Handoff, Line};
 use crate::flow::phone::mask;
 use crate::flow::{Destination, FlowState, Outcome, Prompt, Reply};
 use crate::render::Then;
+use crate::store::timeline::{Event, What};
 use crate::store::{CrmAsk, RecordChange, RecordOutcome};
 use crate::twilio::params::CallSid;
 
@@ -23,6 +24,9 @@ pub struct Turn<'l> {
     pub change: RecordChange,
     /// The CRM question the step asked, if it asked one.
     pub crm: Option<CrmAsk>,
+    /// What the step adds to the call's timeline: its entry and CRM
+    /// question, then what the caller is played or where they are handed.
+    pub events: Vec<Event>,
     /// The call's first webhook: its record starts here.
     pub first: bool,
     /// Unix seconds: when the step was taken.
@@ -30,17 +34,31 @@ pub struct Turn<'l> {
 }
 
 impl CallService {
-    /// The turn for `reply` on `call_sid`, its next state sealed now.
-    pub(super) fn turn<'l>(&self, line: &'l Line, reply: Reply, call_sid: &CallSid, first: bool) -> Turn<'l> {
-        let now = crate::clock::now();
-        Turn::of(line, reply, |state| self.signers.states.seal(state, call_sid.as_str(), now), first, now)
+    /// The turn for `reply` on `call_sid`, its next state sealed now,
+    /// after the timeline's `events` so far.
+    pub(super) fn turn<'l>(
+        &self,
+        line: &'l Line,
+        reply: Reply,
+        call_sid: &CallSid,
+        first: bool,
+        mut events: Vec<Event>,
+    ) -> Turn<'l> {
+        let now_ms = crate::store::timeline::now_ms();
+        let now = now_ms / 1000;
+        let mut turn =
+            Turn::of(line, reply, |state| self.signers.states.seal(state, call_sid.as_str(), now), first, now_ms);
+        events.append(&mut turn.events);
+        turn.events = events;
+        turn
     }
 }
 
 impl<'l> Turn<'l> {
-    /// Decides what `reply` means on `line`; `seal` seals the next state.
-    pub fn of(line: &'l Line, reply: Reply, seal: impl FnOnce(&FlowState) -> String, first: bool, now: u64) -> Self {
-        let (preface, then, change) = match reply {
+    /// Decides what `reply` means on `line`, at `now_ms` (Unix
+    /// milliseconds); `seal` seals the next state.
+    pub fn of(line: &'l Line, reply: Reply, seal: impl FnOnce(&FlowState) -> String, first: bool, now_ms: u64) -> Self {
+        let (preface, then, change, what) = match reply {
             Reply::Ask { preface, state } => {
                 let change = RecordChange::Asking {
                     identify_attempts: state.identify_attempts,
@@ -50,7 +68,10 @@ impl<'l> Turn<'l> {
                 };
                 let rules = line.rules.entry_rules(state.stage);
                 let sealed = seal(&state);
-                (preface, Then::Ask { stage: state.stage, rules, state: sealed }, change)
+                let mut prompts = preface.clone();
+                prompts.push(state.stage.prompt());
+                let what = What::Prompt { prompts, gather: Some(state.stage) };
+                (preface, Then::Ask { stage: state.stage, rules, state: sealed }, change, what)
             }
             Reply::Handoff { preface, to, outcome, context, identify_attempts, verify_attempts } => {
                 let handoff = handoff_to(line, to);
@@ -62,12 +83,18 @@ impl<'l> Turn<'l> {
                     outcome = ?outcome,
                     "call handed on"
                 );
+                let what = What::Handoff { outcome, idv_status: context.idv_status, idv_method: context.idv_method };
                 let change =
                     RecordChange::HandedOff { context: context.clone(), outcome, identify_attempts, verify_attempts };
-                (preface, Then::Handoff { handoff, context }, change)
+                (preface, Then::Handoff { handoff, context }, change, what)
             }
         };
-        Turn { line, preface, then, change, crm: None, first, now }
+        let mut events = Vec::with_capacity(2);
+        if !preface.is_empty() && matches!(what, What::Handoff { .. }) {
+            events.push(Event { at: now_ms, what: What::Prompt { prompts: preface.clone(), gather: None } });
+        }
+        events.push(Event { at: now_ms, what });
+        Turn { line, preface, then, change, crm: None, events, first, now: now_ms / 1000 }
     }
 }
 

@@ -82,6 +82,13 @@ impl Stage {
             Self::Verify => "verify",
         }
     }
+    /// The prompt its Gather plays.
+    pub fn prompt(self) -> Prompt {
+        match self {
+            Self::Identify => Prompt::AskIdentifier,
+            Self::Verify => Prompt::AskFactor,
+        }
+    }
 }
 
 impl IdvStatus {
@@ -222,8 +229,10 @@ pub enum Input {
 }
 
 /// Each prompt a line can configure. The reply names them; rendering picks
-/// the text or audio.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// the text or audio. Serialized by its key under `[lines.NAME.prompts]`
+/// (`ask_identifier`), as a call's timeline keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Prompt {
     Welcome,
     AskIdentifier,

@@ -8,12 +8,17 @@ use crate::call::CallService;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-pub async fn call(state: web::Data<AppState>, _who: Authenticated, sid: web::Path<String>) -> HttpResponse {
+/// `GET /api/calls/{CallSid}`: the call's record. Its `timeline` (each
+/// step, with its time) is for supervisors and the admin token only.
+pub async fn call(state: web::Data<AppState>, who: Authenticated, sid: web::Path<String>) -> HttpResponse {
     let Some(record) = state.store.get(&sid).await else {
         return HttpResponse::NotFound().json(serde_json::json!({ "error": "no such call" }));
     };
     let handed_off = record.handed_off_at.is_some();
     let mut body = serde_json::to_value(record).unwrap_or_default();
+    if let (Some(fields), false) = (body.as_object_mut(), who.0.role == crate::config::Role::Supervisor) {
+        fields.remove("timeline");
+    }
     // A handed-off call's screen pop, signed as the hand-off signs it: a
     // plain <Enqueue> has no way to carry it to an agent, so this is
     // where to find it.

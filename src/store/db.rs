@@ -58,7 +58,7 @@ struct RecordSetSql {
 }
 
 /// The columns of a [`record_json`] row, in order, with their SQL types.
-const RECORD_COLUMNS: [(&str, &str); 29] = [
+const RECORD_COLUMNS: [(&str, &str); 30] = [
     ("call_sid", "text"),
     ("service_line", "text"),
     ("caller", "text"),
@@ -88,6 +88,7 @@ const RECORD_COLUMNS: [(&str, &str); 29] = [
     ("crm_asked", "int8"),
     ("crm_failed", "int8"),
     ("crm_wait_ms", "int8"),
+    ("timeline", "text"),
 ];
 
 impl RecordSetSql {
@@ -160,6 +161,7 @@ fn record_json(r: &CallRecord) -> serde_json::Value {
         i64::from(r.crm_asked),
         i64::from(r.crm_failed),
         to_i64(r.crm_wait_ms),
+        super::timeline::to_column(&r.timeline),
     ])
 }
 
@@ -175,7 +177,7 @@ pub(super) const SELECT: &str =
     "SELECT call_sid, service_line, caller, customer_id, customer_name, idv_status, idv_method, \
      opted_out, outcome, identify_attempts, verify_attempts, stir_verstat, call_status, call_duration, \
      status_sequence, started_at, identified_at, verified_at, handed_off_at, ended_at, updated_at, revision, lockout, \
-     partial, attributes, agent_state, crm_asked, crm_failed, crm_wait_ms FROM call_records";
+     partial, attributes, agent_state, crm_asked, crm_failed, crm_wait_ms, timeline FROM call_records";
 
 /// An open, migrated database.
 #[derive(Clone, Debug)]
@@ -916,6 +918,9 @@ where
     let attributes: Option<String> = row.try_get("attributes")?;
     let attributes = super::attributes::from_column(attributes.as_deref())
         .map_err(|e| sqlx::Error::ColumnDecode { index: "attributes".into(), source: Box::new(e) })?;
+    let timeline: Option<String> = row.try_get("timeline")?;
+    let timeline = super::timeline::from_column(timeline.as_deref())
+        .map_err(|e| sqlx::Error::ColumnDecode { index: "timeline".into(), source: Box::new(e) })?;
     Ok(CallRecord {
         call_sid: row.try_get("call_sid")?,
         service_line: row.try_get("service_line")?,
@@ -946,6 +951,7 @@ where
         crm_asked: u32::try_from(int("crm_asked")?).unwrap_or(u32::MAX),
         crm_failed: u32::try_from(int("crm_failed")?).unwrap_or(u32::MAX),
         crm_wait_ms: int("crm_wait_ms")?,
+        timeline,
     })
 }
 
@@ -1055,6 +1061,17 @@ pub(crate) mod tests {
             (Some(at + 1), Some(at + 2), Some(at + 3), Some(at + 4));
         r.updated_at = at + 5;
         r.agent_state = AgentState::WithAgent;
+        use crate::store::timeline::{Answer, EntryKind, Event, Question, What};
+        r.timeline = vec![
+            Event {
+                at: at * 1000,
+                what: What::Crm { question: Question::CallerId, answer: Answer::Found, ms: u64::MAX },
+            },
+            Event {
+                at: at * 1000 + 5,
+                what: What::Entry { stage: crate::flow::Stage::Verify, entry: EntryKind::Refused },
+            },
+        ];
         r
     }
 
@@ -1071,7 +1088,8 @@ pub(crate) mod tests {
         stale.updated_at = 90;
         let mut ended = CallRecord::pending_status("CA2", "completed", Some(9), Some(60), 400);
         ended.updated_at = 400;
-        let writes = [full_record("CA2", 1 << 40), full_record("CA1", 200), full_record("CA3", 100), stale, ended];
+        let writes =
+            [full_record("CA2", 1 << 40), full_record("CA1", 200), full_record("CA3", 100), stale, ended.clone()];
         let refs: Vec<&CallRecord> = writes.iter().collect();
         let found = batched.merge_all(&refs).await.unwrap();
         let mut one_by_one = Vec::new();
@@ -1087,6 +1105,7 @@ pub(crate) mod tests {
         (new.call_status, new.status_sequence, new.call_duration) = (Some("completed".into()), Some(9), Some(60));
         new.ended_at = Some(400);
         new.revision = 2;
+        new.add_events(&ended.timeline);
         assert_eq!(batched.get("CA2").await.unwrap(), Some(new), "every column of a new row, then the status merged");
         let mut changed = full_record("CA1", 200);
         // The first start is kept, and a call's duration comes from its status callbacks only.

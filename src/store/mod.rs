@@ -27,6 +27,7 @@ pub mod report_files;
 pub mod retention;
 pub mod sessions;
 mod stats;
+pub mod timeline;
 mod writer;
 
 pub use db::{Cutoffs, Db, Purged};
@@ -273,7 +274,8 @@ impl CallStore {
         duration: Option<u64>,
         now: u64,
     ) -> Option<CallRecord> {
-        let write = CallRecord::pending_status(call_sid, status, sequence, duration, now);
+        let mut write = CallRecord::pending_status(call_sid, status, sequence, duration, now);
+        timeline::stamp_ms(&mut write.timeline, now);
         if self.inner.durable.is_none() {
             // Memory only: a call with no record has nothing to complete.
             let mut cached = self.inner.cache.get(call_sid).await?;
@@ -295,7 +297,8 @@ impl CallStore {
         if cached.as_ref().is_some_and(|c| c.agent_state >= state && now.saturating_sub(c.updated_at) < AGAIN_AFTER) {
             return;
         }
-        let write = CallRecord::agent_state_only(call_sid, state, now);
+        let mut write = CallRecord::agent_state_only(call_sid, state, now);
+        timeline::stamp_ms(&mut write.timeline, now);
         if self.inner.durable.is_none() {
             if let Some(mut cached) = cached {
                 cached.merge(&write);

@@ -2,6 +2,7 @@
 //! the database keeps. Nothing the caller keyed is ever part of it.
 
 use super::attributes;
+use super::timeline::{self, Event, What};
 use crate::flow::{Customer, HandoffContext, IdvMethod, IdvStatus};
 use serde::Serialize;
 
@@ -96,7 +97,7 @@ pub enum RecordChange {
 
 /// Where a handed-off call is with the agents, as Vouch sees it from the
 /// routes Twilio requests for it. Only moves forward.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentState {
     /// Neither of the below (yet): in the IVR, or handed where Vouch
@@ -192,6 +193,9 @@ pub struct CallRecord {
     pub crm_asked: u32,
     pub crm_failed: u32,
     pub crm_wait_ms: u64,
+    /// What happened at each step, and when (see [`timeline`]): shown to
+    /// supervisors. Nothing the caller keyed.
+    pub timeline: Vec<Event>,
 }
 
 /// One CRM question a step asked, as the caller waited on it: a caller-ID
@@ -235,6 +239,7 @@ impl CallRecord {
             crm_asked: 0,
             crm_failed: 0,
             crm_wait_ms: 0,
+            timeline: Vec::new(),
         }
     }
 
@@ -253,6 +258,7 @@ impl CallRecord {
         let mut r = Self::new(call_sid, "", String::new(), now);
         r.partial = true;
         r.agent_state = state;
+        r.timeline.push(Event { at: now.saturating_mul(1000), what: What::Agent { state } });
         r
     }
 
@@ -332,7 +338,7 @@ impl CallRecord {
             let same = self.call_status.as_deref() == Some(status) && self.status_sequence == other.status_sequence;
             let at = other.ended_at.unwrap_or(other.updated_at);
             let updated = self.updated_at;
-            if !self.apply_status(status, other.status_sequence, other.call_duration, at) && !same {
+            if !self.set_status(status, other.status_sequence, other.call_duration, at) && !same {
                 merged.status_superseded = true;
             }
             self.updated_at = updated;
@@ -344,6 +350,7 @@ impl CallRecord {
         }
         self.ended_at = first(self.ended_at, other.ended_at);
         self.updated_at = self.updated_at.max(other.updated_at);
+        timeline::merge(&mut self.timeline, &other.timeline);
         merged
     }
 
@@ -356,6 +363,11 @@ impl CallRecord {
         }
         self.customer_id = id.map(str::to_string);
         self.customer_name = name.map(str::to_string);
+    }
+
+    /// Adds a step's events to the call's timeline.
+    pub fn add_events(&mut self, events: &[Event]) {
+        timeline::merge(&mut self.timeline, events);
     }
 
     /// Records how far identification got, stamping each step the first time.
@@ -420,8 +432,20 @@ impl CallRecord {
     /// one older than the last applied (by `SequenceNumber`), or a non-final
     /// status after a final one, changes nothing. A final status ends the
     /// call, and a call still in the IVR then becomes `abandoned`. Returns
-    /// whether anything changed.
+    /// whether anything changed. An applied status joins the timeline
+    /// (at `now`, in seconds: the caller may stamp it more finely).
     pub fn apply_status(&mut self, status: &str, sequence: Option<u64>, duration: Option<u64>, now: u64) -> bool {
+        let applied = self.set_status(status, sequence, duration, now);
+        if applied {
+            let what = What::Status { status: status.to_string(), sequence };
+            timeline::merge(&mut self.timeline, &[Event { at: now.saturating_mul(1000), what }]);
+        }
+        applied
+    }
+
+    /// [`CallRecord::apply_status`] without the timeline (a merge takes the
+    /// other write's timeline whole).
+    fn set_status(&mut self, status: &str, sequence: Option<u64>, duration: Option<u64>, now: u64) -> bool {
         if let (Some(seen), Some(seq)) = (self.status_sequence, sequence) {
             if seq <= seen {
                 return false;
@@ -645,10 +669,16 @@ mod tests {
         let mut stored = record();
         stored.apply_status("completed", Some(3), Some(42), 160);
         stored.verify_attempts = 2;
-        let older = CallRecord::pending_status("CA1", "in-progress", Some(2), None, 150);
+        let older = CallRecord::pending_status("CA1", "in-progress", Some(2), None, 170);
         assert_eq!(stored.clone().merge(&older), Merged { flow_superseded: false, status_superseded: true });
-        let again = CallRecord::pending_status("CA1", "completed", Some(3), Some(42), 160);
+        let mut merged = stored.clone();
+        merged.merge(&older);
+        assert_eq!(merged.timeline, stored.timeline, "an older status is not applied, nor on the timeline");
+        let again = CallRecord::pending_status("CA1", "completed", Some(3), Some(42), 161);
         assert_eq!(stored.clone().merge(&again), Merged::default(), "the same callback twice is no loss");
+        let mut merged = stored.clone();
+        merged.merge(&again);
+        assert_eq!(merged.timeline, stored.timeline, "nor twice on the timeline");
         let stale = record();
         assert_eq!(stored.clone().merge(&stale), Merged { flow_superseded: true, status_superseded: false });
     }

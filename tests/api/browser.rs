@@ -189,4 +189,13 @@ async fn the_reports_page_and_its_filters_work_in_headless_chromium() {
     assert!(browser.eval("document.querySelector('tr[data-call] a').href").await.contains("/agent/calls/CA"));
     let png = browser.screenshot().await;
     std::fs::write(screenshot_path("report-calls.png"), &png).expect("keep the screenshot");
+
+    // The call opens on its screen pop, with its timeline for the supervisor.
+    browser.eval("document.querySelector('tr[data-call] a').click(); true").await;
+    browser.wait_for("location.pathname.startsWith('/agent/calls/') && document.readyState === 'complete'").await;
+    let steps =
+        "[...document.querySelectorAll('.timeline-table tbody tr td:nth-child(3)')].map(c => c.textContent).join()";
+    assert_eq!(browser.eval(steps).await, "CRM,Played,Entry,CRM,Played,Hand-off", "Ada's verified call, step by step");
+    let png = browser.screenshot().await;
+    std::fs::write(screenshot_path("call-timeline.png"), &png).expect("keep the screenshot");
 }

@@ -7,6 +7,7 @@
 use crate::database::*;
 use crate::helpers::*;
 use vouch::flow::IdvStatus;
+use vouch::store::timeline::What;
 use vouch::store::{CallRecord, RecordOutcome};
 
 /// Two instances sharing `database_url` (`None`: a new SQLite file).
@@ -73,6 +74,25 @@ fn assert_verified_after(r: &CallRecord, duration: u64, verify_attempts: u8) {
     assert!(r.verified_at.is_some() && r.handed_off_at.is_some() && r.ended_at.is_some(), "{r:?}");
 }
 
+/// A record's timeline in short words: the event, and its answer, entry,
+/// outcome or status.
+fn steps(r: &CallRecord) -> Vec<String> {
+    fn name<T: serde::Serialize>(v: &T) -> String {
+        serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    }
+    r.timeline
+        .iter()
+        .map(|e| match &e.what {
+            What::Crm { question, answer, .. } => format!("crm {} {}", name(question), name(answer)),
+            What::Entry { entry, .. } => format!("entry {}", name(entry)),
+            What::Prompt { .. } => "prompt".to_string(),
+            What::Handoff { outcome, .. } => format!("handoff {}", outcome.as_str()),
+            What::Status { status, .. } => format!("status {status}"),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
 /// Both instances' API show what the database has.
 async fn assert_all_agree(a: &TestApp, b: &TestApp, sid: &str) -> CallRecord {
     let stored = stored(&a.database_url, sid).await.unwrap_or_else(|| panic!("{sid} is in the database"));
@@ -98,6 +118,24 @@ async fn steps_alternating_between_instances_lose_nothing(database_url: Option<S
     b.written().await;
     let r = assert_all_agree(&a, &b, &sid).await;
     assert_verified_and_completed(&r, 47);
+    // Each instance wrote its steps' events: the timeline has them all.
+    assert_eq!(
+        steps(&r),
+        [
+            "crm caller_id found",
+            "prompt", // on A
+            "entry accepted",
+            "crm verify rejected",
+            "prompt", // on B
+            "entry accepted",
+            "crm verify verified",
+            "prompt",
+            "handoff self_service", // on A
+            "status completed",     // on B
+        ],
+        "{:?}",
+        r.timeline
+    );
 
     // A status callback before the first webhook: kept, then applied.
     let early = call_sid();
@@ -121,6 +159,8 @@ async fn steps_alternating_between_instances_lose_nothing(database_url: Option<S
     a.written().await;
     let r = assert_all_agree(&a, &b, &ooo).await;
     assert_verified_and_completed(&r, 58);
+    let statuses: Vec<String> = steps(&r).into_iter().filter(|s| s.starts_with("status")).collect();
+    assert_eq!(statuses, ["status ringing", "status completed"], "the older in-progress was not applied");
     let superseded = |m: &std::collections::HashMap<String, f64>| m["vouch_store_writes_superseded_total"];
     assert!(superseded(&b.metrics().await) >= 1.0, "the older status callback counts as superseded");
 

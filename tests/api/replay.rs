@@ -108,7 +108,13 @@ fn settled(mut record: serde_json::Value) -> serde_json::Value {
     let fields = record.as_object_mut().expect("a record");
     fields.remove("screen_pop_url");
     fields.remove("updated_at");
+    fields.remove("timeline");
     record
+}
+
+/// The `event` of each timeline event.
+fn events(record: &serde_json::Value) -> Vec<&str> {
+    record["timeline"].as_array().expect("a timeline").iter().filter_map(|e| e["event"].as_str()).collect()
 }
 
 #[tokio::test]
@@ -137,11 +143,9 @@ async fn a_finished_call_is_not_rewritten_by_its_replayed_webhooks() {
 
     assert_eq!(start.send(&app, "replayed-start").await, first, "the first webhook's answer again");
     assert_eq!(pin.send(&app, "replayed-pin").await, verified, "the step's answer again");
-    assert_eq!(
-        settled(app.api_call(&sid, Some(ADMIN_TOKEN)).await.1),
-        settled(finished.clone()),
-        "the record is unchanged"
-    );
+    let replayed = app.api_call(&sid, Some(ADMIN_TOKEN)).await.1;
+    assert_eq!(settled(replayed.clone()), settled(finished.clone()), "the record is unchanged");
+    assert_eq!(replayed["timeline"], finished["timeline"], "the steps did not run again");
 
     // Even once its claim is gone (purged), a first webhook never resets a
     // call that has a record: on an instance that never saw the call.
@@ -160,7 +164,11 @@ async fn a_finished_call_is_not_rewritten_by_its_replayed_webhooks() {
     other.written().await;
     let after = other.api_call(&sid, Some(ADMIN_TOKEN)).await.1;
     assert!(after["updated_at"].as_u64() >= finished["updated_at"].as_u64(), "{after}");
-    assert_eq!(settled(after), settled(finished), "the record is still unchanged");
+    assert_eq!(settled(after.clone()), settled(finished.clone()), "the record is still unchanged");
+    // The timeline says what happened: the first step ran again, after the end.
+    let (before, now) = (events(&finished), events(&after));
+    assert_eq!(now.len(), before.len() + 2, "{after}");
+    assert_eq!((&now[..before.len()], &now[before.len()..]), (&before[..], &["crm", "prompt"][..]));
 }
 
 #[tokio::test]

@@ -207,3 +207,97 @@ async fn the_call_api_gives_a_handed_off_calls_signed_screen_pop_link() {
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Identified only"), "{}", page.body);
 }
+
+/// The `event` of each of a call's timeline events, from the call API.
+fn event_kinds(record: &serde_json::Value) -> Vec<String> {
+    let events = record["timeline"].as_array().unwrap_or_else(|| panic!("a timeline: {record}"));
+    events.iter().map(|e| e["event"].as_str().unwrap_or_default().to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_supervisor_sees_the_calls_timeline_step_by_step_and_nobody_sees_what_was_keyed() {
+    let app = spawn_desk().await;
+    // Zoë keys two digits (refused), a wrong PIN, then hers: verified at the
+    // third try, enqueued, held once; then she hangs up.
+    let sid = app.call(ZOE_PHONE, SUPPORT_NUMBER, &["12#", "1111#", &format!("{ZOE_PIN}#")]).await.call_sid;
+    let mut hold = call_params(&sid, ZOE_PHONE, SUPPORT_NUMBER);
+    hold.extend([("QueuePosition".into(), "1".into()), ("QueueTime".into(), "4".into())]);
+    for _ in 0..2 {
+        assert_eq!(app.post_form("/hold", &hold, Some(AUTH_TOKEN)).await.status, 200, "held twice: one event");
+    }
+    assert_eq!(app.status_callback(&sid, "completed", 1, Some(80)).await.status, 200);
+    app.written().await;
+
+    let (status, record) = app.api_call(&sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200);
+    assert_eq!(record["idv_status"], "verified", "{record}");
+    assert_eq!(
+        event_kinds(&record),
+        [
+            "crm", "prompt", // caller ID found; asked for the PIN
+            "entry", "prompt", // two digits refused; asked again
+            "entry", "crm", "prompt", // the wrong PIN rejected; asked again
+            "entry", "crm", "prompt", "handoff", // verified; told so and enqueued
+            "agent", "status", // on hold; hung up
+        ],
+        "{record}"
+    );
+    let events = record["timeline"].as_array().unwrap();
+    let at: Vec<u64> = events.iter().map(|e| e["at"].as_u64().unwrap()).collect();
+    assert!(at.windows(2).all(|w| w[0] <= w[1]), "in time order: {at:?}");
+    assert!(at[0] / 1000 >= record["started_at"].as_u64().unwrap(), "milliseconds from the call's start");
+    assert_eq!(events[0]["question"], "caller_id");
+    assert_eq!(events[0]["answer"], "found");
+    assert_eq!(events[1]["prompts"].as_array().unwrap().last().unwrap(), "ask_factor");
+    assert_eq!((&events[2]["stage"], &events[2]["entry"]), (&"verify".into(), &"refused".into()));
+    assert_eq!((&events[5]["question"], &events[5]["answer"]), (&"verify".into(), &"rejected".into()));
+    assert_eq!(events[8]["answer"], "verified");
+    assert!(events[8]["ms"].is_u64(), "the CRM's latency: {}", events[8]);
+    assert_eq!((&events[10]["outcome"], &events[10]["idv_method"]), (&"agent".into(), &"ani".into()));
+    assert_eq!((&events[11]["state"], &events[12]["status"]), (&"waiting".into(), &"completed".into()));
+    // An entry is its kind only: no digits, no length.
+    for entry in events.iter().filter(|e| e["event"] == "entry") {
+        let mut keys: Vec<&str> = entry.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["at", "entry", "event", "stage"], "{entry}");
+    }
+    let mut untimed = record["timeline"].clone();
+    for e in untimed.as_array_mut().unwrap() {
+        e.as_object_mut().unwrap().retain(|k, _| k != "at" && k != "ms");
+    }
+    let text = untimed.to_string();
+    assert!(!text.contains("1111") && !text.contains(ZOE_PIN), "{text}");
+
+    // The supervisor's screen pop shows it in words.
+    let session = app.session(SUPERVISOR, SUPERVISOR_PASSWORD).await;
+    let page = app.page(&format!("/agent/calls/{sid}"), Some(&session), None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<h2 id=\"timeline\">Timeline</h2>"), "{}", page.body);
+    for said in [
+        "Caller-ID lookup: found a customer, in ",
+        "At the PIN prompt: refused: the wrong length or not digits (the CRM was not asked).",
+        "PIN check: rejected, in ",
+        "PIN check: verified, in ",
+        "Handed on, sent to an agent: verified by caller ID.",
+        "Waiting for an agent (on hold).",
+        "Twilio reported the call completed.",
+        "; waiting for the PIN.",
+    ] {
+        assert!(page.body.contains(said), "{said:?} in:\n{}", page.body);
+    }
+    let rows = page.body.matches("<tr class=\"event-").count();
+    assert_eq!(rows, 13, "a row per event");
+
+    // Agents, a link and the agents' API token see the call, not its timeline.
+    let agent = app.session(AGENT, AGENT_PASSWORD).await;
+    for page in [
+        app.page(&format!("/agent/calls/{sid}"), Some(&agent), None).await,
+        app.page(&screen_pop_link(&sid, now()), None, None).await,
+    ] {
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("Zoë") && !page.body.contains("Timeline"), "{}", page.body);
+    }
+    let (status, record) = app.api_call(&sid, Some(API_TOKEN)).await;
+    assert_eq!(status, 200);
+    assert!(record.get("timeline").is_none() && record["customer_id"].is_string(), "{record}");
+}

@@ -4,9 +4,11 @@
 use super::guard::Authenticated;
 use super::login::{login_page, safe_next};
 use super::page::{html, CallPage, CallsPage, MessagePage};
+use super::timeline;
 use super::view::{CallView, Presence};
 use crate::audit::{Action, Actor, Target};
 use crate::clock::now;
+use crate::config::Role;
 use crate::paths::screen_pop as screen_pop_path;
 use crate::routes::AppState;
 use actix_web::http::StatusCode;
@@ -75,8 +77,11 @@ pub async fn screen_pop(
     match state.store.get(&sid).await {
         Some(record) => {
             state.audit.record(&actor, Action::ScreenPop, Target::Call(&sid), serde_json::json!({}));
-            let call = CallView::new(&record, state.config.lines.get(&record.service_line), now);
-            html(StatusCode::OK, &CallPage { session_user, call })
+            let line = state.config.lines.get(&record.service_line);
+            let call = CallView::new(&record, line, now);
+            let supervisor = who.as_ref().is_some_and(|w| w.0.role == Role::Supervisor);
+            let timeline = supervisor.then(|| timeline::rows(&record.timeline, line));
+            html(StatusCode::OK, &CallPage { session_user, call, timeline })
         }
         None => {
             let hours = state.config.server.call_record_ttl.as_secs() / 3600;

@@ -5,6 +5,7 @@ mod calls;
 mod guard;
 mod login;
 mod page;
+mod timeline;
 pub(crate) mod view;
 
 pub use calls::{list, screen_pop};

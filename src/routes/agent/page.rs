@@ -22,6 +22,8 @@ pub struct CallPage {
     /// The logged-in user, for the header (`None` when opened by a link).
     pub session_user: Option<String>,
     pub call: CallView,
+    /// The call's timeline, for a supervisor (`None` for anyone else).
+    pub timeline: Option<Vec<super::timeline::TimelineRow>>,
 }
 
 /// The live calls, or (`recent`) the calls that have ended.

@@ -160,15 +160,7 @@ impl CallView {
                 ("unidentified", "Not identified", "?", "Not identified: ask who is calling.".to_string())
             }
         };
-        let outcome = match r.outcome {
-            RecordOutcome::InProgress => "still in the IVR",
-            RecordOutcome::SelfService => "sent to self-service",
-            RecordOutcome::Agent => "sent to an agent",
-            RecordOutcome::OptedOut => "opted out to an agent",
-            RecordOutcome::CrmUnavailable => "CRM unavailable: sent to an agent",
-            RecordOutcome::VerificationUnavailable => "verification unavailable: sent to an agent as identified",
-            RecordOutcome::Abandoned => "hung up in the IVR",
-        };
+        let outcome = outcome_text(r.outcome);
         Self {
             call_sid: r.call_sid.clone(),
             status_class,
@@ -194,6 +186,19 @@ impl CallView {
     }
 }
 
+/// An outcome in the desk's words.
+pub fn outcome_text(outcome: RecordOutcome) -> &'static str {
+    match outcome {
+        RecordOutcome::InProgress => "still in the IVR",
+        RecordOutcome::SelfService => "sent to self-service",
+        RecordOutcome::Agent => "sent to an agent",
+        RecordOutcome::OptedOut => "opted out to an agent",
+        RecordOutcome::CrmUnavailable => "CRM unavailable: sent to an agent",
+        RecordOutcome::VerificationUnavailable => "verification unavailable: sent to an agent as identified",
+        RecordOutcome::Abandoned => "hung up in the IVR",
+    }
+}
+
 /// A Unix time as UTC, with how long ago it was.
 pub fn moment(unix: u64, now: u64) -> Moment {
     let (days, secs) = (unix / 86_400, unix % 86_400);
@@ -216,7 +221,7 @@ pub fn moment(unix: u64, now: u64) -> Moment {
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
 /// (Howard Hinnant's `civil_from_days`), to avoid a date crate for one line.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub(super) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = z - era * 146_097;

@@ -61,14 +61,18 @@ fn the_customer_attributes_are_shown_in_configuration_order() {
     let v = CallView::new(&record(IdvStatus::Verified, IdvMethod::Ani, RecordOutcome::Agent), None, 0);
     let names: Vec<&str> = v.attributes.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(names, ["tier", "segment"]);
-    let page = crate::routes::agent::page::CallPage { session_user: None, call: v };
+    let page = crate::routes::agent::page::CallPage { session_user: None, call: v, timeline: None };
     let html = askama::Template::render(&page).unwrap();
     assert!(html.contains("<h2 id=\"attributes\">Attributes</h2>"), "{html}");
     assert!(html.contains("<div><dt>tier</dt><dd>Gold</dd></div>"), "{html}");
     let none =
         CallView { attributes: Vec::new(), ..CallView::new(&CallRecord::new("CA1", "x", String::new(), 0), None, 0) };
-    let html =
-        askama::Template::render(&crate::routes::agent::page::CallPage { session_user: None, call: none }).unwrap();
+    let html = askama::Template::render(&crate::routes::agent::page::CallPage {
+        session_user: None,
+        call: none,
+        timeline: None,
+    })
+    .unwrap();
     assert!(!html.contains("Attributes"), "no empty section");
 }
 
