@@ -292,12 +292,19 @@ fn writable_dir(file: &std::path::Path) -> anyhow::Result<()> {
 /// `cN` is each array's N-th item, of SQL type `types[N]` ("text" or
 /// "int8"). One statement then takes a whole batch, whatever its size, and
 /// its text (so its prepared statement) is the same for every batch.
+///
+/// On SQLite each row's text is taken from `json_each` once, into a
+/// materialized table, before its items are extracted: `json_each` renders
+/// its `value` column again each time it is read, so extracting N items
+/// straight from it rendered the row N times (the cost grew with the row's
+/// length times its columns), where SQLite's JSON cache parses a row read
+/// back from the table once.
 pub(super) fn json_rows(pg: bool, types: &[&str]) -> String {
     let cols: Vec<String> = types
         .iter()
         .enumerate()
         .map(|(i, ty)| match (pg, *ty) {
-            (false, _) => format!("json_extract(value, '$[{i}]') AS c{i}"),
+            (false, _) => format!("json_extract(j, '$[{i}]') AS c{i}"),
             (true, "text") => format!("e->>{i} AS c{i}"),
             (true, _) => format!("(e->>{i})::{ty} AS c{i}"),
         })
@@ -305,7 +312,7 @@ pub(super) fn json_rows(pg: bool, types: &[&str]) -> String {
     if pg {
         format!("SELECT {} FROM jsonb_array_elements($1::jsonb) AS e", cols.join(", "))
     } else {
-        format!("SELECT {} FROM json_each($1)", cols.join(", "))
+        format!("WITH r(j) AS MATERIALIZED (SELECT value FROM json_each($1)) SELECT {} FROM r", cols.join(", "))
     }
 }
 
