@@ -322,6 +322,14 @@ impl CallService {
         (context, line)
     }
 
+    /// Notes that a `dial` hand-off nobody answered put the call in
+    /// `queue` (its fallback), when that queue is a plain one.
+    pub async fn note_fallback(&self, call_sid: &CallSid, queue: &crate::config::Handoff) {
+        if let Some(name) = turn::placement(queue).queue {
+            self.store.note_queue(call_sid.as_str(), &name).await;
+        }
+    }
+
     /// Notes where a handed-off call is with the agents.
     pub async fn note_agent_state(&self, call_sid: &CallSid, state: crate::store::AgentState) {
         self.store.note_agent_state(call_sid.as_str(), state, now()).await;

@@ -4,12 +4,12 @@
 //! Each of these is decided here, once; rendering only follows them.
 
 use super::CallService;
-use crate::config::{Handoff, Line};
+use crate::config::{DialTo, Handoff, Line};
 use crate::flow::phone::mask;
 use crate::flow::{Destination, FlowState, Outcome, Prompt, Reply};
 use crate::render::Then;
 use crate::store::timeline::{Event, What};
-use crate::store::{CrmAsk, RecordChange, RecordOutcome};
+use crate::store::{CrmAsk, Placement, RecordChange, RecordOutcome};
 use crate::twilio::params::CallSid;
 
 /// What one webhook answers, and what it changes.
@@ -84,8 +84,13 @@ impl<'l> Turn<'l> {
                     "call handed on"
                 );
                 let what = What::Handoff { outcome, idv_status: context.idv_status, idv_method: context.idv_method };
-                let change =
-                    RecordChange::HandedOff { context: context.clone(), outcome, identify_attempts, verify_attempts };
+                let change = RecordChange::HandedOff {
+                    context: context.clone(),
+                    outcome,
+                    identify_attempts,
+                    verify_attempts,
+                    placed: placement(handoff),
+                };
                 (preface, Then::Handoff { handoff, context }, change, what)
             }
         };
@@ -104,6 +109,23 @@ fn handoff_to(line: &Line, to: Destination) -> &Handoff {
         Destination::Next => &line.next,
         Destination::Agent => &line.agent,
         Destination::OptOut => &line.opt_out,
+    }
+}
+
+/// Where `handoff` puts a call with the agents, as far as Vouch can see:
+/// a plain queue's name, a dialled agent (TaskRouter picks its own queue
+/// and worker; a redirect goes to no agent).
+pub fn placement(handoff: &Handoff) -> Placement {
+    match handoff {
+        Handoff::Enqueue { queue, workflow_sid: None, .. } => Placement { queue: Some(queue.clone()), agent: None },
+        Handoff::Enqueue { .. } | Handoff::Redirect { .. } => Placement::default(),
+        Handoff::Dial { to, .. } => {
+            let agent = match to {
+                DialTo::Number(n) | DialTo::Sip(n) => n.clone(),
+                DialTo::Client(identity) => format!("client:{identity}"),
+            };
+            Placement { queue: None, agent: Some(agent) }
+        }
     }
 }
 

@@ -126,6 +126,8 @@ pub async fn dialed(
     tracing::info!(dial_status = status, "agent did not answer: falling back to the queue");
     let mut doc = render::saying(line, &[Prompt::AgentUnavailable]);
     let links = calls.links(&hook.call_sid, crate::clock::now());
-    doc.push(handoff::verb(line, &line.fallback_queue(), &context, &links));
+    let queue = line.fallback_queue();
+    doc.push(handoff::verb(line, &queue, &context, &links));
+    calls.note_fallback(&hook.call_sid, &queue).await;
     Ok(twiml(doc.render()))
 }

@@ -58,7 +58,7 @@ struct RecordSetSql {
 }
 
 /// The columns of a [`record_json`] row, in order, with their SQL types.
-const RECORD_COLUMNS: [(&str, &str); 30] = [
+const RECORD_COLUMNS: [(&str, &str); 32] = [
     ("call_sid", "text"),
     ("service_line", "text"),
     ("caller", "text"),
@@ -89,6 +89,8 @@ const RECORD_COLUMNS: [(&str, &str); 30] = [
     ("crm_failed", "int8"),
     ("crm_wait_ms", "int8"),
     ("timeline", "text"),
+    ("queue", "text"),
+    ("agent", "text"),
 ];
 
 impl RecordSetSql {
@@ -162,6 +164,8 @@ fn record_json(r: &CallRecord) -> serde_json::Value {
         i64::from(r.crm_failed),
         to_i64(r.crm_wait_ms),
         super::timeline::to_column(&r.timeline),
+        r.queue,
+        r.agent,
     ])
 }
 
@@ -177,7 +181,7 @@ pub(super) const SELECT: &str =
     "SELECT call_sid, service_line, caller, customer_id, customer_name, idv_status, idv_method, \
      opted_out, outcome, identify_attempts, verify_attempts, stir_verstat, call_status, call_duration, \
      status_sequence, started_at, identified_at, verified_at, handed_off_at, ended_at, updated_at, revision, lockout, \
-     partial, attributes, agent_state, crm_asked, crm_failed, crm_wait_ms, timeline FROM call_records";
+     partial, attributes, agent_state, crm_asked, crm_failed, crm_wait_ms, timeline, queue, agent FROM call_records";
 
 /// An open, migrated database.
 #[derive(Clone, Debug)]
@@ -958,6 +962,8 @@ where
         crm_asked: u32::try_from(int("crm_asked")?).unwrap_or(u32::MAX),
         crm_failed: u32::try_from(int("crm_failed")?).unwrap_or(u32::MAX),
         crm_wait_ms: int("crm_wait_ms")?,
+        queue: row.try_get("queue")?,
+        agent: row.try_get("agent")?,
         timeline,
     })
 }
@@ -1068,6 +1074,7 @@ pub(crate) mod tests {
             (Some(at + 1), Some(at + 2), Some(at + 3), Some(at + 4));
         r.updated_at = at + 5;
         r.agent_state = AgentState::WithAgent;
+        (r.queue, r.agent) = (Some("support 'tier 2'".into()), Some("client:alice".into()));
         use crate::store::timeline::{Answer, EntryKind, Event, Question, What};
         r.timeline = vec![
             Event {

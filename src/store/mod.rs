@@ -32,7 +32,9 @@ mod writer;
 
 pub use db::{Cutoffs, Db, Purged};
 pub use erasure::{EraseError, Erased};
-pub use record::{AgentState, CallRecord, CrmAsk, Merged, RecordChange, RecordOutcome, FINAL_STATUSES, LIVE_FOR_SECS};
+pub use record::{
+    AgentState, CallRecord, CrmAsk, Merged, Placement, RecordChange, RecordOutcome, FINAL_STATUSES, LIVE_FOR_SECS,
+};
 pub use stats::{CallFilter, LineStats, Stats, FIGURE_CALLS};
 pub use writer::WriterStats;
 
@@ -301,6 +303,20 @@ impl CallStore {
         timeline::stamp_ms(&mut write.timeline, now);
         if self.inner.durable.is_none() {
             if let Some(mut cached) = cached {
+                cached.merge(&write);
+                self.inner.cache.insert(call_sid.to_string(), cached).await;
+            }
+            return;
+        }
+        self.put(write).await;
+    }
+
+    /// Notes the queue a handed-off call was put in later (a `dial`
+    /// hand-off nobody answered falls back to a queue).
+    pub async fn note_queue(&self, call_sid: &str, queue: &str) {
+        let write = CallRecord::queue_only(call_sid, queue, timeline::now_ms());
+        if self.inner.durable.is_none() {
+            if let Some(mut cached) = self.inner.cache.get(call_sid).await {
                 cached.merge(&write);
                 self.inner.cache.insert(call_sid.to_string(), cached).await;
             }

@@ -91,8 +91,27 @@ pub enum RecordChange {
         /// The customer, and how they were identified, once they are.
         identified: Option<(Customer, IdvMethod)>,
     },
-    /// Handed on with `context`.
-    HandedOff { context: HandoffContext, outcome: RecordOutcome, identify_attempts: u8, verify_attempts: u8 },
+    /// Handed on with `context`, to `placed`.
+    HandedOff {
+        context: HandoffContext,
+        outcome: RecordOutcome,
+        identify_attempts: u8,
+        verify_attempts: u8,
+        placed: Placement,
+    },
+}
+
+/// Where a hand-off put the call with the agents, as far as Vouch knows:
+/// no customer data, kept in the reports' rollups.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// The queue: a plain `<Enqueue>`'s, or the one a `dial` hand-off fell
+    /// back to when nobody answered. TaskRouter picks its own TaskQueue,
+    /// which Vouch does not see.
+    pub queue: Option<String>,
+    /// The agent a `dial` hand-off rang (`client:alice`, a `sip:` URI or a
+    /// number), whether or not they answered.
+    pub agent: Option<String>,
 }
 
 /// Where a handed-off call is with the agents, as Vouch sees it from the
@@ -193,6 +212,10 @@ pub struct CallRecord {
     pub crm_asked: u32,
     pub crm_failed: u32,
     pub crm_wait_ms: u64,
+    /// The queue the call was put in, where known (see [`Placement`]).
+    pub queue: Option<String>,
+    /// The agent a `dial` hand-off rang (see [`Placement`]).
+    pub agent: Option<String>,
     /// What happened at each step, and when (see [`timeline`]): shown to
     /// supervisors. Nothing the caller keyed.
     pub timeline: Vec<Event>,
@@ -239,6 +262,8 @@ impl CallRecord {
             crm_asked: 0,
             crm_failed: 0,
             crm_wait_ms: 0,
+            queue: None,
+            agent: None,
             timeline: Vec::new(),
         }
     }
@@ -259,6 +284,16 @@ impl CallRecord {
         r.partial = true;
         r.agent_state = state;
         r.timeline.push(Event { at: now.saturating_mul(1000), what: What::Agent { state } });
+        r
+    }
+
+    /// A write that only says which queue the call was put in (a `dial`
+    /// hand-off's fallback), merged onto the call's record.
+    pub fn queue_only(call_sid: &str, queue: &str, now_ms: u64) -> Self {
+        let mut r = Self::new(call_sid, "", String::new(), now_ms / 1000);
+        r.partial = true;
+        r.queue = Some(queue.to_string());
+        r.timeline.push(Event { at: now_ms, what: What::Fallback { queue: queue.to_string() } });
         r
     }
 
@@ -326,6 +361,13 @@ impl CallRecord {
         self.lockout |= other.lockout;
         self.opted_out |= other.opted_out;
         self.agent_state = self.agent_state.max(other.agent_state);
+        // Each is set once: the first known is kept.
+        if self.queue.is_none() {
+            self.queue.clone_from(&other.queue);
+        }
+        if self.agent.is_none() {
+            self.agent.clone_from(&other.agent);
+        }
         // Each write carries the call's counts so far: the larger is later.
         if other.crm_asked > self.crm_asked {
             (self.crm_asked, self.crm_failed, self.crm_wait_ms) =
@@ -410,7 +452,13 @@ impl CallRecord {
                     self.idv_method = *method;
                 }
             }
-            RecordChange::HandedOff { context, outcome, identify_attempts, verify_attempts } => {
+            RecordChange::HandedOff { context, outcome, identify_attempts, verify_attempts, placed } => {
+                if self.queue.is_none() {
+                    self.queue.clone_from(&placed.queue);
+                }
+                if self.agent.is_none() {
+                    self.agent.clone_from(&placed.agent);
+                }
                 self.identify_attempts = *identify_attempts;
                 self.verify_attempts = *verify_attempts;
                 self.take_customer(
@@ -533,6 +581,7 @@ mod tests {
             outcome: RecordOutcome::SelfService,
             identify_attempts: 1,
             verify_attempts: 3,
+            placed: Placement::default(),
         };
         r.apply(&handed, 120);
         assert_eq!((r.idv_status, r.verified_at, r.handed_off_at), (IdvStatus::Verified, Some(120), Some(120)));
@@ -567,6 +616,7 @@ mod tests {
             outcome: RecordOutcome::Agent,
             identify_attempts: 0,
             verify_attempts: 1,
+            placed: Placement::default(),
         };
         r.apply(&handed, 120);
         assert_eq!(r.attributes[0].1, "Silver", "the hand-off's, when it has them");
@@ -578,6 +628,7 @@ mod tests {
                 outcome: RecordOutcome::Agent,
                 identify_attempts: 0,
                 verify_attempts: 1,
+                placed: Placement::default(),
             },
             130,
         );
@@ -643,6 +694,7 @@ mod tests {
                 outcome: RecordOutcome::SelfService,
                 identify_attempts: 0,
                 verify_attempts: 2,
+                placed: Placement::default(),
             },
             120,
         );

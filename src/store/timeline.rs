@@ -41,6 +41,9 @@ pub enum What {
     Prompt { prompts: Vec<Prompt>, gather: Option<Stage> },
     /// The call was handed on.
     Handoff { outcome: RecordOutcome, idv_status: IdvStatus, idv_method: IdvMethod },
+    /// The agent a `dial` hand-off rang did not answer: the call was put in
+    /// `queue`.
+    Fallback { queue: String },
     /// Where the call is with the agents (a route Twilio requested for it).
     Agent { state: AgentState },
     /// A status callback from Twilio, as applied, with its `SequenceNumber`.
@@ -58,7 +61,7 @@ impl What {
             Self::Entry { .. } => 0,
             Self::Crm { .. } | Self::NotAsked { .. } => 1,
             Self::Prompt { .. } => 2,
-            Self::Handoff { .. } => 3,
+            Self::Handoff { .. } | Self::Fallback { .. } => 3,
             Self::Agent { .. } => 4,
             Self::Status { .. } => 5,
         }

@@ -287,6 +287,8 @@ async fn a_taskrouter_enqueue_carries_the_context_and_a_signed_screen_pop_and_ho
     assert_eq!(wait_url.as_deref(), Some(format!("{}/hold", app.public).as_str()));
     assert_eq!(said(&t.hold), ["Thanks for holding. An agent will be with you shortly."]);
     assert_eq!(t.hold.last(), Some(&Heard::Play { url: format!("{}/static/hold.wav", app.public) }));
+    let (_, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
+    assert!(record["queue"].is_null() && record["agent"].is_null(), "TaskRouter's choice, unseen: {record}");
 }
 
 #[tokio::test]
@@ -308,6 +310,7 @@ async fn a_dialled_agent_hears_the_whisper_before_the_caller_is_bridged() {
     assert!(last.url.ends_with("/voice/phone/dialed") && last.body.contains("<Hangup/>"), "{last:?}");
     let (_, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
     assert_eq!(record["outcome"], "agent");
+    assert_eq!((&record["agent"], &record["queue"]), (&"+15551112222".into(), &serde_json::Value::Null), "{record}");
 }
 
 #[tokio::test]
@@ -335,6 +338,12 @@ async fn an_unanswered_dial_falls_back_to_the_lines_queue_with_the_context() {
         assert_eq!(said(&t.hold), ["Thanks for holding. An agent will be with you shortly."]);
         let action = t.requests.iter().find(|r| r.url.ends_with("/voice/phone/dialed")).expect("the Dial action");
         assert!(action.body.contains("<Enqueue"), "{}", action.body);
+        // The record names the agent rung and the queue fallen back to.
+        let (_, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
+        assert_eq!((&record["agent"], &record["queue"]), (&"+15551112222".into(), &"phone-agents".into()), "{record}");
+        let events: Vec<&str> =
+            record["timeline"].as_array().unwrap().iter().filter_map(|e| e["event"].as_str()).collect();
+        assert_eq!(&events[events.len() - 3..], ["handoff", "fallback", "agent"], "{record}");
     }
 }
 
@@ -342,6 +351,8 @@ async fn an_unanswered_dial_falls_back_to_the_lines_queue_with_the_context() {
 async fn a_voice_sdk_agent_gets_the_context_as_parameters() {
     let app = handoff_app().await;
     let t = verified_ada(&app, "client").await;
+    let (_, record) = app.api_call(&t.call_sid, Some(ADMIN_TOKEN)).await;
+    assert_eq!(record["agent"], "client:agent_ada", "{record}");
     let client = &dialed(&t).children[0];
     assert_eq!(client.name, "Client");
     assert_eq!(client.children[0].name, "Identity");

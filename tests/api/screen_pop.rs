@@ -231,6 +231,7 @@ async fn a_supervisor_sees_the_calls_timeline_step_by_step_and_nobody_sees_what_
     let (status, record) = app.api_call(&sid, Some(ADMIN_TOKEN)).await;
     assert_eq!(status, 200);
     assert_eq!(record["idv_status"], "verified", "{record}");
+    assert_eq!((&record["queue"], &record["agent"]), (&"support".into(), &serde_json::Value::Null), "{record}");
     assert_eq!(
         event_kinds(&record),
         [
@@ -273,6 +274,7 @@ async fn a_supervisor_sees_the_calls_timeline_step_by_step_and_nobody_sees_what_
     let page = app.page(&format!("/agent/calls/{sid}"), Some(&session), None).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("<h2 id=\"timeline\">Timeline</h2>"), "{}", page.body);
+    assert!(page.body.contains("<dt>Queue</dt><dd>support</dd>"), "the queue she was put in: {}", page.body);
     for said in [
         "Caller-ID lookup: found a customer, in ",
         "At the PIN prompt: refused: the wrong length or not digits (the CRM was not asked).",

@@ -90,6 +90,11 @@ pub fn rows(events: &[Event], line: Option<&Line>) -> Vec<TimelineRow> {
                     };
                     ("Hand-off", "handoff", format!("Handed on, {}: {status}.", outcome_text(*outcome)))
                 }
+                What::Fallback { queue } => (
+                    "Hand-off",
+                    "handoff",
+                    format!("The agent did not answer: put in the queue \u{201c}{queue}\u{201d}."),
+                ),
                 What::Agent { state } => {
                     let text = match state {
                         AgentState::Unseen => "Handed where Vouch cannot see.",
@@ -159,6 +164,7 @@ mod tests {
                     idv_method: IdvMethod::Ani,
                 },
             },
+            Event { at: t0 + 9_500, what: What::Fallback { queue: "support".into() } },
             Event { at: t0 + 12_000, what: What::Agent { state: AgentState::Waiting } },
             Event { at: t0 + 60_000, what: What::Status { status: "completed".into(), sequence: Some(4) } },
         ];
@@ -172,12 +178,13 @@ mod tests {
                 "At the verification prompt: refused: the wrong length or not digits (the CRM was not asked).",
                 "Verification check: not asked, as this customer's verification is locked after repeated failures.",
                 "Handed on, sent to an agent: identified by caller ID.",
+                "The agent did not answer: put in the queue \u{201c}support\u{201d}.",
                 "Waiting for an agent (on hold).",
                 "Twilio reported the call completed.",
             ]
         );
         assert_eq!((rows[0].iso.as_str(), rows[0].clock.as_str()), ("2025-12-02T18:26:40.000Z", "18:26:40.000"));
         assert_eq!((rows[2].clock.as_str(), rows[2].offset.as_str()), ("18:26:46.300", "+6.3 s"));
-        assert_eq!(rows[6].offset, "+60.0 s");
+        assert_eq!(rows[7].offset, "+60.0 s");
     }
 }

@@ -32,6 +32,10 @@ pub struct CallView {
     /// The customer's verification was locked after repeated failures.
     pub lockout: bool,
     pub outcome: &'static str,
+    /// The queue the call was put in, where known.
+    pub queue: Option<String>,
+    /// The agent a `dial` hand-off rang.
+    pub agent: Option<String>,
     pub started: Moment,
     /// When the caller reached (or was sent to) an agent; `None` while not.
     pub reached_agent: Option<Moment>,
@@ -178,6 +182,8 @@ impl CallView {
             opted_out: r.opted_out,
             lockout: r.lockout,
             outcome,
+            queue: r.queue.clone(),
+            agent: r.agent.clone(),
             started: at(r.started_at),
             reached_agent: with_agent(r.outcome).then(|| at(r.handed_off_at.unwrap_or(r.updated_at))),
             presence,

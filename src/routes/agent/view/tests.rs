@@ -15,7 +15,11 @@ fn record(status: IdvStatus, method: IdvMethod, outcome: RecordOutcome) -> CallR
         lockout: false,
         attributes: vec![("tier".into(), "Gold".into()), ("segment".into(), "SMB".into())],
     };
-    r.apply(&RecordChange::HandedOff { context, outcome, identify_attempts: 0, verify_attempts: 0 }, 1_795_630_009);
+    let placed = crate::store::Placement::default();
+    r.apply(
+        &RecordChange::HandedOff { context, outcome, identify_attempts: 0, verify_attempts: 0, placed },
+        1_795_630_009,
+    );
     r
 }
 
