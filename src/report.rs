@@ -118,37 +118,78 @@ pub const STATUSES: [(&str, &str); 3] =
 pub const METHODS: [(&str, &str); 4] =
     [("ani", "Caller ID"), ("keyed", "Keyed ID"), ("keyed_ani", "Keyed ID, caller ID agreeing"), ("none", "None")];
 
-/// The filter on calls of a query's `outcome`, `status` and `method`
-/// (absent, empty or `any`: any), each checked against its choices.
-pub fn call_filter(
-    outcome: Option<&str>,
-    status: Option<&str>,
-    method: Option<&str>,
-) -> Result<CallFilter, ReportError> {
+/// The filter on calls of a query's `outcome`, `status`, `method`,
+/// `queue` and `agent`, in that order (absent, empty or `any`: any), each
+/// checked against its choices: the queue and the agent against those
+/// `config`'s hand-offs can put a call with ([`queues`], [`agents`]).
+pub fn call_filter(given: [Option<&str>; 5], config: &Config) -> Result<CallFilter, ReportError> {
+    fn chosen(given: Option<&str>) -> Option<&str> {
+        given.map(str::trim).filter(|v| !v.is_empty() && *v != "any")
+    }
+    fn not_one_of(field: &'static str, given: &str, keys: &[&str]) -> ReportError {
+        let keys = if keys.is_empty() { "any (no line's hand-off names one)".to_string() } else { keys.join(", ") };
+        refused(field, format!("{given:?} is not one of any, {keys}"))
+    }
     fn pick(
         field: &'static str,
         given: Option<&str>,
         choices: &[(&'static str, &str)],
     ) -> Result<Option<&'static str>, ReportError> {
-        let Some(given) = given.map(str::trim).filter(|v| !v.is_empty() && *v != "any") else { return Ok(None) };
+        let Some(given) = chosen(given) else { return Ok(None) };
         match choices.iter().find(|(key, _)| *key == given) {
             Some((key, _)) => Ok(Some(*key)),
-            None => {
-                let keys: Vec<&str> = choices.iter().map(|(key, _)| *key).collect();
-                Err(refused(field, format!("{given:?} is not one of any, {}", keys.join(", "))))
-            }
+            None => Err(not_one_of(field, given, &choices.iter().map(|(key, _)| *key).collect::<Vec<_>>())),
         }
     }
+    let named = |field: &'static str, given: Option<&str>, known: Vec<String>| -> Result<_, ReportError> {
+        let Some(given) = chosen(given) else { return Ok(None) };
+        match known.iter().any(|k| k == given) {
+            true => Ok(Some(given.to_string())),
+            false => Err(not_one_of(field, given, &known.iter().map(String::as_str).collect::<Vec<_>>())),
+        }
+    };
+    let [outcome, status, method, queue, agent] = given;
     Ok(CallFilter {
         outcome: pick("outcome", outcome, &OUTCOMES)?,
         idv_status: pick("status", status, &STATUSES)?,
         idv_method: pick("method", method, &METHODS)?,
+        queue: named("queue", queue, queues(config))?,
+        agent: named("agent", agent, agents(config))?,
     })
 }
 
-/// How a page names a filter's value (`any` when it has none).
-pub fn label(value: Option<&str>, choices: &[(&str, &'static str)]) -> &'static str {
-    value.and_then(|v| choices.iter().find(|(key, _)| *key == v)).map_or("any", |(_, label)| *label)
+/// The queues `config`'s hand-offs can put a call in (a plain queue, or a
+/// `dial` hand-off's fallback), sorted, each once.
+pub fn queues(config: &Config) -> Vec<String> {
+    placements(config, |p| p.queue)
+}
+
+/// The agents `config`'s `dial` hand-offs ring, sorted, each once.
+pub fn agents(config: &Config) -> Vec<String> {
+    placements(config, |p| p.agent)
+}
+
+fn placements(config: &Config, pick: fn(crate::store::Placement) -> Option<String>) -> Vec<String> {
+    use crate::config::Handoff;
+    let mut out = std::collections::BTreeSet::new();
+    for line in config.lines.iter() {
+        let handoffs = [&line.next, &line.agent, &line.opt_out];
+        let dials = handoffs.iter().any(|h| matches!(h, Handoff::Dial { .. }));
+        let fallback = dials.then(|| line.fallback_queue());
+        for h in handoffs.into_iter().chain(fallback.as_ref()) {
+            out.extend(pick(crate::call::placement(h)));
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// How a page names a filter's value: its choice's label, else the value
+/// itself (a queue, an agent); `any` when it has none.
+pub fn label(value: Option<&str>, choices: &[(&str, &'static str)]) -> String {
+    match value {
+        None => "any".to_string(),
+        Some(v) => choices.iter().find(|(key, _)| *key == v).map_or(v, |(_, label)| *label).to_string(),
+    }
 }
 
 /// One of the filters on calls, and every name it goes by.
@@ -160,20 +201,32 @@ pub struct CallFilterKind {
     pub form: &'static str,
     /// How a sentence names it (`identified by Caller ID`).
     pub said: &'static str,
+    /// Its fixed choices (value, label); none for the queue and the agent,
+    /// whose choices are the configuration's ([`queues`], [`agents`]).
     pub choices: &'static [(&'static str, &'static str)],
     /// Its value in a filter.
-    pub value: fn(&CallFilter) -> Option<&'static str>,
+    pub value: for<'f> fn(&'f CallFilter) -> Option<&'f str>,
 }
 
 impl CallFilterKind {
     /// A file's row of it: its title and `filter`'s value as a page names it.
     fn row(&self, filter: &CallFilter) -> (&'static str, String) {
-        (self.title, label((self.value)(filter), self.choices).to_string())
+        (self.title, label((self.value)(filter), self.choices))
+    }
+
+    /// Its choices in `config` (value, label).
+    pub fn choices_in(&self, config: &Config) -> Vec<(String, String)> {
+        let named = |names: Vec<String>| names.into_iter().map(|n| (n.clone(), n)).collect();
+        match self.name {
+            "queue" => named(queues(config)),
+            "agent" => named(agents(config)),
+            _ => self.choices.iter().map(|(v, l)| (v.to_string(), l.to_string())).collect(),
+        }
     }
 }
 
 /// The filters on calls, in the order the query, the files and the pages give them.
-pub const CALL_FILTERS: [CallFilterKind; 3] = [
+pub const CALL_FILTERS: [CallFilterKind; 5] = [
     CallFilterKind {
         name: "outcome",
         title: "Outcome",
@@ -198,10 +251,27 @@ pub const CALL_FILTERS: [CallFilterKind; 3] = [
         choices: &METHODS,
         value: |f| f.idv_method,
     },
+    CallFilterKind {
+        name: "queue",
+        title: "Queue",
+        form: "Queue",
+        said: "queue",
+        choices: &[],
+        value: |f| f.queue.as_deref(),
+    },
+    CallFilterKind {
+        name: "agent",
+        title: "Agent rung",
+        form: "Agent rung",
+        said: "agent rung",
+        choices: &[],
+        value: |f| f.agent.as_deref(),
+    },
 ];
 
-/// The filter's query pairs (`outcome`, `status`, `method`), those set.
-pub fn filter_pairs(filter: &CallFilter) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+/// The filter's query pairs (`outcome`, `status`, `method`, `queue`,
+/// `agent`), those set.
+pub fn filter_pairs(filter: &CallFilter) -> impl Iterator<Item = (&'static str, &str)> + '_ {
     CALL_FILTERS.iter().filter_map(|kind| Some((kind.name, (kind.value)(filter)?)))
 }
 
@@ -231,6 +301,10 @@ pub struct Filters {
     pub outcome: Option<String>,
     pub status: Option<String>,
     pub method: Option<String>,
+    /// Where a hand-off put the calls: a queue, an agent rung (see
+    /// [`queues`], [`agents`]); absent or `any`: any.
+    pub queue: Option<String>,
+    pub agent: Option<String>,
     /// An export's format (`csv`, `xlsx`, `pdf`); the page ignores it.
     pub format: Option<String>,
 }
@@ -263,7 +337,8 @@ impl ReportQuery {
         if days > max {
             return Err(refused("to", format!("at most {max} days by {} ({days} asked)", by.as_str())));
         }
-        let filter = call_filter(f.outcome.as_deref(), f.status.as_deref(), f.method.as_deref())?;
+        let given = [&f.outcome, &f.status, &f.method, &f.queue, &f.agent].map(|v| v.as_deref());
+        let filter = call_filter(given, config)?;
         Ok(Self { from, to, line, zone, by, filter })
     }
 
@@ -454,7 +529,7 @@ impl Report {
     }
 
     /// The filters, as a file's first rows show them: a name and a value.
-    pub fn filters(&self) -> [(&'static str, String); 8] {
+    pub fn filters(&self) -> [(&'static str, String); 10] {
         let q = &self.query;
         [
             ("From", q.from.to_string()),
@@ -465,6 +540,8 @@ impl Report {
             CALL_FILTERS[0].row(&q.filter),
             CALL_FILTERS[1].row(&q.filter),
             CALL_FILTERS[2].row(&q.filter),
+            CALL_FILTERS[3].row(&q.filter),
+            CALL_FILTERS[4].row(&q.filter),
         ]
     }
 
@@ -472,11 +549,13 @@ impl Report {
     /// be filtered.
     pub fn unsliced_note(&self) -> Option<String> {
         (self.unsliced > 0).then(|| {
-            format!(
-                "{} calls in this range were rolled up by an earlier version of Vouch and their records are gone: \
-                 they are in no filtered figure.",
-                self.unsliced
-            )
+            let why = match self.query.filter.by_placement() {
+                true => {
+                    "their records are gone (retention or erasure) and the rollups kept of them have no queue or agent"
+                }
+                false => "they were rolled up by an earlier version of Vouch and their records are gone",
+            };
+            format!("{} calls in this range cannot be filtered: {why}. They are in no filtered figure.", self.unsliced)
         })
     }
 
@@ -639,7 +718,8 @@ mod tests {
     fn filters_on_calls_are_in_the_query_the_file_name_and_the_files_rows() {
         let pairs = [("line", "support"), ("outcome", "agent"), ("status", "any"), ("method", "keyed_ani")];
         let q = ReportQuery::from_filters(&filters(&pairs), &config(), NOW).unwrap();
-        assert_eq!(q.filter, CallFilter { outcome: Some("agent"), idv_status: None, idv_method: Some("keyed_ani") });
+        let expected = CallFilter { outcome: Some("agent"), idv_method: Some("keyed_ani"), ..CallFilter::default() };
+        assert_eq!(q.filter, expected);
         assert_eq!(
             q.file_name("xlsx"),
             "vouch-report_2026-03-24_2026-03-30_support_by-day_America-New_York_outcome-agent_method-keyed_ani.xlsx"
@@ -649,8 +729,44 @@ mod tests {
         assert_eq!(again.unwrap().filter, q.filter, "a link asks for the same calls");
         let report = Report { query: q, rows: Vec::new(), total: LineStats::default(), unsliced: 0 };
         let shown: Vec<String> = report.filters()[5..].iter().map(|(n, v)| format!("{n}: {v}")).collect();
-        assert_eq!(shown, ["Outcome: Agent", "ID&V status: any", "Method: Keyed ID, caller ID agreeing"]);
+        assert_eq!(
+            shown,
+            [
+                "Outcome: Agent",
+                "ID&V status: any",
+                "Method: Keyed ID, caller ID agreeing",
+                "Queue: any",
+                "Agent rung: any"
+            ]
+        );
         assert_eq!(report.unsliced_note(), None);
+    }
+
+    #[test]
+    fn a_queue_or_an_agent_is_one_a_lines_hand_off_names() {
+        // The demo's support line enqueues in "support", sales in "sales"; neither dials.
+        assert_eq!((queues(&config()), agents(&config())), (vec!["sales".to_string(), "support".to_string()], vec![]));
+        let q = ReportQuery::from_filters(&filters(&[("queue", "sales")]), &config(), NOW).unwrap();
+        assert_eq!(q.filter, CallFilter { queue: Some("sales".into()), ..CallFilter::default() });
+        assert!(q.file_name("csv").ends_with("_queue-sales.csv"), "{}", q.file_name("csv"));
+        assert!(q.query_string().ends_with("&queue=sales"), "{}", q.query_string());
+        let report = Report { query: q, rows: Vec::new(), total: LineStats::default(), unsliced: 3 };
+        assert_eq!(report.filters()[8], ("Queue", "sales".to_string()));
+        assert!(report.unsliced_note().unwrap().starts_with("3 calls in this range cannot be filtered: their records"));
+        for (pairs, words) in [
+            (&[("queue", "billing")][..], r#""billing" is not one of any, sales, support"#),
+            (&[("agent", "client:alice")][..], "is not one of any, any (no line's hand-off names one)"),
+        ] {
+            let e = ReportQuery::from_filters(&filters(pairs), &config(), NOW).unwrap_err();
+            assert!(e.reason.contains(words), "{pairs:?}: {e}");
+        }
+        let with_dial = crate::config::DEMO_CONFIG.replace(
+            "[lines.sales.next]\ntype = \"enqueue\"\nqueue = \"sales\"",
+            "[lines.sales.next]\ntype = \"dial_client\"\nidentity = \"alice\"",
+        );
+        let dial = Config::from_toml(&with_dial, &std::collections::HashMap::new()).unwrap();
+        assert_eq!(agents(&dial), ["client:alice"]);
+        assert_eq!(queues(&dial), ["sales", "support"], "the sales agent queue, also the dial's fallback");
     }
 
     #[test]

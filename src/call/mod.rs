@@ -24,7 +24,7 @@ mod turn;
 use defence::{IdentifierTry, VerifyLatency};
 
 pub use metrics::CallMetrics;
-pub use turn::Turn;
+pub use turn::{placement, Turn};
 
 use crate::clock::now;
 use crate::config::{Config, Line, Secret};

@@ -45,6 +45,14 @@ pub struct ReportOpts {
     /// none. Default: any.
     #[arg(long)]
     pub method: Option<String>,
+    /// Count only the calls a hand-off put in this queue (one a line's
+    /// hand-offs name). Default: any.
+    #[arg(long)]
+    pub queue: Option<String>,
+    /// Count only the calls a `dial` hand-off rang this agent for
+    /// (`client:alice`, a SIP URI or a number, as configured). Default: any.
+    #[arg(long)]
+    pub agent: Option<String>,
     /// The file's format.
     #[arg(long, value_enum, default_value = "csv")]
     pub format: Format,
@@ -70,6 +78,8 @@ pub async fn run(opts: ReportOpts) -> anyhow::Result<()> {
         outcome: opts.outcome,
         status: opts.status,
         method: opts.method,
+        queue: opts.queue,
+        agent: opts.agent,
         format: None,
     };
     let query =

@@ -8,7 +8,7 @@ use rust_xlsxwriter::{ExcelDateTime, Format, FormatBorder, Workbook, Worksheet, 
 
 /// The header row's index (0-based); the rows above hold the title, the
 /// filters and a note.
-pub const HEADER_ROW: u32 = 11;
+pub const HEADER_ROW: u32 = 13;
 
 /// The display format of a figure's column, so the cell shows what the
 /// page shows while holding a number.

@@ -47,13 +47,15 @@ pub struct ReportsPage {
 
 /// A filter on calls in the form: its query name, its label, the value
 /// chosen (`""`: any) and its choices (value, label).
-pub type CallFilterField = (&'static str, &'static str, &'static str, &'static [(&'static str, &'static str)]);
+pub type CallFilterField = (&'static str, &'static str, String, Vec<(String, String)>);
 
-/// The form's filters on calls, with `filter`'s values chosen.
-fn call_filter_fields(filter: &CallFilter) -> Vec<CallFilterField> {
+/// The form's filters on calls, with `filter`'s values chosen; a queue or
+/// agent filter only when `config`'s hand-offs name some.
+fn call_filter_fields(filter: &CallFilter, config: &crate::config::Config) -> Vec<CallFilterField> {
     crate::report::CALL_FILTERS
         .iter()
-        .map(|kind| (kind.name, kind.form, (kind.value)(filter).unwrap_or(""), kind.choices))
+        .map(|kind| (kind.name, kind.form, (kind.value)(filter).unwrap_or("").to_string(), kind.choices_in(config)))
+        .filter(|(_, _, _, choices)| !choices.is_empty())
         .collect()
 }
 
@@ -149,7 +151,7 @@ pub async fn page(state: web::Data<AppState>, who: Authenticated, req: HttpReque
         lines: state.config.lines.iter().map(|l| l.name.clone()).collect(),
         zone: q.zone.name.clone(),
         by_hour: q.by == crate::report::Bucket::Hour,
-        call_filters: call_filter_fields(&q.filter),
+        call_filters: call_filter_fields(&q.filter, &state.config),
         filtered: shown_filter(&q.filter),
         unsliced: report.unsliced_note(),
         exports: Format::ALL
@@ -230,6 +232,8 @@ pub struct CallsFilters {
     pub outcome: Option<String>,
     pub status: Option<String>,
     pub method: Option<String>,
+    pub queue: Option<String>,
+    pub agent: Option<String>,
     /// The last call of the page before: `started_at:CallSid`.
     pub after: Option<String>,
     /// `csv` to download every call behind the figure.
@@ -309,7 +313,7 @@ fn calls_asked(state: &AppState, req: &HttpRequest) -> Result<CallsAsked, Refusa
     let bad = |reason: String| Refusal(StatusCode::BAD_REQUEST, reason);
     let f: CallsFilters = serde_urlencoded::from_str(req.query_string()).map_err(|e| {
         bad(format!(
-            "{e}: the calls behind a figure take figure, start, end, line, outcome, status, method, tz, after and format"
+            "{e}: the calls behind a figure take figure, start, end, line, outcome, status, method, queue, agent, tz, after and format"
         ))
     })?;
     let given = f.figure.as_deref().unwrap_or("");
@@ -330,8 +334,8 @@ fn calls_asked(state: &AppState, req: &HttpRequest) -> Result<CallsAsked, Refusa
     }
     let (line, zone) = crate::report::line_and_zone(f.line.as_deref(), f.tz.as_deref(), &state.config)
         .map_err(|e| bad(e.to_string()))?;
-    let filter = crate::report::call_filter(f.outcome.as_deref(), f.status.as_deref(), f.method.as_deref())
-        .map_err(|e| bad(e.to_string()))?;
+    let given = [&f.outcome, &f.status, &f.method, &f.queue, &f.agent].map(|v| v.as_deref());
+    let filter = crate::report::call_filter(given, &state.config).map_err(|e| bad(e.to_string()))?;
     let after = match f.after.as_deref() {
         None | Some("") => None,
         Some(a) => {

@@ -93,18 +93,46 @@ pub struct Stats {
 
 /// Which of a range's calls its figures count, beyond their line: an
 /// outcome, an ID&V status, a method of identification, each as stored
-/// (`in_progress`, `verified`, `keyed_ani`…); `None` is any.
+/// (`in_progress`, `verified`, `keyed_ani`…), and where a hand-off put the
+/// call (its queue, the agent rung: see [`super::Placement`]); `None` is
+/// any.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallFilter {
     pub outcome: Option<&'static str>,
     pub idv_status: Option<&'static str>,
     pub idv_method: Option<&'static str>,
+    pub queue: Option<String>,
+    pub agent: Option<String>,
 }
 
 impl CallFilter {
     /// Whether it counts every call.
     pub fn is_any(&self) -> bool {
         self == &Self::default()
+    }
+
+    /// Whether it filters by queue or agent: figures come from the
+    /// records alone (the rollups are not kept by queue or agent).
+    pub fn by_placement(&self) -> bool {
+        self.queue.is_some() || self.agent.is_some()
+    }
+
+    /// `sql` (which ends in a `GROUP BY`, or has none) with the queue and
+    /// agent conditions, their binds from `$n`, and the binds in order.
+    fn placed(&self, sql: &str, n: usize) -> (String, Vec<&str>) {
+        let mut conditions = String::new();
+        let mut binds = Vec::new();
+        for (column, value) in [("queue", &self.queue), ("agent", &self.agent)] {
+            if let Some(v) = value {
+                conditions.push_str(&format!(" AND {column} = ${}", n + binds.len()));
+                binds.push(v.as_str());
+            }
+        }
+        let sql = match sql.find(" GROUP BY ") {
+            Some(at) => format!("{}{conditions}{}", &sql[..at], &sql[at..]),
+            None => format!("{sql}{conditions}"),
+        };
+        (sql, binds)
     }
 
     /// Whether it counts the calls of `slice` (a concrete one: from the
@@ -519,6 +547,17 @@ impl Db {
         // it counts, in the hours sliced (an hour rolled up before rollups
         // were sliced, and not since, has its calls counted as unsliced).
         let rolled = self.rolled_hours(first, end).await?;
+        if filter.by_placement() {
+            // From the records alone, in the whole range; the calls rolled
+            // up whose records are gone cannot be filtered.
+            for ((line, slice), part) in self.counted(from_i, to_i, filter).await? {
+                if filter.matches(&slice) {
+                    add(&line, &part);
+                }
+            }
+            let gone = self.gone(&rolled, first, end).await?;
+            return self.with_live(by_line, (from, to), live_at, gone).await;
+        }
         let mut unsliced = 0;
         for (hour, line, _, part) in self.rollups(first, end, filter).await? {
             match rolled.get(&hour) {
@@ -535,12 +574,30 @@ impl Db {
         }
         let rolled: BTreeSet<i64> = rolled.into_keys().collect();
         for (gap_from, gap_to) in uncovered(from_i, to_i, &rolled) {
-            for ((line, slice), part) in self.counted(gap_from, gap_to).await? {
+            for ((line, slice), part) in self.counted(gap_from, gap_to, filter).await? {
                 if filter.matches(&slice) {
                     add(&line, &part);
                 }
             }
         }
+        self.with_live(by_line, (from, to), live_at, unsliced).await
+    }
+
+    /// The figures of `by_line`, with the calls live at `live_at` (if
+    /// any), per line and in all.
+    async fn with_live(
+        &self,
+        mut by_line: BTreeMap<String, Part>,
+        (from, to): (u64, u64),
+        live_at: Option<u64>,
+        unsliced: u64,
+    ) -> Result<Stats, sqlx::Error> {
+        let mut add = |line: &str, part: &Part| {
+            by_line
+                .entry(line.to_string())
+                .or_insert_with(|| Part { stats: LineStats::named(line), ..Part::default() })
+                .add(part)
+        };
         let live: Vec<LiveRow> = match live_at {
             Some(now) => {
                 let live_since = super::db::to_i64(now.saturating_sub(LIVE_FOR_SECS));
@@ -588,16 +645,18 @@ impl Db {
         let sql = format!(
             "{} WHERE partial = 0 AND started_at >= $1 AND started_at < $2 AND ({condition}) \
              AND ($3 = '' OR service_line = $3) AND (started_at > $4 OR (started_at = $4 AND call_sid > $5)) \
-             AND {} ORDER BY started_at, call_sid LIMIT $6",
+             AND {}",
             super::db::SELECT,
             filtered(7)
         );
+        let (mut sql, placed) = filter.placed(&sql, 10);
+        sql.push_str(" ORDER BY started_at, call_sid LIMIT $6");
         let [outcome, idv_status, idv_method] = filter.binds();
         let (after_at, after_sid) = after.map_or((-1, ""), |(at, sid)| (super::db::to_i64(at), sid));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let (from, to, line) = (super::db::to_i64(from), super::db::to_i64(to), line.unwrap_or(""));
         on_pool!(self, pool => {
-            let rows = sqlx::query(&sql)
+            let mut query = sqlx::query(&sql)
                 .bind(from)
                 .bind(to)
                 .bind(line)
@@ -606,20 +665,36 @@ impl Db {
                 .bind(limit)
                 .bind(outcome)
                 .bind(idv_status)
-                .bind(idv_method)
-                .fetch_all(pool)
-                .await?;
+                .bind(idv_method);
+            for b in &placed {
+                query = query.bind(*b);
+            }
+            let rows = query.fetch_all(pool).await?;
             rows.iter().map(super::db::from_row).collect::<Result<Vec<_>, _>>().map(Some)
         })
     }
 
-    /// The figures of the calls started in `[from, to)`, per line and
-    /// slice, counted from their records.
-    async fn counted(&self, from: i64, to: i64) -> Result<BTreeMap<(String, Slice), Part>, sqlx::Error> {
+    /// The figures of the calls started in `[from, to)` (of `filter`'s
+    /// queue and agent, if it names them), per line and slice, counted from
+    /// their records.
+    async fn counted(
+        &self,
+        from: i64,
+        to: i64,
+        filter: &CallFilter,
+    ) -> Result<BTreeMap<(String, Slice), Part>, sqlx::Error> {
+        let (funnel_sql, binds) = filter.placed(FUNNEL, 3);
+        let (ivr_sql, _) = filter.placed(IVR_SECONDS, 3);
         let (funnel, ivr): (Vec<(LineStats, Sums, Slice)>, Vec<IvrRow>) = on_pool!(self, pool => {
-            let rows = sqlx::query(FUNNEL).bind(from).bind(to).fetch_all(pool).await?;
+            let mut query = sqlx::query(&funnel_sql).bind(from).bind(to);
+            let mut ivr_query = sqlx::query_as(&ivr_sql).bind(from).bind(to);
+            for b in &binds {
+                query = query.bind(*b);
+                ivr_query = ivr_query.bind(*b);
+            }
+            let rows = query.fetch_all(pool).await?;
             let funnel = rows.iter().map(LineStats::from_funnel).collect::<Result<_, _>>()?;
-            (funnel, sqlx::query_as(IVR_SECONDS).bind(from).bind(to).fetch_all(pool).await?)
+            (funnel, ivr_query.fetch_all(pool).await?)
         });
         let mut parts: BTreeMap<(String, Slice), Part> = funnel
             .into_iter()
@@ -631,6 +706,29 @@ impl Db {
             }
         }
         Ok(parts)
+    }
+
+    /// The calls of the `rolled` hours in `[from, to)` that the rollups
+    /// count and the records no longer hold (gone with retention, or
+    /// erased): a filter the rollups do not keep cannot count them.
+    async fn gone(&self, rolled: &BTreeMap<i64, bool>, from: i64, to: i64) -> Result<u64, sqlx::Error> {
+        if rolled.is_empty() {
+            return Ok(0);
+        }
+        const KEPT: &str = "SELECT started_at / 3600, COUNT(*) FROM call_records \
+            WHERE partial = 0 AND started_at >= $1 AND started_at < $2 GROUP BY started_at / 3600";
+        let kept: Vec<(i64, i64)> =
+            on_pool!(self, pool => sqlx::query_as(KEPT).bind(from).bind(to).fetch_all(pool).await?);
+        let kept: BTreeMap<i64, i64> = kept.into_iter().map(|(hour, n)| (hour * HOUR as i64, n)).collect();
+        let mut rolled_up: BTreeMap<i64, u64> = BTreeMap::new();
+        for (hour, _, _, part) in self.rollups(from, to, &CallFilter::default()).await? {
+            *rolled_up.entry(hour).or_default() += part.stats.calls;
+        }
+        Ok(rolled_up
+            .into_iter()
+            .filter(|(hour, _)| rolled.contains_key(hour))
+            .map(|(hour, calls)| calls.saturating_sub(count(kept.get(&hour).copied().unwrap_or(0))))
+            .sum())
     }
 
     /// The hours starting in `[from, to)` that are rolled up, and whether
@@ -712,7 +810,7 @@ impl Db {
                 return Ok(sliced);
             }
             for (hour, calls) in hours {
-                let parts = self.counted(hour, hour + HOUR as i64).await?;
+                let parts = self.counted(hour, hour + HOUR as i64, &CallFilter::default()).await?;
                 let whole = parts.values().map(|p| p.stats.calls).sum::<u64>() == count(calls);
                 let _turn = self.write_turn().await;
                 on_pool!(self, pool => {
@@ -737,7 +835,7 @@ impl Db {
     /// Rolls up the hour starting at `hour`, unless it already is; whether
     /// this call did.
     async fn roll_up_hour(&self, hour: i64, now: u64) -> Result<bool, sqlx::Error> {
-        let parts = self.counted(hour, hour + HOUR as i64).await?;
+        let parts = self.counted(hour, hour + HOUR as i64, &CallFilter::default()).await?;
         let _turn = self.write_turn().await;
         on_pool!(self, pool => {
             let mut tx = pool.begin_with(super::db::write_begin(pool)).await?;
@@ -1079,6 +1177,57 @@ mod tests {
     async fn on_postgres_old_rollups_are_sliced_again_or_counted_unfiltered() {
         let Some(schemas) = crate::store::db::tests::postgres_schemas("old_rollups", 1).await else { return };
         old_rollups_are_sliced_again_or_counted_unfiltered(schemas.dbs[0].clone()).await;
+        schemas.drop().await;
+    }
+
+    /// A queue filter counts from the records, rolled up or not, and names
+    /// the calls whose records are gone (retention) as not filterable.
+    async fn a_queue_filter_counts_records_and_names_those_gone(db: Db) {
+        let base = 100 * HOUR;
+        let mut records = five_hours(base);
+        for r in records.iter_mut().filter(|r| r.handed_off_at.is_some()) {
+            r.queue = Some(if r.service_line == "sales" { "sales" } else { "support" }.to_string());
+        }
+        db.merge_all(&records.iter().collect::<Vec<_>>()).await.unwrap();
+        let (lines, now) = (["support", "sales"], base + 10 * HOUR);
+        let whole = (base, base + 5 * HOUR);
+        let support = CallFilter { queue: Some("support".into()), ..CallFilter::default() };
+        let expected = |f: &dyn Fn(&CallRecord) -> bool| records.iter().filter(|r| f(r)).count() as u64;
+        let in_support = expected(&|r| r.queue.as_deref() == Some("support"));
+        assert!(in_support > 10 && in_support < 60, "{in_support}");
+        let before = db.figures(&lines, whole.0, whole.1, &support).await.unwrap();
+        assert_eq!((before.total.calls, before.unsliced), (in_support, 0));
+        db.roll_up(now).await.unwrap();
+        let rolled = db.figures(&lines, whole.0, whole.1, &support).await.unwrap();
+        assert_eq!(rolled, before, "rolled up or not, the same figures");
+        let agents = CallFilter { outcome: Some("agent"), ..support.clone() };
+        let support_agents = expected(&|r| r.queue.as_deref() == Some("support") && r.outcome == RecordOutcome::Agent);
+        assert_eq!(db.figures(&lines, whole.0, whole.1, &agents).await.unwrap().total.calls, support_agents);
+        let listed = db.figure_calls("calls", (Some("support"), &support), whole, None, 100).await.unwrap().unwrap();
+        assert_eq!(listed.len() as u64, in_support);
+
+        // The first hour's records go (retention): its calls cannot be filtered.
+        on_pool!(&db, pool => sqlx::query("DELETE FROM call_records WHERE started_at < $1")
+            .bind(super::super::db::to_i64(base + HOUR)).execute(pool).await.map(drop).unwrap());
+        let first_hour = expected(&|r| r.started_at < base + HOUR);
+        let after = db.figures(&lines, whole.0, whole.1, &support).await.unwrap();
+        let later = expected(&|r| r.queue.as_deref() == Some("support") && r.started_at >= base + HOUR);
+        assert_eq!((after.total.calls, after.unsliced), (later, first_hour));
+        let unfiltered = db.figures(&lines, whole.0, whole.1, &CallFilter::default()).await.unwrap();
+        assert_eq!((unfiltered.total.calls, unfiltered.unsliced), (60, 0), "the rollups still count every call");
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_a_queue_filter_counts_records_and_names_those_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::config::DatabaseUrl::Sqlite(format!("sqlite://{}", dir.path().join("t.db").display()));
+        a_queue_filter_counts_records_and_names_those_gone(Db::open(&url).await.unwrap().unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn on_postgres_a_queue_filter_counts_records_and_names_those_gone() {
+        let Some(schemas) = crate::store::db::tests::postgres_schemas("queue_filter", 1).await else { return };
+        a_queue_filter_counts_records_and_names_those_gone(schemas.dbs[0].clone()).await;
         schemas.drop().await;
     }
 

@@ -6,7 +6,7 @@
 
 use crate::desk_helpers::*;
 use crate::exports::{cell_text, pdf_row, pdf_text, squeezed, xlsx_rows};
-use crate::helpers::{TestApp, ADMIN_TOKEN};
+use crate::helpers::{spawn_with, Options, TestApp, ADA_PHONE, ADMIN_TOKEN, SALES_NUMBER};
 
 /// The CSV body's records (the header first).
 fn records(body: &str) -> Vec<Vec<String>> {
@@ -366,4 +366,66 @@ async fn filters_on_outcome_status_and_method_count_list_and_export_only_their_c
     let stranger = app.page("/reports?tz=UTC&outcome=opted_out", Some(&session), None).await;
     let opted_out = page_rows(&stranger.body).last().unwrap().1[5].clone();
     assert_eq!(opted_out, "1", "the opted-out column of the opted-out calls");
+}
+
+/// Three calls put in the support queue and one in the sales queue, then
+/// the queue filter on the page, the drill-down, the export and the API
+/// agree, on `database_url` (`None`: a new SQLite file).
+async fn a_queue_filter_counts_the_calls_put_in_that_queue(database_url: Option<String>) {
+    let app = spawn_with(Options {
+        toml: agent_line_toml(),
+        env: vec![("VOUCH_USERS", users_toml())],
+        database_url,
+        ..Options::default()
+    })
+    .await;
+    let sales = app.call(ADA_PHONE, SALES_NUMBER, &[]).await.call_sid;
+    let session = app.calls_for_figures(true).await;
+    let (_, record) = app.api_call(&sales, Some(ADMIN_TOKEN)).await;
+    assert_eq!(record["queue"], "sales", "{record}");
+
+    let page = app.page("/reports?tz=UTC", Some(&session), None).await;
+    assert_eq!(total_cell(&page.body, 0).0, "4", "every call");
+    assert!(page.body.contains("<option value=\"sales\">sales</option>"), "the queues to choose from: {}", page.body);
+    assert!(!page.body.contains("<select name=\"agent\">"), "no line dials an agent: no agent filter");
+    for (queue, calls) in [("support", "3"), ("sales", "1")] {
+        let page = app.page(&format!("/reports?tz=UTC&queue={queue}"), Some(&session), None).await;
+        assert_eq!((page.status, total_cell(&page.body, 0).0), (200, calls.to_string()), "{queue}: {}", page.body);
+        assert_eq!(selected(&page.body, "queue"), queue);
+        assert!(unescape(&page.body).contains(&format!("with queue {queue}.")), "{}", page.body);
+    }
+    // The sales line asks for a customer ID (no caller-ID lookup): Ada keys
+    // nothing and is put through unidentified.
+    let none = app.page("/reports?tz=UTC&queue=sales&status=verified", Some(&session), None).await;
+    assert_eq!(total_cell(&none.body, 0).0, "0", "filters combine");
+    let page = app.page("/reports?tz=UTC&queue=sales&status=unidentified", Some(&session), None).await;
+    assert_eq!(total_cell(&page.body, 0).0, "1", "filters combine: Ada, unidentified on sales");
+    let link = total_cell(&page.body, 0).1.expect("a link to the calls");
+    assert!(link.contains("&queue=sales"), "{link}");
+    let list = app.page(&link, Some(&session), None).await;
+    let sids: Vec<&str> = list.body.split("data-call=\"").skip(1).map(|rest| rest.split('"').next().unwrap()).collect();
+    assert_eq!(sids, [sales.as_str()], "{}", list.body);
+    let (_, disposition, csv) = download(&app, &page.body, "csv", &session).await;
+    assert!(disposition.ends_with("_status-unidentified_queue-sales.csv\""), "{disposition}");
+    let rows = records(&String::from_utf8(csv).unwrap());
+    assert_eq!((rows[7][0].as_str(), rows[7][2].as_str()), ("total", "1"));
+
+    let refused = app.page("/reports?tz=UTC&queue=billing", Some(&session), None).await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        unescape(&refused.body).contains(r#"queue: "billing" is not one of any, sales, support"#),
+        "{}",
+        refused.body
+    );
+}
+
+#[tokio::test]
+async fn a_queue_filter_counts_the_calls_put_in_that_queue_in_sqlite() {
+    a_queue_filter_counts_the_calls_put_in_that_queue(None).await;
+}
+
+#[tokio::test]
+async fn a_queue_filter_counts_the_calls_put_in_that_queue_in_postgres() {
+    let Some(pg) = crate::database::postgres().await else { return };
+    a_queue_filter_counts_the_calls_put_in_that_queue(Some(pg.url.clone())).await;
 }
