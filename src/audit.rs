@@ -45,6 +45,8 @@ pub enum Actor {
     ScreenPopLink,
     /// A failed login whose typed name is no user's.
     UnknownUser,
+    /// Vouch's scheduled reports (`[[reports.schedule]]`).
+    Scheduler,
 }
 
 impl Actor {
@@ -64,6 +66,7 @@ impl Actor {
             Self::CommandLine => "command line",
             Self::ScreenPopLink => "screen-pop link",
             Self::UnknownUser => "unknown user",
+            Self::Scheduler => "scheduled reports",
         }
     }
 }
@@ -82,6 +85,10 @@ pub enum Action {
     ReportCalls,
     /// The calls behind a report's figure downloaded as CSV.
     ReportCallsExported,
+    /// A schedule's call list written (`calls = true`).
+    CallListWritten,
+    /// A stored call list downloaded from `/reports/files`.
+    CallListDownloaded,
 }
 
 impl Action {
@@ -95,11 +102,13 @@ impl Action {
             Self::Erasure => "erasure",
             Self::ReportCalls => "report_calls",
             Self::ReportCallsExported => "report_calls_exported",
+            Self::CallListWritten => "call_list_written",
+            Self::CallListDownloaded => "call_list_downloaded",
         }
     }
 
     /// Every action, for the API's filter.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 10] = [
         Self::Login,
         Self::LoginFailed,
         Self::Logout,
@@ -108,6 +117,8 @@ impl Action {
         Self::Erasure,
         Self::ReportCalls,
         Self::ReportCallsExported,
+        Self::CallListWritten,
+        Self::CallListDownloaded,
     ];
 }
 

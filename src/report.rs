@@ -12,6 +12,7 @@ use crate::config::{Config, LineTimeZone};
 use crate::store::{CallFilter, Db, LineStats, Stats};
 use jiff::civil::Date;
 
+pub mod calls;
 #[cfg(feature = "exports")]
 pub mod chart;
 #[cfg(feature = "exports")]

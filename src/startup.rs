@@ -173,7 +173,7 @@ impl Application {
         let audit = Audit::new(AuditStore::new(store.db()), &keyring);
         let tokens = HandoffTokens::new(config.secrets.handoff_key.expose(), config.server.handoff_token_ttl.as_secs());
         let config = Arc::new(config);
-        let scheduler = store.db().and_then(|db| crate::report::schedule::spawn(db, config.clone()));
+        let scheduler = store.db().and_then(|db| crate::report::schedule::spawn(db, config.clone(), audit.clone()));
         let signers = Signers { states: signer, screen_pops: links.clone(), tokens: tokens.clone() };
         let calls =
             web::Data::new(CallService::new(config.clone(), crm, store.clone(), Urls::new(&public_base), signers));

@@ -29,6 +29,10 @@ pub struct Line {
     /// through Twilio (`handoff_customer_name`); the screen pop and the
     /// call record keep it either way.
     pub handoff_customer_name: bool,
+    /// Whether scheduled reports may list this line's calls
+    /// (`scheduled_call_lists`, default false): a call list holds customer
+    /// data.
+    pub scheduled_call_lists: bool,
     /// The line's default `<Say>` voice and language (also for whispers).
     pub voice: Option<String>,
     pub language: Option<String>,
@@ -100,6 +104,7 @@ impl Line {
             agent,
             opt_out,
             handoff_customer_name: f.handoff_customer_name.unwrap_or(true),
+            scheduled_call_lists: f.scheduled_call_lists.unwrap_or(false),
             voice: f.voice,
             language: f.language,
             time_zone,

@@ -44,6 +44,10 @@ pub struct Schedule {
     pub formats: Vec<Format>,
     /// Where the files are also written, if anywhere.
     pub directory: Option<PathBuf>,
+    /// The lines whose calls are also listed (`calls = true`): those in the
+    /// schedule's scope that opt in (`scheduled_call_lists`). Empty: no
+    /// call list.
+    pub call_lists: Vec<String>,
 }
 
 /// The default `reports.keep_days`.
@@ -162,7 +166,29 @@ impl Schedule {
                 Some(path)
             }
         };
-        Ok(Self { name, every, at, zone, line, by, formats, directory })
+        let call_lists = match f.calls {
+            Some(true) => {
+                let listed: Vec<String> = lines
+                    .iter()
+                    .filter(|l| l.scheduled_call_lists && line.as_deref().is_none_or(|only| only == l.name))
+                    .map(|l| l.name.clone())
+                    .collect();
+                if listed.is_empty() {
+                    let which = line.as_deref().unwrap_or("NAME");
+                    return Err(ConfigError::new(
+                        at_key("calls"),
+                        format!(
+                            "no line {} opts in to scheduled call lists, which hold customer data: \
+                             set lines.{which}.scheduled_call_lists = true to allow it",
+                            line.as_deref().map_or("of the schedule's".to_string(), |l| format!("({l})"))
+                        ),
+                    ));
+                }
+                listed
+            }
+            _ => Vec::new(),
+        };
+        Ok(Self { name, every, at, zone, line, by, formats, directory, call_lists })
     }
 }
 
@@ -256,11 +282,23 @@ mod tests {
                 "names two schedules",
             ),
             ("[reports]\nkeep_days = 0\n".into(), "reports.keep_days", "between 1 and 3650"),
+            (one("every = \"day\"\ncalls = true"), "reports.schedule[0].calls", "scheduled_call_lists = true"),
         ] {
             let e = load(&toml, &[]).unwrap_err();
             assert_eq!(e.key, key, "{toml}: {e:?}");
             assert!(e.message.contains(words), "{toml}: {e:?}");
         }
+        // A call list needs a line in the schedule's scope that opts in.
+        let opted = DEMO_CONFIG.replace("[lines.support]\n", "[lines.support]\nscheduled_call_lists = true\n");
+        let with = |fields: &str| Config::from_toml(&format!("{opted}\n{}", one(fields)), &HashMap::new());
+        let all = with("every = \"day\"\ncalls = true").unwrap().reports.schedules.remove(0);
+        assert_eq!(all.call_lists, ["support"], "every line's schedule lists the lines that opt in");
+        let support = with("every = \"day\"\nline = \"support\"\ncalls = true").unwrap().reports.schedules.remove(0);
+        assert_eq!(support.call_lists, ["support"]);
+        let e = with("every = \"day\"\nline = \"sales\"\ncalls = true").unwrap_err();
+        assert_eq!(e.key, "reports.schedule[0].calls", "{e:?}");
+        assert!(e.message.contains("no line (sales) opts in") && e.message.contains("lines.sales."), "{e:?}");
+        assert!(with("every = \"day\"").unwrap().reports.schedules[0].call_lists.is_empty(), "no list by default");
         let e = load(&one("every = \"day\""), &[("DATABASE_URL", "memory:")]).unwrap_err();
         assert_eq!(e.key, "reports.schedule", "{e:?}");
         assert!(e.message.contains("DATABASE_URL=memory:"), "{e:?}");

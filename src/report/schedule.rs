@@ -9,8 +9,9 @@
 //! when it starts (the latest period only). Counts only: no customer data.
 
 use super::{Format, Report, ReportQuery};
+use crate::audit::{Action, Actor, Audit, Target};
 use crate::config::{Config, Every, Schedule};
-use crate::store::report_files::ReportFile;
+use crate::store::report_files::{ReportFile, RunFile};
 use crate::store::{CallFilter, Db};
 use jiff::civil::Date;
 use jiff::ToSpan as _;
@@ -107,32 +108,41 @@ pub async fn run(db: &Db, config: &Config, s: &Schedule, due: &Due, now: u64) ->
     })
     .await
     .map_err(|e| RunError::Stopped(e.to_string()))??;
-    let files: Vec<(ReportFile, Vec<u8>)> = bodies
+    let described = |name: String, format: Format, bytes: usize, lists_calls: bool| ReportFile {
+        name,
+        schedule: s.name.clone(),
+        period_start: period_start.clone(),
+        period_end: due.to.to_string(),
+        format: format.as_str().to_string(),
+        created_at: now,
+        bytes: bytes as u64,
+        lists_calls,
+    };
+    let mut files: Vec<RunFile> = bodies
         .into_iter()
-        .map(|(format, body)| {
-            let file = ReportFile {
-                name: file_name(s, &query, format),
-                schedule: s.name.clone(),
-                period_start: period_start.clone(),
-                period_end: due.to.to_string(),
-                format: format.as_str().to_string(),
-                created_at: now,
-                bytes: body.len() as u64,
-            };
-            (file, body)
-        })
+        .map(|(format, body)| (described(file_name(s, &query, format), format, body.len(), false), body, Vec::new()))
         .collect();
+    if !s.call_lists.is_empty() {
+        let (body, sids) = super::calls::list(db, &s.call_lists, query.range(), &s.zone).await?;
+        let name = call_list_name(s, &query);
+        files.push((described(name, Format::Csv, body.len(), true), body, sids));
+    }
     if let Some(dir) = &s.directory {
-        for (file, body) in &files {
+        for (file, body, _) in &files {
             write_file(dir, &file.name, body).map_err(|e| RunError::Directory(file.name.clone(), e))?;
         }
     }
     db.finish_report_run(&files, (&s.name, &period_start), now).await?;
-    Ok(files.into_iter().map(|(f, _)| f).collect())
+    Ok(files.into_iter().map(|(f, _, _)| f).collect())
+}
+
+/// A schedule's call list's name: the schedule's, the period, the lines.
+pub fn call_list_name(s: &Schedule, query: &ReportQuery) -> String {
+    format!("{}_vouch-calls_{}_{}_{}.csv", s.name, query.from, query.to, s.call_lists.join("-"))
 }
 
 /// Writes `body` to `dir/name` whole: to a temporary name, then renamed.
-fn write_file(dir: &std::path::Path, name: &str, body: &[u8]) -> std::io::Result<()> {
+pub fn write_file(dir: &std::path::Path, name: &str, body: &[u8]) -> std::io::Result<()> {
     let partial = dir.join(format!(".{name}.partial"));
     std::fs::write(&partial, body)?;
     std::fs::rename(&partial, dir.join(name))
@@ -150,7 +160,7 @@ impl Drop for Scheduler {
 /// Starts the scheduled reports' task on `db` (none without schedules):
 /// at once, then every [`TICK`]; files past `reports.keep_days` are
 /// deleted once an hour.
-pub fn spawn(db: Db, config: Arc<Config>) -> Option<Scheduler> {
+pub fn spawn(db: Db, config: Arc<Config>, audit: Audit) -> Option<Scheduler> {
     if config.reports.schedules.is_empty() {
         return None;
     }
@@ -182,6 +192,12 @@ pub fn spawn(db: Db, config: Arc<Config>) -> Option<Scheduler> {
                 match run(&db, &config, s, &due, now).await {
                     Ok(files) if files.is_empty() => {}
                     Ok(files) => {
+                        for list in files.iter().filter(|f| f.lists_calls) {
+                            // Customer data written: audited (the file, never its calls).
+                            let detail =
+                                serde_json::json!({ "schedule": s.name, "file": list.name, "lines": s.call_lists });
+                            audit.record(&Actor::Scheduler, Action::CallListWritten, Target::None, detail);
+                        }
                         let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
                         tracing::info!(schedule = %s.name, from = %due.from, to = %due.to, files = %names.join(", "), "scheduled report written");
                         written.insert(s.name.clone(), due.from);
@@ -194,7 +210,9 @@ pub fn spawn(db: Db, config: Arc<Config>) -> Option<Scheduler> {
             if purged_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(3_600)) {
                 purged_at = Some(tokio::time::Instant::now());
                 let before = now.saturating_sub(config.reports.keep.as_secs());
-                match db.purge_report_files(before).await {
+                // Call lists go with the records they list.
+                let calls_before = now.saturating_sub(config.database.retention_days.saturating_mul(86_400));
+                match db.purge_report_files(before, calls_before).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(files = n, "old scheduled reports deleted"),
                     Err(e) => tracing::warn!(error = %e, "old scheduled reports were not deleted"),
@@ -221,6 +239,7 @@ mod tests {
             by: Bucket::Day,
             formats: vec![Format::Csv],
             directory: None,
+            call_lists: Vec::new(),
         }
     }
 

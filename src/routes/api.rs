@@ -134,8 +134,19 @@ pub async fn erase_customer(state: web::Data<AppState>, who: Authenticated, id: 
         Err(e) => tracing::error!(error = %e, "the recordings of a call found during the erasure were not removed"),
     }
     let records = erased.call_sids.len();
+    // Every stored call list that lists these calls, rewritten without them.
+    let report_files = match erase_from_call_lists(&state, &erased.call_sids).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!(error = %e, "erasure not finished: the stored call lists could not be rewritten");
+            return HttpResponse::ServiceUnavailable().json(serde_json::json!({
+                "error": format!("the records are erased, the stored call lists are not (try again): {e}")
+            }));
+        }
+    };
     // Audited with the customer as a keyed hash (the id itself is gone).
-    let detail = json!({ "records": records, "counters": erased.counters, "files": files });
+    let detail =
+        json!({ "records": records, "counters": erased.counters, "files": files, "report_files": report_files });
     let audited =
         state.audit.record_now(&Actor::of(&who.0), Action::Erasure, Target::Customer(id), detail).await.is_ok();
     tracing::info!(
@@ -144,6 +155,7 @@ pub async fn erase_customer(state: web::Data<AppState>, who: Authenticated, id: 
         records,
         counters = erased.counters,
         files,
+        report_files,
         audited,
         "customer records erased"
     );
@@ -151,7 +163,25 @@ pub async fn erase_customer(state: web::Data<AppState>, who: Authenticated, id: 
         "records": records,
         "counters": erased.counters,
         "files": files,
+        "report_files": report_files,
     }))
+}
+
+/// Rewrites the stored call lists that list `call_sids` without them, and
+/// their copies in their schedule's directory; how many files.
+async fn erase_from_call_lists(state: &AppState, call_sids: &[String]) -> Result<usize, sqlx::Error> {
+    let Some(db) = state.store.db() else { return Ok(0) };
+    let rewritten = db.erase_calls_from_files(call_sids).await?;
+    for (file, body) in &rewritten {
+        let schedule = state.config.reports.schedules.iter().find(|s| s.name == file.schedule);
+        let Some(dir) = schedule.and_then(|s| s.directory.as_deref()) else { continue };
+        if dir.join(&file.name).is_file() {
+            if let Err(e) = crate::report::schedule::write_file(dir, &file.name, body) {
+                tracing::error!(file = %file.name, error = %e, "a call list's copy in its directory was not rewritten");
+            }
+        }
+    }
+    Ok(rewritten.len())
 }
 
 /// Deletes the recordings of `call_sids`, if recordings are made at all.

@@ -382,48 +382,6 @@ fn ivr_time(r: &crate::store::CallRecord) -> String {
     r.handed_off_at.map_or_else(|| "—".into(), |at| format!("{} s", at.saturating_sub(r.started_at)))
 }
 
-/// A text cell that a spreadsheet would not take for a formula.
-fn plain(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    }
-}
-
-/// One call as a CSV record.
-fn csv_record(r: &crate::store::CallRecord, zone: &crate::config::LineTimeZone) -> [String; 12] {
-    [
-        r.call_sid.clone(),
-        zone.format(r.started_at),
-        r.service_line.clone(),
-        r.caller.clone(),
-        plain(r.customer_id.as_deref().unwrap_or("")),
-        plain(r.customer_name.as_deref().unwrap_or("")),
-        r.idv_method.as_str().into(),
-        r.idv_status.as_str().into(),
-        r.outcome.as_str().into(),
-        r.handed_off_at.map_or_else(String::new, |at| at.saturating_sub(r.started_at).to_string()),
-        r.crm_asked.to_string(),
-        r.crm_failed.to_string(),
-    ]
-}
-
-const CSV_HEADER: [&str; 12] = [
-    "call_sid",
-    "started",
-    "line",
-    "caller",
-    "customer_id",
-    "customer_name",
-    "idv_method",
-    "idv_status",
-    "outcome",
-    "ivr_seconds",
-    "crm_asked",
-    "crm_failed",
-];
-
 /// `GET /reports/calls?figure=…&start=…&end=…[&line=…&tz=…&after=…]`: the
 /// calls behind a report's figure, 100 a page, for supervisors; with
 /// `format=csv`, all of them as a file, streamed. Both are audited: the
@@ -517,7 +475,7 @@ fn export_calls(db: crate::store::Db, asked: CallsAsked) -> HttpResponse {
             }
             let mut w = csv::Writer::from_writer(Vec::new());
             if !header {
-                w.write_record(CSV_HEADER).ok()?;
+                w.write_record(crate::report::calls::CSV_HEADER).ok()?;
             }
             let cursor = after.as_ref().map(|(at, sid)| (*at, sid.as_str()));
             let page = match db.figure_calls(figure, (line.as_deref(), &filter), period, cursor, EXPORT_CHUNK).await {
@@ -530,7 +488,7 @@ fn export_calls(db: crate::store::Db, asked: CallsAsked) -> HttpResponse {
                 }
             };
             for r in &page {
-                w.write_record(csv_record(r, &zone)).ok()?;
+                w.write_record(crate::report::calls::csv_record(r, &zone)).ok()?;
             }
             let last = page.last().map(|r| (r.started_at, r.call_sid.clone()));
             let done = page.len() < EXPORT_CHUNK;
@@ -547,7 +505,8 @@ pub struct ReportFilesPage {
     pub session_user: Option<String>,
     /// The schedules configured: name and what they write, as a sentence.
     pub schedules: Vec<(String, String)>,
-    /// Each stored file: name, schedule, period, format, size, written at.
+    /// Each stored file: name, schedule, period, what it is (a format, or
+    /// a call list), size, written at.
     pub files: Vec<(String, String, String, String, String, String)>,
 }
 
@@ -568,7 +527,11 @@ fn described(s: &crate::config::Schedule) -> String {
     };
     let formats: Vec<String> = s.formats.iter().map(|f| f.as_str().to_uppercase()).collect();
     let line = s.line.as_deref().map_or_else(|| "all lines".to_string(), |l| format!("the {l} line"));
-    format!("{when}, {line}, by {}, as {}", s.by.as_str(), formats.join(", "))
+    let calls = match s.call_lists.is_empty() {
+        true => String::new(),
+        false => format!(", with the calls of {} listed (customer data)", s.call_lists.join(", ")),
+    };
+    format!("{when}, {line}, by {}, as {}{calls}", s.by.as_str(), formats.join(", "))
 }
 
 /// `GET /reports/files`: the scheduled reports' files kept in the
@@ -614,7 +577,11 @@ pub async fn files(state: web::Data<AppState>, who: Authenticated) -> HttpRespon
                     format!("{} to {}", f.period_start, f.period_end)
                 };
                 let size = if f.bytes < 10_240 { format!("{} B", f.bytes) } else { format!("{} KiB", f.bytes / 1024) };
-                (f.name, f.schedule, period, f.format.to_uppercase(), size, zone.format_short(f.created_at))
+                let what = match f.lists_calls {
+                    true => format!("{}, call list", f.format.to_uppercase()),
+                    false => f.format.to_uppercase(),
+                };
+                (f.name, f.schedule, period, what, size, zone.format_short(f.created_at))
             })
             .collect(),
     };
@@ -643,6 +610,12 @@ pub async fn file(state: web::Data<AppState>, who: Authenticated, name: web::Pat
     };
     match db.report_file(&name).await {
         Ok(Some((f, body))) => {
+            if f.lists_calls {
+                // Customer data: the download is audited (as the calls behind a figure are).
+                let detail = serde_json::json!({ "file": f.name, "schedule": f.schedule });
+                let action = crate::audit::Action::CallListDownloaded;
+                state.audit.record(&crate::audit::Actor::of(&who.0), action, crate::audit::Target::None, detail);
+            }
             let format = Format::parse(&f.format).unwrap_or(Format::Csv);
             attachment(format.content_type(), &f.name).body(body)
         }

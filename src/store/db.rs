@@ -753,6 +753,8 @@ pub struct Purged {
     pub call_records: u64,
     pub guard_events: u64,
     pub sessions: u64,
+    /// Scheduled call lists, which go with the records they list.
+    pub call_lists: u64,
 }
 
 /// Call records deleted per statement, so a first purge of a large backlog
@@ -795,6 +797,7 @@ impl Db {
                 .await?
                 .rows_affected()
         });
+        purged.call_lists = self.purge_report_files(0, cutoffs.records_before).await?;
         Ok(purged)
     }
 
@@ -1211,7 +1214,7 @@ pub(crate) mod tests {
         let cutoffs = Cutoffs { records_before: 1_000, counters_before: 1_000, sessions_before: 1_000 };
         assert_eq!(
             db.purge_expired(&cutoffs).await.unwrap(),
-            Purged { call_records: 2_500, guard_events: 1, sessions: 0 }
+            Purged { call_records: 2_500, guard_events: 1, sessions: 0, call_lists: 0 }
         );
         assert_eq!(db.recent(10).await.unwrap().len(), 1);
         assert_eq!(db.count_events("unknown_id", "s", 0).await.unwrap(), 1);

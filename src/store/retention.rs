@@ -117,6 +117,7 @@ pub async fn purge_once(store: &CallStore, retention: &Retention, now: u64) -> a
         call_records = report.store.call_records,
         guard_events = report.store.guard_events,
         sessions = report.store.sessions,
+        call_lists = report.store.call_lists,
         recordings = report.recordings,
         retention_days = retention.records.as_secs() / 86_400,
         "retention: expired data purged"

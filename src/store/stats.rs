@@ -709,26 +709,38 @@ impl Db {
     }
 
     /// The calls of the `rolled` hours in `[from, to)` that the rollups
-    /// count and the records no longer hold (gone with retention, or
-    /// erased): a filter the rollups do not keep cannot count them.
+    /// count and the records no longer hold: those of the hours before the
+    /// oldest record's (retention deletes the oldest first), and in its
+    /// hour those the records lack. (A call erased from a later hour is not
+    /// counted: finding it would read every record of the range.)
     async fn gone(&self, rolled: &BTreeMap<i64, bool>, from: i64, to: i64) -> Result<u64, sqlx::Error> {
         if rolled.is_empty() {
             return Ok(0);
         }
-        const KEPT: &str = "SELECT started_at / 3600, COUNT(*) FROM call_records \
-            WHERE partial = 0 AND started_at >= $1 AND started_at < $2 GROUP BY started_at / 3600";
-        let kept: Vec<(i64, i64)> =
-            on_pool!(self, pool => sqlx::query_as(KEPT).bind(from).bind(to).fetch_all(pool).await?);
-        let kept: BTreeMap<i64, i64> = kept.into_iter().map(|(hour, n)| (hour * HOUR as i64, n)).collect();
-        let mut rolled_up: BTreeMap<i64, u64> = BTreeMap::new();
-        for (hour, _, _, part) in self.rollups(from, to, &CallFilter::default()).await? {
-            *rolled_up.entry(hour).or_default() += part.stats.calls;
+        const OLDEST: &str = "SELECT MIN(started_at) FROM call_records WHERE partial = 0";
+        let oldest: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(OLDEST).fetch_one(pool).await?);
+        let hour = HOUR as i64;
+        let oldest_hour = oldest.map_or(i64::MAX, |t| t.div_euclid(hour) * hour);
+        if oldest_hour < from {
+            return Ok(0);
         }
-        Ok(rolled_up
-            .into_iter()
-            .filter(|(hour, _)| rolled.contains_key(hour))
-            .map(|(hour, calls)| calls.saturating_sub(count(kept.get(&hour).copied().unwrap_or(0))))
-            .sum())
+        let mut rolled_up: BTreeMap<i64, u64> = BTreeMap::new();
+        for (at, _, _, part) in
+            self.rollups(from, to.min(oldest_hour.saturating_add(hour)), &CallFilter::default()).await?
+        {
+            if rolled.contains_key(&at) {
+                *rolled_up.entry(at).or_default() += part.stats.calls;
+            }
+        }
+        let mut gone: u64 = rolled_up.range(..oldest_hour).map(|(_, calls)| calls).sum();
+        if let Some(calls) = rolled_up.get(&oldest_hour) {
+            const KEPT: &str =
+                "SELECT COUNT(*) FROM call_records WHERE partial = 0 AND started_at >= $1 AND started_at < $2";
+            let kept: i64 = on_pool!(self, pool => sqlx::query_scalar(KEPT)
+                .bind(oldest_hour).bind(oldest_hour + hour).fetch_one(pool).await?);
+            gone += calls.saturating_sub(count(kept));
+        }
+        Ok(gone)
     }
 
     /// The hours starting in `[from, to)` that are rolled up, and whether

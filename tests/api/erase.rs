@@ -88,7 +88,7 @@ async fn one_customer_is_erased_and_the_other_kept(database_url: Option<String>)
     let ada_files: usize = ada.iter().map(|sid| recordings_of(dir, sid)).sum();
     let (status, _, body) = erase(&app, ADA_ID, As::Session(&supervisor)).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body, serde_json::json!({ "records": 2, "counters": 2, "files": ada_files }));
+    assert_eq!(body, serde_json::json!({ "records": 2, "counters": 2, "files": ada_files, "report_files": 0 }));
 
     for sid in ada {
         assert_eq!(app.api_call(sid, Some(ADMIN_TOKEN)).await.0, 404, "{sid} is gone");
@@ -133,7 +133,10 @@ async fn one_customer_is_erased_and_the_other_kept(database_url: Option<String>)
     // Again, or for someone never seen: nothing to remove, and still 200.
     for id in [ADA_ID, "00000000"] {
         let (status, _, body) = erase(&app, id, As::Bearer(ADMIN_TOKEN)).await;
-        assert_eq!((status, body), (200, serde_json::json!({ "records": 0, "counters": 0, "files": 0 })));
+        assert_eq!(
+            (status, body),
+            (200, serde_json::json!({ "records": 0, "counters": 0, "files": 0, "report_files": 0 }))
+        );
     }
 }
 
@@ -166,7 +169,10 @@ async fn a_memory_only_store_erases_from_memory() {
     let ada = app.call(ADA_PHONE, SUPPORT_NUMBER, &[&format!("{ADA_PIN}#")]).await.call_sid;
     let grace = app.call(GRACE_PHONE, SUPPORT_NUMBER, &[&format!("{GRACE_PIN}#")]).await.call_sid;
     let (status, _, body) = erase(&app, ADA_ID, As::Bearer(ADMIN_TOKEN)).await;
-    assert_eq!((status, body), (200, serde_json::json!({ "records": 1, "counters": 0, "files": 0 })));
+    assert_eq!(
+        (status, body),
+        (200, serde_json::json!({ "records": 1, "counters": 0, "files": 0, "report_files": 0 }))
+    );
     assert_eq!(app.api_call(&ada, Some(ADMIN_TOKEN)).await.0, 404);
     assert_eq!(app.api_call(&grace, Some(ADMIN_TOKEN)).await.0, 200);
     let (_, _, body) = erase(&app, ADA_ID, As::Bearer(ADMIN_TOKEN)).await;

@@ -5,7 +5,7 @@
 
 use crate::desk_helpers::*;
 use crate::exports::{cell_text, xlsx_rows};
-use crate::helpers::{spawn_with, sqlite_url, Options, TestApp};
+use crate::helpers::{spawn_with, sqlite_url, Options, TestApp, ADMIN_TOKEN};
 use vouch::config::{Config, DatabaseUrl};
 use vouch::store::{CallRecord, Db, RecordOutcome};
 
@@ -138,4 +138,104 @@ async fn a_scheduled_report_is_written_once_and_served_by_every_instance_sharing
 async fn a_scheduled_report_is_written_once_and_served_by_every_instance_sharing_postgres() {
     let Some(pg) = crate::database::postgres().await else { return };
     written_once_and_served_by_every_instance(&pg.url, "nightly-postgres").await;
+}
+
+/// The audit log's entries of `action` (waiting for them: auditing is in
+/// the background).
+async fn audited(app: &TestApp, action: &str) -> Vec<serde_json::Value> {
+    for _ in 0..100 {
+        let r = app.http.get(format!("{}/api/audit?action={action}", app.address)).bearer_auth(ADMIN_TOKEN);
+        let body: serde_json::Value = r.send().await.unwrap().json().await.unwrap();
+        let entries = body["entries"].as_array().cloned().unwrap_or_default();
+        if !entries.is_empty() {
+            return entries;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no {action} entry in the audit log");
+}
+
+/// A line that opts in gets its calls listed by a schedule that asks for
+/// them; the list is audited, marked on the page, and an erasure rewrites
+/// it (in the database and in the directory) without the customer's calls.
+async fn a_call_list_is_written_for_a_line_that_opts_in_and_an_erasure_reaches_it(url: &str, name: &str) {
+    let now = vouch::clock::now();
+    let noon = now - now % DAY - DAY / 2;
+    let db = Db::open(&DatabaseUrl::parse(url, "DATABASE_URL").unwrap()).await.unwrap().unwrap();
+    let customers = [("12345678", "Ada Lovelace"), ("87654321", "Grace Hopper"), ("12345678", "Ada Lovelace")];
+    let records: Vec<CallRecord> = customers
+        .iter()
+        .enumerate()
+        .map(|(i, (id, customer))| {
+            let mut r =
+                CallRecord::new(&format!("CA{:032}", 700 + i), "support", "+1********01".into(), noon + i as u64);
+            (r.customer_id, r.customer_name) = (Some(id.to_string()), Some(customer.to_string()));
+            (r.outcome, r.handed_off_at, r.queue) = (RecordOutcome::Agent, Some(noon + 30), Some("support".into()));
+            r
+        })
+        .collect();
+    db.merge_all(&records.iter().collect::<Vec<_>>()).await.unwrap();
+    db.close().await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = schedule_toml(name, dir.path())
+        .replace("[lines.support]\n", "[lines.support]\nscheduled_call_lists = true\n")
+        + "calls = true\n";
+    let app = desk(url, &toml).await;
+    let (yesterday, _) = days(now);
+    let list_name = format!("{name}_vouch-calls_{yesterday}_{yesterday}_support.csv");
+    let session = app.session(SUPERVISOR, SUPERVISOR_PASSWORD).await;
+    let mut listed = String::new();
+    for _ in 0..200 {
+        listed = app.page("/reports/files", Some(&session), None).await.body;
+        if listed.contains(&format!("data-file=\"{list_name}\"")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(listed.contains("<td>CSV, call list</td>"), "{listed}");
+    assert!(listed.contains("with the calls of support listed (customer data)"), "{listed}");
+    let written = audited(&app, "call_list_written").await;
+    assert_eq!(
+        (written[0]["actor"].as_str(), written[0]["detail"]["file"].as_str()),
+        (Some("scheduled reports"), Some(list_name.as_str())),
+        "{written:?}"
+    );
+
+    let list = app.page(&format!("/reports/files/{list_name}"), Some(&session), None).await;
+    assert_eq!(list.status, 200);
+    let rows: Vec<&str> = list.body.lines().collect();
+    assert!(rows[0].starts_with("call_sid,started,line,caller,customer_id,customer_name,"), "{}", list.body);
+    assert_eq!(rows.len(), 4, "a header and the three calls: {}", list.body);
+    assert_eq!(list.body.matches("Ada Lovelace").count(), 2);
+    let downloaded = audited(&app, "call_list_downloaded").await;
+    assert_eq!(downloaded[0]["detail"]["file"].as_str(), Some(list_name.as_str()));
+
+    // Ada is erased: her calls leave the stored list and its copy.
+    let r = app.http.delete(format!("{}/api/customers/12345678/records", app.address)).bearer_auth(ADMIN_TOKEN);
+    let erased: serde_json::Value = r.send().await.unwrap().json().await.unwrap();
+    assert_eq!((erased["records"].as_u64(), erased["report_files"].as_u64()), (Some(2), Some(1)), "{erased}");
+    let after = app.page(&format!("/reports/files/{list_name}"), Some(&session), None).await;
+    assert!(!after.body.contains("Ada") && !after.body.contains("12345678"), "{}", after.body);
+    assert!(after.body.contains("Grace Hopper") && after.body.lines().count() == 2, "{}", after.body);
+    let copy = std::fs::read_to_string(dir.path().join(&list_name)).unwrap();
+    assert_eq!(copy, after.body, "the directory's copy too");
+    let r = app.http.delete(format!("{}/api/customers/12345678/records", app.address)).bearer_auth(ADMIN_TOKEN);
+    let again: serde_json::Value = r.send().await.unwrap().json().await.unwrap();
+    assert_eq!(again["report_files"].as_u64(), Some(0), "nothing left to erase: {again}");
+    // The report of counts is unchanged: it holds no customer.
+    let report = format!("{name}_vouch-report_{yesterday}_{yesterday}_all-lines_by-day_UTC.csv");
+    let counts = app.page(&format!("/reports/files/{report}"), Some(&session), None).await;
+    assert!(counts.body.lines().nth(1).is_some_and(|l| l.split(',').nth(2) == Some("3")), "{}", counts.body);
+}
+
+#[tokio::test]
+async fn a_call_list_is_written_for_a_line_that_opts_in_and_an_erasure_reaches_it_in_sqlite() {
+    let (url, _dir) = sqlite_url();
+    a_call_list_is_written_for_a_line_that_opts_in_and_an_erasure_reaches_it(&url, "lists-sqlite").await;
+}
+
+#[tokio::test]
+async fn a_call_list_is_written_for_a_line_that_opts_in_and_an_erasure_reaches_it_in_postgres() {
+    let Some(pg) = crate::database::postgres().await else { return };
+    a_call_list_is_written_for_a_line_that_opts_in_and_an_erasure_reaches_it(&pg.url, "lists-postgres").await;
 }

@@ -20,6 +20,10 @@ pub struct LineFile {
     /// through Twilio (Task attributes, `<Parameter>`s, SIP headers, the
     /// redirect's token, the whisper). Default true.
     pub handoff_customer_name: Option<bool>,
+    /// Whether scheduled reports may list this line's calls (customer
+    /// data) beside their counts (`calls = true` on a schedule). Default
+    /// false.
+    pub scheduled_call_lists: Option<bool>,
     pub retries: Option<u8>,
     pub opt_out_key: Option<String>,
     pub gather_timeout_secs: Option<u8>,

@@ -62,6 +62,9 @@ pub struct ScheduleFile {
     /// Default `["csv"]`.
     pub formats: Option<Vec<String>>,
     pub directory: Option<String>,
+    /// Also write the period's calls (a CSV call list, customer data), of
+    /// the lines that opt in (`scheduled_call_lists`). Default false.
+    pub calls: Option<bool>,
 }
 
 /// Limits across calls (shared by every line and every Vouch on the database).
