@@ -199,3 +199,30 @@ async fn the_reports_page_and_its_filters_work_in_headless_chromium() {
     let png = browser.screenshot().await;
     std::fs::write(screenshot_path("call-timeline.png"), &png).expect("keep the screenshot");
 }
+
+#[tokio::test]
+async fn the_scheduled_reports_page_lists_a_report_and_a_call_list_in_headless_chromium() {
+    let Some(bin) = chromium_or_skip("scheduled reports") else { return };
+    let toml = agent_line_toml().replace("[lines.support]\n", "[lines.support]\nscheduled_call_lists = true\n")
+        + "\n[[reports.schedule]]\nname = \"nightly\"\nevery = \"day\"\nat = \"00:00\"\ntz = \"UTC\"\n\
+           formats = [\"csv\", \"xlsx\", \"pdf\"]\ncalls = true\n";
+    let app = spawn_with(Options { toml, env: vec![("VOUCH_USERS", users_toml())], ..Options::default() }).await;
+    let session = app.session(SUPERVISOR, SUPERVISOR_PASSWORD).await;
+    // The schedule fell due at midnight: its files are written at start.
+    let rows = "document.querySelectorAll('tr[data-file]').length";
+    let mut browser = Browser::logged_in(&bin, &app.address, &session, "/reports/files").await;
+    for _ in 0..100 {
+        if browser.eval(rows).await == "4" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        browser.eval("location.reload(); true").await;
+        browser.wait_for("document.readyState === 'complete'").await;
+    }
+    assert_eq!(browser.eval(rows).await, "4", "the report as CSV, XLSX and PDF, and the call list");
+    let kinds = "[...document.querySelectorAll('tr[data-file] td:nth-child(4)')].map(c => c.textContent).sort().join()";
+    assert_eq!(browser.eval(kinds).await, "CSV,CSV, call list,PDF,XLSX");
+    let png = browser.screenshot().await;
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a screenshot ({} bytes)", png.len());
+    std::fs::write(screenshot_path("report-files.png"), &png).expect("keep the screenshot");
+}
