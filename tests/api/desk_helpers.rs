@@ -72,6 +72,21 @@ impl TestApp {
         self.session(SUPERVISOR, SUPERVISOR_PASSWORD).await
     }
 
+    /// The audit log's entries of `action`, waiting for the first (some
+    /// actions are audited in the background).
+    pub async fn audited(&self, action: &str) -> Vec<serde_json::Value> {
+        for _ in 0..100 {
+            let r = self.http.get(format!("{}/api/audit?action={action}", self.address)).bearer_auth(ADMIN_TOKEN);
+            let body: serde_json::Value = r.send().await.unwrap().json().await.unwrap();
+            let entries = body["entries"].as_array().cloned().unwrap_or_default();
+            if !entries.is_empty() {
+                return entries;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no {action} entry in the audit log");
+    }
+
     /// `GET path` with an optional session cookie value and bearer token.
     pub async fn page(&self, path: &str, session: Option<&str>, bearer: Option<&str>) -> Answer {
         let mut rb = self.http.get(format!("{}{path}", self.address));

@@ -140,21 +140,6 @@ async fn a_scheduled_report_is_written_once_and_served_by_every_instance_sharing
     written_once_and_served_by_every_instance(&pg.url, "nightly-postgres").await;
 }
 
-/// The audit log's entries of `action` (waiting for them: auditing is in
-/// the background).
-async fn audited(app: &TestApp, action: &str) -> Vec<serde_json::Value> {
-    for _ in 0..100 {
-        let r = app.http.get(format!("{}/api/audit?action={action}", app.address)).bearer_auth(ADMIN_TOKEN);
-        let body: serde_json::Value = r.send().await.unwrap().json().await.unwrap();
-        let entries = body["entries"].as_array().cloned().unwrap_or_default();
-        if !entries.is_empty() {
-            return entries;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("no {action} entry in the audit log");
-}
-
 /// A line that opts in gets its calls listed by a schedule that asks for
 /// them; the list is audited, marked on the page, and an erasure rewrites
 /// it (in the database and in the directory) without the customer's calls.
@@ -194,7 +179,7 @@ async fn a_call_list_is_written_for_a_line_that_opts_in_and_an_erasure_reaches_i
     }
     assert!(listed.contains("<td>CSV, call list</td>"), "{listed}");
     assert!(listed.contains("with the calls of support listed (customer data)"), "{listed}");
-    let written = audited(&app, "call_list_written").await;
+    let written = app.audited("call_list_written").await;
     assert_eq!(
         (written[0]["actor"].as_str(), written[0]["detail"]["file"].as_str()),
         (Some("scheduled reports"), Some(list_name.as_str())),
@@ -207,7 +192,7 @@ async fn a_call_list_is_written_for_a_line_that_opts_in_and_an_erasure_reaches_i
     assert!(rows[0].starts_with("call_sid,started,line,caller,customer_id,customer_name,"), "{}", list.body);
     assert_eq!(rows.len(), 4, "a header and the three calls: {}", list.body);
     assert_eq!(list.body.matches("Ada Lovelace").count(), 2);
-    let downloaded = audited(&app, "call_list_downloaded").await;
+    let downloaded = app.audited("call_list_downloaded").await;
     assert_eq!(downloaded[0]["detail"]["file"].as_str(), Some(list_name.as_str()));
 
     // Ada is erased: her calls leave the stored list and its copy.

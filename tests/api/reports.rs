@@ -229,20 +229,6 @@ async fn the_page_draws_its_charts_and_every_export_holds_its_table() {
     }
 }
 
-/// The audit entries of `action`, once the background writer has them.
-async fn audited(app: &TestApp, action: &str) -> Vec<serde_json::Value> {
-    for _ in 0..100 {
-        let r = app.http.get(format!("{}/api/audit?action={action}", app.address)).bearer_auth(ADMIN_TOKEN);
-        let body: serde_json::Value = r.send().await.unwrap().json().await.unwrap();
-        let entries = body["entries"].as_array().cloned().unwrap_or_default();
-        if !entries.is_empty() {
-            return entries;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("no {action} entry in the audit log");
-}
-
 #[tokio::test]
 async fn a_figure_links_to_the_calls_behind_it_and_listing_them_is_audited() {
     let app = spawn_desk().await;
@@ -268,7 +254,7 @@ async fn a_figure_links_to_the_calls_behind_it_and_listing_them_is_audited() {
     assert_eq!(total_cell(&page.body, 7), ("0".to_string(), None));
 
     // Listing them is audited: who, which figure, how many; no customer data.
-    let entries = audited(&app, "report_calls").await;
+    let entries = app.audited("report_calls").await;
     let e = &entries[0];
     assert_eq!((e["actor"].as_str(), e["detail"]["figure"].as_str()), (Some(SUPERVISOR), Some("verified")), "{e}");
     assert_eq!(e["detail"]["calls"], 2, "{e}");
@@ -287,7 +273,7 @@ async fn a_figure_links_to_the_calls_behind_it_and_listing_them_is_audited() {
     want.sort();
     assert_eq!(got, want);
     assert!(rows.iter().all(|r| r[7] == "verified"), "{rows:?}");
-    let entries = audited(&app, "report_calls_exported").await;
+    let entries = app.audited("report_calls_exported").await;
     assert_eq!(entries[0]["detail"]["figure"], "verified");
 
     // Refusals: the role, each bad field named, and a format it has not.
@@ -341,7 +327,7 @@ async fn filters_on_outcome_status_and_method_count_list_and_export_only_their_c
     let record: serde_json::Value = serde_json::from_str(&record.body).unwrap();
     assert_eq!((record["idv_method"].as_str(), record["idv_status"].as_str()), (Some("ani"), Some("verified")));
     assert!(unescape(&list.body).contains("(identified by Caller ID)"), "{}", list.body);
-    let entries = audited(&app, "report_calls").await;
+    let entries = app.audited("report_calls").await;
     assert_eq!(entries[0]["detail"]["method"], "ani", "the audit log says which calls: {}", entries[0]);
 
     // The exports carry it in their name, their rows and their figures.
