@@ -118,11 +118,12 @@ impl CallFilter {
     }
 
     /// `sql` (which ends in a `GROUP BY`, or has none) with the queue and
-    /// agent conditions, their binds from `$n`, and the binds in order.
-    fn placed(&self, sql: &str, n: usize) -> (String, Vec<&str>) {
+    /// agent conditions, their binds from `$n`, and the binds in order;
+    /// `agent` names the agent's column (`agent` in the records).
+    fn placed(&self, sql: &str, n: usize, agent: &str) -> (String, Vec<&str>) {
         let mut conditions = String::new();
         let mut binds = Vec::new();
-        for (column, value) in [("queue", &self.queue), ("agent", &self.agent)] {
+        for (column, value) in [("queue", &self.queue), (agent, &self.agent)] {
             if let Some(v) = value {
                 conditions.push_str(&format!(" AND {column} = ${}", n + binds.len()));
                 binds.push(v.as_str());
@@ -142,6 +143,8 @@ impl CallFilter {
         fits(self.outcome, &slice.outcome)
             && fits(self.idv_status, &slice.idv_status)
             && fits(self.idv_method, &slice.idv_method)
+            && fits(self.queue.as_deref(), &slice.queue)
+            && fits(self.agent.as_deref(), &slice.agent)
     }
 
     /// The binds of [`filtered`]'s condition: each value, or `''` for any.
@@ -150,13 +153,18 @@ impl CallFilter {
     }
 }
 
-/// The calls of one outcome, ID&V status and method: a rollup's slice. The
-/// empty slice ([`Slice::default`]) is all the calls (`call_rollups`' rows).
+/// The calls of one outcome, ID&V status, method, queue and agent: a
+/// rollup's slice. The empty slice ([`Slice::default`]) is all the calls
+/// (`call_rollups`' rows); `call_rollup_slices` keeps slices without a
+/// queue or agent, `call_rollup_placements` those with one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 struct Slice {
     outcome: String,
     idv_status: String,
     idv_method: String,
+    /// Where a hand-off put the calls (`""`: nowhere Vouch knows).
+    queue: String,
+    agent: String,
 }
 
 /// A query's condition on [`CallFilter`]'s binds, from `$n`: `''` is any.
@@ -188,9 +196,9 @@ const FUNNEL: &str = "SELECT service_line, COUNT(*), \
     SUM(CASE WHEN handed_off_at IS NOT NULL THEN 1 ELSE 0 END), \
     CAST(SUM(CASE WHEN handed_off_at IS NOT NULL THEN handed_off_at - started_at ELSE 0 END) AS BIGINT), \
     CAST(SUM(crm_asked) AS BIGINT), CAST(SUM(crm_failed) AS BIGINT), CAST(SUM(crm_wait_ms) AS BIGINT), \
-    outcome, idv_status, idv_method \
+    outcome, idv_status, idv_method, COALESCE(queue, ''), COALESCE(agent, '') \
     FROM call_records WHERE partial = 0 AND started_at >= $1 AND started_at < $2 \
-    GROUP BY service_line, outcome, idv_status, idv_method";
+    GROUP BY service_line, outcome, idv_status, idv_method, COALESCE(queue, ''), COALESCE(agent, '')";
 
 /// Each report figure's calls: the condition on a record that puts a call
 /// behind the figure (the funnel's own conditions, above; a rate or a time
@@ -218,10 +226,11 @@ pub const FIGURE_CALLS: [(&str, &str); 17] = [
 /// How many calls handed on spent each whole number of seconds in the IVR,
 /// per line and slice: the distribution the p90 is read from (one pass, no
 /// sort of the calls themselves).
-const IVR_SECONDS: &str = "SELECT service_line, outcome, idv_status, idv_method, handed_off_at - started_at, \
-    COUNT(*) FROM call_records \
+const IVR_SECONDS: &str = "SELECT service_line, outcome, idv_status, idv_method, COALESCE(queue, ''), \
+    COALESCE(agent, ''), handed_off_at - started_at, COUNT(*) FROM call_records \
     WHERE partial = 0 AND started_at >= $1 AND started_at < $2 AND handed_off_at IS NOT NULL \
-    GROUP BY service_line, outcome, idv_status, idv_method, handed_off_at - started_at";
+    GROUP BY service_line, outcome, idv_status, idv_method, COALESCE(queue, ''), COALESCE(agent, ''), \
+    handed_off_at - started_at";
 
 /// The calls live now, per line: as [`crate::routes::agent`]'s presence
 /// tells them (not ended, no final status, not abandoned, heard of within
@@ -245,6 +254,13 @@ static LIVE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 struct Sums {
     ivr_seconds: i64,
     crm_wait_ms: i64,
+}
+
+/// How a rolled-up hour is kept: with its slices, and its placements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rolled {
+    sliced: bool,
+    placed: bool,
 }
 
 /// An hour, in seconds: the rollups' bucket.
@@ -305,7 +321,7 @@ const ROLLUP_COLUMNS: &str = "service_line, calls, identified_by_caller_id, iden
 /// line), then its hour and distribution.
 static ROLLUPS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "SELECT {ROLLUP_COLUMNS}, '', '', '', hour_start, ivr_histogram FROM call_rollups \
+        "SELECT {ROLLUP_COLUMNS}, '', '', '', '', '', hour_start, ivr_histogram FROM call_rollups \
          WHERE hour_start >= $1 AND hour_start < $2"
     )
 });
@@ -314,8 +330,19 @@ static ROLLUPS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 /// (its binds from `$3`), as [`ROLLUPS`]' rows.
 static SLICES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "SELECT {ROLLUP_COLUMNS}, outcome, idv_status, idv_method, hour_start, ivr_histogram FROM call_rollup_slices \
-         WHERE hour_start >= $1 AND hour_start < $2 AND {}",
+        "SELECT {ROLLUP_COLUMNS}, outcome, idv_status, idv_method, '', '', hour_start, ivr_histogram \
+         FROM call_rollup_slices WHERE hour_start >= $1 AND hour_start < $2 AND {}",
+        filtered(3)
+    )
+});
+
+/// The placements (slices with a queue or an agent) of the hours starting
+/// in `[$1, $2)` that a filter counts (its binds from `$3`; its queue and
+/// agent conditions are added from `$6`), as [`ROLLUPS`]' rows.
+static PLACEMENTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {ROLLUP_COLUMNS}, outcome, idv_status, idv_method, queue, agent_rung, hour_start, ivr_histogram \
+         FROM call_rollup_placements WHERE hour_start >= $1 AND hour_start < $2 AND {}",
         filtered(3)
     )
 });
@@ -334,8 +361,17 @@ static INSERT_SLICE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
+static INSERT_PLACEMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let binds: Vec<String> = (1..=26).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO call_rollup_placements (hour_start, {ROLLUP_COLUMNS}, outcome, idv_status, idv_method, \
+         queue, agent_rung, ivr_histogram) VALUES ({})",
+        binds.join(", ")
+    )
+});
+
 /// A line's calls of a slice handed on after a number of seconds in the IVR.
-type IvrRow = (String, String, String, String, i64, i64);
+type IvrRow = (String, String, String, String, String, String, i64, i64);
 
 /// A line's live calls: in the IVR, waiting, with an agent.
 type LiveRow = (String, i64, i64, i64);
@@ -384,7 +420,13 @@ impl LineStats {
         let ivr_seconds = row.try_get::<i64, _>(15)?;
         (s.crm_asked, s.crm_failed) = (count(row.try_get(16)?), count(row.try_get(17)?));
         let crm_wait_ms = row.try_get::<i64, _>(18)?;
-        let slice = Slice { outcome: row.try_get(19)?, idv_status: row.try_get(20)?, idv_method: row.try_get(21)? };
+        let slice = Slice {
+            outcome: row.try_get(19)?,
+            idv_status: row.try_get(20)?,
+            idv_method: row.try_get(21)?,
+            queue: row.try_get(22)?,
+            agent: row.try_get(23)?,
+        };
         Ok((s, Sums { ivr_seconds, crm_wait_ms }, slice))
     }
 
@@ -467,15 +509,53 @@ fn totals(parts: &BTreeMap<(String, Slice), Part>) -> BTreeMap<(String, Slice), 
     totals
 }
 
+/// The slices of `parts` without their queue and agent, summed: what
+/// `call_rollup_slices` keeps.
+fn unplaced(parts: &BTreeMap<(String, Slice), Part>) -> BTreeMap<(String, Slice), Part> {
+    let mut out: BTreeMap<(String, Slice), Part> = BTreeMap::new();
+    for ((line, slice), part) in parts {
+        let key = Slice { queue: String::new(), agent: String::new(), ..slice.clone() };
+        let sum = out.entry((line.clone(), key)).or_default();
+        sum.add(part);
+        sum.stats.line.clone_from(line);
+    }
+    out
+}
+
+/// The slices of `parts` with a queue or an agent: what
+/// `call_rollup_placements` keeps.
+fn placed(parts: &BTreeMap<(String, Slice), Part>) -> BTreeMap<(String, Slice), Part> {
+    parts
+        .iter()
+        .filter(|((_, s), _)| !s.queue.is_empty() || !s.agent.is_empty())
+        .map(|(k, p)| (k.clone(), p.clone()))
+        .collect()
+}
+
+/// Which rollup table rows go into.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RollupTable {
+    /// `call_rollups`: a row of all calls per line.
+    All,
+    /// `call_rollup_slices`: per line, outcome, status and method.
+    Slices,
+    /// `call_rollup_placements`: per line, outcome, status, method, queue
+    /// and agent (only the calls with a queue or an agent).
+    Placements,
+}
+
 /// Writes the rollup rows of `hour` in the transaction `tx`, on either
-/// database: `parts`' rows of all calls into `call_rollups` (`sliced`
-/// false), or a row per line and slice into `call_rollup_slices`.
+/// database: `parts`' rows into the table `into` names.
 macro_rules! insert_rollups {
-    ($tx:expr, $hour:expr, $parts:expr, sliced = $sliced:expr) => {
+    ($tx:expr, $hour:expr, $parts:expr, into = $into:expr) => {
         for ((line, slice), p) in $parts {
             let s = &p.stats;
-            let sliced: bool = $sliced;
-            let sql: &str = if sliced { &INSERT_SLICE } else { &INSERT_ROLLUP };
+            let into: RollupTable = $into;
+            let sql: &str = match into {
+                RollupTable::All => &INSERT_ROLLUP,
+                RollupTable::Slices => &INSERT_SLICE,
+                RollupTable::Placements => &INSERT_PLACEMENT,
+            };
             let mut q = sqlx::query(sql).bind($hour).bind(line.as_str());
             for v in [
                 s.calls,
@@ -500,8 +580,11 @@ macro_rules! insert_rollups {
                 .bind(crate::store::db::to_i64(s.crm_asked))
                 .bind(crate::store::db::to_i64(s.crm_failed))
                 .bind(p.sums.crm_wait_ms);
-            if sliced {
+            if into != RollupTable::All {
                 q = q.bind(slice.outcome.as_str()).bind(slice.idv_status.as_str()).bind(slice.idv_method.as_str());
+            }
+            if into == RollupTable::Placements {
+                q = q.bind(slice.queue.as_str()).bind(slice.agent.as_str());
             }
             q.bind(histogram_text(&p.ivr)).execute(&mut *$tx).await?;
         }
@@ -547,33 +630,44 @@ impl Db {
         // it counts, in the hours sliced (an hour rolled up before rollups
         // were sliced, and not since, has its calls counted as unsliced).
         let rolled = self.rolled_hours(first, end).await?;
-        if filter.by_placement() {
-            // From the records alone, in the whole range; the calls rolled
-            // up whose records are gone cannot be filtered.
-            for ((line, slice), part) in self.counted(from_i, to_i, filter).await? {
-                if filter.matches(&slice) {
-                    add(&line, &part);
-                }
-            }
-            let gone = self.gone(&rolled, first, end).await?;
-            return self.with_live(by_line, (from, to), live_at, gone).await;
-        }
-        let mut unsliced = 0;
+        // The hours whose rollups this filter can read: every rolled hour
+        // unfiltered; the sliced ones for a filter on outcome, status or
+        // method; the placed ones for a filter on queue or agent. The
+        // others are read from their records, and their calls whose
+        // records are gone are counted as not filterable.
+        let readable = |r: &Rolled| match (filter.is_any(), filter.by_placement()) {
+            (true, _) => true,
+            (false, false) => r.sliced,
+            (false, true) => r.placed,
+        };
         for (hour, line, _, part) in self.rollups(first, end, filter).await? {
-            match rolled.get(&hour) {
-                Some(sliced) if *sliced || filter.is_any() => add(&line, &part),
-                _ => {}
+            if rolled.get(&hour).is_some_and(readable) {
+                add(&line, &part);
             }
         }
-        if !filter.is_any() && rolled.values().any(|sliced| !sliced) {
-            for (hour, _, _, part) in self.rollups(first, end, &CallFilter::default()).await? {
-                if rolled.get(&hour) == Some(&false) {
-                    unsliced += part.stats.calls;
+        let unreadable: BTreeMap<i64, Rolled> =
+            rolled.iter().filter(|(_, r)| !readable(r)).map(|(h, r)| (*h, *r)).collect();
+        let unsliced = match filter.by_placement() {
+            // Read from the records where they are still held.
+            true => self.gone(&unreadable, first, end).await?,
+            false => {
+                let mut unsliced = 0;
+                if !unreadable.is_empty() {
+                    for (hour, _, _, part) in self.rollups(first, end, &CallFilter::default()).await? {
+                        if unreadable.contains_key(&hour) {
+                            unsliced += part.stats.calls;
+                        }
+                    }
                 }
+                unsliced
             }
-        }
-        let rolled: BTreeSet<i64> = rolled.into_keys().collect();
-        for (gap_from, gap_to) in uncovered(from_i, to_i, &rolled) {
+        };
+        let covered: BTreeSet<i64> = match filter.by_placement() {
+            true => rolled.iter().filter(|(_, r)| readable(r)).map(|(h, _)| *h).collect(),
+            // An unsliced hour's records cannot be told from its rollup's.
+            false => rolled.into_keys().collect(),
+        };
+        for (gap_from, gap_to) in uncovered(from_i, to_i, &covered) {
             for ((line, slice), part) in self.counted(gap_from, gap_to, filter).await? {
                 if filter.matches(&slice) {
                     add(&line, &part);
@@ -649,7 +743,7 @@ impl Db {
             super::db::SELECT,
             filtered(7)
         );
-        let (mut sql, placed) = filter.placed(&sql, 10);
+        let (mut sql, placed) = filter.placed(&sql, 10, "agent");
         sql.push_str(" ORDER BY started_at, call_sid LIMIT $6");
         let [outcome, idv_status, idv_method] = filter.binds();
         let (after_at, after_sid) = after.map_or((-1, ""), |(at, sid)| (super::db::to_i64(at), sid));
@@ -683,8 +777,8 @@ impl Db {
         to: i64,
         filter: &CallFilter,
     ) -> Result<BTreeMap<(String, Slice), Part>, sqlx::Error> {
-        let (funnel_sql, binds) = filter.placed(FUNNEL, 3);
-        let (ivr_sql, _) = filter.placed(IVR_SECONDS, 3);
+        let (funnel_sql, binds) = filter.placed(FUNNEL, 3, "agent");
+        let (ivr_sql, _) = filter.placed(IVR_SECONDS, 3, "agent");
         let (funnel, ivr): (Vec<(LineStats, Sums, Slice)>, Vec<IvrRow>) = on_pool!(self, pool => {
             let mut query = sqlx::query(&funnel_sql).bind(from).bind(to);
             let mut ivr_query = sqlx::query_as(&ivr_sql).bind(from).bind(to);
@@ -700,8 +794,8 @@ impl Db {
             .into_iter()
             .map(|(stats, sums, slice)| ((stats.line.clone(), slice), Part { stats, sums, ivr: BTreeMap::new() }))
             .collect();
-        for (line, outcome, idv_status, idv_method, secs, n) in ivr {
-            if let Some(part) = parts.get_mut(&(line, Slice { outcome, idv_status, idv_method })) {
+        for (line, outcome, idv_status, idv_method, queue, agent, secs, n) in ivr {
+            if let Some(part) = parts.get_mut(&(line, Slice { outcome, idv_status, idv_method, queue, agent })) {
                 *part.ivr.entry(secs).or_default() += n;
             }
         }
@@ -713,7 +807,7 @@ impl Db {
     /// oldest record's (retention deletes the oldest first), and in its
     /// hour those the records lack. (A call erased from a later hour is not
     /// counted: finding it would read every record of the range.)
-    async fn gone(&self, rolled: &BTreeMap<i64, bool>, from: i64, to: i64) -> Result<u64, sqlx::Error> {
+    async fn gone(&self, rolled: &BTreeMap<i64, Rolled>, from: i64, to: i64) -> Result<u64, sqlx::Error> {
         if rolled.is_empty() {
             return Ok(0);
         }
@@ -745,12 +839,15 @@ impl Db {
 
     /// The hours starting in `[from, to)` that are rolled up, and whether
     /// each is sliced too.
-    async fn rolled_hours(&self, from: i64, to: i64) -> Result<BTreeMap<i64, bool>, sqlx::Error> {
+    async fn rolled_hours(&self, from: i64, to: i64) -> Result<BTreeMap<i64, Rolled>, sqlx::Error> {
         const HOURS: &str =
-            "SELECT hour_start, sliced FROM call_rollup_hours WHERE hour_start >= $1 AND hour_start < $2";
-        let hours: Vec<(i64, i64)> =
+            "SELECT hour_start, sliced, placed FROM call_rollup_hours WHERE hour_start >= $1 AND hour_start < $2";
+        let hours: Vec<(i64, i64, i64)> =
             on_pool!(self, pool => sqlx::query_as(HOURS).bind(from).bind(to).fetch_all(pool).await?);
-        Ok(hours.into_iter().map(|(hour, sliced)| (hour, sliced == 1)).collect())
+        Ok(hours
+            .into_iter()
+            .map(|(hour, sliced, placed)| (hour, Rolled { sliced: sliced == 1, placed: placed == 1 }))
+            .collect())
     }
 
     /// The rollups of the hours starting in `[from, to)`: hour, line,
@@ -763,9 +860,16 @@ impl Db {
         filter: &CallFilter,
     ) -> Result<Vec<(i64, String, Slice, Part)>, sqlx::Error> {
         let [outcome, idv_status, idv_method] = filter.binds();
+        let (placements, placed) = filter.placed(&PLACEMENTS, 6, "agent_rung");
         on_pool!(self, pool => {
             let query = if filter.is_any() {
                 sqlx::query(&ROLLUPS).bind(from).bind(to)
+            } else if filter.by_placement() {
+                let mut q = sqlx::query(&placements).bind(from).bind(to).bind(outcome).bind(idv_status).bind(idv_method);
+                for b in &placed {
+                    q = q.bind(*b);
+                }
+                q
             } else {
                 sqlx::query(&SLICES).bind(from).bind(to).bind(outcome).bind(idv_status).bind(idv_method)
             };
@@ -773,8 +877,8 @@ impl Db {
             rows.iter()
                 .map(|row| {
                     let (stats, sums, slice) = LineStats::from_funnel(row)?;
-                    let hour: i64 = row.try_get(22)?;
-                    let ivr = histogram_of(&row.try_get::<String, _>(23)?);
+                    let hour: i64 = row.try_get(24)?;
+                    let ivr = histogram_of(&row.try_get::<String, _>(25)?);
                     Ok((hour, stats.line.clone(), slice, Part { stats, sums, ivr }))
                 })
                 .collect()
@@ -828,15 +932,20 @@ impl Db {
                 on_pool!(self, pool => {
                     let mut tx = pool.begin_with(super::db::write_begin(pool)).await?;
                     // Whoever marks the hour writes its slices.
-                    let marked = sqlx::query("UPDATE call_rollup_hours SET sliced = $2 WHERE hour_start = $1 AND sliced = 0")
-                        .bind(hour)
-                        .bind(if whole { 1_i64 } else { -1 })
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
+                    let mark = |column: &str| format!("UPDATE call_rollup_hours SET {column} = $2 WHERE hour_start = $1 AND {column} = 0");
+                    let state = if whole { 1_i64 } else { -1 };
+                    let marked = sqlx::query(&mark("sliced")).bind(hour).bind(state).execute(&mut *tx).await?.rows_affected();
                     if marked == 1 && whole {
-                        insert_rollups!(tx, hour, &parts, sliced = true);
+                        insert_rollups!(tx, hour, &unplaced(&parts), into = RollupTable::Slices);
                         sliced += 1;
+                    }
+                    // Its placements too, unless it has them (whoever marks it).
+                    if marked == 1 {
+                        let placing =
+                            sqlx::query(&mark("placed")).bind(hour).bind(state).execute(&mut *tx).await?.rows_affected();
+                        if placing == 1 && whole {
+                            insert_rollups!(tx, hour, &placed(&parts), into = RollupTable::Placements);
+                        }
                     }
                     tx.commit().await?;
                 });
@@ -851,7 +960,7 @@ impl Db {
         let _turn = self.write_turn().await;
         on_pool!(self, pool => {
             let mut tx = pool.begin_with(super::db::write_begin(pool)).await?;
-            let marked = sqlx::query("INSERT INTO call_rollup_hours (hour_start, rolled_at, sliced) VALUES ($1, $2, 1) ON CONFLICT (hour_start) DO NOTHING")
+            let marked = sqlx::query("INSERT INTO call_rollup_hours (hour_start, rolled_at, sliced, placed) VALUES ($1, $2, 1, 1) ON CONFLICT (hour_start) DO NOTHING")
                 .bind(hour)
                 .bind(super::db::to_i64(now))
                 .execute(&mut *tx)
@@ -864,8 +973,9 @@ impl Db {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            insert_rollups!(tx, hour, &totals(&parts), sliced = false);
-            insert_rollups!(tx, hour, &parts, sliced = true);
+            insert_rollups!(tx, hour, &totals(&parts), into = RollupTable::All);
+            insert_rollups!(tx, hour, &unplaced(&parts), into = RollupTable::Slices);
+            insert_rollups!(tx, hour, &placed(&parts), into = RollupTable::Placements);
             tx.commit().await?;
             Ok(true)
         })
@@ -1077,6 +1187,10 @@ mod tests {
             CallFilter { idv_status: Some("unidentified"), ..CallFilter::default() },
             CallFilter { outcome: Some("self_service"), idv_method: Some("ani"), ..CallFilter::default() },
             CallFilter { idv_status: Some("identified"), idv_method: Some("keyed"), ..CallFilter::default() },
+            CallFilter { queue: Some("support".into()), ..CallFilter::default() },
+            CallFilter { agent: Some("client:alice".into()), ..CallFilter::default() },
+            CallFilter { queue: Some("fallback".into()), agent: Some("client:alice".into()), ..CallFilter::default() },
+            CallFilter { queue: Some("sales".into()), idv_status: Some("identified"), ..CallFilter::default() },
         ];
         let mut before = Vec::new();
         let mut filtered_before = Vec::new();
@@ -1091,6 +1205,8 @@ mod tests {
                         && filter.outcome.is_none_or(|o| o == r.outcome.as_str())
                         && filter.idv_status.is_none_or(|v| v == r.idv_status.as_str())
                         && filter.idv_method.is_none_or(|m| m == r.idv_method.as_str())
+                        && filter.queue.as_ref().is_none_or(|q| Some(q) == r.queue.as_ref())
+                        && filter.agent.as_ref().is_none_or(|a| Some(a) == r.agent.as_ref())
                 };
                 assert_eq!(stats.total.calls, records.iter().filter(fits).count() as u64, "{filter:?} {from}..{to}");
                 let listed = db.figure_calls("calls", (None, filter), (from, to), None, 100).await.unwrap().unwrap();
@@ -1120,7 +1236,7 @@ mod tests {
         assert_eq!(purged, before[0], "the rollups outlive the records");
         for (filter, expected) in filters.iter().zip(&filtered_before) {
             let stats = db.figures(&lines, base, base + 5 * HOUR, filter).await.unwrap();
-            assert_eq!(&stats, expected, "{filter:?}: the rollups' slices outlive the records");
+            assert_eq!(&stats, expected, "{filter:?}: the rollups' slices and placements outlive the records");
         }
         let partial = db.stats(&lines, base + 1_000, base + 3 * HOUR + 17, now).await.unwrap();
         assert!(partial.total.calls < before[1].total.calls, "partial hours were read from the records");
@@ -1145,7 +1261,8 @@ mod tests {
         on_pool!(&db, pool => {
             let mut tx = pool.begin().await.unwrap();
             sqlx::query("DELETE FROM call_rollup_slices").execute(&mut *tx).await.unwrap();
-            sqlx::query("UPDATE call_rollup_hours SET sliced = 0").execute(&mut *tx).await.unwrap();
+            sqlx::query("DELETE FROM call_rollup_placements").execute(&mut *tx).await.unwrap();
+            sqlx::query("UPDATE call_rollup_hours SET sliced = 0, placed = 0").execute(&mut *tx).await.unwrap();
             tx.commit().await.unwrap();
         });
         let unfiltered = db.stats(&lines, whole.0, whole.1, now).await.unwrap();
@@ -1192,8 +1309,9 @@ mod tests {
         schemas.drop().await;
     }
 
-    /// A queue filter counts from the records, rolled up or not, and names
-    /// the calls whose records are gone (retention) as not filterable.
+    /// A queue filter counts the same from the records and from the
+    /// rollups' placements, and, where an hour was rolled up without them,
+    /// names the calls whose records are gone as not filterable.
     async fn a_queue_filter_counts_records_and_names_those_gone(db: Db) {
         let base = 100 * HOUR;
         let mut records = five_hours(base);
@@ -1218,15 +1336,31 @@ mod tests {
         let listed = db.figure_calls("calls", (Some("support"), &support), whole, None, 100).await.unwrap().unwrap();
         assert_eq!(listed.len() as u64, in_support);
 
-        // The first hour's records go (retention): its calls cannot be filtered.
+        // The first hour's records go (retention): the rollups kept its
+        // calls by queue, so the figures do not change.
         on_pool!(&db, pool => sqlx::query("DELETE FROM call_records WHERE started_at < $1")
             .bind(super::super::db::to_i64(base + HOUR)).execute(pool).await.map(drop).unwrap());
+        let kept = db.figures(&lines, whole.0, whole.1, &support).await.unwrap();
+        assert_eq!(kept, before, "read from the placements' rollups");
+        assert_eq!(db.figures(&lines, whole.0, whole.1, &agents).await.unwrap().total.calls, support_agents);
+
+        // Hours rolled up without placements (by an earlier version) are
+        // read from their records: those gone cannot be filtered.
+        on_pool!(&db, pool => {
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("DELETE FROM call_rollup_placements").execute(&mut *tx).await.unwrap();
+            sqlx::query("UPDATE call_rollup_hours SET placed = 0").execute(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
+        });
         let first_hour = expected(&|r| r.started_at < base + HOUR);
         let after = db.figures(&lines, whole.0, whole.1, &support).await.unwrap();
         let later = expected(&|r| r.queue.as_deref() == Some("support") && r.started_at >= base + HOUR);
         assert_eq!((after.total.calls, after.unsliced), (later, first_hour));
         let unfiltered = db.figures(&lines, whole.0, whole.1, &CallFilter::default()).await.unwrap();
         assert_eq!((unfiltered.total.calls, unfiltered.unsliced), (60, 0), "the rollups still count every call");
+        let by_outcome = CallFilter { outcome: Some("agent"), ..CallFilter::default() };
+        let outcome = db.figures(&lines, whole.0, whole.1, &by_outcome).await.unwrap();
+        assert_eq!(outcome.unsliced, 0, "the slices do not need the placements");
     }
 
     #[tokio::test]
@@ -1270,6 +1404,16 @@ mod tests {
                     _ => handed(&mut r, 5, RecordOutcome::CrmUnavailable),
                 }
                 (r.crm_asked, r.crm_failed, r.crm_wait_ms) = ((i % 3) as u32, u32::from(i % 4 == 1), i * 7);
+                // Agent calls queue on their line; opt-outs ring an agent,
+                // and half of them fall back to a queue.
+                match r.outcome {
+                    RecordOutcome::Agent => r.queue = Some(line.to_string()),
+                    RecordOutcome::OptedOut => {
+                        r.agent = Some("client:alice".into());
+                        r.queue = (i % 2 == 0).then(|| "fallback".to_string());
+                    }
+                    _ => {}
+                }
                 r
             })
             .collect()
