@@ -278,13 +278,8 @@ impl CallStore {
     ) -> Option<CallRecord> {
         let mut write = CallRecord::pending_status(call_sid, status, sequence, duration, now);
         timeline::stamp_ms(&mut write.timeline, now);
-        if self.inner.durable.is_none() {
-            // Memory only: a call with no record has nothing to complete.
-            let mut cached = self.inner.cache.get(call_sid).await?;
-            cached.merge(&write);
-            self.inner.cache.insert(call_sid.to_string(), cached.clone()).await;
-            return Some(cached);
-        }
+        // Memory only, a call with no record has nothing to complete: `put`
+        // drops a partial write it has no copy to merge into.
         self.put(write).await;
         self.inner.cache.get(call_sid).await
     }
@@ -301,28 +296,13 @@ impl CallStore {
         }
         let mut write = CallRecord::agent_state_only(call_sid, state, now);
         timeline::stamp_ms(&mut write.timeline, now);
-        if self.inner.durable.is_none() {
-            if let Some(mut cached) = cached {
-                cached.merge(&write);
-                self.inner.cache.insert(call_sid.to_string(), cached).await;
-            }
-            return;
-        }
         self.put(write).await;
     }
 
     /// Notes the queue a handed-off call was put in later (a `dial`
     /// hand-off nobody answered falls back to a queue).
     pub async fn note_queue(&self, call_sid: &str, queue: &str) {
-        let write = CallRecord::queue_only(call_sid, queue, timeline::now_ms());
-        if self.inner.durable.is_none() {
-            if let Some(mut cached) = self.inner.cache.get(call_sid).await {
-                cached.merge(&write);
-                self.inner.cache.insert(call_sid.to_string(), cached).await;
-            }
-            return;
-        }
-        self.put(write).await;
+        self.put(CallRecord::queue_only(call_sid, queue, timeline::now_ms())).await;
     }
 
     /// The write buffer's counters; `None` without a database.
