@@ -361,13 +361,7 @@ impl CallRecord {
         self.lockout |= other.lockout;
         self.opted_out |= other.opted_out;
         self.agent_state = self.agent_state.max(other.agent_state);
-        // Each is set once: the first known is kept.
-        if self.queue.is_none() {
-            self.queue.clone_from(&other.queue);
-        }
-        if self.agent.is_none() {
-            self.agent.clone_from(&other.agent);
-        }
+        self.place(&other.queue, &other.agent);
         // Each write carries the call's counts so far: the larger is later.
         if other.crm_asked > self.crm_asked {
             (self.crm_asked, self.crm_failed, self.crm_wait_ms) =
@@ -405,6 +399,17 @@ impl CallRecord {
         }
         self.customer_id = id.map(str::to_string);
         self.customer_name = name.map(str::to_string);
+    }
+
+    /// Takes the queue and the agent a write knows, each set once: the
+    /// first known is kept.
+    fn place(&mut self, queue: &Option<String>, agent: &Option<String>) {
+        if self.queue.is_none() {
+            self.queue.clone_from(queue);
+        }
+        if self.agent.is_none() {
+            self.agent.clone_from(agent);
+        }
     }
 
     /// Adds a step's events to the call's timeline.
@@ -453,12 +458,7 @@ impl CallRecord {
                 }
             }
             RecordChange::HandedOff { context, outcome, identify_attempts, verify_attempts, placed } => {
-                if self.queue.is_none() {
-                    self.queue.clone_from(&placed.queue);
-                }
-                if self.agent.is_none() {
-                    self.agent.clone_from(&placed.agent);
-                }
+                self.place(&placed.queue, &placed.agent);
                 self.identify_attempts = *identify_attempts;
                 self.verify_attempts = *verify_attempts;
                 self.take_customer(
