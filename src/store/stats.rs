@@ -112,7 +112,7 @@ impl CallFilter {
     }
 
     /// Whether it filters by queue or agent: figures come from the
-    /// records alone (the rollups are not kept by queue or agent).
+    /// rollups' placements (or the records, for hours without them).
     pub fn by_placement(&self) -> bool {
         self.queue.is_some() || self.agent.is_some()
     }
@@ -626,15 +626,14 @@ impl Db {
         // from the records, and its rollup rows skipped.
         let hour = HOUR as i64;
         let (first, end) = ((from_i + hour - 1).div_euclid(hour) * hour, to_i.div_euclid(hour) * hour);
-        // Unfiltered, each hour's rows of all calls; filtered, the slices
-        // it counts, in the hours sliced (an hour rolled up before rollups
-        // were sliced, and not since, has its calls counted as unsliced).
         let rolled = self.rolled_hours(first, end).await?;
         // The hours whose rollups this filter can read: every rolled hour
-        // unfiltered; the sliced ones for a filter on outcome, status or
-        // method; the placed ones for a filter on queue or agent. The
-        // others are read from their records, and their calls whose
-        // records are gone are counted as not filterable.
+        // unfiltered (its rows of all calls); the sliced ones for a filter
+        // on outcome, status or method (the slices it counts); the placed
+        // ones for a filter on queue or agent (the placements it counts).
+        // The calls of the others are counted as not filterable, except
+        // that a queue or agent filter reads them from their records while
+        // they are held.
         let readable = |r: &Rolled| match (filter.is_any(), filter.by_placement()) {
             (true, _) => true,
             (false, false) => r.sliced,
@@ -674,24 +673,6 @@ impl Db {
                 }
             }
         }
-        self.with_live(by_line, (from, to), live_at, unsliced).await
-    }
-
-    /// The figures of `by_line`, with the calls live at `live_at` (if
-    /// any), per line and in all.
-    async fn with_live(
-        &self,
-        mut by_line: BTreeMap<String, Part>,
-        (from, to): (u64, u64),
-        live_at: Option<u64>,
-        unsliced: u64,
-    ) -> Result<Stats, sqlx::Error> {
-        let mut add = |line: &str, part: &Part| {
-            by_line
-                .entry(line.to_string())
-                .or_insert_with(|| Part { stats: LineStats::named(line), ..Part::default() })
-                .add(part)
-        };
         let live: Vec<LiveRow> = match live_at {
             Some(now) => {
                 let live_since = super::db::to_i64(now.saturating_sub(LIVE_FOR_SECS));
@@ -860,7 +841,10 @@ impl Db {
         filter: &CallFilter,
     ) -> Result<Vec<(i64, String, Slice, Part)>, sqlx::Error> {
         let [outcome, idv_status, idv_method] = filter.binds();
-        let (placements, placed) = filter.placed(&PLACEMENTS, 6, "agent_rung");
+        let (placements, placed) = match filter.by_placement() {
+            true => filter.placed(&PLACEMENTS, 6, "agent_rung"),
+            false => (String::new(), Vec::new()),
+        };
         on_pool!(self, pool => {
             let query = if filter.is_any() {
                 sqlx::query(&ROLLUPS).bind(from).bind(to)
