@@ -210,9 +210,8 @@ pub fn spawn(db: Db, config: Arc<Config>, audit: Audit) -> Option<Scheduler> {
             if purged_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(3_600)) {
                 purged_at = Some(tokio::time::Instant::now());
                 let before = now.saturating_sub(config.reports.keep.as_secs());
-                // Call lists go with the records they list.
-                let calls_before = now.saturating_sub(config.database.retention_days.saturating_mul(86_400));
-                match db.purge_report_files(before, calls_before).await {
+                // Call lists go with the records they list, in the retention purge.
+                match db.purge_report_files(before, 0).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(files = n, "old scheduled reports deleted"),
                     Err(e) => tracing::warn!(error = %e, "old scheduled reports were not deleted"),
