@@ -44,6 +44,11 @@ fn file_of((name, schedule, period_start, period_end, format, created_at, bytes,
     }
 }
 
+/// CallSids as the one-column rows of a [`super::db::json_rows`] statement.
+fn sids_json(sids: &[String]) -> String {
+    super::db::json(&sids.iter().map(|c| (c.as_str(),)).collect::<Vec<_>>())
+}
+
 const COLUMNS: &str = "name, schedule, period_start, period_end, format, created_at, bytes, lists_calls";
 
 /// A run's file to store: its description, its bytes, and the calls it
@@ -128,7 +133,7 @@ impl Db {
                          ON CONFLICT DO NOTHING",
                         super::db::json_rows(matches!(self, Db::Postgres(_)), &["text"])
                     ))
-                    .bind(super::db::json(&calls.iter().map(|c| (c.as_str(),)).collect::<Vec<_>>()))
+                    .bind(sids_json(calls))
                     .bind(&f.name)
                     .execute(&mut *tx)
                     .await?;
@@ -200,7 +205,7 @@ impl Db {
         }
         let _turn = self.write_turn().await;
         let pg = matches!(self, Db::Postgres(_));
-        let sids = super::db::json(&call_sids.iter().map(|c| (c.as_str(),)).collect::<Vec<_>>());
+        let sids = sids_json(call_sids);
         let listed = format!("SELECT c0 FROM ({}) AS v", super::db::json_rows(pg, &["text"]));
         let find = format!(
             "SELECT {COLUMNS}, body FROM report_files WHERE name IN \
