@@ -717,9 +717,14 @@ impl Db {
         let Some((_, condition)) = FIGURE_CALLS.iter().find(|(k, _)| *k == key) else {
             return Ok(None);
         };
+        // `started_at >= $4` repeats what the cursor's condition implies, so
+        // each page's index scan starts at the page before's last call
+        // rather than the period's start (without it, a list's pages read
+        // ever more rows: a million calls took 283 s on PostgreSQL).
         let sql = format!(
             "{} WHERE partial = 0 AND started_at >= $1 AND started_at < $2 AND ({condition}) \
-             AND ($3 = '' OR service_line = $3) AND (started_at > $4 OR (started_at = $4 AND call_sid > $5)) \
+             AND ($3 = '' OR service_line = $3) AND started_at >= $4 \
+             AND (started_at > $4 OR (started_at = $4 AND call_sid > $5)) \
              AND {}",
             super::db::SELECT,
             filtered(7)
