@@ -89,6 +89,8 @@ pub enum Action {
     CallListWritten,
     /// A stored call list downloaded from `/reports/files`.
     CallListDownloaded,
+    /// A call's timeline downloaded (`/agent/calls/{CallSid}/timeline`).
+    TimelineExported,
 }
 
 impl Action {
@@ -104,11 +106,12 @@ impl Action {
             Self::ReportCallsExported => "report_calls_exported",
             Self::CallListWritten => "call_list_written",
             Self::CallListDownloaded => "call_list_downloaded",
+            Self::TimelineExported => "timeline_exported",
         }
     }
 
     /// Every action, for the API's filter.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Login,
         Self::LoginFailed,
         Self::Logout,
@@ -119,6 +122,7 @@ impl Action {
         Self::ReportCallsExported,
         Self::CallListWritten,
         Self::CallListDownloaded,
+        Self::TimelineExported,
     ];
 }
 

@@ -23,6 +23,8 @@ pub enum Route {
     Dashboard,
     /// The dashboard's server-sent events.
     DashboardEvents,
+    /// The dashboard's table as a file.
+    DashboardExport,
     /// The dashboard's script.
     DashboardScript,
     /// ID&V figures per day or hour over a range of dates (supervisors).
@@ -35,6 +37,8 @@ pub enum Route {
     ReportFiles,
     ReportFile,
     ScreenPop,
+    /// A call's timeline as a file (supervisors).
+    CallTimeline,
     Login,
     Logout,
     Stylesheet,
@@ -63,7 +67,7 @@ pub enum Route {
 impl Route {
     /// Every route, in registration order (`Dialed` before `Entry`, whose
     /// `{stage}` would claim it).
-    pub const ALL: [Route; 31] = [
+    pub const ALL: [Route; 33] = [
         Route::Health,
         Route::ApiCall,
         Route::ApiLockout,
@@ -73,6 +77,7 @@ impl Route {
         Route::AgentCalls,
         Route::Dashboard,
         Route::DashboardEvents,
+        Route::DashboardExport,
         Route::DashboardScript,
         Route::Reports,
         Route::ReportExport,
@@ -80,6 +85,7 @@ impl Route {
         Route::ReportFiles,
         Route::ReportFile,
         Route::ScreenPop,
+        Route::CallTimeline,
         Route::Login,
         Route::Logout,
         Route::Stylesheet,
@@ -109,6 +115,7 @@ impl Route {
             Self::AgentCalls => "/agent",
             Self::Dashboard => "/dashboard",
             Self::DashboardEvents => "/dashboard/events",
+            Self::DashboardExport => "/dashboard/export",
             Self::DashboardScript => "/static/dashboard.js",
             Self::Reports => "/reports",
             Self::ReportExport => "/reports/export",
@@ -116,6 +123,7 @@ impl Route {
             Self::ReportFiles => "/reports/files",
             Self::ReportFile => "/reports/files/{name}",
             Self::ScreenPop => "/agent/calls/{call_sid}",
+            Self::CallTimeline => "/agent/calls/{call_sid}/timeline",
             Self::Login => "/agent/login",
             Self::Logout => "/agent/logout",
             Self::Stylesheet => "/static/agent.css",
@@ -148,6 +156,7 @@ impl Route {
                 | Self::AgentCalls
                 | Self::Dashboard
                 | Self::DashboardEvents
+                | Self::DashboardExport
                 | Self::DashboardScript
                 | Self::Reports
                 | Self::ReportExport
@@ -155,6 +164,7 @@ impl Route {
                 | Self::ReportFiles
                 | Self::ReportFile
                 | Self::ScreenPop
+                | Self::CallTimeline
                 | Self::Login
                 | Self::Logout
                 | Self::Stylesheet
@@ -321,6 +331,7 @@ mod tests {
             Route::Whisper => urls.whisper(sid),
             Route::Dialed => urls.dialed("support"),
             Route::ScreenPop => urls.absolute(&screen_pop(sid)),
+            Route::CallTimeline => urls.absolute(&format!("{}/timeline", screen_pop(sid))),
             Route::ApiCall => urls.absolute(&format!("/api/calls/{sid}")),
             Route::ApiLockout => urls.absolute("/api/lockouts/12345678"),
             Route::ApiCustomerRecords => urls.absolute("/api/customers/12345678/records"),

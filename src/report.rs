@@ -211,7 +211,7 @@ pub struct CallFilterKind {
 
 impl CallFilterKind {
     /// A file's row of it: its title and `filter`'s value as a page names it.
-    fn row(&self, filter: &CallFilter) -> (&'static str, String) {
+    pub fn row(&self, filter: &CallFilter) -> (&'static str, String) {
         (self.title, label((self.value)(filter), self.choices))
     }
 

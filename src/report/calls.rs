@@ -1,5 +1,6 @@
-//! Call lists: the calls behind a figure as CSV (`/reports/calls?…&format=csv`)
-//! and a schedule's period of calls (`calls = true`). These hold customer
+//! Call lists: the calls behind a figure as CSV, XLSX or PDF
+//! (`/reports/calls?…&format=…`) and a schedule's period of calls (`calls =
+//! true`, CSV). These hold customer
 //! data: who may read them, and what an erasure does to a stored one, is
 //! decided where they are served and kept.
 
@@ -51,6 +52,61 @@ pub fn csv_record(r: &CallRecord, zone: &LineTimeZone) -> [String; 14] {
         plain(r.queue.as_deref().unwrap_or("")),
         plain(r.agent.as_deref().unwrap_or("")),
     ]
+}
+
+/// A list of calls' columns as its page shows them, and its XLSX file
+/// (the PDF's are the same but the CallSid, which the page links by).
+pub const SHOWN_HEADER: [&str; 11] = [
+    "Started",
+    "Customer",
+    "Customer ID",
+    "Line",
+    "Identified by",
+    "ID&V",
+    "Outcome",
+    "Time in the IVR",
+    "Queue",
+    "Agent",
+    "Call SID",
+];
+
+/// A call as a list of calls shows it: the words its page uses, in
+/// [`SHOWN_HEADER`]'s order; with its start and its time in the IVR as
+/// numbers too, for a spreadsheet.
+#[derive(Debug, Clone)]
+pub struct ShownCall {
+    pub started_at: u64,
+    pub started: String,
+    pub customer: String,
+    pub customer_id: String,
+    pub line: String,
+    pub method: String,
+    pub status: String,
+    pub outcome: String,
+    pub ivr_seconds: Option<u64>,
+    pub ivr: String,
+    pub queue: String,
+    pub agent: String,
+    pub call_sid: String,
+}
+
+impl ShownCall {
+    /// Its cells' texts, in [`SHOWN_HEADER`]'s order.
+    pub fn texts(&self) -> [&str; 11] {
+        [
+            &self.started,
+            &self.customer,
+            &self.customer_id,
+            &self.line,
+            &self.method,
+            &self.status,
+            &self.outcome,
+            &self.ivr,
+            &self.queue,
+            &self.agent,
+            &self.call_sid,
+        ]
+    }
 }
 
 /// How many calls a list reads from the database at a time.

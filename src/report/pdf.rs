@@ -12,7 +12,7 @@ use plotters_backend::{BackendColor, BackendCoord, BackendStyle, BackendTextStyl
 use printpdf::path::{PaintMode, WindingOrder};
 use printpdf::{
     BuiltinFont, Color, CustomPdfConformance, IndirectFontRef, Line, Mm, PdfConformance, PdfDocument,
-    PdfLayerReference, Point, Polygon, Rect, Rgb, TextMatrix,
+    PdfDocumentReference, PdfLayerReference, Point, Polygon, Rect, Rgb, TextMatrix,
 };
 use std::convert::Infallible;
 
@@ -45,7 +45,7 @@ fn text_width(text: &str, size: f32, bold: bool) -> f32 {
         .chars()
         .map(|c| match c {
             ' '..='~' => u32::from(HELVETICA[c as usize - 32]),
-            '—' => 1000,
+            '—' | '…' | '‰' => 1000,
             _ => 556,
         })
         .sum();
@@ -67,6 +67,22 @@ fn on_white(c: BackendColor) -> Color {
     rgb(blend(c.rgb.0), blend(c.rgb.1), blend(c.rgb.2))
 }
 
+/// The characters of Windows-1252 from 0x80 to 0x9F: with ASCII and
+/// Latin-1, what the standard fonts' WinAnsi encoding can set.
+const WIN_ANSI_EXTRA: &str = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ";
+
+/// `text` with each character the standard fonts cannot set (a name in
+/// Greek, say) as `?`, rather than silently left out.
+fn win_ansi(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            ' '..='~' | '\u{a0}'..='\u{ff}' => c,
+            _ if WIN_ANSI_EXTRA.contains(c) => c,
+            _ => '?',
+        })
+        .collect()
+}
+
 /// Writes `text` with its baseline's left end at (`x`, `y`) mm, turned
 /// `degrees` anticlockwise.
 fn text_at(layer: &PdfLayerReference, font: &IndirectFontRef, size_pt: f32, x: f32, y: f32, degrees: f32, text: &str) {
@@ -74,7 +90,7 @@ fn text_at(layer: &PdfLayerReference, font: &IndirectFontRef, size_pt: f32, x: f
     layer.begin_text_section();
     layer.set_font(font, size_pt);
     layer.set_text_matrix(TextMatrix::Raw([cos, sin, -sin, cos, x * PT_PER_MM, y * PT_PER_MM]));
-    layer.write_text(text, font);
+    layer.write_text(win_ansi(text), font);
     layer.end_text_section();
 }
 
@@ -245,11 +261,11 @@ struct Fonts {
     bold: IndirectFontRef,
 }
 
-/// Writes `report` as a PDF.
-pub fn document(report: &Report) -> Result<Vec<u8>, ExportError> {
+/// A new A4 landscape document titled `title`: it, its fonts, and its
+/// first page's layer.
+fn new_document(title: &str) -> Result<(PdfDocumentReference, Fonts, PdfLayerReference), ExportError> {
     let failed = |e: printpdf::Error| ExportError::Pdf(e.to_string());
-    let title = "Vouch ID&V report";
-    let (doc, page, layer) = PdfDocument::new(title, Mm(WIDTH), Mm(HEIGHT), "report");
+    let (doc, page, layer) = PdfDocument::new(title, Mm(WIDTH), Mm(HEIGHT), "page");
     let doc = doc.with_conformance(PdfConformance::Custom(CustomPdfConformance {
         requires_icc_profile: false,
         requires_xmp_metadata: false,
@@ -260,7 +276,223 @@ pub fn document(report: &Report) -> Result<Vec<u8>, ExportError> {
         bold: doc.add_builtin_font(BuiltinFont::HelveticaBold).map_err(failed)?,
     };
     let first = doc.get_page(page).get_layer(layer);
-    heading(&first, &fonts, report, title);
+    Ok((doc, fonts, first))
+}
+
+/// What heads every page of a document: its title, the filters on a line
+/// or two, and a note.
+pub struct Heading {
+    pub title: String,
+    pub lines: Vec<String>,
+    pub note: String,
+}
+
+impl Heading {
+    fn draw(&self, layer: &PdfLayerReference, fonts: &Fonts) {
+        layer.set_fill_color(rgb(0, 0, 0));
+        text_at(layer, &fonts.bold, 16.0, MARGIN, HEIGHT - MARGIN - 6.0, 0.0, &self.title);
+        let mut y = HEIGHT - MARGIN - 12.5;
+        for line in &self.lines {
+            text_at(layer, &fonts.regular, 9.0, MARGIN, y, 0.0, line);
+            y -= 4.0;
+        }
+        text_at(layer, &fonts.regular, 8.0, MARGIN, y, 0.0, &self.note);
+    }
+
+    /// Where a page's content starts below it (mm from the page's foot).
+    fn bottom(&self) -> f32 {
+        HEIGHT - MARGIN - 14.0 - 4.0 * (self.lines.len() + 1) as f32
+    }
+}
+
+/// `filters` (name and value) as a heading's lines: `per_line` to a line.
+pub fn filter_lines(filters: &[(&str, String)], per_line: usize) -> Vec<String> {
+    let said: Vec<String> = filters.iter().map(|(name, value)| format!("{name}: {value}")).collect();
+    said.chunks(per_line.max(1)).map(|chunk| chunk.join("    ")).collect()
+}
+
+/// A table as its page shows it, to set on as many pages as it needs with
+/// its header on each: the headers, which columns hold numbers (set
+/// right-aligned), the rows' texts, and whether the last row is a total
+/// (bold, under a rule).
+pub struct Table {
+    /// What a page's footer calls it: `Table, page 2 of 3`.
+    pub name: &'static str,
+    pub heads: Vec<String>,
+    pub numeric: Vec<bool>,
+    pub rows: Vec<Vec<String>>,
+    pub total: bool,
+    /// What the table says when it has no rows.
+    pub empty: &'static str,
+}
+
+/// A cell's padding, in mm: its column is this much wider than its text.
+const PAD_MM: f32 = 2.0;
+
+/// Each column's width (mm): as wide as its widest cell (and its header's
+/// longest word), the page's spare width shared out in proportion; when the columns are
+/// wider than the page, the widest are narrowed to a common width and
+/// their long cells cut short.
+fn column_widths(table: &Table) -> Vec<f32> {
+    let size_mm = TABLE_PT / PT_PER_MM;
+    let head_mm = HEADER_PT / PT_PER_MM;
+    let natural: Vec<f32> = table
+        .heads
+        .iter()
+        .enumerate()
+        .map(|(i, head)| {
+            let word = head.split(' ').map(|w| text_width(w, head_mm, true)).fold(0.0, f32::max);
+            let cells = table.rows.iter().filter_map(|r| r.get(i)).map(|c| text_width(c, size_mm, table.total));
+            cells.fold(word, f32::max) + PAD_MM
+        })
+        .collect();
+    let avail = WIDTH - 2.0 * MARGIN;
+    let sum: f32 = natural.iter().sum();
+    if natural.is_empty() {
+        return natural;
+    }
+    if sum <= avail {
+        // The spare width shared in proportion: a wide column stays the widest.
+        return natural.iter().map(|w| w * avail / sum).collect();
+    }
+    // The widest share what the narrower leave.
+    let mut cap = avail / natural.len() as f32;
+    for _ in 0..natural.len() {
+        let (narrow, wide): (Vec<f32>, Vec<f32>) = natural.iter().partition(|w| **w < cap);
+        let next = (avail - narrow.iter().sum::<f32>()) / wide.len().max(1) as f32;
+        if (next - cap).abs() < 0.01 {
+            break;
+        }
+        cap = next;
+    }
+    natural.iter().map(|w| w.min(cap)).collect()
+}
+
+/// `text` cut short with an ellipsis to fit `width` mm at `size_mm`.
+fn fit(text: &str, width: f32, size_mm: f32, bold: bool) -> String {
+    if text_width(text, size_mm, bold) <= width {
+        return text.to_string();
+    }
+    let mut chars: Vec<char> = text.chars().collect();
+    while !chars.is_empty() {
+        chars.pop();
+        let cut: String = chars.iter().collect::<String>() + "…";
+        if text_width(&cut, size_mm, bold) <= width {
+            return cut;
+        }
+    }
+    String::new()
+}
+
+/// Sets `table` under `heading`: from `first` (a page's layer and the top
+/// of the table on it, in mm) when given, else on a new page; then on as
+/// many new pages as the rest need.
+fn set_table(
+    doc: &PdfDocumentReference,
+    fonts: &Fonts,
+    heading: &Heading,
+    table: &Table,
+    first: Option<(PdfLayerReference, f32)>,
+) {
+    let size_mm = TABLE_PT / PT_PER_MM;
+    let widths = column_widths(table);
+    let lefts: Vec<f32> = widths.iter().scan(MARGIN, |x, w| Some(std::mem::replace(x, *x + w))).collect();
+    let headers: Vec<Vec<String>> = table.heads.iter().zip(&widths).map(|(h, w)| wrap(h, w - 1.5)).collect();
+    let header_lines = headers.iter().map(Vec::len).max().unwrap_or(1) as f32;
+    let fits = |top: f32| {
+        let body_top = top - header_lines * HEADER_LINE_MM - 2.0;
+        (((body_top - MARGIN - 6.0) / ROW_MM).floor() as usize).max(1)
+    };
+    // Each page's layer-to-be, its table's top and its rows.
+    let mut pages: Vec<(Option<PdfLayerReference>, f32, std::ops::Range<usize>)> = Vec::new();
+    let mut next = 0;
+    let mut first = first;
+    loop {
+        let (layer, top) = match first.take() {
+            Some((layer, top)) => (Some(layer), top),
+            None => (None, heading.bottom()),
+        };
+        let end = (next + fits(top)).min(table.rows.len());
+        pages.push((layer, top, next..end));
+        next = end;
+        if next >= table.rows.len() {
+            break;
+        }
+    }
+    let count = pages.len();
+    for (n, (layer, top, rows)) in pages.into_iter().enumerate() {
+        let layer = layer.unwrap_or_else(|| {
+            let (page, layer) = doc.add_page(Mm(WIDTH), Mm(HEIGHT), "page");
+            let layer = doc.get_page(page).get_layer(layer);
+            heading.draw(&layer, fonts);
+            layer
+        });
+        layer.set_fill_color(rgb(0, 0, 0));
+        let footer = format!("{}, page {} of {count}", table.name, n + 1);
+        let x = WIDTH - MARGIN - text_width(&footer, 8.0 / PT_PER_MM, false);
+        text_at(&layer, &fonts.regular, 8.0, x, MARGIN - 4.0, 0.0, &footer);
+        // Where a cell's text starts: at its column's left, or so that it
+        // ends at its right.
+        let x_of = |col: usize, width: f32| match table.numeric.get(col).copied().unwrap_or(false) {
+            true => lefts[col] + widths[col] - PAD_MM / 2.0 - width,
+            false if col > 0 => lefts[col] + PAD_MM / 2.0,
+            false => lefts[col],
+        };
+        for (col, lines) in headers.iter().enumerate() {
+            for (k, line) in lines.iter().enumerate() {
+                let y = top - (k as f32 + 0.8) * HEADER_LINE_MM;
+                let x = x_of(col, text_width(line, HEADER_PT / PT_PER_MM, true));
+                text_at(&layer, &fonts.bold, HEADER_PT, x, y, 0.0, line);
+            }
+        }
+        let rule = |y: f32| {
+            layer.set_outline_color(rgb(0x80, 0x80, 0x80));
+            layer.set_outline_thickness(0.6);
+            layer.add_line(Line { points: vec![point(MARGIN, y), point(WIDTH - MARGIN, y)], is_closed: false });
+        };
+        let body_top = top - header_lines * HEADER_LINE_MM - 2.0;
+        rule(body_top + 1.0);
+        if table.rows.is_empty() {
+            text_at(&layer, &fonts.regular, TABLE_PT, MARGIN, body_top - 0.8 * ROW_MM, 0.0, table.empty);
+        }
+        let last = table.rows.len().saturating_sub(1);
+        for (i, r) in rows.clone().enumerate() {
+            let y = body_top - (i as f32 + 0.8) * ROW_MM;
+            let total = table.total && r == last;
+            let font = if total { &fonts.bold } else { &fonts.regular };
+            if total {
+                rule(y + ROW_MM * 0.75);
+            }
+            // One text section a row, its font set once, each cell's start
+            // a move from the one before: a long list's pages hold a third
+            // of the operations (and memory) of a section a cell.
+            layer.begin_text_section();
+            layer.set_font(font, TABLE_PT);
+            let mut at = (0.0, 0.0);
+            for (col, cell) in table.rows[r].iter().enumerate().take(widths.len()) {
+                let cell = fit(cell, widths[col] - PAD_MM, size_mm, total);
+                let x = x_of(col, text_width(&cell, size_mm, total));
+                layer.set_text_cursor(Mm(x - at.0), Mm(y - at.1));
+                at = (x, y);
+                layer.write_text(win_ansi(&cell), font);
+            }
+            layer.end_text_section();
+        }
+    }
+}
+
+/// Writes `report` as a PDF: its charts on the first page, its table on
+/// the next.
+pub fn document(report: &Report) -> Result<Vec<u8>, ExportError> {
+    let title = "Vouch ID&V report";
+    let (doc, fonts, first) = new_document(title)?;
+    let mut note = "Calls started in each row's period. Counts only, no customer data.".to_string();
+    if let Some(unsliced) = report.unsliced_note() {
+        note = format!("{note} {unsliced}");
+    }
+    // The range, line, zone and rows on a line; which calls on the next.
+    let heading = Heading { title: title.into(), lines: filter_lines(&report.filters(), 5), note };
+    heading.draw(&first, &fonts);
     // The charts: two side by side, the third below the first.
     let scale = 0.205;
     let (w, h) = (SIZE.0 as f32 * scale, SIZE.1 as f32 * scale);
@@ -271,24 +503,54 @@ pub fn document(report: &Report) -> Result<Vec<u8>, ExportError> {
         let backend = ChartBackend { layer: &first, font: &fonts.regular, left, top, scale };
         chart.draw(&backend.into_drawing_area(), report).map_err(|e| ExportError::Pdf(e.to_string()))?;
     }
-    table(&doc, &fonts, report, title);
-    doc.save_to_bytes().map_err(failed)
+    let mut heads = vec![report.first_header().to_string()];
+    heads.extend(COLUMNS.iter().map(|(_, h)| h.to_string()));
+    let mut numeric = vec![false];
+    numeric.extend(COLUMNS.iter().map(|_| true));
+    let rows = report
+        .rows_and_total()
+        .map(|(label, s)| {
+            std::iter::once(label.to_string()).chain(COLUMNS.iter().map(|(key, _)| shown(s, key))).collect()
+        })
+        .collect();
+    let table = Table { name: "Table", heads, numeric, rows, total: true, empty: "" };
+    set_table(&doc, &fonts, &heading, &table, None);
+    doc.save_to_bytes().map_err(|e| ExportError::Pdf(e.to_string()))
 }
 
-/// A page's title and the report's filters, at its top.
-fn heading(layer: &PdfLayerReference, fonts: &Fonts, report: &Report, title: &str) {
-    layer.set_fill_color(rgb(0, 0, 0));
-    text_at(layer, &fonts.bold, 16.0, MARGIN, HEIGHT - MARGIN - 6.0, 0.0, title);
-    // The range, line, zone and rows on a line; which calls on the next.
-    let filters: Vec<String> = report.filters().iter().map(|(name, value)| format!("{name}: {value}")).collect();
-    let (range, calls) = filters.split_at(filters.len().min(5));
-    text_at(layer, &fonts.regular, 9.0, MARGIN, HEIGHT - MARGIN - 12.5, 0.0, &range.join("    "));
-    text_at(layer, &fonts.regular, 9.0, MARGIN, HEIGHT - MARGIN - 16.5, 0.0, &calls.join("    "));
-    let mut note = "Calls started in each row's period. Counts only, no customer data.".to_string();
-    if let Some(unsliced) = report.unsliced_note() {
-        note = format!("{note} {unsliced}");
+/// Writes a list (`table`, its rows as they are shown) under `heading`.
+pub fn list(heading: &Heading, table: &Table) -> Result<Vec<u8>, ExportError> {
+    let (doc, fonts, first) = new_document(&heading.title)?;
+    heading.draw(&first, &fonts);
+    set_table(&doc, &fonts, heading, table, Some((first, heading.bottom())));
+    doc.save_to_bytes().map_err(|e| ExportError::Pdf(e.to_string()))
+}
+
+/// Writes a figures table (`table`) under `heading`, with `bars` above it:
+/// each a label, its share of the whole (0 to 1) and its text.
+pub fn with_bars(heading: &Heading, bars: &[(&str, f64, &str)], table: &Table) -> Result<Vec<u8>, ExportError> {
+    let (doc, fonts, first) = new_document(&heading.title)?;
+    heading.draw(&first, &fonts);
+    let (label_mm, bar_mm, row_mm) = (30.0, 120.0, 7.0);
+    let mut y = heading.bottom() - 2.0;
+    for (label, share, text) in bars {
+        let base = y - 5.0;
+        first.set_fill_color(rgb(0, 0, 0));
+        text_at(&first, &fonts.regular, 9.0, MARGIN, base + 1.2, 0.0, label);
+        let left = MARGIN + label_mm;
+        first.set_fill_color(rgb(0xe5, 0xe7, 0xeb));
+        first.add_rect(Rect::new(Mm(left), Mm(base), Mm(left + bar_mm), Mm(base + 4.5)).with_mode(PaintMode::Fill));
+        let filled = (bar_mm * share.clamp(0.0, 1.0) as f32).max(0.0);
+        if filled > 0.0 {
+            first.set_fill_color(rgb(0x25, 0x63, 0xeb));
+            first.add_rect(Rect::new(Mm(left), Mm(base), Mm(left + filled), Mm(base + 4.5)).with_mode(PaintMode::Fill));
+        }
+        first.set_fill_color(rgb(0, 0, 0));
+        text_at(&first, &fonts.regular, 9.0, left + bar_mm + 3.0, base + 1.2, 0.0, text);
+        y -= row_mm;
     }
-    text_at(layer, &fonts.regular, 8.0, MARGIN, HEIGHT - MARGIN - 20.5, 0.0, &note);
+    set_table(&doc, &fonts, heading, table, Some((first, y - 4.0)));
+    doc.save_to_bytes().map_err(|e| ExportError::Pdf(e.to_string()))
 }
 
 /// `text` cut into lines no wider than `width` mm in the header's font.
@@ -307,69 +569,6 @@ fn wrap(text: &str, width: f32) -> Vec<String> {
     lines
 }
 
-/// The table, on as many pages as it needs, each with the header.
-fn table(doc: &printpdf::PdfDocumentReference, fonts: &Fonts, report: &Report, title: &str) {
-    let size_mm = TABLE_PT / PT_PER_MM;
-    let first_width = if report.query.by == super::Bucket::Hour { 30.0 } else { 18.0 };
-    let width = (WIDTH - 2.0 * MARGIN - first_width) / COLUMNS.len() as f32;
-    let headers: Vec<Vec<String>> = std::iter::once(report.first_header())
-        .chain(COLUMNS.iter().map(|(_, h)| *h))
-        .enumerate()
-        .map(|(i, h)| wrap(h, if i == 0 { first_width } else { width } - 1.5))
-        .collect();
-    let header_lines = headers.iter().map(Vec::len).max().unwrap_or(1) as f32;
-    let table_top = HEIGHT - MARGIN - 26.0;
-    let body_top = table_top - header_lines * HEADER_LINE_MM - 2.0;
-    let per_page = (((body_top - MARGIN - 6.0) / ROW_MM).floor() as usize).max(1);
-    let rows: Vec<(&str, Vec<String>)> = report
-        .rows_and_total()
-        .map(|(label, s)| (label, COLUMNS.iter().map(|(key, _)| shown(s, key)).collect()))
-        .collect();
-    let pages = rows.len().div_ceil(per_page).max(1);
-    // Each column's right edge (the first column is left-aligned).
-    let right = |col: usize| MARGIN + first_width + width * col as f32 - 1.0;
-    for (n, chunk) in rows.chunks(per_page).enumerate() {
-        let (page, layer) = doc.add_page(Mm(WIDTH), Mm(HEIGHT), "table");
-        let layer = doc.get_page(page).get_layer(layer);
-        heading(&layer, fonts, report, title);
-        let footer = format!("Table, page {} of {pages}", n + 1);
-        text_at(
-            &layer,
-            &fonts.regular,
-            8.0,
-            WIDTH - MARGIN - text_width(&footer, 8.0 / PT_PER_MM, false),
-            MARGIN - 4.0,
-            0.0,
-            &footer,
-        );
-        for (col, lines) in headers.iter().enumerate() {
-            for (k, line) in lines.iter().enumerate() {
-                let y = table_top - (k as f32 + 0.8) * HEADER_LINE_MM;
-                let x = if col == 0 { MARGIN } else { right(col) - text_width(line, HEADER_PT / PT_PER_MM, true) };
-                text_at(&layer, &fonts.bold, HEADER_PT, x, y, 0.0, line);
-            }
-        }
-        let rule = |layer: &PdfLayerReference, y: f32, thickness: f32| {
-            layer.set_outline_color(rgb(0x80, 0x80, 0x80));
-            layer.set_outline_thickness(thickness);
-            layer.add_line(Line { points: vec![point(MARGIN, y), point(WIDTH - MARGIN, y)], is_closed: false });
-        };
-        rule(&layer, body_top + 1.0, 0.6);
-        for (i, (label, cells)) in chunk.iter().enumerate() {
-            let y = body_top - (i as f32 + 0.8) * ROW_MM;
-            let total = *label == "Total";
-            let font = if total { &fonts.bold } else { &fonts.regular };
-            if total {
-                rule(&layer, y + ROW_MM * 0.75, 0.6);
-            }
-            text_at(&layer, font, TABLE_PT, MARGIN, y, 0.0, label);
-            for (col, cell) in (1..).zip(cells) {
-                text_at(&layer, font, TABLE_PT, right(col) - text_width(cell, size_mm, total), y, 0.0, cell);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,6 +578,44 @@ mod tests {
         assert_eq!(text_width("0", 1000.0, false), 556.0);
         assert_eq!(text_width("Wi", 10.0, false), 9.44 + 2.22);
         assert!(text_width("Total", 10.0, true) > text_width("Total", 10.0, false));
+    }
+
+    fn table(rows: Vec<Vec<String>>) -> Table {
+        let n = rows.first().map_or(0, Vec::len);
+        Table {
+            name: "Calls",
+            heads: (0..n).map(|i| format!("Column {i}")).collect(),
+            numeric: vec![false; n],
+            rows,
+            total: false,
+            empty: "",
+        }
+    }
+
+    #[test]
+    fn columns_fill_the_page_and_long_ones_are_narrowed_to_fit() {
+        let page = WIDTH - 2.0 * MARGIN;
+        let narrow = table(vec![vec!["a".into(), "bb".into(), "ccc".into()]]);
+        let widths = column_widths(&narrow);
+        assert!((widths.iter().sum::<f32>() - page).abs() < 0.01, "{widths:?}");
+        let long = "x".repeat(400);
+        let wide = table(vec![vec!["short".into(), long.clone(), long]]);
+        let widths = column_widths(&wide);
+        assert!((widths.iter().sum::<f32>() - page).abs() < 0.05, "{widths:?}");
+        let short = text_width("short", TABLE_PT / PT_PER_MM, false) + PAD_MM;
+        assert!(widths[0] >= short - 0.01 && widths[0] < 40.0, "a narrow column keeps its width: {widths:?}");
+        assert!((widths[1] - widths[2]).abs() < 0.01, "the wide share what is left: {widths:?}");
+    }
+
+    #[test]
+    fn a_long_cell_is_cut_short_with_an_ellipsis_and_foreign_letters_are_marked() {
+        let size = TABLE_PT / PT_PER_MM;
+        let cut = fit("keyed account number, matching caller ID", 20.0, size, false);
+        assert!(cut.ends_with('…') && cut.len() < 40, "{cut}");
+        assert!(text_width(&cut, size, false) <= 20.0);
+        assert_eq!(fit("Ada", 20.0, size, false), "Ada");
+        assert_eq!(win_ansi("Zoë O'Brien – “Ltd” €5"), "Zoë O'Brien – “Ltd” €5", "all in WinAnsi");
+        assert_eq!(win_ansi("Ζωή 李"), "??? ?", "set as ?, never dropped");
     }
 
     #[test]

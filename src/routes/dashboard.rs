@@ -190,12 +190,16 @@ pub struct DashboardPage {
     /// The zone "today" is in, and the query that keeps it (`?tz=…`).
     pub zone: String,
     pub events: String,
+    /// The downloads of the table as it is now: each format and its link.
+    pub exports: Vec<(&'static str, String)>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DashboardQuery {
     tz: Option<String>,
+    /// A download's format (`/dashboard/export` only).
+    format: Option<String>,
 }
 
 /// The figures last counted, shared by every watcher of the same day.
@@ -218,14 +222,34 @@ struct Asked {
     zone: LineTimeZone,
     /// The `?tz=` given, to keep in the event stream's URL.
     tz: Option<String>,
+    format: Option<String>,
+}
+
+/// A page or its events, which take no `format`: that is a download's.
+fn asked_page(state: &AppState, who: &Authenticated, req: &HttpRequest) -> Result<Asked, Refusal> {
+    let asked = asked(state, who, req)?;
+    match asked.format {
+        Some(_) => Err(Refusal(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "format: the page has none; its table downloads from {}",
+                crate::paths::Route::DashboardExport.pattern()
+            ),
+        )),
+        None => Ok(asked),
+    }
 }
 
 fn asked(state: &AppState, who: &Authenticated, req: &HttpRequest) -> Result<Asked, Refusal> {
     if who.0.role != Role::Supervisor {
         return Err(Refusal(StatusCode::FORBIDDEN, "The dashboard needs the supervisor role.".into()));
     }
-    let q: DashboardQuery = serde_urlencoded::from_str(req.query_string())
-        .map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("{e}: the dashboard takes only tz (a time zone).")))?;
+    let q: DashboardQuery = serde_urlencoded::from_str(req.query_string()).map_err(|e| {
+        Refusal(
+            StatusCode::BAD_REQUEST,
+            format!("{e}: the dashboard takes only tz (a time zone), and format to export."),
+        )
+    })?;
     let zone = match &q.tz {
         Some(name) => LineTimeZone::named("tz", name).map_err(|e| Refusal(StatusCode::BAD_REQUEST, e.to_string()))?,
         None => state.config.lines.default().time_zone.clone().unwrap_or_else(LineTimeZone::utc),
@@ -236,7 +260,7 @@ fn asked(state: &AppState, who: &Authenticated, req: &HttpRequest) -> Result<Ask
             "The dashboard counts calls in the database: with DATABASE_URL=memory: there is none.".into(),
         ));
     }
-    Ok(Asked { zone, tz: q.tz })
+    Ok(Asked { zone, tz: q.tz, format: q.format })
 }
 
 /// Midnight today in `zone`, as Unix seconds (at a DST change, the day's
@@ -247,6 +271,11 @@ fn start_of_day(zone: &LineTimeZone, now: u64) -> u64 {
 
 /// Today's figures in `zone`, counted at most once per [`SHARED_FOR`].
 async fn figures(state: &AppState, zone: &LineTimeZone) -> Result<Figures, sqlx::Error> {
+    Ok(Figures::of(&*counted(state, zone).await?, zone))
+}
+
+/// Today's counts in `zone`, counted at most once per [`SHARED_FOR`].
+async fn counted(state: &AppState, zone: &LineTimeZone) -> Result<Arc<Stats>, sqlx::Error> {
     let now = crate::clock::now();
     let from = i64::try_from(start_of_day(zone, now)).unwrap_or(0);
     let fresh = {
@@ -267,7 +296,7 @@ async fn figures(state: &AppState, zone: &LineTimeZone) -> Result<Figures, sqlx:
             stats
         }
     };
-    Ok(Figures::of(&stats, zone))
+    Ok(stats)
 }
 
 fn message(status: StatusCode, who: Option<&Authenticated>, title: &str, message: String) -> HttpResponse {
@@ -277,7 +306,7 @@ fn message(status: StatusCode, who: Option<&Authenticated>, title: &str, message
 
 /// `GET /dashboard`.
 pub async fn page(state: web::Data<AppState>, who: Authenticated, req: HttpRequest) -> HttpResponse {
-    let asked = match asked(&state, &who, &req) {
+    let asked = match asked_page(&state, &who, &req) {
         Ok(a) => a,
         Err(Refusal(status, why)) => return message(status, Some(&who), "Dashboard unavailable", why),
     };
@@ -288,12 +317,21 @@ pub async fn page(state: web::Data<AppState>, who: Authenticated, req: HttpReque
                 .as_deref()
                 .map(|tz| format!("?tz={}", url::form_urlencoded::byte_serialize(tz.as_bytes()).collect::<String>()))
                 .unwrap_or_default();
+            let export = crate::paths::Route::DashboardExport.pattern();
+            let exports = crate::report::Format::ALL
+                .into_iter()
+                .map(|f| {
+                    let tz = query.strip_prefix('?').map(|q| format!("&{q}")).unwrap_or_default();
+                    (f.as_str(), format!("{export}?format={}{tz}", f.as_str()))
+                })
+                .collect();
             let page = DashboardPage {
                 session_user: who.session_user(),
                 groups: &GROUPS,
                 figures,
                 zone: asked.zone.name.clone(),
                 events: format!("{}{query}", crate::paths::Route::DashboardEvents.pattern()),
+                exports,
             };
             html_with_script(StatusCode::OK, &page)
         }
@@ -318,7 +356,7 @@ pub async fn events(
     req: HttpRequest,
     draining: Option<web::Data<Draining>>,
 ) -> HttpResponse {
-    let asked = match asked(&state, &who, &req) {
+    let asked = match asked_page(&state, &who, &req) {
         Ok(a) => a,
         Err(Refusal(status, why)) => {
             return HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(format!("{why}\n"))
@@ -354,6 +392,130 @@ pub async fn events(
         .insert_header(("X-Accel-Buffering", "no"))
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .streaming(stream)
+}
+
+/// `GET /dashboard/export?format=csv|xlsx|pdf[&tz=…]`: the page's table as
+/// it is now, a row per line and the total, as a file whose name carries
+/// the time and the zone. Counts only, no customer data.
+pub async fn export(state: web::Data<AppState>, who: Authenticated, req: HttpRequest) -> HttpResponse {
+    let plain = |status: StatusCode, why: String| {
+        HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(format!("{why}\n"))
+    };
+    let asked = match asked(&state, &who, &req) {
+        Ok(a) => a,
+        Err(Refusal(status, why)) => return plain(status, why),
+    };
+    let Some(format) = asked.format.as_deref().map(str::trim).and_then(crate::report::Format::parse) else {
+        let given = asked.format.as_deref().map_or_else(|| "no format".to_string(), |f| format!("{f:?}"));
+        return plain(StatusCode::BAD_REQUEST, format!("format: {given}; exports are csv, xlsx or pdf"));
+    };
+    let stats = match counted(&state, &asked.zone).await {
+        Ok(stats) => stats,
+        Err(e) => {
+            tracing::warn!(error = %e, "the dashboard's figures could not be read");
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database did not answer: try again in a moment.".into(),
+            );
+        }
+    };
+    let name = file_name(&asked.zone, stats.now, format.as_str());
+    let zone = asked.zone.clone();
+    // Workbooks and PDFs take milliseconds of CPU: off the server's threads.
+    match web::block(move || file(&stats, &zone, format)).await {
+        Ok(Ok(body)) => super::reports::attachment(format.content_type(), &name).body(body),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "the dashboard could not be written");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "The dashboard could not be written.".into())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the dashboard's export was cancelled");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "The dashboard could not be written.".into())
+        }
+    }
+}
+
+/// A download's name: when it was counted, in `zone`, and the zone:
+/// `vouch-dashboard_2026-12-05_1430_Europe-London.xlsx`.
+fn file_name(zone: &LineTimeZone, now: u64, extension: &str) -> String {
+    let at = jiff::Timestamp::from_second(i64::try_from(now).unwrap_or(0))
+        .map(|t| t.to_zoned_datetime(zone.zone.clone()).strftime("%Y-%m-%d_%H%M").to_string())
+        .unwrap_or_default();
+    let safe: String =
+        zone.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
+    format!("vouch-dashboard_{at}_{safe}.{extension}")
+}
+
+/// Every column of the page's tables: its group's title, its key, its header.
+fn columns() -> Vec<(&'static str, &'static str, &'static str)> {
+    GROUPS.iter().flat_map(|(_, group, cols)| cols.iter().map(move |c| (*group, c.key, c.head))).collect()
+}
+
+/// The table's rows: each line's figures and the total's, as the page labels them.
+fn rows(stats: &Stats) -> Vec<(&str, &LineStats)> {
+    let lines = stats.lines.iter().map(|l| (l.line.as_str(), l));
+    lines.chain(std::iter::once(("All lines", &stats.total))).collect()
+}
+
+/// The dashboard's table as a file in `format`: CSV with a column per
+/// figure's key and plain numbers (as a report's CSV); XLSX and PDF with
+/// the page's headers, the time and the zone in their first rows.
+#[cfg_attr(not(feature = "exports"), allow(unused_variables))]
+fn file(
+    stats: &Stats,
+    zone: &LineTimeZone,
+    format: crate::report::Format,
+) -> Result<Vec<u8>, crate::report::ExportError> {
+    use crate::report::Format;
+    let columns = columns();
+    let rows = rows(stats);
+    let filters = [
+        ("As of", zone.format(stats.now)),
+        ("Since", zone.format_short(start_of_day(zone, stats.now))),
+        ("Time zone", zone.name.clone()),
+    ];
+    let note = "Calls started since midnight, counted in Vouch's database. Counts only, no customer data.";
+    match format {
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let header = std::iter::once("line").chain(columns.iter().map(|(_, key, _)| *key));
+            w.write_record(header)?;
+            for (label, s) in &rows {
+                let line = if std::ptr::eq(*s, &stats.total) { "all" } else { label };
+                let values = columns.iter().map(|(_, key, _)| crate::report::value(s, key));
+                w.write_record(std::iter::once(line.to_string()).chain(values))?;
+            }
+            w.into_inner().map_err(|e| crate::report::ExportError::Csv(e.into_error().into()))
+        }
+        #[cfg(feature = "exports")]
+        Format::Xlsx => Ok(crate::report::xlsx::figures("ID&V today", &filters, note, &columns, &rows)?),
+        #[cfg(feature = "exports")]
+        Format::Pdf => {
+            use crate::report::pdf;
+            let heading = pdf::Heading {
+                title: "Vouch: ID&V today".into(),
+                lines: pdf::filter_lines(&filters, 3),
+                note: note.into(),
+            };
+            let mut heads = vec!["Line".to_string()];
+            heads.extend(columns.iter().map(|(_, _, head)| head.to_string()));
+            let numeric = std::iter::once(false).chain(columns.iter().map(|_| true)).collect();
+            let table_rows = rows
+                .iter()
+                .map(|(label, s)| {
+                    let cells = columns.iter().map(|(_, key, _)| crate::report::shown(s, key));
+                    std::iter::once(label.to_string()).chain(cells).collect()
+                })
+                .collect();
+            let table = pdf::Table { name: "Table", heads, numeric, rows: table_rows, total: true, empty: "" };
+            let bars = bars(&stats.total);
+            let drawn: Vec<(&str, f64, &str)> =
+                bars.iter().map(|b| (b.label, b.value as f64 / b.max as f64, b.text.as_str())).collect();
+            pdf::with_bars(&heading, &drawn, &table)
+        }
+        #[cfg(not(feature = "exports"))]
+        Format::Xlsx | Format::Pdf => Err(crate::report::ExportError::Unsupported(format.as_str())),
+    }
 }
 
 /// `GET /static/dashboard.js`.

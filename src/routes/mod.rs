@@ -5,7 +5,7 @@
 pub mod agent;
 mod api;
 mod audit;
-mod dashboard;
+pub mod dashboard;
 mod demo;
 mod fallback;
 mod handoff;
@@ -82,6 +82,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Route::AgentCalls => resource.route(web::get().to(agent::list)),
             Route::Dashboard => resource.route(web::get().to(dashboard::page)),
             Route::DashboardEvents => resource.route(web::get().to(dashboard::events)),
+            Route::DashboardExport => resource.route(web::get().to(dashboard::export)),
             Route::DashboardScript => resource.route(web::get().to(dashboard::script)),
             Route::Reports => resource.route(web::get().to(reports::page)),
             Route::ReportExport => resource.route(web::get().to(reports::export)),
@@ -89,6 +90,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             Route::ReportFiles => resource.route(web::get().to(reports::files)),
             Route::ReportFile => resource.route(web::get().to(reports::file)),
             Route::ScreenPop => resource.route(web::get().to(agent::screen_pop)),
+            Route::CallTimeline => resource.route(web::get().to(agent::timeline_export)),
             Route::Login => resource
                 .app_data(agent::login_form_config())
                 .route(web::get().to(agent::login_form))

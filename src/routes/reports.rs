@@ -7,7 +7,8 @@
 
 use super::agent::{html, Authenticated, MessagePage};
 use super::AppState;
-use crate::config::Role;
+use crate::config::{LineTimeZone, Role};
+use crate::report::calls::ShownCall;
 use crate::report::{Filters, Format, Report, ReportQuery, COLUMNS};
 use crate::store::{CallFilter, Db};
 use actix_web::http::StatusCode;
@@ -113,7 +114,7 @@ fn cells(s: &crate::store::LineStats, q: &ReportQuery, (start, end): (u64, u64))
         .iter()
         .map(|(key, _)| {
             let link = (crate::report::behind(s, key) > 0)
-                .then(|| calls_link(key, (start, end), (q.line.as_deref(), &q.filter), &q.zone.name, None, false));
+                .then(|| calls_link(key, (start, end), (q.line.as_deref(), &q.filter), &q.zone.name, None, None));
             (crate::report::shown(s, key), link)
         })
         .collect()
@@ -236,20 +237,20 @@ pub struct CallsFilters {
     pub agent: Option<String>,
     /// The last call of the page before: `started_at:CallSid`.
     pub after: Option<String>,
-    /// `csv` to download every call behind the figure.
+    /// `csv`, `xlsx` or `pdf` to download every call behind the figure.
     pub format: Option<String>,
 }
 
 /// The link to the calls behind `figure` over `[start, end)` on `line` (or
 /// every line) that `filter` counts, times shown in `zone`; after a call
-/// (the next page), or all of them as CSV.
+/// (the next page), or all of them as a file in `format`.
 fn calls_link(
     figure: &str,
     (start, end): (u64, u64),
     (line, filter): (Option<&str>, &CallFilter),
     zone: &str,
     after: Option<(u64, &str)>,
-    csv: bool,
+    format: Option<Format>,
 ) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("figure", figure).append_pair("start", &start.to_string()).append_pair("end", &end.to_string());
@@ -261,14 +262,14 @@ fn calls_link(
     if let Some((at, sid)) = after {
         q.append_pair("after", &format!("{at}:{sid}"));
     }
-    if csv {
-        q.append_pair("format", "csv");
+    if let Some(format) = format {
+        q.append_pair("format", format.as_str());
     }
     format!("{}?{}", crate::paths::Route::ReportCalls.pattern(), q.finish())
 }
 
 /// A file download's answer: its type, its name, never cached or sniffed.
-fn attachment(content_type: &str, name: &str) -> actix_web::HttpResponseBuilder {
+pub(crate) fn attachment(content_type: &str, name: &str) -> actix_web::HttpResponseBuilder {
     let mut answer = HttpResponse::Ok();
     answer
         .content_type(content_type)
@@ -288,14 +289,46 @@ struct CallsAsked {
     filter: CallFilter,
     zone: crate::config::LineTimeZone,
     after: Option<(u64, String)>,
-    csv: bool,
+    /// A download of them all, rather than a page.
+    format: Option<Format>,
 }
 
 impl CallsAsked {
     /// The query string that asks for these calls again, after `after`.
-    fn query(&self, after: Option<(u64, &str)>, csv: bool) -> String {
+    fn query(&self, after: Option<(u64, &str)>, format: Option<Format>) -> String {
         let on = (self.line.as_deref(), &self.filter);
-        calls_link(self.figure, (self.start, self.end), on, &self.zone.name, after, csv)
+        calls_link(self.figure, (self.start, self.end), on, &self.zone.name, after, format)
+    }
+
+    /// A file's name that carries the figure, the period, the line and
+    /// the filters: `vouch-calls_verified_1764547200_1765152000_support_outcome-agent.xlsx`.
+    fn file_name(&self, format: Format) -> String {
+        format!(
+            "vouch-calls_{}_{}_{}_{}{}.{}",
+            self.figure,
+            self.start,
+            self.end,
+            self.line.as_deref().unwrap_or("all-lines").replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-"),
+            crate::report::filter_pairs(&self.filter)
+                .map(|(name, value)| format!("_{name}-{value}"))
+                .collect::<String>(),
+            format.as_str()
+        )
+    }
+
+    /// What a file's first rows say of the list: the figure, the period,
+    /// the line, the zone and the five filters on calls.
+    #[cfg(feature = "exports")]
+    fn filters(&self) -> Vec<(&'static str, String)> {
+        let mut filters = vec![
+            ("Figure", self.heading.to_string()),
+            ("From", self.zone.format_short(self.start)),
+            ("To", self.zone.format_short(self.end)),
+            ("Line", self.line.clone().unwrap_or_else(|| "all lines".into())),
+            ("Time zone", self.zone.name.clone()),
+        ];
+        filters.extend(crate::report::CALL_FILTERS.iter().map(|kind| kind.row(&self.filter)));
+        filters
     }
 
     /// What the audit log keeps of it (no customer data).
@@ -343,12 +376,14 @@ fn calls_asked(state: &AppState, req: &HttpRequest) -> Result<CallsAsked, Refusa
             Some(parsed.ok_or_else(|| bad(format!("after: {a:?} is not a call's start and CallSid")))?)
         }
     };
-    let csv = match f.format.as_deref() {
-        None | Some("") => false,
-        Some("csv") => true,
-        Some(other) => return Err(bad(format!("format: {other:?}; the calls download as format=csv"))),
+    let format = match f.format.as_deref() {
+        None | Some("") => None,
+        Some(given) => Some(
+            Format::parse(given)
+                .ok_or_else(|| bad(format!("format: {given:?}; the calls download as csv, xlsx or pdf")))?,
+        ),
     };
-    Ok(CallsAsked { figure, heading, start, end, line, filter, zone, after, csv })
+    Ok(CallsAsked { figure, heading, start, end, line, filter, zone, after, format })
 }
 
 #[derive(Template)]
@@ -361,12 +396,38 @@ pub struct ReportCallsPage {
     pub line: String,
     /// The report's filters on calls, as a sentence (`""`: none).
     pub filtered: String,
-    /// Each call: when it started (in the report's zone), how long it was
-    /// in the IVR, and the call as the desk shows it.
-    pub calls: Vec<(String, String, crate::routes::agent::view::CallView)>,
-    /// The next page, when this one is full; the download of them all.
+    /// Each call as the list words it (its files say the same), and as the
+    /// desk shows it (for its badge).
+    pub calls: Vec<(ShownCall, crate::routes::agent::view::CallView)>,
+    /// The next page, when this one is full; the downloads of them all
+    /// (each format's name and link).
     pub next: Option<String>,
-    pub export: String,
+    pub exports: Vec<(&'static str, String)>,
+}
+
+/// `r` as a list of calls shows it, from its desk view `view`; its start
+/// in `zone`.
+fn shown_call(
+    r: &crate::store::CallRecord,
+    view: &crate::routes::agent::view::CallView,
+    zone: &LineTimeZone,
+) -> ShownCall {
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
+    ShownCall {
+        started_at: r.started_at,
+        started: zone.format(r.started_at),
+        customer: view.customer_name.clone().unwrap_or_else(|| "Unknown caller".into()),
+        customer_id: or_dash(&view.customer_id),
+        line: view.line.clone(),
+        method: view.method.clone(),
+        status: view.status_text.into(),
+        outcome: view.outcome.into(),
+        ivr_seconds: r.handed_off_at.map(|at| at.saturating_sub(r.started_at)),
+        ivr: ivr_time(r),
+        queue: or_dash(&r.queue),
+        agent: or_dash(&r.agent),
+        call_sid: r.call_sid.clone(),
+    }
 }
 
 /// A filter on calls as a page says it: `outcome Agent, identified by Caller ID`.
@@ -384,7 +445,7 @@ fn ivr_time(r: &crate::store::CallRecord) -> String {
 
 /// `GET /reports/calls?figure=…&start=…&end=…[&line=…&tz=…&after=…]`: the
 /// calls behind a report's figure, 100 a page, for supervisors; with
-/// `format=csv`, all of them as a file, streamed. Both are audited: the
+/// `format=csv|xlsx|pdf`, all of them as a file. Both are audited: the
 /// list is customer data.
 pub async fn calls(state: web::Data<AppState>, who: Authenticated, req: HttpRequest) -> HttpResponse {
     let session_user = who.session_user();
@@ -405,14 +466,27 @@ pub async fn calls(state: web::Data<AppState>, who: Authenticated, req: HttpRequ
         ));
     };
     let actor = crate::audit::Actor::of(&who.0);
-    if asked.csv {
-        state.audit.record(
-            &actor,
-            crate::audit::Action::ReportCallsExported,
-            crate::audit::Target::None,
-            asked.detail(),
-        );
-        return export_calls(db, asked);
+    if let Some(format) = asked.format {
+        let mut detail = asked.detail();
+        detail["format"] = format.as_str().into();
+        if format == Format::Csv {
+            // Streamed as it is read: how many is not known beforehand.
+            state.audit.record(&actor, crate::audit::Action::ReportCallsExported, crate::audit::Target::None, detail);
+            return export_calls(db, asked);
+        }
+        return match calls_file(&state, db, asked, format).await {
+            Ok((answer, calls)) => {
+                detail["calls"] = calls.into();
+                state.audit.record(
+                    &actor,
+                    crate::audit::Action::ReportCallsExported,
+                    crate::audit::Target::None,
+                    detail,
+                );
+                answer
+            }
+            Err(r) => refused(r),
+        };
     }
     let after = asked.after.as_ref().map(|(at, sid)| (*at, sid.as_str()));
     let on = (asked.line.as_deref(), &asked.filter);
@@ -432,13 +506,13 @@ pub async fn calls(state: web::Data<AppState>, who: Authenticated, req: HttpRequ
     state.audit.record(&actor, crate::audit::Action::ReportCalls, crate::audit::Target::None, detail);
     let now = crate::clock::now();
     let next = (records.len() == CALLS_PAGE)
-        .then(|| records.last().map(|r| asked.query(Some((r.started_at, r.call_sid.as_str())), false)))
+        .then(|| records.last().map(|r| asked.query(Some((r.started_at, r.call_sid.as_str())), None)))
         .flatten();
     let calls = records
         .iter()
         .map(|r| {
             let view = crate::routes::agent::view::CallView::new(r, state.config.lines.get(&r.service_line), now);
-            (asked.zone.format(r.started_at), ivr_time(r), view)
+            (shown_call(r, &view, &asked.zone), view)
         })
         .collect();
     let page = ReportCallsPage {
@@ -449,21 +523,14 @@ pub async fn calls(state: web::Data<AppState>, who: Authenticated, req: HttpRequ
         filtered: shown_filter(&asked.filter),
         calls,
         next,
-        export: asked.query(None, true),
+        exports: Format::ALL.into_iter().map(|f| (f.as_str(), asked.query(None, Some(f)))).collect(),
     };
     html(StatusCode::OK, &page)
 }
 
 /// Every call behind the figure as CSV, read and sent a chunk at a time.
 fn export_calls(db: crate::store::Db, asked: CallsAsked) -> HttpResponse {
-    let name = format!(
-        "vouch-calls_{}_{}_{}_{}{}.csv",
-        asked.figure,
-        asked.start,
-        asked.end,
-        asked.line.as_deref().unwrap_or("all-lines").replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-"),
-        crate::report::filter_pairs(&asked.filter).map(|(name, value)| format!("_{name}-{value}")).collect::<String>()
-    );
+    let name = asked.file_name(Format::Csv);
     // (the last call sent, header sent, done)
     let chunks = futures_util::stream::unfold((None::<(u64, String)>, false, false), move |(after, header, done)| {
         let (db, figure, zone) = (db.clone(), asked.figure, asked.zone.clone());
@@ -497,6 +564,155 @@ fn export_calls(db: crate::store::Db, asked: CallsAsked) -> HttpResponse {
         }
     });
     attachment(crate::report::Format::Csv.content_type(), &name).streaming(chunks)
+}
+
+/// The most calls a PDF lists (about 160 pages, and some 40 MB while it is
+/// set): a longer list is a spreadsheet's work.
+#[cfg(feature = "exports")]
+const PDF_MOST_CALLS: usize = 5_000;
+
+/// What a call list's XLSX and PDF files say under their filters.
+#[cfg(feature = "exports")]
+const CALLS_NOTE: &str =
+    "Customer data: each download of this list is written to Vouch's audit log. Times in the zone above.";
+
+/// Every call behind the figure as an XLSX workbook (its rows written as
+/// they are read, then streamed as it is zipped) or a PDF (at most
+/// [`PDF_MOST_CALLS`]), and how many calls it lists.
+#[cfg(feature = "exports")]
+async fn calls_file(
+    state: &AppState,
+    db: Db,
+    asked: CallsAsked,
+    format: Format,
+) -> Result<(HttpResponse, usize), Refusal> {
+    use crate::report::{pdf, xlsx};
+    let unavailable = |e: sqlx::Error| {
+        tracing::warn!(error = %e, "the calls behind a figure could not be read");
+        Refusal(StatusCode::SERVICE_UNAVAILABLE, "The database did not answer: try again in a moment.".into())
+    };
+    let not_written = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "a list of calls could not be written");
+        Refusal(StatusCode::INTERNAL_SERVER_ERROR, "The calls could not be written.".into())
+    };
+    let name = asked.file_name(format);
+    let title = format!("Vouch: calls behind “{}”", asked.heading);
+    let mut book = match format {
+        Format::Xlsx => Some(
+            xlsx::CallsBook::new(&title, asked.filters(), CALLS_NOTE, asked.zone.zone.clone())
+                .map_err(|e| not_written(&e))?,
+        ),
+        _ => None,
+    };
+    let (mut listed, mut count) = (Vec::new(), 0);
+    let now = crate::clock::now();
+    let mut after: Option<(u64, String)> = None;
+    loop {
+        let cursor = after.as_ref().map(|(at, sid)| (*at, sid.as_str()));
+        let on = (asked.line.as_deref(), &asked.filter);
+        let page = db
+            .figure_calls(asked.figure, on, (asked.start, asked.end), cursor, EXPORT_CHUNK)
+            .await
+            .map_err(unavailable)?
+            .unwrap_or_default();
+        for r in &page {
+            let view = crate::routes::agent::view::CallView::new(r, state.config.lines.get(&r.service_line), now);
+            let call = shown_call(r, &view, &asked.zone);
+            match book.as_mut() {
+                Some(book) => book.push(&call).map_err(|e| not_written(&e))?,
+                None => listed.push(call),
+            }
+        }
+        count += page.len();
+        if book.is_none() && count > PDF_MOST_CALLS {
+            return Err(Refusal(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "format: a PDF lists at most {PDF_MOST_CALLS} calls and this figure has more: download them as xlsx or csv, or choose a shorter period"
+                ),
+            ));
+        }
+        match page.last() {
+            Some(last) if page.len() == EXPORT_CHUNK => after = Some((last.started_at, last.call_sid.clone())),
+            _ => break,
+        }
+    }
+    if let Some(book) = book {
+        return Ok((attachment(format.content_type(), &name).streaming(zipped(book)), count));
+    }
+    let columns = crate::report::calls::SHOWN_HEADER.len() - 1;
+    let heading = pdf::Heading { title, lines: pdf::filter_lines(&asked.filters(), 5), note: CALLS_NOTE.into() };
+    let table = pdf::Table {
+        name: "Calls",
+        heads: crate::report::calls::SHOWN_HEADER[..columns].iter().map(|h| h.to_string()).collect(),
+        numeric: (0..columns).map(|i| i == 7).collect(),
+        rows: listed.iter().map(|c| c.texts()[..columns].iter().map(|t| t.to_string()).collect()).collect(),
+        total: false,
+        empty: "No calls on record behind this figure.",
+    };
+    // A PDF of many pages takes CPU: off the server's threads.
+    let body = web::block(move || pdf::list(&heading, &table))
+        .await
+        .map_err(|e| not_written(&e))?
+        .map_err(|e| not_written(&e))?;
+    Ok((attachment(format.content_type(), &name).body(body), count))
+}
+
+/// A build without the `exports` feature writes call lists as CSV only.
+#[cfg(not(feature = "exports"))]
+async fn calls_file(_: &AppState, _: Db, _: CallsAsked, format: Format) -> Result<(HttpResponse, usize), Refusal> {
+    let why = crate::report::ExportError::Unsupported(format.as_str());
+    Err(Refusal(StatusCode::BAD_REQUEST, format!("format: {why}")))
+}
+
+/// A writer that sends what it is given, 64 KiB at a time, to a download
+/// being streamed; it fails once the download is abandoned.
+#[cfg(feature = "exports")]
+struct Piped {
+    tx: tokio::sync::mpsc::Sender<Result<web::Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+#[cfg(feature = "exports")]
+impl std::io::Write for Piped {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 64 * 1024 {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = web::Bytes::from(std::mem::take(&mut self.buf));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the download was abandoned"))
+    }
+}
+
+/// `book` zipped on a blocking thread, its bytes streamed as they come.
+#[cfg(feature = "exports")]
+fn zipped(
+    book: crate::report::xlsx::CallsBook,
+) -> impl futures_util::Stream<Item = Result<web::Bytes, actix_web::Error>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let mut out = Piped { tx: tx.clone(), buf: Vec::with_capacity(64 * 1024) };
+        let written = book.finish(&mut out).map_err(|e| e.to_string());
+        let written = written.and_then(|()| std::io::Write::flush(&mut out).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "an XLSX list of calls stopped");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e)));
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        let item = rx.recv().await?;
+        Some((item.map_err(actix_web::error::ErrorInternalServerError), rx))
+    })
 }
 
 #[derive(Template)]

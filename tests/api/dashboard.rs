@@ -146,7 +146,11 @@ async fn the_dashboard_takes_a_time_zone_and_refuses_with_reasons() {
     let stats = events.stats().await;
     assert!(stats["as_of"].as_str().unwrap().ends_with(" EST") || stats["as_of"].as_str().unwrap().ends_with(" EDT"));
 
-    for (query, reason) in [("?tz=Mars%2FOlympus", "not an IANA time zone"), ("?line=support", "unknown field")] {
+    for (query, reason) in [
+        ("?tz=Mars%2FOlympus", "not an IANA time zone"),
+        ("?line=support", "unknown field"),
+        ("?format=csv", "format: the page has none; its table downloads from /dashboard/export"),
+    ] {
         let r = app.page(&format!("/dashboard{query}"), Some(&session), None).await;
         assert_eq!(r.status, 400, "{query}: {}", r.body);
         assert!(r.body.contains(reason), "{query}: {}", r.body);
@@ -174,4 +178,104 @@ async fn the_dashboard_takes_a_time_zone_and_refuses_with_reasons() {
     let none = memory.page("/dashboard", Some(&session), None).await;
     assert_eq!(none.status, 503);
     assert!(none.body.contains("DATABASE_URL=memory:"), "{}", none.body);
+}
+
+/// The dashboard's first table's row labels, in order.
+fn row_labels(html: &str) -> Vec<String> {
+    let table = html.split("<tbody>").nth(1).unwrap().split("</tbody>").next().unwrap();
+    table.split("<th scope=\"row\">").skip(1).map(|r| r.split('<').next().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn the_dashboard_downloads_its_table_as_csv_xlsx_and_pdf() {
+    use crate::exports::{cell_text, pdf_row, pdf_text, squeezed, xlsx_rows};
+    use crate::reports::fetch;
+    let app = spawn_desk().await;
+    let session = app.calls_for_figures(true).await;
+    let page = app.page("/dashboard?tz=UTC", Some(&session), None).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let labels = row_labels(&page.body);
+    assert_eq!(labels.last().map(String::as_str), Some("All lines"), "{labels:?}");
+    let keys: Vec<&str> =
+        vouch::routes::dashboard::GROUPS.iter().flat_map(|(_, _, c)| c.iter().map(|c| c.key)).collect();
+    let heads: Vec<&str> =
+        vouch::routes::dashboard::GROUPS.iter().flat_map(|(_, _, c)| c.iter().map(|c| c.head)).collect();
+    // Each row's key in the page's cells: a line's name, or `all`.
+    let row_key = |label: &str| if label == "All lines" { "all".to_string() } else { label.to_string() };
+    let shown = |label: &str, key: &str| cell(&page.body, &format!("{}.{key}", row_key(label)));
+    let rates = ["containment", "ivr_seconds_avg", "ivr_seconds_p90", "crm_wait_ms_avg", "crm_error_rate"];
+
+    // CSV: a column per figure's key, plain numbers.
+    let (content_type, disposition, csv) = fetch(&app, &page.body, "export-dashboard", "csv", &session).await;
+    assert_eq!(content_type, "text/csv; charset=utf-8");
+    let day = vouch::report::today(&vouch::config::LineTimeZone::utc(), vouch::clock::now()).to_string();
+    assert!(disposition.starts_with(&format!("attachment; filename=\"vouch-dashboard_{day}_")), "{disposition}");
+    assert!(disposition.ends_with("_UTC.csv\""), "{disposition}");
+    let mut reader = csv::Reader::from_reader(csv.as_slice());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+    assert_eq!(header[0], "line");
+    assert_eq!(header[1..], keys);
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), labels.len());
+    for (record, label) in records.iter().zip(&labels) {
+        assert_eq!(record[0], row_key(label));
+        for (i, key) in keys.iter().enumerate().filter(|(_, k)| !rates.contains(k)) {
+            assert_eq!(record[i + 1], shown(label, key), "{label} {key}");
+        }
+    }
+    let total = records.last().unwrap();
+    let containment = keys.iter().position(|k| *k == "containment").unwrap() + 1;
+    assert_eq!(total[containment].parse::<f64>().ok(), Some(0.0), "a fraction: nobody went to self-service");
+    assert_eq!(shown("All lines", "containment"), "0.0%");
+
+    // XLSX: the time and zone first, the groups above the page's headers,
+    // typed numbers.
+    let (content_type, disposition, xlsx) = fetch(&app, &page.body, "export-dashboard", "xlsx", &session).await;
+    assert_eq!(content_type, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    assert!(disposition.ends_with("_UTC.xlsx\""), "{disposition}");
+    let (sheet, cells) = xlsx_rows(&xlsx);
+    assert_eq!(sheet, "ID&V today");
+    let text = |r: usize, c: usize| cell_text(&cells[r][c]);
+    assert_eq!(text(0, 0), "ID&V today");
+    assert_eq!(
+        (text(1, 0), text(2, 0), text(3, 0), text(3, 1)),
+        ("As of".into(), "Since".into(), "Time zone".into(), "UTC".into())
+    );
+    assert!(text(1, 1).ends_with(" UTC"), "{}", text(1, 1));
+    let header_row = cells.iter().position(|r| cell_text(&r[0]) == "Line").expect("the header row");
+    let header: Vec<String> = cells[header_row].iter().map(cell_text).collect();
+    assert_eq!(header[1..], heads);
+    let groups: Vec<String> = cells[header_row - 1].iter().map(cell_text).collect();
+    assert_eq!((groups[1].as_str(), groups[4].as_str()), ("Calls now", "Today's ID&V funnel"), "{groups:?}");
+    assert_eq!(cells.len(), header_row + 1 + labels.len());
+    for (i, label) in labels.iter().enumerate() {
+        let row = &cells[header_row + 1 + i];
+        assert_eq!(cell_text(&row[0]), *label);
+        for (col, key) in (1..).zip(&keys).filter(|(_, k)| !rates.contains(k)) {
+            let want: f64 = shown(label, key).parse().unwrap();
+            assert_eq!(row[col], calamine::Data::Float(want), "{label} {key}");
+        }
+    }
+
+    // PDF: the funnel's bars and each row as the page shows it.
+    let (content_type, disposition, pdf) = fetch(&app, &page.body, "export-dashboard", "pdf", &session).await;
+    assert_eq!(content_type, "application/pdf");
+    assert!(disposition.ends_with("_UTC.pdf\""), "{disposition}");
+    if let Some(text) = pdf_text(&pdf) {
+        assert!(text.contains("Time zone: UTC") && text.contains("2 (67%)"), "{text}");
+        for label in &labels {
+            let cells = keys.iter().map(|key| shown(label, key)).collect::<Vec<_>>();
+            let want = squeezed(std::iter::once(label.as_str()).chain(cells.iter().map(String::as_str)));
+            let first = label.split(' ').next().unwrap();
+            assert_eq!(pdf_row(&text, first).as_deref(), Some(want.as_str()), "{label}'s row:\n{text}");
+        }
+    }
+
+    // Supervisors only; a format it has not is refused naming the field.
+    let agent = app.session(AGENT, AGENT_PASSWORD).await;
+    assert_eq!(app.page("/dashboard/export?format=csv", Some(&agent), None).await.status, 403);
+    let r = app.page("/dashboard/export?format=docx", Some(&session), None).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("format: \"docx\""), "{}", r.body);
+    assert!(app.page("/dashboard/export", Some(&session), None).await.body.contains("format: no format"));
 }

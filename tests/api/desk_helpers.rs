@@ -87,6 +87,18 @@ impl TestApp {
         panic!("no {action} entry in the audit log");
     }
 
+    /// The audit log's entries of `action`, waiting until there are `n`.
+    pub async fn audited_n(&self, action: &str, n: usize) -> Vec<serde_json::Value> {
+        for _ in 0..100 {
+            let entries = self.audited(action).await;
+            if entries.len() >= n {
+                return entries;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("fewer than {n} {action} entries in the audit log");
+    }
+
     /// `GET path` with an optional session cookie value and bearer token.
     pub async fn page(&self, path: &str, session: Option<&str>, bearer: Option<&str>) -> Answer {
         let mut rb = self.http.get(format!("{}{path}", self.address));

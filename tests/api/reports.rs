@@ -5,8 +5,8 @@
 //! filters are refused naming the field.
 
 use crate::desk_helpers::*;
-use crate::exports::{cell_text, pdf_row, pdf_text, squeezed, xlsx_rows};
-use crate::helpers::{spawn_with, Options, TestApp, ADA_PHONE, ADMIN_TOKEN, SALES_NUMBER};
+use crate::exports::{cell_text, datetime_text, pdf_row, pdf_text, squeezed, xlsx_rows};
+use crate::helpers::{spawn_with, Options, TestApp, ADA_PHONE, ADMIN_TOKEN, SALES_NUMBER, SUPPORT_NUMBER};
 
 /// The CSV body's records (the header first).
 fn records(body: &str) -> Vec<Vec<String>> {
@@ -21,8 +21,13 @@ fn header(body: &str) -> Vec<String> {
 }
 
 /// `html`'s text with the entities askama writes read back.
-fn unescape(html: &str) -> String {
-    html.replace("&#34;", "\"").replace("&#39;", "'").replace("&#38;", "&").replace("&amp;", "&")
+pub fn unescape(html: &str) -> String {
+    html.replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
 }
 
 /// Today in New York (the desk's default line's zone).
@@ -110,10 +115,16 @@ async fn bad_report_filters_are_refused_naming_the_field() {
 /// Follows the page's link to its `format` export: the file's type, its
 /// `Content-Disposition` and its bytes.
 async fn download(app: &TestApp, page: &str, format: &str, session: &str) -> (String, String, Vec<u8>) {
-    let marker = format!("id=\"export-{format}\" href=\"");
-    let at = page.find(&marker).unwrap_or_else(|| panic!("no {format} export link")) + marker.len();
+    fetch(app, page, "export", format, session).await
+}
+
+/// Follows the page's link `id="{prefix}-{format}"` to a file: its type,
+/// its `Content-Disposition` and its bytes.
+pub async fn fetch(app: &TestApp, page: &str, prefix: &str, format: &str, session: &str) -> (String, String, Vec<u8>) {
+    let marker = format!("id=\"{prefix}-{format}\" href=\"");
+    let at = page.find(&marker).unwrap_or_else(|| panic!("no {prefix}-{format} link")) + marker.len();
     let link = unescape(page[at..].split('"').next().unwrap());
-    assert!(link.ends_with(&format!("&format={format}")), "{link}");
+    assert!(link.contains(&format!("format={format}")), "{link}");
     let r = app.http.get(format!("{}{link}", app.address)).header("cookie", format!("vouch_session={session}"));
     let r = r.send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200, "{link}");
@@ -124,7 +135,7 @@ async fn download(app: &TestApp, page: &str, format: &str, session: &str) -> (St
 }
 
 /// `html` without its tags.
-fn text_of(html: &str) -> String {
+pub fn text_of(html: &str) -> String {
     let mut out = String::new();
     for (i, part) in html.split('<').enumerate() {
         out.push_str(if i == 0 { part } else { part.split_once('>').map_or("", |(_, text)| text) });
@@ -261,7 +272,7 @@ async fn a_figure_links_to_the_calls_behind_it_and_listing_them_is_audited() {
     assert!(!e.to_string().contains("Lovelace"), "{e}");
 
     // Downloading them is audited too, and the file has them all.
-    let at = list.body.find("id=\"export-calls\" href=\"").unwrap() + "id=\"export-calls\" href=\"".len();
+    let at = list.body.find("id=\"export-calls-csv\" href=\"").unwrap() + "id=\"export-calls-csv\" href=\"".len();
     let export = unescape(list.body[at..].split('"').next().unwrap());
     let csv = app.page(&export, Some(&session), None).await;
     assert_eq!(csv.status, 200, "{}", csv.body);
@@ -287,7 +298,7 @@ async fn a_figure_links_to_the_calls_behind_it_and_listing_them_is_audited() {
         ("figure=calls&start=0&end=99999999", "end: a period of at most 400 days"),
         ("figure=calls&start=0&end=10&line=nope", "line: no line is named"),
         ("figure=calls&start=0&end=10&after=x", "after: \"x\" is not a call"),
-        ("figure=calls&start=0&end=10&format=xlsx", "format: \"xlsx\""),
+        ("figure=calls&start=0&end=10&format=docx", "format: \"docx\"; the calls download as csv, xlsx or pdf"),
         ("figure=calls&start=0&end=10&method=voice", "method: \"voice\" is not one of"),
         ("figure=calls&start=0&end=10&colour=red", "unknown field"),
     ] {
@@ -295,6 +306,126 @@ async fn a_figure_links_to_the_calls_behind_it_and_listing_them_is_audited() {
         assert_eq!(r.status, 400, "{query}: {}", r.body);
         assert!(unescape(&r.body).contains(words), "{query}: {}", r.body);
     }
+}
+
+/// A list of calls' rows: each call's CallSid and its cells' texts (a
+/// badge's symbol left out).
+fn listed(page: &str) -> Vec<(String, Vec<String>)> {
+    let body = &page[page.find("<tbody>").unwrap()..page.find("</tbody>").unwrap()];
+    body.split("<tr data-call=\"")
+        .skip(1)
+        .map(|row| {
+            let sid = row.split('"').next().unwrap().to_string();
+            let mut cells = Vec::new();
+            let mut rest = row;
+            while let Some(at) = rest.find("<t") {
+                let tag = &rest[at..];
+                let close = match &tag[..3] {
+                    "<td" => "</td>",
+                    "<th" => "</th>",
+                    _ => {
+                        rest = &tag[2..];
+                        continue;
+                    }
+                };
+                let inner = tag.split_once('>').unwrap().1;
+                let content = inner.split(close).next().unwrap();
+                let text = unescape(&text_of(content));
+                cells.push(text.trim_start_matches(['✓', '!', '?']).trim().to_string());
+                rest = &inner[content.len()..];
+            }
+            (sid, cells)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_calls_behind_a_figure_download_as_xlsx_and_pdf_exactly_as_listed() {
+    let app = spawn_desk().await;
+    app.call(ZOE_PHONE, SUPPORT_NUMBER, &[&format!("{ZOE_PIN}#")]).await;
+    let session = app.calls_for_figures(true).await;
+    let page = app.page("/reports?tz=UTC", Some(&session), None).await;
+    let (calls, link) = total_cell(&page.body, 0);
+    assert_eq!(calls, "4");
+    let list = app.page(&link.expect("a link to the calls"), Some(&session), None).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let rows = listed(&list.body);
+    assert_eq!(rows.len(), 4, "{}", list.body);
+    let zoe = rows
+        .iter()
+        .find(|(_, cells)| cells[1] == ZOE_NAME)
+        .unwrap_or_else(|| panic!("Zoë's call, her name as it is: {rows:?}"));
+    assert_eq!((zoe.1[4].as_str(), zoe.1[5].as_str()), ("caller ID", "Verified"), "{zoe:?}");
+
+    // XLSX: the filters in the first rows, then the page's columns and the
+    // CallSid, the start a date and time and the time in the IVR a number.
+    let (content_type, disposition, xlsx) = fetch(&app, &list.body, "export-calls", "xlsx", &session).await;
+    assert_eq!(content_type, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    assert!(disposition.starts_with("attachment; filename=\"vouch-calls_calls_"), "{disposition}");
+    assert!(disposition.ends_with("_all-lines.xlsx\""), "{disposition}");
+    let (sheet, cells) = xlsx_rows(&xlsx);
+    assert_eq!(sheet, "Calls");
+    let text = |r: usize, c: usize| cell_text(&cells[r][c]);
+    assert_eq!(text(0, 0), "Vouch: calls behind “Calls”");
+    let filters: Vec<(String, String)> = (1..11).map(|r| (text(r, 0), text(r, 1))).collect();
+    let names: Vec<&str> = filters.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Figure", "From", "To", "Line", "Time zone", "Outcome", "ID&V status", "Method", "Queue", "Agent rung"]
+    );
+    assert_eq!((filters[0].1.as_str(), filters[3].1.as_str(), filters[4].1.as_str()), ("Calls", "all lines", "UTC"));
+    let head = vouch::report::xlsx::CALLS_HEADER_ROW as usize;
+    let header: Vec<String> = cells[head].iter().map(cell_text).collect();
+    assert_eq!(header, vouch::report::calls::SHOWN_HEADER);
+    assert_eq!(cells.len(), head + 1 + 4, "the heading, the header and the four calls");
+    for (i, (sid, shown)) in rows.iter().enumerate() {
+        let row = &cells[head + 1 + i];
+        assert!(matches!(row[0], calamine::Data::DateTime(_)), "a start is a date and time: {:?}", row[0]);
+        assert_eq!(format!("{} UTC", datetime_text(&row[0])), shown[0], "the start, to the second");
+        for col in [1, 2, 3, 4, 5, 6, 8, 9] {
+            assert_eq!(cell_text(&row[col]), shown[col], "{sid}'s column {}", header[col]);
+        }
+        match (&row[7], shown[7].strip_suffix(" s")) {
+            (calamine::Data::Float(v), Some(seconds)) => assert_eq!(v.to_string(), seconds, "{sid}"),
+            (other, _) => assert_eq!(cell_text(other), shown[7], "{sid}: no hand-off, as listed"),
+        }
+        assert_eq!(cell_text(&row[10]), *sid);
+    }
+
+    // PDF: the page's columns, each call's row as listed.
+    let (content_type, disposition, pdf) = fetch(&app, &list.body, "export-calls", "pdf", &session).await;
+    assert_eq!(content_type, "application/pdf");
+    assert!(disposition.ends_with("_all-lines.pdf\""), "{disposition}");
+    if let Some(text) = pdf_text(&pdf) {
+        assert!(text.contains("Figure: Calls") && text.contains("Time zone: UTC"), "{text}");
+        assert!(text.contains("Identified by") && text.contains("Customer ID"), "{text}");
+        for (sid, shown) in &rows {
+            let want = squeezed(shown.iter().map(String::as_str));
+            let line = text.lines().map(|l| squeezed([l])).find(|l| l.contains(&squeezed([shown[1].as_str()])));
+            assert_eq!(line.as_deref(), Some(want.as_str()), "{sid}'s row:\n{text}");
+        }
+    }
+
+    // Both downloads are audited: which list, the format, how many.
+    let entries = app.audited_n("report_calls_exported", 2).await;
+    let formats: Vec<(&str, u64)> = entries
+        .iter()
+        .map(|e| (e["detail"]["format"].as_str().unwrap(), e["detail"]["calls"].as_u64().unwrap()))
+        .collect();
+    assert!(formats.contains(&("xlsx", 4)) && formats.contains(&("pdf", 4)), "{entries:?}");
+    assert!(!serde_json::json!(entries).to_string().contains("Lovelace"), "no customer data in the audit log");
+
+    // A filtered list's files carry the filter in their name and rows.
+    let link = total_cell(&app.page("/reports?tz=UTC&method=ani", Some(&session), None).await.body, 0).1.unwrap();
+    let list = app.page(&link, Some(&session), None).await;
+    assert_eq!(listed(&list.body).len(), 2, "Ada's and Zoë's calls");
+    let (_, disposition, xlsx) = fetch(&app, &list.body, "export-calls", "xlsx", &session).await;
+    assert!(disposition.ends_with("_all-lines_method-ani.xlsx\""), "{disposition}");
+    let (_, cells) = xlsx_rows(&xlsx);
+    assert_eq!((cell_text(&cells[8][0]), cell_text(&cells[8][1])), ("Method".into(), "Caller ID".into()));
+    assert_eq!(cells.len(), head + 1 + 2);
+    let (_, disposition, _) = fetch(&app, &list.body, "export-calls", "pdf", &session).await;
+    assert!(disposition.ends_with("_all-lines_method-ani.pdf\""), "{disposition}");
 }
 
 /// `page`'s `<select name="name">`: the value of its selected option.

@@ -21,6 +21,7 @@ fn example(app: &TestApp, route: Route) -> String {
         Route::Dialed => urls.dialed("support"),
         Route::VoiceOnLine => urls.voice(Some("support")),
         Route::ScreenPop => urls.absolute(&paths::screen_pop(&sid)),
+        Route::CallTimeline => urls.absolute(&format!("{}/timeline?format=csv", paths::screen_pop(&sid))),
         Route::ApiCall => urls.absolute(&format!("/api/calls/{sid}")),
         Route::ApiLockout => urls.absolute(&format!("/api/lockouts/{ADA_ID}")),
         Route::ApiCustomerRecords => urls.absolute(&format!("/api/customers/{ADA_ID}/records")),

@@ -303,3 +303,86 @@ async fn a_supervisor_sees_the_calls_timeline_step_by_step_and_nobody_sees_what_
     assert_eq!(status, 200);
     assert!(record.get("timeline").is_none() && record["customer_id"].is_string(), "{record}");
 }
+
+/// The timeline's rows on a screen pop: each row's cells' texts.
+fn timeline_rows(page: &str) -> Vec<Vec<String>> {
+    page.split("<tr class=\"event-")
+        .skip(1)
+        .map(|row| {
+            let row = row.split("</tr>").next().unwrap();
+            let cells = row.split("<td").skip(1);
+            cells.map(|c| crate::reports::unescape(&crate::reports::text_of(c.split_once('>').unwrap().1))).collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_supervisor_downloads_the_timeline_as_it_is_shown_and_the_download_is_audited() {
+    use crate::exports::{cell_text, datetime_text, pdf_text, squeezed, xlsx_rows};
+    let app = spawn_desk().await;
+    let sid = app.call(ZOE_PHONE, SUPPORT_NUMBER, &["12#", "1111#", &format!("{ZOE_PIN}#")]).await.call_sid;
+    app.written().await;
+    let session = app.session(SUPERVISOR, SUPERVISOR_PASSWORD).await;
+    let page = app.page(&format!("/agent/calls/{sid}"), Some(&session), None).await;
+    let rows = timeline_rows(&page.body);
+    assert!(rows.len() >= 10 && rows.iter().all(|r| r.len() == 4), "{rows:?}");
+
+    // CSV: the time in ISO 8601, the seconds since the start, the words.
+    let (content_type, disposition, csv) =
+        crate::reports::fetch(&app, &page.body, "export-timeline", "csv", &session).await;
+    assert_eq!(content_type, "text/csv; charset=utf-8");
+    assert_eq!(disposition, format!("attachment; filename=\"vouch-timeline_{sid}.csv\""));
+    let mut reader = csv::Reader::from_reader(csv.as_slice());
+    assert_eq!(reader.headers().unwrap(), vec!["time_utc", "since_start_seconds", "step", "what_happened"]);
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), rows.len());
+    for (record, shown) in records.iter().zip(&rows) {
+        assert!(record[0].ends_with(&format!("T{}Z", shown[0])), "{record:?} against {shown:?}");
+        let seconds: f64 = record[1].parse().unwrap();
+        assert_eq!(format!("+{seconds:.1} s"), shown[1]);
+        assert_eq!((&record[2], &record[3]), (shown[2].as_str(), shown[3].as_str()));
+    }
+    assert!(!String::from_utf8_lossy(&csv).contains("1111"), "never what was keyed");
+
+    // XLSX: the call first, then the rows, the time a date and time, the
+    // seconds a number.
+    let (_, disposition, xlsx) = crate::reports::fetch(&app, &page.body, "export-timeline", "xlsx", &session).await;
+    assert!(disposition.ends_with(".xlsx\""), "{disposition}");
+    let (sheet, cells) = xlsx_rows(&xlsx);
+    assert_eq!(sheet, "Timeline");
+    assert_eq!((cell_text(&cells[1][0]), cell_text(&cells[1][1])), ("Call SID".to_string(), sid.clone()));
+    let header = cells.iter().position(|r| cell_text(&r[0]) == "Time (UTC)").expect("the header");
+    assert_eq!(cells.len(), header + 1 + rows.len());
+    for (row, shown) in cells[header + 1..].iter().zip(&rows) {
+        assert_eq!(datetime_text(&row[0])[11..], *shown[0].trim_end_matches(".000"), "the time, to the millisecond");
+        match &row[1] {
+            calamine::Data::Float(v) => assert_eq!(format!("+{v:.1} s"), shown[1]),
+            other => panic!("seconds are a number: {other:?}"),
+        }
+        assert_eq!((cell_text(&row[2]), cell_text(&row[3])), (shown[2].clone(), shown[3].clone()));
+    }
+
+    // PDF: each row as the page shows it.
+    let (content_type, _, pdf) = crate::reports::fetch(&app, &page.body, "export-timeline", "pdf", &session).await;
+    assert_eq!(content_type, "application/pdf");
+    if let Some(text) = pdf_text(&pdf) {
+        assert!(text.contains(&format!("Call SID: {sid}")), "{text}");
+        let lines: Vec<String> = text.lines().map(|l| squeezed([l])).collect();
+        for shown in &rows {
+            let want = squeezed(shown.iter().map(String::as_str));
+            assert!(lines.contains(&want), "{shown:?} in:\n{text}");
+        }
+    }
+
+    // Each download is audited against the call; agents may not.
+    let entries = app.audited_n("timeline_exported", 3).await;
+    assert_eq!(entries.len(), 3, "{entries:?}");
+    assert!(entries.iter().all(|e| e["target"].to_string().contains(&sid)), "{entries:?}");
+    let agent = app.session(AGENT, AGENT_PASSWORD).await;
+    let refused = app.page(&format!("/agent/calls/{sid}/timeline?format=csv"), Some(&agent), None).await;
+    assert_eq!(refused.status, 403);
+    let r = app.page(&format!("/agent/calls/{sid}/timeline?format=docx"), Some(&session), None).await;
+    assert!(r.status == 400 && r.body.contains("format: \"docx\""), "{}", r.body);
+    let r = app.page("/agent/calls/CAnone/timeline?format=csv", Some(&session), None).await;
+    assert_eq!(r.status, 404, "{}", r.body);
+}

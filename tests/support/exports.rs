@@ -33,6 +33,21 @@ pub fn cell_text(cell: &Data) -> String {
     }
 }
 
+/// A date and time cell as `YYYY-MM-DD HH:MM:SS`, and `.mmm` when it has
+/// milliseconds.
+#[allow(dead_code)] // the API tests' alone
+pub fn datetime_text(cell: &Data) -> String {
+    let Data::DateTime(d) = cell else { panic!("not a date and time: {cell:?}") };
+    let ms = (d.as_f64() * 86_400_000.0).round() as i64;
+    let epoch = jiff::civil::date(1899, 12, 30).at(0, 0, 0, 0);
+    let at = epoch.checked_add(jiff::Span::new().milliseconds(ms)).expect("a date in range");
+    let text = at.strftime("%Y-%m-%d %H:%M:%S").to_string();
+    match ms.rem_euclid(1000) {
+        0 => text,
+        milli => format!("{text}.{milli:03}"),
+    }
+}
+
 /// The text `pdftotext -layout` reads from `pdf`; `None` (with a note on
 /// stderr) when `pdftotext` is not installed and not required.
 pub fn pdf_text(pdf: &[u8]) -> Option<String> {

@@ -8,7 +8,7 @@ mod page;
 mod timeline;
 pub(crate) mod view;
 
-pub use calls::{list, screen_pop};
+pub use calls::{list, screen_pop, timeline_export};
 pub use guard::{Authenticated, Refused};
 pub use login::{form as login_form, form_config as login_form_config, logout, submit as login_submit};
 pub use page::{html, html_with_script, MessagePage};

@@ -17,6 +17,9 @@ pub struct TimelineRow {
     pub clock: String,
     /// Since the call's first event: `+4.2 s`.
     pub offset: String,
+    /// When, in Unix milliseconds, and since the first event (for files).
+    pub at_ms: u64,
+    pub since_ms: u64,
     /// What kind of event, in a word: `Entry`, `CRM`, `Played`…
     pub kind: &'static str,
     /// CSS class of the kind.
@@ -107,7 +110,8 @@ pub fn rows(events: &[Event], line: Option<&Line>) -> Vec<TimelineRow> {
             };
             let (iso, clock) = clock(e.at);
             let offset = format!("+{:.1} s", e.at.saturating_sub(start) as f64 / 1000.0);
-            TimelineRow { iso, clock, offset, kind, class, text }
+            let (at_ms, since_ms) = (e.at, e.at.saturating_sub(start));
+            TimelineRow { iso, clock, offset, at_ms, since_ms, kind, class, text }
         })
         .collect()
 }
