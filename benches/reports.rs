@@ -8,6 +8,10 @@
 //! - the dashboard's query: today's figures (`Db::stats` from midnight);
 //! - a 30-day report's: the same figures over 30 days;
 //!
+//! then the `/reports` page's 30 days (unfiltered and filtered), its XLSX
+//! and PDF exports, and the calls behind its "Calls" figure as an XLSX
+//! call list (and the first 5,000 as a PDF), with the memory they took;
+//!
 //! each against a bare `COUNT(*)` of the same range's rows, timed in the
 //! same run, as the baseline: first from the records alone, then after
 //! the settled hours are rolled up (`Db::roll_up`, timed too), as a running
@@ -288,6 +292,174 @@ async fn measure(name: &str, db: &Db, n: u64, now: u64) {
             median.as_secs_f64() / bare.as_secs_f64().max(1e-9)
         );
     }
+    // The calls behind those 30 days' "Calls" figure as an XLSX list; the
+    // memory it took: the process's peak resident size over it, less what
+    // it held before.
+    let before = memory_kib();
+    reset_peak();
+    let started = Instant::now();
+    let (listed, bytes) = calls_xlsx(db, (from, to)).await;
+    let took = started.elapsed();
+    assert_eq!(listed, rows, "the list holds every call behind the figure");
+    let memory = match (before, memory_kib()) {
+        (Some((rss, _)), Some((_, peak))) => format!("resident {} MiB before, peak {} MiB", rss / 1024, peak / 1024),
+        _ => "memory not measured".into(),
+    };
+    println!(
+        "| {name} | 30-day call list XLSX (/reports/calls, format=xlsx), {:.1} MiB, {memory} | {rows} | {} | {} | {} | {:.2}× |",
+        bytes as f64 / (1024.0 * 1024.0),
+        ms(took),
+        ms(took),
+        ms(bare),
+        took.as_secs_f64() / bare.as_secs_f64().max(1e-9)
+    );
+    // The longest PDF call list (5,000 calls; a longer one is refused):
+    // read, then set on A4 pages.
+    let before = memory_kib();
+    reset_peak();
+    let started = Instant::now();
+    let (pages, bytes) = calls_pdf(db, (from, to), 5_000).await;
+    let took = started.elapsed();
+    let memory = match (before, memory_kib()) {
+        (Some((rss, _)), Some((_, peak))) => format!("resident {} MiB before, peak {} MiB", rss / 1024, peak / 1024),
+        _ => "memory not measured".into(),
+    };
+    println!(
+        "| {name} | call list PDF of its first 5,000 calls (the most a PDF lists), {pages} pages, {:.1} MiB, {memory} | {} | {} | {} | {} | {:.2}× |",
+        bytes as f64 / (1024.0 * 1024.0),
+        rows.min(5_000),
+        ms(took),
+        ms(took),
+        ms(bare),
+        took.as_secs_f64() / bare.as_secs_f64().max(1e-9)
+    );
+}
+
+/// The first `most` calls started in `[from, to)` as a PDF call list, as
+/// `/reports/calls?…&format=pdf` writes it: about how many pages, and how
+/// many bytes.
+async fn calls_pdf(db: &Db, (from, to): (u64, u64), most: usize) -> (usize, usize) {
+    let any = vouch::store::CallFilter::default();
+    let (mut after, mut calls): (Option<(u64, String)>, Vec<vouch::report::calls::ShownCall>) = (None, Vec::new());
+    while calls.len() < most {
+        let cursor = after.as_ref().map(|(at, sid)| (*at, sid.as_str()));
+        let page = db.figure_calls("calls", (None, &any), (from, to), cursor, 500).await.expect("the calls are read");
+        let page = page.expect("a figure with calls");
+        calls.extend(page.iter().map(shown));
+        match page.last() {
+            Some(last) if page.len() == 500 => after = Some((last.started_at, last.call_sid.clone())),
+            _ => break,
+        }
+    }
+    calls.truncate(most);
+    let columns = vouch::report::calls::SHOWN_HEADER.len() - 1;
+    let heading = vouch::report::pdf::Heading {
+        title: "Calls".into(),
+        lines: vec!["Figure: Calls".into(), "Outcome: any".into()],
+        note: "Customer data.".into(),
+    };
+    let table = vouch::report::pdf::Table {
+        name: "Calls",
+        heads: vouch::report::calls::SHOWN_HEADER[..columns].iter().map(|h| h.to_string()).collect(),
+        numeric: (0..columns).map(|i| i == 7).collect(),
+        rows: calls.iter().map(|c| c.texts()[..columns].iter().map(|t| t.to_string()).collect()).collect(),
+        total: false,
+        empty: "",
+    };
+    let pdf = tokio::task::spawn_blocking(move || vouch::report::pdf::list(&heading, &table).expect("the PDF"));
+    let pdf = pdf.await.expect("the PDF's thread");
+    // Page objects: `/Type /Page`, not `/Type /Pages`.
+    let pages = (0..pdf.len())
+        .filter(|&i| pdf[i..].starts_with(b"/Type"))
+        .filter(|&i| {
+            let rest =
+                pdf[i + 5..].iter().skip_while(|b| b.is_ascii_whitespace()).take(6).copied().collect::<Vec<u8>>();
+            rest.starts_with(b"/Page") && rest.get(5) != Some(&b's')
+        })
+        .count();
+    (pages, pdf.len())
+}
+
+/// This process's resident memory now and its peak since [`reset_peak`]
+/// (KiB), where Linux says.
+fn memory_kib() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Starts [`memory_kib`]'s peak again from now (Linux).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// A writer that only counts what it is given.
+struct Counted(u64);
+
+impl std::io::Write for Counted {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0 += data.len() as u64;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `r` as a call list words it (near enough: the words' lengths are what
+/// cost).
+fn shown(r: &CallRecord) -> vouch::report::calls::ShownCall {
+    let utc = vouch::config::LineTimeZone::utc();
+    vouch::report::calls::ShownCall {
+        started_at: r.started_at,
+        started: utc.format(r.started_at),
+        customer: r.customer_name.clone().unwrap_or_else(|| "Unknown caller".into()),
+        customer_id: r.customer_id.clone().unwrap_or_else(|| "—".into()),
+        line: r.service_line.clone(),
+        method: r.idv_method.as_str().into(),
+        status: r.idv_status.as_str().into(),
+        outcome: r.outcome.as_str().into(),
+        ivr_seconds: r.handed_off_at.map(|at| at.saturating_sub(r.started_at)),
+        ivr: r.handed_off_at.map_or_else(|| "—".into(), |at| format!("{} s", at.saturating_sub(r.started_at))),
+        queue: r.queue.clone().unwrap_or_else(|| "—".into()),
+        agent: r.agent.clone().unwrap_or_else(|| "—".into()),
+        call_sid: r.call_sid.clone(),
+    }
+}
+
+/// Every call started in `[from, to)` as an XLSX call list, as
+/// `/reports/calls?…&format=xlsx` writes it: read 500 at a time into a
+/// sheet that keeps one row in memory, then zipped as it is sent (here,
+/// into a counter). How many calls it lists and how many bytes it is.
+async fn calls_xlsx(db: &Db, (from, to): (u64, u64)) -> (u64, u64) {
+    let filters = vec![("Figure", "Calls".to_string())];
+    let mut book = vouch::report::xlsx::CallsBook::new("Calls", filters, "Customer data.", jiff::tz::TimeZone::UTC)
+        .expect("a workbook");
+    let any = vouch::store::CallFilter::default();
+    let (mut after, mut listed): (Option<(u64, String)>, u64) = (None, 0);
+    loop {
+        let cursor = after.as_ref().map(|(at, sid)| (*at, sid.as_str()));
+        let page = db.figure_calls("calls", (None, &any), (from, to), cursor, 500).await.expect("the calls are read");
+        let page = page.expect("a figure with calls");
+        for r in &page {
+            book.push(&shown(r)).expect("a row written");
+        }
+        listed += page.len() as u64;
+        match page.last() {
+            Some(last) if page.len() == 500 => after = Some((last.started_at, last.call_sid.clone())),
+            _ => break,
+        }
+    }
+    let bytes = tokio::task::spawn_blocking(move || {
+        let mut out = Counted(0);
+        book.finish(&mut out).expect("the workbook zipped");
+        out.0
+    });
+    (listed, bytes.await.expect("the zipping thread"))
 }
 
 #[tokio::main]
