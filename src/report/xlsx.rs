@@ -174,6 +174,12 @@ impl CallsBook {
         zone: jiff::tz::TimeZone,
         rows: u32,
     ) -> Result<Self, XlsxError> {
+        // The title, the filters and the note must end above the header:
+        // a constant-memory sheet ignores a row written after a later one.
+        if filters.len() + 2 > CALLS_HEADER_ROW as usize {
+            let why = format!("a call list's heading holds at most {} filters", CALLS_HEADER_ROW - 2);
+            return Err(XlsxError::ParameterError(why));
+        }
         let mut this = Self {
             book: Workbook::new(),
             title: title.to_string(),
@@ -430,6 +436,15 @@ mod tests {
         }
         let want: Vec<String> = (0..7).map(|n| call(n).call_sid).collect();
         assert_eq!(sids, want, "every call once, in order");
+    }
+
+    #[test]
+    fn a_heading_that_would_reach_the_header_row_is_refused() {
+        let filters: Vec<(&'static str, String)> = (0..12).map(|_| ("Filter", String::new())).collect();
+        let refused = CallsBook::new("Calls", filters, "", jiff::tz::TimeZone::UTC);
+        assert!(matches!(refused, Err(XlsxError::ParameterError(_))));
+        let filters: Vec<(&'static str, String)> = (0..11).map(|_| ("Filter", String::new())).collect();
+        assert!(CallsBook::new("Calls", filters, "", jiff::tz::TimeZone::UTC).is_ok(), "11 filters and a note fit");
     }
 
     #[test]
