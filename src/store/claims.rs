@@ -811,16 +811,11 @@ fn millis(d: Duration) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DatabaseUrl;
 
     const DEADLINE: Duration = Duration::from_secs(1);
     const TTL: Duration = Duration::from_secs(60);
 
-    async fn sqlite() -> (Db, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("c.db").display());
-        (Db::open(&DatabaseUrl::Sqlite(url)).await.unwrap().unwrap(), dir)
-    }
+    use crate::store::db::tests::sqlite_db as sqlite;
 
     fn answered(c: Claim) -> String {
         match c {

@@ -1003,9 +1003,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn a_record_round_trips_through_sqlite_and_a_stale_write_loses_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let db = Db::open(&DatabaseUrl::Sqlite(url)).await.unwrap().unwrap();
+        let (db, _dir) = sqlite_db().await;
         let mut r = CallRecord::new("CA1", "support", "+1********01".into(), 100);
         r.customer_name = Some("Zoë O'Brien & <Sons>".into());
         r.attributes = vec![("tier".into(), "Gold".into()), ("segment".into(), "SMB & <Co>".into())];
@@ -1133,11 +1131,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn on_sqlite_a_batch_writes_what_one_by_one_writes() {
-        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let open =
-            |dir: &tempfile::TempDir| DatabaseUrl::Sqlite(format!("sqlite://{}", dir.path().join("t.db").display()));
-        let (batched, alone) =
-            (Db::open(&open(&a)).await.unwrap().unwrap(), Db::open(&open(&b)).await.unwrap().unwrap());
+        let ((batched, _a), (alone, _b)) = (sqlite_db().await, sqlite_db().await);
         a_batch_writes_what_one_by_one_writes(batched, alone).await;
     }
 
@@ -1146,6 +1140,14 @@ pub(crate) mod tests {
         let Some(schemas) = postgres_schemas("call records batch", 2).await else { return };
         a_batch_writes_what_one_by_one_writes(schemas.dbs[0].clone(), schemas.dbs[1].clone()).await;
         schemas.drop().await;
+    }
+
+    /// A migrated database in a new SQLite file, and the directory that
+    /// holds it (the file goes when it is dropped).
+    pub(crate) async fn sqlite_db() -> (Db, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        (Db::open(&DatabaseUrl::Sqlite(url)).await.unwrap().unwrap(), dir)
     }
 
     /// `n` migrated databases, each in a schema of its own on the

@@ -470,9 +470,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_release_in_the_database_takes_back_one_try() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("guard.db").display());
-        let db = Db::open(&crate::config::DatabaseUrl::Sqlite(url)).await.unwrap().unwrap();
+        let (db, _dir) = crate::store::db::tests::sqlite_db().await;
         let g = Guard::new(Some(db.clone()), CallerSubjects::new(&Keyring::single("k")), None);
         let first = reserved(g.reserve(Kind::UnknownId, "s", 2, 1000, 0).await.unwrap());
         reserved(g.reserve(Kind::UnknownId, "s", 2, 1000, 0).await.unwrap());

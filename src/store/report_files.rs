@@ -287,9 +287,8 @@ mod tests {
 
     #[tokio::test]
     async fn on_sqlite_call_lists_go_with_their_calls() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = crate::config::DatabaseUrl::Sqlite(format!("sqlite://{}", dir.path().join("t.db").display()));
-        call_lists_go_with_their_calls(Db::open(&url).await.unwrap().unwrap()).await;
+        let (db, _dir) = crate::store::db::tests::sqlite_db().await;
+        call_lists_go_with_their_calls(db).await;
     }
 
     #[tokio::test]

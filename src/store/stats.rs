@@ -1143,9 +1143,8 @@ mod tests {
 
     #[tokio::test]
     async fn on_sqlite_figures_from_every_kind_of_call() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = crate::config::DatabaseUrl::Sqlite(format!("sqlite://{}", dir.path().join("t.db").display()));
-        figures_from_every_kind_of_call(Db::open(&url).await.unwrap().unwrap()).await;
+        let (db, _dir) = crate::store::db::tests::sqlite_db().await;
+        figures_from_every_kind_of_call(db).await;
     }
 
     #[tokio::test]
@@ -1286,9 +1285,8 @@ mod tests {
 
     #[tokio::test]
     async fn on_sqlite_old_rollups_are_sliced_again_or_counted_unfiltered() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = crate::config::DatabaseUrl::Sqlite(format!("sqlite://{}", dir.path().join("t.db").display()));
-        old_rollups_are_sliced_again_or_counted_unfiltered(Db::open(&url).await.unwrap().unwrap()).await;
+        let (db, _dir) = crate::store::db::tests::sqlite_db().await;
+        old_rollups_are_sliced_again_or_counted_unfiltered(db).await;
     }
 
     #[tokio::test]
@@ -1354,9 +1352,8 @@ mod tests {
 
     #[tokio::test]
     async fn on_sqlite_a_queue_filter_counts_records_and_names_those_gone() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = crate::config::DatabaseUrl::Sqlite(format!("sqlite://{}", dir.path().join("t.db").display()));
-        a_queue_filter_counts_records_and_names_those_gone(Db::open(&url).await.unwrap().unwrap()).await;
+        let (db, _dir) = crate::store::db::tests::sqlite_db().await;
+        a_queue_filter_counts_records_and_names_those_gone(db).await;
     }
 
     #[tokio::test]
@@ -1410,9 +1407,8 @@ mod tests {
 
     #[tokio::test]
     async fn on_sqlite_rollups_give_the_records_figures() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = crate::config::DatabaseUrl::Sqlite(format!("sqlite://{}", dir.path().join("t.db").display()));
-        rollups_give_the_records_figures(Db::open(&url).await.unwrap().unwrap()).await;
+        let (db, _dir) = crate::store::db::tests::sqlite_db().await;
+        rollups_give_the_records_figures(db).await;
     }
 
     #[tokio::test]
