@@ -358,9 +358,7 @@ pub async fn events(
 ) -> HttpResponse {
     let asked = match asked_page(&state, &who, &req) {
         Ok(a) => a,
-        Err(Refusal(status, why)) => {
-            return HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(format!("{why}\n"))
-        }
+        Err(Refusal(status, why)) => return super::refusal(status, &why),
     };
     let started = Instant::now();
     let stream = futures_util::stream::unfold(0u64, move |sent| {
@@ -398,9 +396,7 @@ pub async fn events(
 /// it is now, a row per line and the total, as a file whose name carries
 /// the time and the zone. Counts only, no customer data.
 pub async fn export(state: web::Data<AppState>, who: Authenticated, req: HttpRequest) -> HttpResponse {
-    let plain = |status: StatusCode, why: String| {
-        HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(format!("{why}\n"))
-    };
+    let plain = |status: StatusCode, why: String| super::refusal(status, &why);
     let asked = match asked(&state, &who, &req) {
         Ok(a) => a,
         Err(Refusal(status, why)) => return plain(status, why),

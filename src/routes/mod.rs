@@ -124,6 +124,6 @@ pub fn twiml(body: String) -> HttpResponse {
 }
 
 /// A refusal: the status and the reason, in plain text.
-fn refusal(status: actix_web::http::StatusCode, reason: &dyn std::fmt::Display) -> HttpResponse {
+pub(crate) fn refusal(status: actix_web::http::StatusCode, reason: &dyn std::fmt::Display) -> HttpResponse {
     HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(format!("{reason}\n"))
 }

@@ -174,9 +174,7 @@ pub async fn page(state: web::Data<AppState>, who: Authenticated, req: HttpReque
 
 /// `GET /reports/export?…&format=csv|xlsx|pdf`: the report as a file.
 pub async fn export(state: web::Data<AppState>, who: Authenticated, req: HttpRequest) -> HttpResponse {
-    let refused = |Refusal(status, message): Refusal| {
-        HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(format!("{message}\n"))
-    };
+    let refused = |Refusal(status, message): Refusal| super::refusal(status, &message);
     let (query, filters, db) = match asked(&state, &who, &req) {
         Ok(a) => a,
         Err(r) => return refused(r),
@@ -807,9 +805,7 @@ pub async fn files(state: web::Data<AppState>, who: Authenticated) -> HttpRespon
 /// `GET /reports/files/{name}`: one scheduled report's file, from the
 /// database (any instance serves any file).
 pub async fn file(state: web::Data<AppState>, who: Authenticated, name: web::Path<String>) -> HttpResponse {
-    let plain = |status: StatusCode, message: String| {
-        HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(format!("{message}\n"))
-    };
+    let plain = |status: StatusCode, message: String| super::refusal(status, &message);
     if who.0.role != Role::Supervisor {
         return plain(StatusCode::FORBIDDEN, "Scheduled reports need the supervisor role.".into());
     }

@@ -120,9 +120,7 @@ pub async fn timeline_export(
     req: HttpRequest,
 ) -> HttpResponse {
     use crate::report::Format;
-    let plain = |status: StatusCode, why: String| {
-        HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(format!("{why}\n"))
-    };
+    let plain = |status: StatusCode, why: String| crate::routes::refusal(status, &why);
     if who.0.role != Role::Supervisor {
         return plain(StatusCode::FORBIDDEN, "A call's timeline needs the supervisor role.".into());
     }

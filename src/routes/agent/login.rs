@@ -58,11 +58,7 @@ pub fn form_config() -> web::FormConfig {
             }
             other => format!("the login form did not decode: {other}"),
         };
-        actix_web::error::InternalError::from_response(
-            err,
-            HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(format!("{reason}\n")),
-        )
-        .into()
+        actix_web::error::InternalError::from_response(err, crate::routes::refusal(status, &reason)).into()
     })
 }
 
