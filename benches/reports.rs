@@ -339,17 +339,11 @@ async fn measure(name: &str, db: &Db, n: u64, now: u64) {
 /// `/reports/calls?…&format=pdf` writes it: about how many pages, and how
 /// many bytes.
 async fn calls_pdf(db: &Db, (from, to): (u64, u64), most: usize) -> (usize, usize) {
-    let any = vouch::store::CallFilter::default();
-    let (mut after, mut calls): (Option<(u64, String)>, Vec<vouch::report::calls::ShownCall>) = (None, Vec::new());
+    let mut pages = vouch::store::FigurePages::new("calls", (None, Default::default()), (from, to), 500);
+    let mut calls = Vec::new();
     while calls.len() < most {
-        let cursor = after.as_ref().map(|(at, sid)| (*at, sid.as_str()));
-        let page = db.figure_calls("calls", (None, &any), (from, to), cursor, 500).await.expect("the calls are read");
-        let page = page.expect("a figure with calls");
+        let Some(page) = pages.next(db).await.expect("the calls are read") else { break };
         calls.extend(page.iter().map(shown));
-        match page.last() {
-            Some(last) if page.len() == 500 => after = Some((last.started_at, last.call_sid.clone())),
-            _ => break,
-        }
     }
     calls.truncate(most);
     let columns = vouch::report::calls::SHOWN_HEADER.len() - 1;
@@ -439,20 +433,13 @@ async fn calls_xlsx(db: &Db, (from, to): (u64, u64)) -> (u64, u64) {
     let filters = vec![("Figure", "Calls".to_string())];
     let mut book = vouch::report::xlsx::CallsBook::new("Calls", filters, "Customer data.", jiff::tz::TimeZone::UTC)
         .expect("a workbook");
-    let any = vouch::store::CallFilter::default();
-    let (mut after, mut listed): (Option<(u64, String)>, u64) = (None, 0);
-    loop {
-        let cursor = after.as_ref().map(|(at, sid)| (*at, sid.as_str()));
-        let page = db.figure_calls("calls", (None, &any), (from, to), cursor, 500).await.expect("the calls are read");
-        let page = page.expect("a figure with calls");
+    let mut pages = vouch::store::FigurePages::new("calls", (None, Default::default()), (from, to), 500);
+    let mut listed = 0;
+    while let Some(page) = pages.next(db).await.expect("the calls are read") {
         for r in &page {
             book.push(&shown(r)).expect("a row written");
         }
         listed += page.len() as u64;
-        match page.last() {
-            Some(last) if page.len() == 500 => after = Some((last.started_at, last.call_sid.clone())),
-            _ => break,
-        }
     }
     let bytes = tokio::task::spawn_blocking(move || {
         let mut out = Counted(0);

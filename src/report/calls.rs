@@ -5,7 +5,7 @@
 //! decided where they are served and kept.
 
 use crate::config::LineTimeZone;
-use crate::store::{CallFilter, CallRecord, Db};
+use crate::store::{CallFilter, CallRecord, Db, FigurePages};
 
 /// A call list's header: CallSid first (an erasure finds a call's row by it).
 pub const CSV_HEADER: [&str; 14] = [
@@ -124,20 +124,12 @@ pub async fn list(
     let mut sids = Vec::new();
     let failed = |e: csv::Error| sqlx::Error::Protocol(format!("a call list could not be written: {e}"));
     w.write_record(CSV_HEADER).map_err(failed)?;
-    let any = CallFilter::default();
     for line in lines {
-        let mut after: Option<(u64, String)> = None;
-        loop {
-            let cursor = after.as_ref().map(|(at, sid)| (*at, sid.as_str()));
-            let page =
-                db.figure_calls("calls", (Some(line), &any), (from, to), cursor, CHUNK).await?.unwrap_or_default();
+        let mut pages = FigurePages::new("calls", (Some(line.clone()), CallFilter::default()), (from, to), CHUNK);
+        while let Some(page) = pages.next(db).await? {
             for r in &page {
                 w.write_record(csv_record(r, zone)).map_err(failed)?;
                 sids.push(r.call_sid.clone());
-            }
-            match page.last() {
-                Some(last) if page.len() == CHUNK => after = Some((last.started_at, last.call_sid.clone())),
-                _ => break,
             }
         }
     }

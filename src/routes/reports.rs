@@ -298,6 +298,12 @@ impl CallsAsked {
         calls_link(self.figure, (self.start, self.end), on, &self.zone.name, after, format)
     }
 
+    /// Every call behind the figure, `size` a page.
+    fn pages(&self, size: usize) -> crate::store::FigurePages {
+        let on = (self.line.clone(), self.filter.clone());
+        crate::store::FigurePages::new(self.figure, on, (self.start, self.end), size)
+    }
+
     /// A file's name that carries the figure, the period, the line and
     /// the filters: `vouch-calls_verified_1764547200_1765152000_support_outcome-agent.xlsx`.
     fn file_name(&self, format: Format) -> String {
@@ -529,36 +535,30 @@ pub async fn calls(state: web::Data<AppState>, who: Authenticated, req: HttpRequ
 /// Every call behind the figure as CSV, read and sent a chunk at a time.
 fn export_calls(db: crate::store::Db, asked: CallsAsked) -> HttpResponse {
     let name = asked.file_name(Format::Csv);
-    // (the last call sent, header sent, done)
-    let chunks = futures_util::stream::unfold((None::<(u64, String)>, false, false), move |(after, header, done)| {
-        let (db, figure, zone) = (db.clone(), asked.figure, asked.zone.clone());
-        let (line, filter) = (asked.line.clone(), asked.filter.clone());
-        let period = (asked.start, asked.end);
+    let zone = asked.zone.clone();
+    // (the pages still to read, none after a failure; header sent)
+    let chunks = futures_util::stream::unfold((Some(asked.pages(EXPORT_CHUNK)), false), move |(pages, header)| {
+        let (db, zone) = (db.clone(), zone.clone());
         async move {
-            if done {
-                return None;
-            }
-            let mut w = csv::Writer::from_writer(Vec::new());
-            if !header {
-                w.write_record(crate::report::calls::CSV_HEADER).ok()?;
-            }
-            let cursor = after.as_ref().map(|(at, sid)| (*at, sid.as_str()));
-            let page = match db.figure_calls(figure, (line.as_deref(), &filter), period, cursor, EXPORT_CHUNK).await {
-                Ok(page) => page.unwrap_or_default(),
+            let mut pages = pages?;
+            let page = match pages.next(&db).await {
+                Ok(page) => page?,
                 Err(e) => {
                     tracing::warn!(error = %e, "an export of calls stopped: the database did not answer");
                     let failed: Result<web::Bytes, actix_web::Error> =
                         Err(actix_web::error::ErrorServiceUnavailable("the database did not answer"));
-                    return Some((failed, (after, true, true)));
+                    return Some((failed, (None, true)));
                 }
             };
+            let mut w = csv::Writer::from_writer(Vec::new());
+            if !header {
+                w.write_record(crate::report::calls::CSV_HEADER).ok()?;
+            }
             for r in &page {
                 w.write_record(crate::report::calls::csv_record(r, &zone)).ok()?;
             }
-            let last = page.last().map(|r| (r.started_at, r.call_sid.clone()));
-            let done = page.len() < EXPORT_CHUNK;
             let bytes = w.into_inner().ok()?;
-            Some((Ok(web::Bytes::from(bytes)), (last.or(after), true, done)))
+            Some((Ok(web::Bytes::from(bytes)), (Some(pages), true)))
         }
     });
     attachment(crate::report::Format::Csv.content_type(), &name).streaming(chunks)
@@ -604,15 +604,8 @@ async fn calls_file(
     };
     let (mut listed, mut count) = (Vec::new(), 0);
     let now = crate::clock::now();
-    let mut after: Option<(u64, String)> = None;
-    loop {
-        let cursor = after.as_ref().map(|(at, sid)| (*at, sid.as_str()));
-        let on = (asked.line.as_deref(), &asked.filter);
-        let page = db
-            .figure_calls(asked.figure, on, (asked.start, asked.end), cursor, EXPORT_CHUNK)
-            .await
-            .map_err(unavailable)?
-            .unwrap_or_default();
+    let mut pages = asked.pages(EXPORT_CHUNK);
+    while let Some(page) = pages.next(&db).await.map_err(unavailable)? {
         for r in &page {
             let view = crate::routes::agent::view::CallView::new(r, state.config.lines.get(&r.service_line), now);
             let call = shown_call(r, &view, &asked.zone);
@@ -629,10 +622,6 @@ async fn calls_file(
                     "format: a PDF lists at most {PDF_MOST_CALLS} calls and this figure has more: download them as xlsx or csv, or choose a shorter period"
                 ),
             ));
-        }
-        match page.last() {
-            Some(last) if page.len() == EXPORT_CHUNK => after = Some((last.started_at, last.call_sid.clone())),
-            _ => break,
         }
     }
     if let Some(book) = book {

@@ -35,7 +35,7 @@ pub use erasure::{EraseError, Erased};
 pub use record::{
     AgentState, CallRecord, CrmAsk, Merged, Placement, RecordChange, RecordOutcome, FINAL_STATUSES, LIVE_FOR_SECS,
 };
-pub use stats::{CallFilter, LineStats, Stats, FIGURE_CALLS};
+pub use stats::{CallFilter, FigurePages, LineStats, Stats, FIGURE_CALLS};
 pub use writer::WriterStats;
 
 use crate::config::Database;

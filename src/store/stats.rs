@@ -971,6 +971,47 @@ impl Db {
     }
 }
 
+/// The calls behind a report figure ([`Db::figure_calls`]) a page at a
+/// time, each page after the last call of the one before, until a page
+/// comes back short.
+#[derive(Debug, Clone)]
+pub struct FigurePages {
+    key: &'static str,
+    line: Option<String>,
+    filter: CallFilter,
+    period: (u64, u64),
+    size: usize,
+    after: Option<(u64, String)>,
+    done: bool,
+}
+
+impl FigurePages {
+    /// The calls behind figure `key` on `line` (or every line) that
+    /// `filter` counts, started in `period`, `size` a page.
+    pub fn new(
+        key: &'static str,
+        (line, filter): (Option<String>, CallFilter),
+        period: (u64, u64),
+        size: usize,
+    ) -> Self {
+        Self { key, line, filter, period, size: size.max(1), after: None, done: false }
+    }
+
+    /// The next page; `None` once every call has been read (a figure with
+    /// no calls behind it has none).
+    pub async fn next(&mut self, db: &Db) -> Result<Option<Vec<super::CallRecord>>, sqlx::Error> {
+        if self.done {
+            return Ok(None);
+        }
+        let cursor = self.after.as_ref().map(|(at, sid)| (*at, sid.as_str()));
+        let on = (self.line.as_deref(), &self.filter);
+        let page = db.figure_calls(self.key, on, self.period, cursor, self.size).await?.unwrap_or_default();
+        self.done = page.len() < self.size;
+        self.after = page.last().map(|r| (r.started_at, r.call_sid.clone())).or(self.after.take());
+        Ok(Some(page))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1135,6 +1176,16 @@ mod tests {
             seen.extend(page.iter().map(|c| c.call_sid.clone()));
         }
         assert_eq!(seen, ["CA01", "CA02", "CA03", "CA04", "CA09"]);
+        // FigurePages reads the same pages, and stops after a short one.
+        for (size, sizes) in [(2, vec![2, 2, 1]), (5, vec![5, 0]), (9, vec![5])] {
+            let mut pages = FigurePages::new("calls", (Some("support".into()), CallFilter::default()), range, size);
+            let (mut got, mut lens) = (Vec::new(), Vec::new());
+            while let Some(page) = pages.next(&db).await.unwrap() {
+                lens.push(page.len());
+                got.extend(page.iter().map(|c| c.call_sid.clone()));
+            }
+            assert_eq!((got, lens), (seen.clone(), sizes), "{size} a page");
+        }
         assert!(
             db.figure_calls("in_ivr", (None, &CallFilter::default()), range, None, 10).await.unwrap().is_none(),
             "no such figure"
