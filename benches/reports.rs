@@ -346,20 +346,12 @@ async fn calls_pdf(db: &Db, (from, to): (u64, u64), most: usize) -> (usize, usiz
         calls.extend(page.iter().map(shown));
     }
     calls.truncate(most);
-    let columns = vouch::report::calls::SHOWN_HEADER.len() - 1;
     let heading = vouch::report::pdf::Heading {
         title: "Calls".into(),
         lines: vec!["Figure: Calls".into(), "Outcome: any".into()],
         note: "Customer data.".into(),
     };
-    let table = vouch::report::pdf::Table {
-        name: "Calls",
-        heads: vouch::report::calls::SHOWN_HEADER[..columns].iter().map(|h| h.to_string()).collect(),
-        numeric: (0..columns).map(|i| i == 7).collect(),
-        rows: calls.iter().map(|c| c.texts()[..columns].iter().map(|t| t.to_string()).collect()).collect(),
-        total: false,
-        empty: "",
-    };
+    let table = vouch::report::pdf::calls_table(&calls);
     let pdf = tokio::task::spawn_blocking(move || vouch::report::pdf::list(&heading, &table).expect("the PDF"));
     let pdf = pdf.await.expect("the PDF's thread");
     // Page objects: `/Type /Page`, not `/Type /Pages`.

@@ -518,6 +518,21 @@ pub fn document(report: &Report) -> Result<Vec<u8>, ExportError> {
     doc.save_to_bytes().map_err(|e| ExportError::Pdf(e.to_string()))
 }
 
+/// A list of calls as its page shows them: the page's columns (the
+/// [`super::calls::SHOWN_HEADER`] but the CallSid), the time in the IVR
+/// set as a number.
+pub fn calls_table(calls: &[super::calls::ShownCall]) -> Table {
+    let columns = super::calls::SHOWN_HEADER.len() - 1;
+    Table {
+        name: "Calls",
+        heads: super::calls::SHOWN_HEADER[..columns].iter().map(|h| h.to_string()).collect(),
+        numeric: (0..columns).map(|i| i == 7).collect(),
+        rows: calls.iter().map(|c| c.texts()[..columns].iter().map(|t| t.to_string()).collect()).collect(),
+        total: false,
+        empty: "No calls on record behind this figure.",
+    }
+}
+
 /// Writes a list (`table`, its rows as they are shown) under `heading`.
 pub fn list(heading: &Heading, table: &Table) -> Result<Vec<u8>, ExportError> {
     let (doc, fonts, first) = new_document(&heading.title)?;

@@ -627,16 +627,8 @@ async fn calls_file(
     if let Some(book) = book {
         return Ok((attachment(format.content_type(), &name).streaming(zipped(book)), count));
     }
-    let columns = crate::report::calls::SHOWN_HEADER.len() - 1;
     let heading = pdf::Heading { title, lines: pdf::filter_lines(&asked.filters(), 5), note: CALLS_NOTE.into() };
-    let table = pdf::Table {
-        name: "Calls",
-        heads: crate::report::calls::SHOWN_HEADER[..columns].iter().map(|h| h.to_string()).collect(),
-        numeric: (0..columns).map(|i| i == 7).collect(),
-        rows: listed.iter().map(|c| c.texts()[..columns].iter().map(|t| t.to_string()).collect()).collect(),
-        total: false,
-        empty: "No calls on record behind this figure.",
-    };
+    let table = pdf::calls_table(&listed);
     // A PDF of many pages takes CPU: off the server's threads.
     let body = web::block(move || pdf::list(&heading, &table))
         .await
