@@ -15,7 +15,7 @@
 use super::db::{guard_write_on, Db, GuardWrite};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -224,35 +224,52 @@ impl Claims {
 
     /// Stores the answer for a claim this request holds, and returns the
     /// answer to send: this one, or the one already stored if another
-    /// request took the claim over and answered first. The database write
-    /// of a claim taken there is waited for up to [`DB_TIMEOUT`], then
-    /// finishes in the background (as it does at once for a claim this
-    /// process took alone; while the database is failing such an answer
-    /// stays in this process).
+    /// request took the claim over and answered first.
+    ///
+    /// The database write finishes in the background. It is waited for (up
+    /// to [`DB_TIMEOUT`]) only when the claim was taken in the database and
+    /// the step took more than half its lapse: only then can another copy
+    /// have found it lapsed, taken it over and answered first (a claim
+    /// taken over within half the lapse would take clocks half a lapse
+    /// apart). A claim this process took alone is never waited for; while
+    /// the database is failing, such an answer stays in this process.
+    /// Until the write is done, another instance's copy sees the claim held
+    /// and polls for the answer, as it does while the step runs.
     pub async fn settle(&self, ticket: Ticket, answer: String) -> String {
         let Ticket { key, claimed_at, shared } = ticket;
         let mut sent = self.inner.remember(&key.key, claimed_at, answer);
         self.inner.settled.notify_waiters();
+        let now = now_ms();
         // While the database is failing, answers of claims taken here stay
         // here: writes that would wait for it would only starve its pool.
-        let failing = self.inner.down_until.load(Ordering::Relaxed) > now_ms();
+        let failing = self.inner.down_until.load(Ordering::Relaxed) > now;
         if let Some(db) = self.inner.db.as_ref().filter(|_| shared || !failing) {
+            let overtaken = shared && now - claimed_at >= millis(self.inner.lapse) / 2;
+            // Held until the write is done, so a shutdown waits for it.
+            let pending = self.inner.batch.as_ref().map(Batch::pending);
             let write = tokio::spawn({
                 let (db, key, answer, inner) = (db.clone(), key.clone(), sent.clone(), self.inner.clone());
                 async move {
+                    let _pending = pending;
                     let stored =
-                        tokio::time::timeout(STORE_TIMEOUT, inner.store_answer(&db, key, claimed_at, answer)).await;
+                        tokio::time::timeout(STORE_TIMEOUT, inner.store_answer(&db, &key, claimed_at, &answer)).await;
                     match &stored {
                         Ok(Err(e)) => {
                             tracing::warn!(error = %e, "could not store a webhook's answer: kept in this process")
                         }
                         Err(_) => tracing::warn!("storing a webhook's answer timed out: kept in this process"),
+                        // Not waited for: this answer was sent. Clocks half a
+                        // lapse apart can do this; later copies get the stored one.
+                        Ok(Ok(Some(other))) if !overtaken && *other != answer => {
+                            tracing::warn!("another copy of this webhook answered first, and this one's answer was sent too: instances' clocks disagree");
+                            inner.replace(&key.key, other.clone());
+                        }
                         Ok(Ok(_)) => {}
                     }
                     stored
                 }
             });
-            if !shared {
+            if !overtaken {
                 return sent;
             }
             if let Ok(Ok(Ok(Ok(Some(stored))))) = tokio::time::timeout(DB_TIMEOUT, write).await {
@@ -529,7 +546,20 @@ impl Job {
 /// counters' wait in one queue, and those waiting when a batch ends are
 /// committed together in the next ([`batch_writes`]).
 #[derive(Clone)]
-pub(crate) struct Batch(mpsc::UnboundedSender<Job>);
+pub(crate) struct Batch {
+    jobs: mpsc::UnboundedSender<Job>,
+    /// Answers being stored that no webhook waits for ([`Claims::settle`]).
+    pending: Arc<AtomicUsize>,
+}
+
+/// An answer's write in progress: counted while it lives.
+pub(crate) struct Pending(Arc<AtomicUsize>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 impl Batch {
     /// Starts the batch writer on `db`; `None` outside a runtime (each
@@ -538,7 +568,26 @@ impl Batch {
         tokio::runtime::Handle::try_current().ok()?;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(batch_writes(db.clone(), rx));
-        Some(Self(tx))
+        Some(Self { jobs: tx, pending: Arc::default() })
+    }
+
+    /// Counts a write in progress until the returned guard drops.
+    fn pending(&self) -> Pending {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        Pending(self.pending.clone())
+    }
+
+    /// Waits, at most `timeout`, until no answer is being stored: before
+    /// the database closes at shutdown. Whether they all were.
+    pub(crate) async fn settled(&self, timeout: Duration) -> bool {
+        let until = Instant::now() + timeout;
+        while self.pending.load(Ordering::Acquire) > 0 {
+            if Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
     }
 
     /// Runs the job `make` builds (around the sender its result comes
@@ -549,7 +598,7 @@ impl Batch {
         make: impl FnOnce(oneshot::Sender<Result<T, sqlx::Error>>) -> Job,
     ) -> Option<Result<T, sqlx::Error>> {
         let (reply, done) = oneshot::channel();
-        self.0.send(make(reply)).ok()?;
+        self.jobs.send(make(reply)).ok()?;
         done.await.ok()
     }
 
@@ -763,17 +812,17 @@ impl Inner {
     async fn store_answer(
         &self,
         db: &Db,
-        key: ClaimKey,
+        key: &ClaimKey,
         claimed_at: i64,
-        answer: String,
+        answer: &str,
     ) -> Result<Option<String>, sqlx::Error> {
         if let Some(batch) = &self.batch {
-            let job = |reply| Job::Settle { key: key.clone(), claimed_at, answer: answer.clone(), reply };
+            let job = |reply| Job::Settle { key: key.clone(), claimed_at, answer: answer.to_string(), reply };
             if let Some(done) = batch.run(job).await {
                 return done;
             }
         }
-        store_answer(db, &key, claimed_at, &answer).await
+        store_answer(db, key, claimed_at, answer).await
     }
 }
 

@@ -317,6 +317,11 @@ impl CallStore {
         let Some(d) = &self.inner.durable else { return 0 };
         let task = d.task.lock().unwrap_or_else(|e| e.into_inner()).take();
         let Some(mut task) = task else { return 0 };
+        if !d.batch.settled(timeout).await {
+            tracing::warn!(
+                "webhook answers still being stored at shutdown: a retry elsewhere waits for their claims to lapse"
+            );
+        }
         let waiting = d.writer.snapshot().depth;
         d.writer.close();
         let lost = match tokio::time::timeout(timeout, &mut task).await {
