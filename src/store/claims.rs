@@ -262,9 +262,13 @@ impl Claims {
                         // lapse apart can do this; later copies get the stored one.
                         Ok(Ok(Some(other))) if !overtaken && *other != answer => {
                             tracing::warn!("another copy of this webhook answered first, and this one's answer was sent too: instances' clocks disagree");
-                            inner.replace(&key.key, other.clone());
                         }
                         Ok(Ok(_)) => {}
+                    }
+                    // Stored: later copies read it there, so this process
+                    // need not hold every answer (about 1 KiB each) for minutes.
+                    if matches!(stored, Ok(Ok(_))) {
+                        inner.forget(&key.key);
                     }
                     stored
                 }
@@ -375,6 +379,14 @@ impl Inner {
         let mut local = self.lock();
         let l = local.entry(key.to_string()).or_insert(Local { claimed_at, answer: None });
         l.answer.get_or_insert(answer).clone()
+    }
+
+    /// Forgets the answer kept for `key`, once the database has it.
+    fn forget(&self, key: &str) {
+        let mut local = self.lock();
+        if local.get(key).is_some_and(|l| l.answer.is_some()) {
+            local.remove(key);
+        }
     }
 
     /// Replaces the answer kept for `key` (by the one the database kept).
@@ -926,6 +938,64 @@ mod tests {
         assert!(started.elapsed() >= DEADLINE, "taken over only after the lapse");
         assert_eq!(b.settle(late, "second".into()).await, "second");
         assert_eq!(answered(a.claim(&key).await), "second");
+    }
+
+    /// An answer is sent before its write commits (the database is locked
+    /// meanwhile); copies here get it from memory, and once the database
+    /// has it this process forgets it and copies read it there.
+    #[tokio::test]
+    async fn an_answer_is_sent_before_it_is_stored_and_kept_here_only_until_then() {
+        use sqlx::Connection;
+        let (db, dir) = sqlite().await;
+        let a = Claims::new(Some(db.clone()), DEADLINE, TTL);
+        let key = ClaimKey::state("token", "CA1");
+        let ticket = ours(a.claim(&key).await);
+        assert!(ticket.shared, "taken in the database");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let mut lock = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut lock).await.unwrap();
+
+        let started = Instant::now();
+        assert_eq!(a.settle(ticket, "first".into()).await, "first");
+        assert!(started.elapsed() < DB_TIMEOUT, "not waited for ({:?})", started.elapsed());
+        assert_eq!(answered(a.claim(&key).await), "first", "a copy here, from memory");
+        assert!(a.inner.lock().contains_key(key.as_str()));
+        let stored: Option<Option<String>> =
+            sqlx::query_scalar(READ).bind(key.as_str()).fetch_optional(&mut lock).await.unwrap();
+        assert_eq!(stored, Some(None), "not stored while the database is locked");
+
+        sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+        let until = Instant::now() + Duration::from_secs(5);
+        while a.inner.lock().contains_key(key.as_str()) {
+            assert!(Instant::now() < until, "stored and forgotten here");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let stored: Option<String> = sqlx::query_scalar(READ).bind(key.as_str()).fetch_one(&mut lock).await.unwrap();
+        assert_eq!(stored.as_deref(), Some("first"));
+        assert_eq!(answered(a.claim(&key).await), "first", "a copy here, from the database");
+        let b = Claims::new(Some(db), DEADLINE, TTL);
+        assert_eq!(answered(b.claim(&key).await), "first", "and on another instance");
+    }
+
+    /// What a shutdown waits for before the database closes.
+    #[tokio::test]
+    async fn a_batch_is_settled_once_the_answers_sent_are_stored() {
+        use sqlx::Connection;
+        let (db, dir) = sqlite().await;
+        let batch = Batch::start(&db).unwrap();
+        let a = Claims::on_batch(Some(db.clone()), DEADLINE, TTL, Some(batch.clone()));
+        assert!(batch.settled(Duration::ZERO).await, "nothing pending");
+        let key = ClaimKey::start("CA2");
+        let ticket = ours(a.claim(&key).await);
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let mut lock = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut lock).await.unwrap();
+        assert_eq!(a.settle(ticket, "sent".into()).await, "sent");
+        assert!(!batch.settled(Duration::from_millis(100)).await, "its write is pending");
+        sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+        assert!(batch.settled(Duration::from_secs(5)).await, "and then done");
+        let stored: Option<String> = sqlx::query_scalar(READ).bind(key.as_str()).fetch_one(&mut lock).await.unwrap();
+        assert_eq!(stored.as_deref(), Some("sent"));
     }
 
     #[tokio::test]
