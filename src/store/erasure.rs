@@ -17,6 +17,8 @@ use std::time::Duration;
 /// The database part of an erasure is given up after this (the supervisor
 /// gets a 503 and may try again: an erasure can be repeated).
 const ERASE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an erasure waits for webhook answers still being stored.
+const ANSWERS_WAIT: Duration = Duration::from_secs(2);
 
 /// What an erasure removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -89,6 +91,11 @@ impl CallStore {
         if let Some(d) = &inner.durable {
             let listed: Vec<String> = gone.iter().cloned().collect();
             let erase = async {
+                // Answers already sent are stored just after: let them land,
+                // so that the deletion takes them too.
+                if !self.answers_stored(ANSWERS_WAIT).await {
+                    tracing::warn!("erasure: webhook answers still being stored; erasing without waiting longer");
+                }
                 // No batch is in flight while this is held, so none taken
                 // before the erasure is written after it.
                 let _held = d.writer.hold().await;

@@ -310,6 +310,16 @@ impl CallStore {
         self.inner.durable.as_ref().map(|d| d.writer.snapshot())
     }
 
+    /// Waits, at most `timeout`, until the webhook answers sent are stored
+    /// (they are written just after being sent); whether they are. At once
+    /// without a database.
+    pub async fn answers_stored(&self, timeout: Duration) -> bool {
+        match &self.inner.durable {
+            Some(d) => d.batch.settled(timeout).await,
+            None => true,
+        }
+    }
+
     /// Writes what is buffered, waiting at most `timeout`, then closes the
     /// database. What could not be written in time is counted as dropped and
     /// logged. Returns how many records were lost.
@@ -317,7 +327,7 @@ impl CallStore {
         let Some(d) = &self.inner.durable else { return 0 };
         let task = d.task.lock().unwrap_or_else(|e| e.into_inner()).take();
         let Some(mut task) = task else { return 0 };
-        if !d.batch.settled(timeout).await {
+        if !self.answers_stored(timeout).await {
             tracing::warn!(
                 "webhook answers still being stored at shutdown: a retry elsewhere waits for their claims to lapse"
             );

@@ -409,6 +409,7 @@ impl TestApp {
             self.store.stats().is_none_or(|s| s.depth == 0 && !s.failing)
         })
         .await;
+        assert!(self.store.answers_stored(Duration::from_secs(15)).await, "the webhook answers sent were stored");
     }
 }
 
