@@ -250,16 +250,6 @@ impl CallService {
     pub async fn answer(&self, hook: &Webhook, ticket: Ticket, turn: Turn<'_>) -> String {
         let body =
             render::document(turn.line, &turn.preface, &turn.then, &self.links(&hook.call_sid, turn.now)).render();
-        if turn.first {
-            // Its claim is stored with its answer: only the copy whose answer
-            // the store kept counts the call and records it.
-            let (sent, ours) = self.claims.settle_ours(ticket, body).await;
-            if ours {
-                self.metrics.count(&turn);
-                self.keep_record(hook, &turn).await;
-            }
-            return sent;
-        }
         self.metrics.count(&turn);
         // The record and the stored answer, side by side: neither waits for
         // the other's database round trip.
@@ -271,9 +261,8 @@ impl CallService {
     /// webhook, else this instance's copy, if any.
     ///
     /// Nothing is read from the database, so no webhook waits for it here.
-    /// A first webhook is recorded once per call (by the copy whose answer
-    /// its `start:` claim kept, decided by the store), and every write is
-    /// merged field by field into the stored
+    /// A first webhook runs once per call (its `start:` claim, decided by
+    /// the store), and every write is merged field by field into the stored
     /// row, each field only moving forward: a step taken on another
     /// instance, or a first webhook run again after its claim lapsed, can
     /// never undo what the record already says.

@@ -5,14 +5,6 @@
 //! with new idempotency headers) gets those bytes back: the step never runs
 //! twice, so nothing is counted, asked or minted again.
 //!
-//! A call's first webhook is the exception to "claimed, then run": it
-//! only looks (a read, which writes nothing) before its step, and its claim
-//! is stored together with its answer after it. Its step only looks things
-//! up (the caller-ID lookup), so two copies arriving at the same moment on
-//! two instances may both run it; the store keeps one answer, both send it,
-//! and only that copy counts and records the call. A later copy finds the
-//! answer and runs nothing.
-//!
 //! Claims live in the call database when there is one, so they hold across
 //! every Vouch sharing it; a copy that arrives while the first is still
 //! being answered polls until the answer is there. A claim whose holder
@@ -52,7 +44,6 @@ const INSERT: &str =
 const TAKE_OVER: &str =
     "UPDATE webhook_claims SET claimed_at = $2 WHERE key = $1 AND answer IS NULL AND claimed_at < $3";
 const READ: &str = "SELECT answer FROM webhook_claims WHERE key = $1";
-const LOOK: &str = "SELECT answer, claimed_at FROM webhook_claims WHERE key = $1";
 const SETTLE: &str = "INSERT INTO webhook_claims (key, call_sid, claimed_at, answer, answered_at) \
      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO UPDATE SET answer = excluded.answer, \
      answered_at = excluded.answered_at WHERE webhook_claims.answer IS NULL";
@@ -75,20 +66,17 @@ macro_rules! each_pool {
 pub struct ClaimKey {
     key: String,
     call_sid: String,
-    /// A call's first webhook: claimed in the database together with its
-    /// answer (see [`Claims::claim`]).
-    first: bool,
 }
 
 impl ClaimKey {
     /// A step's: the SHA-256 of the state token (the token itself is never stored).
     pub fn state(token: &str, call_sid: &str) -> Self {
-        Self { key: hex::encode(Sha256::digest(token.as_bytes())), call_sid: call_sid.to_string(), first: false }
+        Self { key: hex::encode(Sha256::digest(token.as_bytes())), call_sid: call_sid.to_string() }
     }
 
     /// A call's first webhook.
     pub fn start(call_sid: &str) -> Self {
-        Self { key: format!("start:{call_sid}"), call_sid: call_sid.to_string(), first: true }
+        Self { key: format!("start:{call_sid}"), call_sid: call_sid.to_string() }
     }
 
     pub fn as_str(&self) -> &str {
@@ -248,13 +236,7 @@ impl Claims {
     /// Until the write is done, another instance's copy sees the claim held
     /// and polls for the answer, as it does while the step runs.
     pub async fn settle(&self, ticket: Ticket, answer: String) -> String {
-        self.settle_ours(ticket, answer).await.0
-    }
-
-    /// [`Claims::settle`], and whether the answer sent is this request's.
-    pub async fn settle_ours(&self, ticket: Ticket, answer: String) -> (String, bool) {
         let Ticket { key, claimed_at, shared } = ticket;
-        let mine = answer.clone();
         let mut sent = self.inner.remember(&key.key, claimed_at, answer);
         self.inner.settled.notify_waiters();
         let now = now_ms();
@@ -262,9 +244,7 @@ impl Claims {
         // here: writes that would wait for it would only starve its pool.
         let failing = self.inner.down_until.load(Ordering::Relaxed) > now;
         if let Some(db) = self.inner.db.as_ref().filter(|_| shared || !failing) {
-            // A first webhook's claim is stored with its answer: whether
-            // it is ours is known only then.
-            let overtaken = shared && (key.first || now - claimed_at >= millis(self.inner.lapse) / 2);
+            let overtaken = shared && now - claimed_at >= millis(self.inner.lapse) / 2;
             // Held until the write is done, so a shutdown waits for it.
             let pending = self.inner.batch.as_ref().map(Batch::pending);
             let write = tokio::spawn({
@@ -294,8 +274,7 @@ impl Claims {
                 }
             });
             if !overtaken {
-                let ours = sent == mine;
-                return (sent, ours);
+                return sent;
             }
             if let Ok(Ok(Ok(Ok(Some(stored))))) = tokio::time::timeout(DB_TIMEOUT, write).await {
                 if stored != sent {
@@ -305,8 +284,7 @@ impl Claims {
                 }
             }
         }
-        let ours = sent == mine;
-        (sent, ours)
+        sent
     }
 
     /// Gives up a claim whose step could not run (a refused request), so it
@@ -337,13 +315,7 @@ impl Claims {
         if self.inner.down_until.load(Ordering::Relaxed) > now {
             return self.inner.try_local(&key.key, now, lapsed_before);
         }
-        let attempt = async {
-            match key.first {
-                true => look(db, key, lapsed_before).await,
-                false => self.inner.try_claim(db, key, now, lapsed_before).await,
-            }
-        };
-        let failed = match tokio::time::timeout(DB_TIMEOUT, attempt).await {
+        let failed = match tokio::time::timeout(DB_TIMEOUT, self.inner.try_claim(db, key, now, lapsed_before)).await {
             Ok(Ok(verdict)) => {
                 if matches!(verdict, Verdict::Won(_)) {
                     self.inner.hold(&key.key, now);
@@ -486,19 +458,6 @@ macro_rules! settle_on {
             kept.flatten()
         }
     }};
-}
-
-/// A first webhook's look at the claims, which writes nothing: answered,
-/// held by a request still within its time, or free (then the claim is
-/// stored with the answer, [`Claims::settle`]).
-async fn look(db: &Db, key: &ClaimKey, lapsed_before: i64) -> Result<Verdict, sqlx::Error> {
-    let row: Option<(Option<String>, i64)> =
-        each_pool!(db, pool => sqlx::query_as(LOOK).bind(&key.key).fetch_optional(pool).await)?;
-    Ok(match row {
-        Some((Some(answer), _)) => Verdict::Answered(answer),
-        Some((None, claimed_at)) if claimed_at >= lapsed_before => Verdict::Held,
-        _ => Verdict::Won(true),
-    })
 }
 
 async fn try_claim(db: &Db, key: &ClaimKey, now: i64, lapsed_before: i64) -> Result<Verdict, sqlx::Error> {
@@ -1065,7 +1024,7 @@ mod tests {
                     .bind(key).bind(at).bind(answer).execute(pool).await.unwrap();
             });
         }
-        let key = |k: &str| ClaimKey { key: k.into(), call_sid: format!("CA-{k}"), first: false };
+        let key = |k: &str| ClaimKey { key: k.into(), call_sid: format!("CA-{k}") };
         let claim = |k: &str| Job::Claim { key: key(k), now, lapsed_before: now - 30_000, reply: oneshot::channel().0 };
         let settle = |k: &str, a: &str| Job::Settle {
             key: key(k),
