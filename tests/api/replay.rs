@@ -236,6 +236,47 @@ async fn a_copy_on_another_instance_sharing_postgres_gets_the_first_answer() {
     a_copy_on_another_instance_gets_the_first_answer(pg.url.clone()).await;
 }
 
+/// Two copies of a call's first webhook at the same moment on two
+/// instances: the first to claim it runs the caller-ID lookup, the other
+/// waits for its answer; both send it, the call is on the record once, and
+/// a later copy runs nothing.
+async fn simultaneous_first_webhooks_on_two_instances_send_one_answer(database_url: String) {
+    let opts = || Options {
+        database_url: Some(database_url.clone()),
+        env: vec![("VOUCH_PUBLIC_URL", "https://vouch.example.com".to_string())],
+        ..Options::default()
+    };
+    let (a, b) = (spawn_with(opts()).await, spawn_with(opts()).await);
+    for app in [&a, &b] {
+        app.crm().set_mode(CrmMode::Slow(Duration::from_millis(300)));
+    }
+    let sid = call_sid();
+    let start = Captured::new(&a, "/voice", first_params(&sid));
+    let (on_a, on_b) = tokio::join!(start.send(&a, "copy-a"), start.send(&b, "copy-b"));
+    assert!(on_a.contains("<Gather") && on_a.contains("/verify?state="), "{on_a}");
+    assert_eq!(on_b, on_a, "one answer, sent by both");
+    assert_eq!(a.crm().count("phone") + b.crm().count("phone"), 1, "the CRM was asked once");
+    assert_eq!(start.send(&b, "later").await, on_a, "a later copy gets it");
+    assert_eq!(start.send(&a, "later").await, on_a);
+    assert_eq!(a.crm().count("phone") + b.crm().count("phone"), 1, "and runs nothing");
+    a.written().await;
+    b.written().await;
+    let record = a.api_call(&sid, Some(ADMIN_TOKEN)).await.1;
+    assert_eq!(events(&record), ["crm", "prompt"], "one copy's steps: {record}");
+}
+
+#[tokio::test]
+async fn simultaneous_first_webhooks_on_two_instances_sharing_sqlite_send_one_answer() {
+    let (url, _dir) = sqlite_url();
+    simultaneous_first_webhooks_on_two_instances_send_one_answer(url).await;
+}
+
+#[tokio::test]
+async fn simultaneous_first_webhooks_on_two_instances_sharing_postgres_send_one_answer() {
+    let Some(pg) = postgres().await else { return };
+    simultaneous_first_webhooks_on_two_instances_send_one_answer(pg.url.clone()).await;
+}
+
 #[tokio::test]
 async fn a_claim_whose_holder_died_lapses_and_the_step_runs_once_more() {
     // The shortest deadline: a claim lapses 1 s + 2 s after it was taken.
