@@ -277,9 +277,10 @@ impl Claims {
                 return sent;
             }
             if let Ok(Ok(Ok(Ok(Some(stored))))) = tokio::time::timeout(DB_TIMEOUT, write).await {
+                // The write forgot this process's copy: later copies read
+                // the stored answer.
                 if stored != sent {
                     tracing::warn!("another copy of this webhook answered first: sending its answer");
-                    self.inner.replace(&key.key, stored.clone());
                     sent = stored;
                 }
             }
@@ -386,13 +387,6 @@ impl Inner {
         let mut local = self.lock();
         if local.get(key).is_some_and(|l| l.answer.is_some()) {
             local.remove(key);
-        }
-    }
-
-    /// Replaces the answer kept for `key` (by the one the database kept).
-    fn replace(&self, key: &str, answer: String) {
-        if let Some(l) = self.lock().get_mut(key) {
-            l.answer = Some(answer);
         }
     }
 
