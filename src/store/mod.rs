@@ -320,13 +320,16 @@ impl CallStore {
         }
     }
 
-    /// Writes what is buffered, waiting at most `timeout`, then closes the
+    /// Writes what is buffered (the webhook answers being stored, then the
+    /// call records), waiting at most `timeout` in all, then closes the
     /// database. What could not be written in time is counted as dropped and
     /// logged. Returns how many records were lost.
     pub async fn close(&self, timeout: Duration) -> usize {
         let Some(d) = &self.inner.durable else { return 0 };
         let task = d.task.lock().unwrap_or_else(|e| e.into_inner()).take();
         let Some(mut task) = task else { return 0 };
+        // One budget for both waits: the shutdown budget counts it once.
+        let until = tokio::time::Instant::now() + timeout;
         if !self.answers_stored(timeout).await {
             tracing::warn!(
                 "webhook answers still being stored at shutdown: a retry elsewhere waits for their claims to lapse"
@@ -334,7 +337,7 @@ impl CallStore {
         }
         let waiting = d.writer.snapshot().depth;
         d.writer.close();
-        let lost = match tokio::time::timeout(timeout, &mut task).await {
+        let lost = match tokio::time::timeout_at(until, &mut task).await {
             Ok(_) => {
                 tracing::info!(flushed = waiting, "call records written: the store is closed");
                 0
