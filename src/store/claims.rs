@@ -870,7 +870,7 @@ mod tests {
     const DEADLINE: Duration = Duration::from_secs(1);
     const TTL: Duration = Duration::from_secs(60);
 
-    use crate::store::db::tests::sqlite_db as sqlite;
+    use crate::store::db::tests::{sqlite_db as sqlite, sqlite_write_lock};
 
     fn answered(c: Claim) -> String {
         match c {
@@ -939,15 +939,12 @@ mod tests {
     /// has it this process forgets it and copies read it there.
     #[tokio::test]
     async fn an_answer_is_sent_before_it_is_stored_and_kept_here_only_until_then() {
-        use sqlx::Connection;
         let (db, dir) = sqlite().await;
         let a = Claims::new(Some(db.clone()), DEADLINE, TTL);
         let key = ClaimKey::state("token", "CA1");
         let ticket = ours(a.claim(&key).await);
         assert!(ticket.shared, "taken in the database");
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let mut lock = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut lock).await.unwrap();
+        let mut lock = sqlite_write_lock(&dir).await;
 
         let started = Instant::now();
         assert_eq!(a.settle(ticket, "first".into()).await, "first");
@@ -974,16 +971,13 @@ mod tests {
     /// What a shutdown waits for before the database closes.
     #[tokio::test]
     async fn a_batch_is_settled_once_the_answers_sent_are_stored() {
-        use sqlx::Connection;
         let (db, dir) = sqlite().await;
         let batch = Batch::start(&db).unwrap();
         let a = Claims::on_batch(Some(db.clone()), DEADLINE, TTL, Some(batch.clone()));
         assert!(batch.settled(Duration::ZERO).await, "nothing pending");
         let key = ClaimKey::start("CA2");
         let ticket = ours(a.claim(&key).await);
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let mut lock = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut lock).await.unwrap();
+        let mut lock = sqlite_write_lock(&dir).await;
         assert_eq!(a.settle(ticket, "sent".into()).await, "sent");
         assert!(!batch.settled(Duration::from_millis(100)).await, "its write is pending");
         sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();

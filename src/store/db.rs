@@ -1146,8 +1146,20 @@ pub(crate) mod tests {
     /// holds it (the file goes when it is dropped).
     pub(crate) async fn sqlite_db() -> (Db, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        (Db::open(&DatabaseUrl::Sqlite(url)).await.unwrap().unwrap(), dir)
+        (Db::open(&DatabaseUrl::Sqlite(sqlite_url(&dir))).await.unwrap().unwrap(), dir)
+    }
+
+    fn sqlite_url(dir: &tempfile::TempDir) -> String {
+        format!("sqlite://{}", dir.path().join("t.db").display())
+    }
+
+    /// Another connection to the file of [`sqlite_db`] (in `dir`), holding
+    /// its write lock until `ROLLBACK`: every write waits meanwhile.
+    pub(crate) async fn sqlite_write_lock(dir: &tempfile::TempDir) -> sqlx::SqliteConnection {
+        use sqlx::Connection;
+        let mut lock = sqlx::SqliteConnection::connect(&sqlite_url(dir)).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut lock).await.unwrap();
+        lock
     }
 
     /// `n` migrated databases, each in a schema of its own on the
