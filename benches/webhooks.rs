@@ -40,6 +40,11 @@ use vouch::startup::Application;
 use vouch::twilio::form::Params;
 use vouch::twilio::signature;
 
+/// The allocator `vouch` ships with (src/main.rs), so the servers measured
+/// here allocate as the binary does; the baseline uses it too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Every instance and the generator share it, so the generator can seal
 /// the states an action URL would carry.
 const STATE_SECRET: &str = "bench-state-secret-0123456789abcdef0123456789";
