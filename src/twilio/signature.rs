@@ -115,7 +115,7 @@ pub enum Body<'a> {
 }
 
 /// Checks a signature against each token (primary, then secondary) and each
-/// URL variant. Comparisons are constant-time.
+/// URL variant, until one matches. Comparisons are constant-time.
 pub fn verify<'t>(tokens: impl IntoIterator<Item = &'t str>, url: &str, body: Body<'_>, signature: &str) -> bool {
     verify_with(&Keys::new(tokens), url, body, signature)
 }
@@ -133,13 +133,16 @@ pub fn verify_with(keys: &Keys, url: &str, body: Body<'_>, signature: &str) -> b
         }
     };
     let given = signature.trim().as_bytes();
-    let mut ok = false;
-    for key in &keys.0 {
-        for candidate in variants(url) {
-            ok |= bool::from(key.sign(&candidate, &part).as_slice().ct_eq(given));
-        }
+    // The URL as Twilio was given it first: that is what it signs.
+    let mut forms = variants(url);
+    if forms[1] == [url, "", ""] {
+        forms.swap(0, 1);
     }
-    ok
+    // Each comparison is constant-time; the search stops at the first
+    // match, which tells a timing observer only which token and URL form
+    // matched (neither is secret), and spares a valid request the other
+    // HMACs.
+    keys.0.iter().any(|key| forms.iter().any(|form| bool::from(key.sign(form, &part).as_slice().ct_eq(given))))
 }
 
 #[cfg(test)]
@@ -184,6 +187,19 @@ mod tests {
         assert!(verify(["12345"], URL, Body::Form(&p), "kvajT1Ptam85bY51eRf/AJRuM3w="));
         let with_port = "https://mycompany.com:443/myapp.php?foo=1&bar=2";
         assert!(verify(["12345"], with_port, Body::Form(&p), "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+    }
+
+    #[test]
+    fn either_form_of_a_url_with_a_port_verifies_whichever_is_tried_first() {
+        let p = call("+14158675309");
+        for configured in ["http://localhost:8080/voice", "https://v.test/voice"] {
+            for form in url_variants(configured) {
+                let signature = sign("12345", &form, &p);
+                assert!(verify(["12345"], configured, Body::Form(&p), &signature), "{form}");
+                assert!(verify(["other", "12345"], configured, Body::Form(&p), &signature), "{form}, secondary");
+                assert!(!verify(["54321"], configured, Body::Form(&p), &signature), "{form}");
+            }
+        }
     }
 
     #[test]
