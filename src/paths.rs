@@ -242,18 +242,32 @@ static FIXED: std::sync::LazyLock<std::collections::HashMap<&'static str, Route>
 /// The first route (in registration order) whose pattern matches `given`,
 /// a path without its leading slash.
 fn matching(given: &str) -> Option<Route> {
-    Route::ALL.into_iter().find(|route| {
-        let (mut want, mut got) = (route.pattern()[1..].split('/'), given.split('/'));
-        loop {
-            match (want.next(), got.next()) {
-                (None, None) => return true,
-                (Some(w), Some(g)) if w.starts_with('{') && !g.is_empty() => {}
-                (Some(w), Some(g)) if !w.starts_with('{') && w == g => {}
-                _ => return false,
-            }
-        }
+    let count = given.split('/').count();
+    PATTERNS.get(count)?.iter().find_map(|(route, want)| {
+        let fits = want.iter().zip(given.split('/')).all(|(w, g)| match w {
+            Some(w) => *w == g,
+            None => !g.is_empty(),
+        });
+        fits.then_some(*route)
     })
 }
+
+/// Each route's pattern split into its segments (`None` for a
+/// `{segment}`), grouped by how many segments it has, each group in
+/// registration order: a path is only compared with the patterns of its
+/// length, and no pattern is split again per request.
+type Segments = Box<[Option<&'static str>]>;
+static PATTERNS: std::sync::LazyLock<Vec<Vec<(Route, Segments)>>> = std::sync::LazyLock::new(|| {
+    let mut by_count: Vec<Vec<(Route, Segments)>> = Vec::new();
+    for route in Route::ALL {
+        let want: Segments = route.pattern()[1..].split('/').map(|w| (!w.starts_with('{')).then_some(w)).collect();
+        if by_count.len() <= want.len() {
+            by_count.resize_with(want.len() + 1, Vec::new);
+        }
+        by_count[want.len()].push((route, want));
+    }
+    by_count
+});
 
 /// `path` as the request log shows it: a customer id in it (a
 /// `{customer_id}` segment) masked, as every identifier in the logs is.
@@ -371,16 +385,55 @@ mod tests {
         assert_eq!(Route::ALL.len(), Route::ALL.iter().collect::<std::collections::HashSet<_>>().len());
     }
 
+    /// The first route whose pattern matches `given`, each pattern split
+    /// and compared in turn: what [`matching`] must agree with.
+    fn walk(given: &str) -> Option<Route> {
+        Route::ALL.into_iter().find(|route| {
+            let (mut want, mut got) = (route.pattern()[1..].split('/'), given.split('/'));
+            loop {
+                match (want.next(), got.next()) {
+                    (None, None) => return true,
+                    (Some(w), Some(g)) if w.starts_with('{') && !g.is_empty() => {}
+                    (Some(w), Some(g)) if !w.starts_with('{') && w == g => {}
+                    _ => return false,
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn the_grouped_patterns_find_what_a_walk_through_every_pattern_finds() {
+        let mut paths: Vec<String> = Route::ALL.into_iter().map(example).collect();
+        // Every pattern with its segments filled, with one segment more
+        // and one fewer, and paths no route serves.
+        for route in Route::ALL {
+            let filled = route.pattern().replace("{line}", "support").replace(['{', '}'], "");
+            paths.extend([format!("{filled}/"), format!("{filled}/x")]);
+            paths.extend(filled.rsplit_once('/').map(|(shorter, _)| format!("{shorter}/")));
+            paths.push(filled);
+        }
+        paths.extend(
+            ["/", "//", "/voice//identify", "/voice/a/b/c", "/agent/calls//timeline", "/x/y/z/w/v/u"].map(String::from),
+        );
+        let mut found = std::collections::HashSet::new();
+        for path in &paths {
+            let given = &path.split(['?', '#']).next().unwrap()[1..];
+            assert_eq!(matching(given), walk(given), "{path}");
+            found.insert(walk(given));
+        }
+        assert!(found.len() > Route::ALL.len(), "every route, and no route, were among the paths");
+    }
+
     #[test]
     fn the_lookup_of_fixed_patterns_finds_what_the_walk_finds() {
         assert_eq!(FIXED.get("/voice"), Some(&Route::Voice), "the first webhook takes the lookup");
         for route in Route::ALL {
             let path = example(route);
             let given = path.split(['?', '#']).next().unwrap().strip_prefix('/').unwrap();
-            assert_eq!(route_of(&path), matching(given), "{path}");
+            assert_eq!(route_of(&path), walk(given), "{path}");
         }
         for path in ["/voice/support/identify", "/voice/sales/dialed", "/healthz/", "/voice/", "/"] {
-            assert_eq!(route_of(path), matching(&path[1..]), "{path}");
+            assert_eq!(route_of(path), walk(&path[1..]), "{path}");
         }
     }
 

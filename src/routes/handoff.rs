@@ -108,12 +108,8 @@ pub async fn queue_connect(calls: web::Data<CallService>, hook: Webhook) -> Http
 /// `POST /voice/{line}/dialed`, the `<Dial action>`: after a bridged call,
 /// hang up; when the agent did not answer (busy, no answer, failed), put
 /// the caller in the line's queue with their context, never a dead line.
-pub async fn dialed(
-    calls: web::Data<CallService>,
-    path: web::Path<String>,
-    hook: Webhook,
-) -> Result<HttpResponse, actix_web::Error> {
-    let line = calls.line(&path).ok_or_else(|| HandoffError::UnknownLine(path.into_inner()))?;
+pub async fn dialed(calls: &CallService, line: &str, hook: Webhook) -> Result<HttpResponse, actix_web::Error> {
+    let line = calls.line(line).ok_or_else(|| HandoffError::UnknownLine(line.to_string()))?;
     let status = hook.dial_status.as_ref().map_or("", |s| s.as_str());
     if hook.dial_status.as_ref().is_some_and(|s| s.answered()) {
         calls.note_agent_state(&hook.call_sid, AgentState::WithAgent).await;

@@ -56,16 +56,23 @@ pub struct AppState {
 
 /// The webhooks every call makes, tried first: actix matches a request
 /// against each resource in turn (a pattern with a `{segment}` through a
-/// regex), so `/voice` should not wait behind the pages and the API.
+/// regex), so the webhooks should not wait behind the pages and the API.
 fn hot(route: Route) -> bool {
     matches!(route, Route::Voice | Route::VoiceOnLine | Route::Dialed | Route::Entry | Route::Status)
 }
 
 /// Registers every route of the path map with its handler: the webhooks
-/// every call makes first, then the others, each group in the map's order
-/// (no two patterns of the map overlap except `Dialed` before `Entry`,
-/// which keep theirs).
+/// every call makes first, then the others, each group in the map's order.
+/// The voice webhooks are one scope, `/voice`: the path map reads a path
+/// under it back into its route (`voice::under_voice`), with no regex per
+/// pattern tried, and keeps `Dialed` before `Entry`, whose `{stage}` would
+/// claim it.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope(Route::Voice.pattern())
+            .service(web::resource("").route(web::route().to(voice::start)))
+            .default_service(web::to(voice::under_voice)),
+    );
     let mut routes = Route::ALL;
     routes.sort_by_key(|r| !hot(*r));
     for route in routes {
@@ -109,10 +116,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             }
             Route::QueueConnect => resource.route(web::route().to(handoff::queue_connect)),
             Route::Whisper => resource.route(web::route().to(handoff::whisper)),
-            Route::Voice => resource.route(web::route().to(voice::start)),
-            Route::VoiceOnLine => resource.route(web::route().to(voice::start_on_line)),
-            Route::Dialed => resource.route(web::route().to(handoff::dialed)),
-            Route::Entry => resource.route(web::route().to(voice::entry)),
+            Route::Voice | Route::VoiceOnLine | Route::Dialed | Route::Entry => continue,
             Route::Fallback => resource.route(web::route().to(fallback::fallback)),
         });
     }

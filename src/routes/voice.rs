@@ -5,10 +5,11 @@
 
 use super::{refusal, twiml};
 use crate::call::{CallService, StepError, Turn};
+use crate::paths::{self, Recognised, Route};
 use crate::store::claims::Claim;
 use crate::twilio::webhook::Webhook;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use std::future::Future;
 
 impl ResponseError for StepError {
@@ -30,23 +31,40 @@ pub async fn start(calls: web::Data<CallService>, hook: Webhook) -> Result<HttpR
     once(&calls, &hook, true, Box::pin(calls.start(line, &hook))).await
 }
 
-/// `POST /voice/{line}`.
-pub async fn start_on_line(
+/// Every path under `/voice/`: read back into its route by the path map
+/// and handed to that route's handler, without actix's router, which
+/// matches a pattern with a `{segment}` through a regex (three of them
+/// for an entry, the most frequent webhook after the first). A path no
+/// route serves is the router's bare 404, before its body is read.
+pub async fn under_voice(
+    req: HttpRequest,
     calls: web::Data<CallService>,
-    line: web::Path<String>,
-    hook: Webhook,
-) -> Result<HttpResponse, StepError> {
-    once(&calls, &hook, true, Box::pin(calls.start(calls.line_named(&line), &hook))).await
+    payload: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
+    let found = paths::recognise(req.match_info().as_str());
+    let Some(Recognised { route, params }) = found else { return Ok(no_webhook_here()) };
+    let hook = Webhook::from_request(&req, &mut payload.into_inner()).await?;
+    match (route, params.as_slice()) {
+        (Route::VoiceOnLine, [line]) => Ok(start_on_line(&calls, line, hook).await?),
+        (Route::Dialed, [line]) => super::handoff::dialed(&calls, line, hook).await,
+        (Route::Entry, [line, stage]) => Ok(entry(&calls, line, stage, hook).await?),
+        _ => Ok(no_webhook_here()),
+    }
+}
+
+fn no_webhook_here() -> HttpResponse {
+    HttpResponse::NotFound().finish()
+}
+
+/// `POST /voice/{line}`.
+async fn start_on_line(calls: &CallService, line: &str, hook: Webhook) -> Result<HttpResponse, StepError> {
+    once(calls, &hook, true, Box::pin(calls.start(calls.line_named(line), &hook))).await
 }
 
 /// `POST /voice/{line}/{identify|verify}?state=…`.
-pub async fn entry(
-    calls: web::Data<CallService>,
-    path: web::Path<(String, String)>,
-    hook: Webhook,
-) -> Result<HttpResponse, StepError> {
-    let (line, stage) = calls.entry_point(&path.0, &path.1)?;
-    once(&calls, &hook, false, Box::pin(calls.step(line, stage, &hook))).await
+async fn entry(calls: &CallService, line: &str, stage: &str, hook: Webhook) -> Result<HttpResponse, StepError> {
+    let (line, stage) = calls.entry_point(line, stage)?;
+    once(calls, &hook, false, Box::pin(calls.step(line, stage, &hook))).await
 }
 
 /// Runs `step` only if this request is the first to carry its state (a
