@@ -672,7 +672,9 @@ fn main() {
     if args.iter().any(|a| a == "--generator") {
         return generator();
     }
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime").block_on(bench(args));
+    // The runtime `vouch serve` runs on, so the apps' background tasks run
+    // as they do there.
+    vouch::startup::serve_runtime().expect("a runtime").block_on(bench(args));
 }
 
 async fn bench(args: Vec<String>) {

@@ -45,6 +45,23 @@ fn request_limit(path: &str) -> std::time::Duration {
     }
 }
 
+/// The runtime `vouch serve` runs on. Requests are handled on actix's
+/// own worker threads (one per core); this runtime holds the server's
+/// accept loop and the background tasks (the store's batch writers, the
+/// checkpoints, the purge, the schedules), which wait on the database far
+/// more than they compute. One worker thread is enough for them, and a
+/// second only adds wake-ups between threads: a first webhook on SQLite at
+/// 400 a second cost 12–17% less CPU with one, and as much with either
+/// under full load (BENCHMARKS.md, seventh round). `TOKIO_WORKER_THREADS`
+/// still sets another count.
+pub fn serve_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        builder.worker_threads(1);
+    }
+    builder.enable_all().build()
+}
+
 /// Webhook bodies are a few kB; anything far bigger is not Twilio.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 

@@ -114,7 +114,7 @@ pub fn run() -> anyhow::Result<()> {
     telemetry::init(cli.log_format);
     let command = cli.command.unwrap_or(Command::Serve(cli.serve));
     match command {
-        Command::Serve(opts) => block_on(serve::run(opts)),
+        Command::Serve(opts) => crate::startup::serve_runtime()?.block_on(serve::run(opts)),
         Command::DemoCrm(opts) => block_on(demo_crm::run(opts)),
         Command::CheckConfig(opts) => check_config::run(opts),
         Command::CrmTest(opts) => block_on(crm_test::run(opts)),
