@@ -1,8 +1,10 @@
 //! One map of every path Vouch serves. The route table registers each
-//! [`Route`] under its pattern here, in this order; the builders below make
-//! the URLs Vouch hands to Twilio and to agents; and [`recognise`] reads a
-//! request path back into its route, for the per-route limits and the
-//! recorder's redaction. Nothing else spells a path.
+//! [`Route`] under its pattern here, in this order (the voice webhooks
+//! under `/voice` as one scope that [`recognise`] dispatches); the builders
+//! below make the URLs Vouch hands to Twilio and to agents; and
+//! [`recognise`] reads a request path back into its route, for the
+//! per-route limits, the recorder's redaction and that scope. Nothing else
+//! spells a path.
 
 use crate::flow::Stage;
 
