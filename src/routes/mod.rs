@@ -54,19 +54,14 @@ pub struct AppState {
     pub dashboard: dashboard::Shared,
 }
 
-/// The webhooks every call makes, tried first: actix matches a request
-/// against each resource in turn (a pattern with a `{segment}` through a
-/// regex), so the webhooks should not wait behind the pages and the API.
-fn hot(route: Route) -> bool {
-    matches!(route, Route::Voice | Route::VoiceOnLine | Route::Dialed | Route::Entry | Route::Status)
-}
-
 /// Registers every route of the path map with its handler: the webhooks
-/// every call makes first, then the others, each group in the map's order.
-/// The voice webhooks are one scope, `/voice`: the path map reads a path
-/// under it back into its route (`voice::under_voice`), with no regex per
-/// pattern tried, and keeps `Dialed` before `Entry`, whose `{stage}` would
-/// claim it.
+/// every call makes first, then the others in the map's order. actix
+/// matches a request against each resource in turn (a pattern with a
+/// `{segment}` through a regex), so the webhooks do not wait behind the
+/// pages and the API. The voice webhooks are one scope, `/voice`: the path
+/// map reads a path under it back into its route (`voice::under_voice`),
+/// with no regex per pattern tried, and keeps `Dialed` before `Entry`,
+/// whose `{stage}` would claim it. The status callback comes next.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope(Route::Voice.pattern())
@@ -74,7 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(voice::under_voice)),
     );
     let mut routes = Route::ALL;
-    routes.sort_by_key(|r| !hot(*r));
+    routes.sort_by_key(|r| *r != Route::Status);
     for route in routes {
         let resource = web::resource(route.pattern());
         cfg.service(match route {
