@@ -813,8 +813,14 @@ impl Db {
     /// write-ahead log so no copy of them is left in it. Returns the call
     /// SIDs deleted.
     pub async fn erase_calls(&self, customer_id: &str, call_sids: &[String]) -> Result<Vec<String>, sqlx::Error> {
+        // The transaction reads before it deletes: on SQLite it must hold
+        // the write lock from its start, or a write committed between the
+        // two by another connection (a batch of records, a report file)
+        // fails the deletion with SQLITE_BUSY_SNAPSHOT ("database is
+        // locked"), which no busy handler waits out.
+        let turn = self.write_turn().await;
         let deleted: Vec<String> = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(write_begin(pool)).await?;
             let mut deleted: Vec<String> =
                 sqlx::query_scalar("SELECT call_sid FROM call_records WHERE customer_id = $1")
                     .bind(customer_id)
@@ -841,6 +847,7 @@ impl Db {
             tx.commit().await?;
             deleted
         });
+        drop(turn);
         if let Db::Sqlite(pool) = self {
             // TRUNCATE: the log's frames (which held the rows before the
             // delete) are copied into the file and the log emptied. A reader
@@ -1233,5 +1240,32 @@ pub(crate) mod tests {
         assert_eq!(db.recent(10).await.unwrap().len(), 1);
         assert_eq!(db.count_events("unknown_id", "s", 0).await.unwrap(), 1);
         assert_eq!(db.purge_expired(&cutoffs).await.unwrap(), Purged::default());
+    }
+
+    #[tokio::test]
+    async fn an_erasure_waits_for_another_connections_write_rather_than_failing_on_it() {
+        let (db, dir) = sqlite_db().await;
+        let mut theirs = CallRecord::new("CA1", "support", "+1********01".into(), 100);
+        theirs.customer_id = Some("12345678".into());
+        db.upsert(&[theirs, CallRecord::new("CA2", "support", "+1********01".into(), 100)]).await.unwrap();
+        // Another connection writes while the erasure runs: had the erasure
+        // read before taking the write lock, its deletion would find its
+        // snapshot stale when this commits (SQLITE_BUSY_SNAPSHOT).
+        let mut lock = sqlite_write_lock(&dir).await;
+        sqlx::query("INSERT INTO guard_events (kind, subject, at, token) VALUES ('unknown_id', 's', 1, 't')")
+            .execute(&mut lock)
+            .await
+            .unwrap();
+        let erasing = tokio::spawn(async move {
+            let erased = db.erase_calls("12345678", &[]).await;
+            (erased, db)
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        sqlx::query("COMMIT").execute(&mut lock).await.unwrap();
+        let (erased, db) = erasing.await.unwrap();
+        assert_eq!(erased.unwrap(), ["CA1"]);
+        assert_eq!(db.get("CA1").await.unwrap(), None);
+        assert!(db.get("CA2").await.unwrap().is_some(), "another customer's call is kept");
+        assert_eq!(db.count_events("unknown_id", "s", 0).await.unwrap(), 1, "the other write landed too");
     }
 }
