@@ -12,6 +12,8 @@
 //! next copy takes it over atomically. With `DATABASE_URL=memory:`, or when
 //! the database is unreachable or slow, the claims of this process decide.
 
+mod thread;
+
 use super::db::{guard_write_on, Db, GuardWrite};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -572,9 +574,19 @@ impl Batch {
     /// write then runs alone).
     pub(crate) fn start(db: &Db) -> Option<Self> {
         tokio::runtime::Handle::try_current().ok()?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(batch_writes(db.clone(), rx));
-        Some(Self { jobs: tx, pending: Arc::default() })
+        let on_thread = db.sqlite_file().and_then(|(file, turn)| {
+            thread::start(&file, turn)
+                .inspect_err(|e| {
+                    tracing::warn!(error = %e, "the SQLite write batch could not have a thread of its own: it runs through the pool")
+                })
+                .ok()
+        });
+        let jobs = on_thread.unwrap_or_else(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(batch_writes(db.clone(), rx));
+            tx
+        });
+        Some(Self { jobs, pending: Arc::default() })
     }
 
     /// Counts a write in progress until the returned guard drops.
@@ -623,31 +635,37 @@ const MAX_BATCH: usize = 128;
 /// job by job, so one bad write fails alone.
 async fn batch_writes(db: Db, mut rx: mpsc::UnboundedReceiver<Job>) {
     while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
-        jobs.retain(|j| !j.abandoned());
+        let mut jobs = gather(first, &mut rx);
         match jobs.len() {
             0 => {}
             1 => jobs.pop().expect("one job").run_alone(&db).await,
-            _ => {
-                jobs.sort_by(|a, b| a.order().cmp(&b.order()));
-                match run_batch(&db, &jobs).await {
-                    Ok(done) => jobs.into_iter().zip(done).for_each(|(job, done)| job.reply(done)),
-                    Err(e) => {
-                        tracing::debug!(error = %e, jobs = jobs.len(), "a batch of webhook claims failed as one: running them one by one");
-                        for job in jobs {
-                            job.run_alone(&db).await;
-                        }
+            _ => match run_batch(&db, &jobs).await {
+                Ok(done) => jobs.into_iter().zip(done).for_each(|(job, done)| job.reply(done)),
+                Err(e) => {
+                    tracing::debug!(error = %e, jobs = jobs.len(), "a batch of webhook claims failed as one: running them one by one");
+                    for job in jobs {
+                        job.run_alone(&db).await;
                     }
                 }
-            }
+            },
         }
     }
+}
+
+/// A batch: `first` and the jobs waiting behind it (at most
+/// [`MAX_BATCH`]), without those whose webhook stopped waiting, in
+/// [`Job::order`].
+fn gather(first: Job, rx: &mut mpsc::UnboundedReceiver<Job>) -> Vec<Job> {
+    let mut jobs = vec![first];
+    while jobs.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
+    }
+    jobs.retain(|j| !j.abandoned());
+    jobs.sort_by(|a, b| a.order().cmp(&b.order()));
+    jobs
 }
 
 /// The set statements of a batch, in one database's dialect.
@@ -696,31 +714,115 @@ impl BatchSql {
 static BATCH_SQL: std::sync::LazyLock<[BatchSql; 2]> =
     std::sync::LazyLock::new(|| [BatchSql::new(false), BatchSql::new(true)]);
 
+/// What a batch's set statements take: the first answer and the first
+/// claim of each key (a later job of the same key sees what they left, as
+/// it would run after them).
+struct Plan<'a> {
+    /// (key, call_sid, claimed_at, answer).
+    settles: Vec<(&'a str, &'a str, i64, &'a str)>,
+    /// (key, now, lapsed_before).
+    claims: Vec<(&'a ClaimKey, i64, i64)>,
+}
+
+impl<'a> Plan<'a> {
+    fn of(jobs: &'a [Job]) -> Self {
+        let (mut settles, mut claims) = (Vec::new(), Vec::new());
+        let (mut settle_keys, mut claim_keys) = (HashSet::new(), HashSet::new());
+        for job in jobs {
+            match job {
+                Job::Settle { key, claimed_at, answer, .. } if settle_keys.insert(key.key.as_str()) => {
+                    settles.push((key.key.as_str(), key.call_sid.as_str(), *claimed_at, answer.as_str()));
+                }
+                Job::Claim { key, now, lapsed_before, .. } if claim_keys.insert(key.key.as_str()) => {
+                    claims.push((key, *now, *lapsed_before));
+                }
+                _ => {}
+            }
+        }
+        Self { settles, claims }
+    }
+
+    /// The insert's rows: (key, call_sid, now).
+    fn claim_rows(&self) -> Vec<(&'a str, &'a str, i64)> {
+        self.claims.iter().map(|(k, now, _)| (k.key.as_str(), k.call_sid.as_str(), *now)).collect()
+    }
+
+    /// The takeover's rows, for the claims the insert did not win: (key, now, lapsed_before).
+    fn lapsed(&self, won: &HashSet<String>) -> Vec<(&'a str, i64, i64)> {
+        self.claims
+            .iter()
+            .filter(|(k, ..)| !won.contains(&k.key))
+            .map(|(k, now, lapsed_before)| (k.key.as_str(), *now, *lapsed_before))
+            .collect()
+    }
+}
+
+/// Which claim-table job the set statements decided (the first of its key
+/// only, and only if its statement wrote): `None` for those, and for the
+/// security counters' jobs; the others' keys, to read what is stored. Also
+/// the keys to read, sorted and once each.
+fn undecided<'a>(
+    jobs: &'a [Job],
+    stored: &HashSet<String>,
+    won: &HashSet<String>,
+) -> (Vec<Option<&'a str>>, Vec<(&'a str,)>) {
+    let (mut settled, mut granted) = (HashSet::new(), HashSet::new());
+    let mut unread: Vec<(&str,)> = Vec::new();
+    let decided: Vec<Option<&str>> = jobs
+        .iter()
+        .map(|job| {
+            let (key, decided) = match job {
+                Job::Settle { key, .. } => (key, stored.contains(&key.key) && settled.insert(key.key.as_str())),
+                Job::Claim { key, .. } => (key, won.contains(&key.key) && granted.insert(key.key.as_str())),
+                Job::Guard { .. } => return None,
+            };
+            if !decided {
+                unread.push((key.key.as_str(),));
+            }
+            Some(key.key.as_str()).filter(|_| !decided)
+        })
+        .collect();
+    unread.sort_unstable();
+    unread.dedup();
+    (decided, unread)
+}
+
+/// Each job's result, in order, from what the batch's statements found:
+/// the security counters' writes (in order), the keys [`undecided`] left
+/// and what was read for them.
+fn results(
+    jobs: &[Job],
+    undecided: Vec<Option<&str>>,
+    read: &HashMap<String, Option<String>>,
+    guarded: Vec<bool>,
+) -> Vec<Done> {
+    let mut guarded = guarded.into_iter();
+    jobs.iter()
+        .zip(undecided)
+        .map(|(job, unread)| {
+            let kept = unread.and_then(|key| read.get(key).cloned().flatten());
+            match (job, unread) {
+                (Job::Guard { .. }, _) => Done::Guard(guarded.next().unwrap_or(false)),
+                (Job::Settle { .. }, None) => Done::Settle(None),
+                (Job::Settle { .. }, Some(_)) => Done::Settle(kept),
+                (Job::Claim { .. }, None) => Done::Claim(Verdict::Won(true)),
+                (Job::Claim { .. }, Some(_)) => Done::Claim(kept.map_or(Verdict::Held, Verdict::Answered)),
+            }
+        })
+        .collect()
+}
+
 /// Every job of a batch in one transaction. The security counters' writes
 /// first, each its own statements, in order. Then the claims, a few
-/// statements for them all rather than a few each: the answers (so a key's
-/// answer comes before its claim, as in key order), the new claims,
-/// takeovers of lapsed ones, and one read of what is stored for every job
-/// those did not decide. The first job of a key goes into the set
-/// statements; a later one of the same key sees what they left, as it would
-/// run after them. The results are those of running the jobs one by one,
-/// in order.
+/// statements for them all rather than a few each ([`Plan`]): the answers
+/// (so a key's answer comes before its claim, as in key order), the new
+/// claims, takeovers of lapsed ones, and one read of what is stored for
+/// every job those did not decide. The results are those of running the
+/// jobs one by one, in order.
 async fn run_batch(db: &Db, jobs: &[Job]) -> Result<Vec<Done>, sqlx::Error> {
     let pg = matches!(db, Db::Postgres(_));
     let sql = &BATCH_SQL[usize::from(pg)];
-    let (mut settles, mut claims) = (Vec::new(), Vec::new());
-    let (mut settle_keys, mut claim_keys) = (HashSet::new(), HashSet::new());
-    for job in jobs {
-        match job {
-            Job::Settle { key, claimed_at, answer, .. } if settle_keys.insert(key.key.as_str()) => {
-                settles.push((key.key.as_str(), key.call_sid.as_str(), *claimed_at, answer.as_str()));
-            }
-            Job::Claim { key, now, lapsed_before, .. } if claim_keys.insert(key.key.as_str()) => {
-                claims.push((key, *now, *lapsed_before));
-            }
-            _ => {}
-        }
-    }
+    let plan = Plan::of(jobs);
     let _turn = db.write_turn().await;
     each_pool!(db, pool => {
         let mut tx = pool.begin_with(super::db::write_begin(pool)).await?;
@@ -730,11 +832,11 @@ async fn run_batch(db: &Db, jobs: &[Job]) -> Result<Vec<Done>, sqlx::Error> {
                 guarded.push(guard_write_on!(&mut *tx, pg, write));
             }
         }
-        let stored: HashSet<String> = if settles.is_empty() {
+        let stored: HashSet<String> = if plan.settles.is_empty() {
             HashSet::new()
         } else {
             sqlx::query_scalar(&sql.settle)
-                .bind(super::db::json(&settles))
+                .bind(super::db::json(&plan.settles))
                 .bind(now_ms())
                 .fetch_all(&mut *tx)
                 .await?
@@ -742,14 +844,10 @@ async fn run_batch(db: &Db, jobs: &[Job]) -> Result<Vec<Done>, sqlx::Error> {
                 .collect()
         };
         let mut won: HashSet<String> = HashSet::new();
-        if !claims.is_empty() {
-            let rows: Vec<_> = claims.iter().map(|(k, now, _)| (k.key.as_str(), k.call_sid.as_str(), *now)).collect();
-            won.extend(sqlx::query_scalar::<_, String>(&sql.insert).bind(super::db::json(&rows)).fetch_all(&mut *tx).await?);
-            let lapsed: Vec<_> = claims
-                .iter()
-                .filter(|(k, ..)| !won.contains(&k.key))
-                .map(|(k, now, lapsed_before)| (k.key.as_str(), *now, *lapsed_before))
-                .collect();
+        if !plan.claims.is_empty() {
+            let rows = super::db::json(&plan.claim_rows());
+            won.extend(sqlx::query_scalar::<_, String>(&sql.insert).bind(rows).fetch_all(&mut *tx).await?);
+            let lapsed = plan.lapsed(&won);
             if !lapsed.is_empty() {
                 won.extend(
                     sqlx::query_scalar::<_, String>(&sql.take_over)
@@ -759,47 +857,14 @@ async fn run_batch(db: &Db, jobs: &[Job]) -> Result<Vec<Done>, sqlx::Error> {
                 );
             }
         }
-        // Which claim-table job a set statement decided: the first of its
-        // key only. The others read what is stored.
-        let (mut settled, mut granted) = (HashSet::new(), HashSet::new());
-        let mut unread: Vec<(&str,)> = Vec::new();
-        let decided: Vec<Option<&str>> = jobs
-            .iter()
-            .map(|job| {
-                let (key, decided) = match job {
-                    Job::Settle { key, .. } => (key, stored.contains(&key.key) && settled.insert(key.key.as_str())),
-                    Job::Claim { key, .. } => (key, won.contains(&key.key) && granted.insert(key.key.as_str())),
-                    Job::Guard { .. } => return None,
-                };
-                if !decided {
-                    unread.push((key.key.as_str(),));
-                }
-                Some(key.key.as_str()).filter(|_| !decided)
-            })
-            .collect();
-        unread.sort_unstable();
-        unread.dedup();
+        let (decided, unread) = undecided(jobs, &stored, &won);
         let read: HashMap<String, Option<String>> = if unread.is_empty() {
             HashMap::new()
         } else {
             sqlx::query_as(&sql.read).bind(super::db::json(&unread)).fetch_all(&mut *tx).await?.into_iter().collect()
         };
         tx.commit().await?;
-        let mut guarded = guarded.into_iter();
-        Ok(jobs
-            .iter()
-            .zip(decided)
-            .map(|(job, unread)| {
-                let kept = unread.and_then(|key| read.get(key).cloned().flatten());
-                match (job, unread) {
-                    (Job::Guard { .. }, _) => Done::Guard(guarded.next().unwrap_or(false)),
-                    (Job::Settle { .. }, None) => Done::Settle(None),
-                    (Job::Settle { .. }, Some(_)) => Done::Settle(kept),
-                    (Job::Claim { .. }, None) => Done::Claim(Verdict::Won(true)),
-                    (Job::Claim { .. }, Some(_)) => Done::Claim(kept.map_or(Verdict::Held, Verdict::Answered)),
-                }
-            })
-            .collect())
+        Ok(results(jobs, decided, &read, guarded))
     })
 }
 
@@ -1071,25 +1136,30 @@ mod tests {
             .fetch_all(pool).await.unwrap())
     }
 
+    /// The jobs of [`seed_and_jobs`] on `db`, each alone through the pool.
+    async fn one_by_one(db: &Db, now: i64) -> Vec<Done> {
+        let mut done = Vec::new();
+        for job in seed_and_jobs(db, now).await {
+            done.push(match &job {
+                Job::Claim { key, now, lapsed_before, .. } => {
+                    Done::Claim(try_claim(db, key, *now, *lapsed_before).await.unwrap())
+                }
+                Job::Settle { key, claimed_at, answer, .. } => {
+                    Done::Settle(store_answer(db, key, *claimed_at, answer).await.unwrap())
+                }
+                Job::Guard { write, .. } => Done::Guard(db.guard_write(write).await.unwrap()),
+            });
+        }
+        done
+    }
+
     /// The set statements of one batch leave the table as, and answer
     /// each job as, the jobs run one by one in the batch's order would.
     async fn a_batch_decides_as_its_jobs_one_by_one_would(batched: Db, alone: Db) {
         let now = now_ms();
         let jobs = seed_and_jobs(&batched, now).await;
         let done = run_batch(&batched, &jobs).await.expect("the batch runs");
-        let mut one_by_one = Vec::new();
-        for job in seed_and_jobs(&alone, now).await {
-            one_by_one.push(match &job {
-                Job::Claim { key, now, lapsed_before, .. } => {
-                    Done::Claim(try_claim(&alone, key, *now, *lapsed_before).await.unwrap())
-                }
-                Job::Settle { key, claimed_at, answer, .. } => {
-                    Done::Settle(store_answer(&alone, key, *claimed_at, answer).await.unwrap())
-                }
-                Job::Guard { write, .. } => Done::Guard(alone.guard_write(write).await.unwrap()),
-            });
-        }
-        assert_eq!(done, one_by_one);
+        assert_eq!(done, one_by_one(&alone, now).await);
         assert!(done.contains(&Done::Claim(Verdict::Won(true))), "{done:?}");
         assert!(done.contains(&Done::Claim(Verdict::Held)), "{done:?}");
         assert!(done.contains(&Done::Claim(Verdict::Answered("kept".into()))), "{done:?}");
@@ -1106,6 +1176,50 @@ mod tests {
         assert_eq!(stored, events(alone).await);
         let tokens: Vec<&str> = stored.iter().map(|e| e.2.as_str()).collect();
         assert_eq!(tokens, ["t1", "t4"], "t2 refused, t3 released, t5 cleared");
+    }
+
+    /// The batch's thread on a SQLite file (thread.rs) decides as the
+    /// pool does: its batch and its jobs one by one each leave the table,
+    /// and answer each job, as the pool's jobs one by one do.
+    #[tokio::test]
+    async fn on_sqlite_the_batch_thread_decides_as_the_pool_does() {
+        let now = now_ms();
+        let (alone, _a) = sqlite().await;
+        let expected = one_by_one(&alone, now).await;
+        let events = |db: &Db| {
+            let db = db.clone();
+            async move {
+                let events: Vec<(String, String, String)> = each_pool!(&db, pool => {
+                    sqlx::query_as("SELECT kind, subject, token FROM guard_events ORDER BY token").fetch_all(pool).await.unwrap()
+                });
+                events
+            }
+        };
+
+        let (batched, _b) = sqlite().await;
+        let jobs = seed_and_jobs(&batched, now).await;
+        let mut conn = thread::open(&batched.sqlite_file().unwrap().0).unwrap();
+        assert_eq!(thread::run_batch(&mut conn, &jobs).unwrap(), expected);
+        assert_eq!(rows(&batched).await, rows(&alone).await);
+        assert_eq!(events(&batched).await, events(&alone).await);
+
+        let (one_by_one, _c) = sqlite().await;
+        let mut conn = thread::open(&one_by_one.sqlite_file().unwrap().0).unwrap();
+        let mut done = Vec::new();
+        for job in seed_and_jobs(&one_by_one, now).await {
+            done.push(match &job {
+                Job::Claim { key, now, lapsed_before, .. } => {
+                    Done::Claim(thread::try_claim(&conn, key, *now, *lapsed_before).unwrap())
+                }
+                Job::Settle { key, claimed_at, answer, .. } => {
+                    Done::Settle(thread::store_answer(&conn, key, *claimed_at, answer).unwrap())
+                }
+                Job::Guard { write, .. } => Done::Guard(thread::guard_write_alone(&mut conn, write).unwrap()),
+            });
+        }
+        assert_eq!(done, expected);
+        assert_eq!(rows(&one_by_one).await, rows(&alone).await);
+        assert_eq!(events(&one_by_one).await, events(&alone).await);
     }
 
     #[tokio::test]

@@ -240,15 +240,21 @@ impl Db {
     /// `None` for PostgreSQL, which locks rows, not the database, and for
     /// a pool of one connection (an in-memory database), which is its own turn.
     pub(super) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        Some(self.sqlite_file()?.1.lock_owned().await)
+    }
+
+    /// A SQLite file's path and its write turn ([`SQLITE_WRITE_TURNS`]):
+    /// `None` for PostgreSQL and for an in-memory database (a pool of one
+    /// connection, which no other connection can reach).
+    pub(super) fn sqlite_file(&self) -> Option<(std::path::PathBuf, std::sync::Arc<tokio::sync::Mutex<()>>)> {
         let Db::Sqlite(pool) = self else { return None };
         if pool.options().get_max_connections() == 1 {
             return None;
         }
-        let turn = {
-            let mut turns = SQLITE_WRITE_TURNS.lock().unwrap_or_else(|e| e.into_inner());
-            turns.entry(pool.connect_options().get_filename().to_path_buf()).or_default().clone()
-        };
-        Some(turn.lock_owned().await)
+        let file = pool.connect_options().get_filename().to_path_buf();
+        let mut turns = SQLITE_WRITE_TURNS.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = turns.entry(file.clone()).or_default().clone();
+        Some((file, turn))
     }
 }
 

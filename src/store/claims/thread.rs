@@ -1,0 +1,256 @@
+//! The write batch on a SQLite file: a thread of its own that holds one
+//! connection and runs each batch start to end.
+//!
+//! Through sqlx, every statement is a message to the connection's worker
+//! thread and a wake-up back, and a batch is handed from the webhook's
+//! thread to the runtime's and on to sqlx's: below full load, where a batch
+//! is one or two jobs, these threads waking each other cost more than the
+//! SQL. Here a job wakes this thread once and its answer wakes the webhook
+//! once. The statements, their order and their results are those of the
+//! batch through sqlx ([`super::run_batch`], [`super::Job::run_alone`]);
+//! this process's write transactions on the file still take turns
+//! ([`Db::sqlite_file`]), and another process meets the busy handler.
+
+use super::{undecided, ClaimKey, Done, Job, Plan, Verdict, BATCH_SQL, INSERT, READ, SETTLE, TAKE_OVER};
+use crate::store::db::{to_i64, GuardWrite, DELETE_EXPIRED, RESERVE};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, TransactionBehavior};
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// How long the connection waits for another process's write lock (as
+/// the pool's connections do).
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Opens `file` (already created and migrated by the pool) and starts the
+/// thread that runs the jobs sent on the returned sender until every
+/// sender is gone.
+pub(super) fn start(file: &Path, turn: Arc<tokio::sync::Mutex<()>>) -> Result<mpsc::UnboundedSender<Job>, String> {
+    let conn = open(file).map_err(|e| e.to_string())?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name("vouch-sqlite-batch".into())
+        .spawn(move || batch_writes(conn, &turn, rx))
+        .map_err(|e| e.to_string())?;
+    Ok(tx)
+}
+
+/// One connection with the pool's settings (db.rs, `Db::open`).
+pub(super) fn open(file: &Path) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(file, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA secure_delete = ON; \
+         PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0; PRAGMA foreign_keys = ON;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+/// [`super::batch_writes`], on this thread.
+fn batch_writes(mut conn: Connection, turn: &tokio::sync::Mutex<()>, mut rx: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = super::gather(first, &mut rx);
+        let _turn = turn.blocking_lock();
+        match jobs.len() {
+            0 => {}
+            1 => run_alone(&mut conn, jobs.pop().expect("one job")),
+            _ => match run_batch(&mut conn, &jobs) {
+                Ok(done) => jobs.into_iter().zip(done).for_each(|(job, done)| job.reply(done)),
+                Err(e) => {
+                    tracing::debug!(error = %e, jobs = jobs.len(), "a batch of webhook claims failed as one: running them one by one");
+                    for job in jobs {
+                        run_alone(&mut conn, job);
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// [`super::run_batch`] on the connection.
+pub(super) fn run_batch(conn: &mut Connection, jobs: &[Job]) -> rusqlite::Result<Vec<Done>> {
+    let sql = &BATCH_SQL[0];
+    let plan = Plan::of(jobs);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut guarded = Vec::new();
+    for job in jobs {
+        if let Job::Guard { write, .. } = job {
+            guarded.push(guard_write(&tx, write)?);
+        }
+    }
+    let stored: HashSet<String> = if plan.settles.is_empty() {
+        HashSet::new()
+    } else {
+        let rows = crate::store::db::json(&plan.settles);
+        column(&tx, &sql.settle, &[&rows, &super::now_ms()])?
+    };
+    let mut won: HashSet<String> = HashSet::new();
+    if !plan.claims.is_empty() {
+        won.extend(column(&tx, &sql.insert, &[&crate::store::db::json(&plan.claim_rows())])?);
+        let lapsed = plan.lapsed(&won);
+        if !lapsed.is_empty() {
+            won.extend(column(&tx, &sql.take_over, &[&crate::store::db::json(&lapsed)])?);
+        }
+    }
+    let (decided, unread) = undecided(jobs, &stored, &won);
+    let read: HashMap<String, Option<String>> = if unread.is_empty() {
+        HashMap::new()
+    } else {
+        let mut statement = tx.prepare_cached(&sql.read)?;
+        let rows = statement.query_map(&*named(&[&crate::store::db::json(&unread)]), |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    tx.commit()?;
+    Ok(super::results(jobs, decided, &read, guarded))
+}
+
+/// [`super::Job::run_alone`] on the connection: each statement its own
+/// transaction, but for a reservation's.
+fn run_alone(conn: &mut Connection, job: Job) {
+    match job {
+        Job::Claim { key, now, lapsed_before, reply } => {
+            let _ = reply.send(try_claim(conn, &key, now, lapsed_before).map_err(to_sqlx));
+        }
+        Job::Settle { key, claimed_at, answer, reply } => {
+            let _ = reply.send(store_answer(conn, &key, claimed_at, &answer).map_err(to_sqlx));
+        }
+        Job::Guard { write, reply } => {
+            let _ = reply.send(guard_write_alone(conn, &write).map_err(to_sqlx));
+        }
+    }
+}
+
+/// [`super::try_claim`] on the connection.
+pub(super) fn try_claim(conn: &Connection, key: &ClaimKey, now: i64, lapsed_before: i64) -> rusqlite::Result<Verdict> {
+    if execute(conn, INSERT, &[&key.key, &key.call_sid, &now])? == 1 {
+        return Ok(Verdict::Won(true));
+    }
+    if execute(conn, TAKE_OVER, &[&key.key, &now, &lapsed_before])? == 1 {
+        return Ok(Verdict::Won(true));
+    }
+    Ok(match read(conn, &key.key)? {
+        Some(Some(a)) => Verdict::Answered(a),
+        // Gone (purged or released between the statements): look again.
+        _ => Verdict::Held,
+    })
+}
+
+/// [`super::store_answer`] on the connection.
+pub(super) fn store_answer(
+    conn: &Connection,
+    key: &ClaimKey,
+    claimed_at: i64,
+    answer: &str,
+) -> rusqlite::Result<Option<String>> {
+    if execute(conn, SETTLE, &[&key.key, &key.call_sid, &claimed_at, &answer, &super::now_ms()])? == 1 {
+        return Ok(None);
+    }
+    Ok(read(conn, &key.key)?.flatten())
+}
+
+/// `Db::guard_write` on the connection: a reservation in a transaction of
+/// its own (the count and the insert under one write lock).
+pub(super) fn guard_write_alone(conn: &mut Connection, write: &GuardWrite) -> rusqlite::Result<bool> {
+    if !matches!(write, GuardWrite::Reserve { .. }) {
+        return guard_write(conn, write);
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let reserved = guard_write(&tx, write)?;
+    tx.commit()?;
+    Ok(reserved)
+}
+
+/// `guard_write_on!` (db.rs) on the connection.
+fn guard_write(conn: &Connection, write: &GuardWrite) -> rusqlite::Result<bool> {
+    Ok(match write {
+        GuardWrite::Reserve { kind, subject, token, at, window_start, limit } => {
+            execute(conn, DELETE_EXPIRED, &[kind, subject, &to_i64(*window_start)])?;
+            let reserve = [kind as &dyn ToSql, subject, &to_i64(*at), token, &to_i64(*window_start), &to_i64(*limit)];
+            execute(conn, RESERVE, &reserve)? == 1
+        }
+        GuardWrite::Release { kind, subject, token } => {
+            execute(
+                conn,
+                "DELETE FROM guard_events WHERE kind = $1 AND subject = $2 AND token = $3",
+                &[kind, subject, token],
+            )?;
+            true
+        }
+        GuardWrite::Clear { kind, subject } => {
+            execute(conn, "DELETE FROM guard_events WHERE kind = $1 AND subject = $2", &[kind, subject])?;
+            true
+        }
+    })
+}
+
+/// The statements are written with `$1`, `$2`, … as for PostgreSQL; SQLite
+/// takes those as names, bound here by name (a name may come twice).
+fn named<'a>(values: &[&'a dyn ToSql]) -> Vec<(&'static str, &'a dyn ToSql)> {
+    const NAMES: [&str; 8] = ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8"];
+    NAMES.iter().copied().zip(values.iter().copied()).collect()
+}
+
+fn execute(conn: &Connection, sql: &str, values: &[&dyn ToSql]) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(&*named(values))
+}
+
+/// The first column of every row `sql` returns.
+fn column(conn: &Connection, sql: &str, values: &[&dyn ToSql]) -> rusqlite::Result<HashSet<String>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let rows = statement.query_map(&*named(values), |r| r.get(0))?;
+    rows.collect()
+}
+
+/// The answer stored for `key`: `None` when there is no claim, `Some(None)`
+/// when it has no answer yet.
+fn read(conn: &Connection, key: &str) -> rusqlite::Result<Option<Option<String>>> {
+    conn.prepare_cached(READ)?.query_row(&*named(&[&key]), |r| r.get(0)).optional()
+}
+
+/// A SQLite error as the pool would have reported it: its extended result
+/// code as the code, so that `is_transient` reads a busy or locked
+/// database as one.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+struct ThreadError {
+    code: Option<i32>,
+    message: String,
+}
+
+impl sqlx::error::DatabaseError for ThreadError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        self.code.map(|c| Cow::Owned(c.to_string()))
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        sqlx::error::ErrorKind::Other
+    }
+}
+
+fn to_sqlx(e: rusqlite::Error) -> sqlx::Error {
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => Some(f.extended_code),
+        _ => None,
+    };
+    sqlx::Error::Database(Box::new(ThreadError { code, message: e.to_string() }))
+}
