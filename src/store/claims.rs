@@ -633,9 +633,11 @@ const MAX_BATCH: usize = 128;
 /// round trip per statement (a reservation of the security counters takes
 /// three), so one at a time kept the claims waiting on the network more
 /// than on the database. Two batches of one instance are as two instances'
-/// batches: they lock rows and counters in the same order
-/// ([`Job::order`]), so neither waits for the other in a cycle. SQLite
-/// admits one writer at a time: one batch.
+/// batches: each takes its counters' locks first, in [`Job::order`], then
+/// its claims' rows, statement by statement. Should two of them still wait
+/// for each other (copies of two states crossing between the answers' and
+/// the claims' statements), PostgreSQL fails one, whose jobs then run one
+/// by one. SQLite admits one writer at a time: one batch.
 const PG_BATCHES_IN_FLIGHT: usize = 3;
 
 /// Group commit: the claims and answers waiting when a batch can start go
