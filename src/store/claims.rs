@@ -629,50 +629,26 @@ impl Batch {
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 128;
 
-/// On PostgreSQL, how many batches may be in flight at once. A batch is a
-/// round trip per statement (a reservation of the security counters takes
-/// three), so one at a time kept the claims waiting on the network more
-/// than on the database. Two batches of one instance are as two instances'
-/// batches: each takes its counters' locks first, in [`Job::order`], then
-/// its claims' rows, statement by statement. Should two of them still wait
-/// for each other (copies of two states crossing between the answers' and
-/// the claims' statements), PostgreSQL fails one, whose jobs then run one
-/// by one. SQLite admits one writer at a time: one batch.
-const PG_BATCHES_IN_FLIGHT: usize = 3;
-
-/// Group commit: the claims and answers waiting when a batch can start go
-/// into one transaction, so a busy instance commits once for many webhooks
-/// instead of once each. A batch that fails is run again job by job, so
-/// one bad write fails alone.
+/// Group commit: the claims and answers waiting when the previous batch
+/// finishes go into one transaction, so a busy instance commits once for
+/// many webhooks instead of once each. A batch that fails is run again
+/// job by job, so one bad write fails alone.
 async fn batch_writes(db: Db, mut rx: mpsc::UnboundedReceiver<Job>) {
-    let in_flight = if matches!(db, Db::Postgres(_)) { PG_BATCHES_IN_FLIGHT } else { 1 };
-    let slots = Arc::new(tokio::sync::Semaphore::new(in_flight));
     while let Some(first) = rx.recv().await {
-        // Jobs that come while every slot is taken join this batch.
-        let Ok(slot) = slots.clone().acquire_owned().await else { return };
-        let jobs = gather(first, &mut rx);
-        let db = db.clone();
-        tokio::spawn(async move {
-            run_jobs(&db, jobs).await;
-            drop(slot);
-        });
-    }
-}
-
-/// A batch's jobs in one transaction ([`run_batch`]), or one by one.
-async fn run_jobs(db: &Db, mut jobs: Vec<Job>) {
-    match jobs.len() {
-        0 => {}
-        1 => jobs.pop().expect("one job").run_alone(db).await,
-        _ => match run_batch(db, &jobs).await {
-            Ok(done) => jobs.into_iter().zip(done).for_each(|(job, done)| job.reply(done)),
-            Err(e) => {
-                tracing::debug!(error = %e, jobs = jobs.len(), "a batch of webhook claims failed as one: running them one by one");
-                for job in jobs {
-                    job.run_alone(db).await;
+        let mut jobs = gather(first, &mut rx);
+        match jobs.len() {
+            0 => {}
+            1 => jobs.pop().expect("one job").run_alone(&db).await,
+            _ => match run_batch(&db, &jobs).await {
+                Ok(done) => jobs.into_iter().zip(done).for_each(|(job, done)| job.reply(done)),
+                Err(e) => {
+                    tracing::debug!(error = %e, jobs = jobs.len(), "a batch of webhook claims failed as one: running them one by one");
+                    for job in jobs {
+                        job.run_alone(&db).await;
+                    }
                 }
-            }
-        },
+            },
+        }
     }
 }
 
@@ -1244,61 +1220,6 @@ mod tests {
         assert_eq!(done, expected);
         assert_eq!(rows(&one_by_one).await, rows(&alone).await);
         assert_eq!(events(&one_by_one).await, events(&alone).await);
-    }
-
-    /// On PostgreSQL several batches of one instance run at once: a key
-    /// is still won once across two instances' concurrent copies, and a
-    /// counter's reservations stop at its limit.
-    #[tokio::test]
-    async fn on_postgres_concurrent_batches_win_each_claim_once_and_keep_a_counters_limit() {
-        let Some(schemas) = crate::store::db::tests::postgres_schemas("claims in flight", 1).await else { return };
-        let db = schemas.dbs[0].clone();
-        let (a, b) = (Claims::new(Some(db.clone()), DEADLINE, TTL), Claims::new(Some(db.clone()), DEADLINE, TTL));
-        let mut copies = Vec::new();
-        for i in 0..400 {
-            let claims = if i % 2 == 0 { a.clone() } else { b.clone() };
-            let key = ClaimKey::state(&format!("token-{}", i % 50), "CA1");
-            copies.push(tokio::spawn(async move {
-                match claims.claim(&key).await {
-                    Claim::Ours(ticket) => {
-                        let answer = format!("answer of {}", key.as_str());
-                        (key.as_str().to_string(), true, claims.settle(ticket, answer).await)
-                    }
-                    Claim::Answered(answer) => (key.as_str().to_string(), false, answer),
-                }
-            }));
-        }
-        let mut won: HashMap<String, usize> = HashMap::new();
-        for copy in copies {
-            let (key, ours, answer) = copy.await.unwrap();
-            assert_eq!(answer, format!("answer of {key}"), "every copy gets the one answer of its key");
-            *won.entry(key).or_default() += usize::from(ours);
-        }
-        assert_eq!(won.len(), 50);
-        assert!(won.values().all(|&n| n == 1), "each key won once: {won:?}");
-
-        let batch = Batch::start(&db).unwrap();
-        let at = u64::try_from(now_ms() / 1000).unwrap();
-        let reserves: Vec<_> = (0..40)
-            .map(|i| {
-                let write = GuardWrite::Reserve {
-                    kind: "unknown_id",
-                    subject: "caller".into(),
-                    token: format!("t{i}"),
-                    at,
-                    window_start: at - 60,
-                    limit: 5,
-                };
-                let batch = batch.clone();
-                tokio::spawn(async move { batch.guard_write(write).await.unwrap().unwrap() })
-            })
-            .collect();
-        let mut reserved = 0;
-        for r in reserves {
-            reserved += usize::from(r.await.unwrap());
-        }
-        assert_eq!(reserved, 5, "the counter's limit held across batches in flight");
-        schemas.drop().await;
     }
 
     #[tokio::test]
