@@ -1136,6 +1136,12 @@ mod tests {
             .fetch_all(pool).await.unwrap())
     }
 
+    /// The security counters' events: (kind, subject, token).
+    async fn events(db: &Db) -> Vec<(String, String, String)> {
+        each_pool!(db, pool => sqlx::query_as("SELECT kind, subject, token FROM guard_events ORDER BY token")
+            .fetch_all(pool).await.unwrap())
+    }
+
     /// The jobs of [`seed_and_jobs`] on `db`, each alone through the pool.
     async fn one_by_one(db: &Db, now: i64) -> Vec<Done> {
         let mut done = Vec::new();
@@ -1166,14 +1172,8 @@ mod tests {
         assert!(done.contains(&Done::Settle(Some("first".into()))), "the second answer of a key gets the first");
         assert!(done.contains(&Done::Guard(false)), "a reservation past the limit is refused");
         assert_eq!(rows(&batched).await, rows(&alone).await);
-        let events = |db: Db| async move {
-            let events: Vec<(String, String, String)> = each_pool!(&db, pool => {
-                sqlx::query_as("SELECT kind, subject, token FROM guard_events ORDER BY token").fetch_all(pool).await.unwrap()
-            });
-            events
-        };
-        let stored = events(batched).await;
-        assert_eq!(stored, events(alone).await);
+        let stored = events(&batched).await;
+        assert_eq!(stored, events(&alone).await);
         let tokens: Vec<&str> = stored.iter().map(|e| e.2.as_str()).collect();
         assert_eq!(tokens, ["t1", "t4"], "t2 refused, t3 released, t5 cleared");
     }
@@ -1186,16 +1186,6 @@ mod tests {
         let now = now_ms();
         let (alone, _a) = sqlite().await;
         let expected = one_by_one(&alone, now).await;
-        let events = |db: &Db| {
-            let db = db.clone();
-            async move {
-                let events: Vec<(String, String, String)> = each_pool!(&db, pool => {
-                    sqlx::query_as("SELECT kind, subject, token FROM guard_events ORDER BY token").fetch_all(pool).await.unwrap()
-                });
-                events
-            }
-        };
-
         let (batched, _b) = sqlite().await;
         let jobs = seed_and_jobs(&batched, now).await;
         let mut conn = thread::open(&batched.sqlite_file().unwrap().0).unwrap();

@@ -34,6 +34,12 @@ pub(crate) const DELETE_EXPIRED: &str = "DELETE FROM guard_events WHERE kind = $
 pub(crate) const RESERVE: &str = "INSERT INTO guard_events (kind, subject, at, token) SELECT $1, $2, $3, $4 \
      WHERE (SELECT COUNT(*) FROM guard_events WHERE kind = $1 AND subject = $2 AND at >= $5) < $6";
 
+/// Takes back the event a reservation stored under `$3`.
+pub(crate) const RELEASE_EVENT: &str = "DELETE FROM guard_events WHERE kind = $1 AND subject = $2 AND token = $3";
+
+/// Forgets every event of a counter.
+pub(crate) const CLEAR_EVENTS: &str = "DELETE FROM guard_events WHERE kind = $1 AND subject = $2";
+
 /// How long a pooled connection may be waited for (and so how long a write
 /// attempt may hang while the database is unreachable).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -240,21 +246,32 @@ impl Db {
     /// `None` for PostgreSQL, which locks rows, not the database, and for
     /// a pool of one connection (an in-memory database), which is its own turn.
     pub(super) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        Some(self.sqlite_file()?.1.lock_owned().await)
+        Some(self.sqlite_turn()?.lock_owned().await)
     }
 
-    /// A SQLite file's path and its write turn ([`SQLITE_WRITE_TURNS`]):
-    /// `None` for PostgreSQL and for an in-memory database (a pool of one
-    /// connection, which no other connection can reach).
-    pub(super) fn sqlite_file(&self) -> Option<(std::path::PathBuf, std::sync::Arc<tokio::sync::Mutex<()>>)> {
+    /// A SQLite file's write turn ([`SQLITE_WRITE_TURNS`]): `None` for
+    /// PostgreSQL and for an in-memory database (a pool of one connection,
+    /// which no other connection can reach).
+    fn sqlite_turn(&self) -> Option<std::sync::Arc<tokio::sync::Mutex<()>>> {
         let Db::Sqlite(pool) = self else { return None };
         if pool.options().get_max_connections() == 1 {
             return None;
         }
-        let file = pool.connect_options().get_filename().to_path_buf();
+        let options = pool.connect_options();
+        let file = options.get_filename();
         let mut turns = SQLITE_WRITE_TURNS.lock().unwrap_or_else(|e| e.into_inner());
-        let turn = turns.entry(file.clone()).or_default().clone();
-        Some((file, turn))
+        let turn = match turns.get(file) {
+            Some(turn) => turn.clone(),
+            None => turns.entry(file.to_path_buf()).or_default().clone(),
+        };
+        Some(turn)
+    }
+
+    /// A SQLite file's path and its write turn, as [`Db::write_turn`] takes it.
+    pub(super) fn sqlite_file(&self) -> Option<(std::path::PathBuf, std::sync::Arc<tokio::sync::Mutex<()>>)> {
+        let turn = self.sqlite_turn()?;
+        let Db::Sqlite(pool) = self else { return None };
+        Some((pool.connect_options().get_filename().to_path_buf(), turn))
     }
 }
 
@@ -368,7 +385,9 @@ impl GuardWrite {
 /// through).
 macro_rules! guard_write_on {
     ($exec:expr, $pg:expr, $write:expr) => {{
-        use $crate::store::db::{advisory_key, to_i64, GuardWrite, DELETE_EXPIRED, RESERVE};
+        use $crate::store::db::{
+            advisory_key, to_i64, GuardWrite, CLEAR_EVENTS, DELETE_EXPIRED, RELEASE_EVENT, RESERVE,
+        };
         match $write {
             GuardWrite::Reserve { kind, subject, token, at, window_start, limit } => {
                 if $pg {
@@ -396,7 +415,7 @@ macro_rules! guard_write_on {
                     == 1
             }
             GuardWrite::Release { kind, subject, token } => {
-                sqlx::query("DELETE FROM guard_events WHERE kind = $1 AND subject = $2 AND token = $3")
+                sqlx::query(RELEASE_EVENT)
                     .bind(*kind)
                     .bind(subject.as_str())
                     .bind(token.as_str())
@@ -405,11 +424,7 @@ macro_rules! guard_write_on {
                 true
             }
             GuardWrite::Clear { kind, subject } => {
-                sqlx::query("DELETE FROM guard_events WHERE kind = $1 AND subject = $2")
-                    .bind(*kind)
-                    .bind(subject.as_str())
-                    .execute($exec)
-                    .await?;
+                sqlx::query(CLEAR_EVENTS).bind(*kind).bind(subject.as_str()).execute($exec).await?;
                 true
             }
         }

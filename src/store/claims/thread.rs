@@ -12,7 +12,7 @@
 //! ([`Db::sqlite_file`]), and another process meets the busy handler.
 
 use super::{undecided, ClaimKey, Done, Job, Plan, Verdict, BATCH_SQL, INSERT, READ, SETTLE, TAKE_OVER};
-use crate::store::db::{to_i64, GuardWrite, DELETE_EXPIRED, RESERVE};
+use crate::store::db::{to_i64, GuardWrite, CLEAR_EVENTS, DELETE_EXPIRED, RELEASE_EVENT, RESERVE};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, TransactionBehavior};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -54,9 +54,11 @@ pub(super) fn open(file: &Path) -> rusqlite::Result<Connection> {
 fn batch_writes(mut conn: Connection, turn: &tokio::sync::Mutex<()>, mut rx: mpsc::UnboundedReceiver<Job>) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = super::gather(first, &mut rx);
+        if jobs.is_empty() {
+            continue;
+        }
         let _turn = turn.blocking_lock();
         match jobs.len() {
-            0 => {}
             1 => run_alone(&mut conn, jobs.pop().expect("one job")),
             _ => match run_batch(&mut conn, &jobs) {
                 Ok(done) => jobs.into_iter().zip(done).for_each(|(job, done)| job.reply(done)),
@@ -173,15 +175,11 @@ fn guard_write(conn: &Connection, write: &GuardWrite) -> rusqlite::Result<bool> 
             execute(conn, RESERVE, &reserve)? == 1
         }
         GuardWrite::Release { kind, subject, token } => {
-            execute(
-                conn,
-                "DELETE FROM guard_events WHERE kind = $1 AND subject = $2 AND token = $3",
-                &[kind, subject, token],
-            )?;
+            execute(conn, RELEASE_EVENT, &[kind, subject, token])?;
             true
         }
         GuardWrite::Clear { kind, subject } => {
-            execute(conn, "DELETE FROM guard_events WHERE kind = $1 AND subject = $2", &[kind, subject])?;
+            execute(conn, CLEAR_EVENTS, &[kind, subject])?;
             true
         }
     })
