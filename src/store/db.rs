@@ -376,26 +376,32 @@ impl GuardWrite {
 }
 
 /// Runs a [`GuardWrite`]'s statements on an executor (inside a transaction
-/// for a reservation): true when a reservation went in, and for the other
-/// writes. A reservation is atomic across connections and processes: on
-/// SQLite the transaction holds the write lock (its first write takes it,
-/// or `BEGIN IMMEDIATE` did), so the count and the insert see no other
-/// writer; on PostgreSQL a transaction-scoped advisory lock on the counter
-/// serialises its reservations (READ COMMITTED alone would let two inserts
-/// through).
+/// for a reservation, and for every write on PostgreSQL): true when a
+/// reservation went in, and for the other writes. A reservation is atomic
+/// across connections and processes: on SQLite the transaction holds the
+/// write lock (its first write takes it, or `BEGIN IMMEDIATE` did), so the
+/// count and the insert see no other writer; on PostgreSQL a
+/// transaction-scoped advisory lock on the counter serialises its
+/// reservations (READ COMMITTED alone would let two inserts through).
+///
+/// On PostgreSQL every write takes its counter's advisory lock before any
+/// row of it, releases and clears too: a batch takes its counters in one
+/// order ([`GuardWrite::counter`]), so two transactions wait for each
+/// other's counters only in that order and never in a cycle. (A release
+/// that deleted its row without the lock could hold that row while waiting
+/// on a counter another batch had locked, and that batch wait on the row.)
 macro_rules! guard_write_on {
     ($exec:expr, $pg:expr, $write:expr) => {{
         use $crate::store::db::{
             advisory_key, to_i64, GuardWrite, CLEAR_EVENTS, DELETE_EXPIRED, RELEASE_EVENT, RESERVE,
         };
-        match $write {
+        let write: &GuardWrite = $write;
+        if $pg {
+            let (kind, subject) = write.counter();
+            sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(advisory_key(kind, subject)).execute($exec).await?;
+        }
+        match write {
             GuardWrite::Reserve { kind, subject, token, at, window_start, limit } => {
-                if $pg {
-                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                        .bind(advisory_key(kind, subject))
-                        .execute($exec)
-                        .await?;
-                }
                 sqlx::query(DELETE_EXPIRED)
                     .bind(*kind)
                     .bind(subject.as_str())
@@ -696,12 +702,13 @@ impl Db {
         self.guard_write(&write).await
     }
 
-    /// Runs one write to the security counters: a reservation in a
-    /// transaction of its own, the others as one statement.
+    /// Runs one write to the security counters: a reservation (and on
+    /// PostgreSQL every write, for its advisory lock) in a transaction of
+    /// its own, the others as one statement.
     pub(super) async fn guard_write(&self, write: &GuardWrite) -> Result<bool, sqlx::Error> {
         let pg = matches!(self, Db::Postgres(_));
         on_pool!(self, pool => {
-            if matches!(write, GuardWrite::Reserve { .. }) {
+            if pg || matches!(write, GuardWrite::Reserve { .. }) {
                 let mut tx = pool.begin().await?;
                 let reserved = guard_write_on!(&mut *tx, pg, write);
                 tx.commit().await?;
@@ -1167,6 +1174,50 @@ pub(crate) mod tests {
     async fn on_postgres_a_batch_writes_what_one_by_one_writes() {
         let Some(schemas) = postgres_schemas("call records batch", 2).await else { return };
         a_batch_writes_what_one_by_one_writes(schemas.dbs[0].clone(), schemas.dbs[1].clone()).await;
+        schemas.drop().await;
+    }
+
+    /// On PostgreSQL a release and a clear take their counter's advisory
+    /// lock, as a reservation does, before touching its rows: while
+    /// another transaction holds the lock they wait, and go in once it is
+    /// let go. (Without it two batches could each hold what the other's
+    /// next write waits for.)
+    #[tokio::test]
+    async fn on_postgres_a_release_and_a_clear_wait_for_their_counters_lock() {
+        use sqlx::Connection;
+        let Some(schemas) = postgres_schemas("counter locks", 1).await else { return };
+        let db = schemas.dbs[0].clone();
+        // Advisory locks are the whole database's: a subject no other test uses.
+        let subject = format!("locks-{}", hex::encode(rand::random::<[u8; 6]>()));
+        let base = std::env::var("VOUCH_TEST_POSTGRES_URL").unwrap();
+        let Db::Postgres(pool) = &db else { unreachable!("a PostgreSQL schema") };
+        let events =
+            || sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM guard_events WHERE subject = $1").bind(&subject);
+        let writes = [
+            GuardWrite::Release { kind: "verify_failed", subject: subject.clone(), token: "t1".into() },
+            GuardWrite::Clear { kind: "verify_failed", subject: subject.clone() },
+        ];
+        // Two events before each write: t1 and t2 before the release of t1, t2 and t3 before the clear.
+        assert!(db.reserve_event("verify_failed", &subject, "t1", 100, 0, 5).await.unwrap());
+        for (i, write) in writes.into_iter().enumerate() {
+            assert!(db.reserve_event("verify_failed", &subject, &format!("t{}", i + 2), 100, 0, 5).await.unwrap());
+            let mut holder = sqlx::PgConnection::connect(&base).await.unwrap();
+            sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(advisory_key("verify_failed", &subject))
+                .execute(&mut holder)
+                .await
+                .unwrap();
+            let (db2, w) = (db.clone(), write.clone());
+            let mut task = tokio::spawn(async move { db2.guard_write(&w).await });
+            let waited = tokio::time::timeout(std::time::Duration::from_millis(300), &mut task).await;
+            assert!(waited.is_err(), "{write:?} waits for its counter's lock: {waited:?}");
+            assert_eq!(events().fetch_one(pool).await.unwrap(), 2, "{write:?} deleted nothing yet");
+            sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+            assert!(task.await.unwrap().unwrap(), "{write:?} goes in once the lock is let go");
+            let left = events().fetch_one(pool).await.unwrap();
+            assert_eq!(left, if i == 0 { 1 } else { 0 }, "{write:?}: the release takes one event, the clear all");
+        }
         schemas.drop().await;
     }
 
