@@ -62,7 +62,22 @@ impl Drop for TestPg {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async {
                 if let Ok(mut c) = sqlx::PgConnection::connect(&base).await {
-                    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")).execute(&mut c).await;
+                    // The test's runtime is blocked in this drop, so a
+                    // transaction one of its tasks had open (a background
+                    // purge, say) cannot finish: its locks would hold the
+                    // drop forever. Its connection is ended first, and the
+                    // drop waits for locks only so long.
+                    let holders = "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+                         JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace \
+                         WHERE n.nspname = $1 AND l.pid <> pg_backend_pid()";
+                    let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                    let _ = sqlx::query("SET lock_timeout = '10s'").execute(&mut c).await;
+                    for _ in 0..3 {
+                        let _ = sqlx::query(holders).bind(&schema).execute(&mut c).await;
+                        if sqlx::query(&drop).execute(&mut c).await.is_ok() {
+                            break;
+                        }
+                    }
                     let _ = c.close().await;
                 }
             });
