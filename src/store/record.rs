@@ -231,6 +231,36 @@ pub struct CrmAsk {
 }
 
 impl CallRecord {
+    /// About the bytes this record holds in memory: itself, its strings and
+    /// its timeline (allocator overhead aside). Weighs the cache of live
+    /// calls.
+    pub fn approx_bytes(&self) -> usize {
+        let text = |s: &String| s.capacity();
+        let maybe = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        let strings = text(&self.call_sid)
+            + text(&self.service_line)
+            + text(&self.caller)
+            + maybe(&self.customer_id)
+            + maybe(&self.customer_name)
+            + maybe(&self.stir_verstat)
+            + maybe(&self.call_status)
+            + maybe(&self.queue)
+            + maybe(&self.agent);
+        let attributes = self.attributes.capacity() * std::mem::size_of::<(String, String)>()
+            + self.attributes.iter().map(|(k, v)| k.capacity() + v.capacity()).sum::<usize>();
+        let events = self.timeline.capacity() * std::mem::size_of::<Event>()
+            + self
+                .timeline
+                .iter()
+                .map(|e| match &e.what {
+                    What::Prompt { prompts, .. } => prompts.capacity() * std::mem::size_of::<crate::flow::Prompt>(),
+                    What::Fallback { queue: text } | What::Status { status: text, .. } => text.capacity(),
+                    _ => 0,
+                })
+                .sum::<usize>();
+        std::mem::size_of::<Self>() + strings + attributes + events
+    }
+
     pub fn new(call_sid: &str, line: &str, caller: String, now: u64) -> Self {
         Self {
             call_sid: call_sid.to_string(),
