@@ -34,7 +34,7 @@ pub async fn status(state: web::Data<AppState>, hook: Webhook) -> HttpResponse {
         None => tracing::info!(
             call_status = status,
             sequence,
-            "status callback for a call with no record yet: kept, and applied when its record is written"
+            "status callback for a call this instance holds no copy of (no record yet, or stepped elsewhere): stored, and merged into its record"
         ),
     }
     twiml(Response::new().render())

@@ -309,8 +309,10 @@ impl CallStore {
     /// Applies a status callback: one write, merged into the stored row by
     /// its `SequenceNumber` ([`CallRecord::apply_status`]), whatever this
     /// instance holds. A call with no record yet gets a pending status,
-    /// applied when its first webhook's record is written. Returns the
-    /// record as it now reads (`None` while only the status is known).
+    /// applied when its first webhook's record is written. Returns this
+    /// instance's copy of the record as it now reads (`None` while only the
+    /// status is known, or when the call is not in this instance's cache:
+    /// the write is merged into the stored row all the same).
     pub async fn apply_status(
         &self,
         call_sid: &str,
