@@ -62,11 +62,11 @@ const MEMORY_ONLY_CALLS: u64 = 1_000_000;
 /// about this many bytes of calls ([`ENTRY_BYTES`] and
 /// [`CallRecord::approx_bytes`] each), the calls least recently stepped
 /// leaving first. 16 MiB is some 15,000 calls of about 1.1 KiB, more than
-/// one instance has in progress. A call that
-/// left is stepped as a step on another instance steps it: its write is
-/// merged into the stored row without a copy here, and what a step reads
-/// back (the customer's attributes) comes from the database. The bound
-/// costs reads, never a write, and keeps memory flat under any load.
+/// one instance has in progress. A call that left is stepped as a step on
+/// another instance steps it: its write is merged into the stored row
+/// without a copy here, and what a step reads back (the customer's
+/// attributes) comes from the database. The bound costs reads, never a
+/// write, and keeps memory flat under any load.
 const LIVE_CALLS_BYTES: u64 = 16 << 20;
 
 /// What a cached call costs besides its key and record: moka's entry, its
