@@ -250,29 +250,33 @@ impl Db {
     }
 
     /// A SQLite file's write turn ([`SQLITE_WRITE_TURNS`]): `None` for
-    /// PostgreSQL and for an in-memory database (a pool of one connection,
-    /// which no other connection can reach).
+    /// PostgreSQL and for an in-memory database.
     fn sqlite_turn(&self) -> Option<std::sync::Arc<tokio::sync::Mutex<()>>> {
         let Db::Sqlite(pool) = self else { return None };
-        if pool.options().get_max_connections() == 1 {
-            return None;
-        }
-        let options = pool.connect_options();
-        let file = options.get_filename();
-        let mut turns = SQLITE_WRITE_TURNS.lock().unwrap_or_else(|e| e.into_inner());
-        let turn = match turns.get(file) {
-            Some(turn) => turn.clone(),
-            None => turns.entry(file.to_path_buf()).or_default().clone(),
-        };
-        Some(turn)
+        turn_of(pool)
     }
 
     /// A SQLite file's path and its write turn, as [`Db::write_turn`] takes it.
     pub(super) fn sqlite_file(&self) -> Option<(std::path::PathBuf, std::sync::Arc<tokio::sync::Mutex<()>>)> {
-        let turn = self.sqlite_turn()?;
         let Db::Sqlite(pool) = self else { return None };
-        Some((pool.connect_options().get_filename().to_path_buf(), turn))
+        Some((pool.connect_options().get_filename().to_path_buf(), turn_of(pool)?))
     }
+}
+
+/// The write turn of a SQLite pool's file: `None` for a pool of one
+/// connection (an in-memory database), which no other connection can reach.
+fn turn_of(pool: &SqlitePool) -> Option<std::sync::Arc<tokio::sync::Mutex<()>>> {
+    if pool.options().get_max_connections() == 1 {
+        return None;
+    }
+    let options = pool.connect_options();
+    let file = options.get_filename();
+    let mut turns = SQLITE_WRITE_TURNS.lock().unwrap_or_else(|e| e.into_inner());
+    let turn = match turns.get(file) {
+        Some(turn) => turn.clone(),
+        None => turns.entry(file.to_path_buf()).or_default().clone(),
+    };
+    Some(turn)
 }
 
 /// Checks that the directory of a SQLite `file` exists and takes new files

@@ -75,17 +75,21 @@ const LIVE_CALLS_BYTES: u64 = 16 << 20;
 /// webhook's record weighs about 700 bytes.
 const ENTRY_BYTES: usize = 400;
 
-/// The cache of live calls on a durable store: weighed by their bytes,
-/// least recently used out first (a new call is always let in: the calls
-/// in progress are the ones stepped lately).
+/// A cache of calls, each kept `ttl`, the least recently used out first
+/// when it is full (a new call is always let in: the calls in progress are
+/// the ones stepped lately).
+fn calls(ttl: Duration) -> moka::future::CacheBuilder<String, CallRecord, Cache<String, CallRecord>> {
+    Cache::builder().eviction_policy(moka::policy::EvictionPolicy::lru()).time_to_live(ttl)
+}
+
+/// The cache of live calls on a durable store: [`calls`], weighed by their
+/// bytes.
 fn live_calls(ttl: Duration, bytes: u64) -> Cache<String, CallRecord> {
-    Cache::builder()
+    calls(ttl)
         .max_capacity(bytes)
         .weigher(|sid: &String, r: &CallRecord| {
             u32::try_from(ENTRY_BYTES + sid.capacity() + r.approx_bytes()).unwrap_or(u32::MAX)
         })
-        .eviction_policy(moka::policy::EvictionPolicy::lru())
-        .time_to_live(ttl)
         .build()
 }
 
@@ -140,11 +144,7 @@ impl CallStore {
 
     fn build(ttl: Duration, durable: Option<Durable>, description: String, subjects: CallerSubjects) -> Self {
         let cache = match durable {
-            None => Cache::builder()
-                .max_capacity(MEMORY_ONLY_CALLS)
-                .eviction_policy(moka::policy::EvictionPolicy::lru())
-                .time_to_live(ttl)
-                .build(),
+            None => calls(ttl).max_capacity(MEMORY_ONLY_CALLS).build(),
             Some(_) => live_calls(ttl, LIVE_CALLS_BYTES),
         };
         let guard = guard::Guard::new(
