@@ -11,7 +11,7 @@
 //! this process's write transactions on the file still take turns
 //! ([`Db::sqlite_file`]), and another process meets the busy handler.
 
-use super::{undecided, ClaimKey, Done, Job, Plan, Verdict, BATCH_SQL, INSERT, READ, SETTLE, TAKE_OVER};
+use super::{undecided, ClaimKey, Done, Job, Plan, Verdict, INSERT, READ, SETTLE, TAKE_OVER};
 use crate::store::db::{to_i64, GuardWrite, CLEAR_EVENTS, DELETE_EXPIRED, RELEASE_EVENT, RESERVE};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, TransactionBehavior};
 use std::borrow::Cow;
@@ -73,9 +73,12 @@ fn batch_writes(mut conn: Connection, turn: &tokio::sync::Mutex<()>, mut rx: mps
     }
 }
 
-/// [`super::run_batch`] on the connection.
+/// [`super::run_batch`] on the connection: the same statements in the
+/// same order, but a row at a time through prepared statements where the
+/// pool runs one set statement over a JSON array of rows. Here a statement
+/// costs no hop to another thread, so the rows need not be rendered as
+/// JSON and parsed back by SQLite, which cost more than the writes.
 pub(super) fn run_batch(conn: &mut Connection, jobs: &[Job]) -> rusqlite::Result<Vec<Done>> {
-    let sql = &BATCH_SQL[0];
     let plan = Plan::of(jobs);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut guarded = Vec::new();
@@ -84,30 +87,33 @@ pub(super) fn run_batch(conn: &mut Connection, jobs: &[Job]) -> rusqlite::Result
             guarded.push(guard_write(&tx, write)?);
         }
     }
-    let stored: HashSet<String> = if plan.settles.is_empty() {
-        HashSet::new()
-    } else {
-        let rows = crate::store::db::json(&plan.settles);
-        column(&tx, &sql.settle, &[&rows, &super::now_ms()])?
-    };
+    let now = super::now_ms();
+    let mut stored: HashSet<String> = HashSet::new();
+    for (key, call_sid, claimed_at, answer) in &plan.settles {
+        if execute(&tx, SETTLE, &[key, call_sid, claimed_at, answer, &now])? == 1 {
+            stored.insert((*key).to_string());
+        }
+    }
     let mut won: HashSet<String> = HashSet::new();
-    if !plan.claims.is_empty() {
-        won.extend(column(&tx, &sql.insert, &[&crate::store::db::json(&plan.claim_rows())])?);
-        let lapsed = plan.lapsed(&won);
-        if !lapsed.is_empty() {
-            won.extend(column(&tx, &sql.take_over, &[&crate::store::db::json(&lapsed)])?);
+    for (key, call_sid, now) in plan.claim_rows() {
+        if execute(&tx, INSERT, &[&key, &call_sid, &now])? == 1 {
+            won.insert(key.to_string());
+        }
+    }
+    for (key, now, lapsed_before) in plan.lapsed(&won) {
+        if execute(&tx, TAKE_OVER, &[&key, &now, &lapsed_before])? == 1 {
+            won.insert(key.to_string());
         }
     }
     let (decided, unread) = undecided(jobs, &stored, &won);
-    let read: HashMap<String, Option<String>> = if unread.is_empty() {
-        HashMap::new()
-    } else {
-        let mut statement = tx.prepare_cached(&sql.read)?;
-        let rows = statement.query_map(&*named(&[&crate::store::db::json(&unread)]), |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
+    let mut read_back: HashMap<String, Option<String>> = HashMap::with_capacity(unread.len());
+    for (key,) in unread {
+        if let Some(answer) = read(&tx, key)? {
+            read_back.insert(key.to_string(), answer);
+        }
+    }
     tx.commit()?;
-    Ok(super::results(jobs, decided, &read, guarded))
+    Ok(super::results(jobs, decided, &read_back, guarded))
 }
 
 /// [`super::Job::run_alone`] on the connection: each statement its own
@@ -194,13 +200,6 @@ fn named<'a>(values: &[&'a dyn ToSql]) -> Vec<(&'static str, &'a dyn ToSql)> {
 
 fn execute(conn: &Connection, sql: &str, values: &[&dyn ToSql]) -> rusqlite::Result<usize> {
     conn.prepare_cached(sql)?.execute(&*named(values))
-}
-
-/// The first column of every row `sql` returns.
-fn column(conn: &Connection, sql: &str, values: &[&dyn ToSql]) -> rusqlite::Result<HashSet<String>> {
-    let mut statement = conn.prepare_cached(sql)?;
-    let rows = statement.query_map(&*named(values), |r| r.get(0))?;
-    rows.collect()
 }
 
 /// The answer stored for `key`: `None` when there is no claim, `Some(None)`
