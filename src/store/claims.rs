@@ -15,6 +15,7 @@
 mod thread;
 
 use super::db::{guard_write_on, Db, GuardWrite};
+use super::record::{CallRecord, Merged};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -484,6 +485,13 @@ enum Job {
         write: GuardWrite,
         reply: oneshot::Sender<Result<bool, sqlx::Error>>,
     },
+    /// Call records to merge into their rows ([`Db::merge_all`]), from the
+    /// records' writer ([`Batch::merge_records`]): each in a transaction
+    /// of its own, after the batch of claims it came with.
+    Records {
+        records: Vec<CallRecord>,
+        reply: oneshot::Sender<Result<Vec<Merged>, sqlx::Error>>,
+    },
 }
 
 /// What a job's statements found.
@@ -492,6 +500,8 @@ enum Done {
     Claim(Verdict),
     Settle(Option<String>),
     Guard(bool),
+    /// Not run in the batch (the call records' jobs run after it).
+    Apart,
 }
 
 impl Job {
@@ -506,6 +516,7 @@ impl Job {
             }
             Job::Settle { key, .. } => (1, &key.key, "", 0),
             Job::Claim { key, .. } => (1, &key.key, "", 1),
+            Job::Records { .. } => (2, "", "", 0),
         }
     }
 
@@ -515,6 +526,7 @@ impl Job {
             Job::Claim { reply, .. } => reply.is_closed(),
             Job::Settle { reply, .. } => reply.is_closed(),
             Job::Guard { reply, .. } => reply.is_closed(),
+            Job::Records { reply, .. } => reply.is_closed(),
         }
     }
 
@@ -530,7 +542,15 @@ impl Job {
             Job::Guard { write, reply } => {
                 let _ = reply.send(db.guard_write(&write).await);
             }
+            Job::Records { records, reply } => {
+                drop(_turn);
+                let _ = reply.send(db.merge_all(&records.iter().collect::<Vec<_>>()).await);
+            }
         }
+    }
+
+    fn is_records(&self) -> bool {
+        matches!(self, Job::Records { .. })
     }
 
     fn reply(self, done: Done) {
@@ -556,6 +576,9 @@ impl Job {
 #[derive(Clone)]
 pub(crate) struct Batch {
     jobs: mpsc::UnboundedSender<Job>,
+    /// Whether the batch runs on a thread of its own ([`thread`]), which
+    /// then writes the call records too ([`Batch::records`]).
+    on_thread: bool,
     /// Answers being stored that no webhook waits for ([`Claims::settle`]).
     pending: Arc<AtomicUsize>,
 }
@@ -581,12 +604,29 @@ impl Batch {
                 })
                 .ok()
         });
+        let threaded = on_thread.is_some();
         let jobs = on_thread.unwrap_or_else(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(batch_writes(db.clone(), rx));
             tx
         });
-        Some(Self { jobs, pending: Arc::default() })
+        Some(Self { jobs, on_thread: threaded, pending: Arc::default() })
+    }
+
+    /// Where the call records' writer should send its batches: this batch
+    /// when it runs on a SQLite file's thread, so that one connection makes
+    /// every write to the file (another writing connection would empty
+    /// its page cache with each commit) without a hop per statement. On
+    /// other databases the records go through the pool, so that a batch
+    /// of records never holds up the claims behind it.
+    pub(crate) fn records(&self) -> Option<Self> {
+        self.on_thread.then(|| self.clone())
+    }
+
+    /// Merges `records` into their rows, on the batch's thread
+    /// ([`Batch::records`]); `None` when the thread is gone.
+    pub(crate) async fn merge_records(&self, records: Vec<CallRecord>) -> Option<Result<Vec<Merged>, sqlx::Error>> {
+        self.run(|reply| Job::Records { records, reply }).await
     }
 
     /// Counts a write in progress until the returned guard drops.
@@ -635,7 +675,7 @@ const MAX_BATCH: usize = 128;
 /// job by job, so one bad write fails alone.
 async fn batch_writes(db: Db, mut rx: mpsc::UnboundedReceiver<Job>) {
     while let Some(first) = rx.recv().await {
-        let mut jobs = gather(first, &mut rx);
+        let (mut jobs, records) = gather(first, &mut rx);
         match jobs.len() {
             0 => {}
             1 => jobs.pop().expect("one job").run_alone(&db).await,
@@ -649,13 +689,17 @@ async fn batch_writes(db: Db, mut rx: mpsc::UnboundedReceiver<Job>) {
                 }
             },
         }
+        for job in records {
+            job.run_alone(&db).await;
+        }
     }
 }
 
 /// A batch: `first` and the jobs waiting behind it (at most
 /// [`MAX_BATCH`]), without those whose webhook stopped waiting, in
-/// [`Job::order`].
-fn gather(first: Job, rx: &mut mpsc::UnboundedReceiver<Job>) -> Vec<Job> {
+/// [`Job::order`]; and apart, the call records' jobs among them, each
+/// run alone after the batch.
+fn gather(first: Job, rx: &mut mpsc::UnboundedReceiver<Job>) -> (Vec<Job>, Vec<Job>) {
     let mut jobs = vec![first];
     while jobs.len() < MAX_BATCH {
         match rx.try_recv() {
@@ -665,7 +709,8 @@ fn gather(first: Job, rx: &mut mpsc::UnboundedReceiver<Job>) -> Vec<Job> {
     }
     jobs.retain(|j| !j.abandoned());
     jobs.sort_by(|a, b| a.order().cmp(&b.order()));
-    jobs
+    let records = jobs.iter().position(Job::is_records).map_or_else(Vec::new, |at| jobs.split_off(at));
+    (jobs, records)
 }
 
 /// The set statements of a batch, in one database's dialect.
@@ -774,7 +819,7 @@ fn undecided<'a>(
             let (key, decided) = match job {
                 Job::Settle { key, .. } => (key, stored.contains(&key.key) && settled.insert(key.key.as_str())),
                 Job::Claim { key, .. } => (key, won.contains(&key.key) && granted.insert(key.key.as_str())),
-                Job::Guard { .. } => return None,
+                Job::Guard { .. } | Job::Records { .. } => return None,
             };
             if !decided {
                 unread.push((key.key.as_str(),));
@@ -803,6 +848,7 @@ fn results(
             let kept = unread.and_then(|key| read.get(key).cloned().flatten());
             match (job, unread) {
                 (Job::Guard { .. }, _) => Done::Guard(guarded.next().unwrap_or(false)),
+                (Job::Records { .. }, _) => Done::Apart,
                 (Job::Settle { .. }, None) => Done::Settle(None),
                 (Job::Settle { .. }, Some(_)) => Done::Settle(kept),
                 (Job::Claim { .. }, None) => Done::Claim(Verdict::Won(true)),
@@ -1154,6 +1200,7 @@ mod tests {
                     Done::Settle(store_answer(db, key, *claimed_at, answer).await.unwrap())
                 }
                 Job::Guard { write, .. } => Done::Guard(db.guard_write(write).await.unwrap()),
+                Job::Records { .. } => Done::Apart,
             });
         }
         done
@@ -1205,11 +1252,25 @@ mod tests {
                     Done::Settle(thread::store_answer(&conn, key, *claimed_at, answer).unwrap())
                 }
                 Job::Guard { write, .. } => Done::Guard(thread::guard_write_alone(&mut conn, write).unwrap()),
+                Job::Records { .. } => Done::Apart,
             });
         }
         assert_eq!(done, expected);
         assert_eq!(rows(&one_by_one).await, rows(&alone).await);
         assert_eq!(events(&one_by_one).await, events(&alone).await);
+    }
+
+    /// The call records' batch on the thread writes the rows, and finds
+    /// what each write did, as the pool's set statements do.
+    #[tokio::test]
+    async fn on_sqlite_the_batch_thread_writes_records_as_the_pool_does() {
+        let ((batched, _a), (alone, _b)) = (sqlite().await, sqlite().await);
+        let conn = Mutex::new(thread::open(&batched.sqlite_file().unwrap().0).unwrap());
+        crate::store::db::tests::a_batch_writes_what_one_by_one_writes(batched, alone, async |refs| {
+            let records: Vec<CallRecord> = refs.iter().map(|r| (*r).clone()).collect();
+            thread::merge_records(&mut conn.lock().unwrap(), &records).unwrap()
+        })
+        .await;
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ColumnIndex, Decode, Row, Type};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
@@ -52,7 +53,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 const CHECKPOINT_RESTART_PAGES: i64 = 16_384;
 
 /// [`Db::merge_all`]'s set statements, whose `$1` is a [`json`] array of
-/// [`record_json`] rows (or of call SIDs, for `read`).
+/// [`record_cells`] rows (or of call SIDs, for `read`).
 struct RecordSetSql {
     /// The stored rows of the batch's calls.
     read: String,
@@ -63,7 +64,7 @@ struct RecordSetSql {
     update: String,
 }
 
-/// The columns of a [`record_json`] row, in order, with their SQL types.
+/// The columns of a [`record_cells`] row, in order, with their SQL types.
 const RECORD_COLUMNS: [(&str, &str); 32] = [
     ("call_sid", "text"),
     ("service_line", "text"),
@@ -137,51 +138,109 @@ impl RecordSetSql {
 static RECORD_SET_SQL: std::sync::LazyLock<[RecordSetSql; 2]> =
     std::sync::LazyLock::new(|| [RecordSetSql::new(false), RecordSetSql::new(true)]);
 
-/// A record as a row of [`RECORD_COLUMNS`].
-fn record_json(r: &CallRecord) -> serde_json::Value {
-    serde_json::json!([
-        r.call_sid,
-        r.service_line,
-        r.caller,
-        r.customer_id,
-        r.customer_name,
-        r.idv_status.as_str(),
-        r.idv_method.as_str(),
-        i64::from(r.opted_out),
-        r.outcome.as_str(),
-        i64::from(r.identify_attempts),
-        i64::from(r.verify_attempts),
-        r.stir_verstat,
-        r.call_status,
-        r.call_duration.map(to_i64),
-        r.status_sequence.map(to_i64),
-        to_i64(r.started_at),
-        r.identified_at.map(to_i64),
-        r.verified_at.map(to_i64),
-        r.handed_off_at.map(to_i64),
-        r.ended_at.map(to_i64),
-        to_i64(r.updated_at),
-        to_i64(r.revision),
-        i64::from(r.lockout),
-        i64::from(r.partial),
-        super::attributes::to_column(&r.attributes),
-        r.agent_state.as_column(),
-        i64::from(r.crm_asked),
-        i64::from(r.crm_failed),
-        to_i64(r.crm_wait_ms),
-        super::timeline::to_column(&r.timeline),
-        r.queue,
-        r.agent,
-    ])
+/// A value of one of [`RECORD_COLUMNS`]: a row of them is a JSON array
+/// for the set statements ([`json`]), or parameters bound one by one
+/// ([`RecordRowSql`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub(super) enum Cell<'a> {
+    Text(Option<Cow<'a, str>>),
+    Int(Option<i64>),
 }
 
+/// A record as a row of [`RECORD_COLUMNS`].
+pub(super) fn record_cells(r: &CallRecord) -> [Cell<'_>; 32] {
+    fn text(v: &str) -> Cell<'_> {
+        Cell::Text(Some(Cow::Borrowed(v)))
+    }
+    fn opt(v: Option<&str>) -> Cell<'_> {
+        Cell::Text(v.map(Cow::Borrowed))
+    }
+    let owned = |v: Option<String>| Cell::Text(v.map(Cow::Owned));
+    let int = |v: u64| Cell::Int(Some(to_i64(v)));
+    let opt_int = |v: Option<u64>| Cell::Int(v.map(to_i64));
+    let flag = |v: bool| Cell::Int(Some(i64::from(v)));
+    [
+        text(&r.call_sid),
+        text(&r.service_line),
+        text(&r.caller),
+        opt(r.customer_id.as_deref()),
+        opt(r.customer_name.as_deref()),
+        text(r.idv_status.as_str()),
+        text(r.idv_method.as_str()),
+        flag(r.opted_out),
+        text(r.outcome.as_str()),
+        int(u64::from(r.identify_attempts)),
+        int(u64::from(r.verify_attempts)),
+        opt(r.stir_verstat.as_deref()),
+        opt(r.call_status.as_deref()),
+        opt_int(r.call_duration),
+        opt_int(r.status_sequence),
+        int(r.started_at),
+        opt_int(r.identified_at),
+        opt_int(r.verified_at),
+        opt_int(r.handed_off_at),
+        opt_int(r.ended_at),
+        int(r.updated_at),
+        int(r.revision),
+        flag(r.lockout),
+        flag(r.partial),
+        owned(super::attributes::to_column(&r.attributes)),
+        opt(r.agent_state.as_column()),
+        int(u64::from(r.crm_asked)),
+        int(u64::from(r.crm_failed)),
+        int(r.crm_wait_ms),
+        owned(super::timeline::to_column(&r.timeline)),
+        opt(r.queue.as_deref()),
+        opt(r.agent.as_deref()),
+    ]
+}
+
+/// [`Db::merge`]'s writes of one row of [`record_cells`], bound by
+/// position (`?1` is its first column), for a connection where a statement
+/// costs no hop to another thread (the SQLite batch thread,
+/// claims/thread.rs): a new row unless its call has one, and a merged row
+/// over the revision it was merged from. Each changes one row or none.
+pub(super) struct RecordRowSql {
+    pub(super) insert: String,
+    pub(super) update: String,
+}
+
+pub(super) static RECORD_ROW_SQL: std::sync::LazyLock<RecordRowSql> = std::sync::LazyLock::new(|| {
+    let names: Vec<&str> = RECORD_COLUMNS.iter().map(|(n, _)| *n).collect();
+    let at = |name: &str| names.iter().position(|n| *n == name).unwrap_or_default() + 1;
+    let values: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+    let sets: Vec<String> = names
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, n)| match *n {
+            "revision" => "revision = revision + 1".to_string(),
+            _ => format!("{n} = ?{}", i + 1),
+        })
+        .collect();
+    RecordRowSql {
+        insert: format!(
+            "INSERT INTO call_records ({}) VALUES ({}) ON CONFLICT (call_sid) DO NOTHING",
+            names.join(", "),
+            values.join(", ")
+        ),
+        update: format!(
+            "UPDATE call_records SET {} WHERE call_sid = ?{} AND revision = ?{}",
+            sets.join(", "),
+            at("call_sid"),
+            at("revision")
+        ),
+    }
+});
+
 /// One call's row, `$1` its CallSid.
-static SELECT_BY_SID: std::sync::LazyLock<String> =
+pub(super) static SELECT_BY_SID: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("{SELECT} WHERE call_sid = $1"));
 
 /// How often a merge is retried when another writer changed the row
 /// between its read and its update.
-const MERGE_TRIES: usize = 50;
+pub(super) const MERGE_TRIES: usize = 50;
 
 pub(super) const SELECT: &str =
     "SELECT call_sid, service_line, caller, customer_id, customer_name, idv_status, idv_method, \
@@ -444,7 +503,7 @@ macro_rules! guard_write_on {
 pub(super) use guard_write_on;
 
 /// What a write of a call's record takes, given its stored row.
-enum Write {
+pub(super) enum Write {
     /// Nothing: the row has all of it already.
     None(Merged),
     /// A new row (revision 1).
@@ -454,7 +513,7 @@ enum Write {
 }
 
 impl Write {
-    fn of(stored: Option<&CallRecord>, record: &CallRecord) -> Self {
+    pub(super) fn of(stored: Option<&CallRecord>, record: &CallRecord) -> Self {
         match stored {
             None => {
                 let mut first = record.clone();
@@ -606,7 +665,7 @@ impl Db {
                 if writes.is_empty() {
                     continue;
                 }
-                let rows: Vec<_> = writes.iter().map(|(_, r, _)| record_json(r)).collect();
+                let rows: Vec<_> = writes.iter().map(|(_, r, _)| record_cells(r)).collect();
                 let done: HashSet<String> = sqlx::query_scalar(sql).bind(json(&rows)).fetch_all(&mut *tx).await?.into_iter().collect();
                 for (i, _, what) in writes.iter().filter(|(_, r, _)| done.contains(&r.call_sid)) {
                     found[*i] = Some(*what);
@@ -628,7 +687,7 @@ impl Db {
                         Write::Insert(row) => (&set.insert, row, Merged::default()),
                         Write::Update(row, what) => (&set.update, row, what),
                     };
-                    let written: Vec<String> = sqlx::query_scalar(sql).bind(json(&[record_json(&row)])).fetch_all(&mut *tx).await?;
+                    let written: Vec<String> = sqlx::query_scalar(sql).bind(json(&[record_cells(&row)])).fetch_all(&mut *tx).await?;
                     if !written.is_empty() {
                         merged_all.push(what);
                         continue 'records;
@@ -954,32 +1013,63 @@ fn from_u64(column: &str, v: i64) -> Result<u64, sqlx::Error> {
     u64::try_from(v).map_err(|e| sqlx::Error::ColumnDecode { index: column.to_string(), source: Box::new(e) })
 }
 
+/// A row of [`SELECT`], whichever driver read it: its columns by name.
+pub(super) trait RecordRow {
+    fn text(&self, column: &'static str) -> Result<Option<String>, sqlx::Error>;
+    fn int(&self, column: &'static str) -> Result<Option<i64>, sqlx::Error>;
+}
+
+/// A row read through sqlx.
+struct SqlxRow<'r, R>(&'r R);
+
+impl<'r, R: Row> RecordRow for SqlxRow<'r, R>
+where
+    &'r str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn text(&self, column: &'static str) -> Result<Option<String>, sqlx::Error> {
+        self.0.try_get(column)
+    }
+
+    fn int(&self, column: &'static str) -> Result<Option<i64>, sqlx::Error> {
+        self.0.try_get(column)
+    }
+}
+
 pub(super) fn from_row<'r, R: Row>(row: &'r R) -> Result<CallRecord, sqlx::Error>
 where
     &'r str: ColumnIndex<R>,
     String: Decode<'r, R::Database> + Type<R::Database>,
     i64: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let int = |c: &'r str| -> Result<u64, sqlx::Error> { from_u64(c, row.try_get::<i64, _>(c)?) };
-    let opt_int = |c: &'r str| -> Result<Option<u64>, sqlx::Error> {
-        row.try_get::<Option<i64>, _>(c)?.map(|v| from_u64(c, v)).transpose()
+    record_from(&SqlxRow(row))
+}
+
+/// The record a row of [`SELECT`] holds.
+pub(super) fn record_from(row: &impl RecordRow) -> Result<CallRecord, sqlx::Error> {
+    let null = |c: &str| sqlx::Error::ColumnDecode {
+        index: c.to_string(),
+        source: Box::new(sqlx::error::UnexpectedNullError),
     };
-    let small = |c: &'r str| -> Result<u8, sqlx::Error> { Ok(u8::try_from(int(c)?).unwrap_or(u8::MAX)) };
-    let idv_status: String = row.try_get("idv_status")?;
-    let idv_method: String = row.try_get("idv_method")?;
-    let outcome: String = row.try_get("outcome")?;
-    let attributes: Option<String> = row.try_get("attributes")?;
-    let attributes = super::attributes::from_column(attributes.as_deref())
+    let text = |c: &'static str| -> Result<String, sqlx::Error> { row.text(c)?.ok_or_else(|| null(c)) };
+    let int = |c: &'static str| -> Result<u64, sqlx::Error> { from_u64(c, row.int(c)?.ok_or_else(|| null(c))?) };
+    let opt_int =
+        |c: &'static str| -> Result<Option<u64>, sqlx::Error> { row.int(c)?.map(|v| from_u64(c, v)).transpose() };
+    let small = |c: &'static str| -> Result<u8, sqlx::Error> { Ok(u8::try_from(int(c)?).unwrap_or(u8::MAX)) };
+    let idv_status = text("idv_status")?;
+    let idv_method = text("idv_method")?;
+    let outcome = text("outcome")?;
+    let attributes = super::attributes::from_column(row.text("attributes")?.as_deref())
         .map_err(|e| sqlx::Error::ColumnDecode { index: "attributes".into(), source: Box::new(e) })?;
-    let timeline: Option<String> = row.try_get("timeline")?;
-    let timeline = super::timeline::from_column(timeline.as_deref())
+    let timeline = super::timeline::from_column(row.text("timeline")?.as_deref())
         .map_err(|e| sqlx::Error::ColumnDecode { index: "timeline".into(), source: Box::new(e) })?;
     Ok(CallRecord {
-        call_sid: row.try_get("call_sid")?,
-        service_line: row.try_get("service_line")?,
-        caller: row.try_get("caller")?,
-        customer_id: row.try_get("customer_id")?,
-        customer_name: row.try_get("customer_name")?,
+        call_sid: text("call_sid")?,
+        service_line: text("service_line")?,
+        caller: text("caller")?,
+        customer_id: row.text("customer_id")?,
+        customer_name: row.text("customer_name")?,
         attributes,
         idv_status: parse_enum("idv_status", &idv_status)?,
         idv_method: parse_enum("idv_method", &idv_method)?,
@@ -987,8 +1077,8 @@ where
         outcome: parse_enum("outcome", &outcome)?,
         identify_attempts: small("identify_attempts")?,
         verify_attempts: small("verify_attempts")?,
-        stir_verstat: row.try_get("stir_verstat")?,
-        call_status: row.try_get("call_status")?,
+        stir_verstat: row.text("stir_verstat")?,
+        call_status: row.text("call_status")?,
         call_duration: opt_int("call_duration")?,
         status_sequence: opt_int("status_sequence")?,
         started_at: int("started_at")?,
@@ -1000,12 +1090,12 @@ where
         revision: int("revision")?,
         lockout: int("lockout")? != 0,
         partial: int("partial")? != 0,
-        agent_state: AgentState::from_column(row.try_get::<Option<String>, _>("agent_state")?.as_deref()),
+        agent_state: AgentState::from_column(row.text("agent_state")?.as_deref()),
         crm_asked: u32::try_from(int("crm_asked")?).unwrap_or(u32::MAX),
         crm_failed: u32::try_from(int("crm_failed")?).unwrap_or(u32::MAX),
         crm_wait_ms: int("crm_wait_ms")?,
-        queue: row.try_get("queue")?,
-        agent: row.try_get("agent")?,
+        queue: row.text("queue")?,
+        agent: row.text("agent")?,
         timeline,
     })
 }
@@ -1132,7 +1222,13 @@ pub(crate) mod tests {
     /// A batch of new calls, changed ones, an unchanged one, a stale write
     /// and a second write of a call: the same results, and the same rows,
     /// as [`Db::merge`] one record at a time, every column carried.
-    async fn a_batch_writes_what_one_by_one_writes(batched: Db, alone: Db) {
+    /// `merge_all` writes the batch to `batched` ([`Db::merge_all`], or
+    /// the SQLite batch thread's).
+    pub(crate) async fn a_batch_writes_what_one_by_one_writes(
+        batched: Db,
+        alone: Db,
+        merge_all: impl AsyncFn(&[&CallRecord]) -> Vec<Merged>,
+    ) {
         for db in [&batched, &alone] {
             db.merge(&CallRecord::new("CA1", "support", "+1********01".into(), 100)).await.unwrap();
             db.merge(&full_record("CA3", 100)).await.unwrap();
@@ -1145,7 +1241,7 @@ pub(crate) mod tests {
         let writes =
             [full_record("CA2", 1 << 40), full_record("CA1", 200), full_record("CA3", 100), stale, ended.clone()];
         let refs: Vec<&CallRecord> = writes.iter().collect();
-        let found = batched.merge_all(&refs).await.unwrap();
+        let found = merge_all(&refs).await;
         let mut one_by_one = Vec::new();
         for w in &writes {
             one_by_one.push(alone.merge(w).await.unwrap());
@@ -1171,13 +1267,18 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn on_sqlite_a_batch_writes_what_one_by_one_writes() {
         let ((batched, _a), (alone, _b)) = (sqlite_db().await, sqlite_db().await);
-        a_batch_writes_what_one_by_one_writes(batched, alone).await;
+        let db = batched.clone();
+        a_batch_writes_what_one_by_one_writes(batched, alone, async |refs| db.merge_all(refs).await.unwrap()).await;
     }
 
     #[tokio::test]
     async fn on_postgres_a_batch_writes_what_one_by_one_writes() {
         let Some(schemas) = postgres_schemas("call records batch", 2).await else { return };
-        a_batch_writes_what_one_by_one_writes(schemas.dbs[0].clone(), schemas.dbs[1].clone()).await;
+        let db = schemas.dbs[0].clone();
+        a_batch_writes_what_one_by_one_writes(db.clone(), schemas.dbs[1].clone(), async |refs| {
+            db.merge_all(refs).await.unwrap()
+        })
+        .await;
         schemas.drop().await;
     }
 

@@ -133,11 +133,11 @@ impl CallStore {
         let Some(db) = Db::open(&config.url).await? else {
             return Ok(Self::build(cache_ttl, None, description, subjects));
         };
+        let batch = anyhow::Context::context(claims::Batch::start(&db), "the store opens inside a runtime")?;
         let writer = Writer::new(config.buffer_capacity);
-        let task = tokio::spawn(writer.clone().run(db.clone()));
+        let task = tokio::spawn(writer.clone().run(db.clone(), batch.records()));
         // Ends when the pool closes.
         db.checkpoint_in_background();
-        let batch = anyhow::Context::context(claims::Batch::start(&db), "the store opens inside a runtime")?;
         let durable = Durable { db, batch, writer, task: Mutex::new(Some(task)) };
         Ok(Self::build(cache_ttl, Some(durable), description, subjects))
     }

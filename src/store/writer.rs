@@ -6,6 +6,7 @@
 //! rather than slowing a webhook or growing without end. Several versions
 //! of one call's record take one place: only the newest is written.
 
+use super::claims::Batch;
 use super::db::{is_transient, Db};
 use super::record::{CallRecord, Merged};
 use std::collections::{HashMap, VecDeque};
@@ -41,6 +42,24 @@ pub struct Stats {
     pub superseded: AtomicU64,
     /// Whether the last write attempt failed.
     pub failing: AtomicBool,
+}
+
+/// Where the records go: the pool's [`Db::merge_all`], or the same on the
+/// SQLite batch thread.
+struct Target {
+    db: Db,
+    lane: Option<Batch>,
+}
+
+impl Target {
+    async fn merge_all(&self, records: &[&CallRecord]) -> Result<Vec<Merged>, sqlx::Error> {
+        if let Some(lane) = &self.lane {
+            if let Some(done) = lane.merge_records(records.iter().map(|r| (*r).clone()).collect()).await {
+                return done;
+            }
+        }
+        self.db.merge_all(records).await
+    }
 }
 
 /// A snapshot of the writer's state.
@@ -214,8 +233,10 @@ impl Writer {
     }
 
     /// Writes the queue until [`Writer::close`] is called and the queue is
-    /// empty.
-    pub async fn run(self: Arc<Self>, db: Db) {
+    /// empty: through `lane` when given (the SQLite batch thread,
+    /// [`Batch::records`]), else through the pool.
+    pub async fn run(self: Arc<Self>, db: Db, lane: Option<Batch>) {
+        let db = Target { db, lane };
         let mut backoff = MIN_BACKOFF;
         let mut outage: Option<(Instant, Instant)> = None; // (since, last logged)
         loop {
@@ -286,7 +307,7 @@ impl Writer {
     /// Merges the batch into its rows in one transaction ([`Db::merge_all`]);
     /// if that fails, record by record, so that one bad record does not
     /// hold back the rest.
-    async fn write_batch(&self, db: &Db, batch: &[(u64, CallRecord)]) -> Result<(), sqlx::Error> {
+    async fn write_batch(&self, db: &Target, batch: &[(u64, CallRecord)]) -> Result<(), sqlx::Error> {
         if batch.len() > 1 {
             // In one order on every instance, so that two instances'
             // batches touching the same calls cannot deadlock.
@@ -310,9 +331,9 @@ impl Writer {
 
     /// Merges each record into its row ([`Db::merge`]): one bad record
     /// does not hold back the rest. A transient error stops and retries.
-    async fn write_one_by_one(&self, db: &Db, batch: &[(u64, CallRecord)]) -> Result<(), sqlx::Error> {
+    async fn write_one_by_one(&self, db: &Target, batch: &[(u64, CallRecord)]) -> Result<(), sqlx::Error> {
         for r in batch {
-            match db.merge(&r.1).await {
+            match db.merge_all(&[&r.1]).await.map(|found| found.first().copied().unwrap_or_default()) {
                 Ok(merged) => {
                     if merged.superseded() {
                         self.superseded(&r.1, merged);

@@ -12,7 +12,12 @@
 //! ([`Db::sqlite_file`]), and another process meets the busy handler.
 
 use super::{undecided, ClaimKey, Done, Job, Plan, Verdict, INSERT, READ, SETTLE, TAKE_OVER};
-use crate::store::db::{to_i64, GuardWrite, CLEAR_EVENTS, DELETE_EXPIRED, RELEASE_EVENT, RESERVE};
+use crate::store::db::{
+    record_cells, record_from, to_i64, Cell, GuardWrite, RecordRow, Write, CLEAR_EVENTS, DELETE_EXPIRED, MERGE_TRIES,
+    RECORD_ROW_SQL, RELEASE_EVENT, RESERVE, SELECT_BY_SID,
+};
+use crate::store::record::{CallRecord, Merged};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, TransactionBehavior};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -53,12 +58,13 @@ pub(super) fn open(file: &Path) -> rusqlite::Result<Connection> {
 /// [`super::batch_writes`], on this thread.
 fn batch_writes(mut conn: Connection, turn: &tokio::sync::Mutex<()>, mut rx: mpsc::UnboundedReceiver<Job>) {
     while let Some(first) = rx.blocking_recv() {
-        let mut jobs = super::gather(first, &mut rx);
-        if jobs.is_empty() {
+        let (mut jobs, records) = super::gather(first, &mut rx);
+        if jobs.is_empty() && records.is_empty() {
             continue;
         }
         let _turn = turn.blocking_lock();
         match jobs.len() {
+            0 => {}
             1 => run_alone(&mut conn, jobs.pop().expect("one job")),
             _ => match run_batch(&mut conn, &jobs) {
                 Ok(done) => jobs.into_iter().zip(done).for_each(|(job, done)| job.reply(done)),
@@ -69,6 +75,9 @@ fn batch_writes(mut conn: Connection, turn: &tokio::sync::Mutex<()>, mut rx: mps
                     }
                 }
             },
+        }
+        for job in records {
+            run_alone(&mut conn, job);
         }
     }
 }
@@ -129,6 +138,78 @@ fn run_alone(conn: &mut Connection, job: Job) {
         Job::Guard { write, reply } => {
             let _ = reply.send(guard_write_alone(conn, &write).map_err(to_sqlx));
         }
+        Job::Records { records, reply } => {
+            let _ = reply.send(merge_records(conn, &records));
+        }
+    }
+}
+
+/// `Db::merge_all` on the connection: in one transaction, each record's
+/// row read, the record merged into it ([`Write::of`]) and the result
+/// written, a row at a time through prepared statements rather than set
+/// statements over JSON arrays. A second record of one call is merged
+/// into what the first wrote, as there. The transaction holds the write
+/// lock from its start, so no other writer comes between a read and its
+/// write; a write that changed nothing is tried again from a fresh read
+/// all the same, as there.
+pub(super) fn merge_records(conn: &mut Connection, records: &[CallRecord]) -> Result<Vec<Merged>, sqlx::Error> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(to_sqlx)?;
+    let mut found = Vec::with_capacity(records.len());
+    'records: for record in records {
+        for _ in 0..MERGE_TRIES {
+            let stored = stored_record(&tx, &record.call_sid)?;
+            let (sql, row, what) = match Write::of(stored.as_ref(), record) {
+                Write::None(what) => {
+                    found.push(what);
+                    continue 'records;
+                }
+                Write::Insert(row) => (&RECORD_ROW_SQL.insert, row, Merged::default()),
+                Write::Update(row, what) => (&RECORD_ROW_SQL.update, row, what),
+            };
+            let cells = record_cells(&row);
+            let written = tx.prepare_cached(sql).and_then(|mut s| s.execute(rusqlite::params_from_iter(cells.iter())));
+            if written.map_err(to_sqlx)? == 1 {
+                found.push(what);
+                continue 'records;
+            }
+        }
+        return Err(sqlx::Error::Protocol(format!("call record write kept conflicting after {MERGE_TRIES} tries")));
+    }
+    tx.commit().map_err(to_sqlx)?;
+    Ok(found)
+}
+
+/// A call's stored row, if it has one.
+fn stored_record(conn: &Connection, call_sid: &str) -> Result<Option<CallRecord>, sqlx::Error> {
+    let mut statement = conn.prepare_cached(&SELECT_BY_SID).map_err(to_sqlx)?;
+    let mut rows = statement.query(&*named(&[&call_sid])).map_err(to_sqlx)?;
+    match rows.next().map_err(to_sqlx)? {
+        Some(row) => record_from(row).map(Some),
+        None => Ok(None),
+    }
+}
+
+impl RecordRow for rusqlite::Row<'_> {
+    fn text(&self, column: &'static str) -> Result<Option<String>, sqlx::Error> {
+        self.get(column).map_err(|e| decode(column, e))
+    }
+
+    fn int(&self, column: &'static str) -> Result<Option<i64>, sqlx::Error> {
+        self.get(column).map_err(|e| decode(column, e))
+    }
+}
+
+fn decode(column: &str, e: rusqlite::Error) -> sqlx::Error {
+    sqlx::Error::ColumnDecode { index: column.to_string(), source: Box::new(e) }
+}
+
+impl ToSql for Cell<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Cell::Text(Some(text)) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            Cell::Int(Some(n)) => ToSqlOutput::Owned(Value::Integer(*n)),
+            Cell::Text(None) | Cell::Int(None) => ToSqlOutput::Owned(Value::Null),
+        })
     }
 }
 
