@@ -107,15 +107,7 @@ impl RecordSetSql {
         let names: Vec<&str> = RECORD_COLUMNS.iter().map(|(n, _)| *n).collect();
         let values: Vec<String> = (0..RECORD_COLUMNS.len()).map(|i| format!("c{i}")).collect();
         let revision = names.iter().position(|n| *n == "revision").unwrap_or_default();
-        let sets: Vec<String> = names
-            .iter()
-            .enumerate()
-            .skip(1)
-            .map(|(i, n)| match *n {
-                "revision" => "revision = call_records.revision + 1".to_string(),
-                _ => format!("{n} = v.c{i}"),
-            })
-            .collect();
+        let sets = record_sets("call_records.revision", |i| format!("v.c{i}"));
         Self {
             read: format!("{SELECT} WHERE call_sid IN (SELECT c0 FROM ({}) AS v)", json_rows(pg, &["text"])),
             insert: format!(
@@ -132,6 +124,21 @@ impl RecordSetSql {
             ),
         }
     }
+}
+
+/// An update's SET list: every column of [`RECORD_COLUMNS`] but the
+/// CallSid set to `value` of its index, and the revision (`revision`, as
+/// the statement names it) moved on by one.
+fn record_sets(revision: &str, value: impl Fn(usize) -> String) -> Vec<String> {
+    RECORD_COLUMNS
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, (n, _))| match *n {
+            "revision" => format!("revision = {revision} + 1"),
+            _ => format!("{n} = {}", value(i)),
+        })
+        .collect()
 }
 
 /// [`RecordSetSql`] for SQLite and for PostgreSQL.
@@ -210,15 +217,7 @@ pub(super) static RECORD_ROW_SQL: std::sync::LazyLock<RecordRowSql> = std::sync:
     let names: Vec<&str> = RECORD_COLUMNS.iter().map(|(n, _)| *n).collect();
     let at = |name: &str| names.iter().position(|n| *n == name).unwrap_or_default() + 1;
     let values: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
-    let sets: Vec<String> = names
-        .iter()
-        .enumerate()
-        .skip(1)
-        .map(|(i, n)| match *n {
-            "revision" => "revision = revision + 1".to_string(),
-            _ => format!("{n} = ?{}", i + 1),
-        })
-        .collect();
+    let sets = record_sets("revision", |i| format!("?{}", i + 1));
     RecordRowSql {
         insert: format!(
             "INSERT INTO call_records ({}) VALUES ({}) ON CONFLICT (call_sid) DO NOTHING",
