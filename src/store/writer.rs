@@ -60,6 +60,12 @@ impl Target {
         }
         self.db.merge_all(records).await
     }
+
+    /// [`Db::merge`], by way of [`Target::merge_all`].
+    async fn merge(&self, record: &CallRecord) -> Result<Merged, sqlx::Error> {
+        let found = self.merge_all(&[record]).await?;
+        Ok(found.first().copied().unwrap_or_default())
+    }
 }
 
 /// A snapshot of the writer's state.
@@ -304,7 +310,7 @@ impl Writer {
         }
     }
 
-    /// Merges the batch into its rows in one transaction ([`Db::merge_all`]);
+    /// Merges the batch into its rows in one transaction ([`Target::merge_all`]);
     /// if that fails, record by record, so that one bad record does not
     /// hold back the rest.
     async fn write_batch(&self, db: &Target, batch: &[(u64, CallRecord)]) -> Result<(), sqlx::Error> {
@@ -329,11 +335,11 @@ impl Writer {
         self.write_one_by_one(db, batch).await
     }
 
-    /// Merges each record into its row ([`Db::merge`]): one bad record
+    /// Merges each record into its row ([`Target::merge`]): one bad record
     /// does not hold back the rest. A transient error stops and retries.
     async fn write_one_by_one(&self, db: &Target, batch: &[(u64, CallRecord)]) -> Result<(), sqlx::Error> {
         for r in batch {
-            match db.merge_all(&[&r.1]).await.map(|found| found.first().copied().unwrap_or_default()) {
+            match db.merge(&r.1).await {
                 Ok(merged) => {
                     if merged.superseded() {
                         self.superseded(&r.1, merged);
