@@ -555,6 +555,14 @@ impl Job {
         matches!(self, Job::Records { .. })
     }
 
+    /// Whether a webhook may be waiting on this job before it answers: a
+    /// claim, or a security counter's write (a reservation is waited for;
+    /// the rarer releases and clears are run as soon, for simplicity). Not
+    /// an answer being stored, nor the call records.
+    fn awaited(&self) -> bool {
+        matches!(self, Job::Claim { .. } | Job::Guard { .. })
+    }
+
     fn reply(self, done: Done) {
         match (self, done) {
             (Job::Claim { reply, .. }, Done::Claim(v)) => {
@@ -577,12 +585,28 @@ impl Job {
 /// committed together in the next ([`batch_writes`]).
 #[derive(Clone)]
 pub(crate) struct Batch {
-    jobs: mpsc::UnboundedSender<Job>,
-    /// Whether the batch runs on a thread of its own ([`thread`]), which
-    /// then writes the call records too ([`Batch::records`]).
-    on_thread: bool,
+    jobs: Queue,
     /// Answers being stored that no webhook waits for ([`Claims::settle`]).
     pending: Arc<AtomicUsize>,
+}
+
+/// Where a batch's jobs wait: for a SQLite file's thread of its own
+/// ([`thread`], which then writes the call records too: [`Batch::records`]),
+/// or for the task that runs them through the pool ([`batch_writes`]).
+#[derive(Clone)]
+enum Queue {
+    Thread(std::sync::mpsc::Sender<Job>),
+    Task(mpsc::UnboundedSender<Job>),
+}
+
+impl Queue {
+    /// Whether the job was queued (the writer is still there).
+    fn send(&self, job: Job) -> bool {
+        match self {
+            Queue::Thread(tx) => tx.send(job).is_ok(),
+            Queue::Task(tx) => tx.send(job).is_ok(),
+        }
+    }
 }
 
 /// An answer's write in progress: counted while it lives.
@@ -606,13 +630,12 @@ impl Batch {
                 })
                 .ok()
         });
-        let threaded = on_thread.is_some();
-        let jobs = on_thread.unwrap_or_else(|| {
+        let jobs = on_thread.map(Queue::Thread).unwrap_or_else(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             tokio::spawn(batch_writes(db.clone(), rx));
-            tx
+            Queue::Task(tx)
         });
-        Some(Self { jobs, on_thread: threaded, pending: Arc::default() })
+        Some(Self { jobs, pending: Arc::default() })
     }
 
     /// Where the call records' writer should send its batches: this batch
@@ -622,7 +645,7 @@ impl Batch {
     /// other databases the records go through the pool, so that a batch
     /// of records never holds up the claims behind it.
     pub(crate) fn records(&self) -> Option<Self> {
-        self.on_thread.then(|| self.clone())
+        matches!(self.jobs, Queue::Thread(_)).then(|| self.clone())
     }
 
     /// Merges `records` into their rows, on the batch's thread
@@ -658,7 +681,9 @@ impl Batch {
         make: impl FnOnce(oneshot::Sender<Result<T, sqlx::Error>>) -> Job,
     ) -> Option<Result<T, sqlx::Error>> {
         let (reply, done) = oneshot::channel();
-        self.jobs.send(make(reply)).ok()?;
+        if !self.jobs.send(make(reply)) {
+            return None;
+        }
         done.await.ok()
     }
 
@@ -671,13 +696,29 @@ impl Batch {
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 128;
 
+/// How long a batch of writes no webhook waits for (answers being stored,
+/// call records) waits for one that a webhook does wait for (a claim, a
+/// counter's write) to share its transaction. Below full load each
+/// webhook's answer would otherwise commit alone, between two claims that
+/// each commit alone too. An answer stored this much later only keeps a
+/// copy of its webhook on another instance polling a little longer
+/// ([`POLL`]); it is counted as pending meanwhile, so a shutdown waits for it.
+const LINGER: Duration = Duration::from_millis(5);
+
 /// Group commit: the claims and answers waiting when the previous batch
 /// finishes go into one transaction, so a busy instance commits once for
 /// many webhooks instead of once each. A batch that fails is run again
 /// job by job, so one bad write fails alone.
 async fn batch_writes(db: Db, mut rx: mpsc::UnboundedReceiver<Job>) {
     while let Some(first) = rx.recv().await {
-        let (mut jobs, records) = gather(first, &mut rx);
+        let mut gathered = Gathered::new(first, &mut || rx.try_recv().ok());
+        while let Some(left) = gathered.linger() {
+            match tokio::time::timeout(left, rx.recv()).await {
+                Ok(Some(job)) => gathered.add(job, &mut || rx.try_recv().ok()),
+                _ => break,
+            }
+        }
+        let (mut jobs, records) = gathered.split();
         match jobs.len() {
             0 => {}
             1 => jobs.pop().expect("one job").run_alone(&db).await,
@@ -697,22 +738,52 @@ async fn batch_writes(db: Db, mut rx: mpsc::UnboundedReceiver<Job>) {
     }
 }
 
-/// A batch: `first` and the jobs waiting behind it (at most
-/// [`MAX_BATCH`]), without those whose webhook stopped waiting, in
-/// [`Job::order`]; and apart, the call records' jobs among them, each
-/// run alone after the batch.
-fn gather(first: Job, rx: &mut mpsc::UnboundedReceiver<Job>) -> (Vec<Job>, Vec<Job>) {
-    let mut jobs = vec![first];
-    while jobs.len() < MAX_BATCH {
-        match rx.try_recv() {
-            Ok(job) => jobs.push(job),
-            Err(_) => break,
+/// A batch being gathered: a first job and those queued behind it (at
+/// most [`MAX_BATCH`]); while none of them is [`Job::awaited`], for up to
+/// [`LINGER`] more, until one that is arrives.
+struct Gathered {
+    jobs: Vec<Job>,
+    until: Instant,
+}
+
+impl Gathered {
+    /// `first` and the jobs `queued` gives without waiting.
+    fn new(first: Job, queued: &mut dyn FnMut() -> Option<Job>) -> Self {
+        let mut gathered = Self { jobs: Vec::new(), until: Instant::now() + LINGER };
+        gathered.add(first, queued);
+        gathered
+    }
+
+    /// `job` and the jobs `queued` gives without waiting.
+    fn add(&mut self, job: Job, queued: &mut dyn FnMut() -> Option<Job>) {
+        self.jobs.push(job);
+        while self.jobs.len() < MAX_BATCH {
+            match queued() {
+                Some(job) => self.jobs.push(job),
+                None => break,
+            }
         }
     }
-    jobs.retain(|j| !j.abandoned());
-    jobs.sort_by(|a, b| a.order().cmp(&b.order()));
-    let records = jobs.iter().position(Job::is_records).map_or_else(Vec::new, |at| jobs.split_off(at));
-    (jobs, records)
+
+    /// How much longer to wait for a job that a webhook waits for; `None`
+    /// when the batch runs now.
+    fn linger(&self) -> Option<Duration> {
+        if self.jobs.len() >= MAX_BATCH || self.jobs.iter().any(Job::awaited) {
+            return None;
+        }
+        Some(self.until.saturating_duration_since(Instant::now())).filter(|left| !left.is_zero())
+    }
+
+    /// The batch, without the jobs whose webhook stopped waiting, in
+    /// [`Job::order`]; and apart, the call records' jobs among them, each
+    /// run alone after the batch.
+    fn split(self) -> (Vec<Job>, Vec<Job>) {
+        let mut jobs = self.jobs;
+        jobs.retain(|j| !j.abandoned());
+        jobs.sort_by(|a, b| a.order().cmp(&b.order()));
+        let records = jobs.iter().position(Job::is_records).map_or_else(Vec::new, |at| jobs.split_off(at));
+        (jobs, records)
+    }
 }
 
 /// The set statements of a batch, in one database's dialect.
@@ -997,6 +1068,46 @@ mod tests {
             Claim::Ours(t) => t,
             Claim::Answered(a) => panic!("expected the claim, got {a}"),
         }
+    }
+
+    #[test]
+    fn writes_no_webhook_waits_for_linger_for_one_it_does_and_no_longer() {
+        let key = |k: &str| ClaimKey { key: k.into(), call_sid: "CA1".into() };
+        let settle = || Job::Settle { key: key("a"), claimed_at: 1, answer: "x".into(), reply: oneshot::channel().0 };
+        let records = || Job::Records { records: Vec::new(), reply: oneshot::channel().0 };
+        let claim = || Job::Claim { key: key("b"), now: 1, lapsed_before: 0, reply: oneshot::channel().0 };
+        let guard =
+            || Job::Guard { write: GuardWrite::Clear { kind: "k", subject: "s".into() }, reply: oneshot::channel().0 };
+        let none = &mut || None;
+
+        // An answer alone, then with the call records: it waits, at most LINGER.
+        let mut gathered = Gathered::new(settle(), none);
+        assert!(gathered.linger().is_some_and(|left| left <= LINGER), "an answer alone waits");
+        gathered.add(records(), none);
+        assert!(gathered.linger().is_some(), "records are not waited for either");
+        // A claim arrives: the batch runs now, with the answer in it.
+        gathered.add(claim(), none);
+        assert_eq!(gathered.linger(), None, "a claim is waited for");
+        assert_eq!(gathered.jobs.len(), 3);
+        // A counter's write is waited for too; so is a claim that came first.
+        let mut with_guard = Gathered::new(settle(), none);
+        with_guard.add(guard(), none);
+        assert_eq!(with_guard.linger(), None);
+        assert_eq!(Gathered::new(claim(), none).linger(), None);
+
+        // No longer than LINGER, however long nothing comes.
+        let alone = Gathered::new(settle(), none);
+        std::thread::sleep(LINGER + Duration::from_millis(1));
+        assert_eq!(alone.linger(), None, "the wait is over");
+
+        // A full batch runs now, and holds no more than MAX_BATCH.
+        let mut left = MAX_BATCH + 10;
+        let full = Gathered::new(settle(), &mut || {
+            left -= 1;
+            (left > 0).then(settle)
+        });
+        assert_eq!(full.jobs.len(), MAX_BATCH);
+        assert_eq!(full.linger(), None);
     }
 
     #[test]

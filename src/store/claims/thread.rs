@@ -11,7 +11,7 @@
 //! this process's write transactions on the file still take turns
 //! ([`Db::sqlite_file`]), and another process meets the busy handler.
 
-use super::{undecided, ClaimKey, Done, Job, Plan, Verdict, INSERT, READ, SETTLE, TAKE_OVER};
+use super::{undecided, ClaimKey, Done, Gathered, Job, Plan, Verdict, INSERT, READ, SETTLE, TAKE_OVER};
 use crate::store::db::{
     record_cells, record_from, to_i64, Cell, GuardWrite, RecordRow, Write, CLEAR_EVENTS, DELETE_EXPIRED, MERGE_TRIES,
     RECORD_ROW_SQL, RELEASE_EVENT, RESERVE, SELECT_BY_SID,
@@ -22,8 +22,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, TransactionBehav
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Arc;
-use tokio::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 /// How long the connection waits for another process's write lock (as
 /// the pool's connections do).
@@ -32,9 +31,9 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Opens `file` (already created and migrated by the pool) and starts the
 /// thread that runs the jobs sent on the returned sender until every
 /// sender is gone.
-pub(super) fn start(file: &Path, turn: Arc<tokio::sync::Mutex<()>>) -> Result<mpsc::UnboundedSender<Job>, String> {
+pub(super) fn start(file: &Path, turn: Arc<tokio::sync::Mutex<()>>) -> Result<mpsc::Sender<Job>, String> {
     let conn = open(file).map_err(|e| e.to_string())?;
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .name("vouch-sqlite-batch".into())
         .spawn(move || batch_writes(conn, &turn, rx))
@@ -56,9 +55,16 @@ pub(super) fn open(file: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// [`super::batch_writes`], on this thread.
-fn batch_writes(mut conn: Connection, turn: &tokio::sync::Mutex<()>, mut rx: mpsc::UnboundedReceiver<Job>) {
-    while let Some(first) = rx.blocking_recv() {
-        let (mut jobs, records) = super::gather(first, &mut rx);
+fn batch_writes(mut conn: Connection, turn: &tokio::sync::Mutex<()>, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut gathered = Gathered::new(first, &mut || rx.try_recv().ok());
+        while let Some(left) = gathered.linger() {
+            match rx.recv_timeout(left) {
+                Ok(job) => gathered.add(job, &mut || rx.try_recv().ok()),
+                Err(_) => break,
+            }
+        }
+        let (mut jobs, records) = gathered.split();
         if jobs.is_empty() && records.is_empty() {
             continue;
         }
