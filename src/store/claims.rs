@@ -250,29 +250,29 @@ impl Claims {
             let overtaken = shared && now - claimed_at >= millis(self.inner.lapse) / 2;
             // Held until the write is done, so a shutdown waits for it.
             let pending = self.inner.batch.as_ref().map(Batch::pending);
+            if let (false, Some(batch)) = (overtaken, &self.inner.batch) {
+                // No webhook waits for this write: what became of it is
+                // handled where it ran, and no thread is woken to hear it.
+                let (inner, answer, key_kept) = (self.inner.clone(), sent.clone(), key.clone());
+                let then = move |stored: Result<Option<String>, sqlx::Error>| {
+                    let _pending = pending;
+                    inner.answer_written(&key_kept, &answer, false, Some(stored).as_ref());
+                };
+                let job = Job::Settle { key, claimed_at, answer: sent.clone(), reply: Reply::Then(Box::new(then)) };
+                if let Err(job) = batch.jobs.send(job) {
+                    // The batch's writer is gone: the write runs alone.
+                    let db = db.clone();
+                    tokio::spawn(async move { job.run_alone(&db).await });
+                }
+                return sent;
+            }
             let write = tokio::spawn({
                 let (db, key, answer, inner) = (db.clone(), key.clone(), sent.clone(), self.inner.clone());
                 async move {
                     let _pending = pending;
                     let stored =
                         tokio::time::timeout(STORE_TIMEOUT, inner.store_answer(&db, &key, claimed_at, &answer)).await;
-                    match &stored {
-                        Ok(Err(e)) => {
-                            tracing::warn!(error = %e, "could not store a webhook's answer: kept in this process")
-                        }
-                        Err(_) => tracing::warn!("storing a webhook's answer timed out: kept in this process"),
-                        // Not waited for: this answer was sent. Clocks half a
-                        // lapse apart can do this; later copies get the stored one.
-                        Ok(Ok(Some(other))) if !overtaken && *other != answer => {
-                            tracing::warn!("another copy of this webhook answered first, and this one's answer was sent too: instances' clocks disagree");
-                        }
-                        Ok(Ok(_)) => {}
-                    }
-                    // Stored: later copies read it there, so this process
-                    // need not hold every answer (about 1 KiB each) for minutes.
-                    if matches!(stored, Ok(Ok(_))) {
-                        inner.forget(&key.key);
-                    }
+                    inner.answer_written(&key, &answer, overtaken, stored.as_ref().ok());
                     stored
                 }
             });
@@ -385,6 +385,33 @@ impl Inner {
         l.answer.get_or_insert(answer).clone()
     }
 
+    /// What became of the write of `answer`, which this process sent for
+    /// `key` (`None`: it timed out): logged when it failed, or when another
+    /// copy's answer was stored first and this one's was sent all the same.
+    /// Once stored, later copies read it there, so this process need not
+    /// hold every answer (about 1 KiB each) for minutes.
+    fn answer_written(
+        &self,
+        key: &ClaimKey,
+        answer: &str,
+        overtaken: bool,
+        stored: Option<&Result<Option<String>, sqlx::Error>>,
+    ) {
+        match stored {
+            Some(Err(e)) => tracing::warn!(error = %e, "could not store a webhook's answer: kept in this process"),
+            None => tracing::warn!("storing a webhook's answer timed out: kept in this process"),
+            // Not waited for: this answer was sent. Clocks half a lapse
+            // apart can do this; later copies get the stored one.
+            Some(Ok(Some(other))) if !overtaken && other != answer => {
+                tracing::warn!("another copy of this webhook answered first, and this one's answer was sent too: instances' clocks disagree");
+            }
+            Some(Ok(_)) => {}
+        }
+        if matches!(stored, Some(Ok(_))) {
+            self.forget(&key.key);
+        }
+    }
+
     /// Forgets the answer kept for `key`, once the database has it.
     fn forget(&self, key: &str) {
         let mut local = self.lock();
@@ -479,7 +506,7 @@ enum Job {
         key: ClaimKey,
         claimed_at: i64,
         answer: String,
-        reply: oneshot::Sender<Result<Option<String>, sqlx::Error>>,
+        reply: Reply<Option<String>>,
     },
     Guard {
         write: GuardWrite,
@@ -492,6 +519,33 @@ enum Job {
         records: Vec<CallRecord>,
         reply: oneshot::Sender<Result<Vec<Merged>, sqlx::Error>>,
     },
+}
+
+/// Where a job's result goes: to whoever waits for it, or into a function
+/// run where the job ran, for a write no webhook waits for (an answer
+/// stored after it was sent), so that no thread is woken to hear it.
+pub(super) enum Reply<T> {
+    Waiting(oneshot::Sender<Result<T, sqlx::Error>>),
+    Then(Box<dyn FnOnce(Result<T, sqlx::Error>) + Send + Sync>),
+}
+
+impl<T> Reply<T> {
+    pub(super) fn send(self, result: Result<T, sqlx::Error>) {
+        match self {
+            Reply::Waiting(tx) => {
+                let _ = tx.send(result);
+            }
+            Reply::Then(then) => then(result),
+        }
+    }
+
+    /// Whoever waited stopped waiting (a function is never abandoned).
+    fn is_closed(&self) -> bool {
+        match self {
+            Reply::Waiting(tx) => tx.is_closed(),
+            Reply::Then(_) => false,
+        }
+    }
 }
 
 /// What a job's statements found.
@@ -542,7 +596,7 @@ impl Job {
                 let _ = reply.send(try_claim(db, &key, now, lapsed_before).await);
             }
             Job::Settle { key, claimed_at, answer, reply } => {
-                let _ = reply.send(store_answer(db, &key, claimed_at, &answer).await);
+                reply.send(store_answer(db, &key, claimed_at, &answer).await);
             }
             Job::Guard { write, reply } => {
                 let _ = reply.send(db.guard_write(&write).await);
@@ -568,9 +622,7 @@ impl Job {
             (Job::Claim { reply, .. }, Done::Claim(v)) => {
                 let _ = reply.send(Ok(v));
             }
-            (Job::Settle { reply, .. }, Done::Settle(a)) => {
-                let _ = reply.send(Ok(a));
-            }
+            (Job::Settle { reply, .. }, Done::Settle(a)) => reply.send(Ok(a)),
             (Job::Guard { reply, .. }, Done::Guard(d)) => {
                 let _ = reply.send(Ok(d));
             }
@@ -600,11 +652,11 @@ enum Queue {
 }
 
 impl Queue {
-    /// Whether the job was queued (the writer is still there).
-    fn send(&self, job: Job) -> bool {
+    /// Queues `job`; gives it back when the writer is gone.
+    fn send(&self, job: Job) -> Result<(), Job> {
         match self {
-            Queue::Thread(tx) => tx.send(job).is_ok(),
-            Queue::Task(tx) => tx.send(job).is_ok(),
+            Queue::Thread(tx) => tx.send(job).map_err(|e| e.0),
+            Queue::Task(tx) => tx.send(job).map_err(|e| e.0),
         }
     }
 }
@@ -681,9 +733,7 @@ impl Batch {
         make: impl FnOnce(oneshot::Sender<Result<T, sqlx::Error>>) -> Job,
     ) -> Option<Result<T, sqlx::Error>> {
         let (reply, done) = oneshot::channel();
-        if !self.jobs.send(make(reply)) {
-            return None;
-        }
+        self.jobs.send(make(reply)).ok()?;
         done.await.ok()
     }
 
@@ -1007,7 +1057,12 @@ impl Inner {
         answer: &str,
     ) -> Result<Option<String>, sqlx::Error> {
         if let Some(batch) = &self.batch {
-            let job = |reply| Job::Settle { key: key.clone(), claimed_at, answer: answer.to_string(), reply };
+            let job = |reply| Job::Settle {
+                key: key.clone(),
+                claimed_at,
+                answer: answer.to_string(),
+                reply: Reply::Waiting(reply),
+            };
             if let Some(done) = batch.run(job).await {
                 return done;
             }
@@ -1073,7 +1128,12 @@ mod tests {
     #[test]
     fn writes_no_webhook_waits_for_linger_for_one_it_does_and_no_longer() {
         let key = |k: &str| ClaimKey { key: k.into(), call_sid: "CA1".into() };
-        let settle = || Job::Settle { key: key("a"), claimed_at: 1, answer: "x".into(), reply: oneshot::channel().0 };
+        let settle = || Job::Settle {
+            key: key("a"),
+            claimed_at: 1,
+            answer: "x".into(),
+            reply: Reply::Waiting(oneshot::channel().0),
+        };
         let records = || Job::Records { records: Vec::new(), reply: oneshot::channel().0 };
         let claim = || Job::Claim { key: key("b"), now: 1, lapsed_before: 0, reply: oneshot::channel().0 };
         let guard =
@@ -1242,7 +1302,7 @@ mod tests {
             key: key(k),
             claimed_at: now - 10,
             answer: a.into(),
-            reply: oneshot::channel().0,
+            reply: Reply::Waiting(oneshot::channel().0),
         };
         let mut jobs = vec![
             claim("new"),

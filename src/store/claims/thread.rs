@@ -139,7 +139,7 @@ fn run_alone(conn: &mut Connection, job: Job) {
             let _ = reply.send(try_claim(conn, &key, now, lapsed_before).map_err(to_sqlx));
         }
         Job::Settle { key, claimed_at, answer, reply } => {
-            let _ = reply.send(store_answer(conn, &key, claimed_at, &answer).map_err(to_sqlx));
+            reply.send(store_answer(conn, &key, claimed_at, &answer).map_err(to_sqlx));
         }
         Job::Guard { write, reply } => {
             let _ = reply.send(guard_write_alone(conn, &write).map_err(to_sqlx));
