@@ -680,6 +680,7 @@ fn main() {
 async fn bench(args: Vec<String>) {
     let seconds: f64 = arg(&args, "--seconds", 4.0);
     let connections: usize = arg(&args, "--connections", 32);
+    let steady: f64 = arg(&args, "--steady-rate", 500.0);
     // Slices of about half a second, interleaved: each round loads every
     // row once, starting at another row each time.
     let rounds = ((seconds * 2.0).round() as usize).max(1);
@@ -757,6 +758,23 @@ async fn bench(args: Vec<String>) {
     });
     let paced: Vec<Summary> = paced.iter_mut().map(Row::summary).collect();
 
+    // Below full load (a contact center's busy hour is hundreds of
+    // webhooks a second, not thousands): what each answer costs when the
+    // servers are not saturated and batches are small.
+    let mut quiet = vec![Row::new("static baseline, steady", "-", Kind::Static, baseline, &base_public)];
+    for (store, v) in &stores {
+        quiet.push(Row::new("first webhook, cache hit, steady", store, Kind::FirstHit, v.port, &v.public));
+    }
+    tokio::task::block_in_place(|| {
+        let n = quiet.len();
+        for round in 0..rounds {
+            for k in 0..n {
+                quiet[(round + k) % n].load(&mut generator, slice_ms, connections, steady);
+            }
+        }
+    });
+    let quiet: Vec<Summary> = quiet.iter_mut().map(Row::summary).collect();
+
     let binary = real_binary(dir.path(), &mut generator, connections, seconds.min(3.0)).await;
 
     let base = summaries[0].clone();
@@ -798,6 +816,10 @@ async fn bench(args: Vec<String>) {
     for s in &paced {
         print(s, &paced[0]);
     }
+    println!("steady, below full load: {steady:.0} req/s paced");
+    for s in &quiet {
+        print(s, &quiet[0]);
+    }
     println!(
         "generator CPU per request (not in the figures above): {}",
         summaries.iter().map(|s| format!("{} {:.0} µs", s.endpoint, s.generator_cpu_us)).collect::<Vec<_>>().join(", ")
@@ -818,6 +840,10 @@ async fn bench(args: Vec<String>) {
         "same_load": {
             "rate": rate,
             "rows": paced.iter().map(|s| row_json(s, &paced[0])).collect::<Vec<_>>(),
+        },
+        "steady": {
+            "rate": steady,
+            "rows": quiet.iter().map(|s| row_json(s, &quiet[0])).collect::<Vec<_>>(),
         },
         "binary": {
             "start_to_first_answer_ms": binary.start_to_first_answer_ms,
