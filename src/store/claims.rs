@@ -610,11 +610,17 @@ impl Job {
     }
 
     /// Whether a webhook may be waiting on this job before it answers: a
-    /// claim, or a security counter's write (a reservation is waited for;
-    /// the rarer releases and clears are run as soon, for simplicity). Not
-    /// an answer being stored, nor the call records.
+    /// claim, a security counter's reservation, or its clear (a verified
+    /// caller's, awaited so that the next call sees it). Not an answer
+    /// being stored, nor a reservation taken back (always in the
+    /// background: until it runs, the try still counts, which errs on the
+    /// safe side), nor the call records.
     fn awaited(&self) -> bool {
-        matches!(self, Job::Claim { .. } | Job::Guard { .. })
+        match self {
+            Job::Claim { .. } => true,
+            Job::Guard { write, .. } => !matches!(write, GuardWrite::Release { .. }),
+            Job::Settle { .. } | Job::Records { .. } => false,
+        }
     }
 
     fn reply(self, done: Done) {
@@ -1149,11 +1155,30 @@ mod tests {
         gathered.add(claim(), none);
         assert_eq!(gathered.linger(), None, "a claim is waited for");
         assert_eq!(gathered.jobs.len(), 3);
-        // A counter's write is waited for too; so is a claim that came first.
+        // A counter's clear or reservation is waited for too; so is a claim
+        // that came first. A reservation taken back is not.
         let mut with_guard = Gathered::new(settle(), none);
+        let release = || Job::Guard {
+            write: GuardWrite::Release { kind: "k", subject: "s".into(), token: "t".into() },
+            reply: oneshot::channel().0,
+        };
+        with_guard.add(release(), none);
+        assert!(with_guard.linger().is_some(), "a release is not waited for");
         with_guard.add(guard(), none);
         assert_eq!(with_guard.linger(), None);
         assert_eq!(Gathered::new(claim(), none).linger(), None);
+        let reserve = Job::Guard {
+            write: GuardWrite::Reserve {
+                kind: "k",
+                subject: "s".into(),
+                token: "t".into(),
+                at: 1,
+                window_start: 0,
+                limit: 1,
+            },
+            reply: oneshot::channel().0,
+        };
+        assert_eq!(Gathered::new(reserve, none).linger(), None);
 
         // No longer than LINGER, however long nothing comes.
         let alone = Gathered::new(settle(), none);
