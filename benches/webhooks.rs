@@ -661,6 +661,24 @@ async fn real_binary(
     }
 }
 
+/// Loads each of `rows` for one slice per round, each round starting at
+/// the next row, so that every row sees the same neighbours.
+fn load_interleaved(
+    rows: &mut [Row],
+    generator: &mut GeneratorProcess,
+    rounds: usize,
+    slice_ms: u64,
+    connections: usize,
+    rate: f64,
+) {
+    let n = rows.len();
+    for round in 0..rounds {
+        for k in 0..n {
+            rows[(round + k) % n].load(generator, slice_ms, connections, rate);
+        }
+    }
+}
+
 // ---------------------------------------------------------------- main
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
@@ -733,12 +751,7 @@ async fn bench(args: Vec<String>) {
             let s = generator.run(row.kind, row.port, &row.public, 300, connections, 0.0);
             assert!(s.ok > 0, "{} on {}: no answer in the warm-up", row.name, row.store);
         }
-        let n = rows.len();
-        for round in 0..rounds {
-            for k in 0..n {
-                rows[(round + k) % n].load(&mut generator, slice_ms, connections, 0.0);
-            }
-        }
+        load_interleaved(&mut rows, &mut generator, rounds, slice_ms, connections, 0.0);
     });
 
     // The same load on both: p99 of the baseline and of the first webhook
@@ -749,13 +762,7 @@ async fn bench(args: Vec<String>) {
         Row::new("static baseline, paced", "-", Kind::Static, baseline, &base_public),
         Row::new("first webhook, cache hit, paced", "SQLite", Kind::FirstHit, lite.port, &lite.public),
     ];
-    tokio::task::block_in_place(|| {
-        for round in 0..rounds {
-            for k in 0..2 {
-                paced[(round + k) % 2].load(&mut generator, slice_ms, connections, rate);
-            }
-        }
-    });
+    tokio::task::block_in_place(|| load_interleaved(&mut paced, &mut generator, rounds, slice_ms, connections, rate));
     let paced: Vec<Summary> = paced.iter_mut().map(Row::summary).collect();
 
     // Below full load (a contact center's busy hour is hundreds of
@@ -765,14 +772,7 @@ async fn bench(args: Vec<String>) {
     for (store, v) in &stores {
         quiet.push(Row::new("first webhook, cache hit, steady", store, Kind::FirstHit, v.port, &v.public));
     }
-    tokio::task::block_in_place(|| {
-        let n = quiet.len();
-        for round in 0..rounds {
-            for k in 0..n {
-                quiet[(round + k) % n].load(&mut generator, slice_ms, connections, steady);
-            }
-        }
-    });
+    tokio::task::block_in_place(|| load_interleaved(&mut quiet, &mut generator, rounds, slice_ms, connections, steady));
     let quiet: Vec<Summary> = quiet.iter_mut().map(Row::summary).collect();
 
     let binary = real_binary(dir.path(), &mut generator, connections, seconds.min(3.0)).await;
