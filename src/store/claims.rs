@@ -259,7 +259,7 @@ impl Claims {
                     inner.answer_written(&key_kept, &answer, false, Some(stored).as_ref());
                 };
                 let job = Job::Settle { key, claimed_at, answer: sent.clone(), reply: Reply::Then(Box::new(then)) };
-                if let Err(job) = batch.jobs.send(job) {
+                if let Err(job) = batch.send(job) {
                     // The batch's writer is gone: the write runs alone.
                     let db = db.clone();
                     tokio::spawn(async move { job.run_alone(&db).await });
@@ -644,6 +644,8 @@ impl Job {
 #[derive(Clone)]
 pub(crate) struct Batch {
     jobs: Queue,
+    /// Where jobs no webhook waits for are left while the writer lingers.
+    parking: Arc<Parking>,
     /// Answers being stored that no webhook waits for ([`Claims::settle`]).
     pending: Arc<AtomicUsize>,
 }
@@ -681,8 +683,9 @@ impl Batch {
     /// write then runs alone).
     pub(crate) fn start(db: &Db) -> Option<Self> {
         tokio::runtime::Handle::try_current().ok()?;
+        let parking = Arc::new(Parking::default());
         let on_thread = db.sqlite_file().and_then(|(file, turn)| {
-            thread::start(&file, turn)
+            thread::start(&file, turn, Gatherer::new(parking.clone()))
                 .inspect_err(|e| {
                     tracing::warn!(error = %e, "the SQLite write batch could not have a thread of its own: it runs through the pool")
                 })
@@ -690,10 +693,10 @@ impl Batch {
         });
         let jobs = on_thread.map(Queue::Thread).unwrap_or_else(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(batch_writes(db.clone(), rx));
+            tokio::spawn(batch_writes(db.clone(), rx, Gatherer::new(parking.clone())));
             Queue::Task(tx)
         });
-        Some(Self { jobs, pending: Arc::default() })
+        Some(Self { jobs, parking, pending: Arc::default() })
     }
 
     /// Where the call records' writer should send its batches: this batch
@@ -710,6 +713,19 @@ impl Batch {
     /// ([`Batch::records`]); `None` when the thread is gone.
     pub(crate) async fn merge_records(&self, records: Vec<CallRecord>) -> Option<Result<Vec<Merged>, sqlx::Error>> {
         self.run(|reply| Job::Records { records, reply }).await
+    }
+
+    /// Leaves `job` for the writer ([`Parking`]) when no webhook waits for
+    /// it and the writer is lingering, else queues it; gives it back when
+    /// the writer is gone.
+    fn send(&self, job: Job) -> Result<(), Job> {
+        if job.awaited() {
+            return self.jobs.send(job);
+        }
+        match self.parking.park(job) {
+            Ok(()) => Ok(()),
+            Err(job) => self.jobs.send(job),
+        }
     }
 
     /// Counts a write in progress until the returned guard drops.
@@ -739,7 +755,7 @@ impl Batch {
         make: impl FnOnce(oneshot::Sender<Result<T, sqlx::Error>>) -> Job,
     ) -> Option<Result<T, sqlx::Error>> {
         let (reply, done) = oneshot::channel();
-        self.jobs.send(make(reply)).ok()?;
+        self.send(make(reply)).ok()?;
         done.await.ok()
     }
 
@@ -759,86 +775,204 @@ const MAX_BATCH: usize = 128;
 /// each commit alone too. An answer stored this much later only keeps a
 /// copy of its webhook on another instance polling a little longer
 /// ([`POLL`]); it is counted as pending meanwhile, so a shutdown waits for it.
+/// After a batch that held a claim, the writer waits as long for that
+/// claim's answer ([`Gatherer`]).
 const LINGER: Duration = Duration::from_millis(5);
 
 /// Group commit: the claims and answers waiting when the previous batch
 /// finishes go into one transaction, so a busy instance commits once for
 /// many webhooks instead of once each. A batch that fails is run again
 /// job by job, so one bad write fails alone.
-async fn batch_writes(db: Db, mut rx: mpsc::UnboundedReceiver<Job>) {
-    while let Some(first) = rx.recv().await {
-        let mut gathered = Gathered::new(first, &mut || rx.try_recv().ok());
-        while let Some(left) = gathered.linger() {
-            match tokio::time::timeout(left, rx.recv()).await {
-                Ok(Some(job)) => gathered.add(job, &mut || rx.try_recv().ok()),
-                _ => break,
-            }
-        }
-        let (mut jobs, records) = gathered.split();
-        match jobs.len() {
-            0 => {}
-            1 => jobs.pop().expect("one job").run_alone(&db).await,
-            _ => match run_batch(&db, &jobs).await {
-                Ok(done) => jobs.into_iter().zip(done).for_each(|(job, done)| job.reply(done)),
-                Err(e) => {
-                    tracing::debug!(error = %e, jobs = jobs.len(), "a batch of webhook claims failed as one: running them one by one");
-                    for job in jobs {
-                        job.run_alone(&db).await;
-                    }
-                }
+async fn batch_writes(db: Db, mut rx: mpsc::UnboundedReceiver<Job>, mut gatherer: Gatherer) {
+    loop {
+        let woke = match gatherer.wait() {
+            None => rx.recv().await.map_or(Woke::Closed, Woke::Job),
+            Some(left) => match tokio::time::timeout(left, rx.recv()).await {
+                Ok(Some(job)) => Woke::Job(job),
+                Ok(None) => Woke::Closed,
+                Err(_) => Woke::Timeout,
             },
+        };
+        let closed = matches!(woke, Woke::Closed);
+        if let Some((mut jobs, records)) = gatherer.woke(woke, &mut || rx.try_recv().ok()) {
+            let awaited = jobs.iter().any(Job::awaited);
+            match jobs.len() {
+                0 => {}
+                1 => jobs.pop().expect("one job").run_alone(&db).await,
+                _ => match run_batch(&db, &jobs).await {
+                    Ok(done) => jobs.into_iter().zip(done).for_each(|(job, done)| job.reply(done)),
+                    Err(e) => {
+                        tracing::debug!(error = %e, jobs = jobs.len(), "a batch of webhook claims failed as one: running them one by one");
+                        for job in jobs {
+                            job.run_alone(&db).await;
+                        }
+                    }
+                },
+            }
+            for job in records {
+                job.run_alone(&db).await;
+            }
+            gatherer.ran(awaited);
         }
-        for job in records {
-            job.run_alone(&db).await;
+        if closed {
+            break;
         }
     }
 }
 
-/// A batch being gathered: a first job and those queued behind it (at
-/// most [`MAX_BATCH`]); while none of them is [`Job::awaited`], for up to
-/// [`LINGER`] more, until one that is arrives.
-struct Gathered {
+/// Jobs no webhook waits for ([`Job::awaited`]), left for the writer
+/// while it is busy or waits with a deadline ([`Gatherer`]): sent on its
+/// queue, each would wake it only to be held back until then. Below full
+/// load that is an answer between two claims: left here, it costs the
+/// writer no wake-up, and goes with the next claim (or at the deadline).
+#[derive(Default)]
+pub(super) struct Parking(Mutex<Parked>);
+
+#[derive(Default)]
+struct Parked {
+    /// The writer will look here before it sleeps without a deadline.
+    open: bool,
+    /// The writer is gone (it never opens again).
+    gone: bool,
     jobs: Vec<Job>,
-    until: Instant,
 }
 
-impl Gathered {
-    /// `first` and the jobs `queued` gives without waiting.
-    fn new(first: Job, queued: &mut dyn FnMut() -> Option<Job>) -> Self {
-        let mut gathered = Self { jobs: Vec::new(), until: Instant::now() + LINGER };
-        gathered.add(first, queued);
-        gathered
+impl Parking {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Parked> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// `job` and the jobs `queued` gives without waiting.
-    fn add(&mut self, job: Job, queued: &mut dyn FnMut() -> Option<Job>) {
-        self.jobs.push(job);
-        while self.jobs.len() < MAX_BATCH {
-            match queued() {
-                Some(job) => self.jobs.push(job),
-                None => break,
+    /// Leaves `job` for the writer if it will look here; gives it back
+    /// otherwise (to be queued, which wakes the writer).
+    fn park(&self, job: Job) -> Result<(), Job> {
+        let mut parked = self.lock();
+        if !parked.open {
+            return Err(job);
+        }
+        parked.jobs.push(job);
+        Ok(())
+    }
+
+    fn open(&self) {
+        let mut parked = self.lock();
+        parked.open = !parked.gone;
+    }
+
+    /// Takes what was left; `open` says whether it stays open.
+    fn take(&self, open: bool) -> Vec<Job> {
+        let mut parked = self.lock();
+        parked.open = open && !parked.gone;
+        std::mem::take(&mut parked.jobs)
+    }
+}
+
+/// What the writer's wait for its queue ended with.
+enum Woke {
+    Job(Job),
+    /// The deadline passed.
+    Timeout,
+    /// Every sender is gone.
+    Closed,
+}
+
+/// The writer's side of its queue, between its waits: the jobs it holds
+/// back, and until when. A batch of jobs none of which a webhook waits for
+/// waits, at most [`LINGER`], for one that is, to share its transaction:
+/// below full load, each webhook's answer would otherwise commit alone,
+/// between two claims that each commit alone too. After a batch that held
+/// a claim, the writer waits with the same deadline, since that claim's
+/// answer is coming. While the writer runs a batch or waits with a
+/// deadline, such jobs are parked ([`Parking`]) rather than queued. A
+/// batch holds at most [`MAX_BATCH`] jobs.
+pub(super) struct Gatherer {
+    parking: Arc<Parking>,
+    held: Vec<Job>,
+    until: Option<Instant>,
+}
+
+impl Gatherer {
+    pub(super) fn new(parking: Arc<Parking>) -> Self {
+        Self { parking, held: Vec::new(), until: None }
+    }
+
+    /// How long the next wait may last; `None`: until a job comes.
+    fn wait(&self) -> Option<Duration> {
+        self.until.map(|until| until.saturating_duration_since(Instant::now()))
+    }
+
+    /// Takes what a wait brought, with the jobs parked meanwhile and those
+    /// `queued` without waiting. The batch to run now, if any: the jobs
+    /// whose webhook still waits, in [`Job::order`], and apart, the call
+    /// records' jobs among them, each run alone after the batch. Then
+    /// [`Gatherer::ran`].
+    fn woke(&mut self, woke: Woke, queued: &mut dyn FnMut() -> Option<Job>) -> Option<(Vec<Job>, Vec<Job>)> {
+        let closed = matches!(woke, Woke::Closed);
+        let mut jobs = std::mem::take(&mut self.held);
+        jobs.extend(self.parking.take(!closed));
+        if let Woke::Job(job) = woke {
+            jobs.push(job);
+            while jobs.len() < MAX_BATCH {
+                match queued() {
+                    Some(job) => jobs.push(job),
+                    None => break,
+                }
             }
         }
-    }
-
-    /// How much longer to wait for a job that a webhook waits for; `None`
-    /// when the batch runs now.
-    fn linger(&self) -> Option<Duration> {
-        if self.jobs.len() >= MAX_BATCH || self.jobs.iter().any(Job::awaited) {
+        let now = Instant::now();
+        if jobs.is_empty() {
+            self.until = None;
+            self.next_wait();
             return None;
         }
-        Some(self.until.saturating_duration_since(Instant::now())).filter(|left| !left.is_zero())
-    }
-
-    /// The batch, without the jobs whose webhook stopped waiting, in
-    /// [`Job::order`]; and apart, the call records' jobs among them, each
-    /// run alone after the batch.
-    fn split(self) -> (Vec<Job>, Vec<Job>) {
-        let mut jobs = self.jobs;
+        let over = self.until.is_some_and(|until| now >= until);
+        if !closed && !over && jobs.len() < MAX_BATCH && !jobs.iter().any(Job::awaited) {
+            self.until.get_or_insert(now + LINGER);
+            self.held = jobs;
+            return None;
+        }
+        if jobs.len() > MAX_BATCH {
+            self.held = jobs.split_off(MAX_BATCH);
+        }
         jobs.retain(|j| !j.abandoned());
         jobs.sort_by(|a, b| a.order().cmp(&b.order()));
         let records = jobs.iter().position(Job::is_records).map_or_else(Vec::new, |at| jobs.split_off(at));
-        (jobs, records)
+        Some((jobs, records))
+    }
+
+    /// After a batch: one that held a job a webhook waited for is followed
+    /// by that webhook's answer, so the writer waits for it with a
+    /// deadline; jobs held over from a full batch run at once.
+    fn ran(&mut self, awaited: bool) {
+        let now = Instant::now();
+        self.until = if !self.held.is_empty() {
+            Some(now)
+        } else if awaited {
+            Some(now + LINGER)
+        } else {
+            None
+        };
+        self.next_wait();
+    }
+
+    /// Before a wait without a deadline, the parking closes; jobs parked
+    /// until then are held, and the wait gets their deadline.
+    fn next_wait(&mut self) {
+        if self.until.is_some() {
+            return;
+        }
+        let parked = self.parking.take(false);
+        if !parked.is_empty() {
+            self.held = parked;
+            self.until = Some(Instant::now() + LINGER);
+            self.parking.open();
+        }
+    }
+}
+
+impl Drop for Gatherer {
+    fn drop(&mut self) {
+        let mut parked = self.parking.lock();
+        (parked.open, parked.gone) = (false, true);
     }
 }
 
@@ -1133,66 +1267,119 @@ mod tests {
 
     #[test]
     fn writes_no_webhook_waits_for_linger_for_one_it_does_and_no_longer() {
+        // Each job's webhook waits for it still (a job whose receiver is
+        // gone would be dropped from its batch).
+        type Waiting = std::cell::RefCell<Vec<Box<dyn std::any::Any>>>;
+        fn waited<T: 'static>(waiting: &Waiting) -> oneshot::Sender<Result<T, sqlx::Error>> {
+            let (tx, rx) = oneshot::channel();
+            waiting.borrow_mut().push(Box::new(rx));
+            tx
+        }
+        let waiting = Waiting::default();
         let key = |k: &str| ClaimKey { key: k.into(), call_sid: "CA1".into() };
-        let settle = || Job::Settle {
-            key: key("a"),
-            claimed_at: 1,
-            answer: "x".into(),
-            reply: Reply::Waiting(oneshot::channel().0),
-        };
-        let records = || Job::Records { records: Vec::new(), reply: oneshot::channel().0 };
-        let claim = || Job::Claim { key: key("b"), now: 1, lapsed_before: 0, reply: oneshot::channel().0 };
-        let guard =
-            || Job::Guard { write: GuardWrite::Clear { kind: "k", subject: "s".into() }, reply: oneshot::channel().0 };
-        let none = &mut || None;
-
-        // An answer alone, then with the call records: it waits, at most LINGER.
-        let mut gathered = Gathered::new(settle(), none);
-        assert!(gathered.linger().is_some_and(|left| left <= LINGER), "an answer alone waits");
-        gathered.add(records(), none);
-        assert!(gathered.linger().is_some(), "records are not waited for either");
-        // A claim arrives: the batch runs now, with the answer in it.
-        gathered.add(claim(), none);
-        assert_eq!(gathered.linger(), None, "a claim is waited for");
-        assert_eq!(gathered.jobs.len(), 3);
-        // A counter's clear or reservation is waited for too; so is a claim
-        // that came first. A reservation taken back is not.
-        let mut with_guard = Gathered::new(settle(), none);
-        let release = || Job::Guard {
-            write: GuardWrite::Release { kind: "k", subject: "s".into(), token: "t".into() },
-            reply: oneshot::channel().0,
-        };
-        with_guard.add(release(), none);
-        assert!(with_guard.linger().is_some(), "a release is not waited for");
-        with_guard.add(guard(), none);
-        assert_eq!(with_guard.linger(), None);
-        assert_eq!(Gathered::new(claim(), none).linger(), None);
-        let reserve = Job::Guard {
-            write: GuardWrite::Reserve {
+        let settle =
+            || Job::Settle { key: key("a"), claimed_at: 1, answer: "x".into(), reply: Reply::Then(Box::new(drop)) };
+        let records = || Job::Records { records: Vec::new(), reply: waited(&waiting) };
+        let claim = || Job::Claim { key: key("b"), now: 1, lapsed_before: 0, reply: waited(&waiting) };
+        let guard = |write| Job::Guard { write, reply: waited(&waiting) };
+        let clear = || guard(GuardWrite::Clear { kind: "k", subject: "s".into() });
+        let release = || guard(GuardWrite::Release { kind: "k", subject: "s".into(), token: "t".into() });
+        let reserve = || {
+            guard(GuardWrite::Reserve {
                 kind: "k",
                 subject: "s".into(),
                 token: "t".into(),
                 at: 1,
                 window_start: 0,
                 limit: 1,
-            },
-            reply: oneshot::channel().0,
+            })
         };
-        assert_eq!(Gathered::new(reserve, none).linger(), None);
+        let none = &mut || None;
+        let count = |batch: Option<(Vec<Job>, Vec<Job>)>| batch.map(|(jobs, records)| (jobs.len(), records.len()));
 
-        // No longer than LINGER, however long nothing comes.
-        let alone = Gathered::new(settle(), none);
+        // Claims, reservations and clears are waited for; answers, records
+        // and reservations taken back are not.
+        assert!(claim().awaited() && reserve().awaited() && clear().awaited());
+        assert!(!settle().awaited() && !records().awaited() && !release().awaited());
+
+        // The writer asleep: the parking is closed (a job would be queued,
+        // waking it). An answer wakes it: held, at most LINGER, parking open.
+        let parking = Arc::new(Parking::default());
+        let mut gatherer = Gatherer::new(parking.clone());
+        assert_eq!(gatherer.wait(), None);
+        assert!(parking.park(settle()).is_err(), "nothing parks while the writer sleeps");
+        assert_eq!(count(gatherer.woke(Woke::Job(settle()), none)), None, "an answer alone waits");
+        assert!(gatherer.wait().is_some_and(|left| left <= LINGER));
+        assert!(parking.park(records()).is_ok(), "records park while it waits");
+        assert!(parking.park(release()).is_ok());
+        assert_eq!(count(gatherer.woke(Woke::Job(release()), none)), None, "nothing waited for yet");
+        // A claim arrives: the batch runs now, with everything held and
+        // parked, the records apart.
+        assert_eq!(count(gatherer.woke(Woke::Job(claim()), none)), Some((4, 1)));
+        // The claim's answer is coming: the writer waits for it with a
+        // deadline, and it parks instead of waking the writer.
+        gatherer.ran(true);
+        assert!(gatherer.wait().is_some_and(|left| left <= LINGER && !left.is_zero()));
+        assert!(parking.park(settle()).is_ok());
+        // A reservation or a clear ends the wait too, taking the answer along.
+        assert_eq!(count(gatherer.woke(Woke::Job(clear()), none)), Some((2, 0)));
+        gatherer.ran(true);
+        assert!(parking.park(settle()).is_ok());
+        assert_eq!(count(gatherer.woke(Woke::Job(reserve()), none)), Some((2, 0)));
+        gatherer.ran(true);
+
+        // No longer than LINGER, however long nothing comes: the answer
+        // parked runs at the deadline.
+        assert!(parking.park(settle()).is_ok());
         std::thread::sleep(LINGER + Duration::from_millis(1));
-        assert_eq!(alone.linger(), None, "the wait is over");
+        assert_eq!(gatherer.wait(), Some(Duration::ZERO), "the wait is over");
+        assert_eq!(count(gatherer.woke(Woke::Timeout, none)), Some((1, 0)));
+        // After a batch nothing waited for, the writer sleeps: parking closes.
+        gatherer.ran(false);
+        assert_eq!(gatherer.wait(), None);
+        assert!(parking.park(settle()).is_err());
+        // A deadline passing with nothing parked puts it to sleep too.
+        gatherer.ran(true);
+        assert_eq!(count(gatherer.woke(Woke::Timeout, none)), None);
+        assert_eq!(gatherer.wait(), None);
+        assert!(parking.park(settle()).is_err());
 
-        // A full batch runs now, and holds no more than MAX_BATCH.
+        // A job parked as the writer finishes a batch is not left behind:
+        // held, with a deadline of its own.
+        assert_eq!(count(gatherer.woke(Woke::Job(claim()), none)), Some((1, 0)));
+        assert!(parking.park(settle()).is_ok(), "parking is open while a batch runs");
+        gatherer.ran(false);
+        assert!(gatherer.wait().is_some_and(|left| left <= LINGER && !left.is_zero()));
+        assert_eq!(count(gatherer.woke(Woke::Job(claim()), none)), Some((2, 0)));
+        gatherer.ran(true);
+
+        // A batch holds at most MAX_BATCH: what is queued behind stays
+        // queued, what was parked beyond runs next, at once.
         let mut left = MAX_BATCH + 10;
-        let full = Gathered::new(settle(), &mut || {
+        let mut queued = || {
             left -= 1;
             (left > 0).then(settle)
-        });
-        assert_eq!(full.jobs.len(), MAX_BATCH);
-        assert_eq!(full.linger(), None);
+        };
+        assert_eq!(count(gatherer.woke(Woke::Job(settle()), &mut queued)), Some((MAX_BATCH, 0)));
+        gatherer.ran(true);
+        for _ in 0..MAX_BATCH + 5 {
+            assert!(parking.park(settle()).is_ok());
+        }
+        assert_eq!(count(gatherer.woke(Woke::Job(claim()), none)), Some((MAX_BATCH, 0)));
+        gatherer.ran(true);
+        assert_eq!(gatherer.wait(), Some(Duration::ZERO), "the rest runs at once");
+        assert_eq!(count(gatherer.woke(Woke::Timeout, none)), Some((6, 0)));
+        gatherer.ran(false);
+
+        // The queue closed: everything held or parked runs, and nothing
+        // parks any more, even once the writer is gone.
+        assert_eq!(count(gatherer.woke(Woke::Job(settle()), none)), None);
+        assert!(parking.park(settle()).is_ok());
+        assert_eq!(count(gatherer.woke(Woke::Closed, none)), Some((2, 0)));
+        assert!(parking.park(settle()).is_err());
+        drop(gatherer);
+        parking.open();
+        assert!(parking.park(settle()).is_err(), "the writer is gone");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! this process's write transactions on the file still take turns
 //! ([`Db::sqlite_file`]), and another process meets the busy handler.
 
-use super::{undecided, ClaimKey, Done, Gathered, Job, Plan, Verdict, INSERT, READ, SETTLE, TAKE_OVER};
+use super::{undecided, ClaimKey, Done, Gatherer, Job, Plan, Verdict, Woke, INSERT, READ, SETTLE, TAKE_OVER};
 use crate::store::db::{
     record_cells, record_from, to_i64, Cell, GuardWrite, RecordRow, Write, CLEAR_EVENTS, DELETE_EXPIRED, MERGE_TRIES,
     RECORD_ROW_SQL, RELEASE_EVENT, RESERVE, SELECT_BY_SID,
@@ -31,12 +31,16 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Opens `file` (already created and migrated by the pool) and starts the
 /// thread that runs the jobs sent on the returned sender until every
 /// sender is gone.
-pub(super) fn start(file: &Path, turn: Arc<tokio::sync::Mutex<()>>) -> Result<mpsc::Sender<Job>, String> {
+pub(super) fn start(
+    file: &Path,
+    turn: Arc<tokio::sync::Mutex<()>>,
+    gatherer: Gatherer,
+) -> Result<mpsc::Sender<Job>, String> {
     let conn = open(file).map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .name("vouch-sqlite-batch".into())
-        .spawn(move || batch_writes(conn, &turn, rx))
+        .spawn(move || batch_writes(conn, &turn, rx, gatherer))
         .map_err(|e| e.to_string())?;
     Ok(tx)
 }
@@ -55,35 +59,40 @@ pub(super) fn open(file: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// [`super::batch_writes`], on this thread.
-fn batch_writes(mut conn: Connection, turn: &tokio::sync::Mutex<()>, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut gathered = Gathered::new(first, &mut || rx.try_recv().ok());
-        while let Some(left) = gathered.linger() {
-            match rx.recv_timeout(left) {
-                Ok(job) => gathered.add(job, &mut || rx.try_recv().ok()),
-                Err(_) => break,
-            }
-        }
-        let (mut jobs, records) = gathered.split();
-        if jobs.is_empty() && records.is_empty() {
-            continue;
-        }
-        let _turn = turn.blocking_lock();
-        match jobs.len() {
-            0 => {}
-            1 => run_alone(&mut conn, jobs.pop().expect("one job")),
-            _ => match run_batch(&mut conn, &jobs) {
-                Ok(done) => jobs.into_iter().zip(done).for_each(|(job, done)| job.reply(done)),
-                Err(e) => {
-                    tracing::debug!(error = %e, jobs = jobs.len(), "a batch of webhook claims failed as one: running them one by one");
-                    for job in jobs {
-                        run_alone(&mut conn, job);
-                    }
-                }
+fn batch_writes(mut conn: Connection, turn: &tokio::sync::Mutex<()>, rx: mpsc::Receiver<Job>, mut gatherer: Gatherer) {
+    loop {
+        let woke = match gatherer.wait() {
+            None => rx.recv().map_or(Woke::Closed, Woke::Job),
+            Some(left) => match rx.recv_timeout(left) {
+                Ok(job) => Woke::Job(job),
+                Err(mpsc::RecvTimeoutError::Timeout) => Woke::Timeout,
+                Err(mpsc::RecvTimeoutError::Disconnected) => Woke::Closed,
             },
+        };
+        let closed = matches!(woke, Woke::Closed);
+        if let Some((mut jobs, records)) = gatherer.woke(woke, &mut || rx.try_recv().ok()) {
+            let awaited = jobs.iter().any(Job::awaited);
+            let _turn = turn.blocking_lock();
+            match jobs.len() {
+                0 => {}
+                1 => run_alone(&mut conn, jobs.pop().expect("one job")),
+                _ => match run_batch(&mut conn, &jobs) {
+                    Ok(done) => jobs.into_iter().zip(done).for_each(|(job, done)| job.reply(done)),
+                    Err(e) => {
+                        tracing::debug!(error = %e, jobs = jobs.len(), "a batch of webhook claims failed as one: running them one by one");
+                        for job in jobs {
+                            run_alone(&mut conn, job);
+                        }
+                    }
+                },
+            }
+            for job in records {
+                run_alone(&mut conn, job);
+            }
+            gatherer.ran(awaited);
         }
-        for job in records {
-            run_alone(&mut conn, job);
+        if closed {
+            break;
         }
     }
 }
