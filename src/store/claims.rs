@@ -644,7 +644,8 @@ impl Job {
 #[derive(Clone)]
 pub(crate) struct Batch {
     jobs: Queue,
-    /// Where jobs no webhook waits for are left while the writer lingers.
+    /// Where jobs no webhook waits for are left while the writer is busy or
+    /// waits with a deadline.
     parking: Arc<Parking>,
     /// Answers being stored that no webhook waits for ([`Claims::settle`]).
     pending: Arc<AtomicUsize>,
@@ -716,8 +717,8 @@ impl Batch {
     }
 
     /// Leaves `job` for the writer ([`Parking`]) when no webhook waits for
-    /// it and the writer is lingering, else queues it; gives it back when
-    /// the writer is gone.
+    /// it and the writer is busy or waits with a deadline, else queues it;
+    /// gives it back when the writer is gone.
     fn send(&self, job: Job) -> Result<(), Job> {
         if job.awaited() {
             return self.jobs.send(job);
