@@ -884,7 +884,8 @@ enum Woke {
 /// a claim, the writer waits with the same deadline, since that claim's
 /// answer is coming. While the writer runs a batch or waits with a
 /// deadline, such jobs are parked ([`Parking`]) rather than queued. A
-/// batch holds at most [`MAX_BATCH`] jobs.
+/// batch holds at most [`MAX_BATCH`] jobs, except the last, run once the
+/// queue has closed: it holds everything left.
 pub(super) struct Gatherer {
     parking: Arc<Parking>,
     held: Vec<Job>,
@@ -931,7 +932,8 @@ impl Gatherer {
             self.held = jobs;
             return None;
         }
-        if jobs.len() > MAX_BATCH {
+        // Closing, the writer runs what it has and stops: all of it now.
+        if jobs.len() > MAX_BATCH && !closed {
             self.held = jobs.split_off(MAX_BATCH);
         }
         jobs.retain(|j| !j.abandoned());
@@ -1375,8 +1377,10 @@ mod tests {
         // The queue closed: everything held or parked runs, and nothing
         // parks any more, even once the writer is gone.
         assert_eq!(count(gatherer.woke(Woke::Job(settle()), none)), None);
-        assert!(parking.park(settle()).is_ok());
-        assert_eq!(count(gatherer.woke(Woke::Closed, none)), Some((2, 0)));
+        for _ in 0..MAX_BATCH + 5 {
+            assert!(parking.park(settle()).is_ok());
+        }
+        assert_eq!(count(gatherer.woke(Woke::Closed, none)), Some((MAX_BATCH + 6, 0)), "none is left behind");
         assert!(parking.park(settle()).is_err());
         drop(gatherer);
         parking.open();
