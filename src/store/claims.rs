@@ -939,6 +939,11 @@ impl Gatherer {
         jobs.retain(|j| !j.abandoned());
         jobs.sort_by(|a, b| a.order().cmp(&b.order()));
         let records = jobs.iter().position(Job::is_records).map_or_else(Vec::new, |at| jobs.split_off(at));
+        if jobs.is_empty() && records.is_empty() {
+            // Every webhook stopped waiting: no batch, and no write turn.
+            self.ran(false);
+            return None;
+        }
         Some((jobs, records))
     }
 
@@ -1373,6 +1378,14 @@ mod tests {
         assert_eq!(gatherer.wait(), Some(Duration::ZERO), "the rest runs at once");
         assert_eq!(count(gatherer.woke(Woke::Timeout, none)), Some((6, 0)));
         gatherer.ran(false);
+
+        // A batch whose webhooks all stopped waiting does not run: the
+        // writer sleeps, as after a batch nothing waited for.
+        let given_up = || Job::Claim { key: key("c"), now: 1, lapsed_before: 0, reply: oneshot::channel().0 };
+        assert!(given_up().awaited() && given_up().abandoned());
+        assert_eq!(count(gatherer.woke(Woke::Job(given_up()), none)), None);
+        assert_eq!(gatherer.wait(), None);
+        assert!(parking.park(settle()).is_err());
 
         // The queue closed: everything held or parked runs, and nothing
         // parks any more, even once the writer is gone.
