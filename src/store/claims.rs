@@ -1628,6 +1628,34 @@ mod tests {
         assert_eq!(tokens, ["t1", "t4"], "t2 refused, t3 released, t5 cleared");
     }
 
+    /// The batch's connection waits out another connection's write lock
+    /// (a checkpoint resetting the log holds it while it copies and syncs),
+    /// and fails busy once the lock outlasts its limit.
+    #[tokio::test]
+    async fn the_batch_thread_waits_for_a_write_lock_held_elsewhere_up_to_its_limit() {
+        let (db, _dir) = sqlite().await;
+        let file = db.sqlite_file().unwrap().0;
+        let (holder, writer) = (thread::open(&file).unwrap(), thread::open(&file).unwrap());
+        let held = Duration::from_millis(40);
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let releases = std::thread::spawn(move || {
+            std::thread::sleep(held);
+            holder.execute_batch("COMMIT").unwrap();
+            holder
+        });
+        let asked = std::time::Instant::now();
+        writer.execute_batch("BEGIN IMMEDIATE; COMMIT").expect("the lock came free within the limit");
+        assert!(asked.elapsed() >= held - Duration::from_millis(5), "it waited for the lock: {:?}", asked.elapsed());
+        let holder = releases.join().unwrap();
+
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let asked = std::time::Instant::now();
+        let busy = writer.execute_batch("BEGIN IMMEDIATE").unwrap_err();
+        assert_eq!(busy.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy), "{busy}");
+        assert!(asked.elapsed() >= Duration::from_secs(1), "it gave up after its limit: {:?}", asked.elapsed());
+        assert!(asked.elapsed() < Duration::from_secs(5), "and not much later: {:?}", asked.elapsed());
+    }
+
     /// The batch's thread on a SQLite file (thread.rs) decides as the
     /// pool does: its batch and its jobs one by one each leave the table,
     /// and answer each job, as the pool's jobs one by one do.
