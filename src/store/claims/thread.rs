@@ -55,16 +55,13 @@ pub(super) fn start(
 /// kept every claim waiting about 20.
 fn busy(tries: i32) -> bool {
     thread_local! {
-        static SINCE: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+        /// When this thread's current wait began (its first try).
+        static SINCE: std::cell::Cell<std::time::Instant> = std::cell::Cell::new(std::time::Instant::now());
     }
-    let now = std::time::Instant::now();
-    let since = SINCE.with(|since| {
-        if tries == 0 || since.get().is_none() {
-            since.set(Some(now));
-        }
-        since.get().unwrap_or(now)
-    });
-    if now.duration_since(since) >= BUSY_TIMEOUT {
+    if tries == 0 {
+        SINCE.set(std::time::Instant::now());
+    }
+    if SINCE.get().elapsed() >= BUSY_TIMEOUT {
         return false;
     }
     std::thread::sleep(BUSY_STEP);
