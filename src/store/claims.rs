@@ -12,6 +12,7 @@
 //! next copy takes it over atomically. With `DATABASE_URL=memory:`, or when
 //! the database is unreachable or slow, the claims of this process decide.
 
+mod checkpoint;
 mod thread;
 
 use super::db::{guard_write_on, Db, GuardWrite};
@@ -686,7 +687,7 @@ impl Batch {
         tokio::runtime::Handle::try_current().ok()?;
         let parking = Arc::new(Parking::default());
         let on_thread = db.sqlite_file().and_then(|(file, turn)| {
-            thread::start(&file, turn, Gatherer::new(parking.clone()))
+            thread::start(&file, turn, Gatherer::new(parking.clone()), checkpoint::Limits::DEFAULT)
                 .inspect_err(|e| {
                     tracing::warn!(error = %e, "the SQLite write batch could not have a thread of its own: it runs through the pool")
                 })
@@ -707,7 +708,14 @@ impl Batch {
     /// other databases the records go through the pool, so that a batch
     /// of records never holds up the claims behind it.
     pub(crate) fn records(&self) -> Option<Self> {
-        matches!(self.jobs, Queue::Thread(_)).then(|| self.clone())
+        self.keeps_the_log().then(|| self.clone())
+    }
+
+    /// Whether the batch runs on a SQLite file's thread, whose checkpoint
+    /// thread keeps the file's log short (`checkpoint.rs`); elsewhere
+    /// [`Db::checkpoint_in_background`] does.
+    pub(crate) fn keeps_the_log(&self) -> bool {
+        matches!(self.jobs, Queue::Thread(_))
     }
 
     /// Merges `records` into their rows, on the batch's thread
@@ -1654,6 +1662,38 @@ mod tests {
         assert_eq!(busy.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy), "{busy}");
         assert!(asked.elapsed() >= Duration::from_secs(1), "it gave up after its limit: {:?}", asked.elapsed());
         assert!(asked.elapsed() < Duration::from_secs(5), "and not much later: {:?}", asked.elapsed());
+    }
+
+    /// Under claims without pause, the file's log starts again and again:
+    /// the checkpoint thread asks, and the batch thread finishes the copy
+    /// between two batches (checkpoint.rs). Every claim is in the table.
+    #[tokio::test]
+    async fn on_a_sqlite_file_the_log_starts_again_while_the_batch_thread_writes() {
+        let (db, _dir) = sqlite().await;
+        let (file, turn) = db.sqlite_file().unwrap();
+        let limits = checkpoint::Limits { every: Duration::from_millis(10), reset_pages: 64 };
+        let jobs = thread::start(&file, turn, Gatherer::new(Arc::default()), limits).unwrap();
+        let restarts = || checkpoint::tests::restarts(&file);
+        let (began, first) = (Instant::now(), restarts());
+        let (mut claimed, mut waiting) = (0, std::collections::VecDeque::new());
+        while restarts() < first + 3 && began.elapsed() < Duration::from_secs(30) {
+            // 64 waiting at every moment, so that the thread writes without pause.
+            claimed += 1;
+            let (reply, rx) = oneshot::channel();
+            let key = ClaimKey { key: format!("{:x}", rand::random::<u128>()), call_sid: format!("CA{claimed}") };
+            jobs.send(Job::Claim { key, now: now_ms(), lapsed_before: 0, reply }).unwrap();
+            waiting.push_back(rx);
+            if waiting.len() > 64 {
+                assert_eq!(waiting.pop_front().unwrap().await.unwrap().unwrap(), Verdict::Won(true));
+            }
+        }
+        for rx in waiting {
+            assert_eq!(rx.await.unwrap().unwrap(), Verdict::Won(true));
+        }
+        assert!(restarts() >= first + 3, "the log started again {} times in {claimed} claims", restarts() - first);
+        let Db::Sqlite(pool) = &db else { unreachable!() };
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_claims").fetch_one(pool).await.unwrap();
+        assert_eq!(rows, claimed);
     }
 
     /// The batch's thread on a SQLite file (thread.rs) decides as the

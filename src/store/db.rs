@@ -45,12 +45,13 @@ pub(crate) const CLEAR_EVENTS: &str = "DELETE FROM guard_events WHERE kind = $1 
 /// attempt may hang while the database is unreachable).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// How often a SQLite database's log is checkpointed ([`Db::checkpoint_in_background`]).
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// How often a SQLite database's log is checkpointed (`claims/checkpoint.rs`,
+/// or [`Db::checkpoint_in_background`]).
+pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// Pages of SQLite log (4 KiB each) past which a checkpoint waits for
 /// readers so that the log starts again, rather than growing.
-const CHECKPOINT_RESTART_PAGES: i64 = 16_384;
+pub(crate) const CHECKPOINT_RESTART_PAGES: i64 = 16_384;
 
 /// [`Db::merge_all`]'s set statements, whose `$1` is a [`json`] array of
 /// [`record_cells`] rows (or of call SIDs, for `read`).
@@ -553,7 +554,8 @@ impl Db {
                     .pragma("secure_delete", "ON")
                     // Temporary tables and statement journals in memory, not files.
                     .pragma("temp_store", "MEMORY")
-                    // Checkpoints run on a task of their own (Db::checkpoint_in_background),
+                    // Checkpoints run on a thread of their own (claims/checkpoint.rs)
+                    // or a task (Db::checkpoint_in_background),
                     // not in whichever webhook's commit crosses 1,000 pages.
                     .pragma("wal_autocheckpoint", "0")
                     // Another writer holding the file: fail the attempt soon
@@ -786,15 +788,17 @@ impl Db {
         on_pool!(self, pool => pool.close().await);
     }
 
-    /// SQLite: copies the write-ahead log into the database file every
-    /// [`CHECKPOINT_EVERY`], on a task of its own, until the pool closes (its
-    /// last connection then checkpoints what is left). SQLite's own
-    /// checkpoint, off here, runs inside the commit that crosses 1,000 pages
-    /// of log: a batch of webhooks' claims would wait for it. PASSIVE waits
-    /// for no reader or writer; a log that still grew past
-    /// [`CHECKPOINT_RESTART_PAGES`] (readers kept it from being reused) is
-    /// checkpointed with RESTART, which waits for readers so that the next
-    /// write starts the log again. Nothing for PostgreSQL.
+    /// SQLite, when the claims' batch has no thread of its own (on a file
+    /// it has, and its checkpoint thread keeps the log short instead:
+    /// `claims/checkpoint.rs`): copies the write-ahead log into the
+    /// database file every [`CHECKPOINT_EVERY`], on a task of its own,
+    /// until the pool closes (its last connection then checkpoints what is
+    /// left). SQLite's own checkpoint, off here, runs inside the commit that
+    /// crosses 1,000 pages of log: a batch of webhooks' claims would wait
+    /// for it. PASSIVE waits for no reader or writer; a log that still grew
+    /// past [`CHECKPOINT_RESTART_PAGES`] (readers kept it from being reused)
+    /// is checkpointed with RESTART, which waits for readers so that the
+    /// next write starts the log again. Nothing for PostgreSQL.
     pub(crate) fn checkpoint_in_background(&self) {
         let Db::Sqlite(pool) = self else { return };
         let pool = pool.clone();

@@ -136,8 +136,10 @@ impl CallStore {
         let batch = anyhow::Context::context(claims::Batch::start(&db), "the store opens inside a runtime")?;
         let writer = Writer::new(config.buffer_capacity);
         let task = tokio::spawn(writer.clone().run(db.clone(), batch.records()));
-        // Ends when the pool closes.
-        db.checkpoint_in_background();
+        if !batch.keeps_the_log() {
+            // Ends when the pool closes.
+            db.checkpoint_in_background();
+        }
         let durable = Durable { db, batch, writer, task: Mutex::new(Some(task)) };
         Ok(Self::build(cache_ttl, Some(durable), description, subjects))
     }

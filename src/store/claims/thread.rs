@@ -11,6 +11,7 @@
 //! this process's write transactions on the file still take turns
 //! ([`Db::sqlite_file`]), and another process meets the busy handler.
 
+use super::checkpoint;
 use super::{undecided, ClaimKey, Done, Gatherer, Job, Plan, Verdict, Woke, INSERT, READ, SETTLE, TAKE_OVER};
 use crate::store::db::{
     record_cells, record_from, to_i64, Cell, GuardWrite, RecordRow, Write, CLEAR_EVENTS, DELETE_EXPIRED, MERGE_TRIES,
@@ -33,17 +34,24 @@ const BUSY_STEP: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// Opens `file` (already created and migrated by the pool) and starts the
 /// thread that runs the jobs sent on the returned sender until every
-/// sender is gone.
+/// sender is gone, and with it the thread that keeps the file's log short
+/// ([`checkpoint`]), which stops when it does.
 pub(super) fn start(
     file: &Path,
     turn: Arc<tokio::sync::Mutex<()>>,
     gatherer: Gatherer,
+    limits: checkpoint::Limits,
 ) -> Result<mpsc::Sender<Job>, String> {
     let conn = open(file).map_err(|e| e.to_string())?;
+    let reset = Arc::new(checkpoint::Reset::default());
+    let alive = checkpoint::start(open(file).map_err(|e| e.to_string())?, reset.clone(), limits)?;
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .name("vouch-sqlite-batch".into())
-        .spawn(move || batch_writes(conn, &turn, rx, gatherer))
+        .spawn(move || {
+            let _alive = alive;
+            batch_writes(conn, &turn, rx, gatherer, &reset)
+        })
         .map_err(|e| e.to_string())?;
     Ok(tx)
 }
@@ -82,7 +90,13 @@ pub(super) fn open(file: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// [`super::batch_writes`], on this thread.
-fn batch_writes(mut conn: Connection, turn: &tokio::sync::Mutex<()>, rx: mpsc::Receiver<Job>, mut gatherer: Gatherer) {
+fn batch_writes(
+    mut conn: Connection,
+    turn: &tokio::sync::Mutex<()>,
+    rx: mpsc::Receiver<Job>,
+    mut gatherer: Gatherer,
+    reset: &checkpoint::Reset,
+) {
     loop {
         let woke = match gatherer.wait() {
             None => rx.recv().map_or(Woke::Closed, Woke::Job),
@@ -112,6 +126,7 @@ fn batch_writes(mut conn: Connection, turn: &tokio::sync::Mutex<()>, rx: mpsc::R
             for job in records {
                 run_alone(&mut conn, job);
             }
+            reset.run(&conn);
             gatherer.ran(awaited);
         }
         if closed {
