@@ -1671,7 +1671,8 @@ mod tests {
     async fn on_a_sqlite_file_the_log_starts_again_while_the_batch_thread_writes() {
         let (db, _dir) = sqlite().await;
         let (file, turn) = db.sqlite_file().unwrap();
-        let limits = checkpoint::Limits { every: Duration::from_millis(10), reset_pages: 64 };
+        let limits =
+            checkpoint::Limits { every: Duration::from_millis(10), reset_pages: 64, ..checkpoint::Limits::DEFAULT };
         let jobs = thread::start(&file, turn, Gatherer::new(Arc::default()), limits).unwrap();
         let restarts = || checkpoint::tests::restarts(&file);
         let (began, first) = (Instant::now(), restarts());

@@ -53,6 +53,11 @@ pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// readers so that the log starts again, rather than growing.
 pub(crate) const CHECKPOINT_RESTART_PAGES: i64 = 16_384;
 
+/// Bytes of SQLite log file kept when the log starts again
+/// (`journal_size_limit`): four times what it holds when it should, so
+/// that only a log that outgrew that (a checkpoint held up) is cut back.
+pub(crate) const JOURNAL_SIZE_LIMIT: i64 = 4 * CHECKPOINT_RESTART_PAGES * 4096;
+
 /// [`Db::merge_all`]'s set statements, whose `$1` is a [`json`] array of
 /// [`record_cells`] rows (or of call SIDs, for `read`).
 struct RecordSetSql {
@@ -558,6 +563,7 @@ impl Db {
                     // or a task (Db::checkpoint_in_background),
                     // not in whichever webhook's commit crosses 1,000 pages.
                     .pragma("wal_autocheckpoint", "0")
+                    .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string())
                     // Another writer holding the file: fail the attempt soon
                     // and let the writer retry, rather than hold a connection.
                     .busy_timeout(Duration::from_secs(1));
@@ -783,8 +789,23 @@ impl Db {
         })
     }
 
-    /// Closes the pool's connections (after a final flush).
+    /// Closes the pool's connections (after a final flush). A SQLite
+    /// file's log is copied into it and emptied first (TRUNCATE), so that
+    /// a stop leaves no log for the next start to read back: the batch
+    /// and checkpoint threads keep their connections until the process
+    /// ends, so the pool's last one to close is not the file's last.
     pub async fn close(&self) {
+        if let Some(turn) = self.write_turn().await {
+            let Db::Sqlite(pool) = self else { return };
+            let emptied: Result<(i64, i64, i64), _> =
+                sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(pool).await;
+            drop(turn);
+            match emptied {
+                Ok((0, _, _)) => {}
+                Ok(_) => tracing::debug!("SQLite log busy at close: the next start reads it back"),
+                Err(e) => tracing::debug!(error = %e, "SQLite log not emptied at close: the next start reads it back"),
+            }
+        }
         on_pool!(self, pool => pool.close().await);
     }
 

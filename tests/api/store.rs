@@ -334,6 +334,22 @@ async fn a_graceful_stop_writes_what_is_still_buffered() {
     assert_eq!(stored(&app.database_url, &sid).await.unwrap().outcome, RecordOutcome::VerificationUnavailable);
 }
 
+/// A stop empties the SQLite file's log into the file: the next start
+/// has nothing to read back, and the calls are in the file itself.
+#[tokio::test]
+async fn a_graceful_stop_leaves_the_sqlite_log_empty() {
+    let mut app = spawn_app().await;
+    let sid = call_with_sid(&app, ADA_PHONE, &[&format!("{ADA_PIN}#")]).await;
+    let file = app.database_url.strip_prefix("sqlite://").expect("a SQLite file").to_string();
+    app.written().await;
+    let wal = std::fs::metadata(format!("{file}-wal")).map(|m| m.len()).unwrap_or(0);
+    assert!(wal > 0, "the call is in the log while the server runs");
+    app.stop().await;
+    let wal = std::fs::metadata(format!("{file}-wal")).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal, 0, "the log emptied at the stop");
+    assert!(stored(&app.database_url, &sid).await.unwrap().verified_at.is_some(), "Ada verified, in the file");
+}
+
 #[tokio::test]
 async fn metrics_need_the_admin_token_and_count_writes() {
     let app = spawn_app().await;

@@ -44,13 +44,14 @@ pub(super) fn start(
 ) -> Result<mpsc::Sender<Job>, String> {
     let conn = open(file).map_err(|e| e.to_string())?;
     let reset = Arc::new(checkpoint::Reset::default());
-    let alive = checkpoint::start(open(file).map_err(|e| e.to_string())?, reset.clone(), limits)?;
+    let finisher = checkpoint::Finisher::new(&conn, reset.clone(), limits).map_err(|e| e.to_string())?;
+    let alive = checkpoint::start(open(file).map_err(|e| e.to_string())?, reset, limits)?;
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .name("vouch-sqlite-batch".into())
         .spawn(move || {
             let _alive = alive;
-            batch_writes(conn, &turn, rx, gatherer, &reset)
+            batch_writes(conn, &turn, rx, gatherer, finisher)
         })
         .map_err(|e| e.to_string())?;
     Ok(tx)
@@ -95,7 +96,7 @@ fn batch_writes(
     turn: &tokio::sync::Mutex<()>,
     rx: mpsc::Receiver<Job>,
     mut gatherer: Gatherer,
-    reset: &checkpoint::Reset,
+    mut finisher: checkpoint::Finisher,
 ) {
     loop {
         let woke = match gatherer.wait() {
@@ -126,7 +127,7 @@ fn batch_writes(
             for job in records {
                 run_alone(&mut conn, job);
             }
-            reset.run(&conn);
+            finisher.run(&conn);
             gatherer.ran(awaited);
         }
         if closed {
