@@ -181,7 +181,7 @@ async fn the_reports_page_and_its_filters_work_in_headless_chromium() {
     // A figure opens the calls behind it: the week's verified call.
     browser.eval("location.href = '/reports'; true").await;
     browser
-        .wait_for("document.readyState === 'complete' && document.querySelector('[data-total=\"3\"] a') !== null")
+        .wait_for("location.search === '' && document.readyState === 'complete' && document.querySelector('[data-total=\"3\"] a') !== null")
         .await;
     browser.eval("document.querySelector('[data-total=\"3\"] a').click(); true").await;
     browser.wait_for("location.pathname === '/reports/calls' && document.readyState === 'complete'").await;

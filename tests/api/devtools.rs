@@ -80,6 +80,14 @@ impl Browser {
     /// Sends a command (to the page's session, or the browser's) and waits
     /// for its result, passing over events.
     async fn send(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        match self.try_send(session, method, params).await {
+            Ok(result) => result,
+            Err(error) => panic!("{method}: {error}"),
+        }
+    }
+
+    /// [`Browser::send`], with DevTools' error as an `Err`.
+    async fn try_send(&mut self, session: Option<&str>, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut message = json!({ "id": id, "method": method, "params": params });
@@ -96,8 +104,10 @@ impl Browser {
             let Message::Text(text) = next else { continue };
             let v: Value = serde_json::from_str(text.as_str()).expect("DevTools JSON");
             if v["id"].as_u64() == Some(id) {
-                assert!(v.get("error").is_none(), "{method}: {v}");
-                return v["result"].clone();
+                return match v.get("error") {
+                    Some(_) => Err(v),
+                    None => Ok(v["result"].clone()),
+                };
             }
         }
     }
@@ -139,11 +149,20 @@ impl Browser {
         }
     }
 
-    /// Waits up to 20 s for `condition` to be true in the page.
+    /// Waits up to 20 s for `condition` to be true in the page. A page
+    /// still navigating (a click or `location.href` just before) can
+    /// drop the evaluation ("Inspected target navigated or closed"): that
+    /// counts as not yet.
     pub async fn wait_for(&mut self, condition: &str) {
+        let expression = format!("!!({condition})");
         for _ in 0..200 {
-            if self.eval(&format!("!!({condition})")).await == "true" {
-                return;
+            let session = self.session.clone();
+            let asked = json!({ "expression": expression, "returnByValue": true });
+            match self.try_send(Some(&session), "Runtime.evaluate", asked).await {
+                Ok(r) if r["result"]["value"] == json!(true) => return,
+                Ok(_) => {}
+                Err(e) if navigating(&e) => {}
+                Err(e) => panic!("Runtime.evaluate: {e}"),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -163,6 +182,13 @@ impl Browser {
         let shot = self.page("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": true })).await;
         base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().expect("PNG data")).expect("base64")
     }
+}
+
+/// Whether DevTools dropped a command because the page navigated away
+/// meanwhile.
+fn navigating(error: &Value) -> bool {
+    let message = error["error"]["message"].as_str().unwrap_or_default();
+    ["navigated or closed", "context was destroyed", "Cannot find context"].iter().any(|m| message.contains(m))
 }
 
 /// A number to keep two browsers' profiles apart.
