@@ -404,13 +404,19 @@ async fn a_sip_agent_gets_the_context_as_url_encoded_x_headers() {
 #[tokio::test]
 async fn a_line_can_keep_the_customers_name_out_of_every_handoff() {
     let app = handoff_app().await;
-    // Sealed tokens (`state=`, `token=`…) are random base64url, which now
-    // and then spells "Ada" by chance: only the text around them counts.
+    // Sealed tokens (`state=`, `token=`…) are random base64url, and a
+    // CallSid (`CA` and 32 hex digits, in a path) can start `CAda…`: each
+    // now and then spells "Ada" by chance, so only the text around them counts.
+    let call_sid =
+        |part: &str| part.len() == 34 && part.starts_with("CA") && part[2..].bytes().all(|b| b.is_ascii_hexdigit());
     let name_free = |what: &str, text: &str| {
         let readable: String = text
-            .split(['&', '?', '"', '\''])
+            .split(['&', '?', '"', '\'', '/'])
             .filter(|part| {
-                !part.starts_with("state=") && !part.starts_with("token=") && !part.starts_with("amp;state=")
+                !part.starts_with("state=")
+                    && !part.starts_with("token=")
+                    && !part.starts_with("amp;state=")
+                    && !call_sid(part)
             })
             .collect::<Vec<_>>()
             .join(" ");
