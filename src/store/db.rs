@@ -795,14 +795,10 @@ impl Db {
     /// and checkpoint threads keep their connections until the process
     /// ends, so the pool's last one to close is not the file's last.
     pub async fn close(&self) {
-        if let Some(turn) = self.write_turn().await {
-            let Db::Sqlite(pool) = self else { return };
-            let emptied: Result<(i64, i64, i64), _> =
-                sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(pool).await;
-            drop(turn);
-            match emptied {
-                Ok((0, _, _)) => {}
-                Ok(_) => tracing::debug!("SQLite log busy at close: the next start reads it back"),
+        if let (Db::Sqlite(pool), Some(_turn)) = (self, self.write_turn().await) {
+            match empty_log(pool, 1).await {
+                Ok(true) => {}
+                Ok(false) => tracing::debug!("SQLite log busy at close: the next start reads it back"),
                 Err(e) => tracing::debug!(error = %e, "SQLite log not emptied at close: the next start reads it back"),
             }
         }
@@ -963,26 +959,32 @@ impl Db {
             deleted
         });
         drop(turn);
+        // The log's frames (which held the rows before the delete) are
+        // copied into the file and the log emptied; a reader in the way
+        // makes it busy, so it is tried again, briefly.
         if let Db::Sqlite(pool) = self {
-            // TRUNCATE: the log's frames (which held the rows before the
-            // delete) are copied into the file and the log emptied. A reader
-            // in the way makes it report busy: try again, briefly.
-            let mut emptied = false;
-            for _ in 0..20 {
-                let (busy, _, _): (i64, i64, i64) =
-                    sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(pool).await?;
-                emptied = busy == 0;
-                if emptied {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            if !emptied {
+            if !empty_log(pool, 20).await? {
                 tracing::warn!("erasure: the SQLite write-ahead log stayed busy; the next checkpoint empties it");
             }
         }
         Ok(deleted)
     }
+}
+
+/// Copies a SQLite file's write-ahead log into the file and empties it
+/// (TRUNCATE), trying up to `tries` times 50 ms apart while a reader or
+/// writer is in the way: whether it was emptied.
+async fn empty_log(pool: &SqlitePool, tries: usize) -> Result<bool, sqlx::Error> {
+    for tried in 1..=tries {
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(pool).await?;
+        if busy == 0 {
+            return Ok(true);
+        }
+        if tried < tries {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(false)
 }
 
 /// Whether a failed write is worth retrying as it is: the database was
