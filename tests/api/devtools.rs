@@ -141,12 +141,24 @@ impl Browser {
 
     /// Evaluates `expression` in the page; its value as text.
     pub async fn eval(&mut self, expression: &str) -> String {
-        let r = self.page("Runtime.evaluate", json!({ "expression": expression, "returnByValue": true })).await;
-        assert!(r.get("exceptionDetails").is_none(), "{expression}: {r}");
+        let r = match self.try_eval(expression).await {
+            Ok(r) => r,
+            Err(error) => panic!("Runtime.evaluate: {error}"),
+        };
         match &r["result"]["value"] {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         }
+    }
+
+    /// Evaluates `expression` in the page: DevTools' result, which must
+    /// hold no exception, or its error.
+    async fn try_eval(&mut self, expression: &str) -> Result<Value, Value> {
+        let session = self.session.clone();
+        let asked = json!({ "expression": expression, "returnByValue": true });
+        let r = self.try_send(Some(&session), "Runtime.evaluate", asked).await?;
+        assert!(r.get("exceptionDetails").is_none(), "{expression}: {r}");
+        Ok(r)
     }
 
     /// Waits up to 20 s for `condition` to be true in the page. A page
@@ -156,9 +168,7 @@ impl Browser {
     pub async fn wait_for(&mut self, condition: &str) {
         let expression = format!("!!({condition})");
         for _ in 0..200 {
-            let session = self.session.clone();
-            let asked = json!({ "expression": expression, "returnByValue": true });
-            match self.try_send(Some(&session), "Runtime.evaluate", asked).await {
+            match self.try_eval(&expression).await {
                 Ok(r) if r["result"]["value"] == json!(true) => return,
                 Ok(_) => {}
                 Err(e) if navigating(&e) => {}
