@@ -50,7 +50,7 @@ impl Limits {
     };
 }
 
-/// What the checkpoint thread asks of the batch thread ([`Reset::run`]).
+/// What the checkpoint thread asks of the batch thread ([`Finisher::run`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Ask {
     Nothing = 0,
@@ -83,7 +83,7 @@ impl Reset {
 }
 
 /// The batch thread's side: does what the checkpoint thread asked, and
-/// bounds the log by itself when that thread, at the lowest priority, gets
+/// bounds the log by itself when that thread, at its lower priority, gets
 /// too little of a busy machine to ask in time. Then the log's file grows
 /// past [`Limits::most_bytes`] (it is cut back to that whenever the log
 /// starts again), and the batch thread finishes the copy unasked.
@@ -167,7 +167,7 @@ pub(super) fn start(
 /// The thread: a PASSIVE copy every [`Limits::every`], and a request to
 /// the batch thread when the log should start again ([`next`]).
 fn copies(conn: &Connection, reset: &Reset, limits: Limits, stop: &mpsc::Receiver<std::convert::Infallible>) {
-    lowest_priority();
+    lower_priority();
     let (mut asked, mut before) = (false, 0);
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(limits.every) {
         match checkpoint(conn, "PASSIVE") {
@@ -223,7 +223,7 @@ const NICE: i32 = 5;
 /// Lowers this thread's priority to [`NICE`]. Only on Linux, where the
 /// nice value is a thread's own (elsewhere it is the whole process's);
 /// where that fails the thread keeps the process's.
-fn lowest_priority() {
+fn lower_priority() {
     #[cfg(target_os = "linux")]
     if let Err(e) = rustix::process::setpriority_process(None, NICE) {
         tracing::debug!(error = %e, "the checkpoint thread keeps the process's priority");
