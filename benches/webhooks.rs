@@ -592,15 +592,25 @@ fn start_baseline(doc: String) -> u16 {
 struct Binary {
     start_to_first_answer_ms: f64,
     idle_rss_kib: u64,
+    /// Of the idle RSS, the process's own memory (`RssAnon`: heap, stacks)
+    /// and the files it maps (`RssFile`: the binary's and the libraries'
+    /// code and read-only data, shared and read back from the file).
+    idle_anon_kib: u64,
+    idle_file_kib: u64,
     load_rss_kib: u64,
     load_rps: f64,
 }
 
 fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A `/proc/PID/status` figure in KiB (0 if unreadable).
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
@@ -639,6 +649,7 @@ async fn real_binary(
     tokio::time::sleep(Duration::from_secs(1)).await;
     let pid = child.id();
     let idle = rss_kib(pid);
+    let (idle_anon, idle_file) = (status_kib(pid, "RssAnon:"), status_kib(pid, "RssFile:"));
     let millis = (seconds * 1000.0) as u64;
     let sampler = tokio::spawn(async move {
         let mut max = 0;
@@ -656,6 +667,8 @@ async fn real_binary(
     Binary {
         start_to_first_answer_ms: first.as_secs_f64() * 1e3,
         idle_rss_kib: idle,
+        idle_anon_kib: idle_anon,
+        idle_file_kib: idle_file,
         load_rss_kib: load,
         load_rps: slice.ok as f64 / seconds,
     }
@@ -825,9 +838,11 @@ async fn bench(args: Vec<String>) {
         summaries.iter().map(|s| format!("{} {:.0} µs", s.endpoint, s.generator_cpu_us)).collect::<Vec<_>>().join(", ")
     );
     println!(
-        "vouch binary (SQLite): start to first answer {:.1} ms, idle RSS {:.1} MiB, RSS under load {:.1} MiB ({:.0} req/s)",
+        "vouch binary (SQLite): start to first answer {:.1} ms, idle RSS {:.1} MiB ({:.1} its own, {:.1} mapped files), RSS under load {:.1} MiB ({:.0} req/s)",
         binary.start_to_first_answer_ms,
         binary.idle_rss_kib as f64 / 1024.0,
+        binary.idle_anon_kib as f64 / 1024.0,
+        binary.idle_file_kib as f64 / 1024.0,
         binary.load_rss_kib as f64 / 1024.0,
         binary.load_rps
     );
@@ -848,6 +863,8 @@ async fn bench(args: Vec<String>) {
         "binary": {
             "start_to_first_answer_ms": binary.start_to_first_answer_ms,
             "idle_rss_kib": binary.idle_rss_kib,
+            "idle_anon_kib": binary.idle_anon_kib,
+            "idle_file_kib": binary.idle_file_kib,
             "load_rss_kib": binary.load_rss_kib,
             "load_rps": binary.load_rps,
         },
