@@ -49,8 +49,10 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// or [`Db::checkpoint_in_background`]).
 pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
-/// Pages of SQLite log (4 KiB each) past which a checkpoint waits for
-/// readers so that the log starts again, rather than growing.
+/// Pages of SQLite log (4 KiB each) past which it should start again
+/// rather than grow: the checkpoint thread then asks the batch thread to
+/// finish the copy (`claims/checkpoint.rs`), and the pool's task waits
+/// for readers with a RESTART ([`Db::checkpoint_in_background`]).
 pub(crate) const CHECKPOINT_RESTART_PAGES: i64 = 16_384;
 
 /// Bytes of SQLite log file kept when the log starts again
