@@ -602,12 +602,16 @@ struct Binary {
 }
 
 fn rss_kib(pid: u32) -> u64 {
-    status_kib(pid, "VmRSS:")
+    status_kib(&proc_status(pid), "VmRSS:")
 }
 
-/// A `/proc/PID/status` figure in KiB (0 if unreadable).
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+/// `/proc/PID/status` (empty if unreadable).
+fn proc_status(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default()
+}
+
+/// A figure of a `/proc/PID/status` text, in KiB (0 if missing).
+fn status_kib(status: &str, field: &str) -> u64 {
     status
         .lines()
         .find_map(|l| l.strip_prefix(field))
@@ -648,8 +652,10 @@ async fn real_binary(
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
     let pid = child.id();
-    let idle = rss_kib(pid);
-    let (idle_anon, idle_file) = (status_kib(pid, "RssAnon:"), status_kib(pid, "RssFile:"));
+    // One reading, so that its own memory and the mapped files add up to the RSS.
+    let status = proc_status(pid);
+    let idle = status_kib(&status, "VmRSS:");
+    let (idle_anon, idle_file) = (status_kib(&status, "RssAnon:"), status_kib(&status, "RssFile:"));
     let millis = (seconds * 1000.0) as u64;
     let sampler = tokio::spawn(async move {
         let mut max = 0;
