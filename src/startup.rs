@@ -153,7 +153,7 @@ impl Application {
         let purger = retention::spawn(store.clone(), Retention::of(&config));
         // Says which other instances share the database (a SQLite file
         // shared by several is warned about).
-        let heartbeat = instances::spawn(store.db());
+        let heartbeat = instances::spawn(store.background_db());
 
         let (crm_base, demo_crm) = match &config.crm.url {
             Some(url) => (url.clone(), None),
@@ -186,7 +186,9 @@ impl Application {
         let links = ScreenPopLinks::new(&keyring, SCREEN_POP_TTL_SECS);
         let sessions = Sessions::new(&keyring);
         let session_store = SessionStore::new(store.db());
-        revoke_stale_sessions(&session_store, &sessions, &config).await;
+        // On the background tasks' connection: its statements run one after
+        // another (on memory, the sessions kept are none yet).
+        revoke_stale_sessions(&SessionStore::new(store.background_db()), &sessions, &config).await;
         let audit = Audit::new(AuditStore::new(store.db()), &keyring);
         let tokens = HandoffTokens::new(config.secrets.handoff_key.expose(), config.server.handoff_token_ttl.as_secs());
         let config = Arc::new(config);

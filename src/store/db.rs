@@ -44,6 +44,10 @@ pub(crate) const CLEAR_EVENTS: &str = "DELETE FROM guard_events WHERE kind = $1 
 /// How long a pooled connection may be waited for (and so how long a write
 /// attempt may hang while the database is unreachable).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// A SQLite file's pooled connection idle this long is closed.
+const SQLITE_IDLE: Duration = Duration::from_secs(600);
+/// A SQLite file's pooled connection is opened again after this long.
+const SQLITE_LIFETIME: Duration = Duration::from_secs(1800);
 
 /// How often a SQLite database's log is checkpointed (`claims/checkpoint.rs`,
 /// or [`Db::checkpoint_in_background`]).
@@ -327,22 +331,51 @@ impl Db {
         let Db::Sqlite(pool) = self else { return None };
         Some((pool.connect_options().get_filename().to_path_buf(), turn_of(pool)?))
     }
+
+    /// The same database through a pool of its own that holds one
+    /// connection, opened when first used: for the background tasks
+    /// (retention, rollups, the heartbeat, the start-up check of stored
+    /// sessions). They run their statements one
+    /// after another, and on the shared pool each would find the last
+    /// one's connection still on its way back (sqlx returns it in a task of
+    /// its own) and open another, up to the pool's limit, each then idle
+    /// for minutes. Here they take turns on one, and leave the shared pool
+    /// to pages. `None` for PostgreSQL and an in-memory SQLite database
+    /// (which lives in its one connection): they keep their pool.
+    pub(super) fn background(&self) -> Option<Db> {
+        match self {
+            Db::Sqlite(pool) if turn_of(pool).is_some() => Some(Db::Sqlite(
+                SqlitePoolOptions::new()
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .max_connections(1)
+                    .min_connections(0)
+                    .idle_timeout(SQLITE_IDLE)
+                    .max_lifetime(SQLITE_LIFETIME)
+                    .connect_lazy_with((*pool.connect_options()).clone()),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Closes a pool from [`Db::background`] (the shared pool closes with
+    /// [`Db::close`]).
+    pub(super) async fn close_background(&self) {
+        on_pool!(self, pool => pool.close().await);
+    }
 }
 
-/// The write turn of a SQLite pool's file: `None` for a pool of one
-/// connection (an in-memory database), which no other connection can reach.
+/// The write turn of a SQLite pool's file: `None` for an in-memory
+/// database, whose one connection no other can reach.
 fn turn_of(pool: &SqlitePool) -> Option<std::sync::Arc<tokio::sync::Mutex<()>>> {
-    if pool.options().get_max_connections() == 1 {
-        return None;
-    }
-    let options = pool.connect_options();
-    let file = options.get_filename();
+    let turns = SQLITE_WRITE_TURNS.lock().unwrap_or_else(|e| e.into_inner());
+    turns.get(pool.connect_options().get_filename()).cloned()
+}
+
+/// Gives a SQLite file's pool its file's write turn ([`turn_of`]), shared
+/// with every other pool this process opens on the file.
+fn take_turns(pool: &SqlitePool) {
     let mut turns = SQLITE_WRITE_TURNS.lock().unwrap_or_else(|e| e.into_inner());
-    let turn = match turns.get(file) {
-        Some(turn) => turn.clone(),
-        None => turns.entry(file.to_path_buf()).or_default().clone(),
-    };
-    Some(turn)
+    turns.entry(pool.connect_options().get_filename().to_path_buf()).or_default();
 }
 
 /// Checks that the directory of a SQLite `file` exists and takes new files
@@ -575,51 +608,62 @@ impl Db {
                     .acquire_timeout(ACQUIRE_TIMEOUT)
                     .max_connections(if on_disk { 4 } else { 1 })
                     .min_connections(if on_disk { 0 } else { 1 })
-                    .idle_timeout(on_disk.then_some(Duration::from_secs(600)))
-                    .max_lifetime(on_disk.then_some(Duration::from_secs(1800)))
-                    .connect_with(options)
-                    .await
-                    .with_context(|| format!("Failed to open the database in DATABASE_URL ({described})"))?;
+                    .idle_timeout(on_disk.then_some(SQLITE_IDLE))
+                    .max_lifetime(on_disk.then_some(SQLITE_LIFETIME))
+                    .connect_lazy_with(options);
+                if on_disk {
+                    take_turns(&pool);
+                }
                 Db::Sqlite(pool)
             }
             DatabaseUrl::Postgres(raw) => {
                 let options = PgConnectOptions::from_str(raw.expose())
                     .with_context(|| format!("DATABASE_URL: not a usable PostgreSQL URL ({described})"))?
                     .application_name("vouch");
-                let pool = PgPoolOptions::new()
-                    .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .max_connections(5)
-                    .connect_with(options)
-                    .await
-                    .with_context(|| format!("Failed to connect to the database in DATABASE_URL ({described})"))?;
+                let pool =
+                    PgPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT).max_connections(5).connect_lazy_with(options);
                 Db::Postgres(pool)
             }
         };
-        on_pool!(&db, pool => migrator().run(pool).await)
-            .with_context(|| format!("Failed to migrate the database in DATABASE_URL ({described})"))?;
-        db.warn_if_newer().await;
+        // The pool opens its first connection here, and both run on it:
+        // statements one after another on the pool would each open another
+        // (sqlx returns a connection in a task of its own), each then idle
+        // for minutes.
+        let failed = if matches!(db, Db::Postgres(_)) { "connect to" } else { "open" };
+        let newest_applied = on_pool!(&db, pool => {
+            let mut conn = pool
+                .acquire()
+                .await
+                .with_context(|| format!("Failed to {failed} the database in DATABASE_URL ({described})"))?;
+            migrator()
+                .run(&mut *conn)
+                .await
+                .with_context(|| format!("Failed to migrate the database in DATABASE_URL ({described})"))?;
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(&mut *conn).await
+        });
+        warn_if_newer(newest_applied);
         Ok(Some(db))
     }
+}
 
-    /// Logs once when the database holds migrations this release doesn't
-    /// know: a newer release migrated it (a rolling deploy or a rollback).
-    async fn warn_if_newer(&self) {
-        let newest_known = migrator().iter().map(|m| m.version).max().unwrap_or(0);
-        let newest_applied: Result<Option<i64>, sqlx::Error> = on_pool!(self, pool => {
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(pool).await
-        });
-        match newest_applied {
-            Ok(Some(applied)) if applied > newest_known => tracing::warn!(
-                applied,
-                newest_known,
-                "the database was migrated by a newer Vouch release: this instance is an older one \
-                 (a rolling deploy or a rollback); it runs, since migrations only add"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::debug!(error = %e, "could not read the applied migrations"),
-        }
+/// Logs once when the database holds migrations this release doesn't know
+/// (`newest_applied`, read after migrating): a newer release migrated it (a
+/// rolling deploy or a rollback).
+fn warn_if_newer(newest_applied: Result<Option<i64>, sqlx::Error>) {
+    let newest_known = migrator().iter().map(|m| m.version).max().unwrap_or(0);
+    match newest_applied {
+        Ok(Some(applied)) if applied > newest_known => tracing::warn!(
+            applied,
+            newest_known,
+            "the database was migrated by a newer Vouch release: this instance is an older one \
+             (a rolling deploy or a rollback); it runs, since migrations only add"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = %e, "could not read the applied migrations"),
     }
+}
 
+impl Db {
     /// Merges each record into its stored row, all in one transaction ([`Db::merge_all`]).
     pub async fn upsert(&self, records: &[CallRecord]) -> Result<(), sqlx::Error> {
         self.merge_all(&records.iter().collect::<Vec<_>>()).await.map(drop)
@@ -1156,6 +1200,32 @@ pub(crate) mod tests {
         let r = CallRecord::new("CA1", "support", "+1********01".into(), 100);
         db.upsert(std::slice::from_ref(&r)).await.unwrap();
         assert_eq!(db.get("CA1").await.unwrap().map(|r| r.call_sid), Some("CA1".to_string()));
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_file_opens_one_connection_and_its_background_tasks_one_of_their_own() {
+        let (db, _dir) = sqlite_db().await;
+        let Db::Sqlite(pool) = &db else { unreachable!() };
+        // Migrating and reading the applied version share one connection.
+        assert_eq!(pool.size(), 1);
+        let background = db.background().expect("a file's background tasks have a pool of their own");
+        let Db::Sqlite(own) = &background else { unreachable!() };
+        assert_eq!(own.size(), 0, "opened when first used");
+        // A purge's statements run one after another, each on that one connection.
+        let cutoffs = Cutoffs { records_before: 1_000, counters_before: 1_000, sessions_before: 1_000 };
+        for _ in 0..3 {
+            assert_eq!(background.purge_expired(&cutoffs).await.unwrap(), Purged::default());
+        }
+        assert_eq!((pool.size(), own.size()), (1, 1));
+        // Its writes take the file's one write turn.
+        let (turn, its_turn) = (db.sqlite_turn().unwrap(), background.sqlite_turn().unwrap());
+        assert!(std::sync::Arc::ptr_eq(&turn, &its_turn));
+        background.close_background().await;
+        assert!(own.is_closed() && !pool.is_closed());
+
+        // An in-memory database lives in its one connection: no pool beside it, no turn.
+        let memory = Db::open(&DatabaseUrl::Sqlite("sqlite::memory:".into())).await.unwrap().unwrap();
+        assert!(memory.background().is_none() && memory.sqlite_turn().is_none());
     }
 
     #[tokio::test]

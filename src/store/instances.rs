@@ -109,19 +109,23 @@ async fn refresh(
     kind: &str,
     first: bool,
 ) -> Result<Vec<String>, sqlx::Error> {
-    if first {
-        let forget = "DELETE FROM instances WHERE last_seen < $1";
-        on_pool!(db, pool => sqlx::query(forget).bind(to_i64(now.saturating_sub(FORGET_AFTER))).execute(pool).await.map(drop))?;
-    }
+    let forget = "DELETE FROM instances WHERE last_seen < $1";
     let upsert =
         "INSERT INTO instances (id, host, pid, started_at, last_seen, db_kind) VALUES ($1, $2, $3, $4, $5, $6) \
                   ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen";
-    on_pool!(db, pool => sqlx::query(upsert)
-        .bind(id).bind(host).bind(pid).bind(to_i64(started)).bind(to_i64(now)).bind(kind)
-        .execute(pool).await.map(drop))?;
     let live = "SELECT host, pid FROM instances WHERE id <> $1 AND last_seen >= $2";
-    let rows: Vec<(String, i64)> = on_pool!(db, pool => sqlx::query_as(live)
-        .bind(id).bind(to_i64(now.saturating_sub(LIVE_WITHIN)))
-        .fetch_all(pool).await)?;
+    // One connection for the beat's statements: run one after another on
+    // the pool, each could find the last one's still on its way back (sqlx
+    // returns it in a task of its own) and open another.
+    let rows: Vec<(String, i64)> = on_pool!(db, pool => {
+        let mut conn = pool.acquire().await?;
+        if first {
+            sqlx::query(forget).bind(to_i64(now.saturating_sub(FORGET_AFTER))).execute(&mut *conn).await?;
+        }
+        sqlx::query(upsert)
+            .bind(id).bind(host).bind(pid).bind(to_i64(started)).bind(to_i64(now)).bind(kind)
+            .execute(&mut *conn).await?;
+        sqlx::query_as(live).bind(id).bind(to_i64(now.saturating_sub(LIVE_WITHIN))).fetch_all(&mut *conn).await?
+    });
     Ok(rows.into_iter().map(|(h, p)| format!("{h}/{p}")).collect())
 }

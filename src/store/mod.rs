@@ -113,6 +113,8 @@ struct Inner {
 
 struct Durable {
     db: Db,
+    /// The background tasks' one connection ([`Db::background`]), if not `db`.
+    background: Option<Db>,
     /// The claims' and the security counters' shared write batch.
     batch: claims::Batch,
     writer: Arc<Writer>,
@@ -140,7 +142,8 @@ impl CallStore {
             // Ends when the pool closes.
             db.checkpoint_in_background();
         }
-        let durable = Durable { db, batch, writer, task: Mutex::new(Some(task)) };
+        let background = db.background();
+        let durable = Durable { db, background, batch, writer, task: Mutex::new(Some(task)) };
         Ok(Self::build(cache_ttl, Some(durable), description, subjects))
     }
 
@@ -166,6 +169,13 @@ impl CallStore {
     /// keep their tables in it.
     pub fn db(&self) -> Option<Db> {
         self.inner.durable.as_ref().map(|d| d.db.clone())
+    }
+
+    /// The database for background tasks (retention, rollups, the
+    /// heartbeat, the start-up check of stored sessions): on a SQLite file, one connection of its own
+    /// ([`Db::background`]); otherwise [`CallStore::db`].
+    pub fn background_db(&self) -> Option<Db> {
+        self.inner.durable.as_ref().map(|d| d.background.as_ref().unwrap_or(&d.db).clone())
     }
 
     /// The webhook claims, on the same database: each lapsing `deadline`
@@ -400,6 +410,9 @@ impl CallStore {
                 lost
             }
         };
+        if let Some(background) = &d.background {
+            background.close_background().await;
+        }
         d.db.close().await;
         lost
     }

@@ -81,8 +81,8 @@ impl CallStore {
         for sid in &expired {
             self.inner.cache.invalidate(sid).await;
         }
-        match &self.inner.durable {
-            Some(d) => d.db.purge_expired(cutoffs).await,
+        match self.background_db() {
+            Some(db) => db.purge_expired(cutoffs).await,
             None => Ok(Purged::default()),
         }
     }
@@ -91,7 +91,7 @@ impl CallStore {
 /// Rolls up the hours settled at `now` (none with `DATABASE_URL=memory:`);
 /// how many.
 pub async fn roll_up(store: &CallStore, now: u64) -> Result<usize, sqlx::Error> {
-    let Some(db) = store.db() else { return Ok(0) };
+    let Some(db) = store.background_db() else { return Ok(0) };
     let hours = db.roll_up(now).await?;
     if hours > 0 {
         tracing::info!(hours, "figures of settled hours rolled up");
