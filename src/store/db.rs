@@ -335,12 +335,11 @@ impl Db {
     /// The same database through a pool of its own that holds one
     /// connection, opened when first used: for the background tasks
     /// (retention, rollups, the heartbeat, the start-up check of stored
-    /// sessions). They run their statements one
-    /// after another, and on the shared pool each would find the last
-    /// one's connection still on its way back (sqlx returns it in a task of
-    /// its own) and open another, up to the pool's limit, each then idle
-    /// for minutes. Here they take turns on one, and leave the shared pool
-    /// to pages. `None` for PostgreSQL and an in-memory SQLite database
+    /// sessions). They run their statements one after another, and on the
+    /// shared pool each would find the last one's connection still on its
+    /// way back (sqlx returns it in a task of its own) and open another, up
+    /// to the pool's limit, each then idle for minutes. Here they take
+    /// turns on one, and leave the shared pool to pages. `None` for PostgreSQL and an in-memory SQLite database
     /// (which lives in its one connection): they keep their pool.
     pub(super) fn background(&self) -> Option<Db> {
         match self {
@@ -641,29 +640,27 @@ impl Db {
                 .with_context(|| format!("Failed to migrate the database in DATABASE_URL ({described})"))?;
             sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(&mut *conn).await
         });
-        warn_if_newer(newest_applied);
+        Self::warn_if_newer(newest_applied);
         Ok(Some(db))
     }
-}
 
-/// Logs once when the database holds migrations this release doesn't know
-/// (`newest_applied`, read after migrating): a newer release migrated it (a
-/// rolling deploy or a rollback).
-fn warn_if_newer(newest_applied: Result<Option<i64>, sqlx::Error>) {
-    let newest_known = migrator().iter().map(|m| m.version).max().unwrap_or(0);
-    match newest_applied {
-        Ok(Some(applied)) if applied > newest_known => tracing::warn!(
-            applied,
-            newest_known,
-            "the database was migrated by a newer Vouch release: this instance is an older one \
-             (a rolling deploy or a rollback); it runs, since migrations only add"
-        ),
-        Ok(_) => {}
-        Err(e) => tracing::debug!(error = %e, "could not read the applied migrations"),
+    /// Logs once when the database holds migrations this release doesn't
+    /// know (`newest_applied`, read after migrating): a newer release
+    /// migrated it (a rolling deploy or a rollback).
+    fn warn_if_newer(newest_applied: Result<Option<i64>, sqlx::Error>) {
+        let newest_known = migrator().iter().map(|m| m.version).max().unwrap_or(0);
+        match newest_applied {
+            Ok(Some(applied)) if applied > newest_known => tracing::warn!(
+                applied,
+                newest_known,
+                "the database was migrated by a newer Vouch release: this instance is an older one \
+                 (a rolling deploy or a rollback); it runs, since migrations only add"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "could not read the applied migrations"),
+        }
     }
-}
 
-impl Db {
     /// Merges each record into its stored row, all in one transaction ([`Db::merge_all`]).
     pub async fn upsert(&self, records: &[CallRecord]) -> Result<(), sqlx::Error> {
         self.merge_all(&records.iter().collect::<Vec<_>>()).await.map(drop)

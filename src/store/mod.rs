@@ -172,8 +172,9 @@ impl CallStore {
     }
 
     /// The database for background tasks (retention, rollups, the
-    /// heartbeat, the start-up check of stored sessions): on a SQLite file, one connection of its own
-    /// ([`Db::background`]); otherwise [`CallStore::db`].
+    /// heartbeat, the start-up check of stored sessions): on a SQLite file,
+    /// one connection of its own ([`Db::background`]); otherwise
+    /// [`CallStore::db`].
     pub fn background_db(&self) -> Option<Db> {
         self.inner.durable.as_ref().map(|d| d.background.as_ref().unwrap_or(&d.db).clone())
     }
