@@ -145,7 +145,7 @@ struct Inner {
     /// This process keeps what it knows this long: as long as the claims
     /// without a database, a few minutes in front of one.
     keep_local: Duration,
-    /// Local claims made, to purge the map now and then.
+    /// Local claims made since the map was last purged.
     made: AtomicU64,
     /// Unix ms until which the database is not asked (it failed a claim).
     down_until: AtomicI64,
@@ -421,13 +421,27 @@ impl Inner {
         }
     }
 
-    /// Forgets what is older than `keep_local`, every 1024 claims made.
+    /// Forgets what is older than `keep_local`, once the claims made since
+    /// the last purge are a quarter of what the map holds ([`purge_due`]).
     fn purge_local(&self, local: &mut HashMap<String, Local>, now: i64) {
-        if self.made.fetch_add(1, Ordering::Relaxed).is_multiple_of(1024) {
+        let made = self.made.fetch_add(1, Ordering::Relaxed) + 1;
+        if purge_due(made, local.len()) {
+            self.made.store(0, Ordering::Relaxed);
             let before = now - millis(self.keep_local);
             local.retain(|_, l| l.claimed_at >= before);
         }
     }
+}
+
+/// Whether this process's map of claims, holding `held`, is purged after
+/// `made` claims since its last purge: after a quarter of what it holds,
+/// and at least 1024. A purge walks the whole map, so each claim pays for
+/// about four entries however many the map holds (without a database it
+/// holds every answer for the claims' keeping time: with the default
+/// 30-minute state lifetime, nearly two million at 1,000 claims a second),
+/// and an entry stays at most about a quarter of that time past it.
+fn purge_due(made: u64, held: usize) -> bool {
+    made >= (u64::try_from(held).unwrap_or(u64::MAX) / 4).max(1024)
 }
 
 /// One attempt at the claim in the database: insert it, else take over a
@@ -1414,6 +1428,33 @@ mod tests {
         assert_eq!(k.as_str().len(), 64);
         assert!(!k.as_str().contains("secret"));
         assert_eq!(ClaimKey::start("CA1").as_str(), "start:CA1");
+    }
+
+    #[test]
+    fn the_map_in_this_process_is_purged_after_a_quarter_of_what_it_holds() {
+        assert!(!purge_due(1023, 0));
+        assert!(purge_due(1024, 0));
+        assert!(purge_due(1024, 4096));
+        assert!(!purge_due(1024, 4100));
+        assert!(!purge_due(249_999, 1_000_000));
+        assert!(purge_due(250_000, 1_000_000));
+    }
+
+    #[test]
+    fn without_a_database_claims_past_their_keeping_time_leave_the_map() {
+        let claims = Claims::new(None, DEADLINE, TTL);
+        let inner = &claims.inner;
+        for i in 0..8192 {
+            assert!(matches!(inner.try_local(&format!("start:CA{i}"), 0, 0), Verdict::Won(false)));
+        }
+        assert_eq!(inner.lock().len(), 8192, "purges along the way kept what is within its time");
+        let later = millis(inner.keep_local) + 1;
+        for i in 0..4096 {
+            inner.try_local(&format!("start:CB{i}"), later, later);
+        }
+        let local = inner.lock();
+        assert!(!local.keys().any(|k| k.starts_with("start:CA")), "a purge ran within a quarter of the map");
+        assert!(local.len() <= 4096 && local.contains_key("start:CB4095"));
     }
 
     #[tokio::test]
