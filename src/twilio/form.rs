@@ -53,15 +53,15 @@ impl Params {
     pub fn from_pairs<I, K, V>(pairs: I) -> Self
     where
         I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
+        K: AsRef<str>,
+        V: AsRef<str>,
     {
         let mut out = Self::default();
         for (k, v) in pairs {
             let start = out.text.len();
-            out.text.push_str(&k.into());
+            out.text.push_str(k.as_ref());
             let mid = out.text.len();
-            out.text.push_str(&v.into());
+            out.text.push_str(v.as_ref());
             out.pairs.push((start, mid, out.text.len()));
         }
         out
