@@ -427,9 +427,14 @@ impl Inner {
         let made = self.made.fetch_add(1, Ordering::Relaxed) + 1;
         if purge_due(made, local.len()) {
             self.made.store(0, Ordering::Relaxed);
-            let before = now - millis(self.keep_local);
-            local.retain(|_, l| l.claimed_at >= before);
+            self.forget_stale(local, now);
         }
+    }
+
+    /// Forgets what was claimed more than `keep_local` before `now`.
+    fn forget_stale(&self, local: &mut HashMap<String, Local>, now: i64) {
+        let before = now - millis(self.keep_local);
+        local.retain(|_, l| l.claimed_at >= before);
     }
 }
 
@@ -1258,8 +1263,7 @@ async fn purge(inner: Weak<Inner>) {
             Ok(Err(e)) => tracing::warn!(error = %e, "could not purge old webhook claims"),
             _ => {}
         }
-        let before = now_ms() - millis(inner.keep_local);
-        inner.lock().retain(|_, l| l.claimed_at >= before);
+        inner.forget_stale(&mut inner.lock(), now_ms());
     }
 }
 
