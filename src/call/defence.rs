@@ -143,7 +143,7 @@ impl CallService {
 
     fn release_in_background(&self, reservation: Reservation) {
         let guard = self.store.guard().clone();
-        tokio::spawn(async move {
+        self.store.guard().spawn(async move {
             if let Err(e) = guard.release(reservation).await {
                 tracing::warn!(error = %e, "security counters: a try that does not count could not be taken back");
             }

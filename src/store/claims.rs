@@ -263,20 +263,22 @@ impl Claims {
                 if let Err(job) = batch.send(job) {
                     // The batch's writer is gone: the write runs alone.
                     let db = db.clone();
-                    tokio::spawn(async move { job.run_alone(&db).await });
+                    batch.spawn(async move { job.run_alone(&db).await });
                 }
                 return sent;
             }
-            let write = tokio::spawn({
-                let (db, key, answer, inner) = (db.clone(), key.clone(), sent.clone(), self.inner.clone());
-                async move {
-                    let _pending = pending;
-                    let stored =
-                        tokio::time::timeout(STORE_TIMEOUT, inner.store_answer(&db, &key, claimed_at, &answer)).await;
-                    inner.answer_written(&key, &answer, overtaken, stored.as_ref().ok());
-                    stored
-                }
-            });
+            let (db, key, answer, inner) = (db.clone(), key.clone(), sent.clone(), self.inner.clone());
+            let write = async move {
+                let _pending = pending;
+                let stored =
+                    tokio::time::timeout(STORE_TIMEOUT, inner.store_answer(&db, &key, claimed_at, &answer)).await;
+                inner.answer_written(&key, &answer, overtaken, stored.as_ref().ok());
+                stored
+            };
+            let write = match &self.inner.batch {
+                Some(batch) => batch.spawn(write),
+                None => tokio::spawn(write),
+            };
             if !overtaken {
                 return sent;
             }
@@ -669,6 +671,9 @@ pub(crate) struct Batch {
     parking: Arc<Parking>,
     /// Answers being stored that no webhook waits for ([`Claims::settle`]).
     pending: Arc<AtomicUsize>,
+    /// The runtime the batch started on, for the store's background work
+    /// ([`Batch::spawn`]).
+    runtime: tokio::runtime::Handle,
 }
 
 /// Where a batch's jobs wait: for a SQLite file's thread of its own
@@ -703,7 +708,7 @@ impl Batch {
     /// Starts the batch writer on `db`; `None` outside a runtime (each
     /// write then runs alone).
     pub(crate) fn start(db: &Db) -> Option<Self> {
-        tokio::runtime::Handle::try_current().ok()?;
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
         let parking = Arc::new(Parking::default());
         let on_thread = db.sqlite_file().and_then(|(file, turn)| {
             thread::start(&file, turn, Gatherer::new(parking.clone()), checkpoint::Limits::DEFAULT)
@@ -717,7 +722,21 @@ impl Batch {
             tokio::spawn(batch_writes(db.clone(), rx, Gatherer::new(parking.clone())));
             Queue::Task(tx)
         });
-        Some(Self { jobs, parking, pending: Arc::default() })
+        Some(Self { jobs, parking, pending: Arc::default(), runtime })
+    }
+
+    /// Runs `work` on the runtime the batch started on (`vouch serve`'s
+    /// main runtime), not on the calling request's. That runtime outlives
+    /// the server's workers, which stop before the final flush: work left
+    /// on a worker would be cut short as it stops, and a database
+    /// connection it opened would belong to a runtime that is gone when the
+    /// final flush takes it from the pool.
+    pub(crate) fn spawn<F>(&self, work: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.runtime.spawn(work)
     }
 
     /// Where the call records' writer should send its batches: this batch

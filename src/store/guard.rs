@@ -219,7 +219,7 @@ impl Guard {
             return shared.max(local);
         }
         let (db, shared) = (db.clone(), self.shared.clone());
-        tokio::spawn(async move {
+        self.spawn(async move {
             if let Ok(Ok(n)) = tokio::time::timeout(WRITE_TIMEOUT, db.count_events(kind.as_str(), &key.1, since)).await
             {
                 shared.insert(key, n).await;
@@ -296,6 +296,15 @@ impl Guard {
         self.unsent.events.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// Runs background work on the store's runtime ([`Batch::spawn`]), or
+    /// on this one without a batch.
+    pub(crate) fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        match &self.batch {
+            Some(batch) => drop(batch.spawn(work)),
+            None => drop(tokio::spawn(work)),
+        }
+    }
+
     /// Starts retrying the unsent events, unless a task already does.
     fn retry_unsent(&self) {
         let Some(db) = self.db.clone() else { return };
@@ -303,7 +312,7 @@ impl Guard {
             return;
         }
         let (unsent, shared) = (self.unsent.clone(), self.shared.clone());
-        tokio::spawn(async move {
+        self.spawn(async move {
             let mut wait = FIRST_RETRY;
             loop {
                 tokio::time::sleep(wait).await;
