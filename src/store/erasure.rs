@@ -54,8 +54,7 @@ impl CallStore {
 
     fn calls_in_memory(&self, customer_id: &str) -> BTreeSet<String> {
         let theirs = |r: &CallRecord| r.customer_id.as_deref() == Some(customer_id);
-        let mut sids: BTreeSet<String> =
-            self.inner.cache.iter().filter(|(_, r)| theirs(r)).map(|(sid, _)| sid.as_ref().clone()).collect();
+        let mut sids: BTreeSet<String> = self.inner.cache.sids_where(theirs).into_iter().collect();
         if let Some(d) = &self.inner.durable {
             sids.extend(d.writer.all_pending().into_iter().filter(theirs).map(|r| r.call_sid));
         }
@@ -115,7 +114,7 @@ impl CallStore {
             gone.extend(found);
         }
         for sid in &gone {
-            inner.cache.invalidate(sid).await;
+            inner.cache.invalidate(sid);
         }
 
         Ok(Erased { call_sids: gone.into_iter().collect(), counters })

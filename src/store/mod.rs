@@ -2,7 +2,7 @@
 //! step and completed by Twilio's status callback; read by
 //! `GET /api/calls/{CallSid}` and the agent pages.
 //!
-//! [`CallStore`] keeps live calls in memory (moka, with expiry) and makes
+//! [`CallStore`] keeps live calls in memory (with expiry, [`live`]) and makes
 //! every record durable in a database (SQLite or PostgreSQL, see [`db`])
 //! through a bounded write buffer ([`writer`]). A webhook never waits for the
 //! database: `put` updates the cache and queues the write. The database
@@ -22,6 +22,7 @@ mod db;
 mod erasure;
 pub mod guard;
 pub mod instances;
+mod live;
 mod record;
 pub mod report_files;
 pub mod retention;
@@ -41,7 +42,6 @@ pub use writer::WriterStats;
 use crate::config::Database;
 use crate::keyring::counters::CallerSubjects;
 use crate::keyring::Keyring;
-use moka::future::Cache;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,12 +53,12 @@ use writer::Writer;
 /// a webhook for long.
 const READ_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Memory only, the cache is the store: at most this many calls, each kept
-/// `server.call_record_ttl_secs`, the least recently stepped leaving first
-/// when it is full (moka's default admission would turn new calls away).
+/// Memory only, the memory is the store: at most this many calls, each
+/// kept `server.call_record_ttl_secs` from its last write, the least
+/// recently stepped leaving first when it is full.
 const MEMORY_ONLY_CALLS: u64 = 1_000_000;
 
-/// With a database, the cache only spares a call's steps a read: at most
+/// With a database, memory only spares a call's steps a read: at most
 /// about this many bytes of calls ([`ENTRY_BYTES`] and
 /// [`CallRecord::approx_bytes`] each), the calls least recently stepped
 /// leaving first. 16 MiB is some 15,000 calls of about 1.1 KiB, more than
@@ -69,29 +69,11 @@ const MEMORY_ONLY_CALLS: u64 = 1_000_000;
 /// write, and keeps memory flat under any load.
 const LIVE_CALLS_BYTES: u64 = 16 << 20;
 
-/// What a cached call costs besides its key and record: moka's entry, its
-/// links in the access and write orders, the hash table's slot, the
-/// allocator's rounding. Measured: RSS grew 1.1 KiB per call, a first
-/// webhook's record weighs about 700 bytes.
-const ENTRY_BYTES: usize = 400;
-
-/// A cache of calls, each kept `ttl`, the least recently used out first
-/// when it is full (a new call is always let in: the calls in progress are
-/// the ones stepped lately).
-fn calls(ttl: Duration) -> moka::future::CacheBuilder<String, CallRecord, Cache<String, CallRecord>> {
-    Cache::builder().eviction_policy(moka::policy::EvictionPolicy::lru()).time_to_live(ttl)
-}
-
-/// The cache of live calls on a durable store: [`calls`], weighed by their
-/// bytes.
-fn live_calls(ttl: Duration, bytes: u64) -> Cache<String, CallRecord> {
-    calls(ttl)
-        .max_capacity(bytes)
-        .weigher(|sid: &String, r: &CallRecord| {
-            u32::try_from(ENTRY_BYTES + sid.capacity() + r.approx_bytes()).unwrap_or(u32::MAX)
-        })
-        .build()
-}
+/// What a kept call costs besides its key and record: its slot in the
+/// hash map, its entries in the queue of writes, the allocator's
+/// rounding. Measured (with moka, whose entries were larger): RSS grew
+/// 1.1 KiB per call, a first webhook's record weighs about 700 bytes.
+const ENTRY_BYTES: u64 = 400;
 
 #[derive(Clone)]
 pub struct CallStore {
@@ -99,7 +81,7 @@ pub struct CallStore {
 }
 
 struct Inner {
-    cache: Cache<String, CallRecord>,
+    cache: live::LiveCalls,
     /// Calls erased lately, until when: a webhook of one still in progress
     /// writes no record again while the cache would have kept it. A put
     /// checks it and queues its write under the read lock; an erasure
@@ -148,10 +130,11 @@ impl CallStore {
     }
 
     fn build(ttl: Duration, durable: Option<Durable>, description: String, subjects: CallerSubjects) -> Self {
-        let cache = match durable {
-            None => calls(ttl).max_capacity(MEMORY_ONLY_CALLS).build(),
-            Some(_) => live_calls(ttl, LIVE_CALLS_BYTES),
+        let budget = match durable {
+            None => live::Budget::Calls(MEMORY_ONLY_CALLS),
+            Some(_) => live::Budget::Bytes { total: LIVE_CALLS_BYTES, per_call: ENTRY_BYTES },
         };
+        let cache = live::LiveCalls::new(ttl, budget);
         let guard = guard::Guard::new(
             durable.as_ref().map(|d| d.db.clone()),
             subjects,
@@ -201,7 +184,7 @@ impl CallStore {
     /// the database does not answer in time.
     pub async fn get_within(&self, call_sid: &str, timeout: Duration) -> Option<CallRecord> {
         let Some(durable) = self.inner.durable.as_ref() else {
-            return self.inner.cache.get(call_sid).await;
+            return self.inner.cache.get(call_sid);
         };
         // A partial write (a status callback for a call whose record is
         // already written) is merged onto the stored row, as the database
@@ -216,7 +199,7 @@ impl CallStore {
                 } else {
                     tracing::warn!("reading a call record from the database timed out: using this instance's copy");
                 }
-                self.inner.cache.get(call_sid).await
+                self.inner.cache.get(call_sid)
             }
         };
         match (stored, pending) {
@@ -234,7 +217,7 @@ impl CallStore {
     /// step's write: writes merge field by field into the stored row, so a
     /// stale or missing copy loses nothing.
     pub async fn local(&self, call_sid: &str) -> Option<CallRecord> {
-        let cached = self.inner.cache.get(call_sid).await;
+        let cached = self.inner.cache.get(call_sid);
         let pending = self.inner.durable.as_ref().and_then(|d| d.writer.pending(call_sid)).filter(|r| !r.partial);
         match (cached, pending) {
             (Some(mut cached), Some(pending)) => {
@@ -285,7 +268,7 @@ impl CallStore {
     }
 
     fn cached(&self) -> Vec<CallRecord> {
-        self.inner.cache.iter().map(|(_, r)| r).collect()
+        self.inner.cache.records()
     }
 
     /// Saves a call's record: in memory at once, in the database in the
@@ -303,19 +286,11 @@ impl CallStore {
             }
         }
         let sid = record.call_sid.clone();
-        let record = match self.inner.cache.get(&sid).await {
-            Some(mut cached) => {
-                cached.merge(&record);
-                cached
-            }
-            None if record.partial => return,
-            None => record,
-        };
-        self.inner.cache.insert(sid.clone(), record).await;
+        self.inner.cache.write(record);
         // Erased meanwhile: its erasure may have cleared the cache before
-        // this insert.
+        // this write.
         if self.inner.erased.read().unwrap_or_else(|e| e.into_inner()).contains_key(&sid) {
-            self.inner.cache.invalidate(&sid).await;
+            self.inner.cache.invalidate(&sid);
         }
     }
 
@@ -339,7 +314,7 @@ impl CallStore {
         // Memory only, a call with no record has nothing to complete: `put`
         // drops a partial write it has no copy to merge into.
         self.put(write).await;
-        self.inner.cache.get(call_sid).await
+        self.inner.cache.get(call_sid)
     }
 
     /// Notes where a handed-off call is with the agents (a route Twilio
@@ -348,7 +323,7 @@ impl CallStore {
     /// again.
     pub async fn note_agent_state(&self, call_sid: &str, state: AgentState, now: u64) {
         const AGAIN_AFTER: u64 = 60;
-        let cached = self.inner.cache.get(call_sid).await;
+        let cached = self.inner.cache.get(call_sid);
         if cached.as_ref().is_some_and(|c| c.agent_state >= state && now.saturating_sub(c.updated_at) < AGAIN_AFTER) {
             return;
         }
@@ -437,28 +412,5 @@ mod tests {
         let (bare, busy) = (record(1, 0), record(1, 8));
         assert!(bare.approx_bytes() >= std::mem::size_of::<CallRecord>() + 34 + 7 + 12);
         assert!(busy.approx_bytes() >= bare.approx_bytes() + 8 * (std::mem::size_of::<timeline::Event>() + 7));
-    }
-
-    /// The live calls on a durable store stay within their bytes, the
-    /// calls stepped least recently leaving first, a new call always let in.
-    #[tokio::test]
-    async fn the_live_calls_keep_within_their_bytes_and_the_least_recently_stepped_leave() {
-        let sid = |i: usize| format!("CA{i:032}");
-        let weight = (ENTRY_BYTES + sid(0).capacity() + record(0, 2).approx_bytes()) as u64;
-        let cache = live_calls(Duration::from_secs(3_600), weight * 10);
-        for i in 0..10 {
-            cache.insert(sid(i), record(i, 2)).await;
-        }
-        cache.run_pending_tasks().await;
-        // Call 0 is stepped again: the least recently stepped is now call 1.
-        assert!(cache.get(&sid(0)).await.is_some());
-        cache.run_pending_tasks().await;
-        for i in 10..15 {
-            cache.insert(sid(i), record(i, 2)).await;
-            cache.run_pending_tasks().await;
-        }
-        assert!(cache.weighted_size() <= weight * 10, "{} > {}", cache.weighted_size(), weight * 10);
-        let kept: Vec<usize> = (0..15).filter(|i| cache.contains_key(&sid(*i))).collect();
-        assert_eq!(kept, [0, 6, 7, 8, 9, 10, 11, 12, 13, 14], "the newest five and call 0 in, calls 1 to 5 out");
     }
 }

@@ -71,15 +71,9 @@ impl CallStore {
     /// Deletes what is past `cutoffs`: from the database, and from memory
     /// (the cache may keep a record longer than a short retention).
     pub async fn purge_expired(&self, cutoffs: &Cutoffs) -> Result<Purged, sqlx::Error> {
-        let expired: Vec<String> = self
-            .inner
-            .cache
-            .iter()
-            .filter(|(_, r)| r.updated_at < cutoffs.records_before)
-            .map(|(sid, _)| sid.as_ref().clone())
-            .collect();
+        let expired = self.inner.cache.sids_where(|r| r.updated_at < cutoffs.records_before);
         for sid in &expired {
-            self.inner.cache.invalidate(sid).await;
+            self.inner.cache.invalidate(sid);
         }
         match self.background_db() {
             Some(db) => db.purge_expired(cutoffs).await,
