@@ -47,3 +47,39 @@ impl Clock for ManualClock {
         self.start + *self.offset.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+/// `fut`, given up after `limit` (`None`): [`tokio::time::timeout`], but a
+/// future ready at its first poll (a cache hit, a body already read)
+/// finishes without a timer, which costs a registration and a removal in
+/// the runtime's timer wheel. The limit counts from the call.
+pub async fn within<F: std::future::Future>(limit: std::time::Duration, fut: F) -> Option<F::Output> {
+    let started = tokio::time::Instant::now();
+    let mut fut = std::pin::pin!(fut);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+    match first {
+        std::task::Poll::Ready(out) => Some(out),
+        std::task::Poll::Pending => tokio::time::timeout_at(started + limit, fut).await.ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn within_answers_a_ready_future_and_gives_up_a_slow_one_at_its_limit() {
+        assert_eq!(within(Duration::from_millis(50), async { 7 }).await, Some(7));
+        let started = tokio::time::Instant::now();
+        let slow = within(Duration::from_millis(50), tokio::time::sleep(Duration::from_secs(5))).await;
+        assert_eq!(slow, None);
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(50) && waited < Duration::from_secs(2), "{waited:?}");
+        // Pending at first, ready within the limit.
+        let later = within(Duration::from_secs(5), async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            8
+        });
+        assert_eq!(later.await, Some(8));
+    }
+}

@@ -350,9 +350,9 @@ impl CallService {
     /// (past it, failed), noted in `asked` as the step's CRM question.
     async fn lookup(&self, fut: impl Future<Output = Lookup>, asked: &mut Option<CrmAsk>) -> Lookup {
         let started = std::time::Instant::now();
-        let lookup = match tokio::time::timeout(self.config.server.webhook_deadline, fut).await {
-            Ok(lookup) => lookup,
-            Err(_) => {
+        let lookup = match crate::clock::within(self.config.server.webhook_deadline, fut).await {
+            Some(lookup) => lookup,
+            None => {
                 tracing::warn!("CRM call exceeded the webhook deadline");
                 Lookup::Failed
             }

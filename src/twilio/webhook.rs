@@ -271,9 +271,9 @@ impl FromRequest for Webhook {
             };
             // The request head has its own timeout; a body that stalls
             // mid-way must not hold the connection and the worker forever.
-            let body = match tokio::time::timeout(BODY_TIMEOUT, body).await {
-                Ok(body) => body.map_err(|_| refused(WebhookError::Body))?,
-                Err(_) => return Err(refused(WebhookError::BodyTimeout)),
+            let body = match crate::clock::within(BODY_TIMEOUT, body).await {
+                Some(body) => body.map_err(|_| refused(WebhookError::Body))?,
+                None => return Err(refused(WebhookError::BodyTimeout)),
             };
             let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
             let path_and_query = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
