@@ -40,7 +40,7 @@ impl CallService {
             Failed::First(line) => {
                 // The first webhook may have been answered after all.
                 match self.claims.claim(&ClaimKey::start(hook.call_sid.as_str())).await {
-                    Claim::Answered(again) => again,
+                    Claim::Answered(again) => again.to_string(),
                     Claim::Ours(ticket) => {
                         self.claims.release(ticket).await;
                         self.to_agent(hook, line, "the first webhook failed").await
@@ -87,7 +87,7 @@ impl CallService {
         match self.claims.claim(&ClaimKey::state(&token, sid)).await {
             Claim::Answered(again) => {
                 tracing::info!("fallback: the failed step was answered after all: sending that answer");
-                again
+                again.to_string()
             }
             Claim::Ours(ticket) => {
                 // Free again for the caller's entry at the same prompt.

@@ -36,7 +36,7 @@ use crate::keyring::flow_state::{FlowStates, StateError};
 use crate::keyring::links::ScreenPopLinks;
 use crate::paths::Urls;
 use crate::render;
-use crate::store::claims::{Claim, ClaimKey, Claims, Ticket};
+use crate::store::claims::{AnswerBody, Claim, ClaimKey, Claims, Ticket};
 use crate::store::timeline::{now_ms, Answer, EntryKind, Event, NotAsked, Question, What};
 use crate::store::{CallRecord, CallStore, CrmAsk};
 use crate::twilio::params::{CallSid, Keyed};
@@ -247,7 +247,7 @@ impl CallService {
     /// The TwiML for `turn`, on the claim `ticket` holds. Keeps the
     /// record's change and stores the answer with the claim; returns the
     /// answer to send (another copy's, should one have answered first).
-    pub async fn answer(&self, hook: &Webhook, ticket: Ticket, turn: Turn<'_>) -> String {
+    pub async fn answer(&self, hook: &Webhook, ticket: Ticket, turn: Turn<'_>) -> AnswerBody {
         let body =
             render::document(turn.line, &turn.preface, &turn.then, &self.links(&hook.call_sid, turn.now)).render();
         self.metrics.count(&turn);

@@ -118,7 +118,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// A TwiML response.
-pub fn twiml(body: String) -> HttpResponse {
+pub fn twiml(body: impl actix_web::body::MessageBody + 'static) -> HttpResponse {
     HttpResponse::Ok().content_type("text/xml; charset=utf-8").body(body)
 }
 

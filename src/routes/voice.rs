@@ -77,11 +77,11 @@ async fn once<'l>(
     step: impl Future<Output = Result<Turn<'l>, StepError>>,
 ) -> Result<HttpResponse, StepError> {
     let ticket = match calls.claim(hook, first).await? {
-        Claim::Answered(again) => return Ok(twiml(again)),
+        Claim::Answered(again) => return Ok(twiml(again.into_bytes())),
         Claim::Ours(ticket) => ticket,
     };
     match step.await {
-        Ok(turn) => Ok(twiml(calls.answer(hook, ticket, turn).await)),
+        Ok(turn) => Ok(twiml(calls.answer(hook, ticket, turn).await.into_bytes())),
         Err(e) => {
             calls.release(ticket).await;
             Err(e)

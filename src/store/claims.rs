@@ -95,7 +95,54 @@ pub enum Claim {
     /// [`Claims::settle`] (or [`Claims::release`] if it could not run).
     Ours(Ticket),
     /// An earlier request answered: send these bytes again.
-    Answered(String),
+    Answered(AnswerBody),
+}
+
+/// A webhook's answer (its TwiML), shared by the claims that keep it and
+/// the response that sends it: a clone copies no text, and a response
+/// sends it without a copy ([`AnswerBody::into_bytes`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnswerBody(Arc<String>);
+
+impl AnswerBody {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The answer as a response body, sharing its text.
+    pub fn into_bytes(self) -> actix_web::web::Bytes {
+        actix_web::web::Bytes::from_owner(self)
+    }
+}
+
+impl AsRef<[u8]> for AnswerBody {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl From<String> for AnswerBody {
+    fn from(text: String) -> Self {
+        Self(Arc::new(text))
+    }
+}
+
+impl From<&str> for AnswerBody {
+    fn from(text: &str) -> Self {
+        Self(Arc::new(text.to_string()))
+    }
+}
+
+impl PartialEq<&str> for AnswerBody {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for AnswerBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Proof of holding a claim.
@@ -113,7 +160,7 @@ pub struct Ticket {
 enum Verdict {
     /// Ours; `true` when taken in the database.
     Won(bool),
-    Answered(String),
+    Answered(AnswerBody),
     /// Claimed by a request still within its time: wait for its answer.
     Held,
 }
@@ -121,7 +168,7 @@ enum Verdict {
 /// This process's view: the claims it holds, and the answers it knows.
 struct Local {
     claimed_at: i64,
-    answer: Option<String>,
+    answer: Option<AnswerBody>,
 }
 
 /// The claims: in the database when there is one, and in this process.
@@ -191,7 +238,9 @@ impl Claims {
         let mut waited = false;
         loop {
             let now = now_ms();
-            match self.inner.peek(&key.key, now) {
+            // Without a database, deciding is this same look at the map.
+            let known = self.inner.db.as_ref().and_then(|_| self.inner.peek(&key.key, now));
+            match known {
                 Some(Verdict::Answered(a)) => return Claim::Answered(a),
                 Some(Verdict::Held) => {}
                 _ => match self.decide(key, now).await {
@@ -239,9 +288,9 @@ impl Claims {
     /// the database is failing, such an answer stays in this process.
     /// Until the write is done, another instance's copy sees the claim held
     /// and polls for the answer, as it does while the step runs.
-    pub async fn settle(&self, ticket: Ticket, answer: String) -> String {
+    pub async fn settle(&self, ticket: Ticket, answer: String) -> AnswerBody {
         let Ticket { key, claimed_at, shared } = ticket;
-        let mut sent = self.inner.remember(&key.key, claimed_at, answer);
+        let mut sent = self.inner.remember(&key.key, claimed_at, AnswerBody::from(answer));
         self.inner.settled.notify_waiters();
         let now = now_ms();
         // While the database is failing, answers of claims taken here stay
@@ -257,7 +306,7 @@ impl Claims {
                 let (inner, answer, key_kept) = (self.inner.clone(), sent.clone(), key.clone());
                 let then = move |stored: Result<Option<String>, sqlx::Error>| {
                     let _pending = pending;
-                    inner.answer_written(&key_kept, &answer, false, Some(stored).as_ref());
+                    inner.answer_written(&key_kept, answer.as_str(), false, Some(stored).as_ref());
                 };
                 let job = Job::Settle { key, claimed_at, answer: sent.clone(), reply: Reply::Then(Box::new(then)) };
                 if let Err(job) = batch.send(job) {
@@ -271,8 +320,9 @@ impl Claims {
             let write = async move {
                 let _pending = pending;
                 let stored =
-                    tokio::time::timeout(STORE_TIMEOUT, inner.store_answer(&db, &key, claimed_at, &answer)).await;
-                inner.answer_written(&key, &answer, overtaken, stored.as_ref().ok());
+                    tokio::time::timeout(STORE_TIMEOUT, inner.store_answer(&db, &key, claimed_at, answer.as_str()))
+                        .await;
+                inner.answer_written(&key, answer.as_str(), overtaken, stored.as_ref().ok());
                 stored
             };
             let write = match &self.inner.batch {
@@ -285,9 +335,9 @@ impl Claims {
             if let Ok(Ok(Ok(Ok(Some(stored))))) = tokio::time::timeout(DB_TIMEOUT, write).await {
                 // The write forgot this process's copy: later copies read
                 // the stored answer.
-                if stored != sent {
+                if stored != sent.as_str() {
                     tracing::warn!("another copy of this webhook answered first: sending its answer");
-                    sent = stored;
+                    sent = AnswerBody::from(stored);
                 }
             }
         }
@@ -382,9 +432,12 @@ impl Inner {
     }
 
     /// Keeps an answer (the first one kept wins) and returns the one kept.
-    fn remember(&self, key: &str, claimed_at: i64, answer: String) -> String {
+    fn remember(&self, key: &str, claimed_at: i64, answer: AnswerBody) -> AnswerBody {
         let mut local = self.lock();
-        let l = local.entry(key.to_string()).or_insert(Local { claimed_at, answer: None });
+        let l = match local.get_mut(key) {
+            Some(l) => l,
+            None => local.entry(key.to_string()).or_insert(Local { claimed_at, answer: None }),
+        };
         l.answer.get_or_insert(answer).clone()
     }
 
@@ -476,7 +529,7 @@ macro_rules! claim_on {
             let answer: Option<Option<String>> = sqlx::query_scalar(READ).bind(&key.key).fetch_optional($exec).await?;
             // Gone (purged or released between the statements): look again.
             match answer {
-                Some(Some(a)) => Verdict::Answered(a),
+                Some(Some(a)) => Verdict::Answered(a.into()),
                 _ => Verdict::Held,
             }
         }
@@ -527,7 +580,7 @@ enum Job {
     Settle {
         key: ClaimKey,
         claimed_at: i64,
-        answer: String,
+        answer: AnswerBody,
         reply: Reply<Option<String>>,
     },
     Guard {
@@ -618,7 +671,7 @@ impl Job {
                 let _ = reply.send(try_claim(db, &key, now, lapsed_before).await);
             }
             Job::Settle { key, claimed_at, answer, reply } => {
-                reply.send(store_answer(db, &key, claimed_at, &answer).await);
+                reply.send(store_answer(db, &key, claimed_at, answer.as_str()).await);
             }
             Job::Guard { write, reply } => {
                 let _ = reply.send(db.guard_write(&write).await);
@@ -1169,7 +1222,9 @@ fn results(
                 (Job::Settle { .. }, None) => Done::Settle(None),
                 (Job::Settle { .. }, Some(_)) => Done::Settle(kept),
                 (Job::Claim { .. }, None) => Done::Claim(Verdict::Won(true)),
-                (Job::Claim { .. }, Some(_)) => Done::Claim(kept.map_or(Verdict::Held, Verdict::Answered)),
+                (Job::Claim { .. }, Some(_)) => {
+                    Done::Claim(kept.map_or(Verdict::Held, |a| Verdict::Answered(a.into())))
+                }
             }
         })
         .collect()
@@ -1254,7 +1309,7 @@ impl Inner {
             let job = |reply| Job::Settle {
                 key: key.clone(),
                 claimed_at,
-                answer: answer.to_string(),
+                answer: answer.into(),
                 reply: Reply::Waiting(reply),
             };
             if let Some(done) = batch.run(job).await {
@@ -1306,7 +1361,7 @@ mod tests {
 
     fn answered(c: Claim) -> String {
         match c {
-            Claim::Answered(a) => a,
+            Claim::Answered(a) => a.to_string(),
             Claim::Ours(_) => panic!("expected the stored answer"),
         }
     }
@@ -1672,7 +1727,7 @@ mod tests {
                     Done::Claim(try_claim(db, key, *now, *lapsed_before).await.unwrap())
                 }
                 Job::Settle { key, claimed_at, answer, .. } => {
-                    Done::Settle(store_answer(db, key, *claimed_at, answer).await.unwrap())
+                    Done::Settle(store_answer(db, key, *claimed_at, answer.as_str()).await.unwrap())
                 }
                 Job::Guard { write, .. } => Done::Guard(db.guard_write(write).await.unwrap()),
                 Job::Records { .. } => Done::Apart,
@@ -1785,7 +1840,7 @@ mod tests {
                     Done::Claim(thread::try_claim(&conn, key, *now, *lapsed_before).unwrap())
                 }
                 Job::Settle { key, claimed_at, answer, .. } => {
-                    Done::Settle(thread::store_answer(&conn, key, *claimed_at, answer).unwrap())
+                    Done::Settle(thread::store_answer(&conn, key, *claimed_at, answer.as_str()).unwrap())
                 }
                 Job::Guard { write, .. } => Done::Guard(thread::guard_write_alone(&mut conn, write).unwrap()),
                 Job::Records { .. } => Done::Apart,

@@ -187,7 +187,7 @@ fn run_alone(conn: &mut Connection, job: Job) {
             let _ = reply.send(try_claim(conn, &key, now, lapsed_before).map_err(to_sqlx));
         }
         Job::Settle { key, claimed_at, answer, reply } => {
-            reply.send(store_answer(conn, &key, claimed_at, &answer).map_err(to_sqlx));
+            reply.send(store_answer(conn, &key, claimed_at, answer.as_str()).map_err(to_sqlx));
         }
         Job::Guard { write, reply } => {
             let _ = reply.send(guard_write_alone(conn, &write).map_err(to_sqlx));
@@ -276,7 +276,7 @@ pub(super) fn try_claim(conn: &Connection, key: &ClaimKey, now: i64, lapsed_befo
         return Ok(Verdict::Won(true));
     }
     Ok(match read(conn, &key.key)? {
-        Some(Some(a)) => Verdict::Answered(a),
+        Some(Some(a)) => Verdict::Answered(a.into()),
         // Gone (purged or released between the statements): look again.
         _ => Verdict::Held,
     })
