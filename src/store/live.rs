@@ -4,12 +4,14 @@
 //!
 //! A call is kept `ttl` from its last write, and the calls written least
 //! recently leave first when the budget (calls, or bytes) is spent; a new
-//! call is always let in. Each of a few shards is a hash map and a queue of
-//! its writes, oldest first: a write pushes one entry, and an entry whose
-//! call was written again since is skipped when it reaches the front. A
-//! call's step costs one hash lookup under an uncontended lock, where a
-//! general cache (moka, before) probed its table twice per write, once to
-//! read and once to insert, with a key comparison at every slot.
+//! call is always let in. Each of a few shards is a hash map and a queue
+//! with one entry per call, oldest write first. A write to a call kept
+//! leaves its entry where it is; the entry moves to the back when it
+//! reaches the front, if its call was written since. A call's step costs
+//! one hash lookup under an uncontended lock, and the queue is looked at
+//! only when its front may be due; a general cache (moka, before) probed
+//! its table twice per write, once to read and once to insert, with a key
+//! comparison at every slot.
 
 use super::record::CallRecord;
 use std::collections::{HashMap, VecDeque};
@@ -62,8 +64,9 @@ pub(super) struct LiveCalls {
 #[derive(Default)]
 struct Shard {
     calls: HashMap<Arc<str>, Slot>,
-    /// The writes, oldest first; an entry is current while its call's
-    /// `write` is the entry's.
+    /// One entry per call kept, in about the order of their last writes,
+    /// oldest first; an entry is its call's while the call's `queued` is
+    /// the entry's `write`.
     written: VecDeque<Written>,
     /// The weights of the calls held.
     weight: u64,
@@ -77,7 +80,11 @@ struct Slot {
     /// Boxed: a record is some 400 bytes, which the map would move each
     /// time it grows or rehashes.
     record: Box<CallRecord>,
+    /// The call's last write.
     write: u64,
+    /// Which write its entry in the queue carries: older than `write`
+    /// when the call was written since the entry was queued.
+    queued: u64,
     at: Instant,
     weight: u64,
 }
@@ -122,27 +129,27 @@ impl LiveCalls {
         let shard = &mut *guard;
         shard.writes += 1;
         let n = shard.writes;
-        let sid = match shard.calls.get_mut(write.call_sid.as_str()) {
+        match shard.calls.get_mut(write.call_sid.as_str()) {
             Some(slot) if self.live(slot.at, now) => {
+                // Its entry stays where it is: it moves back when it
+                // reaches the front (see `evict`).
                 slot.record.merge(&write);
                 let weight = self.budget.weigh(&slot.sid, &slot.record);
                 shard.weight = shard.weight - slot.weight + weight;
                 (slot.weight, slot.write, slot.at) = (weight, n, now);
-                slot.sid.clone()
             }
             _ if write.partial => return,
             _ => {
                 let sid: Arc<str> = Arc::from(write.call_sid.as_str());
                 let weight = self.budget.weigh(&sid, &write);
-                let slot = Slot { sid: sid.clone(), record: Box::new(write), write: n, at: now, weight };
+                let slot = Slot { sid: sid.clone(), record: Box::new(write), write: n, queued: n, at: now, weight };
                 if let Some(old) = shard.calls.insert(sid.clone(), slot) {
                     shard.weight -= old.weight;
                 }
                 shard.weight += weight;
-                sid
+                shard.written.push_back(Written { sid, write: n, at: now });
             }
-        };
-        shard.written.push_back(Written { sid, write: n, at: now });
+        }
         self.evict(shard, n, now);
     }
 
@@ -177,29 +184,44 @@ impl LiveCalls {
         all
     }
 
-    /// Drops, oldest write first, the calls whose time is up and those
-    /// over the shard's budget, never the write `newest`; skips the entries
-    /// of calls written again or forgotten since.
+    /// Drops, from the front of the queue, the calls whose time is up and
+    /// those over the shard's budget, never the one written by `newest`.
+    /// Only an entry that may be due is looked up: one whose call was
+    /// written since moves to the back with its last write, and an entry
+    /// whose call is gone (or was let in again) is dropped.
     fn evict(&self, shard: &mut Shard, newest: u64, now: Instant) {
         let budget = self.budget.per_shard();
         while let Some(front) = shard.written.front() {
-            let current = shard.calls.get(&front.sid).is_some_and(|s| s.write == front.write);
-            if current {
-                let due = !self.live(front.at, now) || shard.weight > budget;
-                if !due || front.write == newest {
-                    break;
+            if self.live(front.at, now) && shard.weight <= budget {
+                break;
+            }
+            match shard.calls.get(&front.sid) {
+                Some(slot) if slot.queued == front.write => {
+                    if slot.write == newest {
+                        break;
+                    }
+                    if slot.write != front.write {
+                        let again = Written { sid: slot.sid.clone(), write: slot.write, at: slot.at };
+                        if let Some(slot) = shard.calls.get_mut(&again.sid) {
+                            slot.queued = again.write;
+                        }
+                        shard.written.pop_front();
+                        shard.written.push_back(again);
+                        continue;
+                    }
+                    if let Some(old) = shard.calls.remove(&front.sid) {
+                        shard.weight -= old.weight;
+                    }
                 }
-                if let Some(old) = shard.calls.remove(&front.sid) {
-                    shard.weight -= old.weight;
-                }
+                _ => {}
             }
             shard.written.pop_front();
         }
-        // Entries skipped only at the front could pile up behind a call
-        // kept long: past twice the calls, the queue keeps only current ones.
+        // Entries of calls forgotten (or let in again) are dropped only at
+        // the front: past twice the calls, the queue keeps only the calls'.
         if shard.written.len() > 2 * shard.calls.len() + 64 {
             let calls = &shard.calls;
-            shard.written.retain(|w| calls.get(&w.sid).is_some_and(|s| s.write == w.write));
+            shard.written.retain(|w| calls.get(&w.sid).is_some_and(|s| s.queued == w.write));
         }
     }
 
@@ -328,13 +350,38 @@ mod tests {
     }
 
     #[test]
-    fn the_queue_of_writes_stays_within_a_few_entries_per_call() {
+    fn the_queue_holds_one_entry_per_call_however_often_it_is_written() {
         let calls = LiveCalls::new(Duration::from_secs(3_600), Budget::Calls(1_000_000));
         calls.write(record(0));
         for round in 0..10_000 {
             calls.write(record(1 + round % 10));
         }
         assert_eq!(calls.records().len(), 11);
+        assert_eq!(calls.queued(), 11);
+        // Forgotten and let in again, over and over: the forgotten
+        // entries are dropped, at the front or past twice the calls.
+        for _ in 0..1_000 {
+            calls.invalidate(&sid(3));
+            calls.write(record(3));
+        }
+        assert_eq!(calls.records().len(), 11);
         assert!(calls.queued() <= 2 * 11 + 64 + SHARDS, "{} entries queued", calls.queued());
+    }
+
+    #[test]
+    fn a_call_written_since_its_entry_was_queued_moves_back_rather_than_leave() {
+        let calls = LiveCalls::new(Duration::from_millis(300), Budget::Calls(1_000));
+        let ours = one_shard(3);
+        calls.write(record(ours[0]));
+        calls.write(record(ours[1]));
+        std::thread::sleep(Duration::from_millis(200));
+        calls.write(record(ours[0]));
+        std::thread::sleep(Duration::from_millis(150));
+        // Both entries are past their time; the first call's last write is not.
+        calls.write(record(ours[2]));
+        assert!(calls.get(&sid(ours[0])).is_some());
+        assert!(calls.get(&sid(ours[1])).is_none());
+        assert_eq!(calls.queued(), 2, "the second call's entry dropped, the first's moved back");
+        assert_eq!(calls.weight(), 2);
     }
 }
