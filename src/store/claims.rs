@@ -165,6 +165,10 @@ enum Verdict {
     Held,
 }
 
+/// This process's claims by key, hashed with a fast keyed hash (a claim
+/// looks a key up two or three times).
+type LocalMap = HashMap<String, Local, foldhash::fast::RandomState>;
+
 /// This process's view: the claims it holds, and the answers it knows.
 struct Local {
     claimed_at: i64,
@@ -182,7 +186,7 @@ struct Inner {
     /// The claim-table writes, batched into shared transactions (with a
     /// database, inside a runtime).
     batch: Option<Batch>,
-    local: Mutex<HashMap<String, Local>>,
+    local: Mutex<LocalMap>,
     /// Woken whenever this process stores an answer.
     settled: Notify,
     /// A claim with no answer this long after it was taken has lapsed.
@@ -393,7 +397,7 @@ impl Claims {
 }
 
 impl Inner {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Local>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LocalMap> {
         self.local.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -478,7 +482,7 @@ impl Inner {
 
     /// Forgets what is older than `keep_local`, once the claims made since
     /// the last purge are a quarter of what the map holds ([`purge_due`]).
-    fn purge_local(&self, local: &mut HashMap<String, Local>, now: i64) {
+    fn purge_local(&self, local: &mut LocalMap, now: i64) {
         let made = self.made.fetch_add(1, Ordering::Relaxed) + 1;
         if purge_due(made, local.len()) {
             self.made.store(0, Ordering::Relaxed);
@@ -487,7 +491,7 @@ impl Inner {
     }
 
     /// Forgets what was claimed more than `keep_local` before `now`.
-    fn forget_stale(&self, local: &mut HashMap<String, Local>, now: i64) {
+    fn forget_stale(&self, local: &mut LocalMap, now: i64) {
         let before = now - millis(self.keep_local);
         local.retain(|_, l| l.claimed_at >= before);
     }

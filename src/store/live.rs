@@ -63,7 +63,7 @@ pub(super) struct LiveCalls {
 
 #[derive(Default)]
 struct Shard {
-    calls: HashMap<Arc<str>, Slot>,
+    calls: HashMap<Arc<str>, Slot, foldhash::fast::RandomState>,
     /// One entry per call kept, in about the order of their last writes,
     /// oldest first; an entry is its call's while the call's `queued` is
     /// the entry's `write`.
@@ -103,7 +103,7 @@ impl LiveCalls {
 
     /// The shard of a call: by the last bytes of its SID, random in a
     /// Twilio SID. The shards only spread the locks; each map hashes its
-    /// keys with a keyed hash of its own, whatever the keys are.
+    /// keys with a keyed hash of its own (foldhash, seeded per process).
     fn shard(&self, sid: &str) -> MutexGuard<'_, Shard> {
         self.shards[shard_of(sid)].lock().unwrap_or_else(|e| e.into_inner())
     }
