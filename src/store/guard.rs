@@ -92,6 +92,46 @@ pub enum Reserve {
 /// A process's own events: when each happened, and its reservation token.
 type Events = HashMap<(Kind, String), Vec<(u64, String)>>;
 
+/// This process's own events, kept from growing with every subject ever
+/// counted: a subject's events are dropped once no count looks back that
+/// far, and a subject with none left is forgotten.
+#[derive(Default)]
+struct Local {
+    events: Events,
+    /// The longest any count or reservation looked back, in seconds; older
+    /// events count nowhere. `None` until one has looked back.
+    horizon: Option<u64>,
+    /// Events added since the map was last purged.
+    added: usize,
+}
+
+impl Local {
+    /// Notes a count (or a reservation) at `now` of the events since `since`.
+    fn looks_back(&mut self, now: u64, since: u64) {
+        // Since 0: every event still kept (an erasure's count), not a window.
+        if since > 0 {
+            let back = now.saturating_sub(since);
+            self.horizon = Some(self.horizon.map_or(back, |h| h.max(back)));
+        }
+    }
+
+    /// Notes an event added at `now`; after a quarter of the subjects (at
+    /// least 1024 events), drops the events past the horizon and the
+    /// subjects left with none.
+    fn added(&mut self, now: u64) {
+        self.added += 1;
+        if self.added < (self.events.len() / 4).max(1024) {
+            return;
+        }
+        self.added = 0;
+        let before = self.horizon.map_or(0, |h| now.saturating_sub(h));
+        self.events.retain(|_, events| {
+            events.retain(|(at, _)| *at >= before);
+            !events.is_empty()
+        });
+    }
+}
+
 /// The counters: every instance's in the database when there is one, and
 /// this process's own in memory (the whole count with `memory:`, and what
 /// the enumeration throttle falls back to while the database is away).
@@ -101,7 +141,7 @@ pub struct Guard {
     /// The store's write batch, shared with the webhook claims: a
     /// reservation commits with the writes waiting beside it.
     batch: Option<Batch>,
-    local: Arc<Mutex<Events>>,
+    local: Arc<Mutex<Local>>,
     /// Recent database counts, for checks that must not wait for it.
     shared: moka::future::Cache<(Kind, String), u64>,
     /// Keys caller numbers so the database never holds them.
@@ -164,8 +204,10 @@ impl Guard {
     }
 
     fn local_count(&self, kind: Kind, subject: &str, since: u64) -> u64 {
-        let m = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        m.get(&(kind, subject.to_string())).map_or(0, |v| v.iter().filter(|(at, _)| *at >= since).count() as u64)
+        let mut m = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        m.looks_back(crate::clock::now(), since);
+        let events = m.events.get(&(kind, subject.to_string()));
+        events.map_or(0, |v| v.iter().filter(|(at, _)| *at >= since).count() as u64)
     }
 
     /// Events about `subject` at or after `since`: the database's (every
@@ -193,8 +235,10 @@ impl Guard {
         if let Some(db) = &self.db {
             return bounded(db.subjects_with_events(kind.as_str(), since)).await;
         }
-        let m = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        m.looks_back(crate::clock::now(), since);
         let mut found: Vec<(String, u64, u64)> = m
+            .events
             .iter()
             .filter(|((k, _), _)| *k == kind)
             .filter_map(|((_, subject), events)| {
@@ -270,13 +314,15 @@ impl Guard {
     /// count with `memory:`, or a stand-in while the database is away.
     pub fn reserve_here(&self, kind: Kind, subject: &str, limit: u64, now: u64, window_start: u64) -> Reserve {
         let mut m = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        let events = m.entry((kind, subject.to_string())).or_default();
+        m.looks_back(now, window_start);
+        let events = m.events.entry((kind, subject.to_string())).or_default();
         events.retain(|(at, _)| *at >= window_start);
         if events.len() as u64 >= limit {
             return Reserve::AtLimit;
         }
         let token = new_token();
         events.push((now, token.clone()));
+        m.added(now);
         drop(m);
         if self.db.is_some() {
             // Counted here while the database is away: kept until it takes it.
@@ -355,16 +401,24 @@ impl Guard {
 
     fn remember(&self, kind: Kind, subject: &str, now: u64, window_start: u64, token: String) {
         let mut m = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        let events = m.entry((kind, subject.to_string())).or_default();
+        m.looks_back(now, window_start);
+        let events = m.events.entry((kind, subject.to_string())).or_default();
         events.retain(|(at, _)| *at >= window_start);
         events.push((now, token));
+        m.added(now);
     }
 
     /// Takes a reservation back: the try does not count.
     pub async fn release(&self, r: Reservation) -> Result<(), GuardError> {
         let key = (r.kind, r.subject);
-        if let Some(events) = self.local.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&key) {
-            events.retain(|(_, token)| *token != r.token);
+        {
+            let mut m = self.local.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(events) = m.events.get_mut(&key) {
+                events.retain(|(_, token)| *token != r.token);
+                if events.is_empty() {
+                    m.events.remove(&key);
+                }
+            }
         }
         self.unsent.events.lock().unwrap_or_else(|e| e.into_inner()).retain(|e| e.3 != r.token);
         let Some(db) = &self.db else { return Ok(()) };
@@ -378,7 +432,7 @@ impl Guard {
     /// the database so an unlock is known to have happened.
     pub async fn clear(&self, kind: Kind, subject: &str) -> Result<(), GuardError> {
         let key = (kind, subject.to_string());
-        self.local.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        self.local.lock().unwrap_or_else(|e| e.into_inner()).events.remove(&key);
         let cleared = match &self.db {
             Some(db) => bounded(self.write(db, GuardWrite::Clear { kind: kind.as_str(), subject: subject.into() }))
                 .await
@@ -443,6 +497,30 @@ mod tests {
         assert_eq!(g.count(Kind::VerifyFailed, "12345678", 0).await, 1, "a release takes back its own try only");
         g.clear(Kind::VerifyFailed, "12345678").await.unwrap();
         assert_eq!(g.count(Kind::VerifyFailed, "12345678", 0).await, 0);
+    }
+
+    /// Every caller counted once leaves a subject: those whose events no
+    /// window reaches any more, and those whose tries were all taken back,
+    /// are forgotten rather than kept for the life of the process.
+    #[tokio::test]
+    async fn memory_counters_forget_subjects_no_window_reaches() {
+        let g = Guard::new(None, CallerSubjects::new(&Keyring::single("k")), None);
+        let subjects = |g: &Guard| g.local.lock().unwrap().events.len();
+        // A try taken back leaves nothing.
+        let r = reserved(g.reserve(Kind::UnknownId, "caller-taken-back", 10, 1_000, 400).await.unwrap());
+        g.release(r).await.unwrap();
+        assert_eq!(subjects(&g), 0);
+        // 5,000 callers within a 600 s window, then 3,000 more an hour later.
+        for i in 0..5_000 {
+            reserved(g.reserve(Kind::UnknownId, &format!("early-{i}"), 10, 1_000, 400).await.unwrap());
+        }
+        assert_eq!(subjects(&g), 5_000, "all within the window");
+        for i in 0..3_000 {
+            reserved(g.reserve(Kind::UnknownId, &format!("late-{i}"), 10, 4_600, 4_000).await.unwrap());
+        }
+        let left = subjects(&g);
+        assert!((3_000..5_000).contains(&left), "the early callers are forgotten as the map is purged: {left}");
+        assert_eq!(g.count(Kind::UnknownId, "late-7", 4_000).await, 1, "the late callers' tries still count");
     }
 
     /// Many tries at once, through guards on separate pools of one
