@@ -329,10 +329,7 @@ impl Claims {
                 inner.answer_written(&key, answer.as_str(), overtaken, stored.as_ref().ok());
                 stored
             };
-            let write = match &self.inner.batch {
-                Some(batch) => batch.spawn(write),
-                None => tokio::spawn(write),
-            };
+            let write = Batch::spawn_on(self.inner.batch.as_ref(), write);
             if !overtaken {
                 return sent;
             }
@@ -794,6 +791,18 @@ impl Batch {
         F::Output: Send + 'static,
     {
         self.runtime.spawn(work)
+    }
+
+    /// [`Batch::spawn`] on `batch`, or on this runtime without one.
+    pub(crate) fn spawn_on<F>(batch: Option<&Batch>, work: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match batch {
+            Some(batch) => batch.spawn(work),
+            None => tokio::spawn(work),
+        }
     }
 
     /// Where the call records' writer should send its batches: this batch

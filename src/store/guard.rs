@@ -115,6 +115,21 @@ impl Local {
         }
     }
 
+    /// Adds `subject`'s event of `kind` at `now`, unless `limit` events lie
+    /// in the window from `window_start` (older ones are forgotten);
+    /// whether it was added.
+    fn add(&mut self, kind: Kind, subject: &str, now: u64, window_start: u64, limit: u64, token: String) -> bool {
+        self.looks_back(now, window_start);
+        let events = self.events.entry((kind, subject.to_string())).or_default();
+        events.retain(|(at, _)| *at >= window_start);
+        if events.len() as u64 >= limit {
+            return false;
+        }
+        events.push((now, token));
+        self.added(now);
+        true
+    }
+
     /// Notes an event added at `now`; after a quarter of the subjects (at
     /// least 1024 events), drops the events past the horizon and the
     /// subjects left with none.
@@ -313,16 +328,11 @@ impl Guard {
     /// [`Guard::reserve`] in this process's own counts only: the whole
     /// count with `memory:`, or a stand-in while the database is away.
     pub fn reserve_here(&self, kind: Kind, subject: &str, limit: u64, now: u64, window_start: u64) -> Reserve {
+        let token = new_token();
         let mut m = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        m.looks_back(now, window_start);
-        let events = m.events.entry((kind, subject.to_string())).or_default();
-        events.retain(|(at, _)| *at >= window_start);
-        if events.len() as u64 >= limit {
+        if !m.add(kind, subject, now, window_start, limit, token.clone()) {
             return Reserve::AtLimit;
         }
-        let token = new_token();
-        events.push((now, token.clone()));
-        m.added(now);
         drop(m);
         if self.db.is_some() {
             // Counted here while the database is away: kept until it takes it.
@@ -345,10 +355,7 @@ impl Guard {
     /// Runs background work on the store's runtime ([`Batch::spawn`]), or
     /// on this one without a batch.
     pub(crate) fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
-        match &self.batch {
-            Some(batch) => drop(batch.spawn(work)),
-            None => drop(tokio::spawn(work)),
-        }
+        drop(Batch::spawn_on(self.batch.as_ref(), work));
     }
 
     /// Starts retrying the unsent events, unless a task already does.
@@ -401,11 +408,7 @@ impl Guard {
 
     fn remember(&self, kind: Kind, subject: &str, now: u64, window_start: u64, token: String) {
         let mut m = self.local.lock().unwrap_or_else(|e| e.into_inner());
-        m.looks_back(now, window_start);
-        let events = m.events.entry((kind, subject.to_string())).or_default();
-        events.retain(|(at, _)| *at >= window_start);
-        events.push((now, token));
-        m.added(now);
+        m.add(kind, subject, now, window_start, u64::MAX, token);
     }
 
     /// Takes a reservation back: the try does not count.

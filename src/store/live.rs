@@ -163,25 +163,29 @@ impl LiveCalls {
 
     /// The SIDs of the calls kept whose record `theirs`.
     pub(super) fn sids_where(&self, theirs: impl Fn(&CallRecord) -> bool) -> Vec<String> {
-        let now = Instant::now();
         let mut found = Vec::new();
-        for shard in self.shards.iter() {
-            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            let kept = shard.calls.iter().filter(|(_, s)| self.live(s.at, now) && theirs(&s.record));
-            found.extend(kept.map(|(sid, _)| sid.to_string()));
-        }
+        self.each(|record| {
+            if theirs(record) {
+                found.push(record.call_sid.clone());
+            }
+        });
         found
     }
 
     /// Copies of every call kept.
     pub(super) fn records(&self) -> Vec<CallRecord> {
-        let now = Instant::now();
         let mut all = Vec::new();
+        self.each(|record| all.push(record.clone()));
+        all
+    }
+
+    /// Shows `visit` every call kept, one shard's lock at a time.
+    fn each(&self, mut visit: impl FnMut(&CallRecord)) {
+        let now = Instant::now();
         for shard in self.shards.iter() {
             let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            all.extend(shard.calls.values().filter(|s| self.live(s.at, now)).map(|s| CallRecord::clone(&s.record)));
+            shard.calls.values().filter(|s| self.live(s.at, now)).for_each(|s| visit(&s.record));
         }
-        all
     }
 
     /// Drops, from the front of the queue, the calls whose time is up and
@@ -195,16 +199,14 @@ impl LiveCalls {
             if self.live(front.at, now) && shard.weight <= budget {
                 break;
             }
-            match shard.calls.get(&front.sid) {
+            match shard.calls.get_mut(&front.sid) {
                 Some(slot) if slot.queued == front.write => {
                     if slot.write == newest {
                         break;
                     }
                     if slot.write != front.write {
+                        slot.queued = slot.write;
                         let again = Written { sid: slot.sid.clone(), write: slot.write, at: slot.at };
-                        if let Some(slot) = shard.calls.get_mut(&again.sid) {
-                            slot.queued = again.write;
-                        }
                         shard.written.pop_front();
                         shard.written.push_back(again);
                         continue;
